@@ -1,0 +1,216 @@
+#include "pos/block.h"
+
+#include "codec.h"
+#include "encoding.h"
+#include "pos/consensus.h"
+
+namespace pos {
+
+Bytes BlockHeader::signing_bytes() const {
+  detail::ByteWriter w(12 + 2 + chain_id.size() + 8 + 32 + 8 + 8 + 32 * 3 + 4);
+  w.raw(std::string_view("pos/block/v1"))
+      .str(chain_id)
+      .u64(height)
+      .raw(parent.view())
+      .u64(slot)
+      .u64(timestamp_ms)
+      .raw(forger.view())
+      .raw(tx_root.view())
+      .raw(state_root.view())
+      .u32(tx_count);
+  return std::move(w).take();
+}
+
+Block::Block(BlockHeader header, const Signature& signature,
+             std::vector<TransactionPtr> transactions)
+    : header_(std::move(header)), signature_(signature), transactions_(std::move(transactions)) {
+  Bytes bytes = header_.signing_bytes();
+  hash_ = sha256(bytes);
+  encoded_size_ = bytes.size() + kBlockSignatureBytes;
+  for (const auto& tx : transactions_) encoded_size_ += tx->encoded_size();
+}
+
+BlockPtr Block::make(BlockHeader header, const Signature& signature,
+                     std::vector<TransactionPtr> transactions) {
+  return std::make_shared<const Block>(std::move(header), signature, std::move(transactions));
+}
+
+BlockPtr Block::sign(BlockHeader header, std::vector<TransactionPtr> transactions,
+                     const SecretKey& forger_key) {
+  header.tx_root = transactions_root(transactions);
+  header.tx_count = static_cast<std::uint32_t>(transactions.size());
+  header.forger = forger_key.public_key();
+  Signature sig = forger_key.sign(header.signing_bytes());
+  return make(std::move(header), sig, std::move(transactions));
+}
+
+Status Block::check_context_free() const {
+  if (transactions_.size() > kMaxBlockTransactions)
+    return make_error(Reason::kTooManyTransactions,
+                      std::to_string(transactions_.size()) + " transactions, the limit is " +
+                          std::to_string(kMaxBlockTransactions));
+  if (header_.tx_count != transactions_.size())
+    return make_error(Reason::kBadTxCount, "header says " + std::to_string(header_.tx_count) +
+                                               " transactions, the block has " +
+                                               std::to_string(transactions_.size()));
+  if (encoded_size_ > kMaxBlockBytes)
+    return make_error(Reason::kBlockTooLarge, std::to_string(encoded_size_) +
+                                                  " bytes, the limit is " +
+                                                  std::to_string(kMaxBlockBytes));
+  for (const auto& tx : transactions_)
+    if (tx->chain_id() != header_.chain_id)
+      return make_error(Reason::kWrongChain, "transaction " + tx->id().hex() + " is for chain \"" +
+                                                 tx->chain_id() + "\"");
+  if (transactions_root(transactions_) != header_.tx_root)
+    return make_error(Reason::kBadTxRoot, "the tx root does not match the transactions");
+  if (!verify(header_.forger, header_.signing_bytes(), signature_))
+    return make_error(Reason::kBadBlockSignature,
+                      "the block signature does not verify for forger " + header_.forger.hex());
+  return {};
+}
+
+namespace {
+
+Hash leaf_hash(const Hash& id) {
+  std::uint8_t prefix = 0x00;
+  return Sha256().update(ByteView(&prefix, 1)).update(id.view()).finish();
+}
+
+Hash merkle_range(std::span<const Hash> ids) {
+  if (ids.size() == 1) return leaf_hash(ids[0]);
+  std::size_t k = 1;
+  while (k * 2 < ids.size()) k *= 2;
+  Hash left = merkle_range(ids.subspan(0, k));
+  Hash right = merkle_range(ids.subspan(k));
+  std::uint8_t prefix = 0x01;
+  return Sha256().update(ByteView(&prefix, 1)).update(left.view()).update(right.view()).finish();
+}
+
+}  // namespace
+
+Hash merkle_root(std::span<const Hash> ids) {
+  if (ids.empty()) return sha256(ByteView());
+  return merkle_range(ids);
+}
+
+Hash transactions_root(const std::vector<TransactionPtr>& transactions) {
+  std::vector<Hash> ids;
+  ids.reserve(transactions.size());
+  for (const auto& tx : transactions) ids.push_back(tx->id());
+  return merkle_root(ids);
+}
+
+namespace {
+
+bool is_unsigned_genesis(const BlockHeader& header, const Signature& signature) {
+  return header.height == 0 && header.forger.is_zero() && signature.is_zero();
+}
+
+}  // namespace
+
+std::string to_json(const Block& block) {
+  using detail::write_key;
+  using detail::write_string;
+  rapidjson::StringBuffer buffer;
+  detail::JsonWriter w(buffer);
+  const BlockHeader& h = block.header();
+  w.StartObject();
+  write_key(w, "height");
+  w.Uint64(h.height);
+  write_key(w, "hash");
+  write_string(w, block.hash().hex());
+  write_key(w, "parent");
+  write_string(w, h.parent.hex());
+  write_key(w, "slot");
+  w.Uint64(h.slot);
+  write_key(w, "timestamp");
+  w.Uint64(h.timestamp_ms);
+  write_key(w, "forger");
+  write_string(w, h.forger.hex());
+  write_key(w, "tx_root");
+  write_string(w, h.tx_root.hex());
+  write_key(w, "state_root");
+  write_string(w, h.state_root.hex());
+  write_key(w, "tx_count");
+  w.Uint64(h.tx_count);
+  write_key(w, "signature");
+  write_string(w, is_unsigned_genesis(h, block.signature()) ? "" : block.signature().hex());
+  write_key(w, "transactions");
+  w.StartArray();
+  for (const auto& tx : block.transactions()) detail::write_transaction(w, *tx, true);
+  w.EndArray();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_id) {
+  rapidjson::Document doc;
+  if (auto parsed = detail::parse_json(json, doc); !parsed.ok()) return parsed.error();
+  auto obj = detail::JsonObject::open(doc, "block");
+  if (!obj.ok()) return obj.error();
+  BlockHeader h;
+  h.chain_id = std::string(chain_id);
+  struct {
+    const char* name;
+    std::uint64_t* out;
+  } numbers[] = {{"height", &h.height}, {"slot", &h.slot}, {"timestamp", &h.timestamp_ms}};
+  for (auto& n : numbers) {
+    auto v = obj->u64(n.name);
+    if (!v.ok()) return v.error();
+    *n.out = *v;
+  }
+  auto tx_count = obj->u64("tx_count");
+  if (!tx_count.ok()) return tx_count.error();
+  if (*tx_count > 0xffffffffULL) return obj->field_error("tx_count", "exceeds u32");
+  h.tx_count = static_cast<std::uint32_t>(*tx_count);
+  struct {
+    const char* name;
+    Hash* out;
+  } hashes[] = {{"parent", &h.parent}, {"tx_root", &h.tx_root}, {"state_root", &h.state_root}};
+  for (auto& f : hashes) {
+    auto v = obj->fixed_hex<Hash>(f.name);
+    if (!v.ok()) return v.error();
+    *f.out = *v;
+  }
+  auto forger = obj->fixed_hex<PublicKey>("forger");
+  if (!forger.ok()) return forger.error();
+  h.forger = *forger;
+  Signature signature;
+  auto sig_text = obj->string("signature");
+  if (!sig_text.ok()) return sig_text.error();
+  if (!sig_text->empty() || h.height != 0) {
+    auto sig = Signature::from_hex(*sig_text);
+    if (!sig.ok()) return obj->field_error("signature", sig.error().message);
+    signature = *sig;
+  }
+  auto txs_value = obj->array("transactions");
+  if (!txs_value.ok()) return txs_value.error();
+  const rapidjson::Value& txs_array = **txs_value;
+  if (txs_array.Size() > kMaxBlockTransactions)
+    return make_error(Reason::kTooManyTransactions,
+                      std::to_string(txs_array.Size()) + " transactions, the limit is " +
+                          std::to_string(kMaxBlockTransactions));
+  std::vector<TransactionPtr> txs;
+  txs.reserve(txs_array.Size());
+  for (rapidjson::SizeType i = 0; i < txs_array.Size(); ++i) {
+    auto tx = detail::transaction_from_value(txs_array[i], chain_id);
+    if (!tx.ok())
+      return make_error(tx.reason(), "transaction " + std::to_string(i) + ": " + tx.error().message);
+    txs.push_back(std::move(*tx));
+  }
+  std::optional<Hash> stated_hash;
+  if (obj->has("hash")) {
+    auto hash = obj->fixed_hex<Hash>("hash");
+    if (!hash.ok()) return hash.error();
+    stated_hash = *hash;
+  }
+  if (auto done = obj->finish(); !done.ok()) return done.error();
+  auto block = Block::make(std::move(h), signature, std::move(txs));
+  if (stated_hash && *stated_hash != block->hash())
+    return make_error(Reason::kIdMismatch, "stated hash " + stated_hash->hex() +
+                                               " differs from the computed hash " +
+                                               block->hash().hex());
+  return block;
+}
+
+}  // namespace pos

@@ -1,0 +1,358 @@
+#include "pos/blockchain.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "pos/state_transition.h"
+
+namespace pos {
+namespace {
+constexpr std::size_t kSignedSlotsKept = 100'000;
+}  // namespace
+
+bool EquivocationEvidence::verify() const {
+  return first.forger == second.forger && first.slot == second.slot &&
+         first.hash() != second.hash() &&
+         pos::verify(first.forger, first.signing_bytes(), first_signature) &&
+         pos::verify(second.forger, second.signing_bytes(), second_signature);
+}
+
+Blockchain::Blockchain(const Genesis& genesis, Storage& storage, const Clock& clock)
+    : genesis_(genesis), storage_(storage), clock_(clock), state_(genesis.params.hash()) {}
+
+Blockchain::~Blockchain() = default;
+
+Result<std::unique_ptr<Blockchain>> Blockchain::open(const Genesis& genesis, Storage& storage,
+                                                     const Clock& clock) {
+  std::unique_ptr<Blockchain> chain(new Blockchain(genesis, storage, clock));
+  BlockPtr genesis_block = genesis.block();
+  chain->genesis_hash_ = genesis_block->hash();
+  auto meta = storage.meta();
+  if (!meta) {
+    chain->state_ = genesis.initial_state();
+    StorageBatch batch;
+    batch.blocks.push_back(genesis_block);
+    batch.main_put.emplace_back(0, genesis_block->hash());
+    chain->state_.for_each(
+        [&](const Address& address, const Account& account) { batch.accounts[address] = account; });
+    batch.meta = ChainMeta{genesis_block->hash(), genesis_block->hash(), 0};
+    if (auto ok = storage.commit(batch); !ok.ok()) return ok.error();
+    meta = batch.meta;
+  } else if (meta->genesis_hash != chain->genesis_hash_) {
+    return make_error(Reason::kBadGenesis, "the stored chain belongs to genesis " +
+                                               meta->genesis_hash.hex() +
+                                               ", the given genesis is " +
+                                               chain->genesis_hash_.hex());
+  } else {
+    storage.for_each_account(
+        [&](const Address& address, const Account& account) { chain->state_.put(address, account); });
+  }
+  for (std::uint64_t h = 0; h <= meta->height; ++h) {
+    auto hash = storage.main_chain_hash(h);
+    BlockPtr block = hash ? storage.block(*hash) : nullptr;
+    if (!block)
+      return make_error(Reason::kStorage, "the stored main chain has no block at height " +
+                                              std::to_string(h));
+    chain->index_[block->hash()] = Entry{block->header(), block->signature(), true, false, nullptr};
+  }
+  chain->tip_ = meta->tip;
+  if (chain->state_.state_root() != chain->tip().state_root)
+    return make_error(Reason::kStorage, "the stored accounts do not match the tip's state root");
+  return chain;
+}
+
+const BlockHeader& Blockchain::tip() const { return index_.at(tip_).header; }
+
+std::uint64_t Blockchain::finalized_height() const {
+  std::uint64_t h = height();
+  return h > params().finality_depth ? h - params().finality_depth : 0;
+}
+
+BlockPtr Blockchain::block_at(std::uint64_t height) const {
+  auto hash = storage_.main_chain_hash(height);
+  return hash ? storage_.block(*hash) : nullptr;
+}
+
+std::shared_ptr<const ProofOfStake> Blockchain::current_stakers() const {
+  if (stakers_cache_version_ != state_.stakers_version() || !stakers_cache_) {
+    stakers_cache_ = std::make_shared<const ProofOfStake>(state_.stakers());
+    stakers_cache_version_ = state_.stakers_version();
+  }
+  return stakers_cache_;
+}
+
+std::optional<PublicKey> Blockchain::leader(std::uint64_t slot) const {
+  return current_stakers()->leader(tip_, slot);
+}
+
+bool Blockchain::better_than_tip(const BlockHeader& header, const Hash& hash) const {
+  const BlockHeader& t = tip();
+  return header.height > t.height || (header.height == t.height && hash < tip_);
+}
+
+Status Blockchain::check_header(const BlockHeader& header, const Entry& parent) const {
+  if (header.height != parent.header.height + 1)
+    return make_error(Reason::kBadHeight, "height " + std::to_string(header.height) +
+                                              " does not follow the parent's " +
+                                              std::to_string(parent.header.height));
+  if (header.slot <= parent.header.slot)
+    return make_error(Reason::kSlotNotAfterParent,
+                      "slot " + std::to_string(header.slot) + " is not after the parent's " +
+                          std::to_string(parent.header.slot));
+  std::uint64_t now_slot = params().slot_at(clock_.now_ms());
+  if (header.slot > now_slot + 1)
+    return make_error(Reason::kSlotInFuture, "slot " + std::to_string(header.slot) +
+                                                 " is ahead of the local clock's slot " +
+                                                 std::to_string(now_slot));
+  std::uint64_t start = params().slot_start_ms(header.slot);
+  if (header.timestamp_ms < start || header.timestamp_ms >= start + params().slot_ms)
+    return make_error(Reason::kBadTimestamp, "timestamp " + std::to_string(header.timestamp_ms) +
+                                                 " is outside slot " +
+                                                 std::to_string(header.slot));
+  return {};
+}
+
+Status Blockchain::check_fork_point(const Hash& parent) const {
+  const Entry* e = &index_.at(parent);
+  while (!e->on_main) e = &index_.at(e->header.parent);
+  if (e->header.height < finalized_height())
+    return make_error(Reason::kBelowFinality,
+                      "the block forks from height " + std::to_string(e->header.height) +
+                          ", below the finalized height " + std::to_string(finalized_height()));
+  return {};
+}
+
+Status Blockchain::record_equivocation(const Block& block) {
+  auto [it, inserted] = signed_slots_.emplace(std::make_pair(block.slot(), block.forger()),
+                                             block.hash());
+  // Bounded memory: the oldest slots go first; equivocation that old no longer matters.
+  while (signed_slots_.size() > kSignedSlotsKept) signed_slots_.erase(signed_slots_.begin());
+  if (inserted || it->second == block.hash()) return {};
+  auto first = index_.find(it->second);
+  if (first != index_.end())
+    evidence_.push_back(EquivocationEvidence{first->second.header, first->second.signature,
+                                             block.header(), block.signature()});
+  return make_error(Reason::kEquivocation, "forger " + block.forger().hex() +
+                                               " already signed block " + it->second.hex() +
+                                               " for slot " + std::to_string(block.slot()));
+}
+
+Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) {
+  const BlockHeader& h = block.header();
+  auto leader = current_stakers()->leader(h.parent, h.slot);
+  if (!leader || *leader != h.forger)
+    return make_error(Reason::kWrongForger,
+                      "forger " + h.forger.hex() + " is not the leader of slot " +
+                          std::to_string(h.slot) + (leader ? " (" + leader->hex() + " is)" : ""));
+  UndoLog undo;
+  release_unbonding(state_, h.height, undo);
+  const auto& txs = block.transactions();
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    Status ok = txs[i]->check_stateless(params().exchange_authority);
+    if (ok.ok()) ok = apply_transaction(state_, *txs[i], h.forger, h.height, params(), undo);
+    if (!ok.ok()) {
+      undo.revert(state_);
+      return make_error(Reason::kBlockTxInvalid, "transaction " + std::to_string(i) + " (" +
+                                                     txs[i]->id().hex() +
+                                                     "): " + ok.error().to_string());
+    }
+  }
+  if (state_.state_root() != h.state_root) {
+    undo.revert(state_);
+    return make_error(Reason::kBadStateRoot, "the state root after the block is " +
+                                                 state_.state_root().hex() + ", the header says " +
+                                                 h.state_root.hex());
+  }
+  UndoRecord record = std::move(undo).take();
+  batch.undo_put.emplace_back(block.hash(), record);
+  batch.main_put.emplace_back(h.height, block.hash());
+  for (std::size_t i = 0; i < txs.size(); ++i)
+    batch.tx_put.emplace_back(txs[i]->id(),
+                              TxLocation{h.height, static_cast<std::uint32_t>(i), block.hash()});
+  for (const auto& [address, prior] : record.prior) batch.accounts[address] = state_.get(address);
+  return record;
+}
+
+void Blockchain::disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch) {
+  undo_block(state_, undo);
+  batch.main_erase.push_back(block.height());
+  for (const auto& tx : block.transactions()) batch.tx_erase.push_back(tx->id());
+  for (const auto& [address, prior] : undo.prior) batch.accounts[address] = state_.get(address);
+}
+
+Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
+  const Hash& hash = block->hash();
+  if (auto known = index_.find(hash); known != index_.end())
+    return make_error(known->second.failed ? Reason::kInvalidBlock : Reason::kAlreadyKnown,
+                      "block " + hash.hex() +
+                          (known->second.failed ? " was found invalid before" : " is known"));
+  if (block->header().chain_id != params().chain_id)
+    return make_error(Reason::kWrongChain, "block for chain \"" + block->header().chain_id + "\"");
+  auto parent = index_.find(block->parent());
+  if (parent == index_.end())
+    return make_error(Reason::kUnknownParent, "parent " + block->parent().hex() + " is unknown");
+  if (parent->second.failed)
+    return make_error(Reason::kInvalidBlock, "the parent was found invalid");
+  if (auto ok = check_header(block->header(), parent->second); !ok.ok()) return ok.error();
+  if (auto ok = block->check_context_free(); !ok.ok()) return ok.error();
+  if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
+  auto parent_stakers =
+      block->parent() == tip_ ? current_stakers() : parent->second.stakers_after;
+  if (parent_stakers) {
+    auto leader = parent_stakers->leader(block->parent(), block->slot());
+    if (!leader || *leader != block->forger())
+      return make_error(Reason::kWrongForger, "forger " + block->forger().hex() +
+                                                  " is not the leader of slot " +
+                                                  std::to_string(block->slot()));
+  }
+  if (auto ok = record_equivocation(*block); !ok.ok()) return ok.error();
+
+  if (block->parent() == tip_) return extend(block);
+
+  StorageBatch batch;
+  batch.blocks.push_back(block);
+  if (auto ok = storage_.commit(batch); !ok.ok()) return ok.error();
+  index_[hash] = Entry{block->header(), block->signature(), false, false, nullptr};
+  if (better_than_tip(block->header(), hash)) return reorganize(hash);
+  ApplyResult result;
+  result.kind = ApplyResult::Kind::kSideBranch;
+  return result;
+}
+
+Result<ApplyResult> Blockchain::extend(const BlockPtr& block) {
+  StorageBatch batch;
+  auto undo = connect(*block, batch);
+  if (!undo.ok()) {
+    index_[block->hash()] = Entry{block->header(), block->signature(), false, true, nullptr};
+    return undo.error();
+  }
+  batch.blocks.push_back(block);
+  batch.meta = ChainMeta{genesis_hash_, block->hash(), block->height()};
+  if (auto ok = storage_.commit(batch); !ok.ok()) {
+    undo_block(state_, *undo);
+    return ok.error();
+  }
+  index_[block->hash()] =
+      Entry{block->header(), block->signature(), true, false, current_stakers()};
+  tip_ = block->hash();
+  ApplyResult result;
+  result.kind = ApplyResult::Kind::kExtended;
+  result.connected.push_back(block);
+  return result;
+}
+
+Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
+  std::vector<Hash> branch;
+  Hash fork = new_tip;
+  while (!index_.at(fork).on_main) {
+    branch.push_back(fork);
+    fork = index_.at(fork).header.parent;
+  }
+  std::reverse(branch.begin(), branch.end());
+
+  // The value of every account before the reorganisation touched it, to roll back on failure.
+  std::map<Address, Account> original;
+  auto remember = [&](const UndoRecord& undo, bool current) {
+    for (const auto& [address, prior] : undo.prior)
+      original.try_emplace(address, current ? state_.get(address) : prior);
+  };
+
+  StorageBatch batch;
+  ApplyResult result;
+  result.kind = ApplyResult::Kind::kReorganized;
+  for (Hash cur = tip_; cur != fork; cur = index_.at(cur).header.parent) {
+    BlockPtr block = storage_.block(cur);
+    auto undo = storage_.undo(cur);
+    if (!block || !undo) {
+      for (const auto& [address, account] : original) state_.put(address, account);
+      return make_error(Reason::kStorage, "no stored block or undo data for " + cur.hex());
+    }
+    remember(*undo, true);
+    disconnect(*block, *undo, batch);
+    result.disconnected.push_back(block);
+  }
+  std::vector<std::shared_ptr<const ProofOfStake>> stakers_after;
+  std::optional<Error> failure;
+  for (const Hash& hash : branch) {
+    BlockPtr block = storage_.block(hash);
+    auto undo = block ? connect(*block, batch)
+                      : Result<UndoRecord>(make_error(Reason::kStorage, "block not stored"));
+    if (!undo.ok()) {
+      failure = undo.error();
+      // This block and every block after it on the branch are invalid.
+      for (auto it = std::find(branch.begin(), branch.end(), hash); it != branch.end(); ++it)
+        index_.at(*it).failed = true;
+      break;
+    }
+    remember(*undo, false);
+    result.connected.push_back(block);
+    stakers_after.push_back(current_stakers());
+  }
+  // A failed block leaves the valid part of the branch, which still wins if it is better.
+  if (failure && (result.connected.empty() ||
+                  !better_than_tip(result.connected.back()->header(),
+                                   result.connected.back()->hash()))) {
+    for (const auto& [address, account] : original) state_.put(address, account);
+    return *failure;
+  }
+  const BlockPtr& last = result.connected.back();
+  batch.meta = ChainMeta{genesis_hash_, last->hash(), last->height()};
+  if (auto ok = storage_.commit(batch); !ok.ok()) {
+    for (const auto& [address, account] : original) state_.put(address, account);
+    return ok.error();
+  }
+  for (const auto& block : result.disconnected) index_.at(block->hash()).on_main = false;
+  for (std::size_t i = 0; i < result.connected.size(); ++i) {
+    Entry& e = index_.at(result.connected[i]->hash());
+    e.on_main = true;
+    e.stakers_after = stakers_after[i];
+  }
+  tip_ = last->hash();
+  return result;
+}
+
+Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
+                                   const TransactionPool& pool, std::uint64_t now_ms) {
+  const BlockHeader parent = tip();
+  if (slot <= parent.slot)
+    return make_error(Reason::kSlotNotAfterParent, "slot " + std::to_string(slot) +
+                                                       " is not after the tip's slot " +
+                                                       std::to_string(parent.slot));
+  auto expected = leader(slot);
+  if (!expected || *expected != key.public_key())
+    return make_error(Reason::kNotLeader, "this key is not the leader of slot " +
+                                              std::to_string(slot));
+  std::uint64_t start = params().slot_start_ms(slot);
+  std::uint64_t timestamp = std::clamp(now_ms, start, start + params().slot_ms - 1);
+
+  BlockHeader header;
+  header.chain_id = params().chain_id;
+  header.height = parent.height + 1;
+  header.parent = tip_;
+  header.slot = slot;
+  header.timestamp_ms = timestamp;
+  header.forger = key.public_key();
+  std::size_t bytes = header.signing_bytes().size() + kBlockSignatureBytes;
+
+  UndoLog undo;
+  release_unbonding(state_, header.height, undo);
+  std::vector<TransactionPtr> chosen;
+  std::unordered_set<Address> blocked;  // a sender whose transaction failed: its later ones would
+  for (const auto& tx : pool.ready(state_)) {
+    if (chosen.size() == kMaxBlockTransactions) break;
+    if (bytes + tx->encoded_size() > kMaxBlockBytes || blocked.contains(tx->sender())) continue;
+    Status ok = tx->check_stateless(params().exchange_authority);
+    if (ok.ok()) ok = apply_transaction(state_, *tx, key.public_key(), header.height, params(), undo);
+    if (!ok.ok()) {
+      blocked.insert(tx->sender());
+      continue;
+    }
+    chosen.push_back(tx);
+    bytes += tx->encoded_size();
+  }
+  header.state_root = state_.state_root();
+  undo.revert(state_);
+  return Block::sign(std::move(header), std::move(chosen), key);
+}
+
+}  // namespace pos

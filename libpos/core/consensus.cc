@@ -1,0 +1,28 @@
+#include "pos/consensus.h"
+
+#include "encoding.h"
+
+namespace pos {
+
+Hash ChainParams::hash() const {
+  detail::ByteWriter w;
+  w.raw(std::string_view("pos/params/v1"))
+      .str(chain_id)
+      .u64(genesis_time_ms)
+      .u64(slot_ms)
+      .u64(finality_depth)
+      .u64(unbonding_blocks)
+      .raw(exchange_authority.view());
+  return sha256(std::move(w).take());
+}
+
+std::uint64_t ChainParams::slot_at(std::uint64_t now_ms) const {
+  if (now_ms < genesis_time_ms) return 0;
+  return (now_ms - genesis_time_ms) / slot_ms;
+}
+
+std::uint64_t ChainParams::slot_start_ms(std::uint64_t slot) const {
+  return genesis_time_ms + slot * slot_ms;
+}
+
+}  // namespace pos

@@ -1,0 +1,125 @@
+#include "pos/crypto.h"
+
+#include <sodium.h>
+
+#include <new>
+
+namespace pos {
+
+static_assert(sizeof(crypto_hash_sha256_state) <= 128);
+
+Status init() {
+  if (sodium_init() < 0) return make_error(Reason::kInvalidArgument, "libsodium failed to start");
+  return {};
+}
+
+std::string to_hex(ByteView bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(bytes.size() * 2, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    out[2 * i] = kDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kDigits[bytes[i] & 0x0f];
+  }
+  return out;
+}
+
+Result<Bytes> from_hex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) return make_error(Reason::kMalformed, "odd number of hex characters");
+  Bytes out(hex.size() / 2);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    int hi = nibble(hex[2 * i]);
+    int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return make_error(Reason::kMalformed,
+                        "not lower-case hex at character " + std::to_string(hi < 0 ? 2 * i : 2 * i + 1));
+    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return out;
+}
+
+Hash sha256(ByteView data) {
+  Hash out;
+  crypto_hash_sha256(out.data(), data.data(), data.size());
+  return out;
+}
+
+Sha256::Sha256() {
+  crypto_hash_sha256_init(reinterpret_cast<crypto_hash_sha256_state*>(state_));
+}
+
+Sha256& Sha256::update(ByteView data) {
+  crypto_hash_sha256_update(reinterpret_cast<crypto_hash_sha256_state*>(state_), data.data(),
+                            data.size());
+  return *this;
+}
+
+Hash Sha256::finish() {
+  Hash out;
+  crypto_hash_sha256_final(reinterpret_cast<crypto_hash_sha256_state*>(state_), out.data());
+  return out;
+}
+
+SecretKey::SecretKey() {
+  sk_ = static_cast<std::uint8_t*>(sodium_malloc(crypto_sign_SECRETKEYBYTES));
+  if (sk_ == nullptr) throw std::bad_alloc();
+}
+
+SecretKey SecretKey::generate() {
+  SecretKey key;
+  crypto_sign_keypair(key.public_key_.data(), key.sk_);
+  sodium_mprotect_readonly(key.sk_);
+  return key;
+}
+
+SecretKey SecretKey::from_seed(ByteView seed32) {
+  if (seed32.size() != crypto_sign_SEEDBYTES)
+    throw std::invalid_argument("SecretKey::from_seed: the seed must be 32 bytes");
+  SecretKey key;
+  crypto_sign_seed_keypair(key.public_key_.data(), key.sk_, seed32.data());
+  sodium_mprotect_readonly(key.sk_);
+  return key;
+}
+
+SecretKey::SecretKey(SecretKey&& other) noexcept
+    : sk_(other.sk_), public_key_(other.public_key_) {
+  other.sk_ = nullptr;
+}
+
+SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
+  if (this != &other) {
+    if (sk_ != nullptr) sodium_free(sk_);
+    sk_ = other.sk_;
+    public_key_ = other.public_key_;
+    other.sk_ = nullptr;
+  }
+  return *this;
+}
+
+// sodium_free zeroes the memory before releasing it.
+SecretKey::~SecretKey() {
+  if (sk_ != nullptr) sodium_free(sk_);
+}
+
+ByteView SecretKey::seed() const {
+  if (sk_ == nullptr) throw std::logic_error("SecretKey used after move");
+  return ByteView(sk_, crypto_sign_SEEDBYTES);
+}
+
+Signature SecretKey::sign(ByteView message) const {
+  if (sk_ == nullptr) throw std::logic_error("SecretKey used after move");
+  Signature sig;
+  crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), sk_);
+  return sig;
+}
+
+bool verify(const PublicKey& key, ByteView message, const Signature& signature) {
+  return crypto_sign_verify_detached(signature.data(), message.data(), message.size(),
+                                     key.data()) == 0;
+}
+
+}  // namespace pos

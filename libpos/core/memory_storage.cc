@@ -1,0 +1,66 @@
+#include <chrono>
+
+#include "pos/clock.h"
+#include "pos/storage.h"
+
+namespace pos {
+
+BlockPtr MemoryStorage::block(const Hash& hash) const {
+  auto it = blocks_.find(hash);
+  return it == blocks_.end() ? nullptr : it->second;
+}
+
+std::optional<Hash> MemoryStorage::main_chain_hash(std::uint64_t height) const {
+  auto it = main_.find(height);
+  if (it == main_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<UndoRecord> MemoryStorage::undo(const Hash& block_hash) const {
+  auto it = undo_.find(block_hash);
+  if (it == undo_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<TxLocation> MemoryStorage::tx_location(const Hash& tx_id) const {
+  auto it = txs_.find(tx_id);
+  if (it == txs_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<Account> MemoryStorage::account(const Address& address) const {
+  auto it = accounts_.find(address);
+  if (it == accounts_.end()) return std::nullopt;
+  return it->second;
+}
+
+void MemoryStorage::for_each_account(
+    const std::function<void(const Address&, const Account&)>& fn) const {
+  for (const auto& [address, account] : accounts_) fn(address, account);
+}
+
+// Erasures go first so that a batch can erase and re-add the same key (a reorganisation).
+Status MemoryStorage::commit(const StorageBatch& batch) {
+  for (const auto& block : batch.blocks) blocks_.emplace(block->hash(), block);
+  for (const auto& [hash, undo] : batch.undo_put) undo_[hash] = undo;
+  for (auto height : batch.main_erase) main_.erase(height);
+  for (const auto& [height, hash] : batch.main_put) main_[height] = hash;
+  for (const auto& id : batch.tx_erase) txs_.erase(id);
+  for (const auto& [id, location] : batch.tx_put) txs_[id] = location;
+  for (const auto& [address, account] : batch.accounts) {
+    if (account.empty())
+      accounts_.erase(address);
+    else
+      accounts_[address] = account;
+  }
+  if (batch.meta) meta_ = batch.meta;
+  return {};
+}
+
+std::uint64_t SystemClock::now_ms() const {
+  using namespace std::chrono;
+  return static_cast<std::uint64_t>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace pos

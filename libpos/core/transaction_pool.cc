@@ -1,0 +1,212 @@
+#include "pos/transaction_pool.h"
+
+#include <algorithm>
+#include <queue>
+
+namespace pos {
+
+TransactionPool::TransactionPool(ChainParams params, PoolLimits limits)
+    : params_(std::move(params)), limits_(limits) {}
+
+TransactionPtr TransactionPool::get(const Hash& id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second.tx;
+}
+
+// Walks the sender's pending transactions below tx's nonce, then checks tx against what is left.
+Status TransactionPool::check_against_state(const Transaction& tx,
+                                            const AccountModel& state) const {
+  Account account = state.get(tx.sender());
+  if (tx.nonce() < account.nonce)
+    return make_error(Reason::kStaleNonce, "nonce " + std::to_string(tx.nonce()) +
+                                               " already used; the sender's next nonce is " +
+                                               std::to_string(account.nonce));
+  if (tx.nonce() - account.nonce > limits_.max_nonce_gap)
+    return make_error(Reason::kNonceGap,
+                      "nonce " + std::to_string(tx.nonce()) + " is more than " +
+                          std::to_string(limits_.max_nonce_gap) + " ahead of the next nonce " +
+                          std::to_string(account.nonce));
+  // What the sender's pending transactions before tx, and tx itself, need and add; saturating,
+  // since a sum past 2^64-1 cannot be covered anyway.
+  std::uint64_t balance_needed = 0;
+  std::uint64_t stake_needed = 0;
+  std::uint64_t stake_added = 0;
+  auto add_sat = [](std::uint64_t& total, std::uint64_t v) {
+    if (__builtin_add_overflow(total, v, &total)) total = ~std::uint64_t{0};
+  };
+  auto need = [&](const Transaction& t) {
+    add_sat(balance_needed, t.fee());
+    if (t.type() == TxType::kTransfer || t.type() == TxType::kStake)
+      add_sat(balance_needed, t.amount());
+    if (t.type() == TxType::kStake) add_sat(stake_added, t.amount());
+    if (t.type() == TxType::kUnstake) add_sat(stake_needed, t.amount());
+  };
+  if (auto sender = by_sender_.find(tx.sender()); sender != by_sender_.end()) {
+    for (auto it = sender->second.lower_bound(account.nonce);
+         it != sender->second.end() && it->first < tx.nonce(); ++it)
+      need(*by_id_.at(it->second).tx);
+  }
+  need(tx);
+  std::uint64_t stake_available = account.stake;
+  add_sat(stake_available, stake_added);
+  if (stake_needed > stake_available)
+    return make_error(Reason::kInsufficientStake,
+                      "stake " + std::to_string(stake_available) +
+                          " (with pending transactions) does not cover " +
+                          std::to_string(stake_needed) + " to unstake");
+  if (balance_needed > account.balance)
+    return make_error(Reason::kInsufficientFunds,
+                      "balance " + std::to_string(account.balance) + " does not cover " +
+                          std::to_string(balance_needed) +
+                          " (this transaction and the sender's pending ones)");
+  return {};
+}
+
+Status TransactionPool::add(const TransactionPtr& tx, const AccountModel& state,
+                            std::uint64_t now_ms) {
+  if (by_id_.contains(tx->id()))
+    return make_error(Reason::kDuplicate, "transaction " + tx->id().hex() + " is already pending");
+  if (tx->chain_id() != params_.chain_id)
+    return make_error(Reason::kWrongChain, "transaction for chain \"" + tx->chain_id() +
+                                               "\", this chain is \"" + params_.chain_id + "\"");
+  if (auto ok = tx->check_stateless(params_.exchange_authority); !ok.ok()) return ok;
+  if (tx->fee() < limits_.min_fee)
+    return make_error(Reason::kFeeTooLow, "fee " + std::to_string(tx->fee()) +
+                                              " is below the minimum " +
+                                              std::to_string(limits_.min_fee));
+  if (auto ok = check_against_state(*tx, state); !ok.ok()) return ok;
+
+  const Entry* replaced = nullptr;
+  auto sender = by_sender_.find(tx->sender());
+  if (sender != by_sender_.end()) {
+    if (auto same = sender->second.find(tx->nonce()); same != sender->second.end()) {
+      replaced = &by_id_.at(same->second);
+      if (tx->fee() <= replaced->tx->fee())
+        return make_error(Reason::kReplacementUnderpriced,
+                          "a transaction with nonce " + std::to_string(tx->nonce()) +
+                              " is pending with fee " + std::to_string(replaced->tx->fee()) +
+                              "; a replacement needs a higher fee");
+    } else if (sender->second.size() >= limits_.max_per_sender) {
+      return make_error(Reason::kSenderLimit,
+                        "the sender already has " + std::to_string(sender->second.size()) +
+                            " pending transactions");
+    }
+  }
+  if (replaced != nullptr) {
+    erase(replaced->tx->id());
+  } else if (auto room = make_room(*tx); !room.ok()) {
+    return room;
+  }
+  by_id_.emplace(tx->id(), Entry{tx, now_ms});
+  by_sender_[tx->sender()][tx->nonce()] = tx->id();
+  by_fee_.insert(FeeKey{tx->fee(), now_ms, tx->id()});
+  bytes_ += tx->encoded_size();
+  return {};
+}
+
+Status TransactionPool::make_room(const Transaction& tx) {
+  while (by_id_.size() + 1 > limits_.max_count || bytes_ + tx.encoded_size() > limits_.max_bytes) {
+    auto cheapest = by_fee_.begin();
+    if (cheapest == by_fee_.end() || cheapest->fee >= tx.fee())
+      return make_error(Reason::kPoolFull, "the pool is full and fee " + std::to_string(tx.fee()) +
+                                               " does not beat its lowest fee");
+    const Transaction& victim = *by_id_.at(cheapest->id).tx;
+    if (victim.sender() == tx.sender())
+      return make_error(Reason::kPoolFull, "the pool is full and the sender's own pending "
+                                           "transaction is the cheapest");
+    // The victim's later nonces could never be mined without it.
+    erase_from(victim.sender(), victim.nonce());
+  }
+  return {};
+}
+
+void TransactionPool::erase(const Hash& id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  const Transaction& tx = *it->second.tx;
+  by_fee_.erase(FeeKey{tx.fee(), it->second.added_ms, id});
+  auto sender = by_sender_.find(tx.sender());
+  sender->second.erase(tx.nonce());
+  if (sender->second.empty()) by_sender_.erase(sender);
+  bytes_ -= tx.encoded_size();
+  by_id_.erase(it);
+}
+
+void TransactionPool::erase_from(const Address& sender, std::uint64_t from) {
+  auto it = by_sender_.find(sender);
+  if (it == by_sender_.end()) return;
+  std::vector<Hash> doomed;
+  for (auto n = it->second.lower_bound(from); n != it->second.end(); ++n) doomed.push_back(n->second);
+  for (const auto& id : doomed) erase(id);
+}
+
+std::vector<TransactionPtr> TransactionPool::ready(const AccountModel& state) const {
+  struct Head {
+    const Transaction* tx;
+    std::map<std::uint64_t, Hash>::const_iterator next, end;
+  };
+  auto lower = [](const Head& a, const Head& b) {
+    if (a.tx->fee() != b.tx->fee()) return a.tx->fee() < b.tx->fee();
+    return a.tx->id() > b.tx->id();
+  };
+  std::priority_queue<Head, std::vector<Head>, decltype(lower)> heads(lower);
+  for (const auto& [sender, nonces] : by_sender_) {
+    auto it = nonces.find(state.get(sender).nonce);
+    if (it == nonces.end()) continue;
+    heads.push(Head{by_id_.at(it->second).tx.get(), std::next(it), nonces.end()});
+  }
+  std::vector<TransactionPtr> out;
+  while (!heads.empty()) {
+    Head head = heads.top();
+    heads.pop();
+    out.push_back(by_id_.at(head.tx->id()).tx);
+    if (head.next != head.end && head.next->first == head.tx->nonce() + 1) {
+      const Transaction* next = by_id_.at(head.next->second).tx.get();
+      heads.push(Head{next, std::next(head.next), head.end});
+    }
+  }
+  return out;
+}
+
+std::vector<TransactionPtr> TransactionPool::all() const {
+  std::vector<TransactionPtr> out;
+  out.reserve(by_id_.size());
+  for (const auto& [id, entry] : by_id_) out.push_back(entry.tx);
+  return out;
+}
+
+void TransactionPool::remove_included(const Block& block, const AccountModel& state) {
+  std::vector<Address> senders;
+  for (const auto& tx : block.transactions()) {
+    erase(tx->id());
+    senders.push_back(tx->sender());
+  }
+  std::sort(senders.begin(), senders.end());
+  senders.erase(std::unique(senders.begin(), senders.end()), senders.end());
+  for (const auto& sender : senders) {
+    auto it = by_sender_.find(sender);
+    if (it == by_sender_.end()) continue;
+    std::uint64_t next = state.get(sender).nonce;
+    std::vector<Hash> stale;
+    for (auto n = it->second.begin(); n != it->second.end() && n->first < next; ++n)
+      stale.push_back(n->second);
+    for (const auto& id : stale) erase(id);
+  }
+}
+
+void TransactionPool::readmit(const std::vector<TransactionPtr>& txs, const AccountModel& state,
+                              std::uint64_t now_ms) {
+  std::vector<TransactionPtr> ordered = txs;
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const auto& a, const auto& b) { return a->nonce() < b->nonce(); });
+  for (const auto& tx : ordered) (void)add(tx, state, now_ms);
+}
+
+void TransactionPool::expire(std::uint64_t now_ms) {
+  std::vector<Hash> old;
+  for (const auto& [id, entry] : by_id_)
+    if (now_ms > entry.added_ms && now_ms - entry.added_ms > limits_.max_age_ms) old.push_back(id);
+  for (const auto& id : old) erase(id);
+}
+
+}  // namespace pos

@@ -1,0 +1,72 @@
+// The account state: address -> {balance, stake, nonce, unbonding}, with its commitment
+// state_root maintained incrementally in a crit-bit Merkle tree (docs/protocol.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "pos/crypto.h"
+
+namespace pos {
+
+struct Account {
+  std::uint64_t balance = 0;
+  std::uint64_t stake = 0;
+  std::uint64_t nonce = 0;
+  std::uint64_t unbonding = 0;          // unstaked, not yet spendable
+  std::uint64_t unbonding_release = 0;  // height at whose start `unbonding` joins the balance
+
+  bool empty() const { return balance == 0 && stake == 0 && nonce == 0 && unbonding == 0; }
+  bool operator==(const Account&) const = default;
+};
+
+class AccountModel {
+ public:
+  explicit AccountModel(const Hash& params_hash);
+  AccountModel(AccountModel&&) noexcept;
+  AccountModel& operator=(AccountModel&&) noexcept;
+  ~AccountModel();
+
+  // The account, or an all-zero one when the address has none.
+  Account get(const Address& address) const;
+  bool contains(const Address& address) const;
+  // Stores the account; an empty account is removed, so that existence is canonical.
+  void put(const Address& address, const Account& account);
+
+  // SHA-256("pos/state/v1" || params_hash || trie_root); recomputes only what changed.
+  Hash state_root() const;
+
+  std::size_t size() const;
+  std::uint64_t total_stake() const { return total_stake_; }
+  // Balances + stakes + unbonding of all accounts; the EXCHANGE rule keeps it within u64.
+  std::uint64_t total_supply() const { return total_supply_; }
+  // Addresses with stake > 0, ordered by public key bytes.
+  const std::map<Address, std::uint64_t>& stakers() const { return stakers_; }
+  // Counts changes to the staker set, so that leader draws can be cached per version.
+  std::uint64_t stakers_version() const { return stakers_version_; }
+  std::vector<Address> releases_at(std::uint64_t height) const;
+  void for_each(const std::function<void(const Address&, const Account&)>& fn) const;
+
+ private:
+  struct Trie;
+  Hash params_hash_;
+  std::unique_ptr<Trie> trie_;
+  std::map<Address, std::uint64_t> stakers_;
+  std::map<std::uint64_t, std::set<Address>> releases_;
+  std::uint64_t total_stake_ = 0;
+  std::uint64_t total_supply_ = 0;
+  std::uint64_t stakers_version_ = 0;
+};
+
+// The prior value of each account a block touched, so that the block can be undone.
+struct UndoRecord {
+  std::vector<std::pair<Address, Account>> prior;
+};
+
+}  // namespace pos

@@ -1,0 +1,78 @@
+// Blocks: an immutable header, its transactions and the forger's signature over the header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pos/crypto.h"
+#include "pos/status.h"
+#include "pos/transaction.h"
+
+namespace pos {
+
+struct BlockHeader {
+  std::string chain_id;
+  std::uint64_t height = 0;
+  Hash parent;
+  std::uint64_t slot = 0;
+  std::uint64_t timestamp_ms = 0;
+  PublicKey forger;
+  Hash tx_root;
+  Hash state_root;
+  std::uint32_t tx_count = 0;
+
+  // "pos/block/v1" || str(chain_id) || u64 height || parent || u64 slot || u64 timestamp_ms
+  // || forger || tx_root || state_root || u32 tx_count (DESIGN.md section 3).
+  Bytes signing_bytes() const;
+  Hash hash() const { return sha256(signing_bytes()); }
+};
+
+class Block;
+using BlockPtr = std::shared_ptr<const Block>;
+
+class Block {
+ public:
+  Block(BlockHeader header, const Signature& signature, std::vector<TransactionPtr> transactions);
+  static BlockPtr make(BlockHeader header, const Signature& signature,
+                       std::vector<TransactionPtr> transactions);
+  // Fills in tx_root and tx_count from the transactions, then signs the header.
+  static BlockPtr sign(BlockHeader header, std::vector<TransactionPtr> transactions,
+                       const SecretKey& forger_key);
+
+  const BlockHeader& header() const { return header_; }
+  std::uint64_t height() const { return header_.height; }
+  std::uint64_t slot() const { return header_.slot; }
+  const Hash& parent() const { return header_.parent; }
+  const PublicKey& forger() const { return header_.forger; }
+  const Hash& hash() const { return hash_; }
+  const Signature& signature() const { return signature_; }
+  const std::vector<TransactionPtr>& transactions() const { return transactions_; }
+  // Header bytes + signature + every transaction's encoded size; the limit is kMaxBlockBytes.
+  std::size_t encoded_size() const { return encoded_size_; }
+
+  // The checks that need neither the parent nor the state: counts, size, tx root, signature,
+  // every transaction's chain id.
+  Status check_context_free() const;
+
+ private:
+  BlockHeader header_;
+  Signature signature_;
+  std::vector<TransactionPtr> transactions_;
+  Hash hash_;
+  std::size_t encoded_size_;
+};
+
+// RFC 6962 Merkle tree hash over transaction ids: leaf = SHA-256(0x00 || id),
+// node = SHA-256(0x01 || left || right), empty = SHA-256("").
+Hash merkle_root(std::span<const Hash> ids);
+Hash transactions_root(const std::vector<TransactionPtr>& transactions);
+
+std::string to_json(const Block& block);
+// Strict like transaction_from_json; a "hash" field must match the recomputed hash.
+Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_id);
+
+}  // namespace pos

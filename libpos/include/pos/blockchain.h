@@ -1,0 +1,112 @@
+// The chain: validation of blocks against their parent (every rule of DESIGN.md section 5),
+// application, fork choice with reorganisation through undo data, finality, equivocation
+// evidence, and forging. Single-threaded: one owner calls it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "pos/account_model.h"
+#include "pos/block.h"
+#include "pos/clock.h"
+#include "pos/genesis.h"
+#include "pos/proof_of_stake.h"
+#include "pos/status.h"
+#include "pos/storage.h"
+#include "pos/transaction_pool.h"
+
+namespace pos {
+
+// Two headers signed by one forger for one slot: proof that the forger equivocated.
+struct EquivocationEvidence {
+  BlockHeader first;
+  Signature first_signature;
+  BlockHeader second;
+  Signature second_signature;
+
+  // Both signatures valid, same forger and slot, different headers.
+  [[nodiscard]] bool verify() const;
+};
+
+struct ApplyResult {
+  enum class Kind { kExtended, kReorganized, kSideBranch };
+  Kind kind = Kind::kExtended;
+  std::vector<BlockPtr> connected;     // joined the main chain, in height order
+  std::vector<BlockPtr> disconnected;  // left the main chain, highest first
+};
+
+class Blockchain {
+ public:
+  // Opens the chain in `storage`: writes the genesis block into an empty storage, or checks that
+  // the stored chain belongs to this genesis and resumes at its tip.
+  static Result<std::unique_ptr<Blockchain>> open(const Genesis& genesis, Storage& storage,
+                                                  const Clock& clock);
+
+  // Validates and applies a block; may reorganise. On refusal the chain and state are unchanged.
+  Result<ApplyResult> apply(const BlockPtr& block);
+
+  // Builds and signs the block for `slot` on the tip from the pool's ready transactions, if
+  // `key` is the slot's leader. The block is not applied; the state is left as it was.
+  Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot, const TransactionPool& pool,
+                         std::uint64_t now_ms);
+
+  // The leader for a slot on top of the tip.
+  std::optional<PublicKey> leader(std::uint64_t slot) const;
+
+  const ChainParams& params() const { return genesis_.params; }
+  const Hash& genesis_hash() const { return genesis_hash_; }
+  const BlockHeader& tip() const;
+  const Hash& tip_hash() const { return tip_; }
+  std::uint64_t height() const { return tip().height; }
+  // Blocks at or below this height are final: never reorganised.
+  std::uint64_t finalized_height() const;
+  const AccountModel& state() const { return state_; }
+
+  BlockPtr block(const Hash& hash) const { return storage_.block(hash); }
+  BlockPtr block_at(std::uint64_t height) const;
+  std::optional<TxLocation> transaction_location(const Hash& id) const {
+    return storage_.tx_location(id);
+  }
+  bool knows(const Hash& hash) const { return index_.contains(hash); }
+  const std::vector<EquivocationEvidence>& evidence() const { return evidence_; }
+
+  ~Blockchain();
+
+ private:
+  struct Entry {
+    BlockHeader header;
+    Signature signature;
+    bool on_main = false;
+    bool failed = false;
+    std::shared_ptr<const ProofOfStake> stakers_after;  // known once the block was applied
+  };
+  Blockchain(const Genesis& genesis, Storage& storage, const Clock& clock);
+
+  Status check_header(const BlockHeader& header, const Entry& parent) const;
+  Status check_fork_point(const Hash& parent) const;
+  Status record_equivocation(const Block& block);
+  Result<UndoRecord> connect(const Block& block, StorageBatch& batch);
+  Result<ApplyResult> extend(const BlockPtr& block);
+  void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
+  Result<ApplyResult> reorganize(const Hash& new_tip);
+  std::shared_ptr<const ProofOfStake> current_stakers() const;
+  bool better_than_tip(const BlockHeader& header, const Hash& hash) const;
+
+  Genesis genesis_;
+  Hash genesis_hash_;
+  Storage& storage_;
+  const Clock& clock_;
+  AccountModel state_;
+  std::unordered_map<Hash, Entry> index_;
+  Hash tip_;
+  mutable std::shared_ptr<const ProofOfStake> stakers_cache_;
+  mutable std::uint64_t stakers_cache_version_ = ~std::uint64_t{0};
+  // (slot, forger) -> first block hash seen, for equivocation detection.
+  std::map<std::pair<std::uint64_t, PublicKey>, Hash> signed_slots_;
+  std::vector<EquivocationEvidence> evidence_;
+};
+
+}  // namespace pos

@@ -1,0 +1,34 @@
+// Consensus constants and the chain parameters every node must share.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "pos/crypto.h"
+
+namespace pos {
+
+inline constexpr std::size_t kMaxBlockTransactions = 10'000;
+inline constexpr std::size_t kMaxBlockBytes = 4 * 1024 * 1024;  // header + signature + txs
+inline constexpr std::size_t kMaxChainIdLength = 64;
+inline constexpr std::size_t kBlockSignatureBytes = 64;
+
+// The parameters fixed by the genesis file; the state root commits to their hash.
+struct ChainParams {
+  std::string chain_id;
+  std::uint64_t genesis_time_ms = 0;
+  std::uint64_t slot_ms = 1000;
+  std::uint64_t finality_depth = 32;
+  std::uint64_t unbonding_blocks = 10;
+  Address exchange_authority;
+
+  // SHA-256("pos/params/v1" || str(chain_id) || u64 genesis_time_ms || u64 slot_ms
+  //         || u64 finality_depth || u64 unbonding_blocks || exchange_authority)
+  Hash hash() const;
+  // The slot that holds now_ms (0 before genesis).
+  std::uint64_t slot_at(std::uint64_t now_ms) const;
+  std::uint64_t slot_start_ms(std::uint64_t slot) const;
+};
+
+}  // namespace pos

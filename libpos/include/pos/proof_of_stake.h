@@ -1,0 +1,42 @@
+// Slot-leader election: each staker's Lot is its share of the stake range; one uniform draw
+// per (parent, slot), with no modulo bias, picks the leader (DESIGN.md section 3).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "pos/crypto.h"
+
+namespace pos {
+
+// A staker's part of the cumulative stake range: [begin, begin + stake).
+struct Lot {
+  PublicKey staker;
+  std::uint64_t begin = 0;
+  std::uint64_t stake = 0;
+};
+
+class ProofOfStake {
+ public:
+  // Stakers with stake > 0, in public-key order (std::map's order is the byte order).
+  // Building costs O(stakers); the sum of stakes must fit in u64 (the supply rule ensures it).
+  explicit ProofOfStake(const std::map<PublicKey, std::uint64_t>& stakers);
+
+  // SHA-256("pos/lot/v1" || parent_hash || u64 slot)
+  static Hash seed(const Hash& parent, std::uint64_t slot);
+  // The uniform draw of a number in [0, total): rejection sampling over SHA-256(seed || u32 c).
+  static std::uint64_t draw(const Hash& seed, std::uint64_t total);
+
+  // The leader for (parent, slot), or nothing when nobody stakes. O(log stakers).
+  std::optional<PublicKey> leader(const Hash& parent, std::uint64_t slot) const;
+  const std::vector<Lot>& lots() const { return lots_; }
+  std::uint64_t total_stake() const { return total_; }
+
+ private:
+  std::vector<Lot> lots_;
+  std::uint64_t total_ = 0;
+};
+
+}  // namespace pos

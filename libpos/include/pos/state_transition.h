@@ -1,0 +1,40 @@
+// The pure state-transition rules of DESIGN.md section 4: how one transaction, and the start of a
+// block, change the AccountModel. Every change is recorded in an UndoLog first.
+#pragma once
+
+#include <cstdint>
+#include <unordered_set>
+
+#include "pos/account_model.h"
+#include "pos/consensus.h"
+#include "pos/status.h"
+#include "pos/transaction.h"
+
+namespace pos {
+
+// Records each touched account's value before its first change in a block.
+class UndoLog {
+ public:
+  void record(const Address& address, const Account& prior);
+  // Restores every recorded account, leaving the state as before the first record.
+  void revert(AccountModel& state) const;
+  UndoRecord take() &&;
+  bool empty() const { return record_.prior.empty(); }
+
+ private:
+  UndoRecord record_;
+  std::unordered_set<Address> seen_;
+};
+
+// Checks tx against the state and applies it: fees go to the forger. On refusal nothing changed.
+// Assumes tx.check_stateless passed.
+Status apply_transaction(AccountModel& state, const Transaction& tx, const PublicKey& forger,
+                         std::uint64_t height, const ChainParams& params, UndoLog& undo);
+
+// Moves unbonded stake whose release height is `height` into balances (start of each block).
+void release_unbonding(AccountModel& state, std::uint64_t height, UndoLog& undo);
+
+// Restores the accounts of an UndoRecord.
+void undo_block(AccountModel& state, const UndoRecord& undo);
+
+}  // namespace pos

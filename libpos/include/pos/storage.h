@@ -1,0 +1,79 @@
+// What the Blockchain keeps: an interface with an in-memory implementation here and an LMDB one
+// in pos::store. A StorageBatch is committed atomically: all of it or none of it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "pos/account_model.h"
+#include "pos/block.h"
+#include "pos/status.h"
+
+namespace pos {
+
+struct TxLocation {
+  std::uint64_t height = 0;
+  std::uint32_t index = 0;
+  Hash block;
+};
+
+struct ChainMeta {
+  Hash genesis_hash;
+  Hash tip;
+  std::uint64_t height = 0;
+};
+
+struct StorageBatch {
+  std::vector<BlockPtr> blocks;
+  std::vector<std::pair<Hash, UndoRecord>> undo_put;
+  std::vector<std::pair<std::uint64_t, Hash>> main_put;
+  std::vector<std::uint64_t> main_erase;
+  std::vector<std::pair<Hash, TxLocation>> tx_put;
+  std::vector<Hash> tx_erase;
+  // Final account values; an empty Account erases.
+  std::map<Address, Account> accounts;
+  std::optional<ChainMeta> meta;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  virtual BlockPtr block(const Hash& hash) const = 0;  // nullptr when absent
+  virtual std::optional<Hash> main_chain_hash(std::uint64_t height) const = 0;
+  virtual std::optional<UndoRecord> undo(const Hash& block_hash) const = 0;
+  virtual std::optional<TxLocation> tx_location(const Hash& tx_id) const = 0;
+  virtual std::optional<Account> account(const Address& address) const = 0;
+  virtual void for_each_account(
+      const std::function<void(const Address&, const Account&)>& fn) const = 0;
+  virtual std::optional<ChainMeta> meta() const = 0;
+  virtual Status commit(const StorageBatch& batch) = 0;
+};
+
+class MemoryStorage final : public Storage {
+ public:
+  BlockPtr block(const Hash& hash) const override;
+  std::optional<Hash> main_chain_hash(std::uint64_t height) const override;
+  std::optional<UndoRecord> undo(const Hash& block_hash) const override;
+  std::optional<TxLocation> tx_location(const Hash& tx_id) const override;
+  std::optional<Account> account(const Address& address) const override;
+  void for_each_account(
+      const std::function<void(const Address&, const Account&)>& fn) const override;
+  std::optional<ChainMeta> meta() const override { return meta_; }
+  Status commit(const StorageBatch& batch) override;
+
+  std::size_t block_count() const { return blocks_.size(); }
+
+ private:
+  std::unordered_map<Hash, BlockPtr> blocks_;
+  std::unordered_map<Hash, UndoRecord> undo_;
+  std::map<std::uint64_t, Hash> main_;
+  std::unordered_map<Hash, TxLocation> txs_;
+  std::map<Address, Account> accounts_;
+  std::optional<ChainMeta> meta_;
+};
+
+}  // namespace pos
