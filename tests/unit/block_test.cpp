@@ -1,0 +1,129 @@
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+Hash h(int i) {
+  Hash out;
+  out.bytes[31] = static_cast<std::uint8_t>(i);
+  return out;
+}
+
+Hash leaf(const Hash& id) {
+  Bytes b = {0x00};
+  b.insert(b.end(), id.bytes.begin(), id.bytes.end());
+  return sha256(b);
+}
+
+Hash node(const Hash& l, const Hash& r) {
+  Bytes b = {0x01};
+  b.insert(b.end(), l.bytes.begin(), l.bytes.end());
+  b.insert(b.end(), r.bytes.begin(), r.bytes.end());
+  return sha256(b);
+}
+
+}  // namespace
+
+TEST_CASE("the tx root is the RFC 6962 Merkle tree hash", "[block][merkle]") {
+  CHECK(merkle_root({}) == sha256(std::string_view("")));
+  std::vector<Hash> ids = {h(0), h(1), h(2), h(3), h(4)};
+  CHECK(merkle_root(std::span(ids).first(1)) == leaf(h(0)));
+  CHECK(merkle_root(std::span(ids).first(2)) == node(leaf(h(0)), leaf(h(1))));
+  // n = 3 splits at 2; n = 5 splits at 4.
+  CHECK(merkle_root(std::span(ids).first(3)) ==
+        node(node(leaf(h(0)), leaf(h(1))), leaf(h(2))));
+  Hash four = node(node(leaf(h(0)), leaf(h(1))), node(leaf(h(2)), leaf(h(3))));
+  CHECK(merkle_root(ids) == node(four, leaf(h(4))));
+}
+
+TEST_CASE("a forged block passes the context-free checks and round-trips JSON", "[block][json]") {
+  TestNet net;
+  auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 10, 1, 0, 1);
+  REQUIRE(net.pool.add(tx, net.chain->state(), net.now()).ok());
+  BlockPtr block = net.forge(net.next_slot(0));
+  REQUIRE(block->check_context_free().ok());
+  CHECK(block->transactions().size() == 1);
+  auto back = block_from_json(to_json(*block), net.chain_id());
+  REQUIRE(back.ok());
+  CHECK((*back)->hash() == block->hash());
+  CHECK((*back)->signature() == block->signature());
+  CHECK((*back)->transactions()[0]->id() == tx->id());
+  CHECK((*back)->check_context_free().ok());
+}
+
+TEST_CASE("the genesis block has an empty signature in JSON", "[block][json]") {
+  TestNet net;
+  BlockPtr genesis = net.genesis.block();
+  std::string json = to_json(*genesis);
+  CHECK(json.find("\"signature\":\"\"") != std::string::npos);
+  auto back = block_from_json(json, net.chain_id());
+  REQUIRE(back.ok());
+  CHECK((*back)->hash() == genesis->hash());
+}
+
+TEST_CASE("block JSON is parsed strictly", "[block][json]") {
+  TestNet net;
+  std::string json = to_json(*net.forge(net.next_slot(0)));
+  auto reason = [&](std::string text) {
+    auto b = block_from_json(text, net.chain_id());
+    REQUIRE_FALSE(b.ok());
+    return b.reason();
+  };
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string copy = json;
+    auto at = copy.find(from);
+    REQUIRE(at != std::string::npos);
+    return copy.replace(at, from.size(), to);
+  };
+  CHECK(reason(replace("\"height\":1", "\"height\":1.0")) == Reason::kMalformed);
+  CHECK(reason(replace("\"height\":1", "\"height\":-1")) == Reason::kMalformed);
+  CHECK(reason(replace("\"tx_count\":0", "\"tx_count\":4294967296")) == Reason::kMalformed);
+  CHECK(reason(replace("\"transactions\":[]", "\"transactions\":{}")) == Reason::kMalformed);
+  CHECK(reason(replace("\"slot\":", "\"extra\":1,\"slot\":")) == Reason::kMalformed);
+  CHECK(reason(replace("\"height\":1", "\"height\":2")) == Reason::kIdMismatch);
+  CHECK(reason(replace("\"signature\":\"", "\"signature\":\"zz")) == Reason::kMalformed);
+  CHECK(reason(replace("\"transactions\":[]", "\"transactions\":[{}]")) == Reason::kMalformed);
+}
+
+TEST_CASE("context-free checks catch count, root, signature and chain", "[block]") {
+  TestNet net;
+  auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 10, 1, 0, 1);
+  SECTION("tx count") {
+    BlockPtr b = net.craft({tx}, [](BlockHeader& hd) { hd.tx_count = 2; });
+    CHECK(b->check_context_free().reason() == Reason::kBadTxCount);
+  }
+  SECTION("tx root") {
+    BlockPtr b = net.craft({tx}, [](BlockHeader& hd) { hd.tx_root.bytes[0] ^= 1; });
+    CHECK(b->check_context_free().reason() == Reason::kBadTxRoot);
+  }
+  SECTION("signature") {
+    BlockPtr b = net.craft({tx});
+    Signature sig = b->signature();
+    sig.bytes[5] ^= 1;
+    CHECK(Block::make(b->header(), sig, b->transactions())->check_context_free().reason() ==
+          Reason::kBadBlockSignature);
+  }
+  SECTION("a transaction of another chain") {
+    auto other = net.users[0].transfer("pos-other", net.users[1].public_key(), 10, 1, 0, 1);
+    BlockPtr b = net.craft({other});
+    CHECK(b->check_context_free().reason() == Reason::kWrongChain);
+  }
+  SECTION("too many transactions") {
+    std::vector<TransactionPtr> many(kMaxBlockTransactions + 1, tx);
+    BlockPtr b = net.craft(many);
+    CHECK(b->check_context_free().reason() == Reason::kTooManyTransactions);
+  }
+  SECTION("too many bytes") {
+    TxFields f = tx->fields();
+    f.chain_id = std::string(40000, 'x');
+    auto fat = Transaction::make(f, tx->signature());
+    BlockPtr b = net.craft(std::vector<TransactionPtr>(200, fat),
+                           [](BlockHeader& hd) { hd.chain_id = std::string(40000, 'x'); });
+    CHECK(b->encoded_size() > kMaxBlockBytes);
+    CHECK(b->check_context_free().reason() == Reason::kBlockTooLarge);
+  }
+}

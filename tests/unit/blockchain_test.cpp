@@ -1,0 +1,370 @@
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+// What must not change when a block is refused.
+struct Snapshot {
+  Hash tip;
+  Hash root;
+  std::size_t pool_size;
+  explicit Snapshot(const TestNet& net)
+      : tip(net.chain->tip_hash()), root(net.chain->state().state_root()),
+        pool_size(net.pool.size()) {}
+  bool operator==(const Snapshot&) const = default;
+};
+
+void require_refused(TestNet& net, const BlockPtr& block, Reason reason,
+                     const std::string& words = "") {
+  Snapshot before(net);
+  auto result = net.chain->apply(block);
+  REQUIRE_FALSE(result.ok());
+  INFO(result.error().to_string());
+  CHECK(result.reason() == reason);
+  if (!words.empty()) CHECK_THAT(result.error().message, Catch::Contains(words));
+  CHECK(Snapshot(net) == before);
+}
+
+// The state root a block on the tip would have with `txs` applied in order.
+Hash root_with(TestNet& net, const BlockHeader& h, const std::vector<TransactionPtr>& txs) {
+  AccountModel& state = const_cast<AccountModel&>(net.chain->state());
+  UndoLog undo;
+  release_unbonding(state, h.height, undo);
+  for (const auto& tx : txs)
+    REQUIRE(apply_transaction(state, *tx, h.forger, h.height, net.genesis.params, undo).ok());
+  Hash root = state.state_root();
+  undo.revert(state);
+  return root;
+}
+
+}  // namespace
+
+TEST_CASE("opening writes the genesis block and reopening resumes", "[chain]") {
+  TestNet net;
+  CHECK(net.chain->height() == 0);
+  CHECK(net.chain->tip_hash() == net.genesis.hash());
+  CHECK(net.chain->genesis_hash() == net.genesis.hash());
+  net.advance();
+  net.advance();
+  auto reopened = Blockchain::open(net.genesis, net.storage, net.clock);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->height() == 2);
+  CHECK((*reopened)->tip_hash() == net.chain->tip_hash());
+  CHECK((*reopened)->state().state_root() == net.chain->state().state_root());
+}
+
+TEST_CASE("a storage made for another genesis is refused, naming both", "[chain]") {
+  TestNet net;
+  Genesis other = net.genesis;
+  other.params.chain_id = "pos-other";
+  auto opened = Blockchain::open(other, net.storage, net.clock);
+  REQUIRE_FALSE(opened.ok());
+  CHECK(opened.reason() == Reason::kBadGenesis);
+  CHECK_THAT(opened.error().message, Catch::Contains(net.genesis.hash().hex()));
+  CHECK_THAT(opened.error().message, Catch::Contains(other.hash().hex()));
+}
+
+TEST_CASE("a forged block with pool transactions extends the chain", "[chain][forge]") {
+  TestNet net;
+  auto t1 = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 100, 3, 0, 1);
+  auto t2 = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 50, 1, 1, 2);
+  REQUIRE(net.pool.add(t1, net.chain->state(), net.now()).ok());
+  REQUIRE(net.pool.add(t2, net.chain->state(), net.now()).ok());
+  BlockPtr block = net.advance();
+  CHECK(block->transactions().size() == 2);
+  CHECK(net.chain->height() == 1);
+  CHECK(net.chain->state().get(net.users[1].public_key()).balance == 1150);
+  CHECK(net.chain->state().get(block->forger()).balance == 1'000'004);
+  CHECK(net.pool.size() == 0);
+  auto where = net.chain->transaction_location(t2->id());
+  REQUIRE(where.has_value());
+  CHECK(where->height == 1);
+  CHECK(where->index == 1);
+  CHECK(where->block == block->hash());
+  CHECK(net.chain->block_at(1)->hash() == block->hash());
+}
+
+TEST_CASE("forging skips what is no longer valid and refuses a non-leader", "[chain][forge]") {
+  TestNet net;
+  std::uint64_t slot = net.next_slot(0);
+  PublicKey leader = *net.chain->leader(slot);
+  for (const auto& v : net.validators) {
+    if (v.public_key() == leader) continue;
+    auto forged = net.chain->forge(v.secret_key(), slot, net.pool, net.now());
+    CHECK(forged.reason() == Reason::kNotLeader);
+  }
+  auto forged = net.chain->forge(net.wallet_of(leader).secret_key(), 0, net.pool, net.now());
+  CHECK(forged.reason() == Reason::kSlotNotAfterParent);
+}
+
+TEST_CASE("blocks are refused for each rule, leaving chain, state and pool as they were",
+          "[chain][validation]") {
+  TestNet net;
+  net.advance();
+  auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 10, 1, 0, 1);
+  REQUIRE(net.pool.add(tx, net.chain->state(), net.now()).ok());
+
+  SECTION("wrong forger for the slot") {
+    BlockPtr good = net.craft({});
+    PublicKey leader = good->forger();
+    for (const auto& v : net.validators) {
+      if (v.public_key() == leader) continue;
+      BlockHeader h = good->header();
+      h.forger = v.public_key();
+      require_refused(net, net.resign(h, {}), Reason::kWrongForger);
+    }
+  }
+  SECTION("bad signature") {
+    BlockPtr good = net.craft({});
+    Signature sig = good->signature();
+    sig.bytes[3] ^= 1;
+    require_refused(net, Block::make(good->header(), sig, {}), Reason::kBadBlockSignature);
+  }
+  SECTION("wrong tx root") {
+    require_refused(net, net.craft({}, [](BlockHeader& h) { h.tx_root.bytes[0] ^= 1; }),
+                    Reason::kBadTxRoot);
+  }
+  SECTION("wrong state root") {
+    require_refused(net, net.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; }),
+                    Reason::kBadStateRoot);
+  }
+  SECTION("slot not after the parent's") {
+    std::uint64_t parent_slot = net.chain->tip().slot;
+    require_refused(net, net.craft({}, [&](BlockHeader& h) {
+      h.slot = parent_slot;
+      h.timestamp_ms = net.genesis.params.slot_start_ms(parent_slot);
+    }),
+                    Reason::kSlotNotAfterParent);
+  }
+  SECTION("slot ahead of the clock") {
+    require_refused(net, net.craft({}, [&](BlockHeader& h) {
+      h.slot += 2;
+      h.timestamp_ms = net.genesis.params.slot_start_ms(h.slot);
+    }),
+                    Reason::kSlotInFuture);
+  }
+  SECTION("timestamp outside its slot") {
+    require_refused(net, net.craft({}, [&](BlockHeader& h) { h.timestamp_ms += 1000; }),
+                    Reason::kBadTimestamp);
+  }
+  SECTION("wrong height") {
+    require_refused(net, net.craft({}, [](BlockHeader& h) { h.height += 1; }), Reason::kBadHeight);
+  }
+  SECTION("unknown parent") {
+    require_refused(net, net.craft({}, [](BlockHeader& h) { h.parent.bytes[0] ^= 1; }),
+                    Reason::kUnknownParent);
+  }
+  SECTION("oversize") {
+    std::vector<TransactionPtr> many(kMaxBlockTransactions + 1, tx);
+    require_refused(net, net.craft(many), Reason::kTooManyTransactions);
+  }
+  SECTION("another chain") {
+    require_refused(net, net.craft({}, [](BlockHeader& h) { h.chain_id = "pos-other"; }),
+                    Reason::kWrongChain);
+  }
+  SECTION("a transaction with a bad signature") {
+    Signature sig = tx->signature();
+    sig.bytes[0] ^= 1;
+    auto forged_tx = Transaction::make(tx->fields(), sig);
+    require_refused(net, net.craft({forged_tx}), Reason::kBlockTxInvalid, "bad_signature");
+  }
+  SECTION("an unauthorised EXCHANGE") {
+    auto mint = net.users[0].exchange(net.chain_id(), net.users[0].public_key(), 10, 0, 0, 1);
+    require_refused(net, net.craft({mint}), Reason::kBlockTxInvalid, "unauthorized_exchange");
+  }
+  SECTION("the block is refused again without work once found invalid") {
+    BlockPtr bad = net.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; });
+    require_refused(net, bad, Reason::kBadStateRoot);
+    require_refused(net, bad, Reason::kInvalidBlock);
+  }
+}
+
+TEST_CASE("a replayed transaction is refused in a block", "[chain][replay]") {
+  TestNet net;
+  auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 10, 1, 0, 1);
+  REQUIRE(net.pool.add(tx, net.chain->state(), net.now()).ok());
+  net.advance();
+  require_refused(net, net.craft({tx}), Reason::kBlockTxInvalid, "stale_nonce");
+  CHECK(net.pool.add(tx, net.chain->state(), net.now()).reason() == Reason::kStaleNonce);
+}
+
+TEST_CASE("double spends are refused within one block and across two", "[chain][replay]") {
+  TestNet net;
+  // 1,000 of balance: two spends of 600 cannot both happen.
+  auto a = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 600, 0, 0, 1);
+  auto b = net.users[0].transfer(net.chain_id(), net.validators[1].public_key(), 600, 0, 1, 2);
+  auto a_again = net.users[0].transfer(net.chain_id(), net.validators[1].public_key(), 600, 0, 0, 3);
+  SECTION("within one block") {
+    require_refused(net, net.craft({a, b}), Reason::kBlockTxInvalid, "insufficient_funds");
+    require_refused(net, net.craft({a, a_again}), Reason::kBlockTxInvalid, "stale_nonce");
+  }
+  SECTION("across two blocks") {
+    BlockPtr first = net.craft({a}, [&](BlockHeader& h) { h.state_root = root_with(net, h, {a}); });
+    REQUIRE(net.chain->apply(first).ok());
+    require_refused(net, net.craft({b}), Reason::kBlockTxInvalid, "insufficient_funds");
+    require_refused(net, net.craft({a_again}), Reason::kBlockTxInvalid, "stale_nonce");
+  }
+}
+
+namespace {
+
+// A rival first block from the same genesis, in a slot after `after`, whose hash is lower (or
+// higher) than `than`.
+BlockPtr rival_first_block(const Hash& than, bool lower, std::uint64_t after) {
+  for (std::uint64_t slot = after;; ++slot) {
+    TestNet rival;
+    BlockPtr b = rival.advance(slot);
+    if ((b->hash() < than) == lower) return b;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fork choice: a tie at equal height goes to the lower hash", "[chain][reorg]") {
+  for (bool lower : {true, false}) {
+    TestNet a;
+    BlockPtr a1 = a.advance();
+    BlockPtr b1 = rival_first_block(a1->hash(), lower, 1);
+    a.clock.set(a.genesis.params.slot_start_ms(b1->slot()));
+    auto result = a.chain->apply(b1);
+    REQUIRE(result.ok());
+    CHECK(a.chain->tip_hash() == (lower ? b1->hash() : a1->hash()));
+    CHECK(result->kind ==
+          (lower ? ApplyResult::Kind::kReorganized : ApplyResult::Kind::kSideBranch));
+    CHECK(a.chain->block_at(1)->hash() == a.chain->tip_hash());
+  }
+}
+
+TEST_CASE("fork choice: the longer branch wins; its dropped transactions can return",
+          "[chain][reorg]") {
+  TestNet a;
+  TestNet b;  // same genesis, a rival history in later slots
+  auto tx = a.users[0].transfer(a.chain_id(), a.users[1].public_key(), 10, 1, 0, 1);
+  REQUIRE(a.pool.add(tx, a.chain->state(), a.now()).ok());
+  BlockPtr a1 = a.advance();
+  REQUIRE(a1->transactions().size() == 1);
+  b.advance(a1->slot());
+  BlockPtr b2 = b.advance();
+  a.clock.set(b.clock.now_ms());
+  REQUIRE(a.chain->apply(b.chain->block_at(1)).ok());
+  auto result = a.chain->apply(b2);
+  REQUIRE(result.ok());
+  CHECK(a.chain->tip_hash() == b2->hash());
+  CHECK(a.chain->state().state_root() == b.chain->state().state_root());
+  CHECK_FALSE(a.chain->transaction_location(tx->id()).has_value());
+  std::vector<TransactionPtr> dropped;
+  for (const auto& block : result->disconnected)
+    for (const auto& t : block->transactions()) dropped.push_back(t);
+  if (a.chain->block_at(1)->hash() != a1->hash() && result->kind == ApplyResult::Kind::kReorganized)
+    CHECK(dropped.size() == 1);
+  a.pool.readmit({tx}, a.chain->state(), a.now());
+  CHECK(a.pool.contains(tx->id()));
+}
+
+TEST_CASE("a reorganisation below the finality depth is refused", "[chain][reorg][finality]") {
+  NetOptions o;
+  o.finality_depth = 2;
+  TestNet a(o);
+  TestNet b(o);
+  for (int i = 0; i < 5; ++i) a.advance();
+  std::vector<BlockPtr> rival;
+  for (int i = 0; i < 8; ++i) rival.push_back(b.advance(a.chain->tip().slot));
+  a.clock.set(b.clock.now_ms());
+  CHECK(a.chain->finalized_height() == 3);
+  Snapshot before(a);
+  auto result = a.chain->apply(rival[0]);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.reason() == Reason::kBelowFinality);
+  CHECK(Snapshot(a) == before);
+}
+
+TEST_CASE("a failed block in a longer branch rolls the reorganisation back", "[chain][reorg]") {
+  TestNet a;
+  BlockPtr a1 = a.advance();
+  // b1 loses the tie against a1, so b2 (invalid) is what would make b's branch win.
+  BlockPtr b1 = rival_first_block(a1->hash(), false, 1);
+  a.clock.set(a.genesis.params.slot_start_ms(b1->slot()));
+  REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);
+  // Build b2 on b1 in a net that follows b1.
+  TestNet b;
+  b.clock.set(a.clock.now_ms());
+  REQUIRE(b.chain->apply(b1).ok());
+  BlockPtr bad = b.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; });
+  a.clock.set(b.clock.now_ms());
+  Snapshot before(a);
+  auto result = a.chain->apply(bad);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.reason() == Reason::kBadStateRoot);
+  CHECK(Snapshot(a) == before);
+  CHECK(a.chain->tip_hash() == a1->hash());
+  CHECK(a.chain->block_at(1)->hash() == a1->hash());
+}
+
+TEST_CASE("two blocks by one forger for one slot are equivocation, with evidence",
+          "[chain][equivocation]") {
+  TestNet net;
+  net.advance();
+  BlockPtr first = net.craft({});
+  BlockHeader other = first->header();
+  other.timestamp_ms += 1;
+  BlockPtr second = net.resign(other, {});
+  REQUIRE(first->forger() == second->forger());
+  REQUIRE(first->slot() == second->slot());
+  REQUIRE(net.chain->apply(first).ok());
+  auto result = net.chain->apply(second);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.reason() == Reason::kEquivocation);
+  CHECK(net.chain->tip_hash() == first->hash());
+  REQUIRE(net.chain->evidence().size() == 1);
+  const auto& ev = net.chain->evidence()[0];
+  CHECK(ev.verify());
+  CHECK(ev.first.hash() == first->hash());
+  CHECK(ev.second.hash() == second->hash());
+  EquivocationEvidence forged = ev;
+  forged.second_signature.bytes[0] ^= 1;
+  CHECK_FALSE(forged.verify());
+}
+
+TEST_CASE("stake, unstake and unbonding through blocks", "[chain]") {
+  TestNet net;
+  const Wallet& u = net.users[0];
+  REQUIRE(net.pool.add(u.stake(net.chain_id(), 300, 0, 0, 1), net.chain->state(), net.now()).ok());
+  net.advance();
+  CHECK(net.chain->state().get(u.public_key()).stake == 300);
+  CHECK(net.chain->state().stakers().contains(u.public_key()));
+  REQUIRE(net.pool.add(u.unstake(net.chain_id(), 100, 0, 1, 2), net.chain->state(), net.now()).ok());
+  net.advance();  // height 2: unbonding until 2 + 3
+  Account a = net.chain->state().get(u.public_key());
+  CHECK(a.stake == 200);
+  CHECK(a.unbonding == 100);
+  CHECK(a.unbonding_release == 5);
+  CHECK(a.balance == 700);
+  net.advance();
+  net.advance();
+  CHECK(net.chain->state().get(u.public_key()).balance == 700);
+  net.advance();  // height 5
+  CHECK(net.chain->state().get(u.public_key()).balance == 800);
+  CHECK(net.chain->state().get(u.public_key()).unbonding == 0);
+}
+
+TEST_CASE("the chain keeps going when a leader is offline: the next slot has another leader",
+          "[chain]") {
+  TestNet net;
+  PublicKey offline = net.validators[2].public_key();
+  std::map<PublicKey, int> forged;
+  std::uint64_t slot = 0;
+  for (int i = 0; i < 30; ++i) {
+    do ++slot;
+    while (*net.chain->leader(slot) == offline);
+    BlockPtr block = net.forge(slot);
+    REQUIRE(net.chain->apply(block).ok());
+    forged[block->forger()]++;
+  }
+  CHECK(net.chain->height() == 30);
+  CHECK(forged.count(offline) == 0);
+  CHECK(forged.size() == 2);
+}

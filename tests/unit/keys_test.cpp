@@ -1,0 +1,137 @@
+#include <catch2/catch.hpp>
+
+#include "pos/keys.h"
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+bool have_openssl() { return run_command("openssl version >/dev/null 2>&1") == 0; }
+
+void require_bad(const Result<SecretKey>& key, const std::string& words) {
+  REQUIRE_FALSE(key.ok());
+  CHECK(key.reason() == Reason::kBadKeyFile);
+  CHECK_THAT(key.error().message, Catch::Contains(words));
+}
+
+}  // namespace
+
+TEST_CASE("a private key survives PEM write and read", "[keys]") {
+  SecretKey key = SecretKey::generate();
+  std::string pem = private_key_pem(key);
+  CHECK(pem.rfind("-----BEGIN PRIVATE KEY-----\n", 0) == 0);
+  auto back = parse_private_key_pem(pem);
+  REQUIRE(back.ok());
+  CHECK(back->public_key() == key.public_key());
+  auto pub = parse_public_key_pem(public_key_pem(key.public_key()));
+  REQUIRE(pub.ok());
+  CHECK(*pub == key.public_key());
+}
+
+TEST_CASE("the PKCS#8 encoding is the one OpenSSL writes", "[keys]") {
+  // RFC 8410 section 10.3's example key.
+  const char* pem =
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n"
+      "-----END PRIVATE KEY-----\n";
+  auto key = parse_private_key_pem(pem);
+  REQUIRE(key.ok());
+  CHECK(private_key_pem(*key) == pem);
+  CHECK(public_key_pem(key->public_key()) ==
+        "-----BEGIN PUBLIC KEY-----\n"
+        "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n"
+        "-----END PUBLIC KEY-----\n");
+}
+
+TEST_CASE("keys interoperate with the openssl command", "[keys][openssl]") {
+  if (!have_openssl()) {
+    WARN("openssl not found: interop not checked");
+    return;
+  }
+  TempDir dir;
+  auto ossl = dir.path() / "openssl.pem";
+  REQUIRE(run_command("openssl genpkey -algorithm ed25519 -out " + ossl.string()) == 0);
+  REQUIRE(run_command("openssl pkey -in " + ossl.string() + " -pubout -out " +
+                      (dir.path() / "openssl.pub").string()) == 0);
+  auto key = load_private_key(ossl);
+  REQUIRE(key.ok());
+  auto pub = load_public_key(dir.path() / "openssl.pub");
+  REQUIRE(pub.ok());
+  CHECK(key->public_key() == *pub);
+
+  auto ours = dir.path() / "ours.pem";
+  REQUIRE(save_private_key(ours, *key).ok());
+  REQUIRE(run_command("openssl pkey -in " + ours.string() + " -pubout -out " +
+                      (dir.path() / "ours.pub").string()) == 0);
+  CHECK(read_text(dir.path() / "ours.pub") == public_key_pem(key->public_key()));
+  CHECK(read_text(ours) == read_text(ossl));
+}
+
+TEST_CASE("bad key files are refused with a reason naming the problem", "[keys]") {
+  SECTION("empty") { require_bad(parse_private_key_pem(""), "empty"); }
+  SECTION("not PEM") { require_bad(parse_private_key_pem("hello"), "not a PEM file"); }
+  SECTION("wrong label") {
+    require_bad(parse_private_key_pem(public_key_pem(SecretKey::generate().public_key())),
+                "wrong PEM label \"PUBLIC KEY\"");
+  }
+  SECTION("RSA label") {
+    require_bad(parse_private_key_pem("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n"
+                                      "-----END RSA PRIVATE KEY-----\n"),
+                "an RSA key");
+  }
+  SECTION("truncated") {
+    std::string pem = private_key_pem(SecretKey::generate());
+    require_bad(parse_private_key_pem(pem.substr(0, pem.size() / 2)), "truncated");
+  }
+  SECTION("bad base64") {
+    require_bad(parse_private_key_pem("-----BEGIN PRIVATE KEY-----\nMC4C*AAw\n"
+                                      "-----END PRIVATE KEY-----\n"),
+                "bad base64");
+  }
+  SECTION("wrong length") {
+    // The Ed25519 prefix with a 16-byte seed.
+    require_bad(parse_private_key_pem("-----BEGIN PRIVATE KEY-----\n"
+                                      "MB4CAQAwBQYDK2VwBBIEEAAAAAAAAAAAAAAAAAAAAAA=\n"
+                                      "-----END PRIVATE KEY-----\n"),
+                "wrong length");
+  }
+  SECTION("missing file") {
+    auto key = load_private_key("/nonexistent/key.pem");
+    REQUIRE_FALSE(key.ok());
+    CHECK(key.reason() == Reason::kIoError);
+    CHECK_THAT(key.error().message, Catch::Contains("/nonexistent/key.pem"));
+  }
+}
+
+TEST_CASE("RSA and EC keys made by openssl are refused by name", "[keys][openssl]") {
+  if (!have_openssl()) {
+    WARN("openssl not found: RSA/EC refusal not checked");
+    return;
+  }
+  TempDir dir;
+  auto rsa = dir.path() / "rsa.pem";
+  auto ec = dir.path() / "ec.pem";
+  REQUIRE(run_command("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out " +
+                      rsa.string() + " 2>/dev/null") == 0);
+  REQUIRE(run_command("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
+                      ec.string() + " 2>/dev/null") == 0);
+  auto r = load_private_key(rsa);
+  require_bad(r, "an RSA key");
+  CHECK_THAT(r.error().message, Catch::Contains(rsa.string()));
+  require_bad(load_private_key(ec), "an EC key");
+}
+
+TEST_CASE("saving a key never overwrites and makes a private file", "[keys]") {
+  TempDir dir;
+  auto path = dir.path() / "k.pem";
+  SecretKey key = SecretKey::generate();
+  REQUIRE(save_private_key(path, key).ok());
+  CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::group_read) ==
+        std::filesystem::perms::none);
+  auto again = save_private_key(path, SecretKey::generate());
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.reason() == Reason::kIoError);
+  CHECK(load_private_key(path)->public_key() == key.public_key());
+}

@@ -1,0 +1,111 @@
+#include "test_support.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace pos::test {
+
+TestNet::TestNet(NetOptions options)
+    : clock(kGenesisTime), pool(ChainParams{}, options.pool_limits) {
+  for (std::size_t i = 0; i < options.stakes.size(); ++i)
+    validators.emplace_back(key_from_index(static_cast<std::uint32_t>(i)));
+  for (std::size_t i = 0; i < options.users; ++i)
+    users.emplace_back(key_from_index(static_cast<std::uint32_t>(1000 + i)));
+  genesis.params.chain_id = "pos-test";
+  genesis.params.genesis_time_ms = kGenesisTime;
+  genesis.params.slot_ms = 1000;
+  genesis.params.finality_depth = options.finality_depth;
+  genesis.params.unbonding_blocks = options.unbonding_blocks;
+  genesis.params.exchange_authority = validators[0].public_key();
+  for (std::size_t i = 0; i < validators.size(); ++i)
+    genesis.allocations.push_back(
+        GenesisAllocation{validators[i].public_key(), options.balance, options.stakes[i]});
+  for (const auto& u : users)
+    genesis.allocations.push_back(GenesisAllocation{u.public_key(), options.user_balance, 0});
+  // Round-trip through JSON so that the sorted, validated form is used.
+  genesis = Genesis::parse(genesis.to_json()).value();
+  chain = Blockchain::open(genesis, storage, clock).value();
+  pool = TransactionPool(genesis.params, options.pool_limits);
+}
+
+const Wallet& TestNet::wallet_of(const PublicKey& key) const {
+  for (const auto* group : {&validators, &users})
+    for (const auto& w : *group)
+      if (w.public_key() == key) return w;
+  throw std::logic_error("no wallet with key " + key.hex());
+}
+
+std::uint64_t TestNet::next_slot(std::uint64_t after) const {
+  for (std::uint64_t slot = after + 1;; ++slot) {
+    auto leader = chain->leader(slot);
+    if (leader) return slot;
+  }
+}
+
+BlockPtr TestNet::forge(std::uint64_t slot) {
+  clock.set(genesis.params.slot_start_ms(slot) + 10);
+  const Wallet& leader = wallet_of(*chain->leader(slot));
+  return chain->forge(leader.secret_key(), slot, pool, clock.now_ms()).value();
+}
+
+BlockPtr TestNet::advance(std::uint64_t after) {
+  BlockPtr block = forge(next_slot(std::max(chain->tip().slot, after)));
+  auto applied = chain->apply(block);
+  REQUIRE(applied.ok());
+  pool.remove_included(*block, chain->state());
+  return block;
+}
+
+BlockPtr TestNet::craft(std::vector<TransactionPtr> txs,
+                        const std::function<void(BlockHeader&)>& tamper) {
+  TransactionPool empty(genesis.params);
+  // Each crafted block gets its own slot: two for one slot by one forger would be equivocation.
+  std::uint64_t slot = next_slot(std::max(chain->tip().slot, last_crafted_slot_));
+  last_crafted_slot_ = slot;
+  clock.set(genesis.params.slot_start_ms(slot) + 10);
+  const Wallet& leader = wallet_of(*chain->leader(slot));
+  BlockHeader header =
+      chain->forge(leader.secret_key(), slot, empty, clock.now_ms()).value()->header();
+  header.tx_root = transactions_root(txs);
+  header.tx_count = static_cast<std::uint32_t>(txs.size());
+  if (tamper) tamper(header);
+  return resign(std::move(header), std::move(txs));
+}
+
+BlockPtr TestNet::resign(BlockHeader header, std::vector<TransactionPtr> txs) const {
+  const Wallet& forger = wallet_of(header.forger);
+  Signature sig = forger.secret_key().sign(header.signing_bytes());
+  return Block::make(std::move(header), sig, std::move(txs));
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = std::filesystem::temp_directory_path() /
+          ("pos-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+int run_command(const std::string& command) {
+  int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+}  // namespace pos::test

@@ -1,0 +1,91 @@
+// A small in-memory network for the unit tests: validators, a genesis, a driven clock, a chain
+// and a pool, and helpers to forge the next block or craft a deliberately broken one.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "pos/pos.h"
+
+namespace pos::test {
+
+inline constexpr std::uint64_t kGenesisTime = 1'700'000'000'000;
+
+// A deterministic key, so that failures reproduce.
+inline SecretKey key_from_index(std::uint32_t i) {
+  std::array<std::uint8_t, 32> seed{};
+  seed[0] = 0x5e;
+  seed[28] = static_cast<std::uint8_t>(i >> 24);
+  seed[29] = static_cast<std::uint8_t>(i >> 16);
+  seed[30] = static_cast<std::uint8_t>(i >> 8);
+  seed[31] = static_cast<std::uint8_t>(i);
+  return SecretKey::from_seed(seed);
+}
+
+struct NetOptions {
+  std::vector<std::uint64_t> stakes = {100, 100, 100};
+  std::uint64_t balance = 1'000'000;  // of every validator
+  std::uint64_t user_balance = 1'000;  // of each user
+  std::size_t users = 2;
+  std::uint64_t finality_depth = 32;
+  std::uint64_t unbonding_blocks = 3;
+  PoolLimits pool_limits = {};
+};
+
+class TestNet {
+ public:
+  explicit TestNet(NetOptions options = {});
+
+  std::vector<Wallet> validators;  // validators[0] is also the exchange authority
+  std::vector<Wallet> users;
+  Genesis genesis;
+  ManualClock clock;
+  MemoryStorage storage;
+  std::unique_ptr<Blockchain> chain;
+  TransactionPool pool;
+
+  const std::string& chain_id() const { return genesis.params.chain_id; }
+  const Wallet& wallet_of(const PublicKey& key) const;
+  // The first slot after `after` whose leader on the tip is one of our validators.
+  std::uint64_t next_slot(std::uint64_t after) const;
+  // Moves the clock into `slot` and forges the leader's block from the pool (not applied).
+  BlockPtr forge(std::uint64_t slot);
+  // Forges the next block (in the first slot after both the tip's and `after`) from the pool,
+  // applies it and updates the pool.
+  BlockPtr advance(std::uint64_t after = 0);
+  // A properly signed block on the tip for the next slot carrying exactly `txs`, with the
+  // header changed by `tamper` before signing (the state root is that of a forged empty block).
+  BlockPtr craft(std::vector<TransactionPtr> txs,
+                 const std::function<void(BlockHeader&)>& tamper = {});
+  // Signs `header` with the key of its forger (which must be one of our validators).
+  BlockPtr resign(BlockHeader header, std::vector<TransactionPtr> txs) const;
+  std::uint64_t now() const { return clock.now_ms(); }
+  std::uint64_t nonce_of(const Wallet& w) const { return chain->state().get(w.public_key()).nonce; }
+
+ private:
+  std::uint64_t last_crafted_slot_ = 0;
+};
+
+// A fresh directory under the system temp dir, removed when the object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Runs a shell command and returns its exit status.
+int run_command(const std::string& command);
+std::string read_text(const std::filesystem::path& path);
+void write_text(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace pos::test

@@ -1,0 +1,174 @@
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+struct PoolFixture {
+  explicit PoolFixture(PoolLimits limits = {}) : net(options(limits)) {}
+  static NetOptions options(PoolLimits limits) {
+    NetOptions o;
+    o.users = 4;
+    o.pool_limits = limits;
+    return o;
+  }
+  TestNet net;
+  TransactionPtr send(std::size_t user, std::uint64_t amount, std::uint64_t fee,
+                      std::uint64_t nonce, std::uint64_t timestamp = 1) {
+    return net.users[user].transfer(net.chain_id(), net.users[(user + 1) % net.users.size()].public_key(),
+                                    amount, fee, nonce, timestamp);
+  }
+  Status add(const TransactionPtr& tx) { return net.pool.add(tx, net.chain->state(), net.now()); }
+};
+
+}  // namespace
+
+TEST_CASE("the pool admits valid transactions and refuses duplicates", "[pool]") {
+  PoolFixture f;
+  auto tx = f.send(0, 10, 1, 0);
+  REQUIRE(f.add(tx).ok());
+  CHECK(f.net.pool.contains(tx->id()));
+  CHECK(f.net.pool.size() == 1);
+  CHECK(f.net.pool.bytes() == tx->encoded_size());
+  CHECK(f.add(tx).reason() == Reason::kDuplicate);
+}
+
+TEST_CASE("the pool refuses with a reason for each rule", "[pool]") {
+  PoolFixture f;
+  SECTION("bad signature") {
+    auto tx = f.send(0, 10, 1, 0);
+    Signature sig = tx->signature();
+    sig.bytes[0] ^= 1;
+    CHECK(f.add(Transaction::make(tx->fields(), sig)).reason() == Reason::kBadSignature);
+  }
+  SECTION("wrong chain") {
+    auto tx = f.net.users[0].transfer("pos-other", f.net.users[1].public_key(), 1, 1, 0, 1);
+    CHECK(f.add(tx).reason() == Reason::kWrongChain);
+  }
+  SECTION("unauthorised exchange") {
+    auto tx = f.net.users[0].exchange(f.net.chain_id(), f.net.users[0].public_key(), 1, 0, 0, 1);
+    CHECK(f.add(tx).reason() == Reason::kUnauthorizedExchange);
+  }
+  SECTION("stale nonce (a replay of an included transaction)") {
+    auto tx = f.send(0, 10, 1, 0);
+    REQUIRE(f.add(tx).ok());
+    f.net.advance();
+    REQUIRE_FALSE(f.net.pool.contains(tx->id()));
+    CHECK(f.add(tx).reason() == Reason::kStaleNonce);
+  }
+  SECTION("nonce gap beyond the limit") {
+    CHECK(f.add(f.send(0, 1, 1, f.net.pool.limits().max_nonce_gap + 1)).reason() ==
+          Reason::kNonceGap);
+    CHECK(f.add(f.send(0, 1, 1, f.net.pool.limits().max_nonce_gap)).ok());
+  }
+  SECTION("insufficient funds, counting the sender's pending transactions") {
+    CHECK(f.add(f.send(0, 1000, 1, 0)).reason() == Reason::kInsufficientFunds);
+    REQUIRE(f.add(f.send(0, 600, 0, 0)).ok());
+    CHECK(f.add(f.send(0, 600, 0, 1)).reason() == Reason::kInsufficientFunds);
+    CHECK(f.add(f.send(0, 400, 0, 1)).ok());
+  }
+  SECTION("insufficient stake") {
+    auto tx = f.net.users[0].unstake(f.net.chain_id(), 1, 0, 0, 1);
+    CHECK(f.add(tx).reason() == Reason::kInsufficientStake);
+    REQUIRE(f.add(f.net.users[0].stake(f.net.chain_id(), 5, 0, 0, 1)).ok());
+    CHECK(f.add(f.net.users[0].unstake(f.net.chain_id(), 5, 0, 1, 1)).ok());
+  }
+  SECTION("zero amount") { CHECK(f.add(f.send(0, 0, 1, 0)).reason() == Reason::kZeroAmount); }
+}
+
+TEST_CASE("a same-nonce replacement needs a higher fee", "[pool]") {
+  PoolFixture f;
+  auto first = f.send(0, 10, 5, 0, 1);
+  REQUIRE(f.add(first).ok());
+  CHECK(f.add(f.send(0, 11, 5, 0, 2)).reason() == Reason::kReplacementUnderpriced);
+  auto better = f.send(0, 11, 6, 0, 3);
+  REQUIRE(f.add(better).ok());
+  CHECK_FALSE(f.net.pool.contains(first->id()));
+  CHECK(f.net.pool.contains(better->id()));
+  CHECK(f.net.pool.size() == 1);
+}
+
+TEST_CASE("ready() gives nonce order per sender and fee order across senders", "[pool]") {
+  PoolFixture f;
+  REQUIRE(f.add(f.send(0, 1, 1, 1)).ok());  // waits for nonce 0
+  REQUIRE(f.add(f.send(1, 1, 5, 0)).ok());
+  REQUIRE(f.add(f.send(0, 1, 9, 0)).ok());
+  REQUIRE(f.add(f.send(2, 1, 3, 0)).ok());
+  REQUIRE(f.add(f.send(3, 1, 2, 2)).ok());  // gap: not ready
+  auto ready = f.net.pool.ready(f.net.chain->state());
+  REQUIRE(ready.size() == 4);
+  CHECK(ready[0]->fee() == 9);
+  CHECK(ready[1]->fee() == 5);
+  CHECK(ready[2]->fee() == 3);
+  CHECK(ready[3]->nonce() == 1);
+  CHECK(ready[3]->sender() == f.net.users[0].public_key());
+}
+
+TEST_CASE("the pool is bounded in count and bytes with lowest-fee eviction", "[pool]") {
+  PoolLimits limits;
+  limits.max_count = 3;
+  PoolFixture f(limits);
+  auto cheap = f.send(0, 1, 1, 0);
+  REQUIRE(f.add(cheap).ok());
+  REQUIRE(f.add(f.send(1, 1, 5, 0)).ok());
+  REQUIRE(f.add(f.send(2, 1, 6, 0)).ok());
+  CHECK(f.add(f.send(3, 1, 1, 0)).reason() == Reason::kPoolFull);
+  REQUIRE(f.add(f.send(3, 1, 2, 0)).ok());
+  CHECK_FALSE(f.net.pool.contains(cheap->id()));
+  CHECK(f.net.pool.size() == 3);
+
+  PoolLimits by_bytes;
+  by_bytes.max_bytes = 2 * cheap->encoded_size();
+  PoolFixture g(by_bytes);
+  REQUIRE(g.add(g.send(0, 1, 1, 0)).ok());
+  REQUIRE(g.add(g.send(1, 1, 1, 0)).ok());
+  CHECK(g.add(g.send(2, 1, 1, 0)).reason() == Reason::kPoolFull);
+  CHECK(g.net.pool.bytes() <= by_bytes.max_bytes);
+}
+
+TEST_CASE("per-sender limit and minimum fee", "[pool]") {
+  PoolLimits limits;
+  limits.max_per_sender = 2;
+  limits.min_fee = 1;
+  PoolFixture f(limits);
+  CHECK(f.add(f.send(0, 1, 0, 0)).reason() == Reason::kFeeTooLow);
+  REQUIRE(f.add(f.send(0, 1, 1, 0)).ok());
+  REQUIRE(f.add(f.send(0, 1, 1, 1)).ok());
+  CHECK(f.add(f.send(0, 1, 1, 2)).reason() == Reason::kSenderLimit);
+}
+
+TEST_CASE("included transactions leave the pool; stale ones too", "[pool]") {
+  PoolFixture f;
+  auto a = f.send(0, 1, 1, 0);
+  auto b = f.send(0, 1, 1, 1);
+  REQUIRE(f.add(a).ok());
+  REQUIRE(f.add(b).ok());
+  // Another transaction with nonce 0 of the same sender reaches a block first (say, via a peer).
+  auto rival = f.send(0, 2, 3, 0, 99);
+  BlockPtr block = f.net.craft({rival}, [&](BlockHeader& h) {
+    UndoLog undo;
+    AccountModel& state = const_cast<AccountModel&>(f.net.chain->state());
+    REQUIRE(apply_transaction(state, *rival, h.forger, h.height, f.net.genesis.params, undo).ok());
+    h.state_root = state.state_root();
+    undo.revert(state);
+  });
+  REQUIRE(f.net.chain->apply(block).ok());
+  f.net.pool.remove_included(*block, f.net.chain->state());
+  CHECK_FALSE(f.net.pool.contains(a->id()));
+  CHECK(f.net.pool.contains(b->id()));
+}
+
+TEST_CASE("entries expire after their lifetime", "[pool]") {
+  PoolLimits limits;
+  limits.max_age_ms = 1000;
+  PoolFixture f(limits);
+  REQUIRE(f.add(f.send(0, 1, 1, 0)).ok());
+  f.net.pool.expire(f.net.now() + 1000);
+  CHECK(f.net.pool.size() == 1);
+  f.net.pool.expire(f.net.now() + 1001);
+  CHECK(f.net.pool.size() == 0);
+  CHECK(f.net.pool.bytes() == 0);
+}
