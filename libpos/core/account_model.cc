@@ -26,7 +26,9 @@ struct Node {
   bool dirty = true;
 };
 
-int bit_of(const Address& key, unsigned bit) { return (key.bytes[bit / 8] >> (7 - bit % 8)) & 1; }
+int bit_of(const Address& key, unsigned bit) {
+  return (key.bytes[bit / 8] >> (7 - bit % 8)) & 1;
+}
 
 unsigned critical_bit(const Address& a, const Address& b) {
   for (unsigned i = 0; i < 32; ++i) {
@@ -187,7 +189,9 @@ Hash AccountModel::state_root() const {
       .finish();
 }
 
-std::size_t AccountModel::size() const { return trie_->leaves.size(); }
+std::size_t AccountModel::size() const {
+  return trie_->leaves.size();
+}
 
 std::vector<Address> AccountModel::releases_at(std::uint64_t height) const {
   auto it = releases_.find(height);

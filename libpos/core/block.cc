@@ -46,17 +46,17 @@ BlockPtr Block::sign(BlockHeader header, std::vector<TransactionPtr> transaction
 
 Status Block::check_context_free() const {
   if (transactions_.size() > kMaxBlockTransactions)
-    return make_error(Reason::kTooManyTransactions,
-                      std::to_string(transactions_.size()) + " transactions, the limit is " +
-                          std::to_string(kMaxBlockTransactions));
+    return make_error(Reason::kTooManyTransactions, std::to_string(transactions_.size()) +
+                                                        " transactions, the limit is " +
+                                                        std::to_string(kMaxBlockTransactions));
   if (header_.tx_count != transactions_.size())
     return make_error(Reason::kBadTxCount, "header says " + std::to_string(header_.tx_count) +
                                                " transactions, the block has " +
                                                std::to_string(transactions_.size()));
   if (encoded_size_ > kMaxBlockBytes)
-    return make_error(Reason::kBlockTooLarge, std::to_string(encoded_size_) +
-                                                  " bytes, the limit is " +
-                                                  std::to_string(kMaxBlockBytes));
+    return make_error(
+        Reason::kBlockTooLarge,
+        std::to_string(encoded_size_) + " bytes, the limit is " + std::to_string(kMaxBlockBytes));
   for (const auto& tx : transactions_)
     if (tx->chain_id() != header_.chain_id)
       return make_error(Reason::kWrongChain, "transaction " + tx->id().hex() + " is for chain \"" +
@@ -187,15 +187,16 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
   if (!txs_value.ok()) return txs_value.error();
   const rapidjson::Value& txs_array = **txs_value;
   if (txs_array.Size() > kMaxBlockTransactions)
-    return make_error(Reason::kTooManyTransactions,
-                      std::to_string(txs_array.Size()) + " transactions, the limit is " +
-                          std::to_string(kMaxBlockTransactions));
+    return make_error(Reason::kTooManyTransactions, std::to_string(txs_array.Size()) +
+                                                        " transactions, the limit is " +
+                                                        std::to_string(kMaxBlockTransactions));
   std::vector<TransactionPtr> txs;
   txs.reserve(txs_array.Size());
   for (rapidjson::SizeType i = 0; i < txs_array.Size(); ++i) {
     auto tx = detail::transaction_from_value(txs_array[i], chain_id);
     if (!tx.ok())
-      return make_error(tx.reason(), "transaction " + std::to_string(i) + ": " + tx.error().message);
+      return make_error(tx.reason(),
+                        "transaction " + std::to_string(i) + ": " + tx.error().message);
     txs.push_back(std::move(*tx));
   }
   std::optional<Hash> stated_hash;

@@ -39,20 +39,20 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open(const Genesis& genesis, Sto
     if (auto ok = storage.commit(batch); !ok.ok()) return ok.error();
     meta = batch.meta;
   } else if (meta->genesis_hash != chain->genesis_hash_) {
-    return make_error(Reason::kBadGenesis, "the stored chain belongs to genesis " +
-                                               meta->genesis_hash.hex() +
-                                               ", the given genesis is " +
-                                               chain->genesis_hash_.hex());
+    return make_error(Reason::kBadGenesis,
+                      "the stored chain belongs to genesis " + meta->genesis_hash.hex() +
+                          ", the given genesis is " + chain->genesis_hash_.hex());
   } else {
-    storage.for_each_account(
-        [&](const Address& address, const Account& account) { chain->state_.put(address, account); });
+    storage.for_each_account([&](const Address& address, const Account& account) {
+      chain->state_.put(address, account);
+    });
   }
   for (std::uint64_t h = 0; h <= meta->height; ++h) {
     auto hash = storage.main_chain_hash(h);
     BlockPtr block = hash ? storage.block(*hash) : nullptr;
     if (!block)
-      return make_error(Reason::kStorage, "the stored main chain has no block at height " +
-                                              std::to_string(h));
+      return make_error(Reason::kStorage,
+                        "the stored main chain has no block at height " + std::to_string(h));
     chain->index_[block->hash()] = Entry{block->header(), block->signature(), true, false, nullptr};
   }
   chain->tip_ = meta->tip;
@@ -61,7 +61,9 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open(const Genesis& genesis, Sto
   return chain;
 }
 
-const BlockHeader& Blockchain::tip() const { return index_.at(tip_).header; }
+const BlockHeader& Blockchain::tip() const {
+  return index_.at(tip_).header;
+}
 
 std::uint64_t Blockchain::finalized_height() const {
   std::uint64_t h = height();
@@ -96,9 +98,9 @@ Status Blockchain::check_header(const BlockHeader& header, const Entry& parent) 
                                               " does not follow the parent's " +
                                               std::to_string(parent.header.height));
   if (header.slot <= parent.header.slot)
-    return make_error(Reason::kSlotNotAfterParent,
-                      "slot " + std::to_string(header.slot) + " is not after the parent's " +
-                          std::to_string(parent.header.slot));
+    return make_error(Reason::kSlotNotAfterParent, "slot " + std::to_string(header.slot) +
+                                                       " is not after the parent's " +
+                                                       std::to_string(parent.header.slot));
   std::uint64_t now_slot = params().slot_at(clock_.now_ms());
   if (header.slot > now_slot + 1)
     return make_error(Reason::kSlotInFuture, "slot " + std::to_string(header.slot) +
@@ -107,8 +109,7 @@ Status Blockchain::check_header(const BlockHeader& header, const Entry& parent) 
   std::uint64_t start = params().slot_start_ms(header.slot);
   if (header.timestamp_ms < start || header.timestamp_ms >= start + params().slot_ms)
     return make_error(Reason::kBadTimestamp, "timestamp " + std::to_string(header.timestamp_ms) +
-                                                 " is outside slot " +
-                                                 std::to_string(header.slot));
+                                                 " is outside slot " + std::to_string(header.slot));
   return {};
 }
 
@@ -123,8 +124,8 @@ Status Blockchain::check_fork_point(const Hash& parent) const {
 }
 
 Status Blockchain::record_equivocation(const Block& block) {
-  auto [it, inserted] = signed_slots_.emplace(std::make_pair(block.slot(), block.forger()),
-                                             block.hash());
+  auto [it, inserted] =
+      signed_slots_.emplace(std::make_pair(block.slot(), block.forger()), block.hash());
   // Bounded memory: the oldest slots go first; equivocation that old no longer matters.
   while (signed_slots_.size() > kSignedSlotsKept) signed_slots_.erase(signed_slots_.begin());
   if (inserted || it->second == block.hash()) return {};
@@ -183,9 +184,9 @@ void Blockchain::disconnect(const Block& block, const UndoRecord& undo, StorageB
 Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
   const Hash& hash = block->hash();
   if (auto known = index_.find(hash); known != index_.end())
-    return make_error(known->second.failed ? Reason::kInvalidBlock : Reason::kAlreadyKnown,
-                      "block " + hash.hex() +
-                          (known->second.failed ? " was found invalid before" : " is known"));
+    return make_error(
+        known->second.failed ? Reason::kInvalidBlock : Reason::kAlreadyKnown,
+        "block " + hash.hex() + (known->second.failed ? " was found invalid before" : " is known"));
   if (block->header().chain_id != params().chain_id)
     return make_error(Reason::kWrongChain, "block for chain \"" + block->header().chain_id + "\"");
   auto parent = index_.find(block->parent());
@@ -196,8 +197,7 @@ Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
   if (auto ok = check_header(block->header(), parent->second); !ok.ok()) return ok.error();
   if (auto ok = block->check_context_free(); !ok.ok()) return ok.error();
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
-  auto parent_stakers =
-      block->parent() == tip_ ? current_stakers() : parent->second.stakers_after;
+  auto parent_stakers = block->parent() == tip_ ? current_stakers() : parent->second.stakers_after;
   if (parent_stakers) {
     auto leader = parent_stakers->leader(block->parent(), block->slot());
     if (!leader || *leader != block->forger())
@@ -289,9 +289,8 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
     stakers_after.push_back(current_stakers());
   }
   // A failed block leaves the valid part of the branch, which still wins if it is better.
-  if (failure && (result.connected.empty() ||
-                  !better_than_tip(result.connected.back()->header(),
-                                   result.connected.back()->hash()))) {
+  if (failure && (result.connected.empty() || !better_than_tip(result.connected.back()->header(),
+                                                               result.connected.back()->hash()))) {
     for (const auto& [address, account] : original) state_.put(address, account);
     return *failure;
   }
@@ -320,8 +319,8 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
                                                        std::to_string(parent.slot));
   auto expected = leader(slot);
   if (!expected || *expected != key.public_key())
-    return make_error(Reason::kNotLeader, "this key is not the leader of slot " +
-                                              std::to_string(slot));
+    return make_error(Reason::kNotLeader,
+                      "this key is not the leader of slot " + std::to_string(slot));
   std::uint64_t start = params().slot_start_ms(slot);
   std::uint64_t timestamp = std::clamp(now_ms, start, start + params().slot_ms - 1);
 
@@ -342,7 +341,8 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
     if (chosen.size() == kMaxBlockTransactions) break;
     if (bytes + tx->encoded_size() > kMaxBlockBytes || blocked.contains(tx->sender())) continue;
     Status ok = tx->check_stateless(params().exchange_authority);
-    if (ok.ok()) ok = apply_transaction(state_, *tx, key.public_key(), header.height, params(), undo);
+    if (ok.ok())
+      ok = apply_transaction(state_, *tx, key.public_key(), header.height, params(), undo);
     if (!ok.ok()) {
       blocked.insert(tx->sender());
       continue;

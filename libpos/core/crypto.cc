@@ -35,8 +35,8 @@ Result<Bytes> from_hex(std::string_view hex) {
     int hi = nibble(hex[2 * i]);
     int lo = nibble(hex[2 * i + 1]);
     if (hi < 0 || lo < 0)
-      return make_error(Reason::kMalformed,
-                        "not lower-case hex at character " + std::to_string(hi < 0 ? 2 * i : 2 * i + 1));
+      return make_error(Reason::kMalformed, "not lower-case hex at character " +
+                                                std::to_string(hi < 0 ? 2 * i : 2 * i + 1));
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
   return out;
@@ -85,8 +85,7 @@ SecretKey SecretKey::from_seed(ByteView seed32) {
   return key;
 }
 
-SecretKey::SecretKey(SecretKey&& other) noexcept
-    : sk_(other.sk_), public_key_(other.public_key_) {
+SecretKey::SecretKey(SecretKey&& other) noexcept : sk_(other.sk_), public_key_(other.public_key_) {
   other.sk_ = nullptr;
 }
 

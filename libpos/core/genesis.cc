@@ -14,7 +14,9 @@
 namespace pos {
 namespace {
 
-Error bad_genesis(std::string message) { return make_error(Reason::kBadGenesis, std::move(message)); }
+Error bad_genesis(std::string message) {
+  return make_error(Reason::kBadGenesis, std::move(message));
+}
 
 Status validate(const Genesis& g) {
   const ChainParams& p = g.params;
@@ -95,8 +97,7 @@ Result<Genesis> Genesis::parse(std::string_view json) {
 Result<Genesis> Genesis::load(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    return make_error(Reason::kIoError,
-                      path.string() + ": cannot open: " + std::strerror(errno));
+    return make_error(Reason::kIoError, path.string() + ": cannot open: " + std::strerror(errno));
   std::ostringstream buffer;
   buffer << in.rdbuf();
   auto g = parse(buffer.str());

@@ -6,11 +6,11 @@ namespace pos::detail {
 
 Status parse_json(std::string_view text, rapidjson::Document& doc) {
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(),
-                                                                                text.size());
+                                                                                 text.size());
   if (doc.HasParseError())
-    return make_error(Reason::kMalformed,
-                      std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
-                          ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+    return make_error(Reason::kMalformed, std::string("invalid JSON at offset ") +
+                                              std::to_string(doc.GetErrorOffset()) + ": " +
+                                              rapidjson::GetParseError_En(doc.GetParseError()));
   return {};
 }
 
@@ -20,12 +20,15 @@ Result<JsonObject> JsonObject::open(const rapidjson::Value& value, std::string w
   for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
     std::string_view name(it->name.GetString(), it->name.GetStringLength());
     if (!names.insert(name).second)
-      return make_error(Reason::kMalformed, what + ": duplicate field \"" + std::string(name) + "\"");
+      return make_error(Reason::kMalformed,
+                        what + ": duplicate field \"" + std::string(name) + "\"");
   }
   return JsonObject(value, std::move(what));
 }
 
-bool JsonObject::has(const char* name) const { return value_->HasMember(name); }
+bool JsonObject::has(const char* name) const {
+  return value_->HasMember(name);
+}
 
 Error JsonObject::field_error(const char* name, const std::string& problem) const {
   return make_error(Reason::kMalformed, what_ + ": field \"" + name + "\" " + problem);
@@ -66,7 +69,8 @@ Status JsonObject::finish() const {
   for (auto it = value_->MemberBegin(); it != value_->MemberEnd(); ++it) {
     std::string_view name(it->name.GetString(), it->name.GetStringLength());
     if (!read_.contains(name))
-      return make_error(Reason::kMalformed, what_ + ": unknown field \"" + std::string(name) + "\"");
+      return make_error(Reason::kMalformed,
+                        what_ + ": unknown field \"" + std::string(name) + "\"");
   }
   return {};
 }

@@ -42,7 +42,8 @@ class JsonObject {
   Error field_error(const char* name, const std::string& problem) const;
 
  private:
-  JsonObject(const rapidjson::Value& value, std::string what) : value_(&value), what_(std::move(what)) {}
+  JsonObject(const rapidjson::Value& value, std::string what)
+      : value_(&value), what_(std::move(what)) {}
   Result<const rapidjson::Value*> field(const char* name);
   const rapidjson::Value* value_;
   std::string what_;

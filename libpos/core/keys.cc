@@ -3,31 +3,32 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace pos {
 namespace {
 
 // DER prefixes of RFC 8410 Ed25519 keys, as OpenSSL writes them.
-constexpr std::array<std::uint8_t, 16> kPkcs8Prefix = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30,
-                                                      0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-                                                      0x04, 0x22, 0x04, 0x20};
+constexpr std::array<std::uint8_t, 16> kPkcs8Prefix = {
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
 constexpr std::array<std::uint8_t, 12> kSpkiPrefix = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
-                                                     0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+                                                      0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
 constexpr std::array<std::uint8_t, 3> kEd25519Oid = {0x2b, 0x65, 0x70};
 constexpr std::array<std::uint8_t, 9> kRsaOid = {0x2a, 0x86, 0x48, 0x86, 0xf7,
-                                                0x0d, 0x01, 0x01, 0x01};
+                                                 0x0d, 0x01, 0x01, 0x01};
 constexpr std::array<std::uint8_t, 7> kEcOid = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
 constexpr std::array<std::uint8_t, 3> kX25519Oid = {0x2b, 0x65, 0x6e};
 constexpr std::array<std::uint8_t, 3> kEd448Oid = {0x2b, 0x65, 0x71};
 
-Error bad_key(std::string message) { return make_error(Reason::kBadKeyFile, std::move(message)); }
+Error bad_key(std::string message) {
+  return make_error(Reason::kBadKeyFile, std::move(message));
+}
 
 template <std::size_t N>
 bool contains(const Bytes& der, const std::array<std::uint8_t, N>& needle) {
@@ -46,7 +47,8 @@ std::string describe_algorithm(const Bytes& der) {
 
 // Extracts and decodes the base64 body between BEGIN/END lines with the expected label.
 Result<Bytes> pem_body(std::string_view pem, std::string_view label) {
-  if (pem.find_first_not_of(" \t\r\n") == std::string_view::npos) return bad_key("the file is empty");
+  if (pem.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return bad_key("the file is empty");
   auto begin = pem.find("-----BEGIN ");
   if (begin == std::string_view::npos) return bad_key("not a PEM file (no -----BEGIN line)");
   auto label_start = begin + 11;
@@ -81,8 +83,7 @@ Result<Bytes> pem_body(std::string_view pem, std::string_view label) {
 
 std::string pem_encode(std::string_view label, ByteView der) {
   std::string b64(sodium_base64_ENCODED_LEN(der.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(b64.data(), b64.size(), der.data(), der.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
+  sodium_bin2base64(b64.data(), b64.size(), der.data(), der.size(), sodium_base64_VARIANT_ORIGINAL);
   b64.resize(std::strlen(b64.c_str()));
   std::string out = "-----BEGIN " + std::string(label) + "-----\n";
   for (std::size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
@@ -92,7 +93,8 @@ std::string pem_encode(std::string_view label, ByteView der) {
 
 Result<std::string> read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Reason::kIoError, path.string() + ": cannot open: " + std::strerror(errno));
+  if (!in)
+    return make_error(Reason::kIoError, path.string() + ": cannot open: " + std::strerror(errno));
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
@@ -116,8 +118,8 @@ Result<SecretKey> parse_private_key_pem(std::string_view pem) {
     return SecretKey::from_seed(ByteView(d.data() + kPkcs8Prefix.size(), 32));
   // RFC 8410 OneAsymmetricKey v2: version 1 and the public key appended as [1].
   constexpr std::array<std::uint8_t, 16> kV2Prefix = {0x30, 0x51, 0x02, 0x01, 0x01, 0x30,
-                                                     0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-                                                     0x04, 0x22, 0x04, 0x20};
+                                                      0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+                                                      0x04, 0x22, 0x04, 0x20};
   if (d.size() == 83 && std::equal(kV2Prefix.begin(), kV2Prefix.end(), d.begin()) &&
       d[48] == 0x81 && d[49] == 0x21 && d[50] == 0x00) {
     SecretKey key = SecretKey::from_seed(ByteView(d.data() + 16, 32));

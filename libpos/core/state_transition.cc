@@ -13,10 +13,9 @@ bool checked_add(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
 }
 
 Error insufficient(const char* what, std::uint64_t have, std::uint64_t need) {
-  return make_error(std::string(what) == "stake" ? Reason::kInsufficientStake
-                                                 : Reason::kInsufficientFunds,
-                    std::string(what) + " " + std::to_string(have) + " does not cover " +
-                        std::to_string(need));
+  return make_error(
+      std::string(what) == "stake" ? Reason::kInsufficientStake : Reason::kInsufficientFunds,
+      std::string(what) + " " + std::to_string(have) + " does not cover " + std::to_string(need));
 }
 
 void put(AccountModel& state, UndoLog& undo, const Address& address, const Account& account) {
@@ -30,9 +29,13 @@ void UndoLog::record(const Address& address, const Account& prior) {
   if (seen_.insert(address).second) record_.prior.emplace_back(address, prior);
 }
 
-void UndoLog::revert(AccountModel& state) const { undo_block(state, record_); }
+void UndoLog::revert(AccountModel& state) const {
+  undo_block(state, record_);
+}
 
-UndoRecord UndoLog::take() && { return std::move(record_); }
+UndoRecord UndoLog::take() && {
+  return std::move(record_);
+}
 
 void undo_block(AccountModel& state, const UndoRecord& undo) {
   for (auto it = undo.prior.rbegin(); it != undo.prior.rend(); ++it)

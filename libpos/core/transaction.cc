@@ -8,10 +8,14 @@ namespace pos {
 
 std::string_view tx_type_name(TxType type) {
   switch (type) {
-    case TxType::kTransfer: return "TRANSFER";
-    case TxType::kStake: return "STAKE";
-    case TxType::kUnstake: return "UNSTAKE";
-    case TxType::kExchange: return "EXCHANGE";
+    case TxType::kTransfer:
+      return "TRANSFER";
+    case TxType::kStake:
+      return "STAKE";
+    case TxType::kUnstake:
+      return "UNSTAKE";
+    case TxType::kExchange:
+      return "EXCHANGE";
   }
   return "UNKNOWN";
 }
@@ -67,11 +71,11 @@ Status Transaction::check_signature() const {
 
 Status Transaction::check_stateless(const Address& exchange_authority) const {
   if (tx_type_name(type()) == "UNKNOWN")
-    return make_error(Reason::kUnknownType, "unknown transaction type " +
-                                                std::to_string(static_cast<int>(type())));
+    return make_error(Reason::kUnknownType,
+                      "unknown transaction type " + std::to_string(static_cast<int>(type())));
   if (chain_id().size() > kMaxChainIdLength)
-    return make_error(Reason::kWrongChain, "chain id longer than " +
-                                               std::to_string(kMaxChainIdLength) + " bytes");
+    return make_error(Reason::kWrongChain,
+                      "chain id longer than " + std::to_string(kMaxChainIdLength) + " bytes");
   if (amount() == 0) return make_error(Reason::kZeroAmount, "the amount must be positive");
   if ((type() == TxType::kStake || type() == TxType::kUnstake) && receiver() != sender())
     return make_error(Reason::kBadReceiver,
@@ -132,8 +136,8 @@ Result<TransactionPtr> transaction_from_value(const rapidjson::Value& value,
   struct {
     const char* name;
     std::uint64_t* out;
-  } numbers[] = {{"amount", &f.amount}, {"fee", &f.fee}, {"nonce", &f.nonce},
-                 {"timestamp", &f.timestamp_ms}};
+  } numbers[] = {
+      {"amount", &f.amount}, {"fee", &f.fee}, {"nonce", &f.nonce}, {"timestamp", &f.timestamp_ms}};
   for (auto& n : numbers) {
     auto v = obj->u64(n.name);
     if (!v.ok()) return v.error();

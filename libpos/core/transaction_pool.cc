@@ -22,10 +22,10 @@ Status TransactionPool::check_against_state(const Transaction& tx,
                                                " already used; the sender's next nonce is " +
                                                std::to_string(account.nonce));
   if (tx.nonce() - account.nonce > limits_.max_nonce_gap)
-    return make_error(Reason::kNonceGap,
-                      "nonce " + std::to_string(tx.nonce()) + " is more than " +
-                          std::to_string(limits_.max_nonce_gap) + " ahead of the next nonce " +
-                          std::to_string(account.nonce));
+    return make_error(Reason::kNonceGap, "nonce " + std::to_string(tx.nonce()) + " is more than " +
+                                             std::to_string(limits_.max_nonce_gap) +
+                                             " ahead of the next nonce " +
+                                             std::to_string(account.nonce));
   // What the sender's pending transactions before tx, and tx itself, need and add; saturating,
   // since a sum past 2^64-1 cannot be covered anyway.
   std::uint64_t balance_needed = 0;
@@ -87,9 +87,9 @@ Status TransactionPool::add(const TransactionPtr& tx, const AccountModel& state,
                               " is pending with fee " + std::to_string(replaced->tx->fee()) +
                               "; a replacement needs a higher fee");
     } else if (sender->second.size() >= limits_.max_per_sender) {
-      return make_error(Reason::kSenderLimit,
-                        "the sender already has " + std::to_string(sender->second.size()) +
-                            " pending transactions");
+      return make_error(Reason::kSenderLimit, "the sender already has " +
+                                                  std::to_string(sender->second.size()) +
+                                                  " pending transactions");
     }
   }
   if (replaced != nullptr) {
@@ -112,8 +112,9 @@ Status TransactionPool::make_room(const Transaction& tx) {
                                                " does not beat its lowest fee");
     const Transaction& victim = *by_id_.at(cheapest->id).tx;
     if (victim.sender() == tx.sender())
-      return make_error(Reason::kPoolFull, "the pool is full and the sender's own pending "
-                                           "transaction is the cheapest");
+      return make_error(Reason::kPoolFull,
+                        "the pool is full and the sender's own pending "
+                        "transaction is the cheapest");
     // The victim's later nonces could never be mined without it.
     erase_from(victim.sender(), victim.nonce());
   }
@@ -136,7 +137,8 @@ void TransactionPool::erase_from(const Address& sender, std::uint64_t from) {
   auto it = by_sender_.find(sender);
   if (it == by_sender_.end()) return;
   std::vector<Hash> doomed;
-  for (auto n = it->second.lower_bound(from); n != it->second.end(); ++n) doomed.push_back(n->second);
+  for (auto n = it->second.lower_bound(from); n != it->second.end(); ++n)
+    doomed.push_back(n->second);
   for (const auto& id : doomed) erase(id);
 }
 

@@ -4,7 +4,9 @@
 
 namespace pos {
 
-Wallet Wallet::generate() { return Wallet(SecretKey::generate()); }
+Wallet Wallet::generate() {
+  return Wallet(SecretKey::generate());
+}
 
 Result<Wallet> Wallet::load(const std::filesystem::path& pem_path) {
   auto key = load_private_key(pem_path);
@@ -52,9 +54,8 @@ TransactionPtr Wallet::stake(const std::string& chain_id, std::uint64_t amount, 
       fields_of(chain_id, TxType::kStake, public_key(), amount, fee, nonce, timestamp_ms));
 }
 
-TransactionPtr Wallet::unstake(const std::string& chain_id, std::uint64_t amount,
-                               std::uint64_t fee, std::uint64_t nonce,
-                               std::uint64_t timestamp_ms) const {
+TransactionPtr Wallet::unstake(const std::string& chain_id, std::uint64_t amount, std::uint64_t fee,
+                               std::uint64_t nonce, std::uint64_t timestamp_ms) const {
   return create_transaction(
       fields_of(chain_id, TxType::kUnstake, public_key(), amount, fee, nonce, timestamp_ms));
 }

@@ -22,7 +22,8 @@ TEST_CASE("the state root depends on the accounts, not on the order of changes",
   std::mt19937_64 rng(7);
   std::vector<std::pair<Address, Account>> accounts;
   for (int i = 0; i < 300; ++i)
-    accounts.emplace_back(random_address(rng), Account{rng() % 1000 + 1, rng() % 10, rng() % 5, 0, 0});
+    accounts.emplace_back(random_address(rng),
+                          Account{rng() % 1000 + 1, rng() % 10, rng() % 5, 0, 0});
   Hash params = sha256(std::string_view("params"));
   AccountModel a(params);
   for (const auto& [addr, acc] : accounts) a.put(addr, acc);
@@ -40,7 +41,8 @@ TEST_CASE("the state root depends on the accounts, not on the order of changes",
   }
   CHECK(b.state_root() == root_a);
   CHECK(b.size() == accounts.size());
-  CHECK(AccountModel(sha256(std::string_view("other"))).state_root() != AccountModel(params).state_root());
+  CHECK(AccountModel(sha256(std::string_view("other"))).state_root() !=
+        AccountModel(params).state_root());
 }
 
 TEST_CASE("every field of every account changes the state root", "[state]") {

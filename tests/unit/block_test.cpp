@@ -34,8 +34,7 @@ TEST_CASE("the tx root is the RFC 6962 Merkle tree hash", "[block][merkle]") {
   CHECK(merkle_root(std::span(ids).first(1)) == leaf(h(0)));
   CHECK(merkle_root(std::span(ids).first(2)) == node(leaf(h(0)), leaf(h(1))));
   // n = 3 splits at 2; n = 5 splits at 4.
-  CHECK(merkle_root(std::span(ids).first(3)) ==
-        node(node(leaf(h(0)), leaf(h(1))), leaf(h(2))));
+  CHECK(merkle_root(std::span(ids).first(3)) == node(node(leaf(h(0)), leaf(h(1))), leaf(h(2))));
   Hash four = node(node(leaf(h(0)), leaf(h(1))), node(leaf(h(2)), leaf(h(3))));
   CHECK(merkle_root(ids) == node(four, leaf(h(4))));
 }

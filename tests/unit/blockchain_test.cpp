@@ -13,7 +13,8 @@ struct Snapshot {
   Hash root;
   std::size_t pool_size;
   explicit Snapshot(const TestNet& net)
-      : tip(net.chain->tip_hash()), root(net.chain->state().state_root()),
+      : tip(net.chain->tip_hash()),
+        root(net.chain->state().state_root()),
         pool_size(net.pool.size()) {}
   bool operator==(const Snapshot&) const = default;
 };
@@ -134,17 +135,21 @@ TEST_CASE("blocks are refused for each rule, leaving chain, state and pool as th
   }
   SECTION("slot not after the parent's") {
     std::uint64_t parent_slot = net.chain->tip().slot;
-    require_refused(net, net.craft({}, [&](BlockHeader& h) {
-      h.slot = parent_slot;
-      h.timestamp_ms = net.genesis.params.slot_start_ms(parent_slot);
-    }),
+    require_refused(net,
+                    net.craft({},
+                              [&](BlockHeader& h) {
+                                h.slot = parent_slot;
+                                h.timestamp_ms = net.genesis.params.slot_start_ms(parent_slot);
+                              }),
                     Reason::kSlotNotAfterParent);
   }
   SECTION("slot ahead of the clock") {
-    require_refused(net, net.craft({}, [&](BlockHeader& h) {
-      h.slot += 2;
-      h.timestamp_ms = net.genesis.params.slot_start_ms(h.slot);
-    }),
+    require_refused(net,
+                    net.craft({},
+                              [&](BlockHeader& h) {
+                                h.slot += 2;
+                                h.timestamp_ms = net.genesis.params.slot_start_ms(h.slot);
+                              }),
                     Reason::kSlotInFuture);
   }
   SECTION("timestamp outside its slot") {
@@ -197,7 +202,8 @@ TEST_CASE("double spends are refused within one block and across two", "[chain][
   // 1,000 of balance: two spends of 600 cannot both happen.
   auto a = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 600, 0, 0, 1);
   auto b = net.users[0].transfer(net.chain_id(), net.validators[1].public_key(), 600, 0, 1, 2);
-  auto a_again = net.users[0].transfer(net.chain_id(), net.validators[1].public_key(), 600, 0, 0, 3);
+  auto a_again =
+      net.users[0].transfer(net.chain_id(), net.validators[1].public_key(), 600, 0, 0, 3);
   SECTION("within one block") {
     require_refused(net, net.craft({a, b}), Reason::kBlockTxInvalid, "insufficient_funds");
     require_refused(net, net.craft({a, a_again}), Reason::kBlockTxInvalid, "stale_nonce");
@@ -336,7 +342,8 @@ TEST_CASE("stake, unstake and unbonding through blocks", "[chain]") {
   net.advance();
   CHECK(net.chain->state().get(u.public_key()).stake == 300);
   CHECK(net.chain->state().stakers().contains(u.public_key()));
-  REQUIRE(net.pool.add(u.unstake(net.chain_id(), 100, 0, 1, 2), net.chain->state(), net.now()).ok());
+  REQUIRE(
+      net.pool.add(u.unstake(net.chain_id(), 100, 0, 1, 2), net.chain->state(), net.now()).ok());
   net.advance();  // height 2: unbonding until 2 + 3
   Account a = net.chain->state().get(u.public_key());
   CHECK(a.stake == 200);

@@ -20,8 +20,7 @@ TEST_CASE("the demo genesis loads and its validators' keys are in keys/", "[keys
     REQUIRE(alloc.contains(wallet->public_key()));
     CHECK(alloc[wallet->public_key()].stake == 100);
   }
-  CHECK(Wallet::load(kKeys / "validator1.pem")->public_key() ==
-        genesis->params.exchange_authority);
+  CHECK(Wallet::load(kKeys / "validator1.pem")->public_key() == genesis->params.exchange_authority);
   for (const char* name : {"alice", "bob"}) {
     auto wallet = Wallet::load(kKeys / (std::string(name) + ".pem"));
     REQUIRE(wallet.ok());

@@ -8,7 +8,9 @@ using namespace pos::test;
 
 namespace {
 
-bool have_openssl() { return run_command("openssl version >/dev/null 2>&1") == 0; }
+bool have_openssl() {
+  return run_command("openssl version >/dev/null 2>&1") == 0;
+}
 
 void require_bad(const Result<SecretKey>& key, const std::string& words) {
   REQUIRE_FALSE(key.ok());
@@ -70,8 +72,12 @@ TEST_CASE("keys interoperate with the openssl command", "[keys][openssl]") {
 }
 
 TEST_CASE("bad key files are refused with a reason naming the problem", "[keys]") {
-  SECTION("empty") { require_bad(parse_private_key_pem(""), "empty"); }
-  SECTION("not PEM") { require_bad(parse_private_key_pem("hello"), "not a PEM file"); }
+  SECTION("empty") {
+    require_bad(parse_private_key_pem(""), "empty");
+  }
+  SECTION("not PEM") {
+    require_bad(parse_private_key_pem("hello"), "not a PEM file");
+  }
   SECTION("wrong label") {
     require_bad(parse_private_key_pem(public_key_pem(SecretKey::generate().public_key())),
                 "wrong PEM label \"PUBLIC KEY\"");

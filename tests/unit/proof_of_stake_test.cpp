@@ -38,7 +38,8 @@ TEST_CASE("the lot seed is SHA-256 of tag, parent and slot", "[pos]") {
   Hash parent = sha256(std::string_view("parent"));
   Bytes b = {'p', 'o', 's', '/', 'l', 'o', 't', '/', 'v', '1'};
   b.insert(b.end(), parent.bytes.begin(), parent.bytes.end());
-  for (int i = 7; i >= 0; --i) b.push_back(static_cast<std::uint8_t>(std::uint64_t{300} >> (8 * i)));
+  for (int i = 7; i >= 0; --i)
+    b.push_back(static_cast<std::uint8_t>(std::uint64_t{300} >> (8 * i)));
   CHECK(ProofOfStake::seed(parent, 300) == sha256(b));
 }
 

@@ -35,8 +35,12 @@ std::map<std::string, Example> read_examples() {
   return out;
 }
 
-Hash hash_of(const Example& e, const std::string& key) { return Hash::from_hex(e.at(key)).value(); }
-std::uint64_t u64_of(const Example& e, const std::string& key) { return std::stoull(e.at(key)); }
+Hash hash_of(const Example& e, const std::string& key) {
+  return Hash::from_hex(e.at(key)).value();
+}
+std::uint64_t u64_of(const Example& e, const std::string& key) {
+  return std::stoull(e.at(key));
+}
 
 void check_value(const Example& e, const std::string& key, const std::string& computed) {
   INFO("docs/protocol.md field \"" << key << "\" should be:\n" << computed);

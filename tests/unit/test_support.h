@@ -30,7 +30,7 @@ inline SecretKey key_from_index(std::uint32_t i) {
 
 struct NetOptions {
   std::vector<std::uint64_t> stakes = {100, 100, 100};
-  std::uint64_t balance = 1'000'000;  // of every validator
+  std::uint64_t balance = 1'000'000;   // of every validator
   std::uint64_t user_balance = 1'000;  // of each user
   std::size_t users = 2;
   std::uint64_t finality_depth = 32;

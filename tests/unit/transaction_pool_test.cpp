@@ -18,8 +18,9 @@ struct PoolFixture {
   TestNet net;
   TransactionPtr send(std::size_t user, std::uint64_t amount, std::uint64_t fee,
                       std::uint64_t nonce, std::uint64_t timestamp = 1) {
-    return net.users[user].transfer(net.chain_id(), net.users[(user + 1) % net.users.size()].public_key(),
-                                    amount, fee, nonce, timestamp);
+    return net.users[user].transfer(net.chain_id(),
+                                    net.users[(user + 1) % net.users.size()].public_key(), amount,
+                                    fee, nonce, timestamp);
   }
   Status add(const TransactionPtr& tx) { return net.pool.add(tx, net.chain->state(), net.now()); }
 };
@@ -76,7 +77,9 @@ TEST_CASE("the pool refuses with a reason for each rule", "[pool]") {
     REQUIRE(f.add(f.net.users[0].stake(f.net.chain_id(), 5, 0, 0, 1)).ok());
     CHECK(f.add(f.net.users[0].unstake(f.net.chain_id(), 5, 0, 1, 1)).ok());
   }
-  SECTION("zero amount") { CHECK(f.add(f.send(0, 0, 1, 0)).reason() == Reason::kZeroAmount); }
+  SECTION("zero amount") {
+    CHECK(f.add(f.send(0, 0, 1, 0)).reason() == Reason::kZeroAmount);
+  }
 }
 
 TEST_CASE("a same-nonce replacement needs a higher fee", "[pool]") {

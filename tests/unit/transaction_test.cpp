@@ -107,28 +107,39 @@ TEST_CASE("transaction JSON round-trips", "[tx][json]") {
 }
 
 TEST_CASE("transaction JSON is parsed strictly", "[tx][json]") {
-  SECTION("not JSON") { CHECK(refusal("{\"type\":") == Reason::kMalformed); }
-  SECTION("not an object") { CHECK(refusal("[1,2]") == Reason::kMalformed); }
+  SECTION("not JSON") {
+    CHECK(refusal("{\"type\":") == Reason::kMalformed);
+  }
+  SECTION("not an object") {
+    CHECK(refusal("[1,2]") == Reason::kMalformed);
+  }
   SECTION("unknown type") {
     CHECK(refusal(edited("\"TRANSFER\"", "\"GIFT\"")) == Reason::kUnknownType);
   }
-  SECTION("missing field") { CHECK(refusal(edited("\"fee\":1,", "")) == Reason::kMalformed); }
+  SECTION("missing field") {
+    CHECK(refusal(edited("\"fee\":1,", "")) == Reason::kMalformed);
+  }
   SECTION("unknown field") {
     CHECK(refusal(edited("\"fee\":1,", "\"fee\":1,\"memo\":\"x\",")) == Reason::kMalformed);
   }
   SECTION("duplicate field") {
     CHECK(refusal(edited("\"fee\":1,", "\"fee\":1,\"fee\":1,")) == Reason::kMalformed);
   }
-  SECTION("negative number") { CHECK(refusal(edited("\"fee\":1", "\"fee\":-1")) == Reason::kMalformed); }
+  SECTION("negative number") {
+    CHECK(refusal(edited("\"fee\":1", "\"fee\":-1")) == Reason::kMalformed);
+  }
   SECTION("fractional number") {
     CHECK(refusal(edited("\"fee\":1", "\"fee\":1.5")) == Reason::kMalformed);
     CHECK(refusal(edited("\"fee\":1", "\"fee\":1.0")) == Reason::kMalformed);
     CHECK(refusal(edited("\"fee\":1", "\"fee\":1e0")) == Reason::kMalformed);
   }
-  SECTION("string number") { CHECK(refusal(edited("\"fee\":1", "\"fee\":\"1\"")) == Reason::kMalformed); }
+  SECTION("string number") {
+    CHECK(refusal(edited("\"fee\":1", "\"fee\":\"1\"")) == Reason::kMalformed);
+  }
   SECTION("over u64") {
     CHECK(refusal(edited("\"fee\":1", "\"fee\":18446744073709551616")) == Reason::kMalformed);
-    auto max = transaction_from_json(edited("\"fee\":1", "\"fee\":18446744073709551615"), "pos-test");
+    auto max =
+        transaction_from_json(edited("\"fee\":1", "\"fee\":18446744073709551615"), "pos-test");
     REQUIRE(max.ok());
     CHECK((*max)->fee() == 18446744073709551615ULL);
   }

@@ -72,7 +72,9 @@ struct ReasonInfo {
 
 // The one table: reason -> code, HTTP status, peer penalty.
 const ReasonInfo& reason_info(Reason reason);
-inline std::string_view reason_code(Reason reason) { return reason_info(reason).code; }
+inline std::string_view reason_code(Reason reason) {
+  return reason_info(reason).code;
+}
 
 struct Error {
   Reason reason;
@@ -85,8 +87,8 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}        // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

@@ -27,15 +27,13 @@ class Wallet {
   // Signs fields after setting their sender to this wallet's address.
   TransactionPtr create_transaction(TxFields fields) const;
   TransactionPtr transfer(const std::string& chain_id, const Address& to, std::uint64_t amount,
-                          std::uint64_t fee, std::uint64_t nonce,
-                          std::uint64_t timestamp_ms) const;
+                          std::uint64_t fee, std::uint64_t nonce, std::uint64_t timestamp_ms) const;
   TransactionPtr stake(const std::string& chain_id, std::uint64_t amount, std::uint64_t fee,
                        std::uint64_t nonce, std::uint64_t timestamp_ms) const;
   TransactionPtr unstake(const std::string& chain_id, std::uint64_t amount, std::uint64_t fee,
                          std::uint64_t nonce, std::uint64_t timestamp_ms) const;
   TransactionPtr exchange(const std::string& chain_id, const Address& to, std::uint64_t amount,
-                          std::uint64_t fee, std::uint64_t nonce,
-                          std::uint64_t timestamp_ms) const;
+                          std::uint64_t fee, std::uint64_t nonce, std::uint64_t timestamp_ms) const;
   BlockPtr sign_block(BlockHeader header, std::vector<TransactionPtr> transactions) const;
 
  private:
