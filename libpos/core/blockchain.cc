@@ -272,27 +272,22 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
     result.disconnected.push_back(block);
   }
   std::vector<std::shared_ptr<const ProofOfStake>> stakers_after;
-  std::optional<Error> failure;
   for (const Hash& hash : branch) {
     BlockPtr block = storage_.block(hash);
     auto undo = block ? connect(*block, batch)
                       : Result<UndoRecord>(make_error(Reason::kStorage, "block not stored"));
     if (!undo.ok()) {
-      failure = undo.error();
-      // This block and every block after it on the branch are invalid.
+      // This block and every block after it on the branch are invalid. The valid part before
+      // it is never better than the tip: each of its blocks was stored as a side block that was
+      // not better than the tip of its time, and the tip only ever improves. So roll back.
       for (auto it = std::find(branch.begin(), branch.end(), hash); it != branch.end(); ++it)
         index_.at(*it).failed = true;
-      break;
+      for (const auto& [address, account] : original) state_.put(address, account);
+      return undo.error();
     }
     remember(*undo, false);
     result.connected.push_back(block);
     stakers_after.push_back(current_stakers());
-  }
-  // A failed block leaves the valid part of the branch, which still wins if it is better.
-  if (failure && (result.connected.empty() || !better_than_tip(result.connected.back()->header(),
-                                                               result.connected.back()->hash()))) {
-    for (const auto& [address, account] : original) state_.put(address, account);
-    return *failure;
   }
   const BlockPtr& last = result.connected.back();
   batch.meta = ChainMeta{genesis_hash_, last->hash(), last->height()};

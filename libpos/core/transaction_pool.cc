@@ -204,6 +204,17 @@ void TransactionPool::readmit(const std::vector<TransactionPtr>& txs, const Acco
   for (const auto& tx : ordered) (void)add(tx, state, now_ms);
 }
 
+void TransactionPool::reconcile(const std::vector<BlockPtr>& connected,
+                                const std::vector<BlockPtr>& disconnected,
+                                const AccountModel& state, std::uint64_t now_ms) {
+  for (const auto& block : connected) remove_included(*block, state);
+  std::vector<TransactionPtr> dropped;
+  for (const auto& block : disconnected)
+    dropped.insert(dropped.end(), block->transactions().begin(), block->transactions().end());
+  // Those also in a connected block now have a stale nonce and are refused by add().
+  readmit(dropped, state, now_ms);
+}
+
 void TransactionPool::expire(std::uint64_t now_ms) {
   std::vector<Hash> old;
   for (const auto& [id, entry] : by_id_)

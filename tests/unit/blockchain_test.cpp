@@ -181,6 +181,18 @@ TEST_CASE("blocks are refused for each rule, leaving chain, state and pool as th
     auto mint = net.users[0].exchange(net.chain_id(), net.users[0].public_key(), 10, 0, 0, 1);
     require_refused(net, net.craft({mint}), Reason::kBlockTxInvalid, "unauthorized_exchange");
   }
+  SECTION("a block already applied") {
+    BlockPtr block = net.advance();
+    require_refused(net, block, Reason::kAlreadyKnown);
+  }
+  SECTION("a child of an invalid block") {
+    BlockPtr bad = net.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; });
+    require_refused(net, bad, Reason::kBadStateRoot);
+    BlockHeader child = net.craft({})->header();
+    child.parent = bad->hash();
+    child.height = bad->height() + 1;
+    require_refused(net, net.resign(child, {}), Reason::kInvalidBlock, "parent");
+  }
   SECTION("the block is refused again without work once found invalid") {
     BlockPtr bad = net.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; });
     require_refused(net, bad, Reason::kBadStateRoot);
@@ -245,30 +257,42 @@ TEST_CASE("fork choice: a tie at equal height goes to the lower hash", "[chain][
   }
 }
 
-TEST_CASE("fork choice: the longer branch wins; its dropped transactions can return",
+TEST_CASE("fork choice: the longer branch wins; the dropped transactions return to the pool",
           "[chain][reorg]") {
   TestNet a;
-  TestNet b;  // same genesis, a rival history in later slots
   auto tx = a.users[0].transfer(a.chain_id(), a.users[1].public_key(), 10, 1, 0, 1);
   REQUIRE(a.pool.add(tx, a.chain->state(), a.now()).ok());
   BlockPtr a1 = a.advance();
   REQUIRE(a1->transactions().size() == 1);
-  b.advance(a1->slot());
+  // A rival branch b1 <- b2 whose first block loses the tie against a1.
+  BlockPtr b1 = rival_first_block(a1->hash(), false, 1);
+  TestNet b;
+  b.clock.set(b.genesis.params.slot_start_ms(b1->slot()));
+  REQUIRE(b.chain->apply(b1).ok());
   BlockPtr b2 = b.advance();
+
   a.clock.set(b.clock.now_ms());
-  REQUIRE(a.chain->apply(b.chain->block_at(1)).ok());
+  REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);
+  CHECK(a.chain->tip_hash() == a1->hash());
   auto result = a.chain->apply(b2);
   REQUIRE(result.ok());
+  CHECK(result->kind == ApplyResult::Kind::kReorganized);
+  REQUIRE(result->disconnected.size() == 1);
+  CHECK(result->disconnected[0]->hash() == a1->hash());
+  REQUIRE(result->connected.size() == 2);
+  CHECK(result->connected[0]->hash() == b1->hash());
+  CHECK(result->connected[1]->hash() == b2->hash());
   CHECK(a.chain->tip_hash() == b2->hash());
   CHECK(a.chain->state().state_root() == b.chain->state().state_root());
   CHECK_FALSE(a.chain->transaction_location(tx->id()).has_value());
-  std::vector<TransactionPtr> dropped;
-  for (const auto& block : result->disconnected)
-    for (const auto& t : block->transactions()) dropped.push_back(t);
-  if (a.chain->block_at(1)->hash() != a1->hash() && result->kind == ApplyResult::Kind::kReorganized)
-    CHECK(dropped.size() == 1);
-  a.pool.readmit({tx}, a.chain->state(), a.now());
+  CHECK(a.chain->block_at(1)->hash() == b1->hash());
+
+  a.pool.reconcile(result->connected, result->disconnected, a.chain->state(), a.now());
   CHECK(a.pool.contains(tx->id()));
+  // ... and the next block on the new branch includes it again.
+  BlockPtr again = a.advance();
+  CHECK(again->transactions().size() == 1);
+  CHECK(a.chain->transaction_location(tx->id())->block == again->hash());
 }
 
 TEST_CASE("a reorganisation below the finality depth is refused", "[chain][reorg][finality]") {

@@ -94,6 +94,13 @@ TEST_CASE("stateless rules: zero amount, stake receiver, exchange authority", "[
   CHECK(Transaction::sign(f, key_from_index(0))->check_stateless(authority).ok());
 }
 
+TEST_CASE("a type outside the four is refused", "[tx]") {
+  TxFields f = sample_fields();
+  f.type = static_cast<TxType>(9);
+  auto tx = Transaction::sign(f, key_from_index(1));
+  CHECK(tx->check_stateless(key_from_index(0).public_key()).reason() == Reason::kUnknownType);
+}
+
 TEST_CASE("transaction JSON round-trips", "[tx][json]") {
   auto tx = Transaction::sign(sample_fields(), key_from_index(1));
   for (bool with_id : {true, false}) {

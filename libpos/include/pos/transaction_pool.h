@@ -51,6 +51,10 @@ class TransactionPool {
   // After a reorganisation: offers the dropped branch's transactions again (refusals ignored).
   void readmit(const std::vector<TransactionPtr>& txs, const AccountModel& state,
                std::uint64_t now_ms);
+  // After the chain changed (Blockchain::apply's connected and disconnected blocks): drops what
+  // the new blocks included and readmits what only the dropped blocks had.
+  void reconcile(const std::vector<BlockPtr>& connected, const std::vector<BlockPtr>& disconnected,
+                 const AccountModel& state, std::uint64_t now_ms);
   // Drops entries older than max_age_ms.
   void expire(std::uint64_t now_ms);
 
