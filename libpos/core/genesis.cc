@@ -1,14 +1,11 @@
 #include "pos/genesis.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <rapidjson/prettywriter.h>
 
+#include "file_util.h"
 #include "json_util.h"
 
 namespace pos {
@@ -95,19 +92,14 @@ Result<Genesis> Genesis::parse(std::string_view json) {
 }
 
 Result<Genesis> Genesis::load(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return make_error(Reason::kIoError, path.string() + ": cannot open: " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  auto g = parse(buffer.str());
+  auto text = detail::read_file(path);
+  if (!text.ok()) return text.error();
+  auto g = parse(*text);
   if (!g.ok()) return make_error(g.reason(), path.string() + ": " + g.error().message);
   return g;
 }
 
 std::string Genesis::to_json() const {
-  using detail::write_key;
-  using detail::write_string;
   rapidjson::StringBuffer buffer;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
   w.SetIndent(' ', 2);

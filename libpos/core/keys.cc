@@ -1,5 +1,7 @@
 #include "pos/keys.h"
 
+#include "file_util.h"
+
 #include <sodium.h>
 #include <sys/stat.h>
 
@@ -8,8 +10,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace pos {
 namespace {
@@ -91,15 +91,6 @@ std::string pem_encode(std::string_view label, ByteView der) {
   return out;
 }
 
-Result<std::string> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return make_error(Reason::kIoError, path.string() + ": cannot open: " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 template <class T>
 Result<T> name_file(Result<T> result, const std::filesystem::path& path) {
   if (result.ok()) return result;
@@ -162,7 +153,7 @@ std::string public_key_pem(const PublicKey& key) {
 }
 
 Result<SecretKey> load_private_key(const std::filesystem::path& path) {
-  auto text = read_file(path);
+  auto text = detail::read_file(path);
   if (!text.ok()) return text.error();
   auto key = name_file(parse_private_key_pem(*text), path);
   sodium_memzero(text->data(), text->size());
@@ -170,7 +161,7 @@ Result<SecretKey> load_private_key(const std::filesystem::path& path) {
 }
 
 Result<PublicKey> load_public_key(const std::filesystem::path& path) {
-  auto text = read_file(path);
+  auto text = detail::read_file(path);
   if (!text.ok()) return text.error();
   return name_file(parse_public_key_pem(*text), path);
 }
