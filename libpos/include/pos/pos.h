@@ -5,6 +5,7 @@
 #include "pos/block.h"
 #include "pos/blockchain.h"
 #include "pos/clock.h"
+#include "pos/codec.h"
 #include "pos/consensus.h"
 #include "pos/crypto.h"
 #include "pos/genesis.h"
