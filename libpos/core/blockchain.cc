@@ -24,6 +24,16 @@ Blockchain::~Blockchain() = default;
 
 Result<std::unique_ptr<Blockchain>> Blockchain::open(const Genesis& genesis, Storage& storage,
                                                      const Clock& clock) {
+  try {
+    return open_unchecked(genesis, storage, clock);
+  } catch (const StorageError& e) {
+    return make_error(Reason::kStorage, e.what());
+  }
+}
+
+Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& genesis,
+                                                               Storage& storage,
+                                                               const Clock& clock) {
   std::unique_ptr<Blockchain> chain(new Blockchain(genesis, storage, clock));
   BlockPtr genesis_block = genesis.block();
   chain->genesis_hash_ = genesis_block->hash();
@@ -35,7 +45,8 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open(const Genesis& genesis, Sto
     batch.main_put.emplace_back(0, genesis_block->hash());
     chain->state_.for_each(
         [&](const Address& address, const Account& account) { batch.accounts[address] = account; });
-    batch.meta = ChainMeta{genesis_block->hash(), genesis_block->hash(), 0};
+    batch.meta =
+        ChainMeta{genesis.params.chain_id, genesis_block->hash(), genesis_block->hash(), 0};
     if (auto ok = storage.commit(batch); !ok.ok()) return ok.error();
     meta = batch.meta;
   } else if (meta->genesis_hash != chain->genesis_hash_) {
@@ -47,7 +58,11 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open(const Genesis& genesis, Sto
       chain->state_.put(address, account);
     });
   }
-  for (std::uint64_t h = 0; h <= meta->height; ++h) {
+  // Only the blocks that can still be reorganised are indexed in memory; older ones are read
+  // from storage on demand, so memory does not grow with the chain.
+  std::uint64_t window = genesis.params.finality_depth + 1;
+  std::uint64_t first = meta->height > window ? meta->height - window : 0;
+  for (std::uint64_t h = first; h <= meta->height; ++h) {
     auto hash = storage.main_chain_hash(h);
     BlockPtr block = hash ? storage.block(*hash) : nullptr;
     if (!block)
@@ -55,6 +70,8 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open(const Genesis& genesis, Sto
                         "the stored main chain has no block at height " + std::to_string(h));
     chain->index_[block->hash()] = Entry{block->header(), block->signature(), true, false, nullptr};
   }
+  if (!chain->index_.contains(meta->tip))
+    return make_error(Reason::kStorage, "the stored tip is not the main chain's last block");
   chain->tip_ = meta->tip;
   if (chain->state_.state_root() != chain->tip().state_root)
     return make_error(Reason::kStorage, "the stored accounts do not match the tip's state root");
@@ -115,7 +132,14 @@ Status Blockchain::check_header(const BlockHeader& header, const Entry& parent) 
 
 Status Blockchain::check_fork_point(const Hash& parent) const {
   const Entry* e = &index_.at(parent);
-  while (!e->on_main) e = &index_.at(e->header.parent);
+  while (!e->on_main) {
+    auto up = index_.find(e->header.parent);
+    if (up == index_.end())  // pruned: the branch forks below the indexed window
+      return make_error(Reason::kBelowFinality,
+                        "the block's branch forks below the finalized height " +
+                            std::to_string(finalized_height()));
+    e = &up->second;
+  }
   if (e->header.height < finalized_height())
     return make_error(Reason::kBelowFinality,
                       "the block forks from height " + std::to_string(e->header.height) +
@@ -190,8 +214,12 @@ Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
   if (block->header().chain_id != params().chain_id)
     return make_error(Reason::kWrongChain, "block for chain \"" + block->header().chain_id + "\"");
   auto parent = index_.find(block->parent());
-  if (parent == index_.end())
+  if (parent == index_.end()) {
+    if (storage_.block(block->parent()))
+      return make_error(Reason::kBelowFinality,
+                        "the parent " + block->parent().hex() + " is below the finalized height");
     return make_error(Reason::kUnknownParent, "parent " + block->parent().hex() + " is unknown");
+  }
   if (parent->second.failed)
     return make_error(Reason::kInvalidBlock, "the parent was found invalid");
   if (auto ok = check_header(block->header(), parent->second); !ok.ok()) return ok.error();
@@ -227,7 +255,7 @@ Result<ApplyResult> Blockchain::extend(const BlockPtr& block) {
     return undo.error();
   }
   batch.blocks.push_back(block);
-  batch.meta = ChainMeta{genesis_hash_, block->hash(), block->height()};
+  batch.meta = ChainMeta{params().chain_id, genesis_hash_, block->hash(), block->height()};
   if (auto ok = storage_.commit(batch); !ok.ok()) {
     undo_block(state_, *undo);
     return ok.error();
@@ -239,6 +267,11 @@ Result<ApplyResult> Blockchain::extend(const BlockPtr& block) {
   result.kind = ApplyResult::Kind::kExtended;
   result.connected.push_back(block);
   return result;
+}
+
+void Blockchain::prune_index() {
+  std::uint64_t keep_from = finalized_height();
+  std::erase_if(index_, [&](const auto& item) { return item.second.header.height < keep_from; });
 }
 
 Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
@@ -256,45 +289,50 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
     for (const auto& [address, prior] : undo.prior)
       original.try_emplace(address, current ? state_.get(address) : prior);
   };
+  auto rollback = [&](Error error) {
+    for (const auto& [address, account] : original) state_.put(address, account);
+    return error;
+  };
+  auto stored = [&](const Hash& hash) {
+    BlockPtr block = storage_.block(hash);
+    if (!block) throw StorageError("block " + hash.hex() + " is indexed but not stored");
+    return block;
+  };
 
   StorageBatch batch;
   ApplyResult result;
   result.kind = ApplyResult::Kind::kReorganized;
-  for (Hash cur = tip_; cur != fork; cur = index_.at(cur).header.parent) {
-    BlockPtr block = storage_.block(cur);
-    auto undo = storage_.undo(cur);
-    if (!block || !undo) {
-      for (const auto& [address, account] : original) state_.put(address, account);
-      return make_error(Reason::kStorage, "no stored block or undo data for " + cur.hex());
-    }
-    remember(*undo, true);
-    disconnect(*block, *undo, batch);
-    result.disconnected.push_back(block);
-  }
   std::vector<std::shared_ptr<const ProofOfStake>> stakers_after;
-  for (const Hash& hash : branch) {
-    BlockPtr block = storage_.block(hash);
-    auto undo = block ? connect(*block, batch)
-                      : Result<UndoRecord>(make_error(Reason::kStorage, "block not stored"));
-    if (!undo.ok()) {
-      // This block and every block after it on the branch are invalid. The valid part before
-      // it is never better than the tip: each of its blocks was stored as a side block that was
-      // not better than the tip of its time, and the tip only ever improves. So roll back.
-      for (auto it = std::find(branch.begin(), branch.end(), hash); it != branch.end(); ++it)
-        index_.at(*it).failed = true;
-      for (const auto& [address, account] : original) state_.put(address, account);
-      return undo.error();
+  try {
+    for (Hash cur = tip_; cur != fork; cur = index_.at(cur).header.parent) {
+      BlockPtr block = stored(cur);
+      auto undo = storage_.undo(cur);
+      if (!undo) throw StorageError("no undo data for block " + cur.hex());
+      remember(*undo, true);
+      disconnect(*block, *undo, batch);
+      result.disconnected.push_back(block);
     }
-    remember(*undo, false);
-    result.connected.push_back(block);
-    stakers_after.push_back(current_stakers());
+    for (const Hash& hash : branch) {
+      BlockPtr block = stored(hash);
+      auto undo = connect(*block, batch);
+      if (!undo.ok()) {
+        // This block and every block after it on the branch are invalid. The valid part before
+        // it is never better than the tip: each of its blocks was stored as a side block that
+        // was not better than the tip of its time, and the tip only ever improves. So roll back.
+        for (auto it = std::find(branch.begin(), branch.end(), hash); it != branch.end(); ++it)
+          index_.at(*it).failed = true;
+        return rollback(undo.error());
+      }
+      remember(*undo, false);
+      result.connected.push_back(block);
+      stakers_after.push_back(current_stakers());
+    }
+  } catch (const StorageError& e) {
+    return rollback(make_error(Reason::kStorage, e.what()));
   }
   const BlockPtr& last = result.connected.back();
-  batch.meta = ChainMeta{genesis_hash_, last->hash(), last->height()};
-  if (auto ok = storage_.commit(batch); !ok.ok()) {
-    for (const auto& [address, account] : original) state_.put(address, account);
-    return ok.error();
-  }
+  batch.meta = ChainMeta{params().chain_id, genesis_hash_, last->hash(), last->height()};
+  if (auto ok = storage_.commit(batch); !ok.ok()) return rollback(ok.error());
   for (const auto& block : result.disconnected) index_.at(block->hash()).on_main = false;
   for (std::size_t i = 0; i < result.connected.size(); ++i) {
     Entry& e = index_.at(result.connected[i]->hash());

@@ -39,6 +39,29 @@ void MemoryStorage::for_each_account(
   for (const auto& [address, account] : accounts_) fn(address, account);
 }
 
+std::vector<std::pair<Address, std::uint64_t>> MemoryStorage::stakers() const {
+  std::vector<std::pair<Address, std::uint64_t>> out;
+  for (const auto& [address, account] : accounts_)
+    if (account.stake > 0) out.emplace_back(address, account.stake);
+  return out;
+}
+
+std::vector<BlockPtr> Storage::main_chain_blocks(std::uint64_t from, std::size_t max_count,
+                                                 std::size_t max_bytes) const {
+  std::vector<BlockPtr> out;
+  std::size_t bytes = 0;
+  for (std::uint64_t h = from; out.size() < max_count; ++h) {
+    auto hash = main_chain_hash(h);
+    if (!hash) break;
+    BlockPtr block = this->block(*hash);
+    if (!block) throw StorageError("main chain height " + std::to_string(h) + " has no block");
+    if (!out.empty() && bytes + block->encoded_size() > max_bytes) break;
+    bytes += block->encoded_size();
+    out.push_back(std::move(block));
+  }
+  return out;
+}
+
 // Erasures go first so that a batch can erase and re-add the same key (a reorganisation).
 Status MemoryStorage::commit(const StorageBatch& batch) {
   for (const auto& block : batch.blocks) blocks_.emplace(block->hash(), block);

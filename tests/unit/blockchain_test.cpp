@@ -51,7 +51,7 @@ TEST_CASE("opening writes the genesis block and reopening resumes", "[chain]") {
   CHECK(net.chain->genesis_hash() == net.genesis.hash());
   net.advance();
   net.advance();
-  auto reopened = Blockchain::open(net.genesis, net.storage, net.clock);
+  auto reopened = Blockchain::open(net.genesis, *net.storage, net.clock);
   REQUIRE(reopened.ok());
   CHECK((*reopened)->height() == 2);
   CHECK((*reopened)->tip_hash() == net.chain->tip_hash());
@@ -62,7 +62,7 @@ TEST_CASE("a storage made for another genesis is refused, naming both", "[chain]
   TestNet net;
   Genesis other = net.genesis;
   other.params.chain_id = "pos-other";
-  auto opened = Blockchain::open(other, net.storage, net.clock);
+  auto opened = Blockchain::open(other, *net.storage, net.clock);
   REQUIRE_FALSE(opened.ok());
   CHECK(opened.reason() == Reason::kBadGenesis);
   CHECK_THAT(opened.error().message, Catch::Contains(net.genesis.hash().hex()));

@@ -149,7 +149,7 @@ TEST_CASE("after any arrival order of a random block tree, the state is the winn
       }
     }
     // The stored accounts equal the live state: a restart resumes exactly here.
-    auto reopened = Blockchain::open(observer.genesis, observer.storage, observer.clock);
+    auto reopened = Blockchain::open(observer.genesis, *observer.storage, observer.clock);
     REQUIRE(reopened.ok());
     CHECK((*reopened)->state().state_root() == replay.chain->state().state_root());
   }

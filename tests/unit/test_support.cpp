@@ -6,8 +6,8 @@
 
 namespace pos::test {
 
-TestNet::TestNet(NetOptions options)
-    : clock(kGenesisTime), pool(ChainParams{}, options.pool_limits) {
+TestNet::TestNet(NetOptions opts)
+    : options(std::move(opts)), clock(kGenesisTime), pool(ChainParams{}, options.pool_limits) {
   for (std::size_t i = 0; i < options.stakes.size(); ++i)
     validators.emplace_back(key_from_index(static_cast<std::uint32_t>(i)));
   for (std::size_t i = 0; i < options.users; ++i)
@@ -25,8 +25,19 @@ TestNet::TestNet(NetOptions options)
     genesis.allocations.push_back(GenesisAllocation{u.public_key(), options.user_balance, 0});
   // Round-trip through JSON so that the sorted, validated form is used.
   genesis = Genesis::parse(genesis.to_json()).value();
-  chain = Blockchain::open(genesis, storage, clock).value();
+  restart();
   pool = TransactionPool(genesis.params, options.pool_limits);
+}
+
+void TestNet::restart() {
+  chain.reset();
+  if (options.data_dir.empty()) {
+    if (!storage) storage = std::make_unique<MemoryStorage>();  // memory survives a restart
+  } else {
+    storage.reset();
+    storage = LmdbStorage::open(options.data_dir).value();
+  }
+  chain = Blockchain::open(genesis, *storage, clock).value();
 }
 
 const Wallet& TestNet::wallet_of(const PublicKey& key) const {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pos/lmdb_storage.h"
 #include "pos/pos.h"
 
 namespace pos::test {
@@ -36,17 +37,20 @@ struct NetOptions {
   std::uint64_t finality_depth = 32;
   std::uint64_t unbonding_blocks = 3;
   PoolLimits pool_limits = {};
+  // Empty: in-memory storage; otherwise an LMDB data dir.
+  std::filesystem::path data_dir;
 };
 
 class TestNet {
  public:
   explicit TestNet(NetOptions options = {});
+  NetOptions options;
 
   std::vector<Wallet> validators;  // validators[0] is also the exchange authority
   std::vector<Wallet> users;
   Genesis genesis;
   ManualClock clock;
-  MemoryStorage storage;
+  std::unique_ptr<Storage> storage;
   std::unique_ptr<Blockchain> chain;
   TransactionPool pool;
 
@@ -67,6 +71,8 @@ class TestNet {
   BlockPtr resign(BlockHeader header, std::vector<TransactionPtr> txs) const;
   std::uint64_t now() const { return clock.now_ms(); }
   std::uint64_t nonce_of(const Wallet& w) const { return chain->state().get(w.public_key()).nonce; }
+  // Closes the chain and its storage and opens them again, as a restarted node would.
+  void restart();
 
  private:
   std::uint64_t last_crafted_slot_ = 0;

@@ -46,6 +46,7 @@ class Blockchain {
                                                   const Clock& clock);
 
   // Validates and applies a block; may reorganise. On refusal the chain and state are unchanged.
+  // A storage failure is a kStorage refusal, after which the state is rolled back too.
   Result<ApplyResult> apply(const BlockPtr& block);
 
   // Builds and signs the block for `slot` on the tip from the pool's ready transactions, if
@@ -70,7 +71,9 @@ class Blockchain {
   std::optional<TxLocation> transaction_location(const Hash& id) const {
     return storage_.tx_location(id);
   }
-  bool knows(const Hash& hash) const { return index_.contains(hash); }
+  bool knows(const Hash& hash) const { return index_.contains(hash) || storage_.block(hash); }
+  // Blocks held in memory: those above the finalized height and their side branches.
+  std::size_t indexed_blocks() const { return index_.size(); }
   const std::vector<EquivocationEvidence>& evidence() const { return evidence_; }
 
   ~Blockchain();
@@ -84,6 +87,11 @@ class Blockchain {
     std::shared_ptr<const ProofOfStake> stakers_after;  // known once the block was applied
   };
   Blockchain(const Genesis& genesis, Storage& storage, const Clock& clock);
+  static Result<std::unique_ptr<Blockchain>> open_unchecked(const Genesis& genesis,
+                                                            Storage& storage, const Clock& clock);
+  Result<ApplyResult> apply_unchecked(const BlockPtr& block);
+  // Forgets index entries below the finalized height: they can never be reorganised.
+  void prune_index();
 
   Status check_header(const BlockHeader& header, const Entry& parent) const;
   Status check_fork_point(const Hash& parent) const;

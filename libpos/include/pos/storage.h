@@ -6,6 +6,8 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -22,6 +24,7 @@ struct TxLocation {
 };
 
 struct ChainMeta {
+  std::string chain_id;
   Hash genesis_hash;
   Hash tip;
   std::uint64_t height = 0;
@@ -39,6 +42,13 @@ struct StorageBatch {
   std::optional<ChainMeta> meta;
 };
 
+// A read that found the stored data damaged or the store failing: not a refusal of anybody's
+// input, so it is thrown; Blockchain turns it into a kStorage error and rolls back.
+class StorageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -49,8 +59,15 @@ class Storage {
   virtual std::optional<Account> account(const Address& address) const = 0;
   virtual void for_each_account(
       const std::function<void(const Address&, const Account&)>& fn) const = 0;
+  // Addresses with stake > 0 and their stakes, in address order.
+  virtual std::vector<std::pair<Address, std::uint64_t>> stakers() const = 0;
   virtual std::optional<ChainMeta> meta() const = 0;
   virtual Status commit(const StorageBatch& batch) = 0;
+
+  // Main-chain blocks from `from` upwards: at most max_count blocks and, past the first, at most
+  // max_bytes of Block::encoded_size(); for pagination and sync.
+  virtual std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
+                                                  std::size_t max_bytes) const;
 };
 
 class MemoryStorage final : public Storage {
@@ -62,6 +79,7 @@ class MemoryStorage final : public Storage {
   std::optional<Account> account(const Address& address) const override;
   void for_each_account(
       const std::function<void(const Address&, const Account&)>& fn) const override;
+  std::vector<std::pair<Address, std::uint64_t>> stakers() const override;
   std::optional<ChainMeta> meta() const override { return meta_; }
   Status commit(const StorageBatch& batch) override;
 

@@ -1,0 +1,550 @@
+// The LMDB tables (named databases) of a data dir, and their records. Every value ends with an
+// 8-byte SipHash-2-4 checksum of the rest, so that damaged bytes are reported when read instead
+// of being believed.
+//   meta      "schema"   -> u32 schema version
+//             "chain_id" -> the chain id's bytes
+//             "genesis"  -> genesis hash (32)
+//             "tip"      -> tip block hash (32) || u64 tip height
+//   blocks    block hash (32)    -> the block's binary form (pos/codec.h)
+//   main      u64 height (big-endian, so keys sort by height) -> main-chain block hash (32)
+//   accounts  address (32)       -> u64 balance || u64 stake || u64 nonce || u64 unbonding
+//                                   || u64 unbonding_release
+//   stakers   address (32)       -> u64 stake, for every account with stake > 0
+//   undo      block hash (32)    -> u32 n || n * (address (32) || account as above)
+//   txs       transaction id (32) -> u64 height || u32 index || block hash (32)
+// Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the state
+// before or after it, never a mix.
+#include "pos/lmdb_storage.h"
+
+#include <fcntl.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "byte_reader.h"
+#include "encoding.h"
+#include "pos/codec.h"
+
+namespace pos {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kChecksumBytes = crypto_shorthash_BYTES;
+constexpr std::array<unsigned char, crypto_shorthash_KEYBYTES> kChecksumKey = {
+    'l', 'i', 'b', 'p', 'o', 's', '-', 's', 't', 'o', 'r', 'e', '-', 'v', '1', '\0'};
+
+constexpr const char* kTables[] = {"meta", "blocks", "main", "accounts", "stakers", "undo", "txs"};
+enum Table { kMeta, kBlocks, kMain, kAccounts, kStakers, kUndo, kTxs, kTableCount };
+
+Error storage_error(const std::string& message) {
+  return make_error(Reason::kStorage, message);
+}
+
+std::string lmdb_message(int rc) {
+  return mdb_strerror(rc);
+}
+
+MDB_val as_val(ByteView bytes) {
+  return MDB_val{bytes.size(), const_cast<std::uint8_t*>(bytes.data())};
+}
+MDB_val as_val(std::string_view text) {
+  return MDB_val{text.size(), const_cast<char*>(text.data())};
+}
+
+Bytes seal(Bytes payload) {
+  std::array<unsigned char, kChecksumBytes> sum;
+  crypto_shorthash(sum.data(), payload.data(), payload.size(), kChecksumKey.data());
+  payload.insert(payload.end(), sum.begin(), sum.end());
+  return payload;
+}
+
+// The payload of a stored value after checking its checksum.
+ByteView unseal(const MDB_val& v, Table table) {
+  auto* data = static_cast<const std::uint8_t*>(v.mv_data);
+  bool ok = v.mv_size >= kChecksumBytes;
+  if (ok) {
+    std::array<unsigned char, kChecksumBytes> sum;
+    crypto_shorthash(sum.data(), data, v.mv_size - kChecksumBytes, kChecksumKey.data());
+    ok = std::memcmp(sum.data(), data + v.mv_size - kChecksumBytes, kChecksumBytes) == 0;
+  }
+  if (!ok)
+    throw StorageError(std::string("damaged record in table \"") + kTables[table] +
+                       "\": checksum mismatch");
+  return ByteView(data, v.mv_size - kChecksumBytes);
+}
+
+Bytes height_key(std::uint64_t height) {
+  detail::ByteWriter w(8);
+  w.u64(height);
+  return std::move(w).take();
+}
+
+void write_account(detail::ByteWriter& w, const Account& a) {
+  w.u64(a.balance).u64(a.stake).u64(a.nonce).u64(a.unbonding).u64(a.unbonding_release);
+}
+
+Account read_account(detail::ByteReader& r) {
+  Account a;
+  a.balance = r.u64();
+  a.stake = r.u64();
+  a.nonce = r.u64();
+  a.unbonding = r.u64();
+  a.unbonding_release = r.u64();
+  return a;
+}
+
+void require_complete(const detail::ByteReader& r, Table table) {
+  if (!r.ok() || r.remaining() != 0)
+    throw StorageError(std::string("damaged record in table \"") + kTables[table] +
+                       "\": wrong length");
+}
+
+// A read transaction, aborted when it goes out of scope.
+class ReadTxn {
+ public:
+  explicit ReadTxn(MDB_env* env) {
+    int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
+    if (rc != 0) throw StorageError("cannot begin a read transaction: " + lmdb_message(rc));
+  }
+  ~ReadTxn() { mdb_txn_abort(txn_); }
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  MDB_txn* txn_ = nullptr;
+};
+
+std::uintmax_t file_size_or_zero(const fs::path& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+}  // namespace
+
+struct LmdbStorage::Impl {
+  fs::path dir;
+  LmdbOptions options;
+  int lock_fd = -1;
+  MDB_env* env = nullptr;
+  std::array<MDB_dbi, kTableCount> dbi{};
+  std::size_t map_size = 0;
+
+  ~Impl() {
+    if (env != nullptr) mdb_env_close(env);
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+
+  // The payload stored under key in table, or nothing.
+  std::optional<Bytes> get(MDB_txn* txn, Table table, ByteView key) const {
+    MDB_val k = as_val(key);
+    MDB_val v;
+    int rc = mdb_get(txn, dbi[table], &k, &v);
+    if (rc == MDB_NOTFOUND) return std::nullopt;
+    if (rc != 0)
+      throw StorageError(std::string("read from table \"") + kTables[table] +
+                         "\" failed: " + lmdb_message(rc));
+    ByteView payload = unseal(v, table);
+    return Bytes(payload.begin(), payload.end());
+  }
+  std::optional<Bytes> get(Table table, ByteView key) const {
+    ReadTxn txn(env);
+    return get(txn.get(), table, key);
+  }
+
+  BlockPtr block(MDB_txn* txn, const Hash& hash) const {
+    auto bytes = get(txn, kBlocks, hash.view());
+    if (!bytes) return nullptr;
+    auto block = decode_block(*bytes);
+    if (!block.ok() || block.value()->hash() != hash)
+      throw StorageError("damaged block record " + hash.hex());
+    return *block;
+  }
+};
+
+LmdbStorage::LmdbStorage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LmdbStorage::~LmdbStorage() = default;
+
+namespace {
+
+// Opens every table of an existing environment inside txn, or creates them when `create`.
+int open_tables(MDB_txn* txn, std::array<MDB_dbi, kTableCount>& dbi, bool create,
+                std::string& missing) {
+  for (int t = 0; t < kTableCount; ++t) {
+    int rc =
+        mdb_dbi_open(txn, kTables[t], create ? MDB_CREATE : 0, &dbi[static_cast<std::size_t>(t)]);
+    if (rc != 0) {
+      missing = kTables[t];
+      return rc;
+    }
+  }
+  return 0;
+}
+
+MDB_env* create_env(std::size_t map_size) {
+  MDB_env* env = nullptr;
+  if (mdb_env_create(&env) != 0) return nullptr;
+  mdb_env_set_maxdbs(env, kTableCount + 1);
+  mdb_env_set_mapsize(env, map_size);
+  return env;
+}
+
+// Checks an existing data file read-only, before anything may write to it.
+Status validate_existing(const fs::path& dir, std::size_t map_size) {
+  const fs::path data = dir / "data.mdb";
+  MDB_env* env = create_env(map_size);
+  if (env == nullptr) return storage_error("cannot create an LMDB environment");
+  struct Closer {
+    MDB_env* env;
+    ~Closer() { mdb_env_close(env); }
+  } closer{env};
+  int rc = mdb_env_open(env, dir.c_str(), MDB_RDONLY | MDB_NOTLS, 0644);
+  if (rc != 0)
+    return storage_error(data.string() + " cannot be opened (" + lmdb_message(rc) +
+                         "): the file is damaged or not a libpos data file");
+  MDB_envinfo info;
+  MDB_stat stat;
+  mdb_env_info(env, &info);
+  mdb_env_stat(env, &stat);
+  std::uintmax_t needed = (static_cast<std::uintmax_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+  std::uintmax_t size = file_size_or_zero(data);
+  if (size < needed)
+    return storage_error(data.string() + " is truncated: " + std::to_string(size) +
+                         " bytes, its header needs " + std::to_string(needed));
+  ReadTxn txn(env);
+  std::array<MDB_dbi, kTableCount> dbi{};
+  std::string missing;
+  if ((rc = open_tables(txn.get(), dbi, false, missing)) != 0)
+    return storage_error(data.string() + ": table \"" + missing + "\" is missing (" +
+                         lmdb_message(rc) + "): damaged, or not a libpos data dir");
+  MDB_val key = as_val(std::string_view("schema"));
+  MDB_val value;
+  if (mdb_get(txn.get(), dbi[kMeta], &key, &value) != 0)
+    return storage_error(data.string() + " has no schema version: damaged");
+  try {
+    detail::ByteReader r(unseal(value, kMeta));
+    std::uint32_t version = r.u32();
+    require_complete(r, kMeta);
+    if (version > LmdbStorage::kSchemaVersion)
+      return storage_error(dir.string() + " was written with schema version " +
+                           std::to_string(version) + "; this libpos reads schema version " +
+                           std::to_string(LmdbStorage::kSchemaVersion) +
+                           " and older: open it with a newer libpos");
+  } catch (const StorageError& e) {
+    return storage_error(data.string() + ": " + e.what());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, LmdbOptions options) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(Reason::kIoError, dir.string() + ": " + ec.message());
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->options = options;
+
+  impl->lock_fd = ::open((dir / "LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (impl->lock_fd < 0)
+    return make_error(Reason::kIoError,
+                      (dir / "LOCK").string() + ": cannot open: " + std::strerror(errno));
+  if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return storage_error("data dir " + dir.string() +
+                         " is in use by another process (its LOCK file is held)");
+
+  std::uintmax_t existing = file_size_or_zero(dir / "data.mdb");
+  std::size_t map_size = std::max<std::size_t>(options.initial_map_size, existing);
+  if (existing > 0)
+    if (auto ok = validate_existing(dir, map_size); !ok.ok()) return ok.error();
+
+  impl->env = create_env(map_size);
+  if (impl->env == nullptr) return storage_error("cannot create an LMDB environment");
+  unsigned flags = MDB_NOTLS | (options.sync ? 0u : MDB_NOSYNC);
+  int rc = mdb_env_open(impl->env, dir.c_str(), flags, 0644);
+  if (rc != 0) return storage_error(dir.string() + ": cannot open LMDB: " + lmdb_message(rc));
+  MDB_envinfo info;
+  mdb_env_info(impl->env, &info);
+  impl->map_size = info.me_mapsize;
+
+  MDB_txn* txn = nullptr;
+  bool create = existing == 0;
+  if ((rc = mdb_txn_begin(impl->env, nullptr, create ? 0 : MDB_RDONLY, &txn)) != 0)
+    return storage_error(dir.string() + ": " + lmdb_message(rc));
+  std::string missing;
+  rc = open_tables(txn, impl->dbi, create, missing);
+  if (rc == 0 && create) {
+    detail::ByteWriter w(4);
+    w.u32(kSchemaVersion);
+    Bytes value = seal(std::move(w).take());
+    MDB_val k = as_val(std::string_view("schema"));
+    MDB_val v = as_val(value);
+    rc = mdb_put(txn, impl->dbi[kMeta], &k, &v, 0);
+  }
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return storage_error(dir.string() + ": cannot open table \"" + missing +
+                         "\": " + lmdb_message(rc));
+  }
+  if ((rc = mdb_txn_commit(txn)) != 0) return storage_error(dir.string() + ": " + lmdb_message(rc));
+  return std::unique_ptr<LmdbStorage>(new LmdbStorage(std::move(impl)));
+}
+
+BlockPtr LmdbStorage::block(const Hash& hash) const {
+  ReadTxn txn(impl_->env);
+  return impl_->block(txn.get(), hash);
+}
+
+std::optional<Hash> LmdbStorage::main_chain_hash(std::uint64_t height) const {
+  auto bytes = impl_->get(kMain, height_key(height));
+  if (!bytes) return std::nullopt;
+  if (bytes->size() != Hash::size()) throw StorageError("damaged record in table \"main\"");
+  return Hash::from_bytes(*bytes);
+}
+
+std::optional<UndoRecord> LmdbStorage::undo(const Hash& block_hash) const {
+  auto bytes = impl_->get(kUndo, block_hash.view());
+  if (!bytes) return std::nullopt;
+  detail::ByteReader r(*bytes);
+  UndoRecord record;
+  std::uint32_t n = r.u32();
+  if (n > bytes->size() / (32 + 40)) throw StorageError("damaged record in table \"undo\"");
+  record.prior.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Address address = r.fixed<Address>();
+    record.prior.emplace_back(address, read_account(r));
+  }
+  require_complete(r, kUndo);
+  return record;
+}
+
+std::optional<TxLocation> LmdbStorage::tx_location(const Hash& tx_id) const {
+  auto bytes = impl_->get(kTxs, tx_id.view());
+  if (!bytes) return std::nullopt;
+  detail::ByteReader r(*bytes);
+  TxLocation where;
+  where.height = r.u64();
+  where.index = r.u32();
+  where.block = r.fixed<Hash>();
+  require_complete(r, kTxs);
+  return where;
+}
+
+std::optional<Account> LmdbStorage::account(const Address& address) const {
+  auto bytes = impl_->get(kAccounts, address.view());
+  if (!bytes) return std::nullopt;
+  detail::ByteReader r(*bytes);
+  Account a = read_account(r);
+  require_complete(r, kAccounts);
+  return a;
+}
+
+namespace {
+
+// Calls fn(key, payload) for every record of a table, in key order.
+void scan(MDB_env* env, MDB_dbi dbi, Table table,
+          const std::function<void(ByteView, ByteView)>& fn) {
+  ReadTxn txn(env);
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn.get(), dbi, &cursor);
+  if (rc != 0) throw StorageError("cannot open a cursor: " + lmdb_message(rc));
+  struct Closer {
+    MDB_cursor* c;
+    ~Closer() { mdb_cursor_close(c); }
+  } closer{cursor};
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 32)
+      throw StorageError(std::string("damaged key in table \"") + kTables[table] + "\"");
+    fn(ByteView(static_cast<const std::uint8_t*>(k.mv_data), k.mv_size), unseal(v, table));
+  }
+  if (rc != MDB_NOTFOUND)
+    throw StorageError(std::string("scan of table \"") + kTables[table] +
+                       "\" failed: " + lmdb_message(rc));
+}
+
+}  // namespace
+
+void LmdbStorage::for_each_account(
+    const std::function<void(const Address&, const Account&)>& fn) const {
+  scan(impl_->env, impl_->dbi[kAccounts], kAccounts, [&](ByteView key, ByteView value) {
+    detail::ByteReader r(value);
+    Account a = read_account(r);
+    require_complete(r, kAccounts);
+    fn(Address::from_bytes(key), a);
+  });
+}
+
+std::vector<std::pair<Address, std::uint64_t>> LmdbStorage::stakers() const {
+  std::vector<std::pair<Address, std::uint64_t>> out;
+  scan(impl_->env, impl_->dbi[kStakers], kStakers, [&](ByteView key, ByteView value) {
+    detail::ByteReader r(value);
+    std::uint64_t stake = r.u64();
+    require_complete(r, kStakers);
+    out.emplace_back(Address::from_bytes(key), stake);
+  });
+  return out;
+}
+
+std::optional<ChainMeta> LmdbStorage::meta() const {
+  ReadTxn txn(impl_->env);
+  auto tip =
+      impl_->get(txn.get(), kMeta, ByteView(reinterpret_cast<const std::uint8_t*>("tip"), 3));
+  if (!tip) return std::nullopt;
+  auto genesis =
+      impl_->get(txn.get(), kMeta, ByteView(reinterpret_cast<const std::uint8_t*>("genesis"), 7));
+  auto chain_id =
+      impl_->get(txn.get(), kMeta, ByteView(reinterpret_cast<const std::uint8_t*>("chain_id"), 8));
+  if (!genesis || !chain_id || genesis->size() != 32)
+    throw StorageError("damaged metadata: tip without genesis or chain id");
+  ChainMeta meta;
+  detail::ByteReader r(*tip);
+  meta.tip = r.fixed<Hash>();
+  meta.height = r.u64();
+  require_complete(r, kMeta);
+  meta.genesis_hash = Hash::from_bytes(*genesis);
+  meta.chain_id.assign(chain_id->begin(), chain_id->end());
+  return meta;
+}
+
+namespace {
+
+int put(MDB_txn* txn, MDB_dbi dbi, ByteView key, Bytes payload) {
+  Bytes value = seal(std::move(payload));
+  MDB_val k = as_val(key);
+  MDB_val v = as_val(value);
+  return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+int del(MDB_txn* txn, MDB_dbi dbi, ByteView key) {
+  MDB_val k = as_val(key);
+  int rc = mdb_del(txn, dbi, &k, nullptr);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+ByteView text(std::string_view s) {
+  return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+// Writes the whole batch into txn; erasures before puts, as the Storage contract says.
+int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
+                const StorageBatch& batch) {
+  int rc = 0;
+  auto step = [&rc](int r) {
+    if (rc == 0) rc = r;
+    return rc == 0;
+  };
+  for (const auto& block : batch.blocks)
+    if (!step(put(txn, dbi[kBlocks], block->hash().view(), encode(*block)))) return rc;
+  for (const auto& [hash, undo] : batch.undo_put) {
+    detail::ByteWriter w(4 + undo.prior.size() * 72);
+    w.u32(static_cast<std::uint32_t>(undo.prior.size()));
+    for (const auto& [address, account] : undo.prior) {
+      w.raw(address.view());
+      write_account(w, account);
+    }
+    if (!step(put(txn, dbi[kUndo], hash.view(), std::move(w).take()))) return rc;
+  }
+  for (auto height : batch.main_erase)
+    if (!step(del(txn, dbi[kMain], height_key(height)))) return rc;
+  for (const auto& [height, hash] : batch.main_put)
+    if (!step(
+            put(txn, dbi[kMain], height_key(height), Bytes(hash.bytes.begin(), hash.bytes.end()))))
+      return rc;
+  for (const auto& id : batch.tx_erase)
+    if (!step(del(txn, dbi[kTxs], id.view()))) return rc;
+  for (const auto& [id, where] : batch.tx_put) {
+    detail::ByteWriter w(44);
+    w.u64(where.height).u32(where.index).raw(where.block.view());
+    if (!step(put(txn, dbi[kTxs], id.view(), std::move(w).take()))) return rc;
+  }
+  for (const auto& [address, account] : batch.accounts) {
+    if (account.empty()) {
+      step(del(txn, dbi[kAccounts], address.view()));
+    } else {
+      detail::ByteWriter w(40);
+      write_account(w, account);
+      step(put(txn, dbi[kAccounts], address.view(), std::move(w).take()));
+    }
+    if (account.stake > 0) {
+      detail::ByteWriter w(8);
+      w.u64(account.stake);
+      step(put(txn, dbi[kStakers], address.view(), std::move(w).take()));
+    } else {
+      step(del(txn, dbi[kStakers], address.view()));
+    }
+    if (rc != 0) return rc;
+  }
+  if (batch.meta) {
+    detail::ByteWriter w(40);
+    w.raw(batch.meta->tip.view()).u64(batch.meta->height);
+    step(put(txn, dbi[kMeta], text("tip"), std::move(w).take()));
+    step(put(txn, dbi[kMeta], text("genesis"),
+             Bytes(batch.meta->genesis_hash.bytes.begin(), batch.meta->genesis_hash.bytes.end())));
+    step(put(txn, dbi[kMeta], text("chain_id"),
+             Bytes(batch.meta->chain_id.begin(), batch.meta->chain_id.end())));
+  }
+  return rc;
+}
+
+}  // namespace
+
+Status LmdbStorage::commit(const StorageBatch& batch) {
+  for (;;) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(impl_->env, nullptr, 0, &txn);
+    if (rc != 0) return storage_error("cannot begin a write transaction: " + lmdb_message(rc));
+    rc = write_batch(txn, impl_->dbi, batch);
+    if (rc == 0)
+      rc = mdb_txn_commit(txn);
+    else
+      mdb_txn_abort(txn);
+    if (rc == 0) return {};
+    if (rc != MDB_MAP_FULL) return storage_error("commit failed: " + lmdb_message(rc));
+    // Full: grow the map and retry the whole batch.
+    if (impl_->map_size >= impl_->options.max_map_size)
+      return storage_error("the data dir " + impl_->dir.string() + " reached its size limit of " +
+                           std::to_string(impl_->options.max_map_size >> 20) +
+                           " MiB; raise the limit to go on");
+    std::size_t grown = std::min(impl_->map_size * 2, impl_->options.max_map_size);
+    if ((rc = mdb_env_set_mapsize(impl_->env, grown)) != 0)
+      return storage_error("cannot grow the map: " + lmdb_message(rc));
+    impl_->map_size = grown;
+  }
+}
+
+std::vector<BlockPtr> LmdbStorage::main_chain_blocks(std::uint64_t from, std::size_t max_count,
+                                                     std::size_t max_bytes) const {
+  std::vector<BlockPtr> out;
+  ReadTxn txn(impl_->env);
+  std::size_t bytes = 0;
+  for (std::uint64_t h = from; out.size() < max_count; ++h) {
+    auto hash = impl_->get(txn.get(), kMain, height_key(h));
+    if (!hash) break;
+    if (hash->size() != Hash::size()) throw StorageError("damaged record in table \"main\"");
+    BlockPtr block = impl_->block(txn.get(), Hash::from_bytes(*hash));
+    if (!block) throw StorageError("main chain height " + std::to_string(h) + " has no block");
+    if (!out.empty() && bytes + block->encoded_size() > max_bytes) break;
+    bytes += block->encoded_size();
+    out.push_back(std::move(block));
+  }
+  return out;
+}
+
+std::size_t LmdbStorage::map_size() const {
+  return impl_->map_size;
+}
+const fs::path& LmdbStorage::dir() const {
+  return impl_->dir;
+}
+
+}  // namespace pos
