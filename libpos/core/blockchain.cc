@@ -50,9 +50,11 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     if (auto ok = storage.commit(batch); !ok.ok()) return ok.error();
     meta = batch.meta;
   } else if (meta->genesis_hash != chain->genesis_hash_) {
-    return make_error(Reason::kBadGenesis,
-                      "the stored chain belongs to genesis " + meta->genesis_hash.hex() +
-                          ", the given genesis is " + chain->genesis_hash_.hex());
+    return make_error(Reason::kBadGenesis, "the stored chain belongs to genesis " +
+                                               meta->genesis_hash.hex() + " (chain \"" +
+                                               meta->chain_id + "\"), the given genesis is " +
+                                               chain->genesis_hash_.hex() + " (chain \"" +
+                                               genesis.params.chain_id + "\")");
   } else {
     storage.for_each_account([&](const Address& address, const Account& account) {
       chain->state_.put(address, account);
@@ -206,14 +208,28 @@ void Blockchain::disconnect(const Block& block, const UndoRecord& undo, StorageB
 }
 
 Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
+  try {
+    auto result = apply_unchecked(block);
+    if (result.ok()) prune_index();
+    return result;
+  } catch (const StorageError& e) {
+    return make_error(Reason::kStorage, e.what());
+  }
+}
+
+Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   const Hash& hash = block->hash();
   if (auto known = index_.find(hash); known != index_.end())
     return make_error(
         known->second.failed ? Reason::kInvalidBlock : Reason::kAlreadyKnown,
         "block " + hash.hex() + (known->second.failed ? " was found invalid before" : " is known"));
+  if (storage_.block(hash))
+    return make_error(Reason::kAlreadyKnown, "block " + hash.hex() + " is stored");
   if (block->header().chain_id != params().chain_id)
     return make_error(Reason::kWrongChain, "block for chain \"" + block->header().chain_id + "\"");
   auto parent = index_.find(block->parent());
+  if (parent == index_.end() && index_stored_branch(block->parent()))
+    parent = index_.find(block->parent());
   if (parent == index_.end()) {
     if (storage_.block(block->parent()))
       return make_error(Reason::kBelowFinality,
@@ -267,6 +283,20 @@ Result<ApplyResult> Blockchain::extend(const BlockPtr& block) {
   result.kind = ApplyResult::Kind::kExtended;
   result.connected.push_back(block);
   return result;
+}
+
+bool Blockchain::index_stored_branch(const Hash& hash) {
+  std::vector<BlockPtr> branch;
+  Hash cur = hash;
+  while (!index_.contains(cur)) {
+    BlockPtr block = storage_.block(cur);
+    if (!block || block->height() < finalized_height()) return false;
+    branch.push_back(block);
+    cur = block->parent();
+  }
+  for (const auto& block : branch)
+    index_[block->hash()] = Entry{block->header(), block->signature(), false, false, nullptr};
+  return true;
 }
 
 void Blockchain::prune_index() {

@@ -92,6 +92,9 @@ class Blockchain {
   Result<ApplyResult> apply_unchecked(const BlockPtr& block);
   // Forgets index entries below the finalized height: they can never be reorganised.
   void prune_index();
+  // Indexes a stored side branch (not in memory after a restart) down to an indexed block, if
+  // it does not reach below the finalized height.
+  bool index_stored_branch(const Hash& hash);
 
   Status check_header(const BlockHeader& header, const Entry& parent) const;
   Status check_fork_point(const Hash& parent) const;

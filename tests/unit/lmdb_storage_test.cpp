@@ -1,0 +1,368 @@
+#include <catch2/catch.hpp>
+
+#include <lmdb.h>
+#include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+NetOptions on_disk(const TempDir& dir) {
+  NetOptions o;
+  o.data_dir = dir.path() / "data";
+  o.users = 3;
+  return o;
+}
+
+// Every file of the data dir but LMDB's reader table (lock.mdb), which each open rewrites.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().filename() != "lock.mdb")
+      out[entry.path().filename().string()] = read_text(entry.path());
+  return out;
+}
+
+std::map<Address, Account> accounts_of(const AccountModel& state) {
+  std::map<Address, Account> out;
+  state.for_each([&](const Address& a, const Account& acc) { out[a] = acc; });
+  return out;
+}
+
+// A chain with transfers, stakes and an unstake in flight, on LMDB.
+void grow_chain(TestNet& net, int blocks) {
+  for (int i = 0; i < blocks; ++i) {
+    const Wallet& u = net.users[static_cast<std::size_t>(i) % net.users.size()];
+    std::uint64_t nonce = net.nonce_of(u);
+    TransactionPtr tx;
+    if (i % 5 == 3)
+      tx = u.stake(net.chain_id(), 5, 1, nonce, static_cast<std::uint64_t>(i));
+    else if (i % 5 == 4 && net.chain->state().get(u.public_key()).stake > 0)
+      tx = u.unstake(net.chain_id(), 2, 1, nonce, static_cast<std::uint64_t>(i));
+    else
+      tx = u.transfer(net.chain_id(),
+                      net.users[(static_cast<std::size_t>(i) + 1) % net.users.size()].public_key(),
+                      3, 1, nonce, static_cast<std::uint64_t>(i));
+    REQUIRE(net.pool.add(tx, net.chain->state(), net.now()).ok());
+    net.advance();
+  }
+}
+
+void flip_every(const fs::path& file, const Bytes& needle) {
+  std::string data = read_text(file);
+  std::string pattern(needle.begin(), needle.end());
+  int found = 0;
+  for (auto at = data.find(pattern); at != std::string::npos; at = data.find(pattern, at + 1)) {
+    data[at + pattern.size() / 2] ^= 0x5a;
+    ++found;
+  }
+  REQUIRE(found > 0);
+  write_text(file, data);
+}
+
+Bytes be64(std::uint64_t v) {
+  Bytes out;
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a restart resumes the exact tip, state root, balances, stakes and nonces",
+          "[store][lmdb]") {
+  TempDir dir;
+  TestNet net(on_disk(dir));
+  grow_chain(net, 40);
+  Hash tip = net.chain->tip_hash();
+  Hash root = net.chain->state().state_root();
+  auto accounts = accounts_of(net.chain->state());
+  net.restart();
+  CHECK(net.chain->tip_hash() == tip);
+  CHECK(net.chain->height() == 40);
+  CHECK(net.chain->state().state_root() == root);
+  CHECK(accounts_of(net.chain->state()) == accounts);
+  // Bodies, transaction locations and queries come from the data dir.
+  BlockPtr b20 = net.chain->block_at(20);
+  REQUIRE(b20);
+  CHECK(net.storage->block(b20->hash())->hash() == b20->hash());
+  const auto& tx = b20->transactions().at(0);
+  CHECK(net.chain->transaction_location(tx->id())->height == 20);
+  auto stakers = net.storage->stakers();
+  CHECK(stakers.size() == net.chain->state().stakers().size());
+  for (const auto& [address, stake] : stakers)
+    CHECK(net.chain->state().stakers().at(address) == stake);
+  CHECK(*net.storage->account(net.users[0].public_key()) ==
+        net.chain->state().get(net.users[0].public_key()));
+  // And the chain goes on.
+  grow_chain(net, 3);
+  CHECK(net.chain->height() == 43);
+}
+
+TEST_CASE("main-chain ranges are bounded by count and bytes", "[store][lmdb]") {
+  TempDir dir;
+  TestNet net(on_disk(dir));
+  grow_chain(net, 12);
+  auto all = net.storage->main_chain_blocks(0, 100, 1 << 30);
+  REQUIRE(all.size() == 13);
+  for (std::size_t h = 0; h < all.size(); ++h) CHECK(all[h]->height() == h);
+  CHECK(net.storage->main_chain_blocks(5, 3, 1 << 30).size() == 3);
+  CHECK(net.storage->main_chain_blocks(5, 100, 1).size() == 1);  // at least one block
+  CHECK(net.storage->main_chain_blocks(13, 100, 1 << 30).empty());
+  std::size_t two = all[3]->encoded_size() + all[4]->encoded_size();
+  CHECK(net.storage->main_chain_blocks(3, 100, two).size() == 2);
+}
+
+TEST_CASE("a reorganisation, a restart, and a reorganisation back", "[store][lmdb][reorg]") {
+  TempDir dir;
+  NetOptions in_memory = on_disk(dir);
+  in_memory.data_dir.clear();
+  TestNet a(on_disk(dir));
+  BlockPtr a1 = a.advance();
+  // The original branch grows elsewhere: a1 <- a2 <- a3.
+  TestNet origin(in_memory);
+  origin.clock.set(a.clock.now_ms());
+  REQUIRE(origin.chain->apply(a1).ok());
+  // A rival branch b1 <- b2 that wins first.
+  TestNet b(in_memory);
+  BlockPtr b1 = b.advance(a1->slot());
+  BlockPtr b2 = b.advance();
+  BlockPtr a2 = origin.advance(b2->slot());
+  BlockPtr a3 = origin.advance();
+
+  a.clock.set(b.clock.now_ms());
+  REQUIRE(a.chain->apply(b1).ok());
+  REQUIRE(a.chain->apply(b2)->kind == ApplyResult::Kind::kReorganized);
+  CHECK(a.chain->tip_hash() == b2->hash());
+  a.restart();
+  CHECK(a.chain->tip_hash() == b2->hash());
+  CHECK(a.chain->state().state_root() == b.chain->state().state_root());
+
+  a.clock.set(origin.clock.now_ms());
+  REQUIRE(a.chain->apply(a2).ok());
+  auto back = a.chain->apply(a3);
+  REQUIRE(back.ok());
+  CHECK(back->kind == ApplyResult::Kind::kReorganized);
+  CHECK(a.chain->tip_hash() == a3->hash());
+  CHECK(a.chain->state().state_root() == origin.chain->state().state_root());
+  CHECK(a.chain->block_at(1)->hash() == a1->hash());
+  a.restart();
+  CHECK(a.chain->tip_hash() == a3->hash());
+  CHECK(a.chain->state().state_root() == origin.chain->state().state_root());
+}
+
+TEST_CASE("memory does not grow with the chain: only the non-final window is indexed",
+          "[store][lmdb]") {
+  TempDir dir;
+  NetOptions o = on_disk(dir);
+  o.finality_depth = 8;
+  TestNet net(o);
+  for (int i = 0; i < 100; ++i) net.advance();
+  CHECK(net.chain->indexed_blocks() <= 10);
+  net.restart();
+  CHECK(net.chain->indexed_blocks() <= 10);
+  CHECK(net.chain->block_at(3)->height() == 3);
+  CHECK(net.chain->knows(net.chain->block_at(3)->hash()));
+  // An old block offered again is known; a fork from below the window is final.
+  auto again = net.chain->apply(net.chain->block_at(50));
+  CHECK(again.reason() == Reason::kAlreadyKnown);
+}
+
+TEST_CASE("the map grows when full, up to its limit, then refuses cleanly", "[store][lmdb]") {
+  TempDir dir;
+  TestNet source;
+  LmdbOptions options;
+  options.initial_map_size = 256 << 10;
+  options.max_map_size = 1 << 20;
+  auto storage = LmdbStorage::open(dir.path(), options).value();
+  auto chain = Blockchain::open(source.genesis, *storage, source.clock).value();
+  std::size_t grown_to = storage->map_size();
+  Result<ApplyResult> last = ApplyResult{};
+  int applied = 0;
+  while (last.ok()) {
+    REQUIRE(applied < 2000);
+    for (int i = 0; i < 60; ++i) {
+      const Wallet& v = source.validators[static_cast<std::size_t>(i) % 3];
+      auto tx = v.transfer(source.chain_id(), source.users[0].public_key(), 1, 0,
+                           source.nonce_of(v) + static_cast<std::uint64_t>(i / 3),
+                           static_cast<std::uint64_t>(applied));
+      auto added = source.pool.add(tx, source.chain->state(), source.now());
+      INFO((added.ok() ? std::string("ok") : added.error().to_string()));
+      REQUIRE(added.ok());
+    }
+    BlockPtr block = source.advance();
+    Hash tip = chain->tip_hash();
+    Hash root = chain->state().state_root();
+    last = chain->apply(block);
+    if (last.ok()) {
+      ++applied;
+      grown_to = std::max(grown_to, storage->map_size());
+    } else {
+      CHECK(last.reason() == Reason::kStorage);
+      CHECK_THAT(last.error().message, Catch::Contains("size limit"));
+      CHECK(chain->tip_hash() == tip);
+      CHECK(chain->state().state_root() == root);
+    }
+  }
+  CHECK(grown_to > options.initial_map_size);
+  CHECK(storage->map_size() == options.max_map_size);
+  // Reopened with a higher limit, the data dir resumes at the last applied block.
+  Hash tip = chain->tip_hash();
+  chain.reset();
+  storage.reset();
+  options.max_map_size = 64 << 20;
+  storage = LmdbStorage::open(dir.path(), options).value();
+  chain = Blockchain::open(source.genesis, *storage, source.clock).value();
+  CHECK(chain->tip_hash() == tip);
+  CHECK(chain->height() == static_cast<std::uint64_t>(applied));
+}
+
+TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmdb][open]") {
+  TempDir dir;
+  fs::path data = dir.path() / "data";
+  Genesis genesis;
+  Hash tip_hash;
+  Bytes tip_header;
+  Bytes account_record;
+  {
+    TestNet net(on_disk(dir));
+    grow_chain(net, 30);
+    genesis = net.genesis;
+    tip_hash = net.chain->tip_hash();
+    tip_header = net.chain->block(tip_hash)->header().signing_bytes();
+    Account a = net.chain->state().get(net.users[0].public_key());
+    for (auto v : {a.balance, a.stake, a.nonce, a.unbonding, a.unbonding_release}) {
+      Bytes b = be64(v);
+      account_record.insert(account_record.end(), b.begin(), b.end());
+    }
+  }
+  ManualClock clock(kGenesisTime);
+  auto before = snapshot(data);
+  auto open_chain = [&](const Genesis& g) -> Result<std::unique_ptr<Blockchain>> {
+    auto storage = LmdbStorage::open(data);
+    if (!storage.ok()) return storage.error();
+    auto chain = Blockchain::open(g, **storage, clock);
+    if (!chain.ok()) return chain.error();
+    return make_error(Reason::kInvalidArgument, "opened");
+  };
+
+  SECTION("another genesis") {
+    Genesis other = genesis;
+    other.params.chain_id = "pos-elsewhere";
+    auto r = open_chain(other);
+    REQUIRE(r.reason() == Reason::kBadGenesis);
+    CHECK_THAT(r.error().message, Catch::Contains(genesis.hash().hex()));
+    CHECK_THAT(r.error().message, Catch::Contains(other.hash().hex()));
+    CHECK_THAT(r.error().message, Catch::Contains("pos-elsewhere"));
+    CHECK(snapshot(data) == before);
+  }
+  SECTION("a newer schema") {
+    {
+      MDB_env* env = nullptr;
+      REQUIRE(mdb_env_create(&env) == 0);
+      mdb_env_set_maxdbs(env, 16);
+      REQUIRE(mdb_env_open(env, data.c_str(), 0, 0644) == 0);
+      MDB_txn* txn = nullptr;
+      MDB_dbi dbi;
+      REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+      REQUIRE(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+      // The record format of the store's header comment: u32 version, then its SipHash.
+      Bytes value = {0, 0, 0, 2};
+      unsigned char key[crypto_shorthash_KEYBYTES] = {'l', 'i', 'b', 'p', 'o', 's', '-', 's',
+                                                      't', 'o', 'r', 'e', '-', 'v', '1', 0};
+      unsigned char sum[crypto_shorthash_BYTES];
+      crypto_shorthash(sum, value.data(), value.size(), key);
+      value.insert(value.end(), sum, sum + sizeof(sum));
+      MDB_val k{6, const_cast<char*>("schema")};
+      MDB_val v{value.size(), value.data()};
+      REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+      REQUIRE(mdb_txn_commit(txn) == 0);
+      mdb_env_close(env);
+    }
+    auto changed = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 2"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 1"));
+    CHECK(snapshot(data) == changed);
+  }
+  SECTION("in use by another process") {
+    int to_child[2];
+    int from_child[2];
+    REQUIRE(pipe(to_child) == 0);
+    REQUIRE(pipe(from_child) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      auto held = LmdbStorage::open(data);
+      char c = held.ok() ? 'y' : 'n';
+      (void)!write(from_child[1], &c, 1);
+      (void)!read(to_child[0], &c, 1);
+      _exit(0);
+    }
+    char c = 0;
+    REQUIRE(read(from_child[0], &c, 1) == 1);
+    REQUIRE(c == 'y');
+    auto r = LmdbStorage::open(data);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("in use by another process"));
+    (void)!write(to_child[1], &c, 1);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(to_child[0]);
+    close(to_child[1]);
+    close(from_child[0]);
+    close(from_child[1]);
+    CHECK(snapshot(data) == before);
+    CHECK(LmdbStorage::open(data).ok());  // free again once the other process is gone
+  }
+  SECTION("a truncated data file") {
+    fs::resize_file(data / "data.mdb", fs::file_size(data / "data.mdb") / 2);
+    auto damaged = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("truncated"));
+    CHECK(snapshot(data) == damaged);
+  }
+  SECTION("overwritten header pages") {
+    std::string bytes = read_text(data / "data.mdb");
+    for (std::size_t i = 0; i < 8192 && i < bytes.size(); ++i) bytes[i] = static_cast<char>(0xa5);
+    write_text(data / "data.mdb", bytes);
+    auto damaged = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("damaged"));
+    CHECK(snapshot(data) == damaged);
+  }
+  SECTION("overwritten bytes in an account record") {
+    flip_every(data / "data.mdb", account_record);
+    auto damaged = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("damaged record in table \"accounts\""));
+    CHECK(snapshot(data) == damaged);
+  }
+  SECTION("overwritten bytes in the tip block") {
+    flip_every(data / "data.mdb", tip_header);
+    auto damaged = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("damaged record in table \"blocks\""));
+    CHECK(snapshot(data) == damaged);
+  }
+  SECTION("a file that is not LMDB at all") {
+    write_text(data / "data.mdb", std::string(100000, 'x'));
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("damaged"));
+  }
+}
