@@ -1,0 +1,196 @@
+// Storage benchmark, one run, figures side by side:
+//   1. apply rate of blocks of 1,000 transactions on LMDB and in memory, and the ratio;
+//   2. resident memory after 10,000 and after 100,000 blocks on LMDB;
+//   3. time to open the data dir holding those blocks.
+// Usage: pos_bench_store [--blocks N] [--tx-per-block N] [--dir DIR]
+//   --blocks: the long chain's length (default 100000; the RSS is also read at N/10)
+//   --tx-per-block: transactions per block of the long chain (default 10)
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "pos/lmdb_storage.h"
+#include "pos/pos.h"
+
+using namespace pos;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Timer = std::chrono::steady_clock;
+
+double seconds_since(Timer::time_point start) {
+  return std::chrono::duration<double>(Timer::now() - start).count();
+}
+
+// Resident memory in KiB: the process's own (anonymous) pages, and the pages of mapped files
+// (LMDB's map), which the kernel may drop at any time and which are not the process's growth.
+struct Resident {
+  long anon = -1;
+  long file = -1;
+};
+
+Resident resident() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  Resident r;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssAnon:", 0) == 0) r.anon = std::stol(line.substr(8));
+    if (line.rfind("RssFile:", 0) == 0) r.file = std::stol(line.substr(8));
+  }
+  return r;
+}
+
+SecretKey key_for(std::uint32_t i) {
+  std::array<std::uint8_t, 32> seed{};
+  for (int b = 0; b < 4; ++b)
+    seed[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(i >> (8 * b));
+  seed[31] = 0x5b;
+  return SecretKey::from_seed(seed);
+}
+
+struct Network {
+  Genesis genesis;
+  std::vector<SecretKey> keys;  // keys[0] is the only staker
+  explicit Network(std::size_t accounts) {
+    genesis.params.chain_id = "pos-bench";
+    genesis.params.genesis_time_ms = 0;
+    for (std::uint32_t i = 0; i < accounts; ++i) {
+      keys.push_back(key_for(i));
+      genesis.allocations.push_back({keys.back().public_key(), 1'000'000'000, i == 0 ? 1u : 0u});
+    }
+    genesis.params.exchange_authority = keys[0].public_key();
+    genesis = Genesis::parse(genesis.to_json()).value();
+  }
+  // Forges the next block with n transfers on `chain` and applies it.
+  BlockPtr next(Blockchain& chain, ManualClock& clock, std::size_t n, std::mt19937_64& rng) {
+    TransactionPool pool(genesis.params, PoolLimits{n + 10, 64 << 20, n + 10, n + 10, ~0ULL, 0});
+    std::map<std::size_t, std::uint64_t> nonces;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t from = 1 + rng() % (keys.size() - 1);
+      auto [it, fresh] = nonces.try_emplace(from, chain.state().get(keys[from].public_key()).nonce);
+      TxFields f;
+      f.chain_id = genesis.params.chain_id;
+      f.sender = keys[from].public_key();
+      f.receiver = keys[rng() % keys.size()].public_key();
+      f.amount = 1;
+      f.fee = 1;
+      f.nonce = it->second++;
+      if (!pool.add(Transaction::sign(f, keys[from]), chain.state(), 0).ok()) std::abort();
+    }
+    std::uint64_t slot = chain.tip().slot + 1;
+    clock.set(genesis.params.slot_start_ms(slot));
+    BlockPtr block = chain.forge(keys[0], slot, pool, clock.now_ms()).value();
+    if (block->transactions().size() != n || !chain.apply(block).ok()) std::abort();
+    return block;
+  }
+};
+
+double apply_rate(const Network& net, Storage& storage, const std::vector<BlockPtr>& blocks) {
+  ManualClock clock(net.genesis.params.slot_start_ms(blocks.back()->slot()));
+  auto chain = Blockchain::open(net.genesis, storage, clock).value();
+  std::vector<std::string> json;
+  for (const auto& b : blocks) json.push_back(to_json(*b));  // fresh, unverified copies
+  double busy = 0;
+  for (const auto& j : json) {
+    BlockPtr copy = block_from_json(j, net.genesis.params.chain_id).value();
+    auto start = Timer::now();
+    if (!chain->apply(copy).ok()) std::abort();
+    busy += seconds_since(start);
+  }
+  return static_cast<double>(blocks.size()) / busy;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t long_blocks = 100'000;
+  std::size_t long_tx = 10;
+  fs::path dir = fs::temp_directory_path() / ("pos-bench-store-" + std::to_string(getpid()));
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--blocks")
+      long_blocks = std::stoul(argv[i + 1]);
+    else if (flag == "--tx-per-block")
+      long_tx = std::stoul(argv[i + 1]);
+    else if (flag == "--dir")
+      dir = argv[i + 1];
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  if (!pos::init().ok()) return 2;
+  fs::remove_all(dir);
+  std::mt19937_64 rng(1);
+
+  // 1. Blocks of 1,000 transactions: LMDB (fsync on) beside memory.
+  Network net(1001);
+  std::vector<BlockPtr> blocks;
+  {
+    MemoryStorage scratch;
+    ManualClock clock(0);
+    auto chain = Blockchain::open(net.genesis, scratch, clock).value();
+    for (int i = 0; i < 20; ++i) blocks.push_back(net.next(*chain, clock, 1000, rng));
+  }
+  double memory_rate;
+  {
+    MemoryStorage memory;
+    memory_rate = apply_rate(net, memory, blocks);
+  }
+  double lmdb_rate;
+  {
+    auto lmdb = LmdbStorage::open(dir / "rate").value();
+    lmdb_rate = apply_rate(net, *lmdb, blocks);
+  }
+  std::printf("apply, blocks of 1,000 transactions (20 blocks)\n");
+  std::printf("  memory  %8.2f blocks/s  %9.0f tx/s\n", memory_rate, memory_rate * 1000);
+  std::printf("  LMDB    %8.2f blocks/s  %9.0f tx/s   (fsync per block)\n", lmdb_rate,
+              lmdb_rate * 1000);
+  std::printf("  LMDB / memory = %.3f\n\n", lmdb_rate / memory_rate);
+  blocks.clear();
+
+  // 2. A long chain on LMDB: resident memory at a tenth of it and at its end.
+  Network small(101);
+  Resident at_start = resident();
+  Resident at_tenth;
+  Resident at_end;
+  auto start = Timer::now();
+  {
+    LmdbOptions options;
+    options.sync = false;  // memory is measured here, not durability
+    auto lmdb = LmdbStorage::open(dir / "long", options).value();
+    ManualClock clock(0);
+    auto chain = Blockchain::open(small.genesis, *lmdb, clock).value();
+    for (std::size_t i = 1; i <= long_blocks; ++i) {
+      small.next(*chain, clock, long_tx, rng);
+      if (i == long_blocks / 10) at_tenth = resident();
+    }
+    at_end = resident();
+  }
+  std::printf("long chain: %zu blocks of %zu transactions built in %.1f s\n", long_blocks, long_tx,
+              seconds_since(start));
+  std::printf(
+      "  resident memory: start %ld KiB, after %zu blocks %ld KiB, after %zu blocks %ld KiB\n",
+      rss_start, long_blocks / 10, rss_tenth, long_blocks, rss_end);
+  std::printf("  growth from %zu to %zu blocks: %+ld KiB (%.3f of the first)\n", long_blocks / 10,
+              long_blocks, rss_end - rss_tenth,
+              static_cast<double>(rss_end) / static_cast<double>(rss_tenth));
+
+  // 3. Opening that data dir.
+  start = Timer::now();
+  auto lmdb = LmdbStorage::open(dir / "long").value();
+  ManualClock clock(0);
+  auto chain = Blockchain::open(small.genesis, *lmdb, clock).value();
+  std::printf("  open: %.3f s to height %llu\n", seconds_since(start),
+              static_cast<unsigned long long>(chain->height()));
+  chain.reset();
+  lmdb.reset();
+  fs::remove_all(dir);
+  return 0;
+}
