@@ -175,12 +175,14 @@ int main(int argc, char** argv) {
   }
   std::printf("long chain: %zu blocks of %zu transactions built in %.1f s\n", long_blocks, long_tx,
               seconds_since(start));
-  std::printf(
-      "  resident memory: start %ld KiB, after %zu blocks %ld KiB, after %zu blocks %ld KiB\n",
-      rss_start, long_blocks / 10, rss_tenth, long_blocks, rss_end);
-  std::printf("  growth from %zu to %zu blocks: %+ld KiB (%.3f of the first)\n", long_blocks / 10,
-              long_blocks, rss_end - rss_tenth,
-              static_cast<double>(rss_end) / static_cast<double>(rss_tenth));
+  std::printf("  resident memory (KiB)     own (anon)   LMDB map (file)\n");
+  std::printf("    at start               %10ld   %10ld\n", at_start.anon, at_start.file);
+  std::printf("    after %7zu blocks     %10ld   %10ld\n", long_blocks / 10, at_tenth.anon,
+              at_tenth.file);
+  std::printf("    after %7zu blocks     %10ld   %10ld\n", long_blocks, at_end.anon, at_end.file);
+  std::printf("  own memory after %zu blocks / after %zu blocks = %.3f\n", long_blocks,
+              long_blocks / 10,
+              static_cast<double>(at_end.anon) / static_cast<double>(at_tenth.anon));
 
   // 3. Opening that data dir.
   start = Timer::now();
