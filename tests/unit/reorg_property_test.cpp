@@ -117,15 +117,22 @@ TEST_CASE("after any arrival order of a random block tree, the state is the winn
     for (const auto& b : branch) REQUIRE(replay.chain->apply(b).ok());
 
     // An observer receives every block in a random order; an unknown parent comes back later.
-    TestNet observer(tree_options());
+    // Every fifth tree is observed on LMDB, restarted halfway through the arrivals.
+    TempDir dir;
+    NetOptions observer_options = tree_options();
+    bool on_disk = seed % 5 == 0;
+    if (on_disk) observer_options.data_dir = dir.path() / "observer";
+    TestNet observer(observer_options);
     observer.clock.set(observer.genesis.params.slot_start_ms(slot));
     std::vector<BlockPtr> pending = blocks;
     std::shuffle(pending.begin(), pending.end(), rng);
+    std::size_t delivered = 0;
     while (!pending.empty()) {
       std::vector<BlockPtr> later;
       for (const auto& b : pending) {
         auto r = observer.chain->apply(b);
         if (r.ok() && r->kind == ApplyResult::Kind::kReorganized) ++reorganisations;
+        if (r.ok() && on_disk && ++delivered == blocks.size() / 2) observer.restart();
         if (!r.ok()) {
           REQUIRE(r.reason() == Reason::kUnknownParent);
           later.push_back(b);
