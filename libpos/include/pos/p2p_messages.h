@@ -1,0 +1,90 @@
+// The peer-to-peer messages as plain values, and their frames on the wire: Cap'n Proto stream
+// framing of one Envelope (libpos/p2p/schema/messages.capnp). Decoding checks every size before
+// it allocates and refuses what an honest peer never sends. No Cap'n Proto type appears here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "pos/block.h"
+#include "pos/crypto.h"
+#include "pos/status.h"
+#include "pos/transaction.h"
+
+namespace pos::p2p {
+
+inline constexpr std::uint16_t kEnvelopeVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 1;
+// Largest frame: room for a Blocks batch of a few full blocks.
+inline constexpr std::size_t kMaxFrameBytes = 16 * 1024 * 1024;
+inline constexpr std::size_t kMaxFrameSegments = 64;
+inline constexpr std::size_t kMaxTxsPerMessage = 1000;
+inline constexpr std::size_t kMaxBlocksPerMessage = 500;
+inline constexpr std::size_t kMaxLocatorHashes = 64;
+inline constexpr std::size_t kMaxPeersPerMessage = 100;
+inline constexpr std::size_t kMaxTextBytes = 256;
+
+struct Hello {
+  std::uint16_t protocol_version = kProtocolVersion;
+  std::string chain_id;
+  Hash genesis_hash;
+  Hash node_id;
+  std::string listen_address;  // "host:port", or empty when the node accepts no peers
+  std::uint64_t best_height = 0;
+  Hash best_hash;
+};
+struct GetPeers {};
+struct PeerAddress {
+  std::string host;
+  std::uint16_t port = 0;
+  bool operator==(const PeerAddress&) const = default;
+};
+struct Peers {
+  std::vector<PeerAddress> peers;
+};
+struct Txs {
+  std::vector<TransactionPtr> txs;
+};
+struct NewBlock {
+  BlockPtr block;
+};
+struct GetBlocks {
+  std::vector<Hash> locator;
+  std::uint32_t max_blocks = 0;
+};
+struct Blocks {
+  std::vector<BlockPtr> blocks;
+};
+struct Ping {
+  std::uint64_t nonce = 0;
+};
+struct Pong {
+  std::uint64_t nonce = 0;
+};
+struct Reject {
+  std::string code;
+  std::string message;
+};
+
+using Message =
+    std::variant<Hello, GetPeers, Peers, Txs, NewBlock, GetBlocks, Blocks, Ping, Pong, Reject>;
+
+// The message's kind, for logs and per-kind limits ("hello", "txs", ...).
+std::string_view message_kind(const Message& message);
+
+// One whole frame: the Cap'n Proto segment table and segments of one Envelope.
+Bytes encode_frame(const Message& message);
+
+// From the first bytes of a stream: the whole frame's size once the segment table is complete,
+// nothing while more bytes are needed, or a refusal (too many segments, too large) before any
+// allocation.
+Result<std::optional<std::size_t>> frame_size(ByteView prefix);
+
+// Decodes one whole frame. Transactions and blocks are parsed from their binary form; a
+// transaction or block of another chain than chain_id is refused (kWrongChain).
+Result<Message> decode_frame(ByteView frame, std::string_view chain_id);
+
+}  // namespace pos::p2p

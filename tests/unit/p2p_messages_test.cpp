@@ -1,0 +1,153 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "pos/p2p_messages.h"
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::p2p;
+using namespace pos::test;
+
+namespace {
+
+Message round_trip(const Message& m, const std::string& chain_id) {
+  Bytes frame = encode_frame(m);
+  auto size = frame_size(frame);
+  REQUIRE(size.ok());
+  REQUIRE(size->has_value());
+  CHECK(**size == frame.size());
+  auto back = decode_frame(frame, chain_id);
+  INFO((back.ok() ? std::string("ok") : back.error().to_string()));
+  REQUIRE(back.ok());
+  CHECK(back->index() == m.index());
+  return *back;
+}
+
+std::uint32_t le32(const Bytes& b, std::size_t at) {
+  return static_cast<std::uint32_t>(b[at]) | static_cast<std::uint32_t>(b[at + 1]) << 8 |
+         static_cast<std::uint32_t>(b[at + 2]) << 16 | static_cast<std::uint32_t>(b[at + 3]) << 24;
+}
+
+}  // namespace
+
+TEST_CASE("every message kind survives its frame", "[p2p][wire]") {
+  TestNet net;
+  auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 5, 1, 0, 9);
+  REQUIRE(net.pool.add(tx, net.chain->state(), net.now()).ok());
+  BlockPtr block = net.advance();
+
+  Hello hello{kProtocolVersion,   net.chain_id(),
+              net.genesis.hash(), sha256(std::string_view("n")),
+              "127.0.0.1:7000",   1,
+              block->hash()};
+  auto h = std::get<Hello>(round_trip(hello, net.chain_id()));
+  CHECK(h.chain_id == net.chain_id());
+  CHECK(h.genesis_hash == net.genesis.hash());
+  CHECK(h.node_id == hello.node_id);
+  CHECK(h.listen_address == "127.0.0.1:7000");
+  CHECK(h.best_height == 1);
+  CHECK(h.best_hash == block->hash());
+
+  round_trip(GetPeers{}, net.chain_id());
+  auto peers = std::get<Peers>(
+      round_trip(Peers{{{"10.0.0.1", 7000}, {"node.example", 7001}}}, net.chain_id()));
+  CHECK(peers.peers == std::vector<PeerAddress>{{"10.0.0.1", 7000}, {"node.example", 7001}});
+  auto txs = std::get<Txs>(round_trip(Txs{{tx}}, net.chain_id()));
+  REQUIRE(txs.txs.size() == 1);
+  CHECK(txs.txs[0]->id() == tx->id());
+  auto nb = std::get<NewBlock>(round_trip(NewBlock{block}, net.chain_id()));
+  CHECK(nb.block->hash() == block->hash());
+  auto gb = std::get<GetBlocks>(
+      round_trip(GetBlocks{{block->hash(), net.genesis.hash()}, 100}, net.chain_id()));
+  CHECK(gb.locator == std::vector<Hash>{block->hash(), net.genesis.hash()});
+  CHECK(gb.max_blocks == 100);
+  auto bs = std::get<Blocks>(round_trip(Blocks{{net.genesis.block(), block}}, net.chain_id()));
+  REQUIRE(bs.blocks.size() == 2);
+  CHECK(bs.blocks[1]->hash() == block->hash());
+  CHECK(std::get<Ping>(round_trip(Ping{42}, net.chain_id())).nonce == 42);
+  CHECK(std::get<Pong>(round_trip(Pong{43}, net.chain_id())).nonce == 43);
+  auto r = std::get<Reject>(round_trip(Reject{"wrong_chain", "go away"}, net.chain_id()));
+  CHECK(r.code == "wrong_chain");
+  CHECK(message_kind(Message(r)) == "reject");
+}
+
+TEST_CASE("frame sizes are known from the segment table, before any allocation", "[p2p][wire]") {
+  Bytes frame = encode_frame(Ping{1});
+  for (std::size_t n = 0; n < 8; ++n) {
+    auto size = frame_size(ByteView(frame.data(), n));
+    REQUIRE(size.ok());
+    CHECK_FALSE(size->has_value());
+  }
+  // A frame that declares 1 GiB in its segment table is refused from its first 8 bytes.
+  Bytes huge = {0, 0, 0, 0, 0, 0, 0, 0x08};  // one segment of 0x08000000 words
+  auto size = frame_size(huge);
+  REQUIRE_FALSE(size.ok());
+  CHECK_THAT(size.error().message, Catch::Contains("limit"));
+  // So is one that declares too many segments.
+  Bytes many = {0xff, 0xff, 0, 0};
+  CHECK_FALSE(frame_size(many).ok());
+}
+
+TEST_CASE("truncated, padded and garbage frames are refused, never a crash", "[p2p][wire]") {
+  TestNet net;
+  Bytes frame = encode_frame(NewBlock{net.advance()});
+  for (std::size_t n = 0; n < frame.size(); ++n)
+    CHECK_FALSE(decode_frame(ByteView(frame.data(), n), net.chain_id()).ok());
+  Bytes longer = frame;
+  longer.insert(longer.end(), 8, 0);
+  CHECK_FALSE(decode_frame(longer, net.chain_id()).ok());
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    Bytes garbage(8 + rng() % 300);
+    for (auto& b : garbage) b = static_cast<std::uint8_t>(rng());
+    if (i % 2 == 0) {  // a plausible segment table over garbage content
+      garbage[0] = garbage[1] = garbage[2] = garbage[3] = 0;
+      std::uint32_t words = static_cast<std::uint32_t>((garbage.size() - 8) / 8);
+      garbage.resize(8 + 8 * words);
+      for (int k = 0; k < 4; ++k)
+        garbage[4 + static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(words >> (8 * k));
+    }
+    auto decoded = decode_frame(garbage, net.chain_id());
+    if (decoded.ok()) continue;  // garbage that happens to be a valid message is fine
+    CHECK((decoded.reason() == Reason::kMalformed || decoded.reason() == Reason::kUnknownType ||
+           decoded.reason() == Reason::kWrongChain ||
+           decoded.reason() == Reason::kTooManyTransactions ||
+           decoded.reason() == Reason::kBlockTooLarge));
+  }
+  // Flipping bytes of a valid frame never crashes either.
+  for (std::size_t i = 0; i < frame.size(); i += 3) {
+    Bytes flipped = frame;
+    flipped[i] ^= 0xa5;
+    (void)decode_frame(flipped, net.chain_id());
+  }
+  CHECK(le32(frame, 0) == 0);  // encode_frame writes one segment
+}
+
+TEST_CASE("messages over their limits or for another chain are refused", "[p2p][wire]") {
+  TestNet net;
+  auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 5, 1, 0, 9);
+  CHECK(decode_frame(encode_frame(Txs{std::vector<TransactionPtr>(kMaxTxsPerMessage + 1, tx)}),
+                     net.chain_id())
+            .reason() == Reason::kMalformed);
+  CHECK(decode_frame(encode_frame(GetBlocks{std::vector<Hash>(kMaxLocatorHashes + 1), 1}),
+                     net.chain_id())
+            .reason() == Reason::kMalformed);
+  CHECK(decode_frame(encode_frame(Peers{std::vector<PeerAddress>(kMaxPeersPerMessage + 1)}),
+                     net.chain_id())
+            .reason() == Reason::kMalformed);
+  CHECK(decode_frame(encode_frame(Reject{std::string(kMaxTextBytes + 1, 'x'), ""}), net.chain_id())
+            .reason() == Reason::kMalformed);
+  CHECK(decode_frame(encode_frame(Txs{{tx}}), "pos-other").reason() == Reason::kWrongChain);
+  CHECK(decode_frame(encode_frame(NewBlock{net.advance()}), "pos-other").reason() ==
+        Reason::kWrongChain);
+  // A block batch past the frame limit is refused by its size alone.
+  TxFields fat = tx->fields();
+  std::vector<TransactionPtr> txs(9000, Transaction::make(fat, tx->signature()));
+  BlockHeader h = net.genesis.block()->header();
+  h.tx_count = static_cast<std::uint32_t>(txs.size());
+  BlockPtr big = Block::make(h, Signature{}, txs);
+  auto decoded = decode_frame(encode_frame(Blocks{std::vector<BlockPtr>(12, big)}), net.chain_id());
+  REQUIRE_FALSE(decoded.ok());
+  CHECK_THAT(decoded.error().message, Catch::Contains("limit"));
+}
