@@ -94,6 +94,26 @@ BlockPtr Blockchain::block_at(std::uint64_t height) const {
   return hash ? storage_.block(*hash) : nullptr;
 }
 
+bool Blockchain::on_main_chain(const Hash& hash) const {
+  BlockPtr block = storage_.block(hash);
+  if (!block) return false;
+  auto at = storage_.main_chain_hash(block->height());
+  return at && *at == hash;
+}
+
+std::vector<Hash> Blockchain::locator() const {
+  std::vector<Hash> out;
+  std::uint64_t step = 1;
+  for (std::uint64_t h = height();; h -= step) {
+    auto hash = storage_.main_chain_hash(h);
+    if (hash) out.push_back(*hash);
+    if (out.size() >= 10) step *= 2;
+    if (h == 0) break;
+    if (h < step) step = h;  // the last entry is genesis
+  }
+  return out;
+}
+
 std::shared_ptr<const ProofOfStake> Blockchain::current_stakers() const {
   if (stakers_cache_version_ != state_.stakers_version() || !stakers_cache_) {
     stakers_cache_ = std::make_shared<const ProofOfStake>(state_.stakers());

@@ -71,6 +71,16 @@ class Blockchain {
   std::optional<TxLocation> transaction_location(const Hash& id) const {
     return storage_.tx_location(id);
   }
+  // Main-chain blocks from `from` upwards, bounded by count and bytes (pagination, sync).
+  std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
+                                          std::size_t max_bytes) const {
+    return storage_.main_chain_blocks(from, max_count, max_bytes);
+  }
+  // Whether the block is on the main chain (not only stored).
+  bool on_main_chain(const Hash& hash) const;
+  // Hashes of main-chain blocks from the tip back, ten dense then doubling steps, ending at
+  // genesis: a peer answers from the first of them it has on its main chain.
+  std::vector<Hash> locator() const;
   bool knows(const Hash& hash) const { return index_.contains(hash) || storage_.block(hash); }
   // Blocks held in memory: those above the finalized height and their side branches.
   std::size_t indexed_blocks() const { return index_.size(); }

@@ -1,0 +1,311 @@
+// Real listening nodes on loopback ports chosen by the system: each PeerNode runs its own event
+// loop thread; the tests talk to them as the node program will, and speak the wire protocol
+// themselves over plain sockets to play a hostile peer.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "pos/p2p_messages.h"
+#include "pos/peer_node.h"
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Waits up to `seconds` for `condition`, polling.
+template <class F>
+bool eventually(F condition, double seconds = 15) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return condition();
+}
+
+// Validators, users and a genesis, and a clock far enough ahead that any slot is allowed.
+struct Fixture {
+  TestNet keys;
+  ManualClock clock{kGenesisTime + 1'000'000'000'000};
+  std::vector<std::unique_ptr<PeerNode>> nodes;
+
+  PeerNodeConfig config(std::vector<std::string> seeds = {}, bool discovery = true) const {
+    PeerNodeConfig c;
+    c.seeds = std::move(seeds);
+    c.discovery = discovery;
+    c.ban_by_ip = false;  // every test peer is 127.0.0.1
+    if (std::getenv("POS_TEST_LOG"))
+      c.log = [](const std::string& line) { std::cerr << "[p2p] " << line << "\n"; };
+    return c;
+  }
+  PeerNode& start(PeerNodeConfig c) {
+    auto node =
+        PeerNode::start(keys.genesis, std::make_unique<MemoryStorage>(), std::move(c), clock);
+    REQUIRE(node.ok());
+    nodes.push_back(std::move(*node));
+    return *nodes.back();
+  }
+  static std::string address(const PeerNode& node) {
+    return "127.0.0.1:" + std::to_string(node.port());
+  }
+  // Forges the next block on `node` with whichever validator leads the slot.
+  BlockPtr forge(PeerNode& node) {
+    std::uint64_t slot = 0;
+    std::optional<PublicKey> leader;
+    node.inspect([&](const Blockchain& chain, const TransactionPool&) {
+      slot = chain.tip().slot + 1;
+      leader = chain.leader(slot);
+    });
+    auto block = node.forge(keys.wallet_of(*leader).secret_key(), slot);
+    REQUIRE(block.ok());
+    return *block;
+  }
+};
+
+std::size_t peer_count(const PeerNode& node) {
+  return node.status().peers.size();
+}
+
+// A hostile or test peer speaking the wire protocol over a plain socket.
+class RawPeer {
+ public:
+  explicit RawPeer(std::uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  }
+  ~RawPeer() { close(fd_); }
+  void send_bytes(const Bytes& bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the node closed the connection: fine for these tests
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  void send(const p2p::Message& m) { send_bytes(p2p::encode_frame(m)); }
+  // Reads frames until the node closes the connection or `seconds` pass; true if closed.
+  bool closed_by_node(double seconds = 10, std::vector<p2p::Message>* got = nullptr,
+                      const std::string& chain_id = "pos-test") {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      std::uint8_t chunk[65536];
+      ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+      if (n <= 0) return true;
+      buffer_.insert(buffer_.end(), chunk, chunk + n);
+      for (;;) {
+        auto size = p2p::frame_size(buffer_);
+        if (!size.ok() || !*size || buffer_.size() < **size) break;
+        auto m = p2p::decode_frame(ByteView(buffer_.data(), **size), chain_id);
+        if (m.ok() && got) got->push_back(*m);
+        buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<long>(**size));
+      }
+    }
+    return false;
+  }
+
+ private:
+  int fd_ = -1;
+  Bytes buffer_;
+};
+
+p2p::Hello hello_for(const Fixture& f, std::uint8_t id) {
+  p2p::Hello h;
+  h.chain_id = f.keys.chain_id();
+  h.genesis_hash = f.keys.genesis.hash();
+  h.node_id.bytes[0] = id;
+  h.best_hash = f.keys.genesis.hash();
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("three nodes in a line relay a transaction and a block end to end", "[p2p][net]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config({}, false));
+  PeerNode& b = f.start(f.config({Fixture::address(a)}, false));
+  PeerNode& c = f.start(f.config({Fixture::address(b)}, false));
+  REQUIRE(
+      eventually([&] { return peer_count(a) == 1 && peer_count(b) == 2 && peer_count(c) == 1; }));
+
+  auto tx = f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 7, 1, 0, 1);
+  REQUIRE(a.submit(tx).ok());
+  CHECK(eventually([&] { return c.pool_contains(tx->id()); }));
+
+  BlockPtr block = f.forge(a);
+  CHECK(block->transactions().size() == 1);
+  CHECK(eventually([&] { return c.status().tip == block->hash(); }));
+  CHECK(c.status().state_root == a.status().state_root);
+  CHECK(eventually([&] { return !c.pool_contains(tx->id()); }));
+  // Still a line: discovery was off.
+  CHECK(peer_count(a) == 1);
+  CHECK(peer_count(c) == 1);
+}
+
+TEST_CASE("a node started after 500 blocks syncs to the same tip and state root",
+          "[p2p][net][sync]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  for (int i = 0; i < 500; ++i) {
+    if (i % 10 == 0) {
+      const Wallet& u = f.keys.users[static_cast<std::size_t>(i / 10) % 2];
+      std::uint64_t nonce = 0;
+      a.inspect([&](const Blockchain& chain, const TransactionPool&) {
+        nonce = chain.state().get(u.public_key()).nonce;
+      });
+      REQUIRE(a.submit(u.transfer(f.keys.chain_id(), f.keys.validators[1].public_key(), 1, 0, nonce,
+                                  static_cast<std::uint64_t>(i)))
+                  .ok());
+    }
+    f.forge(a);
+  }
+  REQUIRE(a.status().height == 500);
+  PeerNode& d = f.start(f.config({Fixture::address(a)}));
+  CHECK(eventually([&] { return d.status().height == 500; }, 60));
+  CHECK(d.status().tip == a.status().tip);
+  CHECK(d.status().state_root == a.status().state_root);
+}
+
+TEST_CASE("discovery: a node given one seed connects to that seed's peers", "[p2p][net]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  PeerNode& b = f.start(f.config({Fixture::address(a)}));
+  PeerNode& c = f.start(f.config({Fixture::address(a)}));
+  REQUIRE(
+      eventually([&] { return peer_count(a) == 2 && peer_count(b) >= 1 && peer_count(c) >= 1; }));
+  PeerNode& d = f.start(f.config({Fixture::address(a)}));
+  CHECK(eventually([&] { return peer_count(d) == 3; }));
+  std::set<Hash> ids;
+  for (const auto& p : d.status().peers) ids.insert(p.node_id);
+  CHECK(ids == std::set<Hash>{a.node_id(), b.node_id(), c.node_id()});
+}
+
+TEST_CASE("a node drops self-connections and refuses another chain", "[p2p][net]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  a.connect(Fixture::address(a));
+  std::this_thread::sleep_for(500ms);
+  CHECK(peer_count(a) == 0);
+
+  NetOptions other_options;
+  other_options.users = 3;  // a different allocation: another genesis
+  TestNet other(other_options);
+  auto stranger = PeerNode::start(other.genesis, std::make_unique<MemoryStorage>(),
+                                  f.config({Fixture::address(a)}), f.clock);
+  REQUIRE(stranger.ok());
+  std::this_thread::sleep_for(700ms);
+  CHECK(peer_count(a) == 0);
+  CHECK((*stranger)->status().peers.empty());
+}
+
+TEST_CASE("hostile input on the p2p port: the node stays up, drops the offender, serves others",
+          "[p2p][net][hostile]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  PeerNode& b = f.start(f.config({Fixture::address(a)}));
+  REQUIRE(eventually([&] { return peer_count(a) == 1 && peer_count(b) == 1; }));
+  std::uint64_t nonce = 0;
+  auto honest_peer_still_served = [&]() {
+    std::uint64_t n = nonce++;
+    auto tx =
+        f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 0, n, 100 + n);
+    REQUIRE(a.submit(tx).ok());
+    return eventually([&] { return b.pool_contains(tx->id()); });
+  };
+
+  SECTION("random garbage") {
+    RawPeer evil(a.port());
+    Bytes garbage(4096);
+    for (std::size_t i = 0; i < garbage.size(); ++i)
+      garbage[i] = static_cast<std::uint8_t>(i * 7 + 3);
+    evil.send_bytes(garbage);
+    CHECK(evil.closed_by_node());
+  }
+  SECTION("a frame declaring a huge size") {
+    RawPeer evil(a.port());
+    evil.send_bytes({0, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f});
+    CHECK(evil.closed_by_node());
+  }
+  SECTION("a truncated frame, then silence") {
+    PeerNodeConfig quick = f.config();
+    quick.handshake_timeout_ms = 300;
+    PeerNode& q = f.start(quick);
+    RawPeer evil(q.port());
+    Bytes frame = p2p::encode_frame(hello_for(f, 9));
+    frame.resize(frame.size() / 2);
+    evil.send_bytes(frame);
+    CHECK(evil.closed_by_node(5));
+  }
+  SECTION("a valid frame of the wrong kind before hello") {
+    RawPeer evil(a.port());
+    evil.send(p2p::Ping{1});
+    CHECK(evil.closed_by_node());
+  }
+  SECTION("a hello for another chain is answered with reject") {
+    RawPeer evil(a.port());
+    p2p::Hello h = hello_for(f, 9);
+    h.chain_id = "pos-elsewhere";
+    evil.send(h);
+    std::vector<p2p::Message> got;
+    CHECK(evil.closed_by_node(10, &got));
+    bool rejected = false;
+    for (const auto& m : got)
+      if (auto* r = std::get_if<p2p::Reject>(&m)) rejected = r->code == "wrong_chain";
+    CHECK(rejected);
+  }
+  SECTION("a hello flood") {
+    RawPeer evil(a.port());
+    for (int i = 0; i < 10; ++i) evil.send(hello_for(f, 9));
+    CHECK(evil.closed_by_node());
+  }
+  SECTION("an oversized blocks message") {
+    RawPeer evil(a.port());
+    evil.send(hello_for(f, 9));
+    std::vector<BlockPtr> many(p2p::kMaxBlocksPerMessage + 1, f.keys.genesis.block());
+    evil.send(p2p::Blocks{many});
+    CHECK(evil.closed_by_node());
+  }
+  SECTION("a block with a bad signature") {
+    RawPeer evil(a.port());
+    evil.send(hello_for(f, 9));
+    BlockPtr good = f.keys.craft({});
+    Signature sig = good->signature();
+    sig.bytes[0] ^= 1;
+    evil.send(p2p::NewBlock{Block::make(good->header(), sig, {})});
+    CHECK(evil.closed_by_node());
+  }
+  SECTION("a block from the wrong leader") {
+    RawPeer evil(a.port());
+    evil.send(hello_for(f, 9));
+    BlockPtr good = f.keys.craft({});
+    for (const auto& v : f.keys.validators) {
+      if (v.public_key() == good->forger()) continue;
+      BlockHeader h = good->header();
+      h.forger = v.public_key();
+      evil.send(p2p::NewBlock{f.keys.resign(h, {})});
+      break;
+    }
+    CHECK(evil.closed_by_node());
+  }
+  CHECK(a.status().height == 0);
+  CHECK(honest_peer_still_served());
+  CHECK(peer_count(a) == 1);
+}
