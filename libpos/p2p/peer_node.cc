@@ -167,6 +167,9 @@ class Network final : private kj::TaskSet::ErrorHandler {
                                  peer->inbound, peer->hello.best_height, peer->misbehaviour});
     }
     s.banned = banned_ips_.size() + banned_nodes_.size();
+    if (syncing_from_)
+      if (auto it = peers_.find(*syncing_from_); it != peers_.end())
+        s.syncing_from = it->second->hello.node_id;
     return s;
   }
 
@@ -210,15 +213,17 @@ class Network final : private kj::TaskSet::ErrorHandler {
   void dial(AddressEntry& entry) {
     entry.connected = true;
     std::string key = to_string(entry.address);
-    tasks_.add(
-        io_.provider->getNetwork()
-            .parseAddress(entry.address.host, entry.address.port)
-            .then([](kj::Own<kj::NetworkAddress> addr) {
-              return addr->connect().attach(kj::mv(addr));
-            })
-            .then([this,
-                   key](kj::Own<kj::AsyncIoStream> stream) { adopt(kj::mv(stream), false, key); },
-                  [this, key](kj::Exception&&) { dial_failed(key); }));
+    tasks_.add(io_.provider->getNetwork()
+                   .parseAddress(entry.address.host, entry.address.port)
+                   .then([](kj::Own<kj::NetworkAddress> addr) {
+                     return addr->connect().attach(kj::mv(addr));
+                   })
+                   .then(
+                       [this, key](kj::Own<kj::AsyncIoStream> stream) {
+                         // Forgotten meanwhile (isolate()): the stream closes as it goes.
+                         if (book_.contains(key)) adopt(kj::mv(stream), false, key);
+                       },
+                       [this, key](kj::Exception&&) { dial_failed(key); }));
   }
 
   void dial_failed(const std::string& key) {

@@ -61,12 +61,14 @@ struct Fixture {
   static std::string address(const PeerNode& node) {
     return "127.0.0.1:" + std::to_string(node.port());
   }
-  // Forges the next block on `node` with whichever validator leads the slot.
-  BlockPtr forge(PeerNode& node) {
+  // Forges the next block on `node` with whichever validator leads the slot; with a parity,
+  // only in odd (1) or even (0) slots, so that two partitions never fill the same slot.
+  BlockPtr forge(PeerNode& node, int parity = -1) {
     std::uint64_t slot = 0;
     std::optional<PublicKey> leader;
     node.inspect([&](const Blockchain& chain, const TransactionPool&) {
       slot = chain.tip().slot + 1;
+      if (parity >= 0 && static_cast<int>(slot % 2) != parity) ++slot;
       leader = chain.leader(slot);
     });
     auto block = node.forge(keys.wallet_of(*leader).secret_key(), slot);
@@ -308,4 +310,76 @@ TEST_CASE("hostile input on the p2p port: the node stays up, drops the offender,
   CHECK(a.status().height == 0);
   CHECK(honest_peer_still_served());
   CHECK(peer_count(a) == 1);
+}
+
+TEST_CASE(
+    "partition and heal: all converge on the longer branch, the shorter's transactions "
+    "return to the pools",
+    "[p2p][net][partition]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  PeerNode& b = f.start(f.config({Fixture::address(a)}));
+  PeerNode& c = f.start(f.config({Fixture::address(a)}));
+  PeerNode& d = f.start(f.config({Fixture::address(a)}));
+  REQUIRE(eventually([&] { return peer_count(d) == 3 && peer_count(a) == 3; }));
+
+  for (PeerNode* n : {&a, &b, &c, &d}) n->isolate();
+  REQUIRE(eventually(
+      [&] { return peer_count(a) + peer_count(b) + peer_count(c) + peer_count(d) == 0; }));
+  b.connect(Fixture::address(a));
+  d.connect(Fixture::address(c));
+  REQUIRE(eventually([&] { return peer_count(a) == 1 && peer_count(c) == 1; }));
+
+  // Group A-B: 3 blocks in odd slots, one with tx1. Group C-D: 5 blocks in even slots with tx2.
+  auto tx1 = f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 5, 1, 0, 1);
+  auto tx2 = f.keys.users[1].transfer(f.keys.chain_id(), f.keys.users[0].public_key(), 6, 1, 0, 2);
+  REQUIRE(a.submit(tx1).ok());
+  REQUIRE(c.submit(tx2).ok());
+  REQUIRE(eventually([&] { return b.pool_contains(tx1->id()) && d.pool_contains(tx2->id()); }));
+  for (int i = 0; i < 3; ++i) f.forge(a, 1);
+  for (int i = 0; i < 5; ++i) f.forge(c, 0);
+  REQUIRE(eventually([&] { return b.status().height == 3 && d.status().height == 5; }));
+  CHECK(b.status().tip != d.status().tip);
+  CHECK_FALSE(b.pool_contains(tx1->id()));
+
+  a.connect(Fixture::address(c));  // heal
+  Hash tip = c.status().tip;
+  CHECK(eventually([&] {
+    for (PeerNode* n : {&a, &b, &c, &d})
+      if (n->status().tip != tip) return false;
+    return true;
+  }));
+  Hash root = c.status().state_root;
+  for (PeerNode* n : {&a, &b, &d}) CHECK(n->status().state_root == root);
+  CHECK(eventually([&] { return a.pool_contains(tx1->id()) && b.pool_contains(tx1->id()); }));
+}
+
+TEST_CASE("a peer that disconnects mid-sync is replaced by another", "[p2p][net][sync]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  for (int i = 0; i < 1500; ++i) f.forge(a);
+  auto b = PeerNode::start(f.keys.genesis, std::make_unique<MemoryStorage>(),
+                           f.config({Fixture::address(a)}), f.clock);
+  REQUIRE(b.ok());
+  REQUIRE(eventually([&] { return (*b)->status().height == 1500; }, 60));
+
+  PeerNodeConfig slow =
+      f.config({Fixture::address(a), "127.0.0.1:" + std::to_string((*b)->port())});
+  slow.sync_batch_blocks = 5;
+  PeerNode& n = f.start(slow);
+  std::optional<Hash> source;
+  REQUIRE(eventually(
+      [&] {
+        auto s = n.status();
+        if (s.height > 0 && s.syncing_from) source = s.syncing_from;
+        return source.has_value();
+      },
+      20));
+  // Stop whichever node n is syncing from.
+  if (*source == a.node_id())
+    a.isolate();
+  else
+    b->reset();
+  CHECK(n.status().height < 1500);
+  CHECK(eventually([&] { return n.status().height == 1500; }, 60));
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ namespace pos {
 
 struct PeerNodeConfig {
   std::string listen_host = "127.0.0.1";
-  std::uint16_t listen_port = 0;   // 0: the system picks; see PeerNode::port()
+  std::uint16_t listen_port = 0;  // 0: the system picks; see PeerNode::port()
   bool listen = true;
   std::vector<std::string> seeds;  // "host:port", dialled and redialled with backoff
   // Dial the addresses peers tell about (peer exchange). Off: only the seeds are dialled.
@@ -60,6 +61,7 @@ struct NodeStatus {
   std::size_t pool_size = 0;
   std::vector<PeerInfo> peers;
   std::size_t banned = 0;
+  std::optional<Hash> syncing_from;  // the peer blocks are being fetched from, if any
 };
 
 class PeerNode {
