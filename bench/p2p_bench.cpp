@@ -1,0 +1,173 @@
+// Peer-to-peer benchmark, one run, figures side by side:
+//   1. a fresh node syncing N blocks of T transactions from a peer on loopback (blocks/s, tx/s),
+//      beside the single-node apply rate of the same kind of blocks measured in the same run;
+//   2. gossip latency of transactions from submission at the first node of a 5-node line to the
+//      last node's pool (p50, p99).
+// Usage: pos_bench_p2p [--blocks N] [--tx-per-block T] [--gossip-txs M]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "pos/peer_node.h"
+#include "pos/pos.h"
+
+using namespace pos;
+
+namespace {
+
+using Timer = std::chrono::steady_clock;
+
+double seconds_since(Timer::time_point start) {
+  return std::chrono::duration<double>(Timer::now() - start).count();
+}
+
+SecretKey key_for(std::uint32_t i) {
+  std::array<std::uint8_t, 32> seed{};
+  for (int b = 0; b < 4; ++b)
+    seed[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(i >> (8 * b));
+  seed[31] = 0x9b;
+  return SecretKey::from_seed(seed);
+}
+
+struct Network {
+  Genesis genesis;
+  std::vector<SecretKey> keys;  // keys[0] is the only staker
+  explicit Network(std::size_t accounts) {
+    genesis.params.chain_id = "pos-bench";
+    genesis.params.genesis_time_ms = 0;
+    for (std::uint32_t i = 0; i < accounts; ++i) {
+      keys.push_back(key_for(i));
+      genesis.allocations.push_back({keys.back().public_key(), 1'000'000'000, i == 0 ? 1u : 0u});
+    }
+    genesis.params.exchange_authority = keys[0].public_key();
+    genesis = Genesis::parse(genesis.to_json()).value();
+  }
+  TransactionPtr transfer(std::size_t from, std::uint64_t nonce, std::uint64_t stamp) const {
+    TxFields f;
+    f.chain_id = genesis.params.chain_id;
+    f.sender = keys[from].public_key();
+    f.receiver = keys[(from + 1) % keys.size()].public_key();
+    f.amount = 1;
+    f.fee = 1;
+    f.nonce = nonce;
+    f.timestamp_ms = stamp;
+    return Transaction::sign(f, keys[from]);
+  }
+};
+
+template <class F>
+void wait_for(F condition) {
+  while (!condition()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t blocks = 10'000;
+  std::size_t per_block = 100;
+  std::size_t gossip_txs = 300;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--blocks")
+      blocks = std::stoul(argv[i + 1]);
+    else if (flag == "--tx-per-block")
+      per_block = std::stoul(argv[i + 1]);
+    else if (flag == "--gossip-txs")
+      gossip_txs = std::stoul(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  if (!pos::init().ok()) return 2;
+  Network net(per_block + 1);
+  ManualClock clock(1'000'000'000'000);
+
+  // The chain to sync, built in memory with forge and apply.
+  auto start = Timer::now();
+  auto storage = std::make_unique<MemoryStorage>();
+  std::vector<BlockPtr> sample;  // the first blocks, to measure the single-node apply rate
+  {
+    auto chain = Blockchain::open(net.genesis, *storage, clock).value();
+    for (std::size_t b = 0; b < blocks; ++b) {
+      TransactionPool pool(net.genesis.params, PoolLimits{per_block + 1, 64 << 20, 4, 4, ~0ULL, 0});
+      for (std::size_t i = 0; i < per_block; ++i)
+        if (!pool.add(net.transfer(1 + i, b, b), chain->state(), 0).ok()) return 3;
+      BlockPtr block = chain->forge(net.keys[0], b + 1, pool, 0).value();
+      if (!chain->apply(block).ok()) return 4;
+      if (sample.size() < std::min<std::size_t>(blocks, 1000)) sample.push_back(block);
+    }
+  }
+  std::printf("built %zu blocks of %zu transactions in %.1f s\n", blocks, per_block,
+              seconds_since(start));
+
+  // Single-node apply rate: fresh, unverified copies of the sample applied to a fresh chain.
+  double apply_rate;
+  {
+    MemoryStorage fresh;
+    auto chain = Blockchain::open(net.genesis, fresh, clock).value();
+    std::vector<BlockPtr> copies;
+    for (const auto& b : sample) copies.push_back(decode_block(encode(*b)).value());
+    start = Timer::now();
+    for (const auto& b : copies)
+      if (!chain->apply(b).ok()) return 5;
+    apply_rate = static_cast<double>(copies.size()) / seconds_since(start);
+  }
+
+  // Sync: B, fresh, from A over loopback.
+  PeerNodeConfig config;
+  config.ban_by_ip = false;
+  auto a = PeerNode::start(net.genesis, std::move(storage), config, clock).value();
+  config.seeds = {"127.0.0.1:" + std::to_string(a->port())};
+  start = Timer::now();
+  auto b = PeerNode::start(net.genesis, std::make_unique<MemoryStorage>(), config, clock).value();
+  wait_for([&] { return b->status().height == blocks; });
+  double sync_seconds = seconds_since(start);
+  if (b->status().state_root != a->status().state_root) return 6;
+  double sync_rate = static_cast<double>(blocks) / sync_seconds;
+  std::printf("\nsync of %zu blocks of %zu transactions over loopback\n", blocks, per_block);
+  std::printf("  single-node apply  %8.1f blocks/s  %9.0f tx/s\n", apply_rate,
+              apply_rate * static_cast<double>(per_block));
+  std::printf("  sync               %8.1f blocks/s  %9.0f tx/s  (%.1f s)\n", sync_rate,
+              sync_rate * static_cast<double>(per_block), sync_seconds);
+  std::printf("  sync / single-node apply = %.3f\n", sync_rate / apply_rate);
+  a.reset();
+  b.reset();
+
+  // Gossip latency on a 5-node line, from submission at node 0 to node 4's pool.
+  std::vector<std::unique_ptr<PeerNode>> line;
+  PeerNodeConfig line_config;
+  line_config.ban_by_ip = false;
+  line_config.discovery = false;
+  for (int i = 0; i < 5; ++i) {
+    PeerNodeConfig c = line_config;
+    if (i > 0) c.seeds = {"127.0.0.1:" + std::to_string(line.back()->port())};
+    line.push_back(
+        PeerNode::start(net.genesis, std::make_unique<MemoryStorage>(), c, clock).value());
+  }
+  wait_for([&] {
+    return line[0]->status().peers.size() == 1 && line[4]->status().peers.size() == 1 &&
+           line[2]->status().peers.size() == 2;
+  });
+  std::vector<double> latencies;
+  for (std::size_t i = 0; i < gossip_txs; ++i) {
+    auto tx = net.transfer(1 + i % per_block, i / per_block, 7);
+    auto sent = Timer::now();
+    if (!line[0]->submit(tx).ok()) return 7;
+    wait_for([&] { return line[4]->pool_contains(tx->id()); });
+    latencies.push_back(seconds_since(sent) * 1000);
+  }
+  std::sort(latencies.begin(), latencies.end());
+  auto pct = [&](double p) {
+    return latencies[std::min(latencies.size() - 1,
+                              static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
+  };
+  std::printf("\ngossip over a 5-node line (4 hops), %zu transactions one at a time\n",
+              latencies.size());
+  std::printf("  p50 %.2f ms   p99 %.2f ms   max %.2f ms\n", pct(0.50), pct(0.99),
+              latencies.back());
+  return 0;
+}
