@@ -542,6 +542,14 @@ class Network final : private kj::TaskSet::ErrorHandler {
     }
     peer.blocks_requested = false;
     if (syncing_from_ == peer.id) syncing_from_.reset();
+    // Pipelining: a full batch means more follow; ask for them before applying this one, so
+    // that the peer reads and sends while this node verifies.
+    if (!message.blocks.empty() && message.blocks.size() >= config_.sync_batch_blocks) {
+      std::vector<Hash> locator = {message.blocks.back()->hash()};
+      for (const auto& h : chain_.locator())
+        if (locator.size() < kMaxLocatorHashes) locator.push_back(h);
+      request_blocks(peer, std::move(locator));
+    }
     bool progressed = false;
     for (const auto& block : message.blocks) {
       peer.hello.best_height = std::max(peer.hello.best_height, block->height());
@@ -553,8 +561,8 @@ class Network final : private kj::TaskSet::ErrorHandler {
         return;
       }
     }
-    if (progressed && better_than_us(peer)) request_blocks(peer);
     if (progressed) log("synced to height " + std::to_string(chain_.height()));
+    if (progressed && !peer.blocks_requested && better_than_us(peer)) request_blocks(peer);
   }
 
   void on(Peer& peer, Ping& ping) { send(peer, Pong{ping.nonce}); }
@@ -574,11 +582,13 @@ class Network final : private kj::TaskSet::ErrorHandler {
     send(peer, answer);
   }
 
-  void request_blocks(Peer& peer) {
+  void request_blocks(Peer& peer) { request_blocks(peer, chain_.locator()); }
+
+  void request_blocks(Peer& peer, std::vector<Hash> locator) {
     syncing_from_ = peer.id;
     peer.blocks_requested = true;
     peer.blocks_requested_ms = steady_ms();
-    send(peer, GetBlocks{chain_.locator(), config_.sync_batch_blocks});
+    send(peer, GetBlocks{std::move(locator), config_.sync_batch_blocks});
   }
 
   // ---- the periodic tick ------------------------------------------------------------------
