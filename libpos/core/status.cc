@@ -49,14 +49,22 @@ constexpr std::array kTable = {
     ReasonInfo{"not_found", 404, 0},
     ReasonInfo{"invalid_argument", 400, 0},
     ReasonInfo{"storage", 500, 0},
+    ReasonInfo{"payload_too_large", 413, 0},
+    ReasonInfo{"unavailable", 503, 0},
 };
-static_assert(kTable.size() == static_cast<std::size_t>(Reason::kStorage) + 1,
+static_assert(kTable.size() == static_cast<std::size_t>(Reason::kUnavailable) + 1,
               "every Reason needs a row in the table");
 
 }  // namespace
 
 const ReasonInfo& reason_info(Reason reason) {
   return kTable.at(static_cast<std::size_t>(reason));
+}
+
+std::optional<Reason> reason_from_code(std::string_view code) {
+  for (std::size_t i = 0; i < kTable.size(); ++i)
+    if (kTable[i].code == code) return static_cast<Reason>(i);
+  return std::nullopt;
 }
 
 std::string Error::to_string() const {

@@ -120,15 +120,34 @@ class Network final : private kj::TaskSet::ErrorHandler {
 
   Status submit(const TransactionPtr& tx) {
     auto ok = pool_.add(tx, chain_.state(), clock_.now_ms());
+    count_tx(ok, "rpc");
     if (ok.ok()) relay_txs({tx}, 0);
     return ok;
   }
+
+  void count_tx(const Status& verdict, const char* source) {
+    if (verdict.ok())
+      ++counters_.txs_accepted[source];
+    else
+      ++counters_.txs_refused[std::string(reason_code(verdict.reason()))];
+  }
+
+  void start_forging(SecretKey key, ForgingOptions options) {
+    forger_.emplace(std::move(key));
+    forging_ = std::move(options);
+  }
+
+  void stop_forging() { forger_.reset(); }
 
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot) {
     auto block = chain_.forge(key, slot, pool_, clock_.now_ms());
     if (!block.ok()) return block;
     auto applied = apply(*block, 0);
     if (!applied.ok()) return applied.error();
+    ++counters_.blocks_forged;
+    log("forged block " + std::to_string((*block)->height()) + " " + (*block)->hash().hex() +
+        " in slot " + std::to_string(slot) + " with " +
+        std::to_string((*block)->transactions().size()) + " transactions");
     return block;
   }
 
@@ -138,6 +157,12 @@ class Network final : private kj::TaskSet::ErrorHandler {
     if (result.ok()) {
       pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
       relay(encode_frame(NewBlock{block}), from);
+      if (from != 0) ++counters_.blocks_received;
+      if (result->kind == ApplyResult::Kind::kReorganized) {
+        ++counters_.reorganisations;
+        log("reorganised to height " + std::to_string(chain_.height()) + " (" +
+            std::to_string(result->disconnected.size()) + " blocks undone)");
+      }
     }
     return result;
   }
@@ -167,6 +192,10 @@ class Network final : private kj::TaskSet::ErrorHandler {
                                  peer->inbound, peer->hello.best_height, peer->misbehaviour});
     }
     s.banned = banned_ips_.size() + banned_nodes_.size();
+    s.slot = chain_.params().slot_at(clock_.now_ms());
+    s.finalized_height = chain_.finalized_height();
+    s.pool_bytes = pool_.bytes();
+    s.counters = counters_;
     if (syncing_from_)
       if (auto it = peers_.find(*syncing_from_); it != peers_.end())
         s.syncing_from = it->second->hello.node_id;
@@ -500,6 +529,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
       if (seen_txs_.contains(tx->id()) || pool_.contains(tx->id())) continue;
       remember_tx(tx->id());
       auto ok = pool_.add(tx, chain_.state(), clock_.now_ms());
+      count_tx(ok, "p2p");
       if (ok.ok()) {
         accepted.push_back(tx);
       } else {
@@ -635,10 +665,35 @@ class Network final : private kj::TaskSet::ErrorHandler {
           break;
         }
     }
+    maybe_forge();
     if (now - last_expiry_ms_ > 10'000) {
       last_expiry_ms_ = now;
       pool_.expire(clock_.now_ms());
     }
+  }
+
+  // The slot clock: forges once per slot that our key leads, when it has something to include,
+  // unless a peer is ahead (then this node syncs first rather than fork from a stale tip).
+  void maybe_forge() {
+    if (!forger_) return;
+    std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
+    if (slot <= chain_.tip().slot || slot <= last_forge_slot_) return;
+    last_forge_slot_ = slot;
+    auto leader = chain_.leader(slot);
+    if (!leader || *leader != forger_->public_key()) return;
+    for (const auto& [id, peer] : peers_)
+      if (peer->ready && !peer->closing && better_than_us(*peer)) return;
+    if (!forging_.allow_empty_blocks && pool_.ready(chain_.state()).empty()) return;
+    if (forging_.before_sign) {
+      auto ok = forging_.before_sign(slot);
+      if (!ok.ok()) {
+        log("not forging slot " + std::to_string(slot) + ": " + ok.error().to_string());
+        return;
+      }
+    }
+    auto block = forge(*forger_, slot);
+    if (!block.ok())
+      log("forging slot " + std::to_string(slot) + " failed: " + block.error().to_string());
   }
 
   kj::AsyncIoContext& io_;
@@ -657,6 +712,10 @@ class Network final : private kj::TaskSet::ErrorHandler {
   std::optional<std::uint64_t> syncing_from_;
   std::uint64_t next_peer_id_ = 0;
   std::uint64_t last_expiry_ms_ = 0;
+  NodeCounters counters_;
+  std::optional<SecretKey> forger_;
+  ForgingOptions forging_;
+  std::uint64_t last_forge_slot_ = 0;
   kj::TaskSet tasks_;  // last: destroyed first, while what its tasks use still exists
 };
 
@@ -684,12 +743,7 @@ struct PeerNode::Loop {
 
   void run(std::promise<Result<std::uint16_t>>& started) {
     auto io = kj::setupAsyncIo();
-    auto opened = Blockchain::open(genesis, *storage, *clock);
-    if (!opened.ok()) {
-      started.set_value(opened.error());
-      return;
-    }
-    TransactionPool transaction_pool(genesis.params, config.pool_limits);
+    // The port first: a port in use is refused before the chain is touched.
     kj::Own<kj::ConnectionReceiver> receiver;
     std::uint16_t port = 0;
     std::string listen_address;
@@ -709,6 +763,12 @@ struct PeerNode::Loop {
       }
       listen_address = config.listen_host + ":" + std::to_string(port);
     }
+    auto opened = Blockchain::open(genesis, *storage, *clock);
+    if (!opened.ok()) {
+      started.set_value(opened.error());
+      return;
+    }
+    TransactionPool transaction_pool(genesis.params, config.pool_limits);
     Network net(io, **opened, transaction_pool, *clock, config, node_id, listen_address);
     if (receiver) net.listen(kj::mv(receiver));
     auto stopped = kj::newPromiseAndFulfiller<void>();
@@ -784,6 +844,14 @@ void PeerNode::inspect(
 
 void PeerNode::connect(const std::string& address) {
   loop_->call([&]() { loop_->network->connect(address); });
+}
+
+void PeerNode::start_forging(SecretKey key, ForgingOptions options) {
+  loop_->call([&]() { loop_->network->start_forging(std::move(key), std::move(options)); });
+}
+
+void PeerNode::stop_forging() {
+  loop_->call([&]() { loop_->network->stop_forging(); });
 }
 
 void PeerNode::isolate() {

@@ -8,7 +8,7 @@ using namespace pos;
 
 TEST_CASE("every reason has a unique code, an HTTP status and a penalty", "[status]") {
   std::set<std::string_view> codes;
-  for (int i = 0; i <= static_cast<int>(Reason::kStorage); ++i) {
+  for (int i = 0; i <= static_cast<int>(Reason::kUnavailable); ++i) {
     const ReasonInfo& info = reason_info(static_cast<Reason>(i));
     CHECK_FALSE(info.code.empty());
     CHECK(codes.insert(info.code).second);
@@ -20,6 +20,8 @@ TEST_CASE("every reason has a unique code, an HTTP status and a penalty", "[stat
   CHECK(reason_info(Reason::kBadSignature).peer_penalty == 100);
   CHECK(reason_info(Reason::kPoolFull).http_status == 503);
   CHECK(reason_code(Reason::kStaleNonce) == "stale_nonce");
+  CHECK(reason_from_code("stale_nonce") == Reason::kStaleNonce);
+  CHECK_FALSE(reason_from_code("no_such_code").has_value());
 }
 
 TEST_CASE("Result and Status carry values or errors", "[status]") {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,23 @@ struct PeerInfo {
   int misbehaviour = 0;
 };
 
+// Counters since start, for /metrics.
+struct NodeCounters {
+  std::map<std::string, std::uint64_t> txs_accepted;  // by source: "rpc", "p2p"
+  std::map<std::string, std::uint64_t> txs_refused;   // by reason code
+  std::uint64_t blocks_forged = 0;
+  std::uint64_t blocks_received = 0;
+  std::uint64_t reorganisations = 0;
+};
+
+// What the slot clock does with a forging key.
+struct ForgingOptions {
+  bool allow_empty_blocks = false;  // forge in our slots even with nothing pending
+  // Called with the slot before a block for it leaves the process; a refusal stops the block.
+  // The node records the slot durably here so that it never signs twice for one slot.
+  std::function<Status(std::uint64_t slot)> before_sign;
+};
+
 struct NodeStatus {
   std::uint64_t height = 0;
   Hash tip;
@@ -62,6 +80,10 @@ struct NodeStatus {
   std::vector<PeerInfo> peers;
   std::size_t banned = 0;
   std::optional<Hash> syncing_from;  // the peer blocks are being fetched from, if any
+  std::uint64_t slot = 0;            // the clock's current slot
+  std::uint64_t finalized_height = 0;
+  std::size_t pool_bytes = 0;
+  NodeCounters counters;
 };
 
 class PeerNode {
@@ -82,6 +104,11 @@ class PeerNode {
   Status submit(const TransactionPtr& tx);
   // Forges the block for `slot` with `key` (which must lead it), applies and gossips it.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot);
+  // From now on the slot clock forges with `key` in every slot it leads, when something is
+  // pending (or always, with allow_empty_blocks).
+  void start_forging(SecretKey key, ForgingOptions options);
+  // Stops forging; a block being forged is finished first (it runs on the loop thread).
+  void stop_forging();
   // Applies a block from elsewhere (a file, a test) and gossips it.
   Result<ApplyResult> apply(const BlockPtr& block);
   NodeStatus status() const;

@@ -62,6 +62,8 @@ enum class Reason : std::uint16_t {
   kNotFound,
   kInvalidArgument,
   kStorage,
+  kPayloadTooLarge,
+  kUnavailable,
 };
 
 struct ReasonInfo {
@@ -75,6 +77,8 @@ const ReasonInfo& reason_info(Reason reason);
 inline std::string_view reason_code(Reason reason) {
   return reason_info(reason).code;
 }
+// The reason with this code, for clients reading a node's errors.
+std::optional<Reason> reason_from_code(std::string_view code);
 
 struct Error {
   Reason reason;
