@@ -1,0 +1,146 @@
+// pos-node: one validator node. Parses the command line into a NodeConfig, starts the Node,
+// waits for SIGINT or SIGTERM, then stops it gracefully. Any bad input: one line, exit code 2.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "pos/crypto.h"
+#include "pos/node.h"
+#include "pos/version.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kUsage = R"(usage: pos-node [options]
+       pos-node HOST P2P_PORT RPC_PORT [KEY.pem]     (the teaching project's form)
+
+  --p2p HOST:PORT       where peers connect (default 127.0.0.1:7000)
+  --rpc HOST:PORT       the HTTP API (default 127.0.0.1:5000; loopback unless told otherwise)
+  --key FILE            the validator's Ed25519 PEM key; without it the node never forges
+  --data-dir DIR        chain, state and pool (default pos-data/P2P_PORT)
+  --genesis FILE        the network's genesis (default keys/genesis.json, the demo network)
+  --peer HOST:PORT      a peer to dial; repeat for more
+  --log-level LEVEL     error, warn, info (default) or debug
+  --allow-empty-blocks  forge in our slots even with no pending transaction
+  --config FILE         a JSON file with the same keys ("p2p", "rpc", "key", "data_dir",
+                        "genesis", "peers", "log_level", "allow_empty_blocks"); flags win
+  --help, --version
+)";
+
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "pos-node: %s\n", message.c_str());
+  std::exit(2);
+}
+
+fs::path default_genesis() {
+  for (const char* candidate : {"keys/genesis.json", POS_DEMO_GENESIS, POS_SOURCE_GENESIS})
+    if (fs::exists(candidate)) return candidate;
+  return "keys/genesis.json";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("cannot read the config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+pos::NodeConfig parse(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  pos::NodeConfig config;
+  config.genesis = default_genesis();
+  bool data_dir_given = false;
+
+  // --config first, so that flags override it.
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--config") continue;
+    if (i + 1 >= args.size()) fail("--config needs a file");
+    auto loaded = pos::NodeConfig::from_json(read_file(args[i + 1]), config);
+    if (!loaded.ok()) fail(args[i + 1] + ": " + loaded.error().message);
+    config = *loaded;
+    data_dir_given = read_file(args[i + 1]).find("\"data_dir\"") != std::string::npos;
+  }
+
+  // The teaching project's positional form may be followed by flags.
+  std::size_t positional = 0;
+  while (positional < args.size() && args[positional].rfind("--", 0) != 0) ++positional;
+  if (positional > 0) {
+    if (positional < 3 || positional > 4)
+      fail("the short form is: HOST P2P_PORT RPC_PORT [KEY.pem]");
+    config.p2p = args[0] + ":" + args[1];
+    config.rpc = "127.0.0.1:" + args[2];
+    if (positional == 4) config.key = args[3];
+  }
+  {
+    for (std::size_t i = positional; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= args.size()) fail(a + " needs a value");
+        return args[++i];
+      };
+      if (a == "--help") {
+        std::fputs(kUsage, stdout);
+        std::exit(0);
+      } else if (a == "--version") {
+        std::printf("pos-node %s\n", pos::kVersion);
+        std::exit(0);
+      } else if (a == "--p2p") {
+        config.p2p = value();
+      } else if (a == "--rpc") {
+        config.rpc = value();
+      } else if (a == "--key") {
+        config.key = value();
+      } else if (a == "--data-dir") {
+        config.data_dir = value();
+        data_dir_given = true;
+      } else if (a == "--genesis") {
+        config.genesis = value();
+      } else if (a == "--peer") {
+        config.peers.push_back(value());
+      } else if (a == "--log-level") {
+        auto level = pos::parse_log_level(value());
+        if (!level) fail("--log-level must be error, warn, info or debug");
+        config.log_level = *level;
+      } else if (a == "--allow-empty-blocks") {
+        config.allow_empty_blocks = true;
+      } else if (a == "--config") {
+        ++i;
+      } else {
+        fail("unknown argument \"" + a + "\" (see --help)");
+      }
+    }
+  }
+  if (!data_dir_given) {
+    auto colon = config.p2p.rfind(':');
+    config.data_dir = fs::path("pos-data") /
+                      (colon == std::string::npos ? config.p2p : config.p2p.substr(colon + 1));
+  }
+  return config;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pos::NodeConfig config = parse(argc, argv);
+  if (!pos::init().ok()) fail("libsodium failed to start");
+  // SIGINT and SIGTERM are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto node = pos::Node::start(config, pos::stderr_logger(config.log_level));
+  if (!node.ok()) fail(node.error().message);
+  int received = 0;
+  sigwait(&signals, &received);
+  node->reset();
+  return 0;
+}

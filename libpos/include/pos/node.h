@@ -1,0 +1,59 @@
+// pos::Node: one validator node as `pos-node` runs it: LMDB storage, the chain and pool on the
+// peer network's event loop, the slot clock forging with the node's key, and the HTTP RPC.
+// main() parses flags into a NodeConfig and calls Node::start; destroying the Node stops it
+// gracefully (RPC closed, the block in progress finished, the pool saved, the store closed).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pos/status.h"
+
+namespace pos {
+
+enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
+std::optional<LogLevel> parse_log_level(std::string_view text);
+// One line per event on stderr: "2026-11-24T18:00:00.123Z INFO message".
+std::function<void(LogLevel, const std::string&)> stderr_logger(LogLevel threshold);
+
+struct NodeConfig {
+  std::string p2p = "127.0.0.1:7000";        // host:port of the peer listener
+  std::string rpc = "127.0.0.1:5000";        // host:port of the HTTP API
+  std::optional<std::filesystem::path> key;  // without a key the node never forges
+  std::filesystem::path data_dir = "pos-data";
+  std::filesystem::path genesis = "keys/genesis.json";
+  std::vector<std::string> peers;  // host:port seeds
+  LogLevel log_level = LogLevel::kInfo;
+  bool allow_empty_blocks = false;
+
+  // The --config file: a JSON object with the keys "p2p", "rpc", "key", "data_dir", "genesis",
+  // "peers" (array), "log_level", "allow_empty_blocks". Unknown keys are refused.
+  // Keys absent from the file keep their value in `defaults`.
+  static Result<NodeConfig> from_json(std::string_view json, NodeConfig defaults);
+};
+
+class Node {
+ public:
+  // Validates everything (genesis, key, both ports) before writing anything to the data dir.
+  static Result<std::unique_ptr<Node>> start(const NodeConfig& config,
+                                             std::function<void(LogLevel, const std::string&)> log);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  std::uint16_t p2p_port() const;
+  std::uint16_t rpc_port() const;
+
+ private:
+  struct Impl;
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pos

@@ -1,0 +1,70 @@
+// A client of a node's HTTP API, for pos-wallet, pos-interact, pos-bench and tests. Needs only
+// pos::core: no Cap'n Proto, no LMDB. Every call returns the node's refusal as an Error with the
+// node's reason, or kIoError "node unreachable" when there is no answer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pos/account_model.h"
+#include "pos/block.h"
+#include "pos/status.h"
+#include "pos/transaction.h"
+
+namespace pos {
+
+struct RpcInfo {
+  std::string chain_id;
+  Hash genesis_hash;
+  std::uint64_t height = 0;
+  Hash tip;
+  Hash state_root;
+  std::uint64_t slot = 0;
+  std::size_t peers = 0;
+  std::size_t pool_size = 0;
+  std::string version;
+  std::optional<Address> address;
+};
+
+struct RpcTxStatus {
+  Hash id;
+  std::string status;  // "pending", "included" or "unknown"
+  std::optional<std::uint64_t> height;
+  std::optional<Hash> block;
+};
+
+class RpcClient {
+ public:
+  // base_url: "http://host:port".
+  explicit RpcClient(const std::string& base_url, std::uint64_t timeout_ms = 10'000);
+  ~RpcClient();
+  RpcClient(RpcClient&&) noexcept;
+  RpcClient& operator=(RpcClient&&) noexcept;
+
+  Result<RpcInfo> info();
+  Result<Account> account(const Address& address);
+  Result<Hash> submit(const Transaction& tx);
+  // Per transaction, its id or the node's refusal.
+  Result<std::vector<Result<Hash>>> submit_batch(const std::vector<TransactionPtr>& txs);
+  Result<RpcTxStatus> transaction_status(const Hash& id);
+  Result<BlockPtr> block(std::uint64_t height);
+
+  struct Response {
+    int status = 0;
+    std::string body;
+  };
+  // Any request, for routes without a typed call.
+  Result<Response> get(const std::string& path);
+  Result<Response> post(const std::string& path, const std::string& body,
+                        const std::string& content_type = "application/json");
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string chain_id_;
+};
+
+}  // namespace pos

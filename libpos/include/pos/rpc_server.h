@@ -1,0 +1,50 @@
+// The node's HTTP/1.1 JSON API (NodeAPI, DESIGN.md section 8) over a PeerNode. Handlers run on a
+// bounded pool of worker threads and reach the chain through the node's event loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "pos/crypto.h"
+#include "pos/peer_node.h"
+#include "pos/status.h"
+
+namespace pos {
+
+struct RpcOptions {
+  std::string host = "127.0.0.1";  // loopback only unless told otherwise
+  std::uint16_t port = 5000;       // 0: the system picks; see RpcServer::port()
+  std::size_t threads = 4;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_batch = 1000;  // transactions in one POST /transactions
+  std::size_t max_page = 100;    // blocks or transactions in one page
+  std::uint64_t timeout_ms = 10'000;
+};
+
+// What /info tells about the node itself.
+struct RpcIdentity {
+  std::string version;
+  std::optional<Address> forger;  // the node's address when it has a key
+};
+
+class RpcServer {
+ public:
+  // Binds host:port (refused with kIoError if in use) and serves on its own threads.
+  static Result<std::unique_ptr<RpcServer>> start(PeerNode& node, RpcOptions options,
+                                                  RpcIdentity identity);
+  // Stops accepting, lets running requests finish, joins the threads.
+  ~RpcServer();
+  RpcServer(const RpcServer&) = delete;
+  RpcServer& operator=(const RpcServer&) = delete;
+
+  std::uint16_t port() const;
+
+ private:
+  struct Impl;
+  explicit RpcServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pos

@@ -1,0 +1,331 @@
+#include "pos/node.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rapidjson/document.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+#include "pos/genesis.h"
+#include "pos/keys.h"
+#include "pos/lmdb_storage.h"
+#include "pos/peer_node.h"
+#include "pos/rpc_server.h"
+#include "pos/version.h"
+
+namespace pos {
+namespace {
+
+namespace fs = std::filesystem;
+
+Error invalid(std::string message) {
+  return make_error(Reason::kInvalidArgument, std::move(message));
+}
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+Result<HostPort> parse_host_port(const std::string& text, const char* what) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return invalid(std::string(what) + " \"" + text + "\" must be HOST:PORT");
+  std::string port_text = text.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port_text) > 65535)
+    return invalid(std::string(what) + " \"" + text + "\": the port must be 0 to 65535");
+  return HostPort{text.substr(0, colon), static_cast<std::uint16_t>(std::stoul(port_text))};
+}
+
+// Fails when host:port cannot be bound now (in use, or not an address of this machine).
+Status check_port_free(const HostPort& hp, const char* what) {
+  if (hp.port == 0) return {};
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &found) != 0)
+    return invalid(std::string(what) + " host \"" + hp.host + "\" does not resolve");
+  int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  int rc = fd < 0 ? -1 : bind(fd, found->ai_addr, found->ai_addrlen);
+  int err = errno;
+  if (fd >= 0) close(fd);
+  freeaddrinfo(found);
+  if (rc != 0)
+    return make_error(Reason::kIoError, std::string(what) + " " + hp.host + ":" +
+                                            std::to_string(hp.port) +
+                                            " cannot be used: " + std::strerror(err));
+  return {};
+}
+
+// The last slot this node signed a block for, kept durably so that it never signs twice for one
+// slot, even across a crash (DESIGN.md section 5).
+class SlotGuard {
+ public:
+  static Result<SlotGuard> open(const fs::path& file) {
+    SlotGuard guard;
+    guard.file_ = file;
+    std::ifstream in(file);
+    if (in) {
+      std::string word;
+      in >> word >> guard.last_;
+      if (word != "last_signed_slot" || in.fail())
+        return make_error(Reason::kStorage,
+                          file.string() + " is damaged: expected \"last_signed_slot N\"");
+    }
+    return guard;
+  }
+
+  Status record(std::uint64_t slot) {
+    if (slot <= last_)
+      return make_error(Reason::kInvalidArgument, "slot " + std::to_string(slot) +
+                                                      " is not after the last signed slot " +
+                                                      std::to_string(last_));
+    fs::path tmp = file_;
+    tmp += ".tmp";
+    std::string text = "last_signed_slot " + std::to_string(slot) + "\n";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ok = fd >= 0 && ::fsync(fd) == 0 && ok;
+    if (fd >= 0) ::close(fd);
+    ok = ok && std::rename(tmp.c_str(), file_.c_str()) == 0;
+    int dir = ::open(file_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      ok = ::fsync(dir) == 0 && ok;
+      ::close(dir);
+    }
+    if (!ok)
+      return make_error(Reason::kIoError, file_.string() + ": cannot record the signed slot");
+    last_ = slot;
+    return {};
+  }
+
+ private:
+  fs::path file_;
+  std::uint64_t last_ = 0;
+};
+
+std::string iso_now() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[40];
+  std::snprintf(out, sizeof(out), "%s.%03dZ", text, static_cast<int>(ms % 1000));
+  return out;
+}
+
+}  // namespace
+
+std::optional<LogLevel> parse_log_level(std::string_view text) {
+  if (text == "error") return LogLevel::kError;
+  if (text == "warn") return LogLevel::kWarn;
+  if (text == "info") return LogLevel::kInfo;
+  if (text == "debug") return LogLevel::kDebug;
+  return std::nullopt;
+}
+
+std::function<void(LogLevel, const std::string&)> stderr_logger(LogLevel threshold) {
+  auto mutex = std::make_shared<std::mutex>();
+  return [threshold, mutex](LogLevel level, const std::string& line) {
+    if (level > threshold) return;
+    static constexpr const char* kNames[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    std::lock_guard lock(*mutex);
+    std::cerr << iso_now() << " " << kNames[static_cast<int>(level)] << " " << line << std::endl;
+  };
+}
+
+Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return make_error(Reason::kMalformed, "the config must be a JSON object");
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    std::string name = it->name.GetString();
+    const auto& v = it->value;
+    auto need_string = [&]() -> Status {
+      if (!v.IsString()) return invalid("config key \"" + name + "\" must be a string");
+      return {};
+    };
+    if (name == "p2p" || name == "rpc" || name == "key" || name == "data_dir" ||
+        name == "genesis" || name == "log_level") {
+      if (auto ok = need_string(); !ok.ok()) return ok.error();
+      std::string s = v.GetString();
+      if (name == "p2p") c.p2p = s;
+      if (name == "rpc") c.rpc = s;
+      if (name == "key") c.key = s;
+      if (name == "data_dir") c.data_dir = s;
+      if (name == "genesis") c.genesis = s;
+      if (name == "log_level") {
+        auto level = parse_log_level(s);
+        if (!level) return invalid("log_level must be error, warn, info or debug");
+        c.log_level = *level;
+      }
+    } else if (name == "peers") {
+      if (!v.IsArray()) return invalid("config key \"peers\" must be an array of \"host:port\"");
+      c.peers.clear();
+      for (const auto& p : v.GetArray()) {
+        if (!p.IsString()) return invalid("config key \"peers\" must hold strings");
+        c.peers.emplace_back(p.GetString());
+      }
+    } else if (name == "allow_empty_blocks") {
+      if (!v.IsBool()) return invalid("config key \"allow_empty_blocks\" must be true or false");
+      c.allow_empty_blocks = v.GetBool();
+    } else {
+      return invalid("unknown config key \"" + name + "\"");
+    }
+  }
+  return c;
+}
+
+struct Node::Impl {
+  std::function<void(LogLevel, const std::string&)> log;
+  SystemClock clock;
+  fs::path data_dir;
+  std::unique_ptr<PeerNode> peer;
+  std::unique_ptr<RpcServer> rpc;
+  std::optional<SlotGuard> guard;
+  std::uint16_t p2p_port = 0;
+
+  fs::path pool_file() const { return data_dir / "pool.jsonl"; }
+
+  void reload_pool(const std::string& chain_id) {
+    std::ifstream in(pool_file());
+    if (!in) return;
+    std::string line;
+    std::size_t kept = 0, dropped = 0;
+    while (std::getline(in, line)) {
+      auto tx = transaction_from_json(line, chain_id);
+      if (tx.ok() && peer->submit(*tx).ok())
+        ++kept;
+      else
+        ++dropped;
+    }
+    log(LogLevel::kInfo, "reloaded the pool: " + std::to_string(kept) + " transactions (" +
+                             std::to_string(dropped) + " no longer valid)");
+  }
+
+  void save_pool() {
+    std::vector<TransactionPtr> txs;
+    peer->inspect([&](const Blockchain&, const TransactionPool& pool) { txs = pool.all(); });
+    fs::path tmp = pool_file();
+    tmp += ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      for (const auto& tx : txs) out << to_json(*tx, false) << "\n";
+      if (!out) {
+        log(LogLevel::kError, "cannot save the pool to " + tmp.string());
+        return;
+      }
+    }
+    std::error_code ec;
+    fs::rename(tmp, pool_file(), ec);
+    if (ec)
+      log(LogLevel::kError, "cannot save the pool: " + ec.message());
+    else
+      log(LogLevel::kInfo, "saved the pool: " + std::to_string(txs.size()) + " transactions");
+  }
+};
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
+                                          std::function<void(LogLevel, const std::string&)> log) {
+  // Everything that can be refused is checked before the data dir is touched.
+  auto genesis = Genesis::load(config.genesis);
+  if (!genesis.ok()) return genesis.error();
+  std::optional<SecretKey> key;
+  if (config.key) {
+    auto loaded = load_private_key(*config.key);
+    if (!loaded.ok()) return loaded.error();
+    key.emplace(std::move(*loaded));
+  }
+  auto p2p = parse_host_port(config.p2p, "--p2p");
+  if (!p2p.ok()) return p2p.error();
+  auto rpc = parse_host_port(config.rpc, "--rpc");
+  if (!rpc.ok()) return rpc.error();
+  if (p2p->port != 0 && rpc->port == p2p->port && rpc->host == p2p->host)
+    return invalid("--p2p and --rpc must differ");
+  for (const auto& peer : config.peers)
+    if (auto ok = parse_host_port(peer, "--peer"); !ok.ok()) return ok.error();
+  if (auto ok = check_port_free(*p2p, "--p2p"); !ok.ok()) return ok.error();
+  if (auto ok = check_port_free(*rpc, "--rpc"); !ok.ok()) return ok.error();
+
+  auto impl = std::make_unique<Impl>();
+  impl->log = log;
+  impl->data_dir = config.data_dir;
+  auto storage = LmdbStorage::open(config.data_dir);
+  if (!storage.ok()) return storage.error();
+
+  PeerNodeConfig pc;
+  pc.listen_host = p2p->host;
+  pc.listen_port = p2p->port;
+  pc.seeds = config.peers;
+  pc.log = [log](const std::string& line) { log(LogLevel::kInfo, line); };
+  auto peer = PeerNode::start(*genesis, std::move(*storage), pc, impl->clock);
+  if (!peer.ok()) return peer.error();
+  impl->peer = std::move(*peer);
+  impl->p2p_port = impl->peer->port();
+  impl->reload_pool(genesis->params.chain_id);
+
+  std::optional<Address> forger;
+  if (key) {
+    auto guard = SlotGuard::open(config.data_dir / "signing-state");
+    if (!guard.ok()) return guard.error();
+    impl->guard.emplace(std::move(*guard));
+    forger = key->public_key();
+    ForgingOptions forging;
+    forging.allow_empty_blocks = config.allow_empty_blocks;
+    Impl* raw = impl.get();
+    forging.before_sign = [raw](std::uint64_t slot) { return raw->guard->record(slot); };
+    impl->peer->start_forging(std::move(*key), std::move(forging));
+  }
+
+  RpcOptions ro;
+  ro.host = rpc->host;
+  ro.port = rpc->port;
+  auto server = RpcServer::start(*impl->peer, ro, RpcIdentity{kVersion, forger});
+  if (!server.ok()) return server.error();
+  impl->rpc = std::move(*server);
+  log(LogLevel::kInfo, "pos-node " + std::string(kVersion) + " on chain " +
+                           genesis->params.chain_id + " (genesis " + genesis->hash().hex() +
+                           "): p2p " + p2p->host + ":" + std::to_string(impl->p2p_port) + ", rpc " +
+                           rpc->host + ":" + std::to_string(impl->rpc->port()) +
+                           (forger ? ", forging as " + forger->hex() : ", not forging") +
+                           ", data in " + config.data_dir.string());
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::~Node() {
+  impl_->log(LogLevel::kInfo, "stopping");
+  impl_->rpc.reset();
+  impl_->peer->stop_forging();
+  impl_->save_pool();
+  impl_->peer.reset();
+  impl_->log(LogLevel::kInfo, "stopped");
+}
+
+std::uint16_t Node::p2p_port() const {
+  return impl_->p2p_port;
+}
+std::uint16_t Node::rpc_port() const {
+  return impl_->rpc->port();
+}
+
+}  // namespace pos

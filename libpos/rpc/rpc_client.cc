@@ -1,0 +1,173 @@
+#include "pos/rpc_client.h"
+
+#include <httplib.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace pos {
+namespace {
+
+Error unreachable(const std::string& url, httplib::Error e) {
+  return make_error(Reason::kIoError, "node unreachable at " + url + ": " + httplib::to_string(e));
+}
+
+// The node's refusal in an error response, or a generic one.
+Error refusal_of(int status, const std::string& body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("error") && doc["error"].IsObject()) {
+    const auto& e = doc["error"];
+    std::string code = e.HasMember("code") && e["code"].IsString() ? e["code"].GetString() : "";
+    std::string message =
+        e.HasMember("message") && e["message"].IsString() ? e["message"].GetString() : "";
+    return make_error(reason_from_code(code).value_or(Reason::kInvalidArgument), message);
+  }
+  return make_error(Reason::kInvalidArgument, "HTTP " + std::to_string(status) + ": " + body);
+}
+
+Result<rapidjson::Document> parse(const std::string& body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return make_error(Reason::kMalformed, "the node's answer is not a JSON object");
+  return doc;
+}
+
+std::string text(const rapidjson::Value& v, const char* name) {
+  return v.HasMember(name) && v[name].IsString() ? v[name].GetString() : "";
+}
+std::uint64_t number(const rapidjson::Value& v, const char* name) {
+  return v.HasMember(name) && v[name].IsUint64() ? v[name].GetUint64() : 0;
+}
+template <class Fixed>
+Fixed fixed(const rapidjson::Value& v, const char* name) {
+  auto parsed = Fixed::from_hex(text(v, name));
+  return parsed.ok() ? *parsed : Fixed{};
+}
+
+}  // namespace
+
+struct RpcClient::Impl {
+  std::string url;
+  httplib::Client client;
+  Impl(const std::string& base, std::uint64_t timeout_ms) : url(base), client(base) {
+    auto s = static_cast<time_t>(timeout_ms / 1000);
+    auto us = static_cast<time_t>((timeout_ms % 1000) * 1000);
+    client.set_connection_timeout(s, us);
+    client.set_read_timeout(s, us);
+    client.set_write_timeout(s, us);
+  }
+};
+
+RpcClient::RpcClient(const std::string& base_url, std::uint64_t timeout_ms)
+    : impl_(std::make_unique<Impl>(base_url, timeout_ms)) {}
+RpcClient::~RpcClient() = default;
+RpcClient::RpcClient(RpcClient&&) noexcept = default;
+RpcClient& RpcClient::operator=(RpcClient&&) noexcept = default;
+
+Result<RpcClient::Response> RpcClient::get(const std::string& path) {
+  auto res = impl_->client.Get(path);
+  if (!res) return unreachable(impl_->url, res.error());
+  return Response{res->status, res->body};
+}
+
+Result<RpcClient::Response> RpcClient::post(const std::string& path, const std::string& body,
+                                            const std::string& content_type) {
+  auto res = impl_->client.Post(path, body, content_type);
+  if (!res) return unreachable(impl_->url, res.error());
+  return Response{res->status, res->body};
+}
+
+namespace {
+
+// The JSON of a successful answer, or the node's refusal.
+Result<rapidjson::Document> answer(Result<RpcClient::Response> r) {
+  if (!r.ok()) return r.error();
+  if (r->status >= 400) return refusal_of(r->status, r->body);
+  return parse(r->body);
+}
+
+}  // namespace
+
+Result<RpcInfo> RpcClient::info() {
+  auto doc = answer(get("/info"));
+  if (!doc.ok()) return doc.error();
+  const auto& d = *doc;
+  RpcInfo info;
+  info.chain_id = text(d, "chain_id");
+  info.genesis_hash = fixed<Hash>(d, "genesis_hash");
+  info.height = number(d, "height");
+  info.tip = fixed<Hash>(d, "tip");
+  info.state_root = fixed<Hash>(d, "state_root");
+  info.slot = number(d, "slot");
+  info.peers = number(d, "peers");
+  info.pool_size = number(d, "pool_size");
+  info.version = text(d, "version");
+  if (d.HasMember("address")) info.address = fixed<Address>(d, "address");
+  chain_id_ = info.chain_id;
+  return info;
+}
+
+Result<Account> RpcClient::account(const Address& address) {
+  auto doc = answer(get("/accounts/" + address.hex()));
+  if (!doc.ok()) return doc.error();
+  Account a;
+  a.balance = number(*doc, "balance");
+  a.stake = number(*doc, "stake");
+  a.nonce = number(*doc, "nonce");
+  a.unbonding = number(*doc, "unbonding");
+  a.unbonding_release = number(*doc, "unbonding_release");
+  return a;
+}
+
+Result<Hash> RpcClient::submit(const Transaction& tx) {
+  auto doc = answer(post("/transaction", to_json(tx, false)));
+  if (!doc.ok()) return doc.error();
+  return fixed<Hash>(*doc, "id");
+}
+
+Result<std::vector<Result<Hash>>> RpcClient::submit_batch(const std::vector<TransactionPtr>& txs) {
+  std::string body = "[";
+  for (std::size_t i = 0; i < txs.size(); ++i) body += (i ? "," : "") + to_json(*txs[i], false);
+  body += "]";
+  auto r = post("/transactions", body);
+  if (!r.ok()) return r.error();
+  if (r->status >= 400) return refusal_of(r->status, r->body);
+  auto doc = parse(r->body);
+  if (!doc.ok()) return doc.error();
+  if (!doc->HasMember("results") || !(*doc)["results"].IsArray())
+    return make_error(Reason::kMalformed, "the node's answer has no results");
+  std::vector<Result<Hash>> out;
+  for (const auto& item : (*doc)["results"].GetArray()) {
+    if (item.HasMember("error"))
+      out.emplace_back(make_error(
+          reason_from_code(text(item["error"], "code")).value_or(Reason::kInvalidArgument),
+          text(item["error"], "message")));
+    else
+      out.emplace_back(fixed<Hash>(item, "id"));
+  }
+  return out;
+}
+
+Result<RpcTxStatus> RpcClient::transaction_status(const Hash& id) {
+  auto doc = answer(get("/transactions/" + id.hex()));
+  if (!doc.ok()) return doc.error();
+  RpcTxStatus s;
+  s.id = id;
+  s.status = text(*doc, "status");
+  if (doc->HasMember("height")) s.height = number(*doc, "height");
+  if (doc->HasMember("block")) s.block = fixed<Hash>(*doc, "block");
+  return s;
+}
+
+Result<BlockPtr> RpcClient::block(std::uint64_t height) {
+  if (chain_id_.empty())
+    if (auto i = info(); !i.ok()) return i.error();
+  auto r = get("/blocks/" + std::to_string(height));
+  if (!r.ok()) return r.error();
+  if (r->status >= 400) return refusal_of(r->status, r->body);
+  return block_from_json(r->body, chain_id_);
+}
+
+}  // namespace pos

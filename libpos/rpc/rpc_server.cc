@@ -1,0 +1,614 @@
+#include "pos/rpc_server.h"
+
+#include <httplib.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "pos/version.h"
+
+namespace pos {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+std::string error_body(const Error& e) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  w.Key("code");
+  std::string_view code = reason_code(e.reason);
+  w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
+  w.Key("message");
+  w.String(e.message.c_str());
+  w.EndObject();
+  w.EndObject();
+  return buffer.GetString();
+}
+
+Reply error_reply(const Error& e) {
+  return Reply{reason_info(e.reason).http_status, error_body(e)};
+}
+
+Reply error_reply(Reason reason, std::string message) {
+  return error_reply(make_error(reason, std::move(message)));
+}
+
+template <class F>
+Reply json_reply(int status, F&& write) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  write(w);
+  return Reply{status, std::string(buffer.GetString(), buffer.GetSize())};
+}
+
+void key(Writer& w, const char* k) {
+  w.Key(k);
+}
+void str(Writer& w, const std::string& s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void write_account(Writer& w, const Address& address, const Account& a) {
+  w.StartObject();
+  key(w, "address");
+  str(w, address.hex());
+  key(w, "balance");
+  w.Uint64(a.balance);
+  key(w, "stake");
+  w.Uint64(a.stake);
+  key(w, "nonce");
+  w.Uint64(a.nonce);
+  key(w, "unbonding");
+  w.Uint64(a.unbonding);
+  key(w, "unbonding_release");
+  w.Uint64(a.unbonding_release);
+  w.EndObject();
+}
+
+// Embeds JSON text already made by the core's encoders.
+void raw(Writer& w, const std::string& json) {
+  w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+}
+
+// A query parameter as an unsigned integer, or the default; refused if not digits.
+Result<std::uint64_t> param_u64(const httplib::Request& req, const char* name,
+                                std::uint64_t fallback) {
+  if (!req.has_param(name)) return fallback;
+  std::string text = req.get_param_value(name);
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+    return make_error(Reason::kInvalidArgument,
+                      std::string("query parameter \"") + name + "\" must be an unsigned integer");
+  return value;
+}
+
+// Latency histogram of one route, for /metrics.
+struct Histogram {
+  static constexpr std::array<double, 8> kBounds = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
+  std::array<std::uint64_t, kBounds.size()> buckets{};
+  std::uint64_t count = 0;
+  double sum = 0;
+  void observe(double seconds) {
+    for (std::size_t i = 0; i < kBounds.size(); ++i)
+      if (seconds <= kBounds[i]) ++buckets[i];
+    ++count;
+    sum += seconds;
+  }
+};
+
+}  // namespace
+
+struct RpcServer::Impl {
+  PeerNode& node;
+  RpcOptions options;
+  RpcIdentity identity;
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::mutex metrics_mutex;
+  std::map<std::string, Histogram> latency;  // by route
+  std::string chain_id_text;
+
+  Impl(PeerNode& n, RpcOptions o, RpcIdentity i)
+      : node(n), options(std::move(o)), identity(std::move(i)) {
+    node.inspect([&](const Blockchain& c, const TransactionPool&) { chain_id_text = c.params().chain_id; });
+  }
+
+  using Handler = std::function<Reply(const httplib::Request&)>;
+
+  void route(const char* method, const std::string& pattern, const std::string& name,
+             Handler handler) {
+    auto wrapped = [this, name, handler](const httplib::Request& req, httplib::Response& res) {
+      auto start = std::chrono::steady_clock::now();
+      Reply reply;
+      try {
+        reply = handler(req);
+      } catch (const std::exception& e) {
+        // The node's loop is stopping, or a read failed: no half answer.
+        reply =
+            error_reply(Reason::kUnavailable, std::string("the node cannot answer: ") + e.what());
+      } catch (...) {
+        reply = error_reply(Reason::kUnavailable, "the node cannot answer now");
+      }
+      res.status = reply.status;
+      res.set_content(reply.body, reply.content_type.c_str());
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::lock_guard lock(metrics_mutex);
+      latency[name].observe(seconds);
+    };
+    if (std::string_view(method) == "GET")
+      server.Get(pattern, wrapped);
+    else
+      server.Post(pattern, wrapped);
+  }
+
+  void install_routes();
+  Reply info();
+  Reply health();
+  Reply metrics();
+  Reply blocks_page(const httplib::Request& req, const char* name);
+  Reply block(const std::string& id);
+  Reply pool(const httplib::Request& req);
+  Reply submit_one(const httplib::Request& req);
+  Reply submit_batch(const httplib::Request& req);
+  Reply transaction(const std::string& id);
+  Reply account(const std::string& address);
+  Reply stakers();
+  Reply peers();
+  Result<TransactionPtr> parse_transaction(const rapidjson::Value& value) const;
+  std::string chain_id() const;
+};
+
+std::string RpcServer::Impl::chain_id() const {
+  return chain_id_text;
+}
+
+void RpcServer::Impl::install_routes() {
+  route("GET", "/info", "/info", [this](const auto&) { return info(); });
+  route("GET", "/health", "/health", [this](const auto&) { return health(); });
+  route("GET", "/metrics", "/metrics", [this](const auto&) { return metrics(); });
+  route("GET", "/blockchain", "/blockchain",
+        [this](const auto& req) { return blocks_page(req, "/blockchain"); });
+  route("GET", "/blocks", "/blocks",
+        [this](const auto& req) { return blocks_page(req, "/blocks"); });
+  route("GET", R"(/blocks/([^/]+))", "/blocks/{id}",
+        [this](const auto& req) { return block(req.matches[1]); });
+  route("GET", "/transactionPool", "/transactionPool",
+        [this](const auto& req) { return pool(req); });
+  route("POST", "/transaction", "/transaction",
+        [this](const auto& req) { return submit_one(req); });
+  route("POST", "/transactions", "/transactions",
+        [this](const auto& req) { return submit_batch(req); });
+  route("GET", R"(/transactions/([^/]+))", "/transactions/{id}",
+        [this](const auto& req) { return transaction(req.matches[1]); });
+  route("GET", R"(/accounts/([^/]+))", "/accounts/{address}",
+        [this](const auto& req) { return account(req.matches[1]); });
+  route("GET", "/stakers", "/stakers", [this](const auto&) { return stakers(); });
+  route("GET", "/peers", "/peers", [this](const auto&) { return peers(); });
+
+  // Whatever httplib answers itself (no route, body too large, bad request) gets a JSON error.
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    Error e =
+        res.status == 404 ? make_error(Reason::kNotFound, "no route " + req.method + " " + req.path)
+        : res.status == 413 ? make_error(Reason::kPayloadTooLarge, "the request body is too large")
+                            : make_error(Reason::kInvalidArgument,
+                                         "bad request (HTTP " + std::to_string(res.status) + ")");
+    res.set_content(error_body(e), "application/json");
+  });
+}
+
+Reply RpcServer::Impl::info() {
+  NodeStatus s = node.status();
+  Hash genesis;
+  node.inspect([&](const Blockchain& c, const TransactionPool&) { genesis = c.genesis_hash(); });
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "chain_id");
+    str(w, chain_id_text);
+    key(w, "genesis_hash");
+    str(w, genesis.hex());
+    key(w, "height");
+    w.Uint64(s.height);
+    key(w, "tip");
+    str(w, s.tip.hex());
+    key(w, "state_root");
+    str(w, s.state_root.hex());
+    key(w, "slot");
+    w.Uint64(s.slot);
+    key(w, "finalized_height");
+    w.Uint64(s.finalized_height);
+    key(w, "peers");
+    w.Uint64(s.peers.size());
+    key(w, "pool_size");
+    w.Uint64(s.pool_size);
+    key(w, "syncing");
+    w.Bool(s.syncing_from.has_value());
+    key(w, "version");
+    str(w, identity.version);
+    if (identity.forger) {
+      key(w, "address");
+      str(w, identity.forger->hex());
+    }
+    w.EndObject();
+  });
+}
+
+Reply RpcServer::Impl::health() {
+  NodeStatus s = node.status();
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "status");
+    str(w, "ok");
+    key(w, "height");
+    w.Uint64(s.height);
+    key(w, "peers");
+    w.Uint64(s.peers.size());
+    key(w, "syncing");
+    w.Bool(s.syncing_from.has_value());
+    w.EndObject();
+  });
+}
+
+Reply RpcServer::Impl::metrics() {
+  NodeStatus s = node.status();
+  std::string out;
+  auto gauge = [&](const char* name, const char* help, double value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
+           " " + std::to_string(value) + "\n";
+  };
+  auto counter_head = [&](const char* name, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+  };
+  gauge("pos_height", "Height of the chain tip.", static_cast<double>(s.height));
+  gauge("pos_finalized_height", "Height at or below which blocks are final.",
+        static_cast<double>(s.finalized_height));
+  gauge("pos_slot", "The clock's current slot.", static_cast<double>(s.slot));
+  gauge("pos_peers", "Connected peers.", static_cast<double>(s.peers.size()));
+  gauge("pos_pool_transactions", "Transactions in the pool.", static_cast<double>(s.pool_size));
+  gauge("pos_pool_bytes", "Bytes of the transactions in the pool.",
+        static_cast<double>(s.pool_bytes));
+  gauge("pos_syncing", "1 while blocks are being fetched from a peer.", s.syncing_from ? 1.0 : 0.0);
+  counter_head("pos_transactions_accepted_total", "Transactions admitted to the pool, by source.");
+  for (const auto& [source, n] : s.counters.txs_accepted)
+    out += "pos_transactions_accepted_total{source=\"" + source + "\"} " + std::to_string(n) + "\n";
+  counter_head("pos_transactions_refused_total", "Transactions refused, by reason.");
+  for (const auto& [reason, n] : s.counters.txs_refused)
+    out += "pos_transactions_refused_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
+  counter_head("pos_blocks_forged_total", "Blocks this node forged.");
+  out += "pos_blocks_forged_total " + std::to_string(s.counters.blocks_forged) + "\n";
+  counter_head("pos_blocks_received_total", "Blocks from peers that joined the chain.");
+  out += "pos_blocks_received_total " + std::to_string(s.counters.blocks_received) + "\n";
+  counter_head("pos_reorganisations_total", "Reorganisations of the main chain.");
+  out += "pos_reorganisations_total " + std::to_string(s.counters.reorganisations) + "\n";
+  out +=
+      "# HELP pos_rpc_request_seconds RPC request latency by route.\n"
+      "# TYPE pos_rpc_request_seconds histogram\n";
+  std::lock_guard lock(metrics_mutex);
+  for (const auto& [route_name, h] : latency) {
+    std::string label = "route=\"" + route_name + "\"";
+    for (std::size_t i = 0; i < Histogram::kBounds.size(); ++i)
+      out += "pos_rpc_request_seconds_bucket{" + label + ",le=\"" +
+             std::to_string(Histogram::kBounds[i]) + "\"} " + std::to_string(h.buckets[i]) + "\n";
+    out += "pos_rpc_request_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(h.count) +
+           "\n";
+    out += "pos_rpc_request_seconds_sum{" + label + "} " + std::to_string(h.sum) + "\n";
+    out += "pos_rpc_request_seconds_count{" + label + "} " + std::to_string(h.count) + "\n";
+  }
+  return Reply{200, out, "text/plain; version=0.0.4"};
+}
+
+Reply RpcServer::Impl::blocks_page(const httplib::Request& req, const char*) {
+  auto from = param_u64(req, "from", 0);
+  if (!from.ok()) return error_reply(from.error());
+  auto limit = param_u64(req, "limit", 20);
+  if (!limit.ok()) return error_reply(limit.error());
+  std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, options.max_page));
+  std::vector<BlockPtr> blocks;
+  std::uint64_t height = 0;
+  node.inspect([&](const Blockchain& chain, const TransactionPool&) {
+    height = chain.height();
+    if (*from <= height) blocks = chain.main_chain_blocks(*from, count, 16 * 1024 * 1024);
+  });
+  if (*from > height)
+    return error_reply(Reason::kNotFound, "the page starts at height " + std::to_string(*from) +
+                                              ", beyond the tip at " + std::to_string(height));
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "height");
+    w.Uint64(height);
+    key(w, "from");
+    w.Uint64(*from);
+    key(w, "blocks");
+    w.StartArray();
+    for (const auto& b : blocks) raw(w, to_json(*b));
+    w.EndArray();
+    if (!blocks.empty() && blocks.back()->height() < height) {
+      key(w, "next");
+      w.Uint64(blocks.back()->height() + 1);
+    }
+    w.EndObject();
+  });
+}
+
+Reply RpcServer::Impl::block(const std::string& id) {
+  BlockPtr found;
+  if (id.size() == 64) {
+    auto hash = Hash::from_hex(id);
+    if (!hash.ok())
+      return error_reply(Reason::kInvalidArgument, "not a block hash: " + hash.error().message);
+    node.inspect(
+        [&](const Blockchain& chain, const TransactionPool&) { found = chain.block(*hash); });
+  } else {
+    std::uint64_t height = 0;
+    auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), height);
+    if (id.empty() || ec != std::errc() || end != id.data() + id.size())
+      return error_reply(Reason::kInvalidArgument,
+                         "\"" + id + "\" is neither a height nor a 64-character block hash");
+    node.inspect(
+        [&](const Blockchain& chain, const TransactionPool&) { found = chain.block_at(height); });
+  }
+  if (!found) return error_reply(Reason::kNotFound, "no block " + id);
+  return Reply{200, to_json(*found)};
+}
+
+Reply RpcServer::Impl::pool(const httplib::Request& req) {
+  auto limit = param_u64(req, "limit", options.max_page);
+  if (!limit.ok()) return error_reply(limit.error());
+  std::vector<TransactionPtr> txs;
+  std::size_t size = 0, bytes = 0;
+  node.inspect([&](const Blockchain& chain, const TransactionPool& p) {
+    size = p.size();
+    bytes = p.bytes();
+    txs = p.ready(chain.state());
+    if (txs.size() < size) {  // then those waiting for an earlier nonce
+      for (const auto& tx : p.all())
+        if (std::find(txs.begin(), txs.end(), tx) == txs.end()) txs.push_back(tx);
+    }
+  });
+  std::size_t shown = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, options.max_page));
+  if (txs.size() > shown) txs.resize(shown);
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "size");
+    w.Uint64(size);
+    key(w, "bytes");
+    w.Uint64(bytes);
+    key(w, "transactions");
+    w.StartArray();
+    for (const auto& tx : txs) raw(w, to_json(*tx));
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+Result<TransactionPtr> RpcServer::Impl::parse_transaction(const rapidjson::Value& value) const {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  value.Accept(w);
+  return transaction_from_json(std::string_view(buffer.GetString(), buffer.GetSize()), chain_id());
+}
+
+Reply RpcServer::Impl::submit_one(const httplib::Request& req) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(req.body.data(), req.body.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return error_reply(Reason::kMalformed, "the body must be a transaction as a JSON object");
+  const rapidjson::Value* tx_value = &doc;
+  if (doc.HasMember("transaction") && doc.MemberCount() == 1) tx_value = &doc["transaction"];
+  auto tx = parse_transaction(*tx_value);
+  if (!tx.ok()) return error_reply(tx.error());
+  auto verdict = node.submit(*tx);
+  if (!verdict.ok()) return error_reply(verdict.error());
+  return json_reply(202, [&](Writer& w) {
+    w.StartObject();
+    key(w, "id");
+    str(w, (*tx)->id().hex());
+    key(w, "status");
+    str(w, "pending");
+    w.EndObject();
+  });
+}
+
+Reply RpcServer::Impl::submit_batch(const httplib::Request& req) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(req.body.data(), req.body.size());
+  if (doc.HasParseError() || !doc.IsArray())
+    return error_reply(Reason::kMalformed, "the body must be a JSON array of transactions");
+  if (doc.Size() > options.max_batch)
+    return error_reply(Reason::kPayloadTooLarge, std::to_string(doc.Size()) +
+                                                     " transactions, the limit per request is " +
+                                                     std::to_string(options.max_batch));
+  std::vector<Result<TransactionPtr>> parsed;
+  for (const auto& item : doc.GetArray()) parsed.push_back(parse_transaction(item));
+  std::vector<std::optional<Error>> verdicts;
+  for (const auto& tx : parsed) {
+    if (!tx.ok()) {
+      verdicts.push_back(tx.error());
+      continue;
+    }
+    auto ok = node.submit(*tx);
+    verdicts.push_back(ok.ok() ? std::nullopt : std::optional<Error>(ok.error()));
+  }
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "results");
+    w.StartArray();
+    for (std::size_t i = 0; i < parsed.size(); ++i) {
+      w.StartObject();
+      if (parsed[i].ok()) {
+        key(w, "id");
+        str(w, (*parsed[i])->id().hex());
+      }
+      if (verdicts[i]) {
+        key(w, "error");
+        w.StartObject();
+        key(w, "code");
+        str(w, std::string(reason_code(verdicts[i]->reason)));
+        key(w, "message");
+        str(w, verdicts[i]->message);
+        w.EndObject();
+      } else {
+        key(w, "status");
+        str(w, "pending");
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+Reply RpcServer::Impl::transaction(const std::string& id_text) {
+  auto id = Hash::from_hex(id_text);
+  if (!id.ok())
+    return error_reply(Reason::kInvalidArgument, "not a transaction id: " + id.error().message);
+  std::optional<TxLocation> where;
+  bool pending = false;
+  node.inspect([&](const Blockchain& chain, const TransactionPool& p) {
+    where = chain.transaction_location(*id);
+    pending = p.contains(*id);
+  });
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "id");
+    str(w, id->hex());
+    key(w, "status");
+    str(w, where ? "included" : pending ? "pending" : "unknown");
+    if (where) {
+      key(w, "height");
+      w.Uint64(where->height);
+      key(w, "block");
+      str(w, where->block.hex());
+      key(w, "index");
+      w.Uint64(where->index);
+    }
+    w.EndObject();
+  });
+}
+
+Reply RpcServer::Impl::account(const std::string& text) {
+  auto address = Address::from_hex(text);
+  if (!address.ok())
+    return error_reply(Reason::kInvalidArgument,
+                       "not an address (64 lower-case hex characters): " + address.error().message);
+  Account a;
+  node.inspect(
+      [&](const Blockchain& chain, const TransactionPool&) { a = chain.state().get(*address); });
+  return json_reply(200, [&](Writer& w) { write_account(w, *address, a); });
+}
+
+Reply RpcServer::Impl::stakers() {
+  std::vector<std::pair<Address, std::uint64_t>> list;
+  std::uint64_t total = 0;
+  node.inspect([&](const Blockchain& chain, const TransactionPool&) {
+    list.assign(chain.state().stakers().begin(), chain.state().stakers().end());
+    total = chain.state().total_stake();
+  });
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "total_stake");
+    w.Uint64(total);
+    key(w, "stakers");
+    w.StartArray();
+    for (const auto& [address, stake] : list) {
+      w.StartObject();
+      key(w, "address");
+      str(w, address.hex());
+      key(w, "stake");
+      w.Uint64(stake);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+Reply RpcServer::Impl::peers() {
+  NodeStatus s = node.status();
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "peers");
+    w.StartArray();
+    for (const auto& p : s.peers) {
+      w.StartObject();
+      key(w, "address");
+      str(w, p.address);
+      key(w, "listen_address");
+      str(w, p.listen_address);
+      key(w, "node_id");
+      str(w, p.node_id.hex());
+      key(w, "inbound");
+      w.Bool(p.inbound);
+      key(w, "best_height");
+      w.Uint64(p.best_height);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+RpcServer::RpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<RpcServer>> RpcServer::start(PeerNode& node, RpcOptions options,
+                                                    RpcIdentity identity) {
+  auto impl = std::make_unique<Impl>(node, std::move(options), std::move(identity));
+  Impl& i = *impl;
+  std::size_t threads = std::max<std::size_t>(1, i.options.threads);
+  i.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  i.server.set_payload_max_length(i.options.max_body_bytes);
+  auto timeout_s = static_cast<time_t>(i.options.timeout_ms / 1000);
+  auto timeout_us = static_cast<time_t>((i.options.timeout_ms % 1000) * 1000);
+  i.server.set_read_timeout(timeout_s, timeout_us);
+  i.server.set_write_timeout(timeout_s, timeout_us);
+  i.server.set_keep_alive_max_count(100);
+  // cpp-httplib's default is SO_REUSEPORT, which would let a second node listen on the same
+  // port unnoticed; SO_REUSEADDR alone refuses that and still allows a quick restart.
+  i.server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  i.install_routes();
+  if (i.options.port == 0) {
+    i.port = i.server.bind_to_any_port(i.options.host);
+    if (i.port <= 0)
+      return make_error(Reason::kIoError, "cannot listen for RPC on " + i.options.host);
+  } else if (!i.server.bind_to_port(i.options.host, i.options.port)) {
+    return make_error(Reason::kIoError, "cannot listen for RPC on " + i.options.host + ":" +
+                                            std::to_string(i.options.port) +
+                                            " (in use, or not an address of this machine)");
+  } else {
+    i.port = i.options.port;
+  }
+  i.thread = std::thread([&i]() { i.server.listen_after_bind(); });
+  return std::unique_ptr<RpcServer>(new RpcServer(std::move(impl)));
+}
+
+RpcServer::~RpcServer() {
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+std::uint16_t RpcServer::port() const {
+  return static_cast<std::uint16_t>(impl_->port);
+}
+
+}  // namespace pos

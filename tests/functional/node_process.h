@@ -1,0 +1,76 @@
+// Real pos-node processes for the functional tests: free loopback ports, a test genesis with
+// short slots, keys on disk, and start / stop / kill of each node.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../unit/test_support.h"
+#include "pos/rpc_client.h"
+
+namespace pos::functional {
+
+std::uint16_t free_port();
+
+// A network's files: genesis (slot_ms short, three equal validators, funded users) and keys.
+struct TestNetwork {
+  explicit TestNetwork(std::uint64_t slot_ms = 500, std::size_t validators = 3);
+  test::TempDir dir;
+  Genesis genesis;
+  std::vector<Wallet> validators;
+  std::vector<Wallet> users;
+  std::filesystem::path genesis_file;
+  std::filesystem::path key_file(std::size_t validator) const;
+  std::uint64_t slot_now() const;
+};
+
+class NodeProcess {
+ public:
+  // extra: more pos-node arguments (--key, --peer, ...). Waits until /health answers.
+  NodeProcess(const TestNetwork& net, std::string name, std::vector<std::string> extra,
+              std::uint16_t p2p = 0, std::uint16_t rpc = 0);
+  ~NodeProcess();
+
+  void start();  // (again) with the same ports and data dir
+  void stop();   // SIGTERM, wait for exit 0
+  void kill();   // SIGKILL
+  bool running() const { return pid_ > 0; }
+  std::string p2p_address() const { return "127.0.0.1:" + std::to_string(p2p_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(rpc_); }
+  RpcClient& rpc() { return *client_; }
+  std::string log() const;
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+
+ private:
+  const TestNetwork& net_;
+  std::string name_;
+  std::vector<std::string> extra_;
+  std::uint16_t p2p_;
+  std::uint16_t rpc_;
+  std::filesystem::path data_dir_;
+  std::filesystem::path log_file_;
+  pid_t pid_ = -1;
+  std::unique_ptr<RpcClient> client_;
+};
+
+// Runs the program with arguments; returns its exit code and what it printed on stderr.
+std::pair<int, std::string> run_pos_node(const std::vector<std::string>& args);
+
+template <class F>
+bool eventually(F condition, double seconds = 20) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+}  // namespace pos::functional
