@@ -35,6 +35,7 @@ constexpr std::size_t kMaxAddressBook = 1000;
 constexpr std::size_t kMaxSeenTxs = 100'000;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
+constexpr std::size_t kMaxHeldBlocks = 64;
 
 std::uint64_t steady_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -549,7 +550,31 @@ class Network final : private kj::TaskSet::ErrorHandler {
       if (!syncing_from_) request_blocks(peer);
       return;
     }
+    if (result.reason() == Reason::kSlotInFuture) {
+      hold_back(block);
+      return;
+    }
     refuse(peer, result.error());
+  }
+
+  // A block ahead of our clock is kept (a few of them) and tried again as the clock advances;
+  // many of them mean that this node's clock is behind, which the log says.
+  void hold_back(const BlockPtr& block) {
+    if (held_.size() >= kMaxHeldBlocks) held_.erase(std::prev(held_.end()));
+    held_.emplace(block->slot(), block);
+    log("holding back block " + block->hash().hex() + " of slot " + std::to_string(block->slot()) +
+        ": ahead of this node's clock (slot " +
+        std::to_string(chain_.params().slot_at(clock_.now_ms())) +
+        "); if this repeats, check the system clock");
+  }
+
+  void retry_held() {
+    std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
+    while (!held_.empty() && held_.begin()->first <= slot + 1) {
+      BlockPtr block = held_.begin()->second;
+      held_.erase(held_.begin());
+      (void)apply(block, 0);
+    }
   }
 
   void on(Peer& peer, GetBlocks& message) {
@@ -665,6 +690,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
           break;
         }
     }
+    retry_held();
     maybe_forge();
     if (now - last_expiry_ms_ > 10'000) {
       last_expiry_ms_ = now;
@@ -716,6 +742,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
   std::optional<SecretKey> forger_;
   ForgingOptions forging_;
   std::uint64_t last_forge_slot_ = 0;
+  std::multimap<std::uint64_t, BlockPtr> held_;  // by slot
   kj::TaskSet tasks_;  // last: destroyed first, while what its tasks use still exists
 };
 

@@ -383,3 +383,23 @@ TEST_CASE("a peer that disconnects mid-sync is replaced by another", "[p2p][net]
   CHECK(n.status().height < 1500);
   CHECK(eventually([&] { return n.status().height == 1500; }, 60));
 }
+
+TEST_CASE("a block ahead of the clock is held back, then applied when its slot comes",
+          "[p2p][net]") {
+  Fixture f;
+  ManualClock slow(f.keys.genesis.params.slot_start_ms(1));  // this node's clock is behind
+  auto late = PeerNode::start(f.keys.genesis, std::make_unique<MemoryStorage>(), f.config(), slow);
+  REQUIRE(late.ok());
+  PeerNode& a = f.start(f.config({"127.0.0.1:" + std::to_string((*late)->port())}));
+  REQUIRE(eventually([&] { return peer_count(a) == 1; }));
+  // a forges in slot 5: three slots past the late node's clock.
+  std::optional<PublicKey> leader;
+  a.inspect([&](const Blockchain& chain, const TransactionPool&) { leader = chain.leader(5); });
+  auto block = a.forge(f.keys.wallet_of(*leader).secret_key(), 5);
+  REQUIRE(block.ok());
+  std::this_thread::sleep_for(300ms);
+  CHECK((*late)->status().height == 0);
+  CHECK(peer_count(a) == 1);  // held, not a reason to drop the peer
+  slow.set(f.keys.genesis.params.slot_start_ms(4));
+  CHECK(eventually([&] { return (*late)->status().tip == (*block)->hash(); }));
+}
