@@ -127,7 +127,8 @@ struct RpcServer::Impl {
 
   Impl(PeerNode& n, RpcOptions o, RpcIdentity i)
       : node(n), options(std::move(o)), identity(std::move(i)) {
-    node.inspect([&](const Blockchain& c, const TransactionPool&) { chain_id_text = c.params().chain_id; });
+    node.inspect(
+        [&](const Blockchain& c, const TransactionPool&) { chain_id_text = c.params().chain_id; });
   }
 
   using Handler = std::function<Reply(const httplib::Request&)>;

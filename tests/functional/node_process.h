@@ -4,10 +4,10 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
