@@ -45,17 +45,27 @@ TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count) {
   genesis.params.slot_ms = slot_ms;
   genesis.params.finality_depth = 32;
   genesis.params.unbonding_blocks = 5;
+  if (count == 0) return;  // demo(): the genesis comes from keys/
   genesis.params.exchange_authority = validators[0].public_key();
   for (const auto& v : validators) genesis.allocations.push_back({v.public_key(), 1'000'000, 100});
   for (const auto& u : users) genesis.allocations.push_back({u.public_key(), 100'000, 0});
   genesis = Genesis::parse(genesis.to_json()).value();
   genesis_file = dir.path() / "genesis.json";
   test::write_text(genesis_file, genesis.to_json());
+  keys_dir = dir.path();
   for (std::size_t i = 0; i < count; ++i) REQUIRE(validators[i].save(key_file(i)).ok());
 }
 
+std::unique_ptr<TestNetwork> TestNetwork::demo() {
+  auto net = std::make_unique<TestNetwork>(1000, 0);
+  net->keys_dir = std::filesystem::path(POS_SOURCE_DIR) / "keys";
+  net->genesis_file = net->keys_dir / "genesis.json";
+  net->genesis = Genesis::load(net->genesis_file).value();
+  return net;
+}
+
 std::filesystem::path TestNetwork::key_file(std::size_t i) const {
-  return dir.path() / ("validator" + std::to_string(i) + ".pem");
+  return keys_dir / ("validator" + std::to_string(i) + ".pem");
 }
 
 std::uint64_t TestNetwork::slot_now() const {

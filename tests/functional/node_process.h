@@ -22,12 +22,15 @@ std::uint16_t free_port();
 // A network's files: genesis (slot_ms short, three equal validators, funded users) and keys.
 struct TestNetwork {
   explicit TestNetwork(std::uint64_t slot_ms = 500, std::size_t validators = 3);
+  // The demo network of keys/: its genesis and validator keys.
+  static std::unique_ptr<TestNetwork> demo();
   test::TempDir dir;
   Genesis genesis;
   std::vector<Wallet> validators;
   std::vector<Wallet> users;
   std::filesystem::path genesis_file;
   std::filesystem::path key_file(std::size_t validator) const;
+  std::filesystem::path keys_dir;  // where key_file() looks
   std::uint64_t slot_now() const;
 };
 

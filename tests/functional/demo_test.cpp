@@ -1,0 +1,62 @@
+// The demo as an integration test: three validators of the demo network, pos-interact demo, a
+// fourth node that syncs; the final balances and stakes asserted on all four nodes.
+#include <catch2/catch.hpp>
+
+#include "node_process.h"
+
+using namespace pos;
+using namespace pos::functional;
+
+TEST_CASE("the demo: pos-interact replays the teaching flow; four nodes agree on the result",
+          "[functional][demo]") {
+  auto net = TestNetwork::demo();
+  NodeProcess v1(*net, "validator1", {"--key", net->key_file(1).string()});
+  NodeProcess v2(*net, "validator2",
+                 {"--key", net->key_file(2).string(), "--peer", v1.p2p_address()});
+  NodeProcess v3(*net, "validator3",
+                 {"--key", net->key_file(3).string(), "--peer", v1.p2p_address()});
+  REQUIRE(eventually([&] { return v1.rpc().info()->peers == 2; }));
+
+  test::TempDir out;
+  int code = test::run_command(std::string(POS_INTERACT_BINARY) + " demo --node " + v1.url() +
+                               " --keys " + net->keys_dir.string() + " --timeout 30 > " +
+                               (out.path() / "demo.txt").string() + " 2>&1");
+  std::string printed = test::read_text(out.path() / "demo.txt");
+  INFO(printed);
+  REQUIRE(code == 0);
+  CHECK_THAT(printed, Catch::Contains("alice sends bob 1 again"));
+  CHECK_THAT(printed, Catch::Contains("included at height"));
+
+  NodeProcess observer(*net, "observer", {"--peer", v1.p2p_address()});
+  std::uint64_t height = v1.rpc().info()->height;
+  REQUIRE(eventually([&] { return observer.rpc().info()->height >= height; }, 30));
+
+  auto alice = Wallet::load(net->keys_dir / "alice.pem").value();
+  auto bob = Wallet::load(net->keys_dir / "bob.pem").value();
+  Hash tip = v1.rpc().info()->tip;
+  for (NodeProcess* n : {&v1, &v2, &v3, &observer}) {
+    REQUIRE(eventually([&] { return n->rpc().info()->tip == tip; }));
+    auto a = n->rpc().account(alice.public_key());
+    auto b = n->rpc().account(bob.public_key());
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(a->balance == 73);
+    CHECK(a->stake == 25);
+    CHECK(a->nonce == 3);
+    CHECK(b->balance == 112);
+    CHECK(b->stake == 0);
+  }
+}
+
+TEST_CASE("pos-interact: bad arguments, bad keys and an unreachable node have their exit codes",
+          "[functional][demo]") {
+  auto net = TestNetwork::demo();
+  std::string bin = POS_INTERACT_BINARY;
+  std::string quiet = " >/dev/null 2>&1";
+  CHECK(test::run_command(bin + quiet) == 2);
+  CHECK(test::run_command(bin + " dance" + quiet) == 2);
+  CHECK(test::run_command(bin + " demo --bogus" + quiet) == 2);
+  CHECK(test::run_command(bin + " demo --keys /nonexistent" + quiet) == 2);
+  CHECK(test::run_command(bin + " demo --node http://127.0.0.1:" + std::to_string(free_port()) +
+                          " --keys " + net->keys_dir.string() + quiet) == 3);
+}
