@@ -8,7 +8,7 @@ packages=(
   libsodium-dev libfmt-dev rapidjson-dev libcpp-httplib-dev
   capnproto libcapnp-dev liblmdb-dev
   catch2 libbenchmark-dev
-  python3 python3-dev python3-pytest pybind11-dev
+  python3 python3-dev python3-pytest python3-nacl pybind11-dev
 )
 
 missing=()

@@ -1,0 +1,305 @@
+// pos-wallet: keys, signing and sending, through a node's RPC only.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pos/pos.h"
+#include "pos/rpc_client.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kUsage = R"(usage: pos-wallet [--node URL] [--json] COMMAND ...
+
+  keygen --out FILE                         a new Ed25519 key (PKCS#8 PEM, mode 0600)
+  address --key FILE                        the key's address
+  account ADDRESS                           balance, stake, nonce
+  send --key FILE --to ADDRESS --amount N   a TRANSFER
+  stake --key FILE --amount N               a STAKE
+  unstake --key FILE --amount N             an UNSTAKE
+  exchange --key FILE --to ADDRESS --amount N   an EXCHANGE (the exchange authority mints)
+      these four also take [--fee N] [--nonce N] [--wait]; the nonce comes from the node
+  sign COMMAND ...                          any of the four, offline: prints the signed JSON;
+                                            needs --nonce and --chain-id ID (or --genesis FILE)
+  submit FILE [--wait]                      sends a signed transaction JSON file
+  verify FILE (--chain-id ID | --genesis FILE)   checks a signed transaction JSON file
+  status TXID                               pending, included (with height) or unknown
+
+  --node URL      the node's API (default http://127.0.0.1:5000)
+  --json          machine-readable output
+  --timeout S     how long --wait waits (default 60)
+
+exit codes: 0 done, 1 refused by the node, 2 bad arguments, 3 node unreachable,
+            4 bad key file, 5 not included in time
+)";
+
+enum Exit { kOk = 0, kRefused = 1, kBadArgs = 2, kUnreachable = 3, kBadKey = 4, kTimeout = 5 };
+
+bool g_json = false;
+
+[[noreturn]] void fail(Exit code, const std::string& message) {
+  if (g_json)
+    std::printf("{\"error\":{\"exit\":%d,\"message\":\"%s\"}}\n", code,
+                [&] {
+                  std::string escaped;
+                  for (char c : message)
+                    escaped += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+                  return escaped;
+                }()
+                    .c_str());
+  std::fprintf(stderr, "pos-wallet: %s\n", message.c_str());
+  std::exit(code);
+}
+
+[[noreturn]] void fail_from(const pos::Error& e) {
+  if (e.reason == pos::Reason::kIoError && e.message.rfind("node unreachable", 0) == 0)
+    fail(kUnreachable, e.message);
+  fail(kRefused, "refused: " + e.to_string());
+}
+
+struct Args {
+  std::vector<std::string> words;
+  std::map<std::string, std::string> options;
+  std::map<std::string, bool> flags;
+
+  std::optional<std::string> get(const std::string& name) const {
+    auto it = options.find(name);
+    if (it == options.end()) return std::nullopt;
+    return it->second;
+  }
+  std::string need(const std::string& name) const {
+    auto v = get(name);
+    if (!v) fail(kBadArgs, "--" + name + " is required");
+    return *v;
+  }
+  std::uint64_t number(const std::string& name, std::optional<std::uint64_t> fallback = {}) const {
+    auto v = get(name);
+    if (!v) {
+      if (fallback) return *fallback;
+      fail(kBadArgs, "--" + name + " is required");
+    }
+    if (v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 20)
+      fail(kBadArgs, "--" + name + " must be a whole number, got \"" + *v + "\"");
+    try {
+      return std::stoull(*v);
+    } catch (...) {
+      fail(kBadArgs, "--" + name + " is over 2^64-1");
+    }
+  }
+};
+
+Args parse(int argc, char** argv) {
+  static const std::vector<std::string> kValued = {
+      "node", "key", "to", "amount", "fee", "nonce", "out", "chain-id", "genesis", "timeout"};
+  static const std::vector<std::string> kFlags = {"json", "wait", "help"};
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) == 0) {
+      std::string name = arg.substr(2);
+      if (std::find(kFlags.begin(), kFlags.end(), name) != kFlags.end()) {
+        a.flags[name] = true;
+      } else if (std::find(kValued.begin(), kValued.end(), name) != kValued.end()) {
+        if (i + 1 >= argc) fail(kBadArgs, arg + " needs a value");
+        a.options[name] = argv[++i];
+      } else {
+        fail(kBadArgs, "unknown option " + arg + " (see --help)");
+      }
+    } else {
+      a.words.push_back(arg);
+    }
+  }
+  return a;
+}
+
+pos::Wallet load_key(const Args& a) {
+  auto w = pos::Wallet::load(a.need("key"));
+  if (!w.ok()) fail(kBadKey, w.error().message);
+  return std::move(*w);
+}
+
+pos::Address address_of(const std::string& text, const char* what) {
+  auto address = pos::Address::from_hex(text);
+  if (!address.ok())
+    fail(kBadArgs, std::string(what) + " is not an address: " + address.error().message);
+  return *address;
+}
+
+std::string chain_id_offline(const Args& a) {
+  if (auto id = a.get("chain-id")) return *id;
+  if (auto g = a.get("genesis")) {
+    auto genesis = pos::Genesis::load(*g);
+    if (!genesis.ok()) fail(kBadArgs, genesis.error().message);
+    return genesis->params.chain_id;
+  }
+  fail(kBadArgs, "offline, the chain needs --chain-id ID or --genesis FILE");
+}
+
+std::uint64_t now_ms() {
+  return pos::SystemClock().now_ms();
+}
+
+// Builds and signs the transaction of a send/stake/unstake/exchange command.
+pos::TransactionPtr build(const std::string& kind, const Args& a, const std::string& chain_id,
+                          std::uint64_t nonce) {
+  pos::Wallet w = load_key(a);
+  std::uint64_t amount = a.number("amount");
+  std::uint64_t fee = a.number("fee", 0);
+  if (kind == "send")
+    return w.transfer(chain_id, address_of(a.need("to"), "--to"), amount, fee, nonce, now_ms());
+  if (kind == "stake") return w.stake(chain_id, amount, fee, nonce, now_ms());
+  if (kind == "unstake") return w.unstake(chain_id, amount, fee, nonce, now_ms());
+  return w.exchange(chain_id, address_of(a.need("to"), "--to"), amount, fee, nonce, now_ms());
+}
+
+bool is_tx_command(const std::string& c) {
+  return c == "send" || c == "stake" || c == "unstake" || c == "exchange";
+}
+
+void wait_included(pos::RpcClient& rpc, const pos::Hash& id, double timeout_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto s = rpc.transaction_status(id);
+    if (!s.ok()) fail_from(s.error());
+    if (s->status == "included") {
+      if (g_json)
+        std::printf("{\"id\":\"%s\",\"status\":\"included\",\"height\":%llu,\"block\":\"%s\"}\n",
+                    id.hex().c_str(), static_cast<unsigned long long>(*s->height),
+                    s->block->hex().c_str());
+      else
+        std::printf("included at height %llu in block %s\n",
+                    static_cast<unsigned long long>(*s->height), s->block->hex().c_str());
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  fail(kTimeout, "transaction " + id.hex() + " not included within " +
+                     std::to_string(static_cast<int>(timeout_s)) + " s");
+}
+
+void submit_and_report(pos::RpcClient& rpc, const pos::Transaction& tx, const Args& a) {
+  auto id = rpc.submit(tx);
+  if (!id.ok()) fail_from(id.error());
+  bool wait = a.flags.count("wait") > 0;
+  if (g_json && !wait)
+    std::printf("{\"id\":\"%s\",\"status\":\"pending\"}\n", id->hex().c_str());
+  else if (!g_json)
+    std::printf("sent %s (%s)\n", id->hex().c_str(),
+                std::string(pos::tx_type_name(tx.type())).c_str());
+  if (wait) {
+    double timeout = static_cast<double>(a.number("timeout", 60));
+    wait_included(rpc, *id, timeout);
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(kBadArgs, "cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a = parse(argc, argv);
+  g_json = a.flags.count("json") > 0;
+  if (a.flags.count("help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (a.words.empty()) {
+    std::fputs(kUsage, stderr);
+    return kBadArgs;
+  }
+  if (!pos::init().ok()) fail(kBadArgs, "libsodium failed to start");
+  std::string command = a.words[0];
+  pos::RpcClient rpc(a.get("node").value_or("http://127.0.0.1:5000"));
+
+  if (command == "keygen") {
+    pos::Wallet w = pos::Wallet::generate();
+    fs::path out = a.need("out");
+    if (auto ok = w.save(out); !ok.ok()) fail(kBadArgs, ok.error().message);
+    if (g_json)
+      std::printf("{\"address\":\"%s\",\"file\":\"%s\"}\n", w.address().c_str(), out.c_str());
+    else
+      std::printf("new key in %s\naddress %s\n", out.c_str(), w.address().c_str());
+  } else if (command == "address") {
+    pos::Wallet w = load_key(a);
+    std::printf(g_json ? "{\"address\":\"%s\"}\n" : "%s\n", w.address().c_str());
+  } else if (command == "account") {
+    if (a.words.size() != 2) fail(kBadArgs, "usage: account ADDRESS");
+    auto account = rpc.account(address_of(a.words[1], "ADDRESS"));
+    if (!account.ok()) fail_from(account.error());
+    if (g_json)
+      std::printf("{\"address\":\"%s\",\"balance\":%llu,\"stake\":%llu,\"nonce\":%llu}\n",
+                  a.words[1].c_str(), static_cast<unsigned long long>(account->balance),
+                  static_cast<unsigned long long>(account->stake),
+                  static_cast<unsigned long long>(account->nonce));
+    else
+      std::printf("address %s\nbalance %llu\nstake   %llu\nnonce   %llu\n", a.words[1].c_str(),
+                  static_cast<unsigned long long>(account->balance),
+                  static_cast<unsigned long long>(account->stake),
+                  static_cast<unsigned long long>(account->nonce));
+  } else if (is_tx_command(command)) {
+    auto info = rpc.info();
+    if (!info.ok()) fail_from(info.error());
+    pos::Wallet w = load_key(a);
+    std::uint64_t nonce;
+    if (a.get("nonce")) {
+      nonce = a.number("nonce");
+    } else {
+      auto account = rpc.account(w.public_key());
+      if (!account.ok()) fail_from(account.error());
+      nonce = account->nonce;
+    }
+    auto tx = build(command, a, info->chain_id, nonce);
+    submit_and_report(rpc, *tx, a);
+  } else if (command == "sign") {
+    if (a.words.size() != 2 || !is_tx_command(a.words[1]))
+      fail(kBadArgs, "usage: sign (send|stake|unstake|exchange) ... --nonce N --chain-id ID");
+    auto tx = build(a.words[1], a, chain_id_offline(a), a.number("nonce"));
+    std::printf("%s\n", pos::to_json(*tx, true).c_str());
+  } else if (command == "submit") {
+    if (a.words.size() != 2) fail(kBadArgs, "usage: submit FILE");
+    auto info = rpc.info();
+    if (!info.ok()) fail_from(info.error());
+    auto tx = pos::transaction_from_json(read_file(a.words[1]), info->chain_id);
+    if (!tx.ok()) fail(kBadArgs, a.words[1] + ": " + tx.error().to_string());
+    submit_and_report(rpc, **tx, a);
+  } else if (command == "verify") {
+    if (a.words.size() != 2) fail(kBadArgs, "usage: verify FILE (--chain-id ID | --genesis FILE)");
+    auto tx = pos::transaction_from_json(read_file(a.words[1]), chain_id_offline(a));
+    if (!tx.ok()) fail(kBadArgs, a.words[1] + ": " + tx.error().to_string());
+    auto ok = (*tx)->check_signature();
+    if (!ok.ok()) fail(kRefused, ok.error().to_string());
+    std::printf(g_json ? "{\"id\":\"%s\",\"valid\":true}\n" : "valid signature; id %s\n",
+                (*tx)->id().hex().c_str());
+  } else if (command == "status") {
+    if (a.words.size() != 2) fail(kBadArgs, "usage: status TXID");
+    auto id = pos::Hash::from_hex(a.words[1]);
+    if (!id.ok()) fail(kBadArgs, "TXID is not a transaction id: " + id.error().message);
+    auto s = rpc.transaction_status(*id);
+    if (!s.ok()) fail_from(s.error());
+    if (g_json)
+      std::printf("{\"id\":\"%s\",\"status\":\"%s\"%s}\n", id->hex().c_str(), s->status.c_str(),
+                  s->height ? (",\"height\":" + std::to_string(*s->height)).c_str() : "");
+    else if (s->height)
+      std::printf("%s: included at height %llu\n", id->hex().c_str(),
+                  static_cast<unsigned long long>(*s->height));
+    else
+      std::printf("%s: %s\n", id->hex().c_str(), s->status.c_str());
+  } else {
+    fail(kBadArgs, "unknown command \"" + command + "\" (see --help)");
+  }
+  return kOk;
+}

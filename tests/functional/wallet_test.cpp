@@ -1,0 +1,137 @@
+// pos-wallet against a real node: every command, and each error with its exit code.
+#include <catch2/catch.hpp>
+
+#include "node_process.h"
+
+using namespace pos;
+using namespace pos::functional;
+
+namespace {
+
+struct Run {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Run wallet(const std::string& args) {
+  test::TempDir dir;
+  auto out = dir.path() / "out";
+  auto err = dir.path() / "err";
+  int code = test::run_command(std::string(POS_WALLET_BINARY) + " " + args + " >" + out.string() +
+                               " 2>" + err.string());
+  return {code, test::read_text(out), test::read_text(err)};
+}
+
+}  // namespace
+
+TEST_CASE("pos-wallet: every command against a node, and every error's exit code",
+          "[functional][wallet]") {
+  TestNetwork net;
+  NodeProcess node(net, "a", {"--key", net.key_file(0).string(), "--allow-empty-blocks"});
+  NodeProcess b(net, "b", {"--key", net.key_file(1).string(), "--peer", node.p2p_address()});
+  NodeProcess c(net, "c", {"--key", net.key_file(2).string(), "--peer", node.p2p_address()});
+  std::string n = " --node " + node.url() + " ";
+  test::TempDir dir;
+  auto user_key = dir.path() / "user.pem";
+  REQUIRE(net.users[0].save(user_key).ok());
+  std::string user = net.users[0].address();
+  std::string to = net.users[1].address();
+  std::string authority = net.key_file(0).string();
+
+  SECTION("keys") {
+    auto made = wallet("keygen --out " + (dir.path() / "new.pem").string());
+    CHECK(made.code == 0);
+    auto address = wallet("address --key " + (dir.path() / "new.pem").string());
+    CHECK(address.code == 0);
+    CHECK(address.out.size() == 65);
+    CHECK(wallet("keygen --out " + (dir.path() / "new.pem").string()).code == 2);  // exists
+    CHECK(wallet("address --key /nonexistent.pem").code == 4);
+    test::write_text(dir.path() / "rsa.pem",
+                     "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n");
+    auto bad = wallet("address --key " + (dir.path() / "rsa.pem").string());
+    CHECK(bad.code == 4);
+    CHECK_THAT(bad.err, Catch::Contains("RSA"));
+  }
+  SECTION("account, send, stake, unstake, exchange, status") {
+    auto account = wallet(n + "account " + user);
+    CHECK(account.code == 0);
+    CHECK_THAT(account.out, Catch::Contains("balance 100000"));
+    auto json = wallet(n + "--json account " + user);
+    CHECK_THAT(json.out, Catch::Contains("\"balance\":100000"));
+
+    auto sent = wallet(n + "send --key " + user_key.string() + " --to " + to +
+                       " --amount 5 --fee 1 --wait");
+    INFO(sent.out << sent.err);
+    CHECK(sent.code == 0);
+    CHECK_THAT(sent.out, Catch::Contains("included at height"));
+    CHECK(wallet(n + "stake --key " + user_key.string() + " --amount 40 --wait").code == 0);
+    CHECK(wallet(n + "unstake --key " + user_key.string() + " --amount 10 --wait").code == 0);
+    CHECK(wallet(n + "exchange --key " + authority + " --to " + to + " --amount 7 --wait").code ==
+          0);
+    auto state = node.rpc().account(net.users[0].public_key());
+    CHECK(state->stake == 30);
+    CHECK(state->nonce == 3);
+    CHECK(node.rpc().account(net.users[1].public_key())->balance == 100'012);
+
+    auto pending =
+        wallet(n + "--json send --key " + user_key.string() + " --to " + to + " --amount 1");
+    REQUIRE(pending.code == 0);
+    std::string id = pending.out.substr(pending.out.find("\"id\":\"") + 6, 64);
+    CHECK(eventually(
+        [&] { return wallet(n + "status " + id).out.find("included") != std::string::npos; }));
+
+    // Refusals and bad arguments.
+    auto mint = wallet(n + "exchange --key " + user_key.string() + " --to " + to + " --amount 7");
+    CHECK(mint.code == 1);
+    CHECK_THAT(mint.err, Catch::Contains("unauthorized_exchange"));
+    auto stale =
+        wallet(n + "send --key " + user_key.string() + " --to " + to + " --amount 1 --nonce 0");
+    CHECK(stale.code == 1);
+    CHECK_THAT(stale.err, Catch::Contains("stale_nonce"));
+    CHECK(wallet(n + "send --key " + user_key.string() + " --to nobody --amount 1").code == 2);
+    CHECK(wallet(n + "send --key " + user_key.string() + " --to " + to + " --amount -3").code == 2);
+    CHECK(wallet(n + "send --key " + user_key.string() + " --to " + to).code == 2);
+    CHECK(wallet(n + "account xyz").code == 2);
+    CHECK(wallet(n + "status 12").code == 2);
+    CHECK(wallet(n + "dance").code == 2);
+    CHECK(wallet(n + "account " + user + " --colour red").code == 2);
+    CHECK(wallet("").code == 2);
+    auto down =
+        wallet("--node http://127.0.0.1:" + std::to_string(free_port()) + " account " + user);
+    CHECK(down.code == 3);
+    CHECK_THAT(down.err, Catch::Contains("unreachable"));
+  }
+  SECTION("sign offline, verify (here and with PyNaCl), submit") {
+    std::string chain = " --chain-id " + net.genesis.params.chain_id;
+    auto signed_tx = wallet("sign send --key " + user_key.string() + " --to " + to +
+                            " --amount 9 --nonce 0" + chain);
+    REQUIRE(signed_tx.code == 0);
+    auto file = dir.path() / "tx.json";
+    test::write_text(file, signed_tx.out);
+    CHECK(wallet("verify " + file.string() + chain).code == 0);
+    CHECK(wallet("verify " + file.string() + " --genesis " + net.genesis_file.string()).code == 0);
+    CHECK(wallet("verify " + file.string() + " --chain-id pos-other").code == 2);  // id differs
+    std::string python = "/usr/bin/python3 " + std::string(POS_SOURCE_DIR) +
+                         "/tests/functional/verify_signature.py ";
+    CHECK(test::run_command(python + file.string() + " " + net.genesis.params.chain_id +
+                            " >/dev/null") == 0);
+    std::string tampered = signed_tx.out;
+    tampered.replace(tampered.find("\"amount\":9"), 10, "\"amount\":8");
+    auto bad_file = dir.path() / "bad.json";
+    test::write_text(bad_file, tampered);
+    CHECK(test::run_command(python + bad_file.string() + " " + net.genesis.params.chain_id +
+                            " >/dev/null") != 0);
+    CHECK(wallet("verify " + bad_file.string() + chain).code == 2);  // the id no longer matches
+    CHECK(wallet("sign send --key " + user_key.string() + " --to " + to + " --amount 9" + chain)
+              .code == 2);
+    CHECK(wallet("sign send --key " + user_key.string() + " --to " + to + " --amount 9 --nonce 0")
+              .code == 2);
+
+    auto submitted = wallet(n + "submit " + file.string() + " --wait");
+    INFO(submitted.out << submitted.err);
+    CHECK(submitted.code == 0);
+    CHECK_THAT(submitted.out, Catch::Contains("included at height"));
+    CHECK(wallet(n + "submit " + (dir.path() / "missing.json").string()).code == 2);
+  }
+}
