@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/passphrase.h"
 #include "pos/crypto.h"
 #include "pos/node.h"
 #include "pos/version.h"
@@ -22,6 +23,7 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
   --p2p HOST:PORT       where peers connect (default 127.0.0.1:7000)
   --rpc HOST:PORT       the HTTP API (default 127.0.0.1:5000; loopback unless told otherwise)
   --key FILE            the validator's Ed25519 PEM key; without it the node never forges
+                        (an encrypted key asks for its passphrase, or takes POS_PASSPHRASE)
   --data-dir DIR        chain, state and pool (default pos-data/P2P_PORT)
   --genesis FILE        the network's genesis (default keys/genesis.json, the demo network)
   --peer HOST:PORT      a peer to dial; repeat for more
@@ -128,6 +130,7 @@ pos::NodeConfig parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   pos::NodeConfig config = parse(argc, argv);
+  config.passphrase = [] { return pos::apps::read_passphrase("passphrase of the node's key: "); };
   if (!pos::init().ok()) fail("libsodium failed to start");
   // SIGINT and SIGTERM are taken by sigwait below; block them before any thread starts.
   sigset_t signals;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/passphrase.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
 
@@ -19,7 +20,9 @@ namespace fs = std::filesystem;
 
 constexpr const char* kUsage = R"(usage: pos-wallet [--node URL] [--json] COMMAND ...
 
-  keygen --out FILE                         a new Ed25519 key (PKCS#8 PEM, mode 0600)
+  keygen --out FILE [--encrypt]             a new Ed25519 key (PKCS#8 PEM, mode 0600);
+                                            --encrypt: Argon2id + XChaCha20-Poly1305, with a
+                                            passphrase from the terminal or POS_PASSPHRASE
   address --key FILE                        the key's address
   account ADDRESS                           balance, stake, nonce
   send --key FILE --to ADDRESS --amount N   a TRANSFER
@@ -99,7 +102,7 @@ struct Args {
 Args parse(int argc, char** argv) {
   static const std::vector<std::string> kValued = {
       "node", "key", "to", "amount", "fee", "nonce", "out", "chain-id", "genesis", "timeout"};
-  static const std::vector<std::string> kFlags = {"json", "wait", "help"};
+  static const std::vector<std::string> kFlags = {"json", "wait", "help", "encrypt"};
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -121,7 +124,8 @@ Args parse(int argc, char** argv) {
 }
 
 pos::Wallet load_key(const Args& a) {
-  auto w = pos::Wallet::load(a.need("key"));
+  auto w = pos::Wallet::load(a.need("key"),
+                             [] { return pos::apps::read_passphrase("passphrase of the key: "); });
   if (!w.ok()) fail(kBadKey, w.error().message);
   return std::move(*w);
 }
@@ -228,7 +232,18 @@ int main(int argc, char** argv) {
   if (command == "keygen") {
     pos::Wallet w = pos::Wallet::generate();
     fs::path out = a.need("out");
-    if (auto ok = w.save(out); !ok.ok()) fail(kBadArgs, ok.error().message);
+    std::optional<std::string> passphrase;
+    if (a.flags.count("encrypt")) {
+      auto first = pos::apps::read_passphrase("new passphrase: ");
+      if (!first.ok()) fail(kBadArgs, first.error().message);
+      if (!std::getenv("POS_PASSPHRASE")) {
+        auto again = pos::apps::read_passphrase("the same again: ");
+        if (!again.ok() || *again != *first) fail(kBadArgs, "the passphrases differ");
+      }
+      if (first->empty()) fail(kBadArgs, "an empty passphrase protects nothing");
+      passphrase = *first;
+    }
+    if (auto ok = w.save(out, passphrase); !ok.ok()) fail(kBadArgs, ok.error().message);
     if (g_json)
       std::printf("{\"address\":\"%s\",\"file\":\"%s\"}\n", w.address().c_str(), out.c_str());
     else

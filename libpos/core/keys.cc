@@ -152,12 +152,114 @@ std::string public_key_pem(const PublicKey& key) {
   return pem_encode("PUBLIC KEY", der);
 }
 
-Result<SecretKey> load_private_key(const std::filesystem::path& path) {
+namespace {
+
+constexpr std::string_view kEncryptedLabel = "POS ENCRYPTED PRIVATE KEY";
+constexpr std::size_t kHeaderBytes =
+    1 + 8 + 8 + crypto_pwhash_SALTBYTES + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+// Bounds on what a key file may ask of the machine, so that a crafted file cannot stall it.
+constexpr std::uint64_t kMaxOpsLimit = crypto_pwhash_OPSLIMIT_SENSITIVE;
+constexpr std::uint64_t kMaxMemLimit = std::uint64_t{1} << 30;
+
+void put_u64(Bytes& out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint64_t get_u64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+// Argon2id key of the passphrase; false when the machine cannot afford the memory asked.
+bool derive(std::uint8_t* out, std::string_view passphrase, const std::uint8_t* salt,
+            std::uint64_t ops, std::uint64_t mem) {
+  return crypto_pwhash(out, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, passphrase.data(),
+                       passphrase.size(), salt, ops, static_cast<std::size_t>(mem),
+                       crypto_pwhash_ALG_ARGON2ID13) == 0;
+}
+
+}  // namespace
+
+std::string encrypted_private_key_pem(const SecretKey& key, std::string_view passphrase) {
+  Bytes body;
+  body.push_back(1);
+  put_u64(body, crypto_pwhash_OPSLIMIT_INTERACTIVE);
+  put_u64(body, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+  std::size_t salt_at = body.size();
+  body.resize(kHeaderBytes);
+  randombytes_buf(body.data() + salt_at,
+                  crypto_pwhash_SALTBYTES + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  const std::uint8_t* salt = body.data() + salt_at;
+  const std::uint8_t* nonce = salt + crypto_pwhash_SALTBYTES;
+  std::uint8_t k[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+  if (!derive(k, passphrase, salt, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+              crypto_pwhash_MEMLIMIT_INTERACTIVE))
+    throw std::bad_alloc();
+  body.resize(kHeaderBytes + 32 + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+  unsigned long long written = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(body.data() + kHeaderBytes, &written,
+                                             key.seed().data(), 32, body.data(), kHeaderBytes,
+                                             nullptr, nonce, k);
+  sodium_memzero(k, sizeof(k));
+  return pem_encode(kEncryptedLabel, body);
+}
+
+bool is_encrypted_key_pem(std::string_view pem) {
+  return pem.find("-----BEGIN " + std::string(kEncryptedLabel) + "-----") != std::string_view::npos;
+}
+
+Result<SecretKey> parse_encrypted_private_key_pem(std::string_view pem,
+                                                  std::string_view passphrase) {
+  auto body = pem_body(pem, kEncryptedLabel);
+  if (!body.ok()) return body.error();
+  const Bytes& b = *body;
+  if (b.size() != kHeaderBytes + 32 + crypto_aead_xchacha20poly1305_ietf_ABYTES || b[0] != 1)
+    return bad_key("encrypted key of unknown version or wrong length");
+  std::uint64_t ops = get_u64(b.data() + 1);
+  std::uint64_t mem = get_u64(b.data() + 9);
+  if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > kMaxOpsLimit || mem < crypto_pwhash_MEMLIMIT_MIN ||
+      mem > kMaxMemLimit)
+    return bad_key("encrypted key with out-of-range Argon2id limits");
+  const std::uint8_t* salt = b.data() + 17;
+  const std::uint8_t* nonce = salt + crypto_pwhash_SALTBYTES;
+  std::uint8_t k[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+  if (!derive(k, passphrase, salt, ops, mem))
+    return bad_key("not enough memory to derive the key's passphrase");
+  std::uint8_t seed[32];
+  unsigned long long seed_len = 0;
+  int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
+      seed, &seed_len, nullptr, b.data() + kHeaderBytes, b.size() - kHeaderBytes, b.data(),
+      kHeaderBytes, nonce, k);
+  sodium_memzero(k, sizeof(k));
+  if (rc != 0 || seed_len != 32) return bad_key("wrong passphrase, or a damaged key file");
+  SecretKey key = SecretKey::from_seed(ByteView(seed, 32));
+  sodium_memzero(seed, sizeof(seed));
+  return key;
+}
+
+Result<SecretKey> load_private_key(const std::filesystem::path& path,
+                                   const PassphraseSource& passphrase) {
   auto text = detail::read_file(path);
   if (!text.ok()) return text.error();
-  auto key = name_file(parse_private_key_pem(*text), path);
+  Result<SecretKey> key = bad_key("unread");
+  if (is_encrypted_key_pem(*text)) {
+    if (!passphrase) {
+      key = bad_key("the key is encrypted and no passphrase was given");
+    } else {
+      auto secret = passphrase();
+      if (!secret.ok()) {
+        key = secret.error();
+      } else {
+        key = parse_encrypted_private_key_pem(*text, *secret);
+        sodium_memzero(secret->data(), secret->size());
+      }
+    }
+  } else {
+    key = parse_private_key_pem(*text);
+  }
   sodium_memzero(text->data(), text->size());
-  return key;
+  return name_file(std::move(key), path);
 }
 
 Result<PublicKey> load_public_key(const std::filesystem::path& path) {
@@ -166,11 +268,12 @@ Result<PublicKey> load_public_key(const std::filesystem::path& path) {
   return name_file(parse_public_key_pem(*text), path);
 }
 
-Status save_private_key(const std::filesystem::path& path, const SecretKey& key) {
+Status save_private_key(const std::filesystem::path& path, const SecretKey& key,
+                        std::optional<std::string_view> passphrase) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     return make_error(Reason::kIoError, path.string() + ": cannot create: " + std::strerror(errno));
-  std::string pem = private_key_pem(key);
+  std::string pem = passphrase ? encrypted_private_key_pem(key, *passphrase) : private_key_pem(key);
   bool ok = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size());
   ok = ::fsync(fd) == 0 && ok;
   ok = ::close(fd) == 0 && ok;

@@ -8,14 +8,16 @@ Wallet Wallet::generate() {
   return Wallet(SecretKey::generate());
 }
 
-Result<Wallet> Wallet::load(const std::filesystem::path& pem_path) {
-  auto key = load_private_key(pem_path);
+Result<Wallet> Wallet::load(const std::filesystem::path& pem_path,
+                            const PassphraseSource& passphrase) {
+  auto key = load_private_key(pem_path, passphrase);
   if (!key.ok()) return key.error();
   return Wallet(std::move(*key));
 }
 
-Status Wallet::save(const std::filesystem::path& pem_path) const {
-  return save_private_key(pem_path, key_);
+Status Wallet::save(const std::filesystem::path& pem_path,
+                    std::optional<std::string_view> passphrase) const {
+  return save_private_key(pem_path, key_, passphrase);
 }
 
 TransactionPtr Wallet::create_transaction(TxFields fields) const {

@@ -252,7 +252,7 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   if (!genesis.ok()) return genesis.error();
   std::optional<SecretKey> key;
   if (config.key) {
-    auto loaded = load_private_key(*config.key);
+    auto loaded = load_private_key(*config.key, config.passphrase);
     if (!loaded.ok()) return loaded.error();
     key.emplace(std::move(*loaded));
   }

@@ -14,12 +14,20 @@ struct Run {
   std::string err;
 };
 
+// args may start with VAR=value assignments for the program's environment.
 Run wallet(const std::string& args) {
   test::TempDir dir;
   auto out = dir.path() / "out";
   auto err = dir.path() / "err";
-  int code = test::run_command(std::string(POS_WALLET_BINARY) + " " + args + " >" + out.string() +
-                               " 2>" + err.string());
+  std::string env;
+  std::string rest = args;
+  while (!rest.empty() && rest.find('=') != std::string::npos && rest.find('=') < rest.find(' ') &&
+         rest.rfind("--", 0) != 0) {
+    env += rest.substr(0, rest.find(' ') + 1);
+    rest = rest.substr(rest.find(' ') + 1);
+  }
+  int code = test::run_command(env + std::string(POS_WALLET_BINARY) + " " + rest + " >" +
+                               out.string() + " 2>" + err.string());
   return {code, test::read_text(out), test::read_text(err)};
 }
 
@@ -52,6 +60,30 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
     auto bad = wallet("address --key " + (dir.path() / "rsa.pem").string());
     CHECK(bad.code == 4);
     CHECK_THAT(bad.err, Catch::Contains("RSA"));
+  }
+  SECTION("encrypted keys, in pos-wallet and pos-node") {
+    auto enc = (dir.path() / "enc.pem").string();
+    CHECK(wallet("keygen --encrypt --out " + enc + " < /dev/null").code == 2);  // no passphrase
+    CHECK(wallet("POS_PASSPHRASE= keygen --encrypt --out " + enc).code == 2);
+    setenv("POS_PASSPHRASE", "s3cret", 1);
+    auto made = wallet("keygen --encrypt --out " + enc);
+    CHECK(made.code == 0);
+    auto address = wallet("address --key " + enc);
+    CHECK(address.code == 0);
+    CHECK_THAT(test::read_text(enc), Catch::Contains("POS ENCRYPTED PRIVATE KEY"));
+    setenv("POS_PASSPHRASE", "wrong", 1);
+    auto wrong = wallet("address --key " + enc + " < /dev/null");
+    CHECK(wrong.code == 4);
+    CHECK_THAT(wrong.err, Catch::Contains("passphrase"));
+    unsetenv("POS_PASSPHRASE");
+    CHECK(wallet("address --key " + enc + " < /dev/null").code == 4);
+    // pos-node loads it too.
+    auto node_key = (dir.path() / "node.pem").string();
+    REQUIRE(net.validators[0].save(node_key, std::string_view("n0de")).ok());
+    setenv("POS_PASSPHRASE", "n0de", 1);
+    NodeProcess encrypted(net, "encrypted", {"--key", node_key, "--peer", node.p2p_address()});
+    unsetenv("POS_PASSPHRASE");
+    CHECK(encrypted.rpc().info()->address == net.validators[0].public_key());
   }
   SECTION("account, send, stake, unstake, exchange, status") {
     auto account = wallet(n + "account " + user);

@@ -141,3 +141,47 @@ TEST_CASE("saving a key never overwrites and makes a private file", "[keys]") {
   CHECK(again.reason() == Reason::kIoError);
   CHECK(load_private_key(path)->public_key() == key.public_key());
 }
+
+TEST_CASE("encrypted key files: round trip, wrong passphrase, tampering, limits",
+          "[keys][encrypted]") {
+  SecretKey key = SecretKey::generate();
+  std::string pem = encrypted_private_key_pem(key, "correct horse");
+  CHECK(is_encrypted_key_pem(pem));
+  CHECK(pem.find(to_hex(key.seed())) == std::string::npos);
+  auto back = parse_encrypted_private_key_pem(pem, "correct horse");
+  REQUIRE(back.ok());
+  CHECK(back->public_key() == key.public_key());
+  auto wrong = parse_encrypted_private_key_pem(pem, "wrong horse");
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.reason() == Reason::kBadKeyFile);
+  CHECK_THAT(wrong.error().message, Catch::Contains("passphrase"));
+  // Flipping a byte of the body (header, ciphertext or tag) is refused.
+  auto body_start = pem.find('\n') + 1;
+  std::string tampered = pem;
+  tampered[body_start + 30] = tampered[body_start + 30] == 'A' ? 'B' : 'A';
+  CHECK_FALSE(parse_encrypted_private_key_pem(tampered, "correct horse").ok());
+  // Two encryptions of one key differ (fresh salt and nonce).
+  CHECK(encrypted_private_key_pem(key, "correct horse") != pem);
+
+  TempDir dir;
+  auto path = dir.path() / "enc.pem";
+  REQUIRE(save_private_key(path, key, std::string_view("pw")).ok());
+  auto no_passphrase = load_private_key(path);
+  REQUIRE_FALSE(no_passphrase.ok());
+  CHECK_THAT(no_passphrase.error().message, Catch::Contains("encrypted"));
+  auto loaded = load_private_key(path, [] { return Result<std::string>(std::string("pw")); });
+  REQUIRE(loaded.ok());
+  CHECK(loaded->public_key() == key.public_key());
+  auto refused = load_private_key(
+      path, [] { return Result<std::string>(make_error(Reason::kBadKeyFile, "no terminal")); });
+  CHECK_THAT(refused.error().message, Catch::Contains("no terminal"));
+  // A plain key file never asks for a passphrase.
+  auto plain = dir.path() / "plain.pem";
+  REQUIRE(save_private_key(plain, key).ok());
+  bool asked = false;
+  CHECK(load_private_key(plain, [&] {
+          asked = true;
+          return Result<std::string>(std::string("x"));
+        }).ok());
+  CHECK_FALSE(asked);
+}

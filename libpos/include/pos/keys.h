@@ -3,6 +3,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,10 +18,26 @@ Result<PublicKey> parse_public_key_pem(std::string_view pem);
 std::string private_key_pem(const SecretKey& key);
 std::string public_key_pem(const PublicKey& key);
 
-// Reading a file; errors name the file and the problem (kBadKeyFile or kIoError).
-Result<SecretKey> load_private_key(const std::filesystem::path& path);
+// Encrypted key files: PEM "POS ENCRYPTED PRIVATE KEY" whose body is
+//   u8 version (1) || u64 opslimit || u64 memlimit || salt (16) || nonce (24)
+//   || XChaCha20-Poly1305(seed (32)) with those 57 header bytes as associated data,
+// keyed by Argon2id(passphrase, salt, opslimit, memlimit). docs/keys.md has the details.
+std::string encrypted_private_key_pem(const SecretKey& key, std::string_view passphrase);
+Result<SecretKey> parse_encrypted_private_key_pem(std::string_view pem,
+                                                  std::string_view passphrase);
+bool is_encrypted_key_pem(std::string_view pem);
+
+// Asked for the passphrase of an encrypted key file, only when the file is encrypted.
+using PassphraseSource = std::function<Result<std::string>()>;
+
+// Reading a file; errors name the file and the problem (kBadKeyFile or kIoError). An encrypted
+// file needs `passphrase`; without one it is refused.
+Result<SecretKey> load_private_key(const std::filesystem::path& path,
+                                   const PassphraseSource& passphrase = {});
 Result<PublicKey> load_public_key(const std::filesystem::path& path);
-// Writes with mode 0600, refusing to overwrite an existing file.
-Status save_private_key(const std::filesystem::path& path, const SecretKey& key);
+// Writes with mode 0600, refusing to overwrite an existing file; encrypted when a passphrase is
+// given.
+Status save_private_key(const std::filesystem::path& path, const SecretKey& key,
+                        std::optional<std::string_view> passphrase = std::nullopt);
 
 }  // namespace pos

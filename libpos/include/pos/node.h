@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pos/keys.h"
 #include "pos/status.h"
 
 namespace pos {
@@ -31,6 +32,8 @@ struct NodeConfig {
   std::vector<std::string> peers;  // host:port seeds
   LogLevel log_level = LogLevel::kInfo;
   bool allow_empty_blocks = false;
+  // Asked for the passphrase when the key file is encrypted (not a config file key).
+  PassphraseSource passphrase;
 
   // The --config file: a JSON object with the keys "p2p", "rpc", "key", "data_dir", "genesis",
   // "peers" (array), "log_level", "allow_empty_blocks". Unknown keys are refused.

@@ -8,6 +8,7 @@
 
 #include "pos/block.h"
 #include "pos/crypto.h"
+#include "pos/keys.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
 
@@ -16,10 +17,14 @@ namespace pos {
 class Wallet {
  public:
   static Wallet generate();
-  static Result<Wallet> load(const std::filesystem::path& pem_path);
+  // An encrypted key file asks `passphrase` for its passphrase.
+  static Result<Wallet> load(const std::filesystem::path& pem_path,
+                             const PassphraseSource& passphrase = {});
   explicit Wallet(SecretKey key) : key_(std::move(key)) {}
 
-  Status save(const std::filesystem::path& pem_path) const;
+  // Encrypted (Argon2id + XChaCha20-Poly1305) when a passphrase is given.
+  Status save(const std::filesystem::path& pem_path,
+              std::optional<std::string_view> passphrase = std::nullopt) const;
   const PublicKey& public_key() const { return key_.public_key(); }
   std::string address() const { return key_.public_key().hex(); }
   const SecretKey& secret_key() const { return key_; }
