@@ -13,12 +13,12 @@ say() { printf '\n==> %s\n' "$*"; }
 say "installing Debian packages (if any are missing)"
 bash "$root/scripts/install-deps.sh"
 
-say "building pos-node and pos-interact in $build (a few minutes the first time)"
+say "building pos-node, pos-interact and pos-wallet in $build (a few minutes the first time)"
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOS_BUILD_TESTS=OFF \
   -DPOS_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
-cmake --build "$build" -j "$(nproc)" --target pos-node pos-interact
+cmake --build "$build" -j "$(nproc)" --target pos-node pos-interact pos-wallet
 node="$build/apps/pos-node/pos-node"
 interact="$build/apps/pos-interact/pos-interact"
 

@@ -1,16 +1,22 @@
-// pos-interact: replays the teaching project's demo flow against a node, through its RPC only.
+// pos-interact: replays scripted flows against nodes, through their RPC only.
 //   pos-interact demo [--node URL] [--keys DIR] [--timeout SECONDS]
-// The demo: the exchange authority (validator1) gives alice 100, bob 100 and bob 10; alice stakes
-// 25; alice sends bob 1, twice. Each step prints its transaction id and the height that included
-// it; at the end the balances and stakes. Exit codes: 0 done, 1 a step refused or timed out,
-// 2 bad arguments or key files, 3 node unreachable.
+//   pos-interact run SCENARIO.json [--node URL] [--timeout SECONDS]
+// `demo` is the teaching project's flow as a built-in scenario (examples/scenarios/demo.json
+// is the same one as a file). Exit codes: 0 done, 1 a step refused, timed out or an expectation
+// failed, 2 bad arguments, scenario or key files, 3 node unreachable.
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../common/passphrase.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
 
@@ -20,67 +26,268 @@ namespace fs = std::filesystem;
 
 constexpr const char* kUsage =
     "usage: pos-interact demo [--node URL] [--keys DIR] [--timeout SECONDS]\n"
-    "  --node URL         the node's API (default http://127.0.0.1:5000)\n"
-    "  --keys DIR         where validator1.pem, alice.pem and bob.pem are (default keys)\n"
-    "  --timeout SECONDS  how long to wait for each transaction's inclusion (default 60)\n";
+    "       pos-interact run SCENARIO.json [--node URL] [--timeout SECONDS]\n"
+    "  --node URL         the node's API (default http://127.0.0.1:5000); a scenario's own\n"
+    "                     \"nodes\" list, if any, is used for expectations on \"all\" nodes\n"
+    "  --keys DIR         demo: where validator1.pem, alice.pem and bob.pem are (default keys)\n"
+    "  --timeout SECONDS  how long a wait may take (default 60)\n"
+    "A scenario: {\"keys\": {NAME: PEM path}, \"nodes\": [URL...], \"steps\": [STEP...]}, a STEP\n"
+    "one of {\"do\": \"send\"|\"exchange\", \"from\", \"to\", \"amount\", \"fee\"?},\n"
+    "{\"do\": \"stake\"|\"unstake\", \"from\", \"amount\", \"fee\"?}, {\"do\": "
+    "\"wait_included\"},\n"
+    "{\"do\": \"wait_height\", \"height\"}, {\"do\": \"expect\", \"account\"?, \"balance\"?,\n"
+    "\"stake\"?, \"nonce\"?, \"min_height\"?, \"node\"?: \"all\"|index}; see docs/interact.md.\n";
 
 [[noreturn]] void fail(int code, const std::string& message) {
   std::fprintf(stderr, "pos-interact: %s\n", message.c_str());
   std::exit(code);
 }
 
-std::uint64_t now_ms() {
-  return pos::SystemClock().now_ms();
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) fail(2, "cannot read " + path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
-struct Demo {
-  pos::RpcClient rpc;
-  std::string chain_id;
-  double timeout_s;
+// The teaching project's flow, with key paths filled in from --keys.
+std::string demo_scenario(const fs::path& keys) {
+  auto key = [&](const char* name) { return "\"" + (keys / name).string() + "\""; };
+  return "{\"keys\": {\"exchange\": " + key("validator1.pem") + ", \"alice\": " + key("alice.pem") +
+         ", \"bob\": " + key("bob.pem") +
+         "},\n\"steps\": [\n"
+         "{\"do\": \"exchange\", \"from\": \"exchange\", \"to\": \"alice\", \"amount\": 100, "
+         "\"wait\": true},\n"
+         "{\"do\": \"exchange\", \"from\": \"exchange\", \"to\": \"bob\", \"amount\": 100, "
+         "\"wait\": true},\n"
+         "{\"do\": \"exchange\", \"from\": \"exchange\", \"to\": \"bob\", \"amount\": 10, "
+         "\"wait\": true},\n"
+         "{\"do\": \"stake\", \"from\": \"alice\", \"amount\": 25, \"wait\": true},\n"
+         "{\"do\": \"send\", \"from\": \"alice\", \"to\": \"bob\", \"amount\": 1, \"wait\": "
+         "true},\n"
+         "{\"do\": \"send\", \"from\": \"alice\", \"to\": \"bob\", \"amount\": 1, \"wait\": "
+         "true},\n"
+         "{\"do\": \"show\"}]}";
+}
 
-  std::uint64_t next_nonce(const pos::Wallet& w) {
-    auto account = rpc.account(w.public_key());
-    if (!account.ok()) fail(3, account.error().message);
-    return account->nonce;
+class Runner {
+ public:
+  Runner(const rapidjson::Document& scenario, const fs::path& base, const std::string& node,
+         double timeout_s)
+      : timeout_s_(timeout_s) {
+    if (!scenario.IsObject() || !scenario.HasMember("steps") || !scenario["steps"].IsArray())
+      fail(2, "a scenario is an object with a \"steps\" array");
+    urls_.push_back(node);
+    if (scenario.HasMember("nodes")) {
+      if (!scenario["nodes"].IsArray()) fail(2, "\"nodes\" must be an array of URLs");
+      urls_.clear();
+      for (const auto& u : scenario["nodes"].GetArray()) {
+        if (!u.IsString()) fail(2, "\"nodes\" must be an array of URLs");
+        urls_.emplace_back(u.GetString());
+      }
+      if (urls_.empty()) fail(2, "\"nodes\" is empty");
+    }
+    for (const auto& u : urls_) clients_.emplace_back(u);
+    if (scenario.HasMember("keys")) {
+      if (!scenario["keys"].IsObject()) fail(2, "\"keys\" must map names to PEM files");
+      for (auto it = scenario["keys"].MemberBegin(); it != scenario["keys"].MemberEnd(); ++it) {
+        if (!it->value.IsString()) fail(2, "\"keys\" must map names to PEM files");
+        fs::path path = it->value.GetString();
+        if (path.is_relative()) path = base / path;
+        auto w = pos::Wallet::load(
+            path, [] { return pos::apps::read_passphrase("passphrase of a scenario key: "); });
+        if (!w.ok()) fail(2, w.error().message);
+        wallets_.emplace(it->name.GetString(), std::move(*w));
+      }
+    }
+    auto info = rpc().info();
+    if (!info.ok()) fail(3, info.error().message);
+    chain_id_ = info->chain_id;
+    std::printf("against %s: chain %s, height %llu\n", urls_[0].c_str(), chain_id_.c_str(),
+                static_cast<unsigned long long>(info->height));
   }
 
-  // Submits, waits for inclusion, prints the step.
-  void step(const std::string& what, const pos::TransactionPtr& tx) {
-    auto id = rpc.submit(*tx);
-    if (!id.ok()) {
-      if (id.reason() == pos::Reason::kIoError) fail(3, id.error().message);
-      fail(1, what + ": refused: " + id.error().to_string());
+  void run(const rapidjson::Value& steps) {
+    for (rapidjson::SizeType i = 0; i < steps.Size(); ++i) {
+      const auto& s = steps[i];
+      if (!s.IsObject() || !s.HasMember("do") || !s["do"].IsString())
+        fail(2, "step " + std::to_string(i + 1) + ": needs \"do\"");
+      step(std::to_string(i + 1), s);
     }
-    std::printf("%-36s tx %s ", what.c_str(), id->hex().c_str());
-    std::fflush(stdout);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto status = rpc.transaction_status(*id);
-      if (status.ok() && status->status == "included") {
-        std::printf("included at height %llu\n", static_cast<unsigned long long>(*status->height));
-        return;
+  }
+
+ private:
+  pos::RpcClient& rpc() { return clients_[0]; }
+
+  std::uint64_t field(const rapidjson::Value& s, const char* name, const std::string& where,
+                      std::optional<std::uint64_t> fallback = {}) {
+    if (!s.HasMember(name)) {
+      if (fallback) return *fallback;
+      fail(2, where + ": needs \"" + name + "\"");
+    }
+    if (!s[name].IsUint64()) fail(2, where + ": \"" + name + "\" must be a whole number");
+    return s[name].GetUint64();
+  }
+  std::string text(const rapidjson::Value& s, const char* name, const std::string& where) {
+    if (!s.HasMember(name) || !s[name].IsString())
+      fail(2, where + ": needs \"" + name + "\" as a string");
+    return s[name].GetString();
+  }
+  const pos::Wallet& wallet(const std::string& name, const std::string& where) {
+    auto it = wallets_.find(name);
+    if (it == wallets_.end()) fail(2, where + ": no key named \"" + name + "\"");
+    return it->second;
+  }
+  pos::Address address(const std::string& name_or_hex, const std::string& where) {
+    if (auto it = wallets_.find(name_or_hex); it != wallets_.end()) return it->second.public_key();
+    auto a = pos::Address::from_hex(name_or_hex);
+    if (!a.ok()) fail(2, where + ": \"" + name_or_hex + "\" is neither a key name nor an address");
+    return *a;
+  }
+  std::uint64_t next_nonce(const pos::Wallet& w) {
+    auto it = nonces_.find(w.public_key());
+    if (it == nonces_.end()) {
+      auto account = rpc().account(w.public_key());
+      if (!account.ok()) fail(3, account.error().message);
+      it = nonces_.emplace(w.public_key(), account->nonce).first;
+    }
+    return it->second++;
+  }
+
+  void step(const std::string& n, const rapidjson::Value& s) {
+    std::string kind = s["do"].GetString();
+    std::string where = "step " + n + " (" + kind + ")";
+    if (kind == "send" || kind == "exchange" || kind == "stake" || kind == "unstake") {
+      const pos::Wallet& from = wallet(text(s, "from", where), where);
+      std::uint64_t amount = field(s, "amount", where);
+      std::uint64_t fee = field(s, "fee", where, 0);
+      std::uint64_t nonce = next_nonce(from);
+      std::uint64_t now = pos::SystemClock().now_ms();
+      pos::TransactionPtr tx;
+      std::string label;
+      if (kind == "send" || kind == "exchange") {
+        std::string to = text(s, "to", where);
+        tx = kind == "send" ? from.transfer(chain_id_, address(to, where), amount, fee, nonce, now)
+                            : from.exchange(chain_id_, address(to, where), amount, fee, nonce, now);
+        label = text(s, "from", where) + (kind == "send" ? " sends " : " (exchange) gives ") + to +
+                " " + std::to_string(amount);
+      } else {
+        tx = kind == "stake" ? from.stake(chain_id_, amount, fee, nonce, now)
+                             : from.unstake(chain_id_, amount, fee, nonce, now);
+        label = text(s, "from", where) + " " + kind + "s " + std::to_string(amount);
       }
+      auto id = rpc().submit(*tx);
+      if (!id.ok()) {
+        if (id.reason() == pos::Reason::kIoError) fail(3, id.error().message);
+        fail(1, where + ": refused: " + id.error().to_string());
+      }
+      pending_.push_back(*id);
+      std::printf("%-3s %-34s tx %s", n.c_str(), label.c_str(), id->hex().c_str());
+      if (s.HasMember("wait") && s["wait"].IsBool() && s["wait"].GetBool())
+        std::printf("  included at height %llu",
+                    static_cast<unsigned long long>(wait_included(*id, where)));
+      std::printf("\n");
+    } else if (kind == "wait_included") {
+      for (const auto& id : pending_) wait_included(id, where);
+      std::printf("%-3s all %zu transactions included\n", n.c_str(), pending_.size());
+    } else if (kind == "wait_height") {
+      std::uint64_t height = field(s, "height", where);
+      wait_for(where, [&] {
+        auto info = rpc().info();
+        return info.ok() && info->height >= height;
+      });
+      std::printf("%-3s height %llu reached\n", n.c_str(), static_cast<unsigned long long>(height));
+    } else if (kind == "expect") {
+      expect(n, s, where);
+    } else if (kind == "show") {
+      std::printf("final state:\n");
+      for (const auto& [name, w] : wallets_) {
+        auto a = rpc().account(w.public_key());
+        if (!a.ok()) fail(3, a.error().message);
+        std::printf("  %-11s %s  balance %llu  stake %llu  nonce %llu\n", name.c_str(),
+                    w.address().substr(0, 16).c_str(), static_cast<unsigned long long>(a->balance),
+                    static_cast<unsigned long long>(a->stake),
+                    static_cast<unsigned long long>(a->nonce));
+      }
+    } else {
+      fail(2, where + ": unknown step");
+    }
+  }
+
+  template <class F>
+  void wait_for(const std::string& where, F done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    std::printf("\n");
-    fail(1, what + ": not included within " + std::to_string(static_cast<int>(timeout_s)) + " s");
+    fail(1, where + ": not done within " + std::to_string(static_cast<int>(timeout_s_)) + " s");
   }
 
-  void show(const std::string& name, const pos::Wallet& w) {
-    auto a = rpc.account(w.public_key());
-    if (!a.ok()) fail(3, a.error().message);
-    std::printf("  %-11s %s  balance %llu  stake %llu  nonce %llu\n", name.c_str(),
-                w.address().substr(0, 16).c_str(), static_cast<unsigned long long>(a->balance),
-                static_cast<unsigned long long>(a->stake),
-                static_cast<unsigned long long>(a->nonce));
+  std::uint64_t wait_included(const pos::Hash& id, const std::string& where) {
+    std::uint64_t height = 0;
+    wait_for(where + " waiting for " + id.hex(), [&] {
+      auto status = rpc().transaction_status(id);
+      if (!status.ok() && status.reason() == pos::Reason::kIoError) fail(3, status.error().message);
+      if (status.ok() && status->status == "included") height = *status->height;
+      return height > 0;
+    });
+    return height;
   }
+
+  void expect(const std::string& n, const rapidjson::Value& s, const std::string& where) {
+    std::vector<std::size_t> which;
+    if (s.HasMember("node") && s["node"].IsString() &&
+        std::string(s["node"].GetString()) == "all") {
+      for (std::size_t i = 0; i < clients_.size(); ++i) which.push_back(i);
+    } else {
+      std::size_t index = static_cast<std::size_t>(field(s, "node", where, 0));
+      if (index >= clients_.size()) fail(2, where + ": no node " + std::to_string(index));
+      which.push_back(index);
+    }
+    std::vector<std::string> differences;
+    for (std::size_t i : which) {
+      pos::RpcClient& c = clients_[i];
+      if (s.HasMember("min_height")) {
+        std::uint64_t want = field(s, "min_height", where);
+        auto info = c.info();
+        if (!info.ok()) fail(3, info.error().message);
+        if (info->height < want)
+          differences.push_back(urls_[i] + ": height " + std::to_string(info->height) +
+                                ", expected at least " + std::to_string(want));
+      }
+      if (s.HasMember("account")) {
+        std::string name = text(s, "account", where);
+        auto a = c.account(address(name, where));
+        if (!a.ok()) fail(3, a.error().message);
+        for (auto [key, got] : {std::pair<const char*, std::uint64_t>{"balance", a->balance},
+                                {"stake", a->stake},
+                                {"nonce", a->nonce}}) {
+          if (!s.HasMember(key)) continue;
+          std::uint64_t want = field(s, key, where);
+          if (got != want)
+            differences.push_back(urls_[i] + ": " + name + " " + key + " is " +
+                                  std::to_string(got) + ", expected " + std::to_string(want));
+        }
+      }
+    }
+    if (!differences.empty()) {
+      for (const auto& d : differences)
+        std::fprintf(stderr, "pos-interact: %s: %s\n", where.c_str(), d.c_str());
+      std::exit(1);
+    }
+    std::printf("%-3s expectation met on %zu node(s)\n", n.c_str(), which.size());
+  }
+
+  double timeout_s_;
+  std::vector<std::string> urls_;
+  std::vector<pos::RpcClient> clients_;
+  std::map<std::string, pos::Wallet> wallets_;
+  std::map<pos::Address, std::uint64_t> nonces_;
+  std::vector<pos::Hash> pending_;
+  std::string chain_id_;
 };
-
-pos::Wallet load(const fs::path& dir, const char* name) {
-  auto w = pos::Wallet::load(dir / (std::string(name) + ".pem"));
-  if (!w.ok()) fail(2, w.error().message);
-  return std::move(*w);
-}
 
 }  // namespace
 
@@ -90,20 +297,29 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
-  if (args[0] != "demo") fail(2, "unknown command \"" + args[0] + "\" (see --help)");
+  std::string command = args[0];
+  if (command != "demo" && command != "run")
+    fail(2, "unknown command \"" + command + "\" (see --help)");
+  std::size_t first = 1;
+  fs::path scenario_file;
+  if (command == "run") {
+    if (args.size() < 2 || args[1].rfind("--", 0) == 0) fail(2, "usage: run SCENARIO.json");
+    scenario_file = args[1];
+    first = 2;
+  }
   std::string node = "http://127.0.0.1:5000";
   fs::path keys = "keys";
   double timeout_s = 60;
-  for (std::size_t i = 1; i < args.size(); ++i) {
+  for (std::size_t i = first; i < args.size(); ++i) {
     auto value = [&]() {
       if (i + 1 >= args.size()) fail(2, args[i] + " needs a value");
       return args[++i];
     };
-    if (args[i] == "--node")
+    if (args[i] == "--node") {
       node = value();
-    else if (args[i] == "--keys")
+    } else if (args[i] == "--keys" && command == "demo") {
       keys = value();
-    else if (args[i] == "--timeout") {
+    } else if (args[i] == "--timeout") {
       try {
         timeout_s = std::stod(value());
       } catch (...) {
@@ -114,33 +330,12 @@ int main(int argc, char** argv) {
     }
   }
   if (!pos::init().ok()) fail(2, "libsodium failed to start");
-  pos::Wallet exchange = load(keys, "validator1");
-  pos::Wallet alice = load(keys, "alice");
-  pos::Wallet bob = load(keys, "bob");
-
-  Demo demo{pos::RpcClient(node), "", timeout_s};
-  auto info = demo.rpc.info();
-  if (!info.ok()) fail(3, info.error().message);
-  demo.chain_id = info->chain_id;
-  std::printf("demo against %s: chain %s, height %llu\n", node.c_str(), info->chain_id.c_str(),
-              static_cast<unsigned long long>(info->height));
-
-  const std::string& c = demo.chain_id;
-  std::uint64_t n = demo.next_nonce(exchange);
-  demo.step("exchange gives alice 100",
-            exchange.exchange(c, alice.public_key(), 100, 0, n, now_ms()));
-  demo.step("exchange gives bob 100",
-            exchange.exchange(c, bob.public_key(), 100, 0, n + 1, now_ms()));
-  demo.step("exchange gives bob 10",
-            exchange.exchange(c, bob.public_key(), 10, 0, n + 2, now_ms()));
-  std::uint64_t a = demo.next_nonce(alice);
-  demo.step("alice stakes 25", alice.stake(c, 25, 0, a, now_ms()));
-  demo.step("alice sends bob 1", alice.transfer(c, bob.public_key(), 1, 0, a + 1, now_ms()));
-  demo.step("alice sends bob 1 again", alice.transfer(c, bob.public_key(), 1, 0, a + 2, now_ms()));
-
-  std::printf("final state:\n");
-  demo.show("alice", alice);
-  demo.show("bob", bob);
-  demo.show("validator1", exchange);
+  std::string text = command == "demo" ? demo_scenario(keys) : read_file(scenario_file);
+  rapidjson::Document scenario;
+  scenario.Parse(text.c_str());
+  if (scenario.HasParseError()) fail(2, scenario_file.string() + ": not valid JSON");
+  fs::path base = command == "demo" ? fs::current_path() : scenario_file.parent_path();
+  Runner runner(scenario, base, node, timeout_s);
+  runner.run(scenario["steps"]);
   return 0;
 }

@@ -24,7 +24,7 @@ TEST_CASE("the demo: pos-interact replays the teaching flow; four nodes agree on
   std::string printed = test::read_text(out.path() / "demo.txt");
   INFO(printed);
   REQUIRE(code == 0);
-  CHECK_THAT(printed, Catch::Contains("alice sends bob 1 again"));
+  CHECK_THAT(printed, Catch::Contains("alice sends bob 1"));
   CHECK_THAT(printed, Catch::Contains("included at height"));
 
   NodeProcess observer(*net, "observer", {"--peer", v1.p2p_address()});
@@ -59,4 +59,57 @@ TEST_CASE("pos-interact: bad arguments, bad keys and an unreachable node have th
   CHECK(test::run_command(bin + " demo --keys /nonexistent" + quiet) == 2);
   CHECK(test::run_command(bin + " demo --node http://127.0.0.1:" + std::to_string(free_port()) +
                           " --keys " + net->keys_dir.string() + quiet) == 3);
+}
+
+TEST_CASE("pos-interact run: scenario files, expectations on all nodes, failures explained",
+          "[functional][demo][scenario]") {
+  auto net = TestNetwork::demo();
+  NodeProcess v1(*net, "validator1", {"--key", net->key_file(1).string()});
+  NodeProcess v2(*net, "validator2",
+                 {"--key", net->key_file(2).string(), "--peer", v1.p2p_address()});
+  NodeProcess v3(*net, "validator3",
+                 {"--key", net->key_file(3).string(), "--peer", v1.p2p_address()});
+  REQUIRE(eventually([&] { return v1.rpc().info()->peers == 2; }));
+  test::TempDir dir;
+  auto run = [&](const std::string& args) {
+    auto out = dir.path() / "out.txt";
+    int code = test::run_command(std::string(POS_INTERACT_BINARY) + " run " + args +
+                                 " --timeout 30 > " + out.string() + " 2>&1");
+    return std::make_pair(code, test::read_text(out));
+  };
+  std::string examples = std::string(POS_SOURCE_DIR) + "/examples/scenarios/";
+  auto staking = run(examples + "stake-unstake.json --node " + v1.url());
+  INFO(staking.second);
+  CHECK(staking.first == 0);
+  CHECK_THAT(staking.second, Catch::Contains("expectation met"));
+
+  std::string keys = std::string(POS_SOURCE_DIR) + "/keys/";
+  auto scenario = dir.path() / "all.json";
+  test::write_text(scenario, "{\"nodes\": [\"" + v1.url() + "\", \"" + v2.url() + "\", \"" +
+                                 v3.url() + "\"], \"keys\": {\"x\": \"" + keys +
+                                 "validator1.pem\", \"bob\": \"" + keys +
+                                 "bob.pem\"}, \"steps\": ["
+                                 "{\"do\": \"exchange\", \"from\": \"x\", \"to\": \"bob\", "
+                                 "\"amount\": 4}, {\"do\": \"wait_included\"},"
+                                 "{\"do\": \"wait_height\", \"height\": 1},"
+                                 "{\"do\": \"expect\", \"min_height\": 1, \"node\": \"all\"}]}");
+  auto all = run(scenario.string());
+  INFO(all.second);
+  CHECK(all.first == 0);
+  CHECK_THAT(all.second, Catch::Contains("expectation met on 3 node(s)"));
+
+  auto wrong = dir.path() / "wrong.json";
+  test::write_text(wrong, "{\"keys\": {\"bob\": \"" + keys +
+                              "bob.pem\"}, \"steps\": ["
+                              "{\"do\": \"expect\", \"account\": \"bob\", \"balance\": 999999}]}");
+  auto failed = run(wrong.string() + " --node " + v1.url());
+  CHECK(failed.first == 1);
+  CHECK_THAT(failed.second, Catch::Contains("expected 999999"));
+
+  auto bad = dir.path() / "bad.json";
+  test::write_text(bad, "{\"steps\": [{\"do\": \"dance\"}]}");
+  CHECK(run(bad.string() + " --node " + v1.url()).first == 2);
+  test::write_text(bad, "{\"steps\": 5}");
+  CHECK(run(bad.string() + " --node " + v1.url()).first == 2);
+  CHECK(run("/nonexistent.json").first == 2);
 }
