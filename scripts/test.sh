@@ -14,6 +14,7 @@ launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPOS_WERROR="$werror" -DPOS_BUILD_TESTS=ON -DPOS_BUILD_BENCH=ON "${launcher[@]}"
+  -DPOS_WERROR="$werror" -DPOS_BUILD_TESTS=ON -DPOS_BUILD_BENCH=ON \
+  -DPOS_BUILD_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3 "${launcher[@]}"
 cmake --build "$build" -j "$jobs"
 ctest --test-dir "$build" --output-on-failure -j "$jobs"

@@ -1,0 +1,447 @@
+// pypos: libpos for Python. Raw keys and hashes are `bytes` (with `*_hex` helpers), names are
+// snake_case, refusals raise pypos.Error carrying the reason code, and slow calls (signature
+// checks, block application, RPC) release the GIL.
+#include <pybind11/eval.h>
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "pos/pos.h"
+#include "pos/rpc_client.h"
+
+namespace py = pybind11;
+using namespace pos;
+
+namespace {
+
+py::object g_error;  // pypos.Error
+
+[[noreturn]] void raise(const Error& e) {
+  py::object exc = g_error(std::string(reason_code(e.reason)), e.message);
+  PyErr_SetObject(g_error.ptr(), exc.ptr());
+  throw py::error_already_set();
+}
+
+template <class T>
+T unwrap(Result<T> r) {
+  if (!r.ok()) raise(r.error());
+  return std::move(r).value();
+}
+
+void check(const Status& s) {
+  if (!s.ok()) raise(s.error());
+}
+
+py::bytes to_bytes(ByteView v) {
+  return py::bytes(reinterpret_cast<const char*>(v.data()), v.size());
+}
+
+template <class Fixed>
+Fixed fixed_from(const py::bytes& b, const char* what) {
+  std::string s = b;
+  if (s.size() != Fixed::size())
+    raise(make_error(Reason::kInvalidArgument,
+                     std::string(what) + " must be " + std::to_string(Fixed::size()) + " bytes"));
+  return Fixed::from_bytes(ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+}
+
+// An address given as 32 bytes or as 64 hex characters.
+Address address_from(const py::object& o) {
+  if (py::isinstance<py::bytes>(o)) return fixed_from<Address>(o.cast<py::bytes>(), "an address");
+  return unwrap(Address::from_hex(o.cast<std::string>()));
+}
+
+py::dict account_dict(const Address& address, const Account& a) {
+  py::dict d;
+  d["address"] = address.hex();
+  d["balance"] = a.balance;
+  d["stake"] = a.stake;
+  d["nonce"] = a.nonce;
+  d["unbonding"] = a.unbonding;
+  d["unbonding_release"] = a.unbonding_release;
+  return d;
+}
+
+TxType type_from(const std::string& name) {
+  auto t = parse_tx_type(name);
+  if (!t) raise(make_error(Reason::kUnknownType, "unknown transaction type \"" + name + "\""));
+  return *t;
+}
+
+// A chain in memory with its own storage and a clock that Python sets.
+struct PyChain {
+  Genesis genesis;
+  MemoryStorage storage;
+  ManualClock clock;
+  std::unique_ptr<Blockchain> chain;
+  explicit PyChain(Genesis g, std::uint64_t now_ms) : genesis(std::move(g)), clock(now_ms) {
+    chain = unwrap(Blockchain::open(genesis, storage, clock));
+  }
+};
+
+}  // namespace
+
+PYBIND11_MODULE(pypos, m) {
+  m.doc() = "libpos: Ed25519 wallets, transactions, blocks, proof-of-stake and a node client.";
+  if (!init().ok()) throw std::runtime_error("libsodium failed to start");
+  py::exec(R"(
+class Error(Exception):
+    """A refusal from libpos. `code` is the reason code of docs/consensus.md
+    (e.g. 'stale_nonce', 'bad_signature'); `message` says what was wrong."""
+    def __init__(self, code, message):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+)",
+           m.attr("__dict__"));
+  g_error = m.attr("Error");
+
+  m.def(
+      "to_hex",
+      [](const py::bytes& b) {
+        std::string s = b;
+        return to_hex(ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+      },
+      "Lower-case hex of bytes.");
+  m.def(
+      "from_hex",
+      [](const std::string& text) {
+        Bytes b = unwrap(from_hex(text));
+        return to_bytes(b);
+      },
+      "Bytes of lower-case hex; raises Error('malformed') otherwise.");
+  m.def(
+      "sha256",
+      [](const py::bytes& b) {
+        std::string s = b;
+        return to_bytes(
+            sha256(ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())).view());
+      },
+      "SHA-256 of bytes.");
+
+  py::class_<Transaction, std::shared_ptr<Transaction>>(m, "Transaction",
+                                                        "An immutable, signed transaction.")
+      .def_static(
+          "from_json",
+          [](const std::string& json, const std::string& chain_id) {
+            return std::const_pointer_cast<Transaction>(
+                unwrap(transaction_from_json(json, chain_id)));
+          },
+          py::arg("json"), py::arg("chain_id"), "Parses the JSON of docs/protocol.md, strictly.")
+      .def_static(
+          "from_bytes",
+          [](const py::bytes& b) {
+            std::string s = b;
+            return std::const_pointer_cast<Transaction>(unwrap(decode_transaction(
+                ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()))));
+          },
+          "Parses the binary form: signing bytes then the signature.")
+      .def(
+          "to_json", [](const Transaction& t, bool with_id) { return to_json(t, with_id); },
+          py::arg("with_id") = true)
+      .def("to_bytes", [](const Transaction& t) { return to_bytes(encode(t)); })
+      .def("signing_bytes",
+           [](const Transaction& t) { return to_bytes(t.fields().signing_bytes()); })
+      .def(
+          "verify", [](const Transaction& t) { return t.check_signature().ok(); },
+          py::call_guard<py::gil_scoped_release>(), "Whether the Ed25519 signature is valid.")
+      .def_property_readonly(
+          "type", [](const Transaction& t) { return std::string(tx_type_name(t.type())); })
+      .def_property_readonly("chain_id", &Transaction::chain_id)
+      .def_property_readonly("sender",
+                             [](const Transaction& t) { return to_bytes(t.sender().view()); })
+      .def_property_readonly("receiver",
+                             [](const Transaction& t) { return to_bytes(t.receiver().view()); })
+      .def_property_readonly("amount", &Transaction::amount)
+      .def_property_readonly("fee", &Transaction::fee)
+      .def_property_readonly("nonce", &Transaction::nonce)
+      .def_property_readonly("timestamp", &Transaction::timestamp_ms)
+      .def_property_readonly("signature",
+                             [](const Transaction& t) { return to_bytes(t.signature().view()); })
+      .def_property_readonly("id", [](const Transaction& t) { return to_bytes(t.id().view()); })
+      .def_property_readonly("id_hex", [](const Transaction& t) { return t.id().hex(); })
+      .def("__repr__", [](const Transaction& t) {
+        return "<Transaction " + std::string(tx_type_name(t.type())) + " " + t.id().hex() + ">";
+      });
+
+  py::class_<Block, std::shared_ptr<Block>>(m, "Block", "An immutable, signed block.")
+      .def_static(
+          "from_json",
+          [](const std::string& json, const std::string& chain_id) {
+            return std::const_pointer_cast<Block>(unwrap(block_from_json(json, chain_id)));
+          },
+          py::arg("json"), py::arg("chain_id"))
+      .def_static("from_bytes",
+                  [](const py::bytes& b) {
+                    std::string s = b;
+                    return std::const_pointer_cast<Block>(unwrap(decode_block(
+                        ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()))));
+                  })
+      .def("to_json", [](const Block& b) { return to_json(b); })
+      .def("to_bytes", [](const Block& b) { return to_bytes(encode(b)); })
+      .def_property_readonly("height", &Block::height)
+      .def_property_readonly("slot", &Block::slot)
+      .def_property_readonly("timestamp", [](const Block& b) { return b.header().timestamp_ms; })
+      .def_property_readonly("hash", [](const Block& b) { return to_bytes(b.hash().view()); })
+      .def_property_readonly("hash_hex", [](const Block& b) { return b.hash().hex(); })
+      .def_property_readonly("parent", [](const Block& b) { return to_bytes(b.parent().view()); })
+      .def_property_readonly("forger", [](const Block& b) { return to_bytes(b.forger().view()); })
+      .def_property_readonly("state_root",
+                             [](const Block& b) { return to_bytes(b.header().state_root.view()); })
+      .def_property_readonly("tx_root",
+                             [](const Block& b) { return to_bytes(b.header().tx_root.view()); })
+      .def_property_readonly("transactions",
+                             [](const Block& b) {
+                               std::vector<std::shared_ptr<Transaction>> out;
+                               for (const auto& t : b.transactions())
+                                 out.push_back(std::const_pointer_cast<Transaction>(t));
+                               return out;
+                             })
+      .def("__repr__", [](const Block& b) {
+        return "<Block " + std::to_string(b.height()) + " " + b.hash().hex() + ">";
+      });
+
+  py::class_<Wallet>(m, "Wallet", "One Ed25519 key: its address, key files, signing.")
+      .def_static("generate", &Wallet::generate)
+      .def_static(
+          "load",
+          [](const std::string& path, std::optional<std::string> passphrase) {
+            PassphraseSource source;
+            if (passphrase) source = [p = *passphrase] { return Result<std::string>(p); };
+            return unwrap(Wallet::load(path, source));
+          },
+          py::arg("path"), py::arg("passphrase") = py::none(),
+          "Loads a PEM key file (PKCS#8, or encrypted with a passphrase).")
+      .def(
+          "save",
+          [](const Wallet& w, const std::string& path, std::optional<std::string> passphrase) {
+            std::optional<std::string_view> p;
+            if (passphrase) p = *passphrase;
+            check(w.save(path, p));
+          },
+          py::arg("path"), py::arg("passphrase") = py::none())
+      .def_property_readonly("address", &Wallet::address, "64 lower-case hex characters.")
+      .def_property_readonly("public_key",
+                             [](const Wallet& w) { return to_bytes(w.public_key().view()); })
+      .def(
+          "transaction",
+          [](const Wallet& w, const std::string& type, const std::string& chain_id,
+             const py::object& receiver, std::uint64_t amount, std::uint64_t fee,
+             std::uint64_t nonce, std::uint64_t timestamp) {
+            TxFields f;
+            f.chain_id = chain_id;
+            f.type = type_from(type);
+            f.receiver = receiver.is_none() ? w.public_key() : address_from(receiver);
+            f.amount = amount;
+            f.fee = fee;
+            f.nonce = nonce;
+            f.timestamp_ms = timestamp;
+            return std::const_pointer_cast<Transaction>(w.create_transaction(std::move(f)));
+          },
+          py::arg("type"), py::arg("chain_id"), py::arg("receiver"), py::arg("amount"),
+          py::arg("fee") = 0, py::arg("nonce") = 0, py::arg("timestamp") = 0,
+          "Signs a TRANSFER, STAKE, UNSTAKE or EXCHANGE; receiver None means the wallet itself.")
+      .def("sign", [](const Wallet& w, const py::bytes& message) {
+        std::string s = message;
+        return to_bytes(
+            w.secret_key()
+                .sign(ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()))
+                .view());
+      });
+
+  py::class_<Genesis>(m, "Genesis", "The genesis file: chain parameters and allocations.")
+      .def_static("load", [](const std::string& path) { return unwrap(Genesis::load(path)); })
+      .def_static("parse", [](const std::string& json) { return unwrap(Genesis::parse(json)); })
+      .def("to_json", &Genesis::to_json)
+      .def_property_readonly("chain_id", [](const Genesis& g) { return g.params.chain_id; })
+      .def_property_readonly("genesis_time",
+                             [](const Genesis& g) { return g.params.genesis_time_ms; })
+      .def_property_readonly("slot_ms", [](const Genesis& g) { return g.params.slot_ms; })
+      .def_property_readonly("finality_depth",
+                             [](const Genesis& g) { return g.params.finality_depth; })
+      .def_property_readonly("unbonding_blocks",
+                             [](const Genesis& g) { return g.params.unbonding_blocks; })
+      .def_property_readonly("exchange_authority",
+                             [](const Genesis& g) { return g.params.exchange_authority.hex(); })
+      .def_property_readonly("hash", [](const Genesis& g) { return to_bytes(g.hash().view()); })
+      .def_property_readonly("hash_hex", [](const Genesis& g) { return g.hash().hex(); })
+      .def("slot_at",
+           [](const Genesis& g, std::uint64_t now_ms) { return g.params.slot_at(now_ms); });
+
+  py::class_<AccountModel>(m, "AccountModel", "Accounts and their state root.")
+      .def("get",
+           [](const AccountModel& a, const py::object& address) {
+             Address ad = address_from(address);
+             return account_dict(ad, a.get(ad));
+           })
+      .def_property_readonly("state_root",
+                             [](const AccountModel& a) { return to_bytes(a.state_root().view()); })
+      .def_property_readonly("total_stake", &AccountModel::total_stake)
+      .def_property_readonly("total_supply", &AccountModel::total_supply)
+      .def_property_readonly("stakers",
+                             [](const AccountModel& a) {
+                               py::dict d;
+                               for (const auto& [k, v] : a.stakers()) d[py::str(k.hex())] = v;
+                               return d;
+                             })
+      .def("__len__", &AccountModel::size);
+
+  py::class_<TransactionPool>(m, "TransactionPool", "Pending transactions, bounded and ordered.")
+      .def(py::init([](const Genesis& g) { return TransactionPool(g.params); }))
+      .def(
+          "add",
+          [](TransactionPool& p, const std::shared_ptr<Transaction>& tx, const AccountModel& state,
+             std::uint64_t now_ms) { check(p.add(tx, state, now_ms)); },
+          py::arg("tx"), py::arg("state"), py::arg("now_ms") = 0,
+          "Admits a transaction; raises Error with the refusal's code.")
+      .def("__len__", &TransactionPool::size)
+      .def("__contains__",
+           [](const TransactionPool& p, const py::bytes& id) {
+             return p.contains(fixed_from<Hash>(id, "an id"));
+           })
+      .def_property_readonly("bytes", &TransactionPool::bytes);
+
+  py::class_<Lot>(m, "Lot", "A staker's share of the stake range: [begin, begin + stake).")
+      .def_property_readonly("staker", [](const Lot& l) { return to_bytes(l.staker.view()); })
+      .def_readonly("begin", &Lot::begin)
+      .def_readonly("stake", &Lot::stake);
+
+  py::class_<ProofOfStake>(m, "ProofOfStake", "The slot-leader draw of docs/protocol.md.")
+      .def(py::init([](const py::dict& stakers) {
+             std::map<PublicKey, std::uint64_t> s;
+             for (auto item : stakers)
+               s[address_from(py::reinterpret_borrow<py::object>(item.first))] =
+                   item.second.cast<std::uint64_t>();
+             return ProofOfStake(s);
+           }),
+           "stakers: {address (bytes or hex): stake}")
+      .def("leader",
+           [](const ProofOfStake& p, const py::bytes& parent, std::uint64_t slot) -> py::object {
+             auto l = p.leader(fixed_from<Hash>(parent, "parent"), slot);
+             if (!l) return py::none();
+             return to_bytes(l->view());
+           })
+      .def_static(
+          "seed",
+          [](const py::bytes& parent, std::uint64_t slot) {
+            return to_bytes(ProofOfStake::seed(fixed_from<Hash>(parent, "parent"), slot).view());
+          })
+      .def_property_readonly("lots", &ProofOfStake::lots)
+      .def_property_readonly("total_stake", &ProofOfStake::total_stake);
+
+  py::class_<PyChain>(m, "Blockchain", "A chain in memory, with a clock that Python sets.")
+      .def(py::init<Genesis, std::uint64_t>(), py::arg("genesis"), py::arg("now_ms") = 0)
+      .def("set_time", [](PyChain& c, std::uint64_t now_ms) { c.clock.set(now_ms); })
+      .def(
+          "apply",
+          [](PyChain& c, const std::shared_ptr<Block>& b) {
+            Result<ApplyResult> r = ApplyResult{};
+            {
+              py::gil_scoped_release release;
+              r = c.chain->apply(b);
+            }
+            if (!r.ok()) raise(r.error());
+            return r->kind == ApplyResult::Kind::kExtended      ? "extended"
+                   : r->kind == ApplyResult::Kind::kReorganized ? "reorganized"
+                                                                : "side_branch";
+          },
+          "Validates and applies a block; raises Error with the refusal's code.")
+      .def("forge",
+           [](PyChain& c, const Wallet& w, std::uint64_t slot, const TransactionPool& pool) {
+             Result<BlockPtr> r = make_error(Reason::kInvalidArgument, "");
+             {
+               py::gil_scoped_release release;
+               r = c.chain->forge(w.secret_key(), slot, pool, c.clock.now_ms());
+             }
+             return std::const_pointer_cast<Block>(unwrap(std::move(r)));
+           })
+      .def("leader",
+           [](const PyChain& c, std::uint64_t slot) -> py::object {
+             auto l = c.chain->leader(slot);
+             if (!l) return py::none();
+             return to_bytes(l->view());
+           })
+      .def("block_at",
+           [](const PyChain& c, std::uint64_t h) -> py::object {
+             BlockPtr b = c.chain->block_at(h);
+             if (!b) return py::none();
+             return py::cast(std::const_pointer_cast<Block>(b));
+           })
+      .def_property_readonly("height", [](const PyChain& c) { return c.chain->height(); })
+      .def_property_readonly("tip",
+                             [](const PyChain& c) { return to_bytes(c.chain->tip_hash().view()); })
+      .def_property_readonly("tip_slot", [](const PyChain& c) { return c.chain->tip().slot; })
+      .def_property_readonly(
+          "state", [](const PyChain& c) -> const AccountModel& { return c.chain->state(); },
+          py::return_value_policy::reference_internal);
+
+  py::class_<RpcClient>(m, "Client", "A node's HTTP API.")
+      .def(py::init<const std::string&, std::uint64_t>(), py::arg("url") = "http://127.0.0.1:5000",
+           py::arg("timeout_ms") = 10000)
+      .def("info",
+           [](RpcClient& c) {
+             Result<RpcInfo> r = make_error(Reason::kInvalidArgument, "");
+             {
+               py::gil_scoped_release release;
+               r = c.info();
+             }
+             RpcInfo i = unwrap(std::move(r));
+             py::dict d;
+             d["chain_id"] = i.chain_id;
+             d["genesis_hash"] = i.genesis_hash.hex();
+             d["height"] = i.height;
+             d["tip"] = i.tip.hex();
+             d["state_root"] = i.state_root.hex();
+             d["slot"] = i.slot;
+             d["peers"] = i.peers;
+             d["pool_size"] = i.pool_size;
+             d["version"] = i.version;
+             if (i.address) d["address"] = i.address->hex();
+             return d;
+           })
+      .def("account",
+           [](RpcClient& c, const py::object& address) {
+             Address a = address_from(address);
+             Result<Account> r = make_error(Reason::kInvalidArgument, "");
+             {
+               py::gil_scoped_release release;
+               r = c.account(a);
+             }
+             return account_dict(a, unwrap(std::move(r)));
+           })
+      .def(
+          "submit",
+          [](RpcClient& c, const std::shared_ptr<Transaction>& tx) {
+            Result<Hash> r = make_error(Reason::kInvalidArgument, "");
+            {
+              py::gil_scoped_release release;
+              r = c.submit(*tx);
+            }
+            return unwrap(std::move(r)).hex();
+          },
+          "Sends a transaction; returns its id (hex) or raises Error with the node's reason.")
+      .def("transaction_status",
+           [](RpcClient& c, const std::string& id) {
+             Hash h = unwrap(Hash::from_hex(id));
+             Result<RpcTxStatus> r = make_error(Reason::kInvalidArgument, "");
+             {
+               py::gil_scoped_release release;
+               r = c.transaction_status(h);
+             }
+             RpcTxStatus s = unwrap(std::move(r));
+             py::dict d;
+             d["id"] = s.id.hex();
+             d["status"] = s.status;
+             if (s.height) d["height"] = *s.height;
+             if (s.block) d["block"] = s.block->hex();
+             return d;
+           })
+      .def("block", [](RpcClient& c, std::uint64_t height) {
+        Result<BlockPtr> r = make_error(Reason::kInvalidArgument, "");
+        {
+          py::gil_scoped_release release;
+          r = c.block(height);
+        }
+        return std::const_pointer_cast<Block>(unwrap(std::move(r)));
+      });
+}
