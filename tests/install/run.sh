@@ -1,18 +1,59 @@
 #!/usr/bin/env bash
-# Installs the built library into a temporary prefix, then builds and runs a consumer with
-# find_package(pos) and another with pkg-config: a broken install fails here.
+# Installs the built project into a temporary prefix, then, against that install only:
+# builds and runs a consumer with find_package(pos) and with pkg-config, builds and runs each
+# example of examples/ (one of them following the installed pos-node), and runs the Python
+# example with the installed pypos module. A broken install fails here.
 set -euo pipefail
 build_dir="$1"
-source_dir="$(cd "$(dirname "$0")" && pwd)"
+source_dir="$(cd "$(dirname "$0")/../.." && pwd)"
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-cmake --install "$build_dir" --prefix "$tmp/prefix" >/dev/null
-cmake -S "$source_dir/consumer" -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+node_pid=""
+cleanup() {
+  [ -n "$node_pid" ] && kill -TERM "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+prefix="$tmp/prefix"
+cmake --install "$build_dir" --prefix "$prefix" >/dev/null
+
+consumer="$source_dir/tests/install/consumer"
+cmake -S "$consumer" -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$tmp/cmake" >/dev/null
-"$tmp/cmake/consumer" | grep -Eq '^[0-9a-f]{64}$'
-libdir="$(find "$tmp/prefix" -name pos.pc -printf '%h\n' | head -n1)"
+"$tmp/cmake/consumer" | grep -E '^[0-9a-f]{64}$' >/dev/null
+libdir="$(find "$prefix" -name pos.pc -printf '%h\n' | head -n1)"
 export PKG_CONFIG_PATH="$libdir"
-g++ -o "$tmp/pkgconfig-consumer" "$source_dir/consumer/main.cpp" \
+g++ -o "$tmp/pkgconfig-consumer" "$consumer/main.cpp" \
   $(pkg-config --cflags pos) $(pkg-config --libs --static pos)
-"$tmp/pkgconfig-consumer" | grep -Eq '^[0-9a-f]{64}$'
-echo "install consumer: find_package and pkg-config builds both ran"
+"$tmp/pkgconfig-consumer" | grep -E '^[0-9a-f]{64}$' >/dev/null
+echo "install: find_package and pkg-config consumers ran"
+
+for example in sign_transaction simulate_validators follow_node; do
+  cmake -S "$source_dir/examples/$example" -B "$tmp/$example" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+  cmake --build "$tmp/$example" >/dev/null
+done
+"$tmp/sign_transaction/sign_transaction" | grep "verified   yes; for another chain: refused" >/dev/null
+"$tmp/simulate_validators/simulate_validators" 3000 | grep "3000 slots, chain height 3000" >/dev/null
+if "$tmp/follow_node/follow_node" http://127.0.0.1:1 1 2>/dev/null; then
+  echo "follow_node should fail on an unreachable node" >&2
+  exit 1
+fi
+
+# The installed pos-node, followed by follow_node and driven by the Python example.
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rpc="$(port)"
+"$prefix/bin/pos-node" --p2p "127.0.0.1:$(port)" --rpc "127.0.0.1:$rpc" \
+  --genesis "$source_dir/keys/genesis.json" --key "$source_dir/keys/validator1.pem" \
+  --data-dir "$tmp/data" --allow-empty-blocks >"$tmp/node.log" 2>&1 &
+node_pid=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$rpc/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+timeout 60 "$tmp/follow_node/follow_node" "http://127.0.0.1:$rpc" 1 | grep "^block " >/dev/null
+site="$(find "$prefix" -name 'pypos*.so' -printf '%h\n' | head -n1)"
+if [ -n "$site" ]; then
+  PYTHONPATH="$site" timeout 120 /usr/bin/python3 "$source_dir/examples/python/interaction.py" \
+    "http://127.0.0.1:$rpc" "$source_dir/keys" | grep "alice  balance 73  stake 25" >/dev/null
+  echo "install: the Python example ran with the installed pypos"
+fi
+echo "install: the examples built and ran against the install"
