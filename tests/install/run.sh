@@ -33,6 +33,22 @@ for example in sign_transaction simulate_validators follow_node; do
 done
 "$tmp/sign_transaction/sign_transaction" | grep "verified   yes; for another chain: refused" >/dev/null
 "$tmp/simulate_validators/simulate_validators" 3000 | grep "3000 slots, chain height 3000" >/dev/null
+# The examples of docs/library.md ("```cpp compile" blocks), compiled and run.
+python3 - "$source_dir/docs/library.md" "$tmp/library" <<'PY'
+import os, re, sys
+text = open(sys.argv[1]).read()
+os.makedirs(sys.argv[2], exist_ok=True)
+for i, code in enumerate(re.findall(r"```cpp compile\n(.*?)```", text, re.S)):
+    open(os.path.join(sys.argv[2], f"snippet{i}.cpp"), "w").write(code)
+PY
+snippets=0
+for snippet in "$tmp"/library/snippet*.cpp; do
+  g++ -o "${snippet%.cpp}" "$snippet" $(pkg-config --cflags pos) $(pkg-config --libs --static pos)
+  "${snippet%.cpp}" >/dev/null
+  snippets=$((snippets + 1))
+done
+[ "$snippets" -ge 3 ] || { echo "docs/library.md: expected 3 compiled examples, found $snippets" >&2; exit 1; }
+echo "install: $snippets examples of docs/library.md compiled and ran"
 if "$tmp/follow_node/follow_node" http://127.0.0.1:1 1 2>/dev/null; then
   echo "follow_node should fail on an unreachable node" >&2
   exit 1
