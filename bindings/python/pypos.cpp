@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "pos/lmdb_storage.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
 
@@ -68,15 +69,19 @@ TxType type_from(const std::string& name) {
   return *t;
 }
 
-// A chain in memory with its own storage and a clock that Python sets.
+// A chain with its own storage (in memory, or a node's data dir read-only) and a clock that
+// Python sets.
 struct PyChain {
   Genesis genesis;
-  MemoryStorage storage;
+  std::unique_ptr<Storage> storage;
   ManualClock clock;
   std::unique_ptr<Blockchain> chain;
-  explicit PyChain(Genesis g, std::uint64_t now_ms) : genesis(std::move(g)), clock(now_ms) {
-    chain = unwrap(Blockchain::open(genesis, storage, clock));
+  PyChain(Genesis g, std::uint64_t now_ms, std::unique_ptr<Storage> s)
+      : genesis(std::move(g)), storage(std::move(s)), clock(now_ms) {
+    chain = unwrap(Blockchain::open(genesis, *storage, clock));
   }
+  PyChain(Genesis g, std::uint64_t now_ms)
+      : PyChain(std::move(g), now_ms, std::make_unique<MemoryStorage>()) {}
 };
 
 }  // namespace
@@ -331,6 +336,17 @@ class Error(Exception):
 
   py::class_<PyChain>(m, "Blockchain", "A chain in memory, with a clock that Python sets.")
       .def(py::init<Genesis, std::uint64_t>(), py::arg("genesis"), py::arg("now_ms") = 0)
+      .def_static(
+          "open_data_dir",
+          [](const Genesis& g, const std::string& path) {
+            LmdbOptions options;
+            options.read_only = true;
+            auto storage = unwrap(LmdbStorage::open(path, options));
+            return std::make_unique<PyChain>(g, SystemClock().now_ms(), std::move(storage));
+          },
+          py::arg("genesis"), py::arg("path"),
+          "A node's data dir, read-only, beside the running node: the state as of opening, blocks "
+          "read live. apply() and forge() are refused.")
       .def("set_time", [](PyChain& c, std::uint64_t now_ms) { c.clock.set(now_ms); })
       .def(
           "apply",

@@ -110,6 +110,10 @@ class ReadTxn {
  public:
   explicit ReadTxn(MDB_env* env) {
     int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
+    if (rc == MDB_MAP_RESIZED) {  // another process (the node) grew the map: adopt its size
+      mdb_env_set_mapsize(env, 0);
+      rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
+    }
     if (rc != 0) throw StorageError("cannot begin a read transaction: " + lmdb_message(rc));
   }
   ~ReadTxn() { mdb_txn_abort(txn_); }
@@ -247,28 +251,33 @@ Status validate_existing(const fs::path& dir, std::size_t map_size) {
 
 Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, LmdbOptions options) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  if (!options.read_only) fs::create_directories(dir, ec);
   if (ec) return make_error(Reason::kIoError, dir.string() + ": " + ec.message());
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->options = options;
 
-  impl->lock_fd = ::open((dir / "LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (impl->lock_fd < 0)
-    return make_error(Reason::kIoError,
-                      (dir / "LOCK").string() + ": cannot open: " + std::strerror(errno));
-  if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return storage_error("data dir " + dir.string() +
-                         " is in use by another process (its LOCK file is held)");
-
   std::uintmax_t existing = file_size_or_zero(dir / "data.mdb");
+  if (options.read_only && existing == 0)
+    return storage_error(dir.string() + " holds no chain to read");
+  if (!options.read_only) {
+    impl->lock_fd = ::open((dir / "LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (impl->lock_fd < 0)
+      return make_error(Reason::kIoError,
+                        (dir / "LOCK").string() + ": cannot open: " + std::strerror(errno));
+    if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0)
+      return storage_error("data dir " + dir.string() +
+                           " is in use by another process (its LOCK file is held)");
+  }
+
   std::size_t map_size = std::max<std::size_t>(options.initial_map_size, existing);
   if (existing > 0)
     if (auto ok = validate_existing(dir, map_size); !ok.ok()) return ok.error();
 
   impl->env = create_env(map_size);
   if (impl->env == nullptr) return storage_error("cannot create an LMDB environment");
-  unsigned flags = MDB_NOTLS | (options.sync ? 0u : MDB_NOSYNC);
+  unsigned flags =
+      MDB_NOTLS | (options.sync ? 0u : MDB_NOSYNC) | (options.read_only ? MDB_RDONLY : 0u);
   int rc = mdb_env_open(impl->env, dir.c_str(), flags, 0644);
   if (rc != 0) return storage_error(dir.string() + ": cannot open LMDB: " + lmdb_message(rc));
   MDB_envinfo info;
@@ -499,6 +508,7 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
 }  // namespace
 
 Status LmdbStorage::commit(const StorageBatch& batch) {
+  if (impl_->options.read_only) return storage_error(impl_->dir.string() + " is open read-only");
   for (;;) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(impl_->env, nullptr, 0, &txn);

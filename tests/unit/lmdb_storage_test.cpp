@@ -366,3 +366,25 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     CHECK_THAT(r.error().message, Catch::Contains("damaged"));
   }
 }
+
+TEST_CASE("a read-only view beside the writer: reads, sees new blocks, writes nothing",
+          "[store][lmdb]") {
+  TempDir dir;
+  TestNet net(on_disk(dir));
+  grow_chain(net, 5);
+  LmdbOptions read_only;
+  read_only.read_only = true;
+  auto view = LmdbStorage::open(net.options.data_dir, read_only);
+  REQUIRE(view.ok());
+  CHECK((*view)->meta()->height == 5);
+  net.advance();  // the writer goes on while the view is open
+  CHECK((*view)->meta()->height == 6);
+  CHECK((*view)->main_chain_hash(6) == net.chain->tip_hash());
+  StorageBatch batch;
+  CHECK((*view)->commit(batch).reason() == Reason::kStorage);
+  auto chain = Blockchain::open(net.genesis, **view, net.clock);
+  REQUIRE(chain.ok());
+  CHECK((*chain)->state().state_root() == net.chain->state().state_root());
+  CHECK_FALSE(LmdbStorage::open(dir.path() / "absent", read_only).ok());
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "absent"));
+}

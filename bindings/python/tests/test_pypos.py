@@ -169,6 +169,18 @@ def test_client_round_trip_against_a_real_node(tmp_path):
         block = client.block(status["height"])
         assert tx.id in [t.id for t in block.transactions]
         assert client.account(BOB)["balance"] >= 5
+        # The node's data dir, read-only, while the node runs.
+        genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
+        view = pypos.Blockchain.open_data_dir(genesis, str(tmp_path / "data"))
+        assert view.height >= status["height"]
+        assert view.block_at(status["height"]).hash_hex == block.hash_hex
+        assert view.state.get(BOB)["balance"] >= 5
+        with pytest.raises(pypos.Error) as readonly:
+            view.apply(block)
+        assert readonly.value.code in ("already_known", "storage")
+        with pytest.raises(pypos.Error) as nothing:
+            pypos.Blockchain.open_data_dir(genesis, str(tmp_path / "nothing"))
+        assert nothing.value.code == "storage"
     finally:
         node.terminate()
         node.wait(timeout=30)

@@ -18,6 +18,9 @@ struct LmdbOptions {
   std::size_t max_map_size = std::size_t{256} << 30;
   // fsync on every commit. Only benchmarks turn it off: without it a crash can lose commits.
   bool sync = true;
+  // Read only, beside a running node (LMDB readers never block its writer): no LOCK taken,
+  // nothing written, every commit refused. The data dir must exist.
+  bool read_only = false;
 };
 
 class LmdbStorage final : public Storage {
