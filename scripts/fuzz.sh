@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for SECONDS (default 60)
+# from a seed corpus of valid inputs. Opt-in: not part of the test command. Crashes, with the
+# input that caused them, are written to build/fuzz/artifacts/ and fail the script.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+seconds="${1:-60}"
+build="$root/build/fuzz"
+bash "$root/scripts/install-deps.sh"
+launcher=()
+command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOS_FUZZ=ON \
+  -DPOS_BUILD_APPS=OFF -DPOS_BUILD_TESTS=OFF -DPOS_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
+cmake --build "$build" -j "$(nproc)"
+UBSAN_OPTIONS="suppressions=$root/fuzz/ubsan.supp" "$build/fuzz/make_corpus" "$build/corpus" >/dev/null
+mkdir -p "$build/artifacts"
+export UBSAN_OPTIONS="suppressions=$root/fuzz/ubsan.supp:print_stacktrace=1"
+status=0
+for target in fuzz_p2p_frame fuzz_tx_json fuzz_block_json fuzz_pem fuzz_genesis fuzz_block_apply; do
+  mkdir -p "$build/corpus/$target"
+  echo "== $target ($seconds s)"
+  if ! "$build/fuzz/$target" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
+      -artifact_prefix="$build/artifacts/$target-" -print_final_stats=1 "$build/corpus/$target" \
+      2>"$build/$target.log"; then
+    echo "   FAILED: see $build/$target.log and $build/artifacts/" >&2
+    status=1
+  fi
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$build/$target.log" | sed 's/^/   /'
+done
+exit $status
