@@ -191,6 +191,8 @@ Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) 
     return make_error(Reason::kWrongForger,
                       "forger " + h.forger.hex() + " is not the leader of slot " +
                           std::to_string(h.slot) + (leader ? " (" + leader->hex() + " is)" : ""));
+  // All signatures at once, in parallel; the loop below then finds their verdicts kept.
+  if (verifier_) (void)verifier_->verify_all(block.transactions());
   UndoLog undo;
   release_unbonding(state_, h.height, undo);
   const auto& txs = block.transactions();

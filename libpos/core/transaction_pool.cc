@@ -69,6 +69,7 @@ Status TransactionPool::add(const TransactionPtr& tx, const AccountModel& state,
   if (tx->chain_id() != params_.chain_id)
     return make_error(Reason::kWrongChain, "transaction for chain \"" + tx->chain_id() +
                                                "\", this chain is \"" + params_.chain_id + "\"");
+  if (verifier_) (void)verifier_->verify(*tx);  // keeps the verdict on tx, caches a valid one
   if (auto ok = tx->check_stateless(params_.exchange_authority); !ok.ok()) return ok;
   if (tx->fee() < limits_.min_fee)
     return make_error(Reason::kFeeTooLow, "fee " + std::to_string(tx->fee()) +

@@ -796,6 +796,10 @@ struct PeerNode::Loop {
       return;
     }
     TransactionPool transaction_pool(genesis.params, config.pool_limits);
+    // Signature checks on every core: the loop thread and one worker per other core.
+    SignatureVerifier verifier(std::max(1u, std::thread::hardware_concurrency()) - 1);
+    (*opened)->set_verifier(&verifier);
+    transaction_pool.set_verifier(&verifier);
     Network net(io, **opened, transaction_pool, *clock, config, node_id, listen_address);
     if (receiver) net.listen(kj::mv(receiver));
     auto stopped = kj::newPromiseAndFulfiller<void>();

@@ -17,6 +17,7 @@
 #include "pos/status.h"
 #include "pos/storage.h"
 #include "pos/transaction_pool.h"
+#include "pos/verifier.h"
 
 namespace pos {
 
@@ -88,6 +89,9 @@ class Blockchain {
 
   ~Blockchain();
 
+  // Signature checks of each block's transactions then run in parallel, through its cache.
+  void set_verifier(SignatureVerifier* verifier) { verifier_ = verifier; }
+
  private:
   struct Entry {
     BlockHeader header;
@@ -128,6 +132,7 @@ class Blockchain {
   // (slot, forger) -> first block hash seen, for equivocation detection.
   std::map<std::pair<std::uint64_t, PublicKey>, Hash> signed_slots_;
   std::vector<EquivocationEvidence> evidence_;
+  SignatureVerifier* verifier_ = nullptr;
 };
 
 }  // namespace pos

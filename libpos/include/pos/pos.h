@@ -16,5 +16,6 @@
 #include "pos/storage.h"
 #include "pos/transaction.h"
 #include "pos/transaction_pool.h"
+#include "pos/verifier.h"
 #include "pos/version.h"
 #include "pos/wallet.h"

@@ -36,6 +36,7 @@ struct TxFields {
 };
 
 class Transaction;
+class SignatureVerifier;
 using TransactionPtr = std::shared_ptr<const Transaction>;
 
 class Transaction {
@@ -64,6 +65,11 @@ class Transaction {
   Status check_stateless(const Address& exchange_authority) const;
 
  private:
+  friend class SignatureVerifier;  // records verdicts that its cache already knows
+  void record_signature_verdict(bool valid) const {
+    signature_verdict_.store(valid ? 1 : -1, std::memory_order_relaxed);
+  }
+
   TxFields fields_;
   Signature signature_;
   Hash id_;

@@ -14,6 +14,7 @@
 #include "pos/consensus.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
+#include "pos/verifier.h"
 
 namespace pos {
 
@@ -29,6 +30,9 @@ struct PoolLimits {
 class TransactionPool {
  public:
   TransactionPool(ChainParams params, PoolLimits limits = {});
+  // Admitted signatures then go through the verifier's cache, so that a block carrying them
+  // does not check them again.
+  void set_verifier(SignatureVerifier* verifier) { verifier_ = verifier; }
 
   // Admits tx if it is valid against `state` (and the sender's pending transactions before it).
   // A same-nonce transaction is replaced only by a higher fee; when full, the lowest-fee entry of
@@ -81,6 +85,7 @@ class TransactionPool {
   std::unordered_map<Address, std::map<std::uint64_t, Hash>> by_sender_;
   std::set<FeeKey> by_fee_;
   std::size_t bytes_ = 0;
+  SignatureVerifier* verifier_ = nullptr;
 };
 
 }  // namespace pos

@@ -1,0 +1,160 @@
+#include "pos/verifier.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace pos {
+namespace {
+
+// Below this many, a batch is checked on the calling thread: handing it out costs more.
+constexpr std::size_t kParallelFrom = 32;
+
+// The cache key: the transaction id (all signed fields) and the signature.
+Hash key_of(const Transaction& tx) {
+  return Sha256().update(tx.id().view()).update(tx.signature().view()).finish();
+}
+
+}  // namespace
+
+struct SignatureVerifier::Impl {
+  // A bounded set of keys of valid signatures, least recently used first out.
+  std::mutex cache_mutex;
+  std::list<Hash> order;
+  std::unordered_map<Hash, std::list<Hash>::iterator> cache;
+  std::size_t capacity;
+  std::atomic<std::uint64_t> hits{0};
+  std::atomic<std::uint64_t> checks{0};
+
+  // One batch: the workers and the caller take indices until none are left. Each batch is its
+  // own object, so a worker that wakes late for an old batch only finds it exhausted.
+  struct Job {
+    std::function<void(std::size_t)> f;
+    std::size_t size = 0;
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> remaining{0};
+  };
+  std::mutex work_mutex;
+  std::condition_variable work_ready;
+  std::condition_variable work_done;
+  std::shared_ptr<Job> current;
+  std::uint64_t generation = 0;
+  bool stopping = false;
+  std::vector<std::thread> threads;
+
+  bool cached(const Hash& key) {
+    std::lock_guard lock(cache_mutex);
+    auto it = cache.find(key);
+    if (it == cache.end()) return false;
+    order.splice(order.end(), order, it->second);
+    return true;
+  }
+  void remember(const Hash& key) {
+    std::lock_guard lock(cache_mutex);
+    if (cache.contains(key)) return;
+    order.push_back(key);
+    cache.emplace(key, std::prev(order.end()));
+    if (cache.size() > capacity) {
+      cache.erase(order.front());
+      order.pop_front();
+    }
+  }
+
+  void drain(Job& job) {
+    for (std::size_t i; (i = job.next.fetch_add(1)) < job.size;) {
+      job.f(i);
+      if (job.remaining.fetch_sub(1) == 1) {
+        std::lock_guard lock(work_mutex);
+        work_done.notify_all();
+      }
+    }
+  }
+
+  void worker() {
+    std::uint64_t seen = 0;
+    for (;;) {
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock lock(work_mutex);
+        work_ready.wait(lock, [&] { return stopping || generation != seen; });
+        if (stopping) return;
+        seen = generation;
+        job = current;
+      }
+      if (job) drain(*job);
+    }
+  }
+
+  // Runs f(0..n-1) on the workers and the calling thread; returns when all are done.
+  void run(std::size_t n, std::function<void(std::size_t)> f) {
+    auto job = std::make_shared<Job>();
+    job->f = std::move(f);
+    job->size = n;
+    job->remaining = n;
+    {
+      std::lock_guard lock(work_mutex);
+      current = job;
+      ++generation;
+    }
+    work_ready.notify_all();
+    drain(*job);
+    std::unique_lock lock(work_mutex);
+    work_done.wait(lock, [&] { return job->remaining.load() == 0; });
+    current.reset();
+  }
+};
+
+SignatureVerifier::SignatureVerifier(std::size_t threads, std::size_t cache_entries)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->capacity = cache_entries;
+  for (std::size_t i = 0; i < threads; ++i)
+    impl_->threads.emplace_back([this] { impl_->worker(); });
+}
+
+SignatureVerifier::~SignatureVerifier() {
+  {
+    std::lock_guard lock(impl_->work_mutex);
+    impl_->stopping = true;
+  }
+  impl_->work_ready.notify_all();
+  for (auto& t : impl_->threads) t.join();
+}
+
+bool SignatureVerifier::verify(const Transaction& tx) {
+  Hash key = key_of(tx);
+  if (impl_->cached(key)) {
+    ++impl_->hits;
+    tx.record_signature_verdict(true);
+    return true;
+  }
+  ++impl_->checks;
+  bool valid = tx.check_signature().ok();
+  if (valid) impl_->remember(key);
+  return valid;
+}
+
+std::optional<std::size_t> SignatureVerifier::verify_all(const std::vector<TransactionPtr>& txs) {
+  std::vector<char> valid(txs.size(), 0);
+  auto check = [&](std::size_t i) { valid[i] = verify(*txs[i]) ? 1 : 0; };
+  if (txs.size() < kParallelFrom || impl_->threads.empty()) {
+    for (std::size_t i = 0; i < txs.size(); ++i) check(i);
+  } else {
+    impl_->run(txs.size(), check);
+  }
+  for (std::size_t i = 0; i < txs.size(); ++i)
+    if (!valid[i]) return i;
+  return std::nullopt;
+}
+
+std::uint64_t SignatureVerifier::cache_hits() const {
+  return impl_->hits;
+}
+std::uint64_t SignatureVerifier::verified() const {
+  return impl_->checks;
+}
+
+}  // namespace pos

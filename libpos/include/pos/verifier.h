@@ -1,0 +1,38 @@
+// Signature checks in parallel on a pool of worker threads, with a bounded cache of signatures
+// already found valid, so that a transaction checked when it entered the pool is not checked
+// again when its block arrives. Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "pos/transaction.h"
+
+namespace pos {
+
+class SignatureVerifier {
+ public:
+  // threads: workers besides the caller (0: the caller alone). cache: entries kept.
+  explicit SignatureVerifier(std::size_t threads, std::size_t cache_entries = 200'000);
+  ~SignatureVerifier();
+  SignatureVerifier(const SignatureVerifier&) = delete;
+  SignatureVerifier& operator=(const SignatureVerifier&) = delete;
+
+  // Checks one transaction's signature (through the cache); the verdict is also kept on the
+  // transaction, so that later check_signature() calls cost nothing.
+  bool verify(const Transaction& tx);
+  // Checks all of them, in parallel for large batches; the index of the first invalid one.
+  std::optional<std::size_t> verify_all(const std::vector<TransactionPtr>& txs);
+
+  std::uint64_t cache_hits() const;
+  std::uint64_t verified() const;  // signatures actually checked
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pos

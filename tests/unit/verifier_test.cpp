@@ -1,0 +1,94 @@
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+std::vector<TransactionPtr> batch(std::size_t n, std::optional<std::size_t> forged = std::nullopt) {
+  SecretKey key = key_from_index(77);
+  std::vector<TransactionPtr> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    TxFields f;
+    f.chain_id = "pos-test";
+    f.sender = key.public_key();
+    f.receiver = key_from_index(78).public_key();
+    f.amount = 1;
+    f.nonce = i;
+    auto tx = Transaction::sign(f, key);
+    if (forged && *forged == i) {
+      Signature bad = tx->signature();
+      bad.bytes[0] ^= 1;
+      tx = Transaction::make(tx->fields(), bad);
+    }
+    out.push_back(tx);
+  }
+  return out;
+}
+
+// Fresh objects with the same content: no verdict kept on them.
+std::vector<TransactionPtr> copies(const std::vector<TransactionPtr>& txs) {
+  std::vector<TransactionPtr> out;
+  for (const auto& tx : txs) out.push_back(decode_transaction(encode(*tx)).value());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("parallel verification finds the first invalid signature of a batch", "[verifier]") {
+  SignatureVerifier verifier(3);
+  CHECK_FALSE(verifier.verify_all(batch(300)).has_value());
+  CHECK(verifier.verify_all(batch(300, 137)) == 137u);
+  CHECK(verifier.verify_all(batch(5, 2)) == 2u);  // small batches on the calling thread
+  CHECK_FALSE(verifier.verify_all({}).has_value());
+  SignatureVerifier alone(0);
+  CHECK(alone.verify_all(batch(100, 99)) == 99u);
+}
+
+TEST_CASE("a signature found valid once is not checked again", "[verifier]") {
+  SignatureVerifier verifier(1, 1000);
+  auto txs = batch(200);
+  REQUIRE_FALSE(verifier.verify_all(txs).has_value());
+  CHECK(verifier.verified() == 200);
+  REQUIRE_FALSE(verifier.verify_all(copies(txs)).has_value());
+  CHECK(verifier.verified() == 200);
+  CHECK(verifier.cache_hits() == 200);
+  // An invalid signature is never cached: checked each time.
+  auto bad = batch(1, 0);
+  CHECK_FALSE(verifier.verify(*bad[0]));
+  CHECK_FALSE(verifier.verify(*copies(bad)[0]));
+  CHECK(verifier.verified() == 202);
+  // The cache is bounded: the oldest entries go.
+  SignatureVerifier small(0, 10);
+  auto many = batch(50);
+  REQUIRE_FALSE(small.verify_all(many).has_value());
+  REQUIRE_FALSE(small.verify_all(copies(many)).has_value());
+  CHECK(small.cache_hits() == 0);  // each of the 50 was evicted before it came back
+}
+
+TEST_CASE("with a verifier, blocks are validated the same way", "[verifier][chain]") {
+  TestNet net;
+  SignatureVerifier verifier(2);
+  net.chain->set_verifier(&verifier);
+  net.pool.set_verifier(&verifier);
+  for (int i = 0; i < 40; ++i) {
+    auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 1, 0,
+                                    static_cast<std::uint64_t>(i), 1);
+    REQUIRE(net.pool.add(tx, net.chain->state(), net.now()).ok());
+  }
+  BlockPtr block = net.forge(net.next_slot(0));
+  REQUIRE(block->transactions().size() == 40);
+  std::uint64_t checked = verifier.verified();
+  // A copy of the block, as it would arrive from a peer: its signatures come from the cache.
+  REQUIRE(net.chain->apply(decode_block(encode(*block)).value()).ok());
+  CHECK(verifier.verified() == checked);
+  CHECK(verifier.cache_hits() >= 40);
+
+  std::vector<TransactionPtr> txs = batch(50, 33);
+  BlockPtr bad = net.craft(txs);
+  auto refused = net.chain->apply(bad);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.reason() == Reason::kBlockTxInvalid);
+}
