@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "bench_support.h"
 #include "pos/pos.h"
 
 using namespace pos;
@@ -17,11 +18,7 @@ namespace {
 double g_sodium_verify_per_sec = 0;
 
 SecretKey key_for(std::uint32_t i) {
-  std::array<std::uint8_t, 32> seed{};
-  for (int b = 0; b < 4; ++b)
-    seed[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(i >> (8 * b));
-  seed[31] = 0xbe;
-  return SecretKey::from_seed(seed);
+  return bench::key_for(i, 0xbe);
 }
 
 double measure_sodium_verify() {

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "bench_support.h"
 #include "pos/peer_node.h"
 #include "pos/pos.h"
 
@@ -18,33 +19,11 @@ using namespace pos;
 
 namespace {
 
-using Timer = std::chrono::steady_clock;
+using bench::seconds_since;
+using bench::Timer;
 
-double seconds_since(Timer::time_point start) {
-  return std::chrono::duration<double>(Timer::now() - start).count();
-}
-
-SecretKey key_for(std::uint32_t i) {
-  std::array<std::uint8_t, 32> seed{};
-  for (int b = 0; b < 4; ++b)
-    seed[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(i >> (8 * b));
-  seed[31] = 0x9b;
-  return SecretKey::from_seed(seed);
-}
-
-struct Network {
-  Genesis genesis;
-  std::vector<SecretKey> keys;  // keys[0] is the only staker
-  explicit Network(std::size_t accounts) {
-    genesis.params.chain_id = "pos-bench";
-    genesis.params.genesis_time_ms = 0;
-    for (std::uint32_t i = 0; i < accounts; ++i) {
-      keys.push_back(key_for(i));
-      genesis.allocations.push_back({keys.back().public_key(), 1'000'000'000, i == 0 ? 1u : 0u});
-    }
-    genesis.params.exchange_authority = keys[0].public_key();
-    genesis = Genesis::parse(genesis.to_json()).value();
-  }
+struct Network : bench::Network {
+  explicit Network(std::size_t accounts) : bench::Network(accounts, 0x9b) {}
   TransactionPtr transfer(std::size_t from, std::uint64_t nonce, std::uint64_t stamp) const {
     TxFields f;
     f.chain_id = genesis.params.chain_id;

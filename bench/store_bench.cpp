@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 
+#include "bench_support.h"
 #include "pos/lmdb_storage.h"
 #include "pos/pos.h"
 
@@ -22,11 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using Timer = std::chrono::steady_clock;
-
-double seconds_since(Timer::time_point start) {
-  return std::chrono::duration<double>(Timer::now() - start).count();
-}
+using bench::seconds_since;
+using bench::Timer;
 
 // Resident memory in KiB: the process's own (anonymous) pages, and the pages of mapped files
 // (LMDB's map), which the kernel may drop at any time and which are not the process's growth.
@@ -46,27 +44,8 @@ Resident resident() {
   return r;
 }
 
-SecretKey key_for(std::uint32_t i) {
-  std::array<std::uint8_t, 32> seed{};
-  for (int b = 0; b < 4; ++b)
-    seed[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(i >> (8 * b));
-  seed[31] = 0x5b;
-  return SecretKey::from_seed(seed);
-}
-
-struct Network {
-  Genesis genesis;
-  std::vector<SecretKey> keys;  // keys[0] is the only staker
-  explicit Network(std::size_t accounts) {
-    genesis.params.chain_id = "pos-bench";
-    genesis.params.genesis_time_ms = 0;
-    for (std::uint32_t i = 0; i < accounts; ++i) {
-      keys.push_back(key_for(i));
-      genesis.allocations.push_back({keys.back().public_key(), 1'000'000'000, i == 0 ? 1u : 0u});
-    }
-    genesis.params.exchange_authority = keys[0].public_key();
-    genesis = Genesis::parse(genesis.to_json()).value();
-  }
+struct Network : bench::Network {
+  explicit Network(std::size_t accounts) : bench::Network(accounts, 0x5b) {}
   // Forges the next block with n transfers on `chain` and applies it.
   BlockPtr next(Blockchain& chain, ManualClock& clock, std::size_t n, std::mt19937_64& rng) {
     TransactionPool pool(genesis.params, PoolLimits{n + 10, 64 << 20, n + 10, n + 10, ~0ULL, 0});

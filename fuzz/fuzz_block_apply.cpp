@@ -4,33 +4,11 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "fuzz_world.h"
 #include "pos/pos.h"
 
-namespace {
-
-struct World {
-  pos::Genesis genesis;
-  pos::ManualClock clock{0};
-  std::vector<pos::SecretKey> keys;
-  World() {
-    if (!pos::init().ok()) std::abort();
-    genesis.params.chain_id = "pos-demo";
-    for (std::uint32_t i = 0; i < 5; ++i) {
-      std::array<std::uint8_t, 32> seed{};
-      seed[0] = static_cast<std::uint8_t>(i + 1);
-      keys.push_back(pos::SecretKey::from_seed(seed));
-      genesis.allocations.push_back({keys.back().public_key(), 1000, i < 3 ? 10u : 0u});
-    }
-    genesis.params.exchange_authority = keys[0].public_key();
-    genesis = pos::Genesis::parse(genesis.to_json()).value();
-    clock.set(genesis.params.slot_start_ms(100));
-  }
-};
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static World world;
+  static pos::fuzz::World world;
   auto block = pos::decode_block(pos::ByteView(data, size));
   if (!block.ok()) return 0;
   pos::MemoryStorage storage;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fuzz_world.h"
 #include "pos/p2p_messages.h"
 #include "pos/pos.h"
 
@@ -22,21 +23,13 @@ std::string str(const pos::Bytes& b) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || !pos::init().ok()) return 2;
+  if (argc != 2) return 2;
   fs::path out = argv[1];
-  std::vector<pos::SecretKey> keys;
-  pos::Genesis genesis;
-  genesis.params.chain_id = "pos-demo";
-  for (std::uint32_t i = 0; i < 5; ++i) {
-    std::array<std::uint8_t, 32> seed{};
-    seed[0] = static_cast<std::uint8_t>(i + 1);
-    keys.push_back(pos::SecretKey::from_seed(seed));
-    genesis.allocations.push_back({keys.back().public_key(), 1000, i < 3 ? 10u : 0u});
-  }
-  genesis.params.exchange_authority = keys[0].public_key();
-  genesis = pos::Genesis::parse(genesis.to_json()).value();
+  pos::fuzz::World world;
+  const auto& keys = world.keys;
+  const pos::Genesis& genesis = world.genesis;
+  pos::ManualClock& clock = world.clock;
   pos::MemoryStorage storage;
-  pos::ManualClock clock(genesis.params.slot_start_ms(100));
   auto chain = pos::Blockchain::open(genesis, storage, clock).value();
   pos::TransactionPool pool(genesis.params);
   std::vector<pos::TransactionPtr> txs;

@@ -129,7 +129,10 @@ Result<Hash> RpcClient::submit(const Transaction& tx) {
 
 Result<std::vector<Result<Hash>>> RpcClient::submit_batch(const std::vector<TransactionPtr>& txs) {
   std::string body = "[";
-  for (std::size_t i = 0; i < txs.size(); ++i) body += (i ? "," : "") + to_json(*txs[i], false);
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    if (i > 0) body += ',';
+    body += to_json(*txs[i], false);
+  }
   body += "]";
   auto r = post("/transactions", body);
   if (!r.ok()) return r.error();

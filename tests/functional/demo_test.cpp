@@ -7,15 +7,27 @@
 using namespace pos;
 using namespace pos::functional;
 
+namespace {
+
+// The demo network's three validators, connected.
+struct DemoValidators {
+  std::unique_ptr<TestNetwork> net = TestNetwork::demo();
+  NodeProcess v1{*net, "validator1", {"--key", net->key_file(1).string()}};
+  NodeProcess v2{
+      *net, "validator2", {"--key", net->key_file(2).string(), "--peer", v1.p2p_address()}};
+  NodeProcess v3{
+      *net, "validator3", {"--key", net->key_file(3).string(), "--peer", v1.p2p_address()}};
+  DemoValidators() {
+    REQUIRE(eventually([&] { return v1.rpc().info()->peers == 2; }));
+  }
+};
+
+}  // namespace
+
 TEST_CASE("the demo: pos-interact replays the teaching flow; four nodes agree on the result",
           "[functional][demo]") {
-  auto net = TestNetwork::demo();
-  NodeProcess v1(*net, "validator1", {"--key", net->key_file(1).string()});
-  NodeProcess v2(*net, "validator2",
-                 {"--key", net->key_file(2).string(), "--peer", v1.p2p_address()});
-  NodeProcess v3(*net, "validator3",
-                 {"--key", net->key_file(3).string(), "--peer", v1.p2p_address()});
-  REQUIRE(eventually([&] { return v1.rpc().info()->peers == 2; }));
+  DemoValidators demo;
+  auto& [net, v1, v2, v3] = demo;
 
   test::TempDir out;
   int code = test::run_command(std::string(POS_INTERACT_BINARY) + " demo --node " + v1.url() +
@@ -63,13 +75,8 @@ TEST_CASE("pos-interact: bad arguments, bad keys and an unreachable node have th
 
 TEST_CASE("pos-interact run: scenario files, expectations on all nodes, failures explained",
           "[functional][demo][scenario]") {
-  auto net = TestNetwork::demo();
-  NodeProcess v1(*net, "validator1", {"--key", net->key_file(1).string()});
-  NodeProcess v2(*net, "validator2",
-                 {"--key", net->key_file(2).string(), "--peer", v1.p2p_address()});
-  NodeProcess v3(*net, "validator3",
-                 {"--key", net->key_file(3).string(), "--peer", v1.p2p_address()});
-  REQUIRE(eventually([&] { return v1.rpc().info()->peers == 2; }));
+  DemoValidators demo;
+  auto& [net, v1, v2, v3] = demo;
   test::TempDir dir;
   auto run = [&](const std::string& args) {
     auto out = dir.path() / "out.txt";
