@@ -16,6 +16,7 @@
 #include <kj/debug.h>
 
 #include <chrono>
+#include <deque>
 #include <future>
 #include <map>
 #include <optional>
@@ -36,6 +37,7 @@ constexpr std::size_t kMaxSeenTxs = 100'000;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
 constexpr std::size_t kMaxHeldBlocks = 64;
+constexpr std::uint64_t kHeldLogMs = 10 * 60'000;
 
 std::uint64_t steady_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -194,6 +196,10 @@ class Network final : private kj::TaskSet::ErrorHandler {
     }
     s.banned = banned_ips_.size() + banned_nodes_.size();
     s.slot = chain_.params().slot_at(clock_.now_ms());
+    for (const auto& [when, ahead] : held_log_) {
+      ++s.held_back_blocks;
+      s.max_slots_ahead = std::max(s.max_slots_ahead, ahead);
+    }
     s.finalized_height = chain_.finalized_height();
     s.pool_bytes = pool_.bytes();
     s.counters = counters_;
@@ -562,6 +568,8 @@ class Network final : private kj::TaskSet::ErrorHandler {
   void hold_back(const BlockPtr& block) {
     if (held_.size() >= kMaxHeldBlocks) held_.erase(std::prev(held_.end()));
     held_.emplace(block->slot(), block);
+    std::uint64_t now_slot = chain_.params().slot_at(clock_.now_ms());
+    held_log_.emplace_back(steady_ms(), block->slot() > now_slot ? block->slot() - now_slot : 0);
     log("holding back block " + block->hash().hex() + " of slot " + std::to_string(block->slot()) +
         ": ahead of this node's clock (slot " +
         std::to_string(chain_.params().slot_at(clock_.now_ms())) +
@@ -691,6 +699,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
         }
     }
     retry_held();
+    while (!held_log_.empty() && now - held_log_.front().first > kHeldLogMs) held_log_.pop_front();
     maybe_forge();
     if (now - last_expiry_ms_ > 10'000) {
       last_expiry_ms_ = now;
@@ -742,7 +751,8 @@ class Network final : private kj::TaskSet::ErrorHandler {
   std::optional<SecretKey> forger_;
   ForgingOptions forging_;
   std::uint64_t last_forge_slot_ = 0;
-  std::multimap<std::uint64_t, BlockPtr> held_;  // by slot
+  std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)
   kj::TaskSet tasks_;  // last: destroyed first, while what its tasks use still exists
 };
 

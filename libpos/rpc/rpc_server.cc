@@ -254,10 +254,19 @@ Reply RpcServer::Impl::info() {
 
 Reply RpcServer::Impl::health() {
   NodeStatus s = node.status();
+  // Blocks ahead of our clock, more than occasionally, mean that our clock is behind.
+  bool clock_behind = s.held_back_blocks >= 3 || s.max_slots_ahead > 5;
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "status");
-    str(w, "ok");
+    str(w, clock_behind ? "clock_behind" : "ok");
+    key(w, "clock");
+    w.StartObject();
+    key(w, "held_back_blocks");
+    w.Uint64(s.held_back_blocks);
+    key(w, "max_slots_ahead");
+    w.Uint64(s.max_slots_ahead);
+    w.EndObject();
     key(w, "height");
     w.Uint64(s.height);
     key(w, "peers");

@@ -400,6 +400,8 @@ TEST_CASE("a block ahead of the clock is held back, then applied when its slot c
   std::this_thread::sleep_for(300ms);
   CHECK((*late)->status().height == 0);
   CHECK(peer_count(a) == 1);  // held, not a reason to drop the peer
+  CHECK((*late)->status().held_back_blocks == 1);
+  CHECK((*late)->status().max_slots_ahead == 4);
   slow.set(f.keys.genesis.params.slot_start_ms(4));
   CHECK(eventually([&] { return (*late)->status().tip == (*block)->hash(); }));
 }

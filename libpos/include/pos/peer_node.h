@@ -81,6 +81,10 @@ struct NodeStatus {
   std::size_t banned = 0;
   std::optional<Hash> syncing_from;  // the peer blocks are being fetched from, if any
   std::uint64_t slot = 0;            // the clock's current slot
+  // Blocks from peers held back in the last ten minutes because they were ahead of this node's
+  // clock, and by how many slots at most: a sign that this node's clock is behind.
+  std::uint64_t held_back_blocks = 0;
+  std::uint64_t max_slots_ahead = 0;
   std::uint64_t finalized_height = 0;
   std::size_t pool_bytes = 0;
   NodeCounters counters;
