@@ -448,13 +448,18 @@ Reply RpcServer::Impl::submit_batch(const httplib::Request& req) {
                                                      std::to_string(options.max_batch));
   std::vector<Result<TransactionPtr>> parsed;
   for (const auto& item : doc.GetArray()) parsed.push_back(parse_transaction(item));
+  std::vector<TransactionPtr> valid;
+  for (const auto& tx : parsed)
+    if (tx.ok()) valid.push_back(*tx);
+  std::vector<Status> admitted = node.submit_batch(valid);
   std::vector<std::optional<Error>> verdicts;
+  std::size_t next = 0;
   for (const auto& tx : parsed) {
     if (!tx.ok()) {
       verdicts.push_back(tx.error());
       continue;
     }
-    auto ok = node.submit(*tx);
+    const Status& ok = admitted[next++];
     verdicts.push_back(ok.ok() ? std::nullopt : std::optional<Error>(ok.error()));
   }
   return json_reply(200, [&](Writer& w) {

@@ -106,6 +106,8 @@ class PeerNode {
 
   // Admits a transaction to the pool and gossips it.
   Status submit(const TransactionPtr& tx);
+  // The same for many, in one call on the loop, gossiped together; one verdict each.
+  std::vector<Status> submit_batch(const std::vector<TransactionPtr>& txs);
   // Forges the block for `slot` with `key` (which must lead it), applies and gossips it.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot);
   // From now on the slot clock forges with `key` in every slot it leads, when something is

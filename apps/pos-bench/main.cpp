@@ -1,0 +1,419 @@
+// pos-bench: load generator. Funds M accounts, pre-signs N transfers, submits them through the
+// batch RPC at a target rate (or as fast as the nodes accept), and measures accepted tx/s,
+// committed tx/s (until the last is in a block on every node) and submit-to-commit latency.
+//   pos-bench local [--nodes K] [options]     starts K pos-node processes on free loopback ports
+//   pos-bench run --node URL [--node URL...] --authority KEY.pem [options]
+// options: --accounts M (100) --txs N (2000) --rate R tx/s (0: as fast as accepted)
+//          --batch B (200) --out DIR (pos-bench-out) --slot-ms S (local; 500)
+// Writes DIR/report.json and DIR/throughput.svg. Exit codes: 0 done, 1 a run that did not
+// finish (refusals or a timeout), 2 bad arguments, 3 node unreachable.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "pos/pos.h"
+#include "pos/rpc_client.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Timer = std::chrono::steady_clock;
+
+[[noreturn]] void fail(int code, const std::string& message) {
+  std::fprintf(stderr, "pos-bench: %s\n", message.c_str());
+  std::exit(code);
+}
+
+double since(Timer::time_point t) {
+  return std::chrono::duration<double>(Timer::now() - t).count();
+}
+
+struct Options {
+  std::vector<std::string> nodes;
+  std::string authority;
+  std::size_t local_nodes = 3;
+  std::size_t accounts = 100;
+  std::size_t txs = 2000;
+  double rate = 0;
+  std::size_t batch = 200;
+  std::uint64_t slot_ms = 500;
+  fs::path out = "pos-bench-out";
+};
+
+std::size_t number(const std::string& flag, const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+    fail(2, flag + " needs a whole number");
+  return std::stoul(text);
+}
+
+// ---- a local network of real pos-node processes ----------------------------------------------
+
+std::uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+fs::path pos_node_binary() {
+  fs::path self = fs::read_symlink("/proc/self/exe").parent_path();
+  for (fs::path candidate : {self / "pos-node", self.parent_path() / "pos-node" / "pos-node"})
+    if (fs::exists(candidate)) return candidate;
+  return "pos-node";  // from PATH
+}
+
+// The node processes of `local`, stopped at every exit (fail() included).
+std::vector<pid_t> g_children;
+void stop_children() {
+  for (pid_t p : g_children) kill(p, SIGTERM);
+  for (pid_t p : g_children) waitpid(p, nullptr, 0);
+  g_children.clear();
+}
+
+struct LocalNetwork {
+  std::vector<std::string> urls;
+  fs::path authority;
+};
+
+void start_local(LocalNetwork& net, const Options& o) {
+  fs::path dir = o.out / "network";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  pos::Genesis genesis;
+  genesis.params.chain_id = "pos-bench";
+  genesis.params.genesis_time_ms = pos::SystemClock().now_ms();
+  genesis.params.slot_ms = o.slot_ms;
+  std::vector<fs::path> keys;
+  for (std::size_t i = 0; i < o.local_nodes; ++i) {
+    pos::Wallet w = pos::Wallet::generate();
+    keys.push_back(dir / ("validator" + std::to_string(i) + ".pem"));
+    if (!w.save(keys.back()).ok()) fail(2, "cannot write keys in " + dir.string());
+    genesis.allocations.push_back({w.public_key(), i == 0 ? 1'000'000'000'000ULL : 0, 100});
+    if (i == 0) genesis.params.exchange_authority = w.public_key();
+  }
+  genesis = pos::Genesis::parse(genesis.to_json()).value();
+  std::ofstream(dir / "genesis.json") << genesis.to_json();
+  net.authority = keys[0];
+  std::string first_p2p;
+  fs::path binary = pos_node_binary();
+  for (std::size_t i = 0; i < o.local_nodes; ++i) {
+    std::string p2p = "127.0.0.1:" + std::to_string(free_port());
+    std::string rpc = "127.0.0.1:" + std::to_string(free_port());
+    std::vector<std::string> args = {binary.string(),
+                                     "--p2p",
+                                     p2p,
+                                     "--rpc",
+                                     rpc,
+                                     "--genesis",
+                                     (dir / "genesis.json").string(),
+                                     "--data-dir",
+                                     (dir / ("node" + std::to_string(i))).string(),
+                                     "--key",
+                                     keys[i].string()};
+    if (i > 0)
+      args.insert(args.end(), {"--peer", first_p2p});
+    else
+      first_p2p = p2p;
+    pid_t pid = fork();
+    if (pid == 0) {
+      std::string log = (dir / ("node" + std::to_string(i) + ".log")).string();
+      if (!freopen(log.c_str(), "w", stderr)) _exit(127);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      execvp("pos-node", argv.data());
+      _exit(127);
+    }
+    g_children.push_back(pid);
+    net.urls.push_back("http://" + rpc);
+  }
+  for (const auto& url : net.urls) {
+    pos::RpcClient c(url, 1000);
+    auto start = Timer::now();
+    while (!c.info().ok()) {
+      if (since(start) > 20)
+        fail(3, "the local node " + url + " did not start; logs in " + dir.string());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  std::printf("local network: %zu nodes (%s ...), logs in %s\n", net.urls.size(),
+              net.urls[0].c_str(), dir.c_str());
+}
+
+// ---- the run -----------------------------------------------------------------------------------
+
+struct Sample {
+  double t;  // seconds since the first submission
+  std::size_t committed;
+  double latency_p50_ms;
+};
+
+int run(const Options& o) {
+  std::vector<pos::RpcClient> clients;
+  for (const auto& url : o.nodes) clients.emplace_back(url, 10'000);
+  auto info = clients[0].info();
+  if (!info.ok()) fail(3, info.error().message);
+  const std::string chain = info->chain_id;
+  auto authority = pos::Wallet::load(o.authority);
+  if (!authority.ok()) fail(2, authority.error().message);
+
+  // 1. Fund the accounts with EXCHANGE from the authority.
+  std::vector<pos::Wallet> accounts;
+  for (std::size_t i = 0; i < o.accounts; ++i) accounts.push_back(pos::Wallet::generate());
+  std::uint64_t nonce = clients[0].account(authority->public_key())->nonce;
+  std::uint64_t now = pos::SystemClock().now_ms();
+  // In rounds within the pool's nonce-gap limit, each waited for.
+  const std::size_t round = 50;
+  for (std::size_t first = 0; first < o.accounts; first += round) {
+    std::vector<pos::TransactionPtr> funding;
+    for (std::size_t i = first; i < std::min(first + round, o.accounts); ++i)
+      funding.push_back(
+          authority->exchange(chain, accounts[i].public_key(), 1'000'000, 0, nonce + i, now));
+    auto r = clients[0].submit_batch(funding);
+    if (!r.ok()) fail(3, r.error().message);
+    for (const auto& verdict : *r)
+      if (!verdict.ok()) fail(1, "funding refused: " + verdict.error().to_string());
+    auto funded = Timer::now();
+    while (clients[0].transaction_status(funding.back()->id())->status != "included") {
+      if (since(funded) > 120) fail(1, "funding transactions were not included within 120 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  std::printf("funded %zu accounts\n", o.accounts);
+
+  // 2. Pre-sign the transfers, round-robin over the accounts.
+  std::vector<pos::TransactionPtr> txs;
+  txs.reserve(o.txs);
+  for (std::size_t i = 0; i < o.txs; ++i) {
+    const pos::Wallet& from = accounts[i % o.accounts];
+    txs.push_back(from.transfer(chain, accounts[(i + 1) % o.accounts].public_key(), 1, 1,
+                                i / o.accounts, now + i));
+  }
+  std::unordered_map<pos::Hash, std::size_t> index;
+  for (std::size_t i = 0; i < txs.size(); ++i) index[txs[i]->id()] = i;
+
+  // 3. Submit at the target rate, in batches, to the nodes in turn, while following blocks.
+  std::vector<double> submitted(txs.size(), -1), committed(txs.size(), -1);
+  std::size_t accepted = 0, refused = 0, included = 0, next = 0, node = 0;
+  std::uint64_t height = clients[0].info()->height;
+  std::vector<Sample> samples;
+  auto start = Timer::now();
+  auto last_print = start;
+  auto last_retry = start;
+  double submit_done = 0;
+  std::vector<std::size_t> retry;
+  auto submit = [&](const std::vector<pos::TransactionPtr>& part,
+                    const std::vector<std::size_t>& ids) {
+    auto r = clients[node++ % clients.size()].submit_batch(part);
+    if (!r.ok()) fail(3, r.error().message);
+    for (std::size_t k = 0; k < r->size(); ++k) {
+      if (submitted[ids[k]] < 0) submitted[ids[k]] = since(start);
+      if ((*r)[k].ok()) {
+        ++accepted;
+        continue;
+      }
+      pos::Reason why = (*r)[k].reason();
+      if (why == pos::Reason::kNonceGap || why == pos::Reason::kPoolFull ||
+          why == pos::Reason::kSenderLimit)
+        retry.push_back(ids[k]);
+      else
+        ++refused;
+    }
+  };
+  while (included < accepted || next < txs.size() || !retry.empty()) {
+    double t = since(start);
+    if (next < txs.size() && (o.rate <= 0 || static_cast<double>(next) < o.rate * t + 1)) {
+      std::size_t end = std::min(next + o.batch, txs.size());
+      if (o.rate > 0) end = std::min(end, static_cast<std::size_t>(o.rate * t) + 1);
+      end = std::max(end, next + 1);
+      std::vector<pos::TransactionPtr> part(txs.begin() + static_cast<long>(next),
+                                            txs.begin() + static_cast<long>(end));
+      std::vector<std::size_t> ids;
+      for (std::size_t k = next; k < end; ++k) ids.push_back(k);
+      next = end;
+      submit(part, ids);
+    } else if (!retry.empty() && since(last_retry) > 0.05) {
+      // What the nodes could not take yet (a nonce too far ahead, a full pool), again.
+      last_retry = Timer::now();
+      std::size_t take = std::min(retry.size(), o.batch);
+      std::vector<std::size_t> ids(retry.begin(), retry.begin() + static_cast<long>(take));
+      retry.erase(retry.begin(), retry.begin() + static_cast<long>(take));
+      std::vector<pos::TransactionPtr> part;
+      for (std::size_t k : ids) part.push_back(txs[k]);
+      submit(part, ids);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (submit_done == 0 && next == txs.size() && retry.empty()) submit_done = since(start);
+    // Follow node 0's new blocks.
+    auto tip = clients[0].info();
+    if (!tip.ok()) fail(3, tip.error().message);
+    while (height < tip->height) {
+      auto block = clients[0].block(++height);
+      if (!block.ok()) break;
+      for (const auto& tx : (*block)->transactions()) {
+        auto it = index.find(tx->id());
+        if (it != index.end() && committed[it->second] < 0) {
+          committed[it->second] = since(start);
+          ++included;
+        }
+      }
+    }
+    if (since(last_print) >= 1) {
+      last_print = Timer::now();
+      std::vector<double> lat;
+      for (std::size_t i = 0; i < txs.size(); ++i)
+        if (committed[i] >= 0) lat.push_back((committed[i] - submitted[i]) * 1000);
+      std::sort(lat.begin(), lat.end());
+      samples.push_back({since(start), included, lat.empty() ? 0 : lat[lat.size() / 2]});
+      std::fprintf(stderr,
+                   "\r%6.1f s  submitted %zu/%zu  accepted %zu  refused %zu  committed %zu   ",
+                   since(start), next, txs.size(), accepted, refused, included);
+    }
+    if (since(start) > 600) fail(1, "not all accepted transactions were committed within 600 s");
+  }
+  double commit_done = since(start);
+  // Every node must have the last block that carried one of them.
+  std::uint64_t final_height = height;
+  for (auto& c : clients) {
+    auto wait = Timer::now();
+    while (c.info()->height < final_height) {
+      if (since(wait) > 60) fail(1, "a node did not reach height " + std::to_string(final_height));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  double all_nodes = since(start);
+  std::fprintf(stderr, "\n");
+
+  std::vector<double> lat;
+  for (std::size_t i = 0; i < txs.size(); ++i)
+    if (committed[i] >= 0) lat.push_back((committed[i] - submitted[i]) * 1000);
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) {
+    return lat.empty()
+               ? 0.0
+               : lat[std::min(lat.size() - 1,
+                              static_cast<std::size_t>(p * static_cast<double>(lat.size())))];
+  };
+  double accepted_rate = static_cast<double>(accepted) / std::max(submit_done, 1e-9);
+  double committed_rate = static_cast<double>(included) / std::max(all_nodes, 1e-9);
+  std::printf("\n%-28s %12s\n", "figure", "value");
+  std::printf("%-28s %12zu\n", "transactions", txs.size());
+  std::printf("%-28s %12zu\n", "accepted (202)", accepted);
+  std::printf("%-28s %12zu\n", "refused", refused);
+  std::printf("%-28s %12.0f\n", "accepted tx/s", accepted_rate);
+  std::printf("%-28s %12.0f\n", "committed tx/s (all nodes)", committed_rate);
+  std::printf("%-28s %12.0f\n", "latency p50 ms", pct(0.5));
+  std::printf("%-28s %12.0f\n", "latency p90 ms", pct(0.9));
+  std::printf("%-28s %12.0f\n", "latency p99 ms", pct(0.99));
+
+  fs::create_directories(o.out);
+  std::ofstream json(o.out / "report.json");
+  json << "{\"nodes\": " << clients.size() << ", \"accounts\": " << o.accounts
+       << ", \"transactions\": " << txs.size() << ", \"accepted\": " << accepted
+       << ", \"refused\": " << refused << ", \"committed\": " << included
+       << ", \"accepted_tx_per_s\": " << accepted_rate
+       << ", \"committed_tx_per_s\": " << committed_rate
+       << ", \"latency_ms\": {\"p50\": " << pct(0.5) << ", \"p90\": " << pct(0.9)
+       << ", \"p99\": " << pct(0.99) << "}, \"seconds\": {\"submit\": " << submit_done
+       << ", \"commit\": " << commit_done << ", \"all_nodes\": " << all_nodes << "}}\n";
+  // The plot: committed transactions (blue) and median latency (orange) over time.
+  double w = 640, h = 320, tmax = std::max(1.0, all_nodes);
+  double lmax = 1;
+  for (const auto& s : samples) lmax = std::max(lmax, s.latency_p50_ms);
+  std::ofstream svg(o.out / "throughput.svg");
+  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h + 40
+      << "'><rect width='100%' height='100%' fill='white'/>"
+      << "<text x='10' y='20' font-family='sans-serif' font-size='14'>pos-bench: committed "
+         "transactions (blue) and median latency (orange, max "
+      << static_cast<int>(lmax) << " ms) over " << static_cast<int>(tmax) << " s</text>";
+  auto line = [&](const char* colour, auto value, double vmax) {
+    svg << "<polyline fill='none' stroke='" << colour << "' stroke-width='2' points='";
+    for (const auto& s : samples)
+      svg << 10 + (w - 20) * s.t / tmax << "," << 30 + h - (h - 10) * value(s) / vmax << " ";
+    svg << "'/>";
+  };
+  line(
+      "#1f77b4", [](const Sample& s) { return static_cast<double>(s.committed); },
+      std::max(1.0, static_cast<double>(txs.size())));
+  line(
+      "#ff7f0e", [](const Sample& s) { return s.latency_p50_ms; }, lmax);
+  svg << "</svg>\n";
+  std::printf("report: %s, plot: %s\n", (o.out / "report.json").c_str(),
+              (o.out / "throughput.svg").c_str());
+  return included == accepted && accepted > 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || (args[0] != "local" && args[0] != "run"))
+    fail(2,
+         "usage: pos-bench local [--nodes K] [options] | pos-bench run --node URL --authority "
+         "KEY.pem [options]");
+  Options o;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    auto value = [&]() {
+      if (i + 1 >= args.size()) fail(2, args[i] + " needs a value");
+      return args[++i];
+    };
+    const std::string flag = args[i];
+    if (flag == "--node")
+      o.nodes.push_back(value());
+    else if (flag == "--authority")
+      o.authority = value();
+    else if (flag == "--nodes")
+      o.local_nodes = number(flag, value());
+    else if (flag == "--accounts")
+      o.accounts = number(flag, value());
+    else if (flag == "--txs")
+      o.txs = number(flag, value());
+    else if (flag == "--rate")
+      o.rate = static_cast<double>(number(flag, value()));
+    else if (flag == "--batch")
+      o.batch = number(flag, value());
+    else if (flag == "--slot-ms")
+      o.slot_ms = number(flag, value());
+    else if (flag == "--out")
+      o.out = value();
+    else
+      fail(2, "unknown argument \"" + flag + "\"");
+  }
+  if (o.accounts == 0 || o.txs == 0 || o.batch == 0 || o.local_nodes == 0 || o.slot_ms == 0)
+    fail(2, "--accounts, --txs, --batch, --nodes and --slot-ms must be positive");
+  if (!pos::init().ok()) fail(2, "libsodium failed to start");
+  signal(SIGPIPE, SIG_IGN);
+  if (args[0] == "local") {
+    std::atexit(stop_children);
+    LocalNetwork net;
+    start_local(net, o);
+    o.nodes = net.urls;
+    o.authority = net.authority.string();
+    int code = run(o);
+    stop_children();
+    return code;
+  }
+  if (o.nodes.empty() || o.authority.empty())
+    fail(2, "run needs --node URL and --authority KEY.pem");
+  return run(o);
+}
