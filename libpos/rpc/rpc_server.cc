@@ -10,6 +10,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "pos/version.h"
 
@@ -389,8 +390,10 @@ Reply RpcServer::Impl::pool(const httplib::Request& req) {
     bytes = p.bytes();
     txs = p.ready(chain.state());
     if (txs.size() < size) {  // then those waiting for an earlier nonce
+      std::unordered_set<Hash> listed;
+      for (const auto& tx : txs) listed.insert(tx->id());
       for (const auto& tx : p.all())
-        if (std::find(txs.begin(), txs.end(), tx) == txs.end()) txs.push_back(tx);
+        if (!listed.contains(tx->id())) txs.push_back(tx);
     }
   });
   std::size_t shown = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, options.max_page));
