@@ -95,6 +95,8 @@ BlockPtr Blockchain::block_at(std::uint64_t height) const {
 }
 
 bool Blockchain::on_main_chain(const Hash& hash) const {
+  // Recent blocks are indexed with their header; only older ones are read from storage.
+  if (auto it = index_.find(hash); it != index_.end()) return it->second.on_main;
   BlockPtr block = storage_.block(hash);
   if (!block) return false;
   auto at = storage_.main_chain_hash(block->height());
