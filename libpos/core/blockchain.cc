@@ -217,9 +217,12 @@ Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) 
   UndoRecord record = std::move(undo).take();
   batch.undo_put.emplace_back(block.hash(), record);
   batch.main_put.emplace_back(h.height, block.hash());
-  for (std::size_t i = 0; i < txs.size(); ++i)
-    batch.tx_put.emplace_back(txs[i]->id(),
-                              TxLocation{h.height, static_cast<std::uint32_t>(i), block.hash()});
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    TxPosition position{h.height, static_cast<std::uint32_t>(i)};
+    batch.tx_put.emplace_back(txs[i]->id(), TxLocation{h.height, position.index, block.hash()});
+    for (const Address& party : txs[i]->parties())
+      batch.address_put.emplace_back(party, AddressTx{position, txs[i]->id()});
+  }
   for (const auto& [address, prior] : record.prior) batch.accounts[address] = state_.get(address);
   return record;
 }
@@ -227,7 +230,13 @@ Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) 
 void Blockchain::disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch) {
   undo_block(state_, undo);
   batch.main_erase.push_back(block.height());
-  for (const auto& tx : block.transactions()) batch.tx_erase.push_back(tx->id());
+  const auto& txs = block.transactions();
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    batch.tx_erase.push_back(txs[i]->id());
+    for (const Address& party : txs[i]->parties())
+      batch.address_erase.emplace_back(
+          party, TxPosition{block.height(), static_cast<std::uint32_t>(i)});
+  }
   for (const auto& [address, prior] : undo.prior) batch.accounts[address] = state_.get(address);
 }
 

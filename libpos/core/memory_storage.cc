@@ -62,6 +62,20 @@ std::vector<BlockPtr> Storage::main_chain_blocks(std::uint64_t from, std::size_t
   return out;
 }
 
+std::vector<AddressTx> MemoryStorage::address_history(const Address& address,
+                                                     std::optional<TxPosition> before,
+                                                     std::size_t limit) const {
+  std::vector<AddressTx> out;
+  auto it = before ? history_.lower_bound({address, *before})
+                   : history_.upper_bound({address, TxPosition{UINT64_MAX, UINT32_MAX}});
+  while (out.size() < limit && it != history_.begin()) {
+    --it;
+    if (it->first.first != address) break;
+    out.push_back(AddressTx{it->first.second, it->second});
+  }
+  return out;
+}
+
 // Erasures go first so that a batch can erase and re-add the same key (a reorganisation).
 Status MemoryStorage::commit(const StorageBatch& batch) {
   for (const auto& block : batch.blocks) blocks_.emplace(block->hash(), block);
@@ -70,6 +84,9 @@ Status MemoryStorage::commit(const StorageBatch& batch) {
   for (const auto& [height, hash] : batch.main_put) main_[height] = hash;
   for (const auto& id : batch.tx_erase) txs_.erase(id);
   for (const auto& [id, location] : batch.tx_put) txs_[id] = location;
+  for (const auto& [address, position] : batch.address_erase) history_.erase({address, position});
+  for (const auto& [address, entry] : batch.address_put)
+    history_[{address, entry.position}] = entry.tx_id;
   for (const auto& [address, account] : batch.accounts) {
     if (account.empty())
       accounts_.erase(address);

@@ -12,6 +12,9 @@
 //   stakers   address (32)       -> u64 stake, for every account with stake > 0
 //   undo      block hash (32)    -> u32 n || n * (address (32) || account as above)
 //   txs       transaction id (32) -> u64 height || u32 index || block hash (32)
+//   addresses address (32) || u64 height || u32 index -> transaction id (32), for every main-chain
+//             transaction the address sent or received (schema 2; built on first open of a
+//             schema 1 dir)
 // Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the state
 // before or after it, never a mix.
 #include "pos/lmdb_storage.h"
@@ -39,8 +42,11 @@ constexpr std::size_t kChecksumBytes = crypto_shorthash_BYTES;
 constexpr std::array<unsigned char, crypto_shorthash_KEYBYTES> kChecksumKey = {
     'l', 'i', 'b', 'p', 'o', 's', '-', 's', 't', 'o', 'r', 'e', '-', 'v', '1', '\0'};
 
-constexpr const char* kTables[] = {"meta", "blocks", "main", "accounts", "stakers", "undo", "txs"};
-enum Table { kMeta, kBlocks, kMain, kAccounts, kStakers, kUndo, kTxs, kTableCount };
+constexpr const char* kTables[] = {"meta",    "blocks", "main", "accounts",
+                                   "stakers", "undo",   "txs",  "addresses"};
+enum Table { kMeta, kBlocks, kMain, kAccounts, kStakers, kUndo, kTxs, kAddresses, kTableCount };
+// Tables of schema 1, before the address history.
+constexpr int kSchema1Tables = kAddresses;
 
 Error storage_error(const std::string& message) {
   return make_error(Reason::kStorage, message);
@@ -82,6 +88,12 @@ ByteView unseal(const MDB_val& v, Table table) {
 Bytes height_key(std::uint64_t height) {
   detail::ByteWriter w(8);
   w.u64(height);
+  return std::move(w).take();
+}
+
+Bytes history_key(const Address& address, TxPosition position) {
+  detail::ByteWriter w(44);
+  w.raw(address.view()).u64(position.height).u32(position.index);
   return std::move(w).take();
 }
 
@@ -180,8 +192,8 @@ namespace {
 
 // Opens every table of an existing environment inside txn, or creates them when `create`.
 int open_tables(MDB_txn* txn, std::array<MDB_dbi, kTableCount>& dbi, bool create,
-                std::string& missing) {
-  for (int t = 0; t < kTableCount; ++t) {
+                std::string& missing, int count = kTableCount) {
+  for (int t = 0; t < count; ++t) {
     int rc =
         mdb_dbi_open(txn, kTables[t], create ? MDB_CREATE : 0, &dbi[static_cast<std::size_t>(t)]);
     if (rc != 0) {
@@ -200,8 +212,8 @@ MDB_env* create_env(std::size_t map_size) {
   return env;
 }
 
-// Checks an existing data file read-only, before anything may write to it.
-Status validate_existing(const fs::path& dir, std::size_t map_size) {
+// Checks an existing data file read-only, before anything may write to it; reads its schema.
+Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_t& version) {
   const fs::path data = dir / "data.mdb";
   MDB_env* env = create_env(map_size);
   if (env == nullptr) return storage_error("cannot create an LMDB environment");
@@ -225,7 +237,7 @@ Status validate_existing(const fs::path& dir, std::size_t map_size) {
   ReadTxn txn(env);
   std::array<MDB_dbi, kTableCount> dbi{};
   std::string missing;
-  if ((rc = open_tables(txn.get(), dbi, false, missing)) != 0)
+  if ((rc = open_tables(txn.get(), dbi, false, missing, 1)) != 0)
     return storage_error(data.string() + ": table \"" + missing + "\" is missing (" +
                          lmdb_message(rc) + "): damaged, or not a libpos data dir");
   MDB_val key = as_val(std::string_view("schema"));
@@ -234,17 +246,49 @@ Status validate_existing(const fs::path& dir, std::size_t map_size) {
     return storage_error(data.string() + " has no schema version: damaged");
   try {
     detail::ByteReader r(unseal(value, kMeta));
-    std::uint32_t version = r.u32();
+    version = r.u32();
     require_complete(r, kMeta);
-    if (version > LmdbStorage::kSchemaVersion)
-      return storage_error(dir.string() + " was written with schema version " +
-                           std::to_string(version) + "; this libpos reads schema version " +
-                           std::to_string(LmdbStorage::kSchemaVersion) +
-                           " and older: open it with a newer libpos");
   } catch (const StorageError& e) {
     return storage_error(data.string() + ": " + e.what());
   }
+  if (version > LmdbStorage::kSchemaVersion || version == 0)
+    return storage_error(dir.string() + " was written with schema version " +
+                         std::to_string(version) + "; this libpos reads schema versions 1 to " +
+                         std::to_string(LmdbStorage::kSchemaVersion) +
+                         ": open it with a newer libpos");
+  if ((rc = open_tables(txn.get(), dbi, false, missing,
+                        version == 1 ? kSchema1Tables : kTableCount)) != 0)
+    return storage_error(data.string() + ": table \"" + missing + "\" is missing (" +
+                         lmdb_message(rc) + "): damaged, or not a libpos data dir");
   return {};
+}
+
+// Schema 1 to 2: the address history of every main-chain transaction, in the same write
+// transaction as the new schema version, so that a crash leaves schema 1 intact.
+int build_address_history(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi) {
+  for (std::uint64_t height = 0;; ++height) {
+    Bytes key_bytes = height_key(height);
+    MDB_val k = as_val(key_bytes), v;
+    int rc = mdb_get(txn, dbi[kMain], &k, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != 0) return rc;
+    ByteView hash = unseal(v, kMain);
+    MDB_val hk = as_val(hash), bv;
+    if ((rc = mdb_get(txn, dbi[kBlocks], &hk, &bv)) != 0) return rc;
+    auto block = decode_block(unseal(bv, kBlocks));
+    if (!block.ok()) throw StorageError("damaged block at height " + std::to_string(height));
+    const auto& txs = (*block)->transactions();
+    for (std::size_t i = 0; i < txs.size(); ++i) {
+      TxPosition position{height, static_cast<std::uint32_t>(i)};
+      Bytes id(txs[i]->id().bytes.begin(), txs[i]->id().bytes.end());
+      for (const Address& party : txs[i]->parties()) {
+        Bytes sealed = seal(id);
+        Bytes hkey = history_key(party, position);
+        MDB_val pk = as_val(hkey), pv = as_val(sealed);
+        if ((rc = mdb_put(txn, dbi[kAddresses], &pk, &pv, 0)) != 0) return rc;
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -271,8 +315,15 @@ Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, Lmdb
   }
 
   std::size_t map_size = std::max<std::size_t>(options.initial_map_size, existing);
+  std::uint32_t version = kSchemaVersion;
   if (existing > 0)
-    if (auto ok = validate_existing(dir, map_size); !ok.ok()) return ok.error();
+    if (auto ok = validate_existing(dir, map_size, version); !ok.ok()) return ok.error();
+  if (options.read_only && version < kSchemaVersion)
+    return storage_error(dir.string() + " has schema version " + std::to_string(version) +
+                         ": open it once read-write (start pos-node on it) to upgrade it to " +
+                         std::to_string(kSchemaVersion));
+  // The address history is smaller than the blocks it indexes: twice the file always holds it.
+  if (version < kSchemaVersion) map_size = std::max<std::size_t>(map_size, 2 * existing);
 
   impl->env = create_env(map_size);
   if (impl->env == nullptr) return storage_error("cannot create an LMDB environment");
@@ -286,11 +337,22 @@ Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, Lmdb
 
   MDB_txn* txn = nullptr;
   bool create = existing == 0;
-  if ((rc = mdb_txn_begin(impl->env, nullptr, create ? 0 : MDB_RDONLY, &txn)) != 0)
+  bool upgrade = version < kSchemaVersion;
+  if ((rc = mdb_txn_begin(impl->env, nullptr, create || upgrade ? 0 : MDB_RDONLY, &txn)) != 0)
     return storage_error(dir.string() + ": " + lmdb_message(rc));
   std::string missing;
-  rc = open_tables(txn, impl->dbi, create, missing);
-  if (rc == 0 && create) {
+  rc = open_tables(txn, impl->dbi, create || upgrade, missing);
+  if (rc == 0 && upgrade) {
+    try {
+      rc = build_address_history(txn, impl->dbi);
+    } catch (const StorageError& e) {
+      mdb_txn_abort(txn);
+      return storage_error(dir.string() + ": cannot upgrade to schema " +
+                           std::to_string(kSchemaVersion) + ": " + e.what());
+    }
+    if (rc != 0) missing = "addresses";
+  }
+  if (rc == 0 && (create || upgrade)) {
     detail::ByteWriter w(4);
     w.u32(kSchemaVersion);
     Bytes value = seal(std::move(w).take());
@@ -476,6 +538,12 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
     w.u64(where.height).u32(where.index).raw(where.block.view());
     if (!step(put(txn, dbi[kTxs], id.view(), std::move(w).take()))) return rc;
   }
+  for (const auto& [address, position] : batch.address_erase)
+    if (!step(del(txn, dbi[kAddresses], history_key(address, position)))) return rc;
+  for (const auto& [address, entry] : batch.address_put)
+    if (!step(put(txn, dbi[kAddresses], history_key(address, entry.position),
+                  Bytes(entry.tx_id.bytes.begin(), entry.tx_id.bytes.end()))))
+      return rc;
   for (const auto& [address, account] : batch.accounts) {
     if (account.empty()) {
       step(del(txn, dbi[kAccounts], address.view()));
@@ -547,6 +615,41 @@ std::vector<BlockPtr> LmdbStorage::main_chain_blocks(std::uint64_t from, std::si
     bytes += block->encoded_size();
     out.push_back(std::move(block));
   }
+  return out;
+}
+
+std::vector<AddressTx> LmdbStorage::address_history(const Address& address,
+                                                   std::optional<TxPosition> before,
+                                                   std::size_t limit) const {
+  std::vector<AddressTx> out;
+  if (limit == 0) return out;
+  ReadTxn txn(impl_->env);
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn.get(), impl_->dbi[kAddresses], &cursor);
+  if (rc != 0) throw StorageError("cannot open a cursor: " + lmdb_message(rc));
+  struct Closer {
+    MDB_cursor* c;
+    ~Closer() { mdb_cursor_close(c); }
+  } closer{cursor};
+  // Start at the first key at or after the bound, then walk backwards past it.
+  Bytes bound = history_key(address, before.value_or(TxPosition{UINT64_MAX, UINT32_MAX}));
+  MDB_val k = as_val(bound), v;
+  rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  rc = mdb_cursor_get(cursor, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
+  for (; rc == 0 && out.size() < limit; rc = mdb_cursor_get(cursor, &k, &v, MDB_PREV)) {
+    if (k.mv_size != 44) throw StorageError("damaged key in table \"addresses\"");
+    ByteView key(static_cast<const std::uint8_t*>(k.mv_data), k.mv_size);
+    if (!std::equal(address.bytes.begin(), address.bytes.end(), key.begin())) break;
+    ByteView id = unseal(v, kAddresses);
+    if (id.size() != Hash::size()) throw StorageError("damaged record in table \"addresses\"");
+    detail::ByteReader r(key.subspan(32));
+    TxPosition position;
+    position.height = r.u64();
+    position.index = r.u32();
+    out.push_back(AddressTx{position, Hash::from_bytes(id)});
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    throw StorageError("read of table \"addresses\" failed: " + lmdb_message(rc));
   return out;
 }
 

@@ -265,33 +265,12 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     CHECK(snapshot(data) == before);
   }
   SECTION("a newer schema") {
-    {
-      MDB_env* env = nullptr;
-      REQUIRE(mdb_env_create(&env) == 0);
-      mdb_env_set_maxdbs(env, 16);
-      REQUIRE(mdb_env_open(env, data.c_str(), 0, 0644) == 0);
-      MDB_txn* txn = nullptr;
-      MDB_dbi dbi;
-      REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-      REQUIRE(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
-      // The record format of the store's header comment: u32 version, then its SipHash.
-      Bytes value = {0, 0, 0, 2};
-      unsigned char key[crypto_shorthash_KEYBYTES] = {'l', 'i', 'b', 'p', 'o', 's', '-', 's',
-                                                      't', 'o', 'r', 'e', '-', 'v', '1', 0};
-      unsigned char sum[crypto_shorthash_BYTES];
-      crypto_shorthash(sum, value.data(), value.size(), key);
-      value.insert(value.end(), sum, sum + sizeof(sum));
-      MDB_val k{6, const_cast<char*>("schema")};
-      MDB_val v{value.size(), value.data()};
-      REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
-      REQUIRE(mdb_txn_commit(txn) == 0);
-      mdb_env_close(env);
-    }
+    write_schema_version(data, 3);
     auto changed = snapshot(data);
     auto r = open_chain(genesis);
     REQUIRE(r.reason() == Reason::kStorage);
-    CHECK_THAT(r.error().message, Catch::Contains("schema version 2"));
-    CHECK_THAT(r.error().message, Catch::Contains("schema version 1"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 3"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema versions 1 to 2"));
     CHECK(snapshot(data) == changed);
   }
   SECTION("in use by another process") {

@@ -1,5 +1,8 @@
 #include "test_support.h"
 
+#include <lmdb.h>
+#include <sodium.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -27,6 +30,35 @@ TestNet::TestNet(NetOptions opts)
   genesis = Genesis::parse(genesis.to_json()).value();
   restart();
   pool = TransactionPool(genesis.params, options.pool_limits);
+}
+
+void write_schema_version(const std::filesystem::path& data_dir, std::uint32_t version) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 16);
+  REQUIRE(mdb_env_open(env, data_dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  MDB_dbi dbi;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  REQUIRE(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+  // u32 version, then its SipHash-2-4 under the store's key.
+  Bytes value = {static_cast<std::uint8_t>(version >> 24), static_cast<std::uint8_t>(version >> 16),
+                 static_cast<std::uint8_t>(version >> 8), static_cast<std::uint8_t>(version)};
+  unsigned char key[crypto_shorthash_KEYBYTES] = {'l', 'i', 'b', 'p', 'o', 's', '-', 's',
+                                                  't', 'o', 'r', 'e', '-', 'v', '1', 0};
+  unsigned char sum[crypto_shorthash_BYTES];
+  crypto_shorthash(sum, value.data(), value.size(), key);
+  value.insert(value.end(), sum, sum + sizeof(sum));
+  MDB_val k{6, const_cast<char*>("schema")};
+  MDB_val v{value.size(), value.data()};
+  REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+  if (version < 2) {
+    MDB_dbi addresses;
+    REQUIRE(mdb_dbi_open(txn, "addresses", 0, &addresses) == 0);
+    REQUIRE(mdb_drop(txn, addresses, 1) == 0);
+  }
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
 }
 
 void TestNet::restart() {

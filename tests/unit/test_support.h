@@ -77,6 +77,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Rewrites the schema version of an LMDB data dir (closed), as the store's header comment lays
+// it out, and drops the tables that version did not have: how an older libpos left it.
+void write_schema_version(const std::filesystem::path& data_dir, std::uint32_t version);
+
 // Runs a shell command and returns its exit status.
 int run_command(const std::string& command);
 std::string read_text(const std::filesystem::path& path);

@@ -72,6 +72,11 @@ class Blockchain {
   std::optional<TxLocation> transaction_location(const Hash& id) const {
     return storage_.tx_location(id);
   }
+  // The address's main-chain transactions, newest first (pos/storage.h).
+  std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
+                                         std::size_t limit) const {
+    return storage_.address_history(address, before, limit);
+  }
   // Main-chain blocks from `from` upwards, bounded by count and bytes (pagination, sync).
   std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
                                           std::size_t max_bytes) const {

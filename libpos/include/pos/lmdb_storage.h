@@ -25,7 +25,7 @@ struct LmdbOptions {
 
 class LmdbStorage final : public Storage {
  public:
-  static constexpr std::uint32_t kSchemaVersion = 1;
+  static constexpr std::uint32_t kSchemaVersion = 2;
 
   // Opens or creates the data dir. Refused, with nothing in the dir changed: a dir in use by
   // another process, one written by a newer schema, a damaged or foreign data file.
@@ -47,6 +47,8 @@ class LmdbStorage final : public Storage {
   Status commit(const StorageBatch& batch) override;
   std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
                                           std::size_t max_bytes) const override;
+  std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
+                                         std::size_t limit) const override;
 
   std::size_t map_size() const;
   const std::filesystem::path& dir() const;

@@ -2,6 +2,7 @@
 // in pos::store. A StorageBatch is committed atomically: all of it or none of it.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23,6 +24,19 @@ struct TxLocation {
   Hash block;
 };
 
+// Where a transaction sits on the main chain, as a cursor that orders an address's history.
+struct TxPosition {
+  std::uint64_t height = 0;
+  std::uint32_t index = 0;
+  auto operator<=>(const TxPosition&) const = default;
+};
+
+// A main-chain transaction that an address sent or received.
+struct AddressTx {
+  TxPosition position;
+  Hash tx_id;
+};
+
 struct ChainMeta {
   std::string chain_id;
   Hash genesis_hash;
@@ -37,6 +51,8 @@ struct StorageBatch {
   std::vector<std::uint64_t> main_erase;
   std::vector<std::pair<Hash, TxLocation>> tx_put;
   std::vector<Hash> tx_erase;
+  std::vector<std::pair<Address, AddressTx>> address_put;
+  std::vector<std::pair<Address, TxPosition>> address_erase;
   // Final account values; an empty Account erases.
   std::map<Address, Account> accounts;
   std::optional<ChainMeta> meta;
@@ -63,6 +79,11 @@ class Storage {
   virtual std::vector<std::pair<Address, std::uint64_t>> stakers() const = 0;
   virtual std::optional<ChainMeta> meta() const = 0;
   virtual Status commit(const StorageBatch& batch) = 0;
+  // The address's main-chain transactions, newest first, strictly before `before` when given;
+  // at most `limit` of them.
+  virtual std::vector<AddressTx> address_history(const Address& address,
+                                                 std::optional<TxPosition> before,
+                                                 std::size_t limit) const = 0;
 
   // Main-chain blocks from `from` upwards: at most max_count blocks and, past the first, at most
   // max_bytes of Block::encoded_size(); for pagination and sync.
@@ -82,6 +103,8 @@ class MemoryStorage final : public Storage {
   std::vector<std::pair<Address, std::uint64_t>> stakers() const override;
   std::optional<ChainMeta> meta() const override { return meta_; }
   Status commit(const StorageBatch& batch) override;
+  std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
+                                         std::size_t limit) const override;
 
   std::size_t block_count() const { return blocks_.size(); }
 
@@ -91,6 +114,7 @@ class MemoryStorage final : public Storage {
   std::map<std::uint64_t, Hash> main_;
   std::unordered_map<Hash, TxLocation> txs_;
   std::map<Address, Account> accounts_;
+  std::map<std::pair<Address, TxPosition>, Hash> history_;
   std::optional<ChainMeta> meta_;
 };
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "pos/crypto.h"
@@ -50,6 +51,11 @@ class Transaction {
   TxType type() const { return fields_.type; }
   const Address& sender() const { return fields_.sender; }
   const Address& receiver() const { return fields_.receiver; }
+  // The addresses whose history lists it: the sender and, when another, the receiver.
+  std::vector<Address> parties() const {
+    if (fields_.receiver == fields_.sender) return {fields_.sender};
+    return {fields_.sender, fields_.receiver};
+  }
   std::uint64_t amount() const { return fields_.amount; }
   std::uint64_t fee() const { return fields_.fee; }
   std::uint64_t nonce() const { return fields_.nonce; }
