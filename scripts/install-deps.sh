@@ -9,7 +9,11 @@ packages=(
   capnproto libcapnp-dev liblmdb-dev
   catch2 libbenchmark-dev
   python3 python3-dev python3-pytest python3-nacl pybind11-dev
+  chromium fonts-dejavu-core nodejs
 )
+# The explorer's browser test drives Chromium with playwright-core from npm. NodeSource's nodejs
+# ships npm itself and conflicts with Debian's npm package, so that is added only when missing.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

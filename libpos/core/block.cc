@@ -108,7 +108,7 @@ bool is_unsigned_genesis(const BlockHeader& header, const Signature& signature) 
 
 }  // namespace
 
-std::string to_json(const Block& block) {
+std::string to_json(const Block& block, BlockJson form) {
   using detail::write_key;
   using detail::write_string;
   rapidjson::StringBuffer buffer;
@@ -135,10 +135,12 @@ std::string to_json(const Block& block) {
   w.Uint64(h.tx_count);
   write_key(w, "signature");
   write_string(w, is_unsigned_genesis(h, block.signature()) ? "" : block.signature().hex());
-  write_key(w, "transactions");
-  w.StartArray();
-  for (const auto& tx : block.transactions()) detail::write_transaction(w, *tx, true);
-  w.EndArray();
+  if (form == BlockJson::kFull) {
+    write_key(w, "transactions");
+    w.StartArray();
+    for (const auto& tx : block.transactions()) detail::write_transaction(w, *tx, true);
+    w.EndArray();
+  }
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }

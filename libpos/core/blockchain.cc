@@ -234,8 +234,8 @@ void Blockchain::disconnect(const Block& block, const UndoRecord& undo, StorageB
   for (std::size_t i = 0; i < txs.size(); ++i) {
     batch.tx_erase.push_back(txs[i]->id());
     for (const Address& party : txs[i]->parties())
-      batch.address_erase.emplace_back(
-          party, TxPosition{block.height(), static_cast<std::uint32_t>(i)});
+      batch.address_erase.emplace_back(party,
+                                       TxPosition{block.height(), static_cast<std::uint32_t>(i)});
   }
   for (const auto& [address, prior] : undo.prior) batch.accounts[address] = state_.get(address);
 }

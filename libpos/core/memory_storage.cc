@@ -63,8 +63,8 @@ std::vector<BlockPtr> Storage::main_chain_blocks(std::uint64_t from, std::size_t
 }
 
 std::vector<AddressTx> MemoryStorage::address_history(const Address& address,
-                                                     std::optional<TxPosition> before,
-                                                     std::size_t limit) const {
+                                                      std::optional<TxPosition> before,
+                                                      std::size_t limit) const {
   std::vector<AddressTx> out;
   auto it = before ? history_.lower_bound({address, *before})
                    : history_.upper_bound({address, TxPosition{UINT64_MAX, UINT32_MAX}});

@@ -8,6 +8,14 @@ namespace pos {
 TransactionPool::TransactionPool(ChainParams params, PoolLimits limits)
     : params_(std::move(params)), limits_(limits) {}
 
+std::vector<TransactionPtr> TransactionPool::pending_from(const Address& sender) const {
+  std::vector<TransactionPtr> out;
+  auto it = by_sender_.find(sender);
+  if (it == by_sender_.end()) return out;
+  for (const auto& [nonce, id] : it->second) out.push_back(by_id_.at(id).tx);
+  return out;
+}
+
 TransactionPtr TransactionPool::get(const Hash& id) const {
   auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : it->second.tx;

@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "explorer_assets.h"
 #include "pos/version.h"
 
 namespace pos {
@@ -99,6 +100,42 @@ Result<std::uint64_t> param_u64(const httplib::Request& req, const char* name,
   return value;
 }
 
+// A query parameter as a boolean ("true"/"1" or "false"/"0"), or the default.
+Result<bool> param_bool(const httplib::Request& req, const char* name, bool fallback) {
+  if (!req.has_param(name)) return fallback;
+  std::string text = req.get_param_value(name);
+  if (text == "true" || text == "1") return true;
+  if (text == "false" || text == "0") return false;
+  return make_error(Reason::kInvalidArgument,
+                    std::string("query parameter \"") + name + "\" must be true or false");
+}
+
+// A history cursor "HEIGHT:INDEX", as the "next" of the previous page gave it.
+Result<std::optional<TxPosition>> param_position(const httplib::Request& req, const char* name) {
+  if (!req.has_param(name)) return std::optional<TxPosition>();
+  std::string text = req.get_param_value(name);
+  auto refuse = [&] {
+    return make_error(Reason::kInvalidArgument, std::string("query parameter \"") + name +
+                                                    "\" must be HEIGHT:INDEX, as \"next\" gave it");
+  };
+  auto colon = text.find(':');
+  if (colon == std::string::npos) return refuse();
+  TxPosition position;
+  const char* begin = text.data();
+  const char* mid = begin + colon;
+  const char* end = begin + text.size();
+  auto [h_end, h_ec] = std::from_chars(begin, mid, position.height);
+  auto [i_end, i_ec] = std::from_chars(mid + 1, end, position.index);
+  if (colon == 0 || h_ec != std::errc() || h_end != mid || mid + 1 == end || i_ec != std::errc() ||
+      i_end != end)
+    return refuse();
+  return std::optional<TxPosition>(position);
+}
+
+std::string position_text(TxPosition p) {
+  return std::to_string(p.height) + ":" + std::to_string(p.index);
+}
+
 // Latency histogram of one route, for /metrics.
 struct Histogram {
   static constexpr std::array<double, 8> kBounds = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
@@ -162,6 +199,7 @@ struct RpcServer::Impl {
   }
 
   void install_routes();
+  void install_explorer();
   Reply info();
   Reply health();
   Reply metrics();
@@ -172,7 +210,8 @@ struct RpcServer::Impl {
   Reply submit_batch(const httplib::Request& req);
   Reply transaction(const std::string& id);
   Reply account(const std::string& address);
-  Reply stakers();
+  Reply account_transactions(const std::string& address, const httplib::Request& req);
+  Reply stakers(const httplib::Request& req);
   Reply peers();
   Result<TransactionPtr> parse_transaction(const rapidjson::Value& value) const;
   std::string chain_id() const;
@@ -202,8 +241,11 @@ void RpcServer::Impl::install_routes() {
         [this](const auto& req) { return transaction(req.matches[1]); });
   route("GET", R"(/accounts/([^/]+))", "/accounts/{address}",
         [this](const auto& req) { return account(req.matches[1]); });
-  route("GET", "/stakers", "/stakers", [this](const auto&) { return stakers(); });
+  route("GET", R"(/accounts/([^/]+)/transactions)", "/accounts/{address}/transactions",
+        [this](const auto& req) { return account_transactions(req.matches[1], req); });
+  route("GET", "/stakers", "/stakers", [this](const auto& req) { return stakers(req); });
   route("GET", "/peers", "/peers", [this](const auto&) { return peers(); });
+  install_explorer();
 
   // Whatever httplib answers itself (no route, body too large, bad request) gets a JSON error.
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -215,6 +257,23 @@ void RpcServer::Impl::install_routes() {
                                          "bad request (HTTP " + std::to_string(res.status) + ")");
     res.set_content(error_body(e), "application/json");
   });
+}
+
+// The explorer's files at "/" and their own paths. The policy keeps the page to this node: no
+// script, style, font or frame from anywhere else.
+void RpcServer::Impl::install_explorer() {
+  for (const auto& file : detail::kExplorerAssets) {
+    std::string path = file.path == "/index.html" ? "/" : std::string(file.path);
+    server.Get(path, [&file](const httplib::Request&, httplib::Response& res) {
+      res.set_content(reinterpret_cast<const char*>(file.data), file.size,
+                      std::string(file.content_type));
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; object-src 'none'; base-uri 'none'; "
+                     "frame-ancestors 'none'; form-action 'self'");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Cache-Control", "no-cache");
+    });
+  }
 }
 
 Reply RpcServer::Impl::info() {
@@ -331,6 +390,9 @@ Reply RpcServer::Impl::blocks_page(const httplib::Request& req, const char*) {
   if (!from.ok()) return error_reply(from.error());
   auto limit = param_u64(req, "limit", 20);
   if (!limit.ok()) return error_reply(limit.error());
+  auto with_transactions = param_bool(req, "transactions", true);
+  if (!with_transactions.ok()) return error_reply(with_transactions.error());
+  BlockJson form = *with_transactions ? BlockJson::kFull : BlockJson::kHeader;
   std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, options.max_page));
   std::vector<BlockPtr> blocks;
   std::uint64_t height = 0;
@@ -349,7 +411,7 @@ Reply RpcServer::Impl::blocks_page(const httplib::Request& req, const char*) {
     w.Uint64(*from);
     key(w, "blocks");
     w.StartArray();
-    for (const auto& b : blocks) raw(w, to_json(*b));
+    for (const auto& b : blocks) raw(w, to_json(*b, form));
     w.EndArray();
     if (!blocks.empty() && blocks.back()->height() < height) {
       key(w, "next");
@@ -499,17 +561,28 @@ Reply RpcServer::Impl::transaction(const std::string& id_text) {
   if (!id.ok())
     return error_reply(Reason::kInvalidArgument, "not a transaction id: " + id.error().message);
   std::optional<TxLocation> where;
-  bool pending = false;
+  TransactionPtr tx;
+  std::uint64_t timestamp = 0, height = 0, finalized = 0;
   node.inspect([&](const Blockchain& chain, const TransactionPool& p) {
+    height = chain.height();
+    finalized = chain.finalized_height();
     where = chain.transaction_location(*id);
-    pending = p.contains(*id);
+    if (where) {
+      BlockPtr block = chain.block(where->block);
+      if (block && where->index < block->transactions().size()) {
+        tx = block->transactions()[where->index];
+        timestamp = block->header().timestamp_ms;
+      }
+    } else {
+      tx = p.get(*id);
+    }
   });
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "id");
     str(w, id->hex());
     key(w, "status");
-    str(w, where ? "included" : pending ? "pending" : "unknown");
+    str(w, where ? "included" : tx ? "pending" : "unknown");
     if (where) {
       key(w, "height");
       w.Uint64(where->height);
@@ -517,6 +590,16 @@ Reply RpcServer::Impl::transaction(const std::string& id_text) {
       str(w, where->block.hex());
       key(w, "index");
       w.Uint64(where->index);
+      key(w, "timestamp");
+      w.Uint64(timestamp);
+      key(w, "confirmations");
+      w.Uint64(height - where->height + 1);
+      key(w, "final");
+      w.Bool(where->height <= finalized);
+    }
+    if (tx) {
+      key(w, "transaction");
+      raw(w, to_json(*tx));
     }
     w.EndObject();
   });
@@ -533,17 +616,96 @@ Reply RpcServer::Impl::account(const std::string& text) {
   return json_reply(200, [&](Writer& w) { write_account(w, *address, a); });
 }
 
-Reply RpcServer::Impl::stakers() {
+Reply RpcServer::Impl::account_transactions(const std::string& text, const httplib::Request& req) {
+  auto address = Address::from_hex(text);
+  if (!address.ok())
+    return error_reply(Reason::kInvalidArgument,
+                       "not an address (64 lower-case hex characters): " + address.error().message);
+  auto limit = param_u64(req, "limit", 20);
+  if (!limit.ok()) return error_reply(limit.error());
+  auto before = param_position(req, "before");
+  if (!before.ok()) return error_reply(before.error());
+  std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, options.max_page));
+  struct Item {
+    AddressTx entry;
+    BlockPtr block;
+  };
+  std::vector<Item> items;
+  std::vector<TransactionPtr> pending;
+  node.inspect([&](const Blockchain& chain, const TransactionPool& p) {
+    if (!*before) pending = p.pending_from(*address);
+    BlockPtr block;
+    for (const auto& entry : chain.address_history(*address, *before, count)) {
+      if (!block || block->height() != entry.position.height)
+        block = chain.block_at(entry.position.height);
+      if (!block || entry.position.index >= block->transactions().size())
+        throw StorageError("the address history names a transaction the chain does not have");
+      items.push_back(Item{entry, block});
+    }
+  });
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "address");
+    str(w, address->hex());
+    key(w, "pending");
+    w.StartArray();
+    for (const auto& tx : pending) raw(w, to_json(*tx));
+    w.EndArray();
+    key(w, "transactions");
+    w.StartArray();
+    for (const auto& [entry, block] : items) {
+      w.StartObject();
+      key(w, "id");
+      str(w, entry.tx_id.hex());
+      key(w, "height");
+      w.Uint64(entry.position.height);
+      key(w, "index");
+      w.Uint64(entry.position.index);
+      key(w, "block");
+      str(w, block->hash().hex());
+      key(w, "timestamp");
+      w.Uint64(block->header().timestamp_ms);
+      key(w, "transaction");
+      raw(w, to_json(*block->transactions()[entry.position.index]));
+      w.EndObject();
+    }
+    w.EndArray();
+    if (items.size() == count && count > 0) {
+      key(w, "next");
+      str(w, position_text(items.back().entry.position));
+    }
+    w.EndObject();
+  });
+}
+
+Reply RpcServer::Impl::stakers(const httplib::Request& req) {
+  auto window = param_u64(req, "window", 100);
+  if (!window.ok()) return error_reply(window.error());
+  std::uint64_t span = std::min<std::uint64_t>(*window, 1000);
   std::vector<std::pair<Address, std::uint64_t>> list;
-  std::uint64_t total = 0;
+  std::uint64_t total = 0, from = 1, to = 0;
+  std::map<Address, std::uint64_t> forged;
   node.inspect([&](const Blockchain& chain, const TransactionPool&) {
     list.assign(chain.state().stakers().begin(), chain.state().stakers().end());
     total = chain.state().total_stake();
+    to = chain.height();
+    from = to >= span ? to - span + 1 : 1;  // genesis has no forger
+    for (std::uint64_t h = from; h <= to && span > 0; ++h)
+      if (BlockPtr block = chain.block_at(h)) ++forged[block->forger()];
   });
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "total_stake");
     w.Uint64(total);
+    key(w, "recent");
+    w.StartObject();
+    key(w, "from");
+    w.Uint64(std::min(from, to + 1));
+    key(w, "to");
+    w.Uint64(to);
+    key(w, "blocks");
+    w.Uint64(span == 0 || to < from ? 0 : to - from + 1);
+    w.EndObject();
     key(w, "stakers");
     w.StartArray();
     for (const auto& [address, stake] : list) {
@@ -552,6 +714,9 @@ Reply RpcServer::Impl::stakers() {
       str(w, address.hex());
       key(w, "stake");
       w.Uint64(stake);
+      key(w, "recent_blocks");
+      auto it = forged.find(address);
+      w.Uint64(it == forged.end() ? 0 : it->second);
       w.EndObject();
     }
     w.EndArray();

@@ -619,8 +619,8 @@ std::vector<BlockPtr> LmdbStorage::main_chain_blocks(std::uint64_t from, std::si
 }
 
 std::vector<AddressTx> LmdbStorage::address_history(const Address& address,
-                                                   std::optional<TxPosition> before,
-                                                   std::size_t limit) const {
+                                                    std::optional<TxPosition> before,
+                                                    std::size_t limit) const {
   std::vector<AddressTx> out;
   if (limit == 0) return out;
   ReadTxn txn(impl_->env);

@@ -71,7 +71,9 @@ class Block {
 Hash merkle_root(std::span<const Hash> ids);
 Hash transactions_root(const std::vector<TransactionPtr>& transactions);
 
-std::string to_json(const Block& block);
+// kHeader leaves out "transactions" (tx_count still tells how many): for lists of blocks.
+enum class BlockJson { kFull, kHeader };
+std::string to_json(const Block& block, BlockJson form = BlockJson::kFull);
 // Strict like transaction_from_json; a "hash" field must match the recomputed hash.
 Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_id);
 

@@ -49,6 +49,8 @@ class TransactionPool {
   // nonce without gaps, senders interleaved by the fee of their next transaction.
   std::vector<TransactionPtr> ready(const AccountModel& state) const;
   std::vector<TransactionPtr> all() const;
+  // The sender's pending transactions, in nonce order.
+  std::vector<TransactionPtr> pending_from(const Address& sender) const;
 
   // After a block joined the chain: drops its transactions and what is now stale.
   void remove_included(const Block& block, const AccountModel& state);
