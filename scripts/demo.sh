@@ -82,5 +82,5 @@ for n in 1 2 3 4; do
 done
 
 if [ "${DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
-say "the network keeps running; try: curl -s localhost:5001/info    (Ctrl-C stops it)"
+say "the network keeps running: open http://127.0.0.1:5001/ (the block explorer), or curl -s localhost:5001/info    (Ctrl-C stops it)"
 wait
