@@ -3,6 +3,7 @@
 // committed tx/s (until the last is in a block on every node) and submit-to-commit latency.
 //   pos-bench local [--nodes K] [options]     starts K pos-node processes on free loopback ports
 //   pos-bench run --node URL [--node URL...] --authority KEY.pem [options]
+//   pos-bench micro [--block-txs N (10000)] [--quick]   core and storage micro-benchmarks
 // options: --accounts M (100) --txs N (2000) --rate R tx/s (0: as fast as accepted)
 //          --batch B (200) --out DIR (pos-bench-out) --slot-ms S (local; 500)
 // Writes DIR/report.json and DIR/throughput.svg. Exit codes: 0 done, 1 a run that did not
@@ -24,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "micro.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
 
@@ -367,10 +369,25 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || (args[0] != "local" && args[0] != "run"))
+  if (args.empty() || (args[0] != "local" && args[0] != "run" && args[0] != "micro"))
     fail(2,
          "usage: pos-bench local [--nodes K] [options] | pos-bench run --node URL --authority "
-         "KEY.pem [options]");
+         "KEY.pem [options] | pos-bench micro [--block-txs N] [--quick]");
+  if (args[0] == "micro") {
+    pos::bench::MicroOptions micro;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "--quick")
+        micro.quick = true;
+      else if (args[i] == "--block-txs" && i + 1 < args.size())
+        micro.block_txs = number(args[i], args[i + 1]), ++i;
+      else
+        fail(2, "unknown or incomplete argument \"" + args[i] + "\" for micro");
+    }
+    if (micro.block_txs == 0 || micro.block_txs > 10'000)
+      fail(2, "--block-txs must be 1 to 10000 (a block's limit)");
+    if (!pos::init().ok()) fail(2, "libsodium failed to start");
+    return pos::bench::run_micro(micro);
+  }
   Options o;
   for (std::size_t i = 1; i < args.size(); ++i) {
     auto value = [&]() {

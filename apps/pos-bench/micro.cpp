@@ -1,0 +1,265 @@
+// pos-bench micro: the core and storage micro-benchmarks in one run, each beside the raw
+// libsodium verify rate measured at the start of the same run, since only ratios survive a
+// noisy machine. (The p2p figures, sync and gossip, need two event loops: pos_bench_p2p.)
+#include "micro.h"
+
+#include <sodium.h>
+
+#include <unistd.h>
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "bench_support.h"
+#include "pos/lmdb_storage.h"
+#include "pos/pos.h"
+
+namespace pos::bench {
+namespace {
+
+struct Signed {
+  std::vector<std::array<std::uint8_t, 32>> messages;
+  std::vector<Signature> signatures;
+  PublicKey key;
+};
+
+Signed make_signatures(std::size_t n) {
+  Signed s;
+  SecretKey key = key_for(7, 0x6d);
+  s.key = key.public_key();
+  for (std::size_t i = 0; i < n; ++i) {
+    std::array<std::uint8_t, 32> m{};
+    for (int b = 0; b < 8; ++b)
+      m[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(i >> (8 * b));
+    s.messages.push_back(m);
+    s.signatures.push_back(key.sign(ByteView(m.data(), m.size())));
+  }
+  return s;
+}
+
+// libsodium's own verify, no libpos code: `threads` threads each checking the whole set.
+double raw_verify_rate(const Signed& s, unsigned threads) {
+  auto start = Timer::now();
+  std::vector<std::thread> workers;
+  for (unsigned t = 0; t < threads; ++t)
+    workers.emplace_back([&s] {
+      for (std::size_t i = 0; i < s.messages.size(); ++i)
+        if (crypto_sign_verify_detached(s.signatures[i].bytes.data(), s.messages[i].data(), 32,
+                                        s.key.bytes.data()) != 0)
+          std::abort();
+    });
+  for (auto& w : workers) w.join();
+  return static_cast<double>(s.messages.size() * threads) / seconds_since(start);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// One block of n transfers from 1,000 senders, as bytes, and the genesis it applies to.
+struct BigBlock {
+  Network net{1000, 0x6e};
+  Bytes bytes;
+  explicit BigBlock(std::size_t n) {
+    ManualClock clock(10'000);
+    MemoryStorage storage;
+    auto chain = Blockchain::open(net.genesis, storage, clock).value();
+    TransactionPool pool(net.genesis.params,
+                         PoolLimits{n + 10, 256 << 20, n + 10, n + 10, ~0ULL, 0});
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t from = i % net.keys.size();
+      TxFields f;
+      f.chain_id = net.genesis.params.chain_id;
+      f.sender = net.keys[from].public_key();
+      f.receiver = net.keys[(from + 1) % net.keys.size()].public_key();
+      f.amount = 1;
+      f.fee = 1;
+      f.nonce = i / net.keys.size();
+      if (!pool.add(Transaction::sign(f, net.keys[from]), chain->state(), 0).ok()) std::abort();
+    }
+    std::uint64_t slot = 1;
+    clock.set(net.genesis.params.slot_start_ms(slot));
+    BlockPtr block = chain->forge(net.keys[0], slot, pool, clock.now_ms()).value();
+    if (block->transactions().size() != n) std::abort();
+    bytes = encode(*block);
+  }
+  // Transactions per second of decoding and applying the block to a fresh chain.
+  double apply_rate(SignatureVerifier* verifier) const {
+    MemoryStorage storage;
+    ManualClock clock(net.genesis.params.slot_start_ms(1));
+    auto chain = Blockchain::open(net.genesis, storage, clock).value();
+    chain->set_verifier(verifier);
+    auto start = Timer::now();
+    BlockPtr block = decode_block(bytes).value();
+    if (!chain->apply(block).ok()) std::abort();
+    return static_cast<double>(block->transactions().size()) / seconds_since(start);
+  }
+};
+
+// Transactions per second admitted to a pool from JSON: parse, rules, signature.
+double admission_rate(std::size_t n) {
+  Network net(200, 0x6f);
+  AccountModel state(net.genesis.params.hash());
+  for (const auto& a : net.genesis.allocations)
+    state.put(a.address, Account{a.balance, a.stake, 0, 0, 0});
+  std::vector<std::string> jsons;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t from = i % net.keys.size();
+    TxFields f;
+    f.chain_id = net.genesis.params.chain_id;
+    f.sender = net.keys[from].public_key();
+    f.receiver = net.keys[(from + 1) % net.keys.size()].public_key();
+    f.amount = 1;
+    f.fee = 1;
+    f.nonce = i / net.keys.size();
+    jsons.push_back(to_json(*Transaction::sign(f, net.keys[from])));
+  }
+  TransactionPool pool(net.genesis.params, PoolLimits{n + 10, 256 << 20, n + 10, n + 10, ~0ULL, 0});
+  auto start = Timer::now();
+  for (const auto& j : jsons) {
+    auto tx = transaction_from_json(j, net.genesis.params.chain_id);
+    if (!tx.ok() || !pool.add(*tx, state, 0).ok()) std::abort();
+  }
+  return static_cast<double>(n) / seconds_since(start);
+}
+
+// Seconds per leader draw among `stakers` stakers of `stake` each.
+double draw_seconds(std::size_t stakers, std::uint64_t stake, std::size_t draws) {
+  std::map<PublicKey, std::uint64_t> set;
+  for (std::size_t i = 0; i < stakers; ++i)
+    set[key_for(static_cast<std::uint32_t>(9000 + i), 0x70).public_key()] = stake;
+  ProofOfStake pos(set);
+  Hash parent = sha256(std::string_view("parent"));
+  std::size_t sink = 0;
+  auto start = Timer::now();
+  for (std::uint64_t slot = 1; slot <= draws; ++slot) sink += pos.leader(parent, slot)->bytes[0];
+  double s = seconds_since(start) / static_cast<double>(draws);
+  if (sink == 1) std::puts("");  // keeps the loop from being optimised away
+  return s;
+}
+
+// Blocks of `txs` transactions applied on LMDB (fsync on) and in memory: transactions per second.
+std::pair<double, double> storage_rates(std::size_t blocks, std::size_t txs) {
+  Network net(1001, 0x71);
+  std::vector<std::string> json;
+  {
+    MemoryStorage scratch;
+    ManualClock clock(0);
+    auto chain = Blockchain::open(net.genesis, scratch, clock).value();
+    for (std::size_t b = 0; b < blocks; ++b) {
+      TransactionPool pool(net.genesis.params,
+                           PoolLimits{txs + 10, 256 << 20, txs + 10, txs + 10, ~0ULL, 0});
+      for (std::size_t i = 0; i < txs; ++i) {
+        std::size_t from = 1 + (b * txs + i) % (net.keys.size() - 1);
+        TxFields f;
+        f.chain_id = net.genesis.params.chain_id;
+        f.sender = net.keys[from].public_key();
+        f.receiver = net.keys[(from + 7) % net.keys.size()].public_key();
+        f.amount = 1;
+        f.fee = 1;
+        f.nonce = chain->state().get(f.sender).nonce + (pool.pending_from(f.sender).size());
+        if (!pool.add(Transaction::sign(f, net.keys[from]), chain->state(), 0).ok()) std::abort();
+      }
+      std::uint64_t slot = chain->tip().slot + 1;
+      clock.set(net.genesis.params.slot_start_ms(slot));
+      BlockPtr block = chain->forge(net.keys[0], slot, pool, clock.now_ms()).value();
+      if (!chain->apply(block).ok()) std::abort();
+      json.push_back(to_json(*block));
+    }
+  }
+  auto rate = [&](Storage& storage) {
+    BlockPtr last = block_from_json(json.back(), net.genesis.params.chain_id).value();
+    ManualClock clock(net.genesis.params.slot_start_ms(last->slot()));
+    auto chain = Blockchain::open(net.genesis, storage, clock).value();
+    double busy = 0;
+    for (const auto& j : json) {
+      BlockPtr copy = block_from_json(j, net.genesis.params.chain_id).value();
+      auto start = Timer::now();
+      if (!chain->apply(copy).ok()) std::abort();
+      busy += seconds_since(start);
+    }
+    return static_cast<double>(blocks * txs) / busy;
+  };
+  MemoryStorage memory;
+  double memory_rate = rate(memory);
+  auto dir =
+      std::filesystem::temp_directory_path() / ("pos-bench-micro-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  double lmdb_rate;
+  {
+    auto lmdb = LmdbStorage::open(dir).value();
+    lmdb_rate = rate(*lmdb);
+  }
+  std::filesystem::remove_all(dir);
+  return {lmdb_rate, memory_rate};
+}
+
+void row(const char* what, double value, const char* unit, const std::string& ratio) {
+  std::printf("  %-52s %14.0f %-7s %s\n", what, value, unit, ratio.c_str());
+  std::fflush(stdout);
+}
+
+std::string times(double r, const char* of) {
+  char buffer[96];
+  std::snprintf(buffer, sizeof buffer, "%.3f x %s", r, of);
+  return buffer;
+}
+
+}  // namespace
+
+int run_micro(const MicroOptions& o) {
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::size_t sigs = o.quick ? 2'000 : 20'000;
+  std::printf("pos-bench micro: %u cores, blocks of %zu transactions%s\n", cores, o.block_txs,
+              o.quick ? " (quick: figures are rough)" : "");
+  Signed set = make_signatures(sigs);
+  std::vector<double> raw1, rawn;
+  for (int i = 0; i < 3; ++i) {
+    raw1.push_back(raw_verify_rate(set, 1));
+    rawn.push_back(raw_verify_rate(set, cores));
+  }
+  double one = median(raw1), all = median(rawn);
+  std::printf("\n  %-52s %14s %-7s %s\n", "measure", "rate", "unit", "ratio (same run)");
+  row("libsodium verify, 1 core (raw1)", one, "sig/s", "1.000 x raw1");
+  row("libsodium verify, all cores (rawN)", all, "sig/s", times(all / one, "raw1"));
+
+  BigBlock block(o.block_txs);
+  SignatureVerifier parallel(cores - 1, 0);
+  SignatureVerifier cached(cores - 1, o.block_txs * 2);
+  (void)cached.verify_all(decode_block(block.bytes).value()->transactions());
+  std::vector<double> serial_runs, parallel_runs, cached_runs;
+  for (int i = 0; i < 3; ++i) {
+    serial_runs.push_back(block.apply_rate(nullptr));
+    parallel_runs.push_back(block.apply_rate(&parallel));
+    cached_runs.push_back(block.apply_rate(&cached));
+  }
+  row("block validation, 1 thread", median(serial_runs), "tx/s",
+      times(median(serial_runs) / one, "raw1"));
+  row("block validation, all cores (target >= 0.8 x rawN)", median(parallel_runs), "tx/s",
+      times(median(parallel_runs) / all, "rawN"));
+  row("block validation, signatures cached by the pool", median(cached_runs), "tx/s",
+      times(median(cached_runs) / all, "rawN"));
+  double admit = admission_rate(o.quick ? 2'000 : 10'000);
+  row("transaction admission from JSON, 1 thread", admit, "tx/s", times(admit / one, "raw1"));
+
+  std::size_t draws = o.quick ? 2'000 : 20'000;
+  double low = draw_seconds(1000, 10, draws), high = draw_seconds(1000, 1'000'000'000'000, draws);
+  row("leader draw, 1,000 stakers of 10", 1 / low, "draw/s", "");
+  row("leader draw, 1,000 stakers of 10^12", 1 / high, "draw/s",
+      times(high / low, "the cost at stake 10 (target about 1)"));
+  double big = draw_seconds(10'000, 1'000, draws / 4);
+  char us[64];
+  std::snprintf(us, sizeof us, "%.2f us per draw (target < 1,000 us)", big * 1e6);
+  row("leader draw, 10,000 stakers", 1 / big, "draw/s", us);
+
+  auto [lmdb, memory] = storage_rates(o.quick ? 3 : 20, 1000);
+  row("apply in memory, blocks of 1,000 tx", memory, "tx/s", times(memory / one, "raw1"));
+  row("apply on LMDB (fsync), blocks of 1,000 tx", lmdb, "tx/s", times(lmdb / memory, "memory"));
+  std::printf("\n  p2p (sync rate / apply rate, gossip latency): run pos_bench_p2p.\n");
+  return 0;
+}
+
+}  // namespace pos::bench
