@@ -210,6 +210,13 @@ std::string times(double r, const char* of) {
 
 }  // namespace
 
+double raw_verify_rate_all_cores() {
+  Signed set = make_signatures(10'000);
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return median(
+      {raw_verify_rate(set, cores), raw_verify_rate(set, cores), raw_verify_rate(set, cores)});
+}
+
 int run_micro(const MicroOptions& o) {
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t sigs = o.quick ? 2'000 : 20'000;

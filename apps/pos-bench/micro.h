@@ -12,4 +12,8 @@ struct MicroOptions {
 
 int run_micro(const MicroOptions& options);
 
+// libsodium's raw Ed25519 verify rate with one thread per core, signatures per second (about a
+// second of work).
+double raw_verify_rate_all_cores();
+
 }  // namespace pos::bench

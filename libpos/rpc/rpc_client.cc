@@ -57,6 +57,10 @@ struct RpcClient::Impl {
     client.set_connection_timeout(s, us);
     client.set_read_timeout(s, us);
     client.set_write_timeout(s, us);
+    // One connection for every request, and no Nagle delay between a request's headers and
+    // body (which waited for the server's delayed ACK).
+    client.set_keep_alive(true);
+    client.set_tcp_nodelay(true);
   }
 };
 

@@ -765,9 +765,13 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(PeerNode& node, RpcOptions o
   i.server.set_keep_alive_max_count(100);
   // cpp-httplib's default is SO_REUSEPORT, which would let a second node listen on the same
   // port unnoticed; SO_REUSEADDR alone refuses that and still allows a quick restart.
+  // TCP_NODELAY (inherited by accepted sockets): a response goes out as headers then body, and
+  // Nagle's algorithm held the body until the client's delayed ACK, 40 ms per request.
+  i.server.set_tcp_nodelay(true);
   i.server.set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
   });
   i.install_routes();
   if (i.options.port == 0) {
