@@ -1,9 +1,9 @@
 // Storage benchmark, one run, figures side by side:
 //   1. apply rate of blocks of 1,000 transactions on LMDB and in memory, and the ratio;
-//   2. resident memory after 10,000 and after 100,000 blocks on LMDB;
+//   2. resident memory after 1,000, 10,000 and 100,000 blocks on LMDB;
 //   3. time to open the data dir holding those blocks.
 // Usage: pos_bench_store [--blocks N] [--tx-per-block N] [--dir DIR]
-//   --blocks: the long chain's length (default 100000; the RSS is also read at N/10)
+//   --blocks: the long chain's length (default 100000; the RSS is also read at N/100, N/10)
 //   --tx-per-block: transactions per block of the long chain (default 10)
 #include <sys/resource.h>
 
@@ -134,9 +134,10 @@ int main(int argc, char** argv) {
   std::printf("  LMDB / memory = %.3f\n\n", lmdb_rate / memory_rate);
   blocks.clear();
 
-  // 2. A long chain on LMDB: resident memory at a tenth of it and at its end.
+  // 2. A long chain on LMDB: resident memory at a hundredth, a tenth of it and at its end.
   Network small(101);
   Resident at_start = resident();
+  Resident at_hundredth;
   Resident at_tenth;
   Resident at_end;
   auto start = Timer::now();
@@ -148,6 +149,7 @@ int main(int argc, char** argv) {
     auto chain = Blockchain::open(small.genesis, *lmdb, clock).value();
     for (std::size_t i = 1; i <= long_blocks; ++i) {
       small.next(*chain, clock, long_tx, rng);
+      if (i == long_blocks / 100) at_hundredth = resident();
       if (i == long_blocks / 10) at_tenth = resident();
     }
     at_end = resident();
@@ -156,12 +158,17 @@ int main(int argc, char** argv) {
               seconds_since(start));
   std::printf("  resident memory (KiB)     own (anon)   LMDB map (file)\n");
   std::printf("    at start               %10ld   %10ld\n", at_start.anon, at_start.file);
+  std::printf("    after %7zu blocks     %10ld   %10ld\n", long_blocks / 100, at_hundredth.anon,
+              at_hundredth.file);
   std::printf("    after %7zu blocks     %10ld   %10ld\n", long_blocks / 10, at_tenth.anon,
               at_tenth.file);
   std::printf("    after %7zu blocks     %10ld   %10ld\n", long_blocks, at_end.anon, at_end.file);
   std::printf("  own memory after %zu blocks / after %zu blocks = %.3f\n", long_blocks,
               long_blocks / 10,
               static_cast<double>(at_end.anon) / static_cast<double>(at_tenth.anon));
+  std::printf("  own memory after %zu blocks / after %zu blocks = %.3f\n", long_blocks,
+              long_blocks / 100,
+              static_cast<double>(at_end.anon) / static_cast<double>(at_hundredth.anon));
 
   // 3. Opening that data dir.
   start = Timer::now();

@@ -27,10 +27,12 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
   --data-dir DIR        chain, state and pool (default pos-data/P2P_PORT)
   --genesis FILE        the network's genesis (default keys/genesis.json, the demo network)
   --peer HOST:PORT      a peer to dial; repeat for more
+  --no-discovery        dial only the --peer addresses, never those that peers tell about
   --log-level LEVEL     error, warn, info (default) or debug
   --allow-empty-blocks  forge in our slots even with no pending transaction
   --config FILE         a JSON file with the same keys ("p2p", "rpc", "key", "data_dir",
-                        "genesis", "peers", "log_level", "allow_empty_blocks"); flags win
+                        "genesis", "peers", "log_level", "allow_empty_blocks",
+                        "discovery"); flags win
   --help, --version
 )";
 
@@ -111,6 +113,8 @@ pos::NodeConfig parse(int argc, char** argv) {
         config.log_level = *level;
       } else if (a == "--allow-empty-blocks") {
         config.allow_empty_blocks = true;
+      } else if (a == "--no-discovery") {
+        config.discovery = false;
       } else if (a == "--config") {
         ++i;
       } else {

@@ -187,6 +187,9 @@ Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
     } else if (name == "allow_empty_blocks") {
       if (!v.IsBool()) return invalid("config key \"allow_empty_blocks\" must be true or false");
       c.allow_empty_blocks = v.GetBool();
+    } else if (name == "discovery") {
+      if (!v.IsBool()) return invalid("config key \"discovery\" must be true or false");
+      c.discovery = v.GetBool();
     } else {
       return invalid("unknown config key \"" + name + "\"");
     }
@@ -277,6 +280,7 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   pc.listen_host = p2p->host;
   pc.listen_port = p2p->port;
   pc.seeds = config.peers;
+  pc.discovery = config.discovery;
   pc.log = [log](const std::string& line) { log(LogLevel::kInfo, line); };
   auto peer = PeerNode::start(*genesis, std::move(*storage), pc, impl->clock);
   if (!peer.ok()) return peer.error();

@@ -72,6 +72,10 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   CHECK_THAT(bad_genesis.second, Catch::Contains("chain_id"));
   test::write_text(work.path() / "config.json", "{\"p2p\": \"127.0.0.1:1\", \"colour\": \"red\"}");
   CHECK(run("--config " + (work.path() / "config.json").string() + g).first == 2);
+  test::write_text(work.path() / "discovery.json", "{\"discovery\": \"no\"}");
+  auto bad_discovery = run("--config " + (work.path() / "discovery.json").string() + g);
+  CHECK(bad_discovery.first == 2);
+  CHECK_THAT(bad_discovery.second, Catch::Contains("discovery"));
 
   NodeProcess busy(net, "busy", {});
   auto in_use =

@@ -32,11 +32,13 @@ struct NodeConfig {
   std::vector<std::string> peers;  // host:port seeds
   LogLevel log_level = LogLevel::kInfo;
   bool allow_empty_blocks = false;
+  // Dial the addresses peers tell about; off: only `peers` (a fixed topology).
+  bool discovery = true;
   // Asked for the passphrase when the key file is encrypted (not a config file key).
   PassphraseSource passphrase;
 
   // The --config file: a JSON object with the keys "p2p", "rpc", "key", "data_dir", "genesis",
-  // "peers" (array), "log_level", "allow_empty_blocks". Unknown keys are refused.
+  // "peers" (array), "log_level", "allow_empty_blocks", "discovery". Unknown keys are refused.
   // Keys absent from the file keep their value in `defaults`.
   static Result<NodeConfig> from_json(std::string_view json, NodeConfig defaults);
 };
