@@ -409,6 +409,7 @@ class Error(Exception):
              d["tip"] = i.tip.hex();
              d["state_root"] = i.state_root.hex();
              d["slot"] = i.slot;
+             d["finalized_height"] = i.finalized_height;
              d["peers"] = i.peers;
              d["pool_size"] = i.pool_size;
              d["version"] = i.version;

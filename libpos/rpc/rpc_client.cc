@@ -105,6 +105,7 @@ Result<RpcInfo> RpcClient::info() {
   info.tip = fixed<Hash>(d, "tip");
   info.state_root = fixed<Hash>(d, "state_root");
   info.slot = number(d, "slot");
+  info.finalized_height = number(d, "finalized_height");
   info.peers = number(d, "peers");
   info.pool_size = number(d, "pool_size");
   info.version = text(d, "version");

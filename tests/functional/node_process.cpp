@@ -35,15 +35,16 @@ std::uint16_t free_port() {
   return 0;
 }
 
-TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count) {
+TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t user_count,
+                         std::uint64_t finality_depth) {
   for (std::size_t i = 0; i < count; ++i)
     validators.emplace_back(test::key_from_index(static_cast<std::uint32_t>(i)));
-  for (std::size_t i = 0; i < 4; ++i)
+  for (std::size_t i = 0; i < user_count; ++i)
     users.emplace_back(test::key_from_index(static_cast<std::uint32_t>(2000 + i)));
   genesis.params.chain_id = "pos-functional";
   genesis.params.genesis_time_ms = SystemClock().now_ms() - 10 * slot_ms;
   genesis.params.slot_ms = slot_ms;
-  genesis.params.finality_depth = 32;
+  genesis.params.finality_depth = finality_depth;
   genesis.params.unbonding_blocks = 5;
   if (count == 0) return;  // demo(): the genesis comes from keys/
   genesis.params.exchange_authority = validators[0].public_key();
@@ -146,6 +147,16 @@ void NodeProcess::kill() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+void NodeProcess::pause() {
+  REQUIRE(pid_ > 0);
+  ::kill(pid_, SIGSTOP);
+}
+
+void NodeProcess::resume() {
+  REQUIRE(pid_ > 0);
+  ::kill(pid_, SIGCONT);
 }
 
 std::string NodeProcess::log() const {

@@ -21,7 +21,8 @@ std::uint16_t free_port();
 
 // A network's files: genesis (slot_ms short, three equal validators, funded users) and keys.
 struct TestNetwork {
-  explicit TestNetwork(std::uint64_t slot_ms = 500, std::size_t validators = 3);
+  explicit TestNetwork(std::uint64_t slot_ms = 500, std::size_t validators = 3,
+                       std::size_t users = 4, std::uint64_t finality_depth = 32);
   // The demo network of keys/: its genesis and validator keys.
   static std::unique_ptr<TestNetwork> demo();
   test::TempDir dir;
@@ -41,11 +42,16 @@ class NodeProcess {
               std::uint16_t p2p = 0, std::uint16_t rpc = 0);
   ~NodeProcess();
 
-  void start();  // (again) with the same ports and data dir
-  void stop();   // SIGTERM, wait for exit 0
-  void kill();   // SIGKILL
+  void start();   // (again) with the same ports and data dir
+  void stop();    // SIGTERM, wait for exit 0
+  void kill();    // SIGKILL
+  void pause();   // SIGSTOP: the process holds its sockets but answers nothing
+  void resume();  // SIGCONT
+  // The extra arguments of the next start().
+  void set_args(std::vector<std::string> extra) { extra_ = std::move(extra); }
   bool running() const { return pid_ > 0; }
   std::string p2p_address() const { return "127.0.0.1:" + std::to_string(p2p_); }
+  std::uint16_t p2p_port() const { return p2p_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(rpc_); }
   RpcClient& rpc() { return *client_; }
   std::string log() const;

@@ -23,6 +23,7 @@ struct RpcInfo {
   Hash tip;
   Hash state_root;
   std::uint64_t slot = 0;
+  std::uint64_t finalized_height = 0;
   std::size_t peers = 0;
   std::size_t pool_size = 0;
   std::string version;
