@@ -8,6 +8,7 @@
 namespace pos {
 namespace {
 constexpr std::size_t kSignedSlotsKept = 100'000;
+constexpr std::size_t kEvidenceKept = 10'000;
 }  // namespace
 
 bool EquivocationEvidence::verify() const {
@@ -178,7 +179,10 @@ Status Blockchain::record_equivocation(const Block& block) {
   while (signed_slots_.size() > kSignedSlotsKept) signed_slots_.erase(signed_slots_.begin());
   if (inserted || it->second == block.hash()) return {};
   auto first = index_.find(it->second);
-  if (first != index_.end())
+  // One piece of evidence per forger and slot, and a bounded list: a forger signing many
+  // blocks for one slot must not fill our memory.
+  if (first != index_.end() && evidenced_.insert(it->first).second &&
+      evidence_.size() < kEvidenceKept)
     evidence_.push_back(EquivocationEvidence{first->second.header, first->second.signature,
                                              block.header(), block.signature()});
   return make_error(Reason::kEquivocation, "forger " + block.forger().hex() +

@@ -37,6 +37,8 @@ constexpr std::size_t kMaxSeenTxs = 100'000;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
 constexpr std::size_t kMaxHeldBlocks = 64;
+// A block further ahead of our clock than this is not clock skew but a lie.
+constexpr std::uint64_t kMaxClockSkewMs = 60'000;
 constexpr std::uint64_t kHeldLogMs = 10 * 60'000;
 
 std::uint64_t steady_ms() {
@@ -569,10 +571,13 @@ class Network final : private kj::TaskSet::ErrorHandler {
       if (!syncing_from_) request_blocks(peer);
       return;
     }
-    if (result.reason() == Reason::kSlotInFuture) {
+    if (result.reason() == Reason::kSlotInFuture &&
+        chain_.params().slot_start_ms(block->slot()) <= clock_.now_ms() + kMaxClockSkewMs) {
       hold_back(block);
       return;
     }
+    // Beyond any clock skew: not held (it would crowd out honest early blocks and make /health
+    // blame our clock), and the peer pays the reason's penalty.
     refuse(peer, result.error());
   }
 

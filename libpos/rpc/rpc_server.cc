@@ -213,6 +213,7 @@ struct RpcServer::Impl {
   Reply account_transactions(const std::string& address, const httplib::Request& req);
   Reply stakers(const httplib::Request& req);
   Reply peers();
+  Reply evidence();
   Result<TransactionPtr> parse_transaction(const rapidjson::Value& value) const;
   std::string chain_id() const;
 };
@@ -245,6 +246,7 @@ void RpcServer::Impl::install_routes() {
         [this](const auto& req) { return account_transactions(req.matches[1], req); });
   route("GET", "/stakers", "/stakers", [this](const auto& req) { return stakers(req); });
   route("GET", "/peers", "/peers", [this](const auto&) { return peers(); });
+  route("GET", "/evidence", "/evidence", [this](const auto&) { return evidence(); });
   install_explorer();
 
   // Whatever httplib answers itself (no route, body too large, bad request) gets a JSON error.
@@ -742,6 +744,31 @@ Reply RpcServer::Impl::peers() {
       w.Bool(p.inbound);
       key(w, "best_height");
       w.Uint64(p.best_height);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+// Equivocation proofs: both signed headers, so that anyone can check them without this node.
+Reply RpcServer::Impl::evidence() {
+  std::vector<EquivocationEvidence> list;
+  node.inspect([&](const Blockchain& chain, const TransactionPool&) { list = chain.evidence(); });
+  return json_reply(200, [&](Writer& w) {
+    w.StartObject();
+    key(w, "evidence");
+    w.StartArray();
+    for (const auto& e : list) {
+      w.StartObject();
+      key(w, "forger");
+      str(w, e.first.forger.hex());
+      key(w, "slot");
+      w.Uint64(e.first.slot);
+      key(w, "first");
+      raw(w, to_json(*Block::make(e.first, e.first_signature, {}), BlockJson::kHeader));
+      key(w, "second");
+      raw(w, to_json(*Block::make(e.second, e.second_signature, {}), BlockJson::kHeader));
       w.EndObject();
     }
     w.EndArray();

@@ -1,0 +1,157 @@
+// A peer that speaks the wire protocol and lies: forged transaction signatures, batches over the
+// limit, equivocating blocks, blocks far in the future, slow-drip frames, and coming back after
+// a ban. Honest nodes stay up, drop and ban it, keep consensus, and keep the evidence.
+#include <catch2/catch.hpp>
+
+#include "peer_test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+// A transfer from users[0] with a signature that does not verify.
+TransactionPtr forged_transfer(const Fixture& f, std::uint64_t nonce) {
+  auto good =
+      f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1, nonce, nonce);
+  Signature bad = good->signature();
+  bad.bytes[5] ^= 0x40;
+  return Transaction::make(good->fields(), bad);
+}
+
+// A properly signed empty block on the genesis for `slot`, by that slot's leader.
+BlockPtr block_for_slot(Fixture& f, PeerNode& node, std::uint64_t slot, std::uint64_t offset_ms) {
+  std::optional<PublicKey> leader;
+  node.inspect(
+      [&](const Blockchain& chain, const TransactionPool&) { leader = chain.leader(slot); });
+  REQUIRE(leader);
+  BlockHeader h = f.keys.craft({})->header();
+  h.slot = slot;
+  h.timestamp_ms = f.keys.genesis.params.slot_start_ms(slot) + offset_ms;
+  h.forger = *leader;
+  return f.keys.resign(h, {});
+}
+
+}  // namespace
+
+TEST_CASE("an adversarial peer is dropped and banned; honest nodes keep consensus",
+          "[p2p][net][hostile][adversary]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  PeerNode& b = f.start(f.config({Fixture::address(a)}));
+  REQUIRE(eventually([&] { return peer_count(a) == 1 && peer_count(b) == 1; }));
+
+  SECTION("transactions with forged signatures") {
+    RawPeer evil(a.port());
+    evil.send(hello_for(f, 21));
+    evil.send(p2p::Txs{{forged_transfer(f, 0)}});
+    CHECK(evil.closed_by_node());
+    CHECK(a.status().pool_size == 0);
+  }
+  SECTION("a transaction batch over the limit") {
+    RawPeer evil(a.port());
+    evil.send(hello_for(f, 22));
+    std::vector<TransactionPtr> many;
+    for (std::uint64_t n = 0; n <= p2p::kMaxTxsPerMessage; ++n)
+      many.push_back(
+          f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1, n, n));
+    evil.send(p2p::Txs{many});
+    CHECK(evil.closed_by_node());
+    CHECK(a.status().pool_size == 0);
+  }
+  SECTION("blocks far in the future: refused, not held, and the peer banned for them") {
+    RawPeer evil(a.port());
+    evil.send(hello_for(f, 23));
+    // The fixture's clock is far past genesis: a day of slots beyond it is no clock skew.
+    std::uint64_t now_slot = f.keys.genesis.params.slot_at(f.clock.now_ms());
+    std::uint64_t ahead = 86'400'000 / f.keys.genesis.params.slot_ms;
+    bool closed = false;
+    for (std::uint64_t i = 0; i < 40 && !closed; ++i) {
+      evil.send(p2p::NewBlock{block_for_slot(f, a, now_slot + ahead + i, 0)});
+      closed = evil.closed_by_node(0.05);
+    }
+    CHECK((closed || evil.closed_by_node()));
+    CHECK(a.status().held_back_blocks == 0);
+    CHECK(a.status().height == 0);
+  }
+  SECTION("a frame dripped one byte at a time is cut off by the idle timeout") {
+    PeerNodeConfig quick = f.config();
+    quick.idle_timeout_ms = 600;
+    PeerNode& q = f.start(quick);
+    RawPeer evil(q.port());
+    evil.send(hello_for(f, 24));
+    Bytes frame = p2p::encode_frame(p2p::NewBlock{f.keys.craft({})});
+    bool closed = false;
+    auto start = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i + 1 < frame.size() && !closed; ++i) {
+      evil.send_bytes(Bytes{frame[i]});
+      closed = evil.closed_by_node(0.1);
+    }
+    CHECK(closed);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  }
+  SECTION("after a ban, the same node id is turned away at once") {
+    {
+      RawPeer evil(a.port());
+      evil.send(hello_for(f, 25));
+      evil.send(p2p::Txs{{forged_transfer(f, 1)}});
+      REQUIRE(evil.closed_by_node());
+    }
+    RawPeer again(a.port());
+    again.send(hello_for(f, 25));
+    CHECK(again.closed_by_node(5));
+  }
+  // Whatever the adversary did: the honest pair still relays and agrees.
+  auto tx = f.keys.users[1].transfer(f.keys.chain_id(), f.keys.users[0].public_key(), 4, 1, 0, 7);
+  REQUIRE(a.submit(tx).ok());
+  CHECK(eventually([&] { return b.pool_contains(tx->id()); }));
+  f.forge(a);
+  CHECK(eventually([&] { return b.status().tip == a.status().tip; }));
+  CHECK(peer_count(a) == 1);
+}
+
+TEST_CASE("equivocating blocks: the first is kept, the evidence recorded, consensus intact",
+          "[p2p][net][hostile][adversary]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  PeerNode& b = f.start(f.config({Fixture::address(a)}));
+  REQUIRE(eventually([&] { return peer_count(a) == 1 && peer_count(b) == 1; }));
+  std::uint64_t slot = f.keys.genesis.params.slot_at(f.clock.now_ms());
+  // Two blocks by one forger for one slot, both validly signed, different timestamps.
+  BlockPtr first = block_for_slot(f, a, slot, 0);
+  BlockPtr second = block_for_slot(f, a, slot, 1);
+  REQUIRE(first->hash() != second->hash());
+
+  RawPeer evil(a.port());
+  evil.send(hello_for(f, 31));
+  evil.send(p2p::NewBlock{first});
+  REQUIRE(eventually([&] { return a.status().tip == first->hash(); }));
+  evil.send(p2p::NewBlock{second});
+  std::size_t evidence = 0;
+  REQUIRE(eventually([&] {
+    a.inspect([&](const Blockchain& chain, const TransactionPool&) {
+      evidence = chain.evidence().size();
+    });
+    return evidence == 1;
+  }));
+  a.inspect([&](const Blockchain& chain, const TransactionPool&) {
+    const EquivocationEvidence& e = chain.evidence().front();
+    CHECK(e.verify());
+    CHECK(e.first.slot == slot);
+    CHECK(e.first.forger == first->forger());
+  });
+  // More blocks for the same slot add no more evidence: memory stays bounded.
+  for (std::uint64_t offset = 2; offset < 12; ++offset)
+    evil.send(p2p::NewBlock{block_for_slot(f, a, slot, offset)});
+  evil.send(p2p::Ping{1});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  a.inspect([&](const Blockchain& chain, const TransactionPool&) {
+    CHECK(chain.evidence().size() == 1);
+  });
+  // The first block stands on both honest nodes; the second was not relayed.
+  CHECK(a.status().tip == first->hash());
+  CHECK(eventually([&] { return b.status().tip == first->hash(); }));
+  f.forge(a);
+  CHECK(eventually([&] { return b.status().tip == a.status().tip; }));
+  CHECK(b.status().height == 2);
+}
