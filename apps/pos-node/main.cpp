@@ -28,11 +28,13 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
   --genesis FILE        the network's genesis (default keys/genesis.json, the demo network)
   --peer HOST:PORT      a peer to dial; repeat for more
   --no-discovery        dial only the --peer addresses, never those that peers tell about
+  --forge-min-peers N   forge only with at least N connected peers (default 0); 1 keeps a
+                        validator cut off from the network from building a branch of its own
   --log-level LEVEL     error, warn, info (default) or debug
   --allow-empty-blocks  forge in our slots even with no pending transaction
   --config FILE         a JSON file with the same keys ("p2p", "rpc", "key", "data_dir",
                         "genesis", "peers", "log_level", "allow_empty_blocks",
-                        "discovery"); flags win
+                        "discovery", "forge_min_peers"); flags win
   --help, --version
 )";
 
@@ -115,6 +117,13 @@ pos::NodeConfig parse(int argc, char** argv) {
         config.allow_empty_blocks = true;
       } else if (a == "--no-discovery") {
         config.discovery = false;
+      } else if (a == "--forge-min-peers") {
+        std::string n = value();
+        if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
+          fail("--forge-min-peers needs a whole number up to 1000");
+        config.forge_min_peers = std::stoul(n);
+        if (config.forge_min_peers > 1000)
+          fail("--forge-min-peers needs a whole number up to 1000");
       } else if (a == "--config") {
         ++i;
       } else {

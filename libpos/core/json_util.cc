@@ -5,8 +5,10 @@
 namespace pos::detail {
 
 Status parse_json(std::string_view text, rapidjson::Document& doc) {
-  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(),
-                                                                                 text.size());
+  // Iterative: deep nesting cannot exhaust the stack. No full-precision doubles: every number
+  // libpos takes is an integer, and RapidJSON 1.1's full-precision path passes zero to clz()
+  // (undefined behaviour that UBSan reports) for some inputs.
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError())
     return make_error(Reason::kMalformed, std::string("invalid JSON at offset ") +
                                               std::to_string(doc.GetErrorOffset()) + ": " +

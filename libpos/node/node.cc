@@ -190,6 +190,10 @@ Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
     } else if (name == "discovery") {
       if (!v.IsBool()) return invalid("config key \"discovery\" must be true or false");
       c.discovery = v.GetBool();
+    } else if (name == "forge_min_peers") {
+      if (!v.IsUint() || v.GetUint() > 1000)
+        return invalid("config key \"forge_min_peers\" must be a whole number up to 1000");
+      c.forge_min_peers = v.GetUint();
     } else {
       return invalid("unknown config key \"" + name + "\"");
     }
@@ -296,6 +300,7 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
     forger = key->public_key();
     ForgingOptions forging;
     forging.allow_empty_blocks = config.allow_empty_blocks;
+    forging.min_peers = config.forge_min_peers;
     Impl* raw = impl.get();
     forging.before_sign = [raw](std::uint64_t slot) { return raw->guard->record(slot); };
     impl->peer->start_forging(std::move(*key), std::move(forging));

@@ -734,8 +734,13 @@ class Network final : private kj::TaskSet::ErrorHandler {
     last_forge_slot_ = slot;
     auto leader = chain_.leader(slot);
     if (!leader || *leader != forger_->public_key()) return;
-    for (const auto& [id, peer] : peers_)
-      if (peer->ready && !peer->closing && better_than_us(*peer)) return;
+    std::size_t ready = 0;
+    for (const auto& [id, peer] : peers_) {
+      if (!peer->ready || peer->closing) continue;
+      if (better_than_us(*peer)) return;
+      ++ready;
+    }
+    if (ready < forging_.min_peers) return;
     if (!forging_.allow_empty_blocks && pool_.ready(chain_.state()).empty()) return;
     if (forging_.before_sign) {
       auto ok = forging_.before_sign(slot);

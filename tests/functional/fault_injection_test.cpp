@@ -2,6 +2,10 @@
 // followed by the invariant checks of FaultNetwork::settle_and_check.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
 #include "fault_network.h"
 
 using namespace pos;
@@ -29,6 +33,15 @@ void warm_up(FaultNetwork& f) {
 void run_on(FaultNetwork& f, std::size_t observer) {
   REQUIRE(f.grows(observer, 14, 30));
   f.stop_load();
+}
+
+// The largest resident memory a process has had (VmHWM), in KiB; 0 if it is gone.
+long peak_rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
 }
 
 }  // namespace
@@ -92,4 +105,91 @@ TEST_CASE("faults: a validator that stays offline", "[functional][fault]") {
   CHECK(f.grows(0, 5, 20));
   run_on(f, 1);
   expect_all_held(f.settle_and_check());
+}
+
+// Opt-in (scripts/soak.sh): 4 validators under steady load for POS_SOAK_SECONDS (default 600)
+// with a random perturbation every few seconds, then every invariant's verdict.
+TEST_CASE("soak: random perturbations under steady load", "[.soak]") {
+  const char* env = std::getenv("POS_SOAK_SECONDS");
+  const double seconds = env ? std::atof(env) : 600;
+  // The default finality depth of 32: the scenarios above use 10 to reach finality quickly,
+  // but random partitions plus reconnection backoff can outlast 10 blocks (see consensus.md).
+  FaultNetwork f(kNodes, kUsers, 300, 32);
+  warm_up(f);
+  std::mt19937 rng(std::random_device{}());
+  std::map<pid_t, long> peak;
+  auto sample_memory = [&] {
+    for (std::size_t i = 0; i < f.size(); ++i)
+      if (f.node(i).running()) {
+        long kib = peak_rss_kib(f.node(i).pid());
+        peak[f.node(i).pid()] = std::max(peak[f.node(i).pid()], kib);
+      }
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::size_t included_at_start = f.included_count();
+  int round = 0;
+  int unrecovered = 0;
+  while (elapsed() < seconds) {
+    std::size_t victim = rng() % f.size();
+    std::size_t observer = (victim + 1) % f.size();
+    switch (rng() % 4) {
+      case 0:
+        WARN("round " << round << ": SIGKILL n" << victim << ", restart");
+        f.kill(victim);
+        CHECK(f.grows(observer, 2, 20));
+        f.restart(victim);
+        break;
+      case 1:
+        WARN("round " << round << ": SIGSTOP n" << victim << ", SIGCONT");
+        f.pause(victim);
+        CHECK(f.grows(observer, 2, 20));
+        f.resume(victim);
+        break;
+      case 2:
+        WARN("round " << round << ": partition n0 n1 | n2 n3, heal");
+        f.partition({0, 1});
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        f.heal();
+        break;
+      default:
+        WARN("round " << round << ": restart n" << victim << " without peers");
+        f.kill(victim);
+        // Nobody dials the last node (it dials the others): it must keep its --peer list.
+        f.restart(victim, victim == f.size() - 1);
+        break;
+    }
+    sample_memory();
+    ++round;
+    // As in CometBFT's perturbations: the network must recover before the next one.
+    bool recovered = eventually(
+        [&] {
+          auto tip = f.node(0).rpc().info();
+          for (std::size_t i = 1; i < f.size(); ++i) {
+            auto other = f.node(i).rpc().info();
+            if (!tip.ok() || !other.ok() || other->tip != tip->tip) return false;
+          }
+          return true;
+        },
+        30);
+    if (!recovered) ++unrecovered;
+    CHECK(recovered);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  f.stop_load();
+  double duration = elapsed();
+  std::size_t included = f.included_count() - included_at_start;
+  sample_memory();
+  Verdicts v = f.settle_and_check(90);
+  long largest = 0;
+  for (const auto& [pid, kib] : peak) largest = std::max(largest, kib);
+  WARN("soak: " << round << " perturbations (" << unrecovered
+                << " not recovered from within 30 s) in " << duration << " s; " << included
+                << " transfers included (" << static_cast<double>(included) / duration
+                << " tx/s); largest resident memory of any node " << largest << " KiB");
+  for (const auto& held : v.held) WARN("held: " << held);
+  for (const auto& broken : v.broken) WARN("BROKEN: " << broken);
+  CHECK(v.broken.empty());
 }

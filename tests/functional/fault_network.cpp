@@ -31,18 +31,14 @@ Link::Link(std::uint16_t target_port) : target_(target_port) {
   thread_ = std::thread([this] { run(); });
 }
 
-Link::~Link() {
-  stop_ = true;
-  (void)!write(wake_[1], "x", 1);
-  thread_.join();
-  close(listen_fd_);
-  close(wake_[0]);
-  close(wake_[1]);
-}
-
 void Link::cut() {
   cut_ = true;
-  (void)!write(wake_[1], "x", 1);
+  std::lock_guard lock(mutex_);
+  // shutdown() wakes the relay threads blocked in read() or send(); they close and exit.
+  for (const auto& p : pairs_) {
+    ::shutdown(p->in, SHUT_RDWR);
+    ::shutdown(p->out, SHUT_RDWR);
+  }
 }
 
 void Link::heal() {
@@ -64,68 +60,68 @@ int connect_loopback(std::uint16_t port) {
   return fd;
 }
 
-// Copies what `from` has to `to`; false at end of stream or on an error.
-bool pump(int from, int to) {
+// Copies `from` to `to` until either end closes; then shuts both down so that the thread of the
+// other direction ends too. One thread per direction: a relay that waits on one direction while
+// the other fills up would deadlock two nodes that both send.
+void relay(int from, int to) {
   char buffer[64 * 1024];
-  ssize_t n = read(from, buffer, sizeof buffer);
-  if (n <= 0) return false;
-  for (ssize_t sent = 0; sent < n;) {
-    ssize_t w = send(to, buffer + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    sent += w;
+  for (;;) {
+    ssize_t n = read(from, buffer, sizeof buffer);
+    if (n <= 0) break;
+    ssize_t sent = 0;
+    while (sent < n) {
+      ssize_t w = send(to, buffer + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
+      if (w <= 0) break;
+      sent += w;
+    }
+    if (sent < n) break;
   }
-  return true;
+  ::shutdown(from, SHUT_RDWR);
+  ::shutdown(to, SHUT_RDWR);
 }
 
 }  // namespace
 
 void Link::run() {
-  std::vector<std::pair<int, int>> pairs;  // (accepted, dialled)
-  auto close_pair = [](const std::pair<int, int>& p) {
-    close(p.first);
-    close(p.second);
-  };
   while (!stop_) {
-    if (cut_) {
-      for (const auto& p : pairs) close_pair(p);
-      pairs.clear();
-    }
     std::vector<pollfd> fds = {{wake_[0], POLLIN, 0}, {listen_fd_, POLLIN, 0}};
-    for (const auto& [a, b] : pairs) {
-      fds.push_back({a, POLLIN, 0});
-      fds.push_back({b, POLLIN, 0});
-    }
     if (poll(fds.data(), fds.size(), 200) <= 0) continue;
     if (fds[0].revents & POLLIN) {
       char drain[64];
       (void)!read(wake_[0], drain, sizeof drain);
     }
-    if (fds[1].revents & POLLIN) {
-      int in = accept(listen_fd_, nullptr, nullptr);
-      if (in >= 0) {
-        int out = cut_ ? -1 : connect_loopback(target_);
-        if (out < 0)
-          close(in);
-        else
-          pairs.emplace_back(in, out);
-      }
+    if (!(fds[1].revents & POLLIN)) continue;
+    int in = accept(listen_fd_, nullptr, nullptr);
+    if (in < 0) continue;
+    int out = cut_ ? -1 : connect_loopback(target_);
+    if (out < 0) {
+      close(in);
+      continue;
     }
-    std::vector<std::pair<int, int>> alive;
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
-      const pollfd& a = fds[2 + 2 * i];
-      const pollfd& b = fds[3 + 2 * i];
-      bool ok = true;
-      if (a.revents & (POLLIN | POLLHUP | POLLERR)) ok = pump(pairs[i].first, pairs[i].second);
-      if (ok && (b.revents & (POLLIN | POLLHUP | POLLERR)))
-        ok = pump(pairs[i].second, pairs[i].first);
-      if (ok)
-        alive.push_back(pairs[i]);
-      else
-        close_pair(pairs[i]);
-    }
-    pairs = std::move(alive);
+    auto pair = std::make_unique<Pair>();
+    pair->in = in;
+    pair->out = out;
+    pair->up = std::thread(relay, in, out);
+    pair->down = std::thread(relay, out, in);
+    std::lock_guard lock(mutex_);
+    pairs_.push_back(std::move(pair));
   }
-  for (const auto& p : pairs) close_pair(p);
+}
+
+Link::~Link() {
+  stop_ = true;
+  (void)!write(wake_[1], "x", 1);
+  thread_.join();
+  cut();
+  for (auto& p : pairs_) {
+    p->up.join();
+    p->down.join();
+    close(p->in);
+    close(p->out);
+  }
+  close(listen_fd_);
+  close(wake_[0]);
+  close(wake_[1]);
 }
 
 // ---- Verdicts ------------------------------------------------------------------------------
@@ -164,8 +160,9 @@ FaultNetwork::~FaultNetwork() {
 }
 
 std::vector<std::string> FaultNetwork::peer_args(std::size_t i, bool with_peers) const {
-  std::vector<std::string> args = {"--key", net_.key_file(i).string(), "--allow-empty-blocks",
-                                   "--no-discovery"};
+  std::vector<std::string> args = {
+      "--key",          net_.key_file(i).string(), "--allow-empty-blocks",
+      "--no-discovery", "--forge-min-peers",       "1"};
   if (!with_peers) return args;
   for (std::size_t to = 0; to < i; ++to) {
     auto it = links_.find({i, to});
@@ -457,6 +454,14 @@ Verdicts FaultNetwork::settle_and_check(double seconds) {
               " owed, " + std::to_string(refused) + " refused with a reason, " +
               std::to_string(lost) + " taken only by downed nodes and not yet offered again)",
           first_missing);
+  if (!v.broken.empty()) {
+    // The nodes' logs outlive the test's temporary dir, for the post-mortem.
+    auto keep =
+        std::filesystem::temp_directory_path() / ("pos-fault-logs-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(keep);
+    for (auto& n : nodes_) test::write_text(keep / (n->name() + ".log"), n->log());
+    v.broken.push_back("the nodes' logs are in " + keep.string());
+  }
   return v;
 }
 

@@ -31,6 +31,12 @@ class Link {
   void heal();
 
  private:
+  struct Pair {
+    int in = -1;
+    int out = -1;
+    std::thread up;
+    std::thread down;
+  };
   void run();
   std::uint16_t target_;
   std::uint16_t port_ = 0;
@@ -38,6 +44,8 @@ class Link {
   int wake_[2] = {-1, -1};
   std::atomic<bool> cut_{false};
   std::atomic<bool> stop_{false};
+  std::mutex mutex_;  // guards pairs_
+  std::vector<std::unique_ptr<Pair>> pairs_;
   std::thread thread_;
 };
 

@@ -50,6 +50,8 @@ class NodeProcess {
   // The extra arguments of the next start().
   void set_args(std::vector<std::string> extra) { extra_ = std::move(extra); }
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  const std::string& name() const { return name_; }
   std::string p2p_address() const { return "127.0.0.1:" + std::to_string(p2p_); }
   std::uint16_t p2p_port() const { return p2p_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(rpc_); }

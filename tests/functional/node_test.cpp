@@ -57,6 +57,8 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   CHECK(run("--p2p").first == 2);
   CHECK(run("--p2p nohost" + g).first == 2);
   CHECK(run("--log-level loud" + g).first == 2);
+  CHECK(run("--forge-min-peers many" + g).first == 2);
+  CHECK(run("--forge-min-peers 5000" + g).first == 2);
   CHECK(run("127.0.0.1 7000" + g).first == 2);
   auto missing_key = run("--key /nonexistent.pem" + g);
   CHECK(missing_key.first == 2);

@@ -274,3 +274,27 @@ TEST_CASE("a block ahead of the clock is held back, then applied when its slot c
   slow.set(f.keys.genesis.params.slot_start_ms(4));
   CHECK(eventually([&] { return (*late)->status().tip == (*block)->hash(); }));
 }
+
+TEST_CASE("a validator told to need a peer does not forge alone, and does once connected",
+          "[p2p][net][forging]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  ForgingOptions options;
+  options.allow_empty_blocks = true;
+  options.min_peers = 1;
+  a.start_forging(SecretKey::from_seed(f.keys.validators[0].secret_key().seed()), options);
+  // Walks the clock through `slots` slots, one per forging tick; validator 0 leads about a third.
+  auto walk = [&](int slots) {
+    for (int i = 0; i < slots; ++i) {
+      f.clock.set(f.clock.now_ms() + f.keys.genesis.params.slot_ms);
+      std::this_thread::sleep_for(150ms);
+    }
+  };
+  walk(20);
+  CHECK(a.status().height == 0);
+  PeerNode& b = f.start(f.config({Fixture::address(a)}));
+  REQUIRE(eventually([&] { return peer_count(a) == 1; }));
+  walk(20);
+  CHECK(a.status().height > 0);
+  CHECK(eventually([&] { return b.status().tip == a.status().tip; }));
+}

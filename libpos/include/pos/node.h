@@ -34,11 +34,14 @@ struct NodeConfig {
   bool allow_empty_blocks = false;
   // Dial the addresses peers tell about; off: only `peers` (a fixed topology).
   bool discovery = true;
+  // Forge only with at least this many connected peers (ForgingOptions::min_peers).
+  std::size_t forge_min_peers = 0;
   // Asked for the passphrase when the key file is encrypted (not a config file key).
   PassphraseSource passphrase;
 
   // The --config file: a JSON object with the keys "p2p", "rpc", "key", "data_dir", "genesis",
-  // "peers" (array), "log_level", "allow_empty_blocks", "discovery". Unknown keys are refused.
+  // "peers" (array), "log_level", "allow_empty_blocks", "discovery", "forge_min_peers". Unknown
+  // keys are refused.
   // Keys absent from the file keep their value in `defaults`.
   static Result<NodeConfig> from_json(std::string_view json, NodeConfig defaults);
 };

@@ -67,6 +67,10 @@ struct NodeCounters {
 // What the slot clock does with a forging key.
 struct ForgingOptions {
   bool allow_empty_blocks = false;  // forge in our slots even with nothing pending
+  // Forge only with at least this many ready peers. A validator cut off from the others that
+  // goes on forging builds a branch of its own, and after finality_depth blocks of it can never
+  // rejoin; 1 keeps it from doing that (0: forge alone, for a single-node network).
+  std::size_t min_peers = 0;
   // Called with the slot before a block for it leaves the process; a refusal stops the block.
   // The node records the slot durably here so that it never signs twice for one slot.
   std::function<Status(std::uint64_t slot)> before_sign;
