@@ -12,8 +12,9 @@ build="$root/build/fuzz"
 [ "${POS_SKIP_DEPS:-}" = 1 ] || bash "$root/scripts/install-deps.sh"
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOS_FUZZ=ON \
-  -DPOS_BUILD_APPS=OFF -DPOS_BUILD_TESTS=OFF -DPOS_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
+CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None \
+  -DCMAKE_CXX_FLAGS="-O1 -g1" -DPOS_FUZZ=ON -DPOS_BUILD_APPS=OFF -DPOS_BUILD_TESTS=OFF \
+  -DPOS_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 UBSAN_OPTIONS="suppressions=$root/fuzz/ubsan.supp" "$build/fuzz/make_corpus" "$build/corpus" >/dev/null
 mkdir -p "$build/artifacts"

@@ -32,7 +32,9 @@ for s in $stages; do
     sanitize)
       stage "unit and functional suites under ASan + UBSan"
       asan="$build-asan"
-      cmake -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOS_SANITIZE=ON \
+      # -O1 -g1: quicker to build than -O2 -g, and still line numbers in every report.
+      cmake -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" \
+        -DPOS_SANITIZE=ON \
         -DPOS_WERROR="$werror" -DPOS_BUILD_TESTS=ON -DPOS_BUILD_BENCH=OFF -DPOS_BUILD_PYTHON=OFF \
         "${launcher[@]}"
       cmake --build "$asan" -j "$jobs"
