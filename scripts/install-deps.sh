@@ -10,7 +10,7 @@ packages=(
   catch2 libbenchmark-dev
   python3 python3-dev python3-pytest python3-nacl pybind11-dev
   chromium fonts-dejavu-core nodejs
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev iproute2
 )
 # The explorer's browser test drives Chromium with playwright-core from npm. NodeSource's nodejs
 # ships npm itself and conflicts with Debian's npm package, so that is added only when missing.
