@@ -69,6 +69,9 @@ Result<Bytes> pem_body(std::string_view pem, std::string_view label) {
   auto end = pem.find(end_line, body_start);
   if (end == std::string_view::npos) return bad_key("truncated PEM (no " + end_line + " line)");
   std::string_view body = pem.substr(body_start, end - body_start);
+  // Checked first: libsodium's decoder must not be handed an empty (null) output buffer.
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return bad_key("the PEM body is empty");
   Bytes der(body.size());
   std::size_t der_len = 0;
   const char* b64_end = nullptr;

@@ -96,6 +96,14 @@ TEST_CASE("bad key files are refused with a reason naming the problem", "[keys]"
                                       "-----END PRIVATE KEY-----\n"),
                 "bad base64");
   }
+  SECTION("an empty body") {
+    require_bad(parse_private_key_pem("-----BEGIN PRIVATE KEY-----\n"
+                                      "-----END PRIVATE KEY-----\n"),
+                "the PEM body is empty");
+    require_bad(parse_private_key_pem("-----BEGIN PRIVATE KEY-----\n \r\n"
+                                      "-----END PRIVATE KEY-----\n"),
+                "the PEM body is empty");
+  }
   SECTION("wrong length") {
     // The Ed25519 prefix with a 16-byte seed.
     require_bad(parse_private_key_pem("-----BEGIN PRIVATE KEY-----\n"
