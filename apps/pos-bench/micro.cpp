@@ -54,6 +54,18 @@ double raw_verify_rate(const Signed& s, unsigned threads) {
   return static_cast<double>(s.messages.size() * threads) / seconds_since(start);
 }
 
+// A transfer of 1 with a fee of 1 between two of the network's keys.
+TransactionPtr transfer(const Network& net, std::size_t from, std::size_t to, std::uint64_t nonce) {
+  TxFields f;
+  f.chain_id = net.genesis.params.chain_id;
+  f.sender = net.keys[from].public_key();
+  f.receiver = net.keys[to].public_key();
+  f.amount = 1;
+  f.fee = 1;
+  f.nonce = nonce;
+  return Transaction::sign(f, net.keys[from]);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -71,14 +83,8 @@ struct BigBlock {
                          PoolLimits{n + 10, 256 << 20, n + 10, n + 10, ~0ULL, 0});
     for (std::size_t i = 0; i < n; ++i) {
       std::size_t from = i % net.keys.size();
-      TxFields f;
-      f.chain_id = net.genesis.params.chain_id;
-      f.sender = net.keys[from].public_key();
-      f.receiver = net.keys[(from + 1) % net.keys.size()].public_key();
-      f.amount = 1;
-      f.fee = 1;
-      f.nonce = i / net.keys.size();
-      if (!pool.add(Transaction::sign(f, net.keys[from]), chain->state(), 0).ok()) std::abort();
+      auto tx = transfer(net, from, (from + 1) % net.keys.size(), i / net.keys.size());
+      if (!pool.add(tx, chain->state(), 0).ok()) std::abort();
     }
     std::uint64_t slot = 1;
     clock.set(net.genesis.params.slot_start_ms(slot));
@@ -108,14 +114,8 @@ double admission_rate(std::size_t n) {
   std::vector<std::string> jsons;
   for (std::size_t i = 0; i < n; ++i) {
     std::size_t from = i % net.keys.size();
-    TxFields f;
-    f.chain_id = net.genesis.params.chain_id;
-    f.sender = net.keys[from].public_key();
-    f.receiver = net.keys[(from + 1) % net.keys.size()].public_key();
-    f.amount = 1;
-    f.fee = 1;
-    f.nonce = i / net.keys.size();
-    jsons.push_back(to_json(*Transaction::sign(f, net.keys[from])));
+    jsons.push_back(
+        to_json(*transfer(net, from, (from + 1) % net.keys.size(), i / net.keys.size())));
   }
   TransactionPool pool(net.genesis.params, PoolLimits{n + 10, 256 << 20, n + 10, n + 10, ~0ULL, 0});
   auto start = Timer::now();
@@ -154,14 +154,10 @@ std::pair<double, double> storage_rates(std::size_t blocks, std::size_t txs) {
                            PoolLimits{txs + 10, 256 << 20, txs + 10, txs + 10, ~0ULL, 0});
       for (std::size_t i = 0; i < txs; ++i) {
         std::size_t from = 1 + (b * txs + i) % (net.keys.size() - 1);
-        TxFields f;
-        f.chain_id = net.genesis.params.chain_id;
-        f.sender = net.keys[from].public_key();
-        f.receiver = net.keys[(from + 7) % net.keys.size()].public_key();
-        f.amount = 1;
-        f.fee = 1;
-        f.nonce = chain->state().get(f.sender).nonce + (pool.pending_from(f.sender).size());
-        if (!pool.add(Transaction::sign(f, net.keys[from]), chain->state(), 0).ok()) std::abort();
+        const Address& sender = net.keys[from].public_key();
+        std::uint64_t nonce = chain->state().get(sender).nonce + pool.pending_from(sender).size();
+        auto tx = transfer(net, from, (from + 7) % net.keys.size(), nonce);
+        if (!pool.add(tx, chain->state(), 0).ok()) std::abort();
       }
       std::uint64_t slot = chain->tip().slot + 1;
       clock.set(net.genesis.params.slot_start_ms(slot));
