@@ -182,4 +182,22 @@ Result<TransactionPtr> transaction_from_json(std::string_view json, std::string_
   return detail::transaction_from_value(doc, chain_id);
 }
 
+Result<std::vector<Result<TransactionPtr>>> transactions_from_json_array(std::string_view json,
+                                                                         std::string_view chain_id,
+                                                                         std::size_t max_items) {
+  rapidjson::Document doc;
+  if (auto parsed = detail::parse_json(json, doc); !parsed.ok()) return parsed.error();
+  if (!doc.IsArray())
+    return make_error(Reason::kMalformed, "expected a JSON array of transactions");
+  if (doc.Size() > max_items)
+    return make_error(Reason::kPayloadTooLarge, std::to_string(doc.Size()) +
+                                                    " transactions, the limit per request is " +
+                                                    std::to_string(max_items));
+  std::vector<Result<TransactionPtr>> out;
+  out.reserve(doc.Size());
+  for (const auto& item : doc.GetArray())
+    out.push_back(detail::transaction_from_value(item, chain_id));
+  return out;
+}
+
 }  // namespace pos

@@ -207,6 +207,7 @@ struct RpcServer::Impl {
   Reply block(const std::string& id);
   Reply pool(const httplib::Request& req);
   Reply submit_one(const httplib::Request& req);
+  Reply admit_one(const TransactionPtr& tx);
   Reply submit_batch(const httplib::Request& req);
   Reply transaction(const std::string& id);
   Reply account(const std::string& address);
@@ -484,6 +485,9 @@ Result<TransactionPtr> RpcServer::Impl::parse_transaction(const rapidjson::Value
 }
 
 Reply RpcServer::Impl::submit_one(const httplib::Request& req) {
+  // The bare form, the common one, in one parse; the {"transaction": {...}} form below.
+  auto bare = transaction_from_json(req.body, chain_id());
+  if (bare.ok()) return admit_one(*bare);
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(req.body.data(), req.body.size());
   if (doc.HasParseError() || !doc.IsObject())
@@ -492,12 +496,16 @@ Reply RpcServer::Impl::submit_one(const httplib::Request& req) {
   if (doc.HasMember("transaction") && doc.MemberCount() == 1) tx_value = &doc["transaction"];
   auto tx = parse_transaction(*tx_value);
   if (!tx.ok()) return error_reply(tx.error());
-  auto verdict = node.submit(*tx);
+  return admit_one(*tx);
+}
+
+Reply RpcServer::Impl::admit_one(const TransactionPtr& tx) {
+  auto verdict = node.submit(tx);
   if (!verdict.ok()) return error_reply(verdict.error());
   return json_reply(202, [&](Writer& w) {
     w.StartObject();
     key(w, "id");
-    str(w, (*tx)->id().hex());
+    str(w, tx->id().hex());
     key(w, "status");
     str(w, "pending");
     w.EndObject();
@@ -505,16 +513,13 @@ Reply RpcServer::Impl::submit_one(const httplib::Request& req) {
 }
 
 Reply RpcServer::Impl::submit_batch(const httplib::Request& req) {
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(req.body.data(), req.body.size());
-  if (doc.HasParseError() || !doc.IsArray())
-    return error_reply(Reason::kMalformed, "the body must be a JSON array of transactions");
-  if (doc.Size() > options.max_batch)
-    return error_reply(Reason::kPayloadTooLarge, std::to_string(doc.Size()) +
-                                                     " transactions, the limit per request is " +
-                                                     std::to_string(options.max_batch));
-  std::vector<Result<TransactionPtr>> parsed;
-  for (const auto& item : doc.GetArray()) parsed.push_back(parse_transaction(item));
+  // One parse of the body: each element is read where it lies, not written out and read again.
+  auto all = transactions_from_json_array(req.body, chain_id(), options.max_batch);
+  if (!all.ok())
+    return all.reason() == Reason::kPayloadTooLarge
+               ? error_reply(all.error())
+               : error_reply(Reason::kMalformed, "the body must be a JSON array of transactions");
+  std::vector<Result<TransactionPtr>>& parsed = *all;
   std::vector<TransactionPtr> valid;
   for (const auto& tx : parsed)
     if (tx.ok()) valid.push_back(*tx);

@@ -113,6 +113,34 @@ TEST_CASE("transaction JSON round-trips", "[tx][json]") {
   CHECK(to_json(*tx).find("\"type\":\"TRANSFER\"") != std::string::npos);
 }
 
+TEST_CASE("an array of transactions is parsed once, each element judged alone", "[tx][json]") {
+  auto a = Transaction::sign(sample_fields(), key_from_index(1));
+  TxFields other = sample_fields();
+  other.nonce += 1;
+  auto b = Transaction::sign(other, key_from_index(1));
+  std::string bad_type = to_json(*b);
+  bad_type.replace(bad_type.find("\"TRANSFER\""), 10, "\"GIFT\"");
+  std::string json = "[" + to_json(*a) + ", 7, " + bad_type + ", " + to_json(*b, false) + "]";
+  auto all = transactions_from_json_array(json, "pos-test", 10);
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 4);
+  REQUIRE((*all)[0].ok());
+  CHECK((*all)[0].value()->id() == a->id());
+  CHECK((*all)[1].reason() == Reason::kMalformed);
+  CHECK((*all)[2].reason() == Reason::kUnknownType);
+  REQUIRE((*all)[3].ok());
+  CHECK((*all)[3].value()->id() == b->id());
+  // The same verdicts as one at a time.
+  CHECK(transaction_from_json(bad_type, "pos-test").reason() == Reason::kUnknownType);
+
+  CHECK(transactions_from_json_array("[]", "pos-test", 10)->empty());
+  CHECK(transactions_from_json_array("{}", "pos-test", 10).reason() == Reason::kMalformed);
+  CHECK(transactions_from_json_array("[1,", "pos-test", 10).reason() == Reason::kMalformed);
+  CHECK(transactions_from_json_array(json, "pos-test", 3).reason() == Reason::kPayloadTooLarge);
+  CHECK(transactions_from_json_array(json, "pos-elsewhere", 10)->at(0).reason() ==
+        transaction_from_json(to_json(*a), "pos-elsewhere").reason());
+}
+
 TEST_CASE("transaction JSON is parsed strictly", "[tx][json]") {
   SECTION("not JSON") {
     CHECK(refusal("{\"type\":") == Reason::kMalformed);

@@ -90,5 +90,11 @@ std::string to_json(const Transaction& tx, bool with_id = true);
 // bad hex and wrong lengths are refused, never rounded. An "id" field must match; a "chain_id"
 // field, when present, must equal chain_id.
 Result<TransactionPtr> transaction_from_json(std::string_view json, std::string_view chain_id);
+// A JSON array of transactions, parsed once: each element's transaction or its refusal, in
+// order. Refused as a whole: text that is not JSON or not an array (kMalformed), more than
+// max_items elements (kPayloadTooLarge).
+Result<std::vector<Result<TransactionPtr>>> transactions_from_json_array(std::string_view json,
+                                                                         std::string_view chain_id,
+                                                                         std::size_t max_items);
 
 }  // namespace pos
