@@ -70,21 +70,6 @@ struct Network : bench::Network {
   }
 };
 
-double apply_rate(const Network& net, Storage& storage, const std::vector<BlockPtr>& blocks) {
-  ManualClock clock(net.genesis.params.slot_start_ms(blocks.back()->slot()));
-  auto chain = Blockchain::open(net.genesis, storage, clock).value();
-  std::vector<std::string> json;
-  for (const auto& b : blocks) json.push_back(to_json(*b));  // fresh, unverified copies
-  double busy = 0;
-  for (const auto& j : json) {
-    BlockPtr copy = block_from_json(j, net.genesis.params.chain_id).value();
-    auto start = Timer::now();
-    if (!chain->apply(copy).ok()) std::abort();
-    busy += seconds_since(start);
-  }
-  return static_cast<double>(blocks.size()) / busy;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,12 +105,12 @@ int main(int argc, char** argv) {
   double memory_rate;
   {
     MemoryStorage memory;
-    memory_rate = apply_rate(net, memory, blocks);
+    memory_rate = bench::apply_rate(net.genesis, memory, blocks);
   }
   double lmdb_rate;
   {
     auto lmdb = LmdbStorage::open(dir / "rate").value();
-    lmdb_rate = apply_rate(net, *lmdb, blocks);
+    lmdb_rate = bench::apply_rate(net.genesis, *lmdb, blocks);
   }
   std::printf("apply, blocks of 1,000 transactions (20 blocks)\n");
   std::printf("  memory  %8.2f blocks/s  %9.0f tx/s\n", memory_rate, memory_rate * 1000);

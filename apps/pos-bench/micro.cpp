@@ -144,7 +144,7 @@ double draw_seconds(std::size_t stakers, std::uint64_t stake, std::size_t draws)
 // Blocks of `txs` transactions applied on LMDB (fsync on) and in memory: transactions per second.
 std::pair<double, double> storage_rates(std::size_t blocks, std::size_t txs) {
   Network net(1001, 0x71);
-  std::vector<std::string> json;
+  std::vector<BlockPtr> forged;
   {
     MemoryStorage scratch;
     ManualClock clock(0);
@@ -163,21 +163,11 @@ std::pair<double, double> storage_rates(std::size_t blocks, std::size_t txs) {
       clock.set(net.genesis.params.slot_start_ms(slot));
       BlockPtr block = chain->forge(net.keys[0], slot, pool, clock.now_ms()).value();
       if (!chain->apply(block).ok()) std::abort();
-      json.push_back(to_json(*block));
+      forged.push_back(block);
     }
   }
   auto rate = [&](Storage& storage) {
-    BlockPtr last = block_from_json(json.back(), net.genesis.params.chain_id).value();
-    ManualClock clock(net.genesis.params.slot_start_ms(last->slot()));
-    auto chain = Blockchain::open(net.genesis, storage, clock).value();
-    double busy = 0;
-    for (const auto& j : json) {
-      BlockPtr copy = block_from_json(j, net.genesis.params.chain_id).value();
-      auto start = Timer::now();
-      if (!chain->apply(copy).ok()) std::abort();
-      busy += seconds_since(start);
-    }
-    return static_cast<double>(blocks * txs) / busy;
+    return apply_rate(net.genesis, storage, forged) * static_cast<double>(txs);
   };
   MemoryStorage memory;
   double memory_rate = rate(memory);
