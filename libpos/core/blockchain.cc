@@ -181,8 +181,10 @@ Status Blockchain::record_equivocation(const Block& block) {
   auto first = index_.find(it->second);
   // One piece of evidence per forger and slot, and a bounded list: a forger signing many
   // blocks for one slot must not fill our memory.
-  if (first != index_.end() && evidenced_.insert(it->first).second &&
-      evidence_.size() < kEvidenceKept)
+  bool recorded = std::any_of(evidence_.begin(), evidence_.end(), [&](const auto& e) {
+    return e.first.slot == block.slot() && e.first.forger == block.forger();
+  });
+  if (first != index_.end() && !recorded && evidence_.size() < kEvidenceKept)
     evidence_.push_back(EquivocationEvidence{first->second.header, first->second.signature,
                                              block.header(), block.signature()});
   return make_error(Reason::kEquivocation, "forger " + block.forger().hex() +

@@ -7,7 +7,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -139,7 +138,6 @@ class Blockchain {
   // (slot, forger) -> first block hash seen, for equivocation detection.
   std::map<std::pair<std::uint64_t, PublicKey>, Hash> signed_slots_;
   std::vector<EquivocationEvidence> evidence_;
-  std::set<std::pair<std::uint64_t, PublicKey>> evidenced_;
   SignatureVerifier* verifier_ = nullptr;
 };
 
