@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, then runs three stages:
 #   main      configure, build and run every test (unit, functional, browser, Python, install)
+# Before each stage's ctest run, scripts/audit-tests.py checks that ctest runs every Catch2 test
+# case exactly once, by its own name (a test that is registered wrongly runs nothing).
 #   sanitize  the unit and functional suites again, built with ASan + UBSan
 #   fuzz      each libFuzzer target for 10 s (scripts/fuzz.sh 10)
 # CI=true turns warnings into errors. POS_TEST_STAGES picks stages (default: all three);
@@ -27,6 +29,7 @@ for s in $stages; do
         -DPOS_WERROR="$werror" -DPOS_BUILD_TESTS=ON -DPOS_BUILD_BENCH=ON \
         -DPOS_BUILD_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3 "${launcher[@]}"
       cmake --build "$build" -j "$jobs"
+      python3 "$root/scripts/audit-tests.py" "$build"
       ctest --test-dir "$build" --output-on-failure -j "$jobs"
       ;;
     sanitize)
@@ -38,11 +41,12 @@ for s in $stages; do
         -DPOS_WERROR="$werror" -DPOS_BUILD_TESTS=ON -DPOS_BUILD_BENCH=OFF -DPOS_BUILD_PYTHON=OFF \
         "${launcher[@]}"
       cmake --build "$asan" -j "$jobs"
+      python3 "$root/scripts/audit-tests.py" "$asan"
       # The browser, install, format and benchmark tests check nothing a sanitizer adds to.
       ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
         UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
         ctest --test-dir "$asan" --output-on-failure -j "$jobs" \
-        -E "^(clang_format|install_consumer|explorer_browser|pos_bench_.*)$"
+        -E "^(clang_format|install_consumer|explorer_browser|test_registration_audit|pos_bench_.*)$"
       ;;
     fuzz)
       stage "each fuzz target for 10 s"

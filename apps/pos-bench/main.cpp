@@ -8,9 +8,7 @@
 //          --batch B (200) --out DIR (pos-bench-out) --slot-ms S (local; 500)
 // Writes DIR/report.json and DIR/throughput.svg. Exit codes: 0 done, 1 a run that did not
 // finish (refusals or a timeout), 2 bad arguments, 3 node unreachable.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -64,16 +63,18 @@ std::size_t number(const std::string& flag, const std::string& text) {
 
 // ---- a local network of real pos-node processes ----------------------------------------------
 
-std::uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+// The ports a node started on port 0 wrote to its --ports-file: {"p2p": N, "rpc": M}.
+struct Ports {
+  std::uint16_t p2p = 0;
+  std::uint16_t rpc = 0;
+};
+
+std::optional<Ports> read_ports(const fs::path& file) {
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  unsigned p2p = 0, rpc = 0;
+  if (std::sscanf(text.c_str(), "{\"p2p\": %u, \"rpc\": %u}", &p2p, &rpc) != 2) return std::nullopt;
+  return Ports{static_cast<std::uint16_t>(p2p), static_cast<std::uint16_t>(rpc)};
 }
 
 fs::path pos_node_binary() {
@@ -118,23 +119,21 @@ void start_local(LocalNetwork& net, const Options& o) {
   std::string first_p2p;
   fs::path binary = pos_node_binary();
   for (std::size_t i = 0; i < o.local_nodes; ++i) {
-    std::string p2p = "127.0.0.1:" + std::to_string(free_port());
-    std::string rpc = "127.0.0.1:" + std::to_string(free_port());
+    fs::path ports_file = dir / ("node" + std::to_string(i) + ".ports");
     std::vector<std::string> args = {binary.string(),
                                      "--p2p",
-                                     p2p,
+                                     "127.0.0.1:0",
                                      "--rpc",
-                                     rpc,
+                                     "127.0.0.1:0",
+                                     "--ports-file",
+                                     ports_file.string(),
                                      "--genesis",
                                      (dir / "genesis.json").string(),
                                      "--data-dir",
                                      (dir / ("node" + std::to_string(i))).string(),
                                      "--key",
                                      keys[i].string()};
-    if (i > 0)
-      args.insert(args.end(), {"--peer", first_p2p});
-    else
-      first_p2p = p2p;
+    if (i > 0) args.insert(args.end(), {"--peer", first_p2p});
     pid_t pid = fork();
     if (pid == 0) {
       std::string log = (dir / ("node" + std::to_string(i) + ".log")).string();
@@ -147,7 +146,16 @@ void start_local(LocalNetwork& net, const Options& o) {
       _exit(127);
     }
     g_children.push_back(pid);
-    net.urls.push_back("http://" + rpc);
+    // Each node's ports before the next starts: the others dial the first one.
+    auto start = Timer::now();
+    std::optional<Ports> ports;
+    while (!(ports = read_ports(ports_file))) {
+      if (since(start) > 20 || waitpid(pid, nullptr, WNOHANG) == pid)
+        fail(3, "the local node " + std::to_string(i) + " did not start; logs in " + dir.string());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (i == 0) first_p2p = "127.0.0.1:" + std::to_string(ports->p2p);
+    net.urls.push_back("http://127.0.0.1:" + std::to_string(ports->rpc));
   }
   for (const auto& url : net.urls) {
     pos::RpcClient c(url, 1000);

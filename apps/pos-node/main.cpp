@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
   --forge-min-peers N   forge only with at least N connected peers (default 0); 1 keeps a
                         validator cut off from the network from building a branch of its own
   --log-level LEVEL     error, warn, info (default) or debug
+  --ports-file FILE     once both listeners are bound, write {"p2p": PORT, "rpc": PORT} to
+                        FILE (for scripts that ask for port 0 and need the one chosen)
   --allow-empty-blocks  forge in our slots even with no pending transaction
   --config FILE         a JSON file with the same keys ("p2p", "rpc", "key", "data_dir",
                         "genesis", "peers", "log_level", "allow_empty_blocks",
@@ -57,9 +60,32 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-pos::NodeConfig parse(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
+struct Options {
   pos::NodeConfig config;
+  std::optional<fs::path> ports_file;
+};
+
+// Written whole under another name, then renamed: a reader never sees half a file. Returns
+// what went wrong, or nothing.
+std::optional<std::string> write_ports_file(const fs::path& file, std::uint16_t p2p,
+                                            std::uint16_t rpc) {
+  fs::path tmp = file;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "{\"p2p\": " << p2p << ", \"rpc\": " << rpc << "}\n";
+    if (!out) return "cannot write the ports file " + tmp.string();
+  }
+  std::error_code ec;
+  fs::rename(tmp, file, ec);
+  if (ec) return "cannot write the ports file " + file.string() + ": " + ec.message();
+  return std::nullopt;
+}
+
+Options parse(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  Options options;
+  pos::NodeConfig& config = options.config;
   config.genesis = default_genesis();
   bool data_dir_given = false;
 
@@ -113,6 +139,8 @@ pos::NodeConfig parse(int argc, char** argv) {
         auto level = pos::parse_log_level(value());
         if (!level) fail("--log-level must be error, warn, info or debug");
         config.log_level = *level;
+      } else if (a == "--ports-file") {
+        options.ports_file = value();
       } else if (a == "--allow-empty-blocks") {
         config.allow_empty_blocks = true;
       } else if (a == "--no-discovery") {
@@ -136,13 +164,14 @@ pos::NodeConfig parse(int argc, char** argv) {
     config.data_dir = fs::path("pos-data") /
                       (colon == std::string::npos ? config.p2p : config.p2p.substr(colon + 1));
   }
-  return config;
+  return options;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  pos::NodeConfig config = parse(argc, argv);
+  Options options = parse(argc, argv);
+  pos::NodeConfig& config = options.config;
   config.passphrase = [] { return pos::apps::read_passphrase("passphrase of the node's key: "); };
   if (!pos::init().ok()) fail("libsodium failed to start");
   // SIGINT and SIGTERM are taken by sigwait below; block them before any thread starts.
@@ -153,8 +182,22 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // A ports file that cannot be written is refused before the node writes anything.
+  if (options.ports_file) {
+    fs::path probe = *options.ports_file;
+    probe += ".tmp";
+    if (!std::ofstream(probe)) fail("cannot write the ports file " + options.ports_file->string());
+    fs::remove(probe);
+  }
   auto node = pos::Node::start(config, pos::stderr_logger(config.log_level));
   if (!node.ok()) fail(node.error().message);
+  if (options.ports_file) {
+    auto error = write_ports_file(*options.ports_file, (*node)->p2p_port(), (*node)->rpc_port());
+    if (error) {
+      node->reset();
+      fail(*error);
+    }
+  }
   int received = 0;
   sigwait(&signals, &received);
   node->reset();

@@ -217,6 +217,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
     }
     s.finalized_height = chain_.finalized_height();
     s.pool_bytes = pool_.bytes();
+    s.forge_decided_slot = last_forge_slot_;
     s.counters = counters_;
     if (syncing_from_)
       if (auto it = peers_.find(*syncing_from_); it != peers_.end())
@@ -340,6 +341,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
   void drop(Peer& peer, const std::string& why) {
     if (peer.closing) return;
     peer.closing = true;
+    ++counters_.connections_dropped;
     log("dropping peer " + peer.remote + ": " + why);
     if (peer.dialed) dial_failed(*peer.dialed);
     if (syncing_from_ == peer.id) syncing_from_.reset();

@@ -5,8 +5,7 @@
 // Environment: POS_NODE_BINARY, POS_WALLET_BINARY, POS_SOURCE_DIR, ARTIFACTS_DIR, and CHROMIUM
 // (default /usr/bin/chromium). Exit status 0 passed, 1 failed, 77 skipped (Chromium cannot start).
 import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, mkdtempSync, mkdirSync, rmSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -28,19 +27,6 @@ const KEYS = join(SOURCE, "keys");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.log("[explorer-test]", ...a);
-
-// A loopback port outside the ephemeral range (which outgoing connections may take), free now.
-async function freePort() {
-  for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    const free = await new Promise((resolve) => {
-      const s = createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
 
 async function waitFor(what, check, seconds = 30) {
   const deadline = Date.now() + seconds * 1000;
@@ -64,16 +50,22 @@ async function getJson(url) {
 }
 
 const nodes = [];
+// Ports 0: the node binds what the system gives and writes the ports to its --ports-file.
 async function startNode(dir, name, key, peers) {
-  const p2p = await freePort();
-  const rpc = await freePort();
   const out = openSync(join(dir, `${name}.log`), "w");
-  const args = ["--p2p", `127.0.0.1:${p2p}`, "--rpc", `127.0.0.1:${rpc}`, "--key", join(KEYS, key),
-    "--genesis", join(KEYS, "genesis.json"), "--data-dir", join(dir, name), "--allow-empty-blocks",
-    ...peers.flatMap((p) => ["--peer", p])];
+  const portsFile = join(dir, `${name}.ports`);
+  const args = ["--p2p", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--ports-file", portsFile,
+    "--key", join(KEYS, key), "--genesis", join(KEYS, "genesis.json"), "--data-dir", join(dir, name),
+    "--allow-empty-blocks", ...peers.flatMap((p) => ["--peer", p])];
   const child = spawn(NODE, args, { stdio: ["ignore", out, out] });
-  const node = { name, child, p2p: `127.0.0.1:${p2p}`, url: `http://127.0.0.1:${rpc}`, log: join(dir, `${name}.log`) };
+  const node = { name, child, log: join(dir, `${name}.log`) };
   nodes.push(node);
+  const ports = await waitFor(`${name} to write its ports file`, () => {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    return existsSync(portsFile) && JSON.parse(readFileSync(portsFile, "utf8"));
+  });
+  node.p2p = `127.0.0.1:${ports.p2p}`;
+  node.url = `http://127.0.0.1:${ports.rpc}`;
   await waitFor(`${name} to answer /health`, () => getJson(`${node.url}/health`));
   return node;
 }
@@ -134,6 +126,17 @@ async function noHorizontalScroll(page) {
   assert.ok(scroll <= width, `the page is ${scroll}px wide in a ${width}px window`);
 }
 
+// The scenario runs as named sections, each building on the last; each one that completes is
+// counted, and the last line of the output says how many passed and which one failed.
+const sections = { passed: 0, current: null };
+function section(name) {
+  if (sections.current) {
+    sections.passed += 1;
+    log(`ok ${sections.passed} - ${sections.current}`);
+  }
+  sections.current = name;
+}
+
 async function main() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const browser = await launchBrowser();
@@ -145,7 +148,7 @@ async function main() {
     await waitFor("the two nodes to connect", async () => (await getJson(`${n1.url}/info`)).peers >= 1);
     log(`nodes up: ${n1.url} ${n2.url}`);
 
-    // --- Desktop: the home page, and the height growing without a reload. ---
+    section("Desktop: the home page, and the height growing without a reload");
     const page = await openPage(browser, n1.url, { width: 1280, height: 900 }, false);
     await page.goto(`${n1.url}/`);
     await page.waitForSelector("[data-testid=height]");
@@ -161,7 +164,7 @@ async function main() {
     await shot(page, "home-desktop");
     log(`height grew from ${first} to ${await heightOf()}`);
 
-    // --- A transaction submitted with pos-wallet shows on its block's page. ---
+    section("A transaction submitted with pos-wallet shows on its block's page");
     const alice = (await run(WALLET, ["address", "--key", join(KEYS, "alice.pem")])).stdout.trim();
     const sent = JSON.parse((await run(WALLET, ["--node", n1.url, "--json", "send", "--key",
       join(KEYS, "validator1.pem"), "--to", alice, "--amount", "25", "--wait"])).stdout);
@@ -174,7 +177,7 @@ async function main() {
     assert.equal(await page.textContent("[data-testid=block-title]"), `Block ${height.toLocaleString("en-US")}`);
     await shot(page, "block");
 
-    // --- The search box: a height, a block hash, a transaction id, an address. ---
+    section("The search box: a height, a block hash, a transaction id, an address");
     await page.goto(`${n1.url}/`);
     await page.waitForSelector("[data-testid=height]");
     await searchFor(page, String(height));
@@ -198,7 +201,7 @@ async function main() {
     await page.waitForSelector(`[data-testid=account-transactions] [data-testid=tx-row][data-id="${txId}"]`);
     await shot(page, "account");
 
-    // --- Unknown queries say so clearly. ---
+    section("Unknown queries say so clearly");
     const unknown = "ab".repeat(32);
     await searchFor(page, unknown);
     await page.waitForSelector("[data-testid=not-found]");
@@ -209,7 +212,7 @@ async function main() {
     await searchFor(page, "999999999");
     await page.waitForSelector("[data-testid=not-found]:has-text('no block at height')");
 
-    // --- The copy button puts the full hash on the clipboard. ---
+    section("The copy button puts the full hash on the clipboard");
     await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: n1.url });
     await page.goto(`${n1.url}/#/tx/${txId}`);
     await page.waitForSelector("[data-testid=tx-status]");
@@ -219,7 +222,7 @@ async function main() {
     assert.deepEqual(page.errors, [], "no script errors");
     assert.deepEqual(page.foreign, [], "no request leaves the node");
 
-    // --- The other node shows the same transaction; the page fits a phone. ---
+    section("The other node shows the same transaction; the page fits a phone");
     const phone = await openPage(browser, n2.url, { width: 390, height: 844 }, true);
     await phone.goto(`${n2.url}/`);
     await phone.waitForSelector("[data-testid=block-row]");
@@ -235,9 +238,10 @@ async function main() {
     await shot(phone, "account-phone");
     assert.deepEqual(phone.errors, [], "no script errors on the phone");
     assert.deepEqual(phone.foreign, [], "no request leaves the node (phone)");
-    passed = true;
+    section(null);
+    passed = sections.passed > 0;
   } catch (e) {
-    console.error(`FAILED: ${e.stack || e.message}`);
+    console.error(`FAILED in "${sections.current || "start-up"}": ${e.stack || e.message}`);
     for (const [i, p] of pages.entries()) {
       console.error(`page ${i} at ${p.url()}; script errors: ${JSON.stringify(p.errors)}`);
       await p.screenshot({ path: join(ARTIFACTS, `failure-${i}.png`), fullPage: true }).catch(() => {});
@@ -251,7 +255,7 @@ async function main() {
     await stopNodes();
     rmSync(dir, { recursive: true, force: true });
   }
-  log(passed ? "passed" : "failed");
+  console.log(`explorer: ${sections.passed} passed, ${passed ? 0 : 1} failed`);
   process.exit(passed ? 0 : 1);
 }
 

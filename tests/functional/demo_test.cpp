@@ -69,8 +69,9 @@ TEST_CASE("pos-interact: bad arguments, bad keys and an unreachable node have th
   CHECK(test::run_command(bin + " dance" + quiet) == 2);
   CHECK(test::run_command(bin + " demo --bogus" + quiet) == 2);
   CHECK(test::run_command(bin + " demo --keys /nonexistent" + quiet) == 2);
-  CHECK(test::run_command(bin + " demo --node http://127.0.0.1:" + std::to_string(free_port()) +
-                          " --keys " + net->keys_dir.string() + quiet) == 3);
+  ClosedPort nobody;
+  CHECK(test::run_command(bin + " demo --node " + nobody.url() + " --keys " +
+                          net->keys_dir.string() + quiet) == 3);
 }
 
 TEST_CASE("pos-interact run: scenario files, expectations on all nodes, failures explained",

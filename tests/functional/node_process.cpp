@@ -7,32 +7,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <thread>
 
 namespace pos::functional {
 
-// Ports below Linux's ephemeral range (32768 and up): a port the system hands out to client
-// connections could be taken as a local port by one of them and then sit in TIME_WAIT, blocking
-// a node's restart on it. Each test process starts at its own offset to avoid the others.
-std::uint16_t free_port() {
-  static std::uint16_t next = static_cast<std::uint16_t>(20000 + (getpid() % 600) * 20);
-  for (int tries = 0; tries < 12000; ++tries) {
-    std::uint16_t port = next++;
-    if (next >= 32000) next = 20000;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(fd);
-    if (ok) return port;
-  }
-  FAIL("no free port below 32000");
-  return 0;
+ClosedPort::ClosedPort() {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd_ >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  socklen_t size = sizeof(addr);
+  REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
+  port_ = ntohs(addr.sin_port);
+}
+
+ClosedPort::~ClosedPort() {
+  close(fd_);
 }
 
 TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t user_count,
@@ -78,10 +73,11 @@ NodeProcess::NodeProcess(const TestNetwork& net, std::string name, std::vector<s
     : net_(net),
       name_(std::move(name)),
       extra_(std::move(extra)),
-      p2p_(p2p ? p2p : free_port()),
-      rpc_(rpc ? rpc : free_port()),
+      p2p_(p2p),
+      rpc_(rpc),
       data_dir_(net.dir.path() / ("data-" + name_)),
-      log_file_(net.dir.path() / (name_ + ".log")) {
+      log_file_(net.dir.path() / (name_ + ".log")),
+      ports_file_(net.dir.path() / (name_ + ".ports")) {
   start();
 }
 
@@ -90,11 +86,16 @@ NodeProcess::~NodeProcess() {
 }
 
 void NodeProcess::start() {
+  // Port 0 on the first start: the node binds what the system gives and writes it to the ports
+  // file; a restart asks for the same ports again, since peers know the node by them.
+  std::filesystem::remove(ports_file_);
   std::vector<std::string> args = {POS_NODE_BINARY,
                                    "--p2p",
                                    p2p_address(),
                                    "--rpc",
                                    "127.0.0.1:" + std::to_string(rpc_),
+                                   "--ports-file",
+                                   ports_file_.string(),
                                    "--genesis",
                                    net_.genesis_file.string(),
                                    "--data-dir",
@@ -114,17 +115,28 @@ void NodeProcess::start() {
     execv(argv[0], argv.data());
     _exit(127);
   }
+  auto exited = [&] {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    return true;
+  };
+  bool bound = eventually([&] { return exited() || std::filesystem::exists(ports_file_); });
+  INFO(name_ << " log:\n" << log());
+  REQUIRE(bound);
+  REQUIRE(pid_ > 0);
+  rapidjson::Document ports;
+  ports.Parse(test::read_text(ports_file_).c_str());
+  REQUIRE((!ports.HasParseError() && ports.IsObject() && ports.HasMember("p2p") &&
+           ports.HasMember("rpc") && ports["p2p"].IsUint() && ports["rpc"].IsUint()));
+  p2p_ = static_cast<std::uint16_t>(ports["p2p"].GetUint());
+  rpc_ = static_cast<std::uint16_t>(ports["rpc"].GetUint());
   client_ = std::make_unique<RpcClient>(url(), 2000);
   bool up = eventually([&] {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return true;
-    }
+    if (exited()) return true;
     auto r = client_->get("/health");
     return r.ok() && r->status == 200;
   });
-  INFO(name_ << " log:\n" << log());
   REQUIRE(up);
   REQUIRE(pid_ > 0);
 }

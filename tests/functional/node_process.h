@@ -17,7 +17,21 @@
 
 namespace pos::functional {
 
-std::uint16_t free_port();
+// A loopback port held bound but not listening: a connection to it is refused, and no other
+// process can take it while this lives. For "nothing answers there" tests.
+class ClosedPort {
+ public:
+  ClosedPort();
+  ~ClosedPort();
+  ClosedPort(const ClosedPort&) = delete;
+  ClosedPort& operator=(const ClosedPort&) = delete;
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
 
 // A network's files: genesis (slot_ms short, three equal validators, funded users) and keys.
 struct TestNetwork {
@@ -37,7 +51,9 @@ struct TestNetwork {
 
 class NodeProcess {
  public:
-  // extra: more pos-node arguments (--key, --peer, ...). Waits until /health answers.
+  // extra: more pos-node arguments (--key, --peer, ...). Ports 0: the node picks them (read back
+  // from its --ports-file) on its first start and keeps them on restarts. Waits until /health
+  // answers.
   NodeProcess(const TestNetwork& net, std::string name, std::vector<std::string> extra,
               std::uint16_t p2p = 0, std::uint16_t rpc = 0);
   ~NodeProcess();
@@ -67,6 +83,7 @@ class NodeProcess {
   std::uint16_t rpc_;
   std::filesystem::path data_dir_;
   std::filesystem::path log_file_;
+  std::filesystem::path ports_file_;
   pid_t pid_ = -1;
   std::unique_ptr<RpcClient> client_;
 };

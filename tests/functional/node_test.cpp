@@ -80,10 +80,15 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   CHECK_THAT(bad_discovery.second, Catch::Contains("discovery"));
 
   NodeProcess busy(net, "busy", {});
-  auto in_use =
-      run("--p2p " + busy.p2p_address() + " --rpc 127.0.0.1:" + std::to_string(free_port()) + g);
+  auto in_use = run("--p2p " + busy.p2p_address() + " --rpc 127.0.0.1:0" + g);
   CHECK(in_use.first == 2);
   CHECK_THAT(in_use.second, Catch::Contains("in use"));
+  CHECK_FALSE(std::filesystem::exists(work.path() / "pos-data"));
+  auto no_ports_file =
+      run("--p2p 127.0.0.1:0 --rpc 127.0.0.1:0 --ports-file /nonexistent/ports" + g);
+  CHECK(no_ports_file.first == 2);
+  CHECK_THAT(no_ports_file.second, Catch::Contains("ports file"));
+  CHECK(run("--ports-file").first == 2);
   CHECK_FALSE(std::filesystem::exists(work.path() / "pos-data"));
   CHECK(run("--help").first == 0);
   CHECK(run("--version").first == 0);

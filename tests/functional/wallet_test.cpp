@@ -129,8 +129,8 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
     CHECK(wallet(n + "dance").code == 2);
     CHECK(wallet(n + "account " + user + " --colour red").code == 2);
     CHECK(wallet("").code == 2);
-    auto down =
-        wallet("--node http://127.0.0.1:" + std::to_string(free_port()) + " account " + user);
+    ClosedPort nobody;
+    auto down = wallet("--node " + nobody.url() + " account " + user);
     CHECK(down.code == 3);
     CHECK_THAT(down.err, Catch::Contains("unreachable"));
   }

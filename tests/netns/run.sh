@@ -97,6 +97,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
     sleep 0.2
   done
   echo "FAILED: $what" >&2
+  echo "netns: $passed passed, 1 failed"
   for i in 1 2 3 4; do echo "--- node $i: $(info "$i")" >&2; tail -5 "$work/node$i.log" >&2; done
   exit 1
 }
@@ -120,8 +121,15 @@ grows() {  # grows NODE BLOCKS SECONDS
   wait_for "$3" "node $1 grows by $2 blocks" height_at_least "$1" $((from + $2))
 }
 
+# Each scenario that completes is counted; the last line says how many passed.
+passed=0
+ok() {
+  passed=$((passed + 1))
+  echo "  ok $passed - $1"
+}
+
 wait_for 30 "all four hosts connected" all_connected
-echo "four hosts up and connected"
+ok "four hosts up and connected"
 
 # Transfers from the two users, sent to a node of each site, waited for.
 sent=()
@@ -130,6 +138,13 @@ send() {  # send NODE KEY
   out="$(ip netns exec "$(ns "$1")" "$wallet_bin" --node "http://10.77.0.$1:5000" --json send \
     --key "$work/$2.pem" --to "${addresses[3]}" --amount 1 --fee 1)"
   sent+=("$(echo "$out" | field id)")
+}
+included_on() {  # included_on NODE TX
+  ip netns exec "$(ns "$1")" curl -fs --max-time 2 "http://10.77.0.$1:5000/transactions/$2" |
+    grep -q '"status": *"included"'
+}
+included_on_each_side() {
+  included_on 2 "${sent[-2]}" && included_on 4 "${sent[-1]}"
 }
 included_everywhere() {
   local tx
@@ -144,6 +159,7 @@ included_everywhere() {
 send 1 k5
 send 3 k6
 wait_for 30 "the first transfers in a block on every host" included_everywhere
+ok "the first transfers are in a block on every host"
 
 echo "scenario: the sites partition (inter-site link down) and heal"
 ip link set "$id-xa" down
@@ -152,11 +168,11 @@ grows 3 3 20
 [ "$(info 1 | field tip)" != "$(info 3 | field tip)" ] || { echo "FAILED: the sites did not diverge" >&2; exit 1; }
 send 2 k5  # one transfer on each side of the partition
 send 4 k6
-sleep 1
+wait_for 30 "each side's transfer in a block on its side" included_on_each_side
 ip link set "$id-xa" up
 wait_for 60 "one tip and state root after healing" one_tip
 wait_for 60 "every transfer in a block on every host" included_everywhere
-echo "  healed: one tip, one state root, every transfer included"
+ok "healed: one tip, one state root, every transfer included"
 
 echo "scenario: host 4's link goes down and comes back"
 ip link set "$id-h4" down
@@ -165,6 +181,7 @@ send 1 k5
 ip link set "$id-h4" up
 wait_for 60 "host 4 caught up" one_tip
 wait_for 60 "every transfer in a block on every host" included_everywhere
-echo "  host 4 caught up"
+ok "host 4 caught up"
 
-echo "netns: passed (${#sent[@]} transfers; final height $(height 1))"
+echo "netns: ${#sent[@]} transfers; final height $(height 1)"
+echo "netns: $passed passed, 0 failed"

@@ -143,8 +143,7 @@ TEST_CASE("equivocating blocks: the first is kept, the evidence recorded, consen
   // More blocks for the same slot add no more evidence: memory stays bounded.
   for (std::uint64_t offset = 2; offset < 12; ++offset)
     evil.send(p2p::NewBlock{block_for_slot(f, a, slot, offset)});
-  evil.send(p2p::Ping{1});
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(evil.round_trip(1));
   a.inspect([&](const Blockchain& chain, const TransactionPool&) {
     CHECK(chain.evidence().size() == 1);
   });

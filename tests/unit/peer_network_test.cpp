@@ -72,8 +72,10 @@ TEST_CASE("discovery: a node given one seed connects to that seed's peers", "[p2
 TEST_CASE("a node drops self-connections and refuses another chain", "[p2p][net]") {
   Fixture f;
   PeerNode& a = f.start(f.config());
+  auto dropped = [](const PeerNode& n) { return n.status().counters.connections_dropped; };
   a.connect(Fixture::address(a));
-  std::this_thread::sleep_for(500ms);
+  // Both ends of the connection are a's: each hears a hello with its own id and drops it.
+  REQUIRE(eventually([&] { return dropped(a) == 2; }));
   CHECK(peer_count(a) == 0);
 
   NetOptions other_options;
@@ -82,7 +84,8 @@ TEST_CASE("a node drops self-connections and refuses another chain", "[p2p][net]
   auto stranger = PeerNode::start(other.genesis, std::make_unique<MemoryStorage>(),
                                   f.config({Fixture::address(a)}), f.clock);
   REQUIRE(stranger.ok());
-  std::this_thread::sleep_for(700ms);
+  // a refuses the stranger's hello; the stranger, told so, drops its end too.
+  REQUIRE(eventually([&] { return dropped(a) >= 3 && dropped(**stranger) >= 1; }));
   CHECK(peer_count(a) == 0);
   CHECK((*stranger)->status().peers.empty());
 }
@@ -266,10 +269,9 @@ TEST_CASE("a block ahead of the clock is held back, then applied when its slot c
   a.inspect([&](const Blockchain& chain, const TransactionPool&) { leader = chain.leader(5); });
   auto block = a.forge(f.keys.wallet_of(*leader).secret_key(), 5);
   REQUIRE(block.ok());
-  std::this_thread::sleep_for(300ms);
+  REQUIRE(eventually([&] { return (*late)->status().held_back_blocks == 1; }));
   CHECK((*late)->status().height == 0);
   CHECK(peer_count(a) == 1);  // held, not a reason to drop the peer
-  CHECK((*late)->status().held_back_blocks == 1);
   CHECK((*late)->status().max_slots_ahead == 4);
   slow.set(f.keys.genesis.params.slot_start_ms(4));
   CHECK(eventually([&] { return (*late)->status().tip == (*block)->hash(); }));
@@ -283,11 +285,13 @@ TEST_CASE("a validator told to need a peer does not forge alone, and does once c
   options.allow_empty_blocks = true;
   options.min_peers = 1;
   a.start_forging(SecretKey::from_seed(f.keys.validators[0].secret_key().seed()), options);
-  // Walks the clock through `slots` slots, one per forging tick; validator 0 leads about a third.
+  // Walks the clock through `slots` slots, each decided by the slot clock before the next;
+  // validator 0 leads about a third.
   auto walk = [&](int slots) {
     for (int i = 0; i < slots; ++i) {
       f.clock.set(f.clock.now_ms() + f.keys.genesis.params.slot_ms);
-      std::this_thread::sleep_for(150ms);
+      std::uint64_t slot = f.keys.genesis.params.slot_at(f.clock.now_ms());
+      REQUIRE(eventually([&] { return a.status().forge_decided_slot == slot; }));
     }
   };
   walk(20);

@@ -101,26 +101,47 @@ class RawPeer {
   // Reads frames until the node closes the connection or `seconds` pass; true if closed.
   bool closed_by_node(double seconds = 10, std::vector<p2p::Message>* got = nullptr,
                       const std::string& chain_id = "pos-test") {
+    return read_until([](const p2p::Message&) { return false; }, seconds, got, chain_id) ==
+           Ended::kClosed;
+  }
+  // Sends a Ping and reads until its Pong: the node handles a connection's messages in order,
+  // so everything sent before has then been handled. False if the node closed or stayed silent.
+  bool round_trip(std::uint64_t nonce, double seconds = 10,
+                  const std::string& chain_id = "pos-test") {
+    send(p2p::Ping{nonce});
+    auto pong = [nonce](const p2p::Message& m) {
+      const auto* p = std::get_if<p2p::Pong>(&m);
+      return p && p->nonce == nonce;
+    };
+    return read_until(pong, seconds, nullptr, chain_id) == Ended::kFound;
+  }
+
+ private:
+  enum class Ended { kFound, kClosed, kTimeout };
+  template <class F>
+  Ended read_until(F found, double seconds, std::vector<p2p::Message>* got,
+                   const std::string& chain_id) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     while (std::chrono::steady_clock::now() < deadline) {
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, 50) <= 0) continue;
       std::uint8_t chunk[65536];
       ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
-      if (n <= 0) return true;
+      if (n <= 0) return Ended::kClosed;
       buffer_.insert(buffer_.end(), chunk, chunk + n);
       for (;;) {
         auto size = p2p::frame_size(buffer_);
         if (!size.ok() || !*size || buffer_.size() < **size) break;
         auto m = p2p::decode_frame(ByteView(buffer_.data(), **size), chain_id);
-        if (m.ok() && got) got->push_back(*m);
         buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<long>(**size));
+        if (!m.ok()) continue;
+        if (got) got->push_back(*m);
+        if (found(*m)) return Ended::kFound;
       }
     }
-    return false;
+    return Ended::kTimeout;
   }
 
- private:
   int fd_ = -1;
   Bytes buffer_;
 };

@@ -3,7 +3,6 @@ equal to the C++ one, refusals raised with codes, and a client round trip agains
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
@@ -129,22 +128,24 @@ def test_refusals_raise_error_with_codes():
     assert len(validators) == 3
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_client_round_trip_against_a_real_node(tmp_path):
     node_bin = os.environ.get("POS_NODE")
     if not node_bin:
         pytest.skip("POS_NODE is not set")
-    rpc = free_port()
-    node = subprocess.Popen([node_bin, "--p2p", f"127.0.0.1:{free_port()}", "--rpc", f"127.0.0.1:{rpc}",
+    # Ports 0: the node binds what the system gives and writes the ports to its --ports-file.
+    ports_file = tmp_path / "ports.json"
+    node = subprocess.Popen([node_bin, "--p2p", "127.0.0.1:0", "--rpc", "127.0.0.1:0",
+                             "--ports-file", str(ports_file),
                              "--genesis", str(KEYS / "genesis.json"), "--data-dir", str(tmp_path / "data"),
                              "--key", str(KEYS / "validator1.pem"), "--allow-empty-blocks"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        for _ in range(200):
+            if ports_file.exists() or node.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert ports_file.exists(), "pos-node did not write its ports file"
+        rpc = json.loads(ports_file.read_text())["rpc"]
         client = pypos.Client(f"http://127.0.0.1:{rpc}")
         for _ in range(100):
             try:

@@ -62,6 +62,7 @@ struct NodeCounters {
   std::uint64_t blocks_forged = 0;
   std::uint64_t blocks_received = 0;
   std::uint64_t reorganisations = 0;
+  std::uint64_t connections_dropped = 0;  // closed by this node, for any reason
 };
 
 // What the slot clock does with a forging key.
@@ -91,6 +92,8 @@ struct NodeStatus {
   std::uint64_t max_slots_ahead = 0;
   std::uint64_t finalized_height = 0;
   std::size_t pool_bytes = 0;
+  // The last slot whose turn the slot clock has decided (forged or not); 0 before the first.
+  std::uint64_t forge_decided_slot = 0;
   NodeCounters counters;
 };
 
