@@ -98,9 +98,9 @@ int main(int argc, char** argv) {
 
   // Sync: B, fresh, from A over loopback.
   PeerNodeConfig config;
-  config.ban_by_ip = false;
+  config.network.ban_by_ip = false;
   auto a = PeerNode::start(net.genesis, std::move(storage), config, clock).value();
-  config.seeds = {"127.0.0.1:" + std::to_string(a->port())};
+  config.network.seeds = {"127.0.0.1:" + std::to_string(a->port())};
   start = Timer::now();
   auto b = PeerNode::start(net.genesis, std::make_unique<MemoryStorage>(), config, clock).value();
   wait_for([&] { return b->status().height == blocks; });
@@ -119,11 +119,11 @@ int main(int argc, char** argv) {
   // Gossip latency on a 5-node line, from submission at node 0 to node 4's pool.
   std::vector<std::unique_ptr<PeerNode>> line;
   PeerNodeConfig line_config;
-  line_config.ban_by_ip = false;
-  line_config.discovery = false;
+  line_config.network.ban_by_ip = false;
+  line_config.network.discovery = false;
   for (int i = 0; i < 5; ++i) {
     PeerNodeConfig c = line_config;
-    if (i > 0) c.seeds = {"127.0.0.1:" + std::to_string(line.back()->port())};
+    if (i > 0) c.network.seeds = {"127.0.0.1:" + std::to_string(line.back()->port())};
     line.push_back(
         PeerNode::start(net.genesis, std::make_unique<MemoryStorage>(), c, clock).value());
   }

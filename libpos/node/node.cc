@@ -281,10 +281,10 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   if (!storage.ok()) return storage.error();
 
   PeerNodeConfig pc;
-  pc.listen_host = p2p->host;
-  pc.listen_port = p2p->port;
-  pc.seeds = config.peers;
-  pc.discovery = config.discovery;
+  pc.network.listen_host = p2p->host;
+  pc.network.listen_port = p2p->port;
+  pc.network.seeds = config.peers;
+  pc.network.discovery = config.discovery;
   pc.log = [log](const std::string& line) { log(LogLevel::kInfo, line); };
   auto peer = PeerNode::start(*genesis, std::move(*storage), pc, impl->clock);
   if (!peer.ok()) return peer.error();

@@ -153,7 +153,7 @@ struct Histogram {
 }  // namespace
 
 struct RpcServer::Impl {
-  PeerNode& node;
+  NodeApi& node;
   RpcOptions options;
   RpcIdentity identity;
   httplib::Server server;
@@ -163,7 +163,7 @@ struct RpcServer::Impl {
   std::map<std::string, Histogram> latency;  // by route
   std::string chain_id_text;
 
-  Impl(PeerNode& n, RpcOptions o, RpcIdentity i)
+  Impl(NodeApi& n, RpcOptions o, RpcIdentity i)
       : node(n), options(std::move(o)), identity(std::move(i)) {
     node.inspect(
         [&](const Blockchain& c, const TransactionPool&) { chain_id_text = c.params().chain_id; });
@@ -783,7 +783,7 @@ Reply RpcServer::Impl::evidence() {
 
 RpcServer::RpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Result<std::unique_ptr<RpcServer>> RpcServer::start(PeerNode& node, RpcOptions options,
+Result<std::unique_ptr<RpcServer>> RpcServer::start(NodeApi& node, RpcOptions options,
                                                     RpcIdentity identity) {
   auto impl = std::make_unique<Impl>(node, std::move(options), std::move(identity));
   Impl& i = *impl;

@@ -76,7 +76,7 @@ TEST_CASE("an adversarial peer is dropped and banned; honest nodes keep consensu
   }
   SECTION("a frame dripped one byte at a time is cut off by the idle timeout") {
     PeerNodeConfig quick = f.config();
-    quick.idle_timeout_ms = 600;
+    quick.network.idle_timeout_ms = 600;
     PeerNode& q = f.start(quick);
     RawPeer evil(q.port());
     evil.send(hello_for(f, 24));

@@ -120,7 +120,7 @@ TEST_CASE("hostile input on the p2p port: the node stays up, drops the offender,
   }
   SECTION("a truncated frame, then silence") {
     PeerNodeConfig quick = f.config();
-    quick.handshake_timeout_ms = 300;
+    quick.network.handshake_timeout_ms = 300;
     PeerNode& q = f.start(quick);
     RawPeer evil(q.port());
     Bytes frame = p2p::encode_frame(hello_for(f, 9));
@@ -237,7 +237,7 @@ TEST_CASE("a peer that disconnects mid-sync is replaced by another", "[p2p][net]
 
   PeerNodeConfig slow =
       f.config({Fixture::address(a), "127.0.0.1:" + std::to_string((*b)->port())});
-  slow.sync_batch_blocks = 5;
+  slow.network.sync_batch_blocks = 5;
   PeerNode& n = f.start(slow);
   std::optional<Hash> source;
   REQUIRE(eventually(

@@ -40,9 +40,9 @@ struct Fixture {
 
   PeerNodeConfig config(std::vector<std::string> seeds = {}, bool discovery = true) const {
     PeerNodeConfig c;
-    c.seeds = std::move(seeds);
-    c.discovery = discovery;
-    c.ban_by_ip = false;  // every test peer is 127.0.0.1
+    c.network.seeds = std::move(seeds);
+    c.network.discovery = discovery;
+    c.network.ban_by_ip = false;  // every test peer is 127.0.0.1
     if (std::getenv("POS_TEST_LOG"))
       c.log = [](const std::string& line) { std::cerr << "[p2p] " << line << "\n"; };
     return c;

@@ -1,5 +1,5 @@
-// The node's HTTP/1.1 JSON API (NodeAPI, DESIGN.md section 8) over a PeerNode. Handlers run on a
-// bounded pool of worker threads and reach the chain through the node's event loop.
+// The node's HTTP/1.1 JSON API (DESIGN.md section 8) over a NodeApi. Handlers run on a bounded
+// pool of worker threads and reach the chain through the node's event loop.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "pos/crypto.h"
-#include "pos/peer_node.h"
+#include "pos/node_api.h"
 #include "pos/status.h"
 
 namespace pos {
@@ -32,7 +32,7 @@ struct RpcIdentity {
 class RpcServer {
  public:
   // Binds host:port (refused with kIoError if in use) and serves on its own threads.
-  static Result<std::unique_ptr<RpcServer>> start(PeerNode& node, RpcOptions options,
+  static Result<std::unique_ptr<RpcServer>> start(NodeApi& node, RpcOptions options,
                                                   RpcIdentity identity);
   // Stops accepting, lets running requests finish, joins the threads.
   ~RpcServer();

@@ -58,6 +58,11 @@ enum class Reason : std::uint16_t {
   kEquivocation,
   kNotLeader,
   kInvalidBlock,
+  // Peer-to-peer conduct.
+  kProtocolVersion,
+  kProtocolViolation,
+  kUnexpectedMessage,
+  kRateLimited,
   // Everything else.
   kNotFound,
   kInvalidArgument,

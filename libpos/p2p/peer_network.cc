@@ -1,29 +1,32 @@
-// The peer network on the KJ event loop. One thread owns the loop, the chain, the pool and every
-// peer; all of it is single-threaded. Other threads reach it through kj::Executor::executeSync.
+// The peer network on the node's KJ event loop; all of it runs on the loop thread.
 //
 // A connection: both sides send Hello at once; nothing else is accepted before the peer's Hello.
 // Frames are read whole (size checked from the segment table first), decoded with bounded
 // traversal, rate-limited per peer, and each refusal adds the reason's penalty (docs/consensus.md)
 // to the peer's misbehaviour; at 100 the peer is banned for ban_ms and dropped.
-#include "pos/peer_node.h"
+#include "pos/peer_network.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <kj/async-io.h>
 #include <kj/async.h>
 #include <kj/debug.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <deque>
-#include <future>
 #include <map>
 #include <optional>
 #include <random>
-#include <thread>
 #include <unordered_set>
 
+#include "event_loop_impl.h"
+#include "pos/clock.h"
 #include "pos/p2p_messages.h"
 
 namespace pos {
@@ -36,10 +39,6 @@ constexpr std::size_t kMaxAddressBook = 1000;
 constexpr std::size_t kMaxSeenTxs = 100'000;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
-constexpr std::size_t kMaxHeldBlocks = 64;
-// A block further ahead of our clock than this is not clock skew but a lie.
-constexpr std::uint64_t kMaxClockSkewMs = 60'000;
-constexpr std::uint64_t kHeldLogMs = 10 * 60'000;
 
 std::uint64_t steady_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -100,17 +99,62 @@ struct AddressEntry {
   std::uint64_t backoff_ms = 0;
 };
 
-// Everything that lives on the loop thread.
-class Network final : private kj::TaskSet::ErrorHandler {
+Hash random_node_id() {
+  std::random_device random;
+  Hash id;
+  for (auto& b : id.bytes) b = static_cast<std::uint8_t>(random());
+  return id;
+}
+
+// A listening socket bound now, so that a port in use is refused at once; KJ takes it over.
+Result<int> bind_listener(const std::string& host, std::uint16_t port) {
+  std::string name = host;
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']')
+    name = name.substr(1, name.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  std::string where = host + ":" + std::to_string(port);
+  if (getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found)
+    return make_error(Reason::kIoError, "cannot listen on " + where + ": unknown address");
+  int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+  int yes = 1;
+  bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes)) == 0 &&
+            bind(fd, found->ai_addr, found->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0;
+  int error = errno;
+  freeaddrinfo(found);
+  if (!ok) {
+    if (fd >= 0) close(fd);
+    return make_error(Reason::kIoError, "cannot listen on " + where + ": " + std::strerror(error));
+  }
+  return fd;
+}
+
+std::uint16_t bound_port(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+}
+
+}  // namespace
+
+class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
  public:
-  Network(kj::AsyncIoContext& io, Blockchain& chain, TransactionPool& pool, const Clock& clock,
-          const PeerNodeConfig& config, const Hash& node_id, std::string listen_address)
+  Impl(kj::AsyncIoContext& io, PeerNetworkConfig config, std::string chain_id, Hash genesis_hash,
+       NetworkHandler& handler, const Clock& clock, std::function<void(const std::string&)> log,
+       std::string listen_address)
       : io_(io),
-        chain_(chain),
-        pool_(pool),
+        config_(std::move(config)),
+        chain_id_(std::move(chain_id)),
+        genesis_hash_(genesis_hash),
+        handler_(handler),
         clock_(clock),
-        config_(config),
-        node_id_(node_id),
+        log_(std::move(log)),
+        node_id_(random_node_id()),
         listen_address_(std::move(listen_address)),
         tasks_(*this) {
     for (const auto& seed : config_.seeds)
@@ -118,71 +162,14 @@ class Network final : private kj::TaskSet::ErrorHandler {
     tasks_.add(tick());
   }
 
+  const Hash& node_id() const { return node_id_; }
+
+  std::uint16_t port() const { return port_; }
+
   void listen(kj::Own<kj::ConnectionReceiver> receiver) {
+    port_ = static_cast<std::uint16_t>(receiver->getPort());
     receiver_ = kj::mv(receiver);
     tasks_.add(accept_loop());
-  }
-
-  Status submit(const TransactionPtr& tx) { return submit_batch({tx}).front(); }
-
-  // Admits each, then gossips the accepted ones together: one message per 1,000, not one each.
-  std::vector<Status> submit_batch(const std::vector<TransactionPtr>& txs) {
-    std::vector<Status> verdicts;
-    std::vector<TransactionPtr> accepted;
-    for (const auto& tx : txs) {
-      auto ok = pool_.add(tx, chain_.state(), clock_.now_ms());
-      count_tx(ok, "rpc");
-      if (ok.ok()) accepted.push_back(tx);
-      verdicts.push_back(std::move(ok));
-    }
-    for (std::size_t i = 0; i < accepted.size(); i += kMaxTxsPerMessage)
-      relay_txs(
-          {accepted.begin() + static_cast<long>(i),
-           accepted.begin() + static_cast<long>(std::min(i + kMaxTxsPerMessage, accepted.size()))},
-          0);
-    return verdicts;
-  }
-
-  void count_tx(const Status& verdict, const char* source) {
-    if (verdict.ok())
-      ++counters_.txs_accepted[source];
-    else
-      ++counters_.txs_refused[std::string(reason_code(verdict.reason()))];
-  }
-
-  void start_forging(SecretKey key, ForgingOptions options) {
-    forger_.emplace(std::move(key));
-    forging_ = std::move(options);
-  }
-
-  void stop_forging() { forger_.reset(); }
-
-  Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot) {
-    auto block = chain_.forge(key, slot, pool_, clock_.now_ms());
-    if (!block.ok()) return block;
-    auto applied = apply(*block, 0);
-    if (!applied.ok()) return applied.error();
-    ++counters_.blocks_forged;
-    log("forged block " + std::to_string((*block)->height()) + " " + (*block)->hash().hex() +
-        " in slot " + std::to_string(slot) + " with " +
-        std::to_string((*block)->transactions().size()) + " transactions");
-    return block;
-  }
-
-  // Applies a block; on success updates the pool and relays the block to all but `from`.
-  Result<ApplyResult> apply(const BlockPtr& block, std::uint64_t from) {
-    auto result = chain_.apply(block);
-    if (result.ok()) {
-      pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
-      relay(encode_frame(NewBlock{block}), from);
-      if (from != 0) ++counters_.blocks_received;
-      if (result->kind == ApplyResult::Kind::kReorganized) {
-        ++counters_.reorganisations;
-        log("reorganised to height " + std::to_string(chain_.height()) + " (" +
-            std::to_string(result->disconnected.size()) + " blocks undone)");
-      }
-    }
-    return result;
   }
 
   void connect(const std::string& address) {
@@ -198,31 +185,42 @@ class Network final : private kj::TaskSet::ErrorHandler {
     for (auto& [id, peer] : peers_) drop(*peer, "isolated");
   }
 
-  NodeStatus status() const {
-    NodeStatus s;
-    s.height = chain_.height();
-    s.tip = chain_.tip_hash();
-    s.state_root = chain_.state().state_root();
-    s.pool_size = pool_.size();
+  NetworkStatus status() const {
+    NetworkStatus s;
     for (const auto& [id, peer] : peers_) {
       if (!peer->ready || peer->closing) continue;
       s.peers.push_back(PeerInfo{peer->remote, peer->hello.listen_address, peer->hello.node_id,
                                  peer->inbound, peer->hello.best_height, peer->misbehaviour});
     }
     s.banned = banned_ips_.size() + banned_nodes_.size();
-    s.slot = chain_.params().slot_at(clock_.now_ms());
-    for (const auto& [when, ahead] : held_log_) {
-      ++s.held_back_blocks;
-      s.max_slots_ahead = std::max(s.max_slots_ahead, ahead);
-    }
-    s.finalized_height = chain_.finalized_height();
-    s.pool_bytes = pool_.bytes();
-    s.forge_decided_slot = last_forge_slot_;
-    s.counters = counters_;
+    s.connections_dropped = connections_dropped_;
     if (syncing_from_)
       if (auto it = peers_.find(*syncing_from_); it != peers_.end())
         s.syncing_from = it->second->hello.node_id;
     return s;
+  }
+
+  std::size_t ready_peers() const {
+    std::size_t ready = 0;
+    for (const auto& [id, peer] : peers_) ready += (peer->ready && !peer->closing) ? 1 : 0;
+    return ready;
+  }
+
+  bool peer_ahead() const {
+    for (const auto& [id, peer] : peers_)
+      if (peer->ready && !peer->closing && better_than_us(*peer)) return true;
+    return false;
+  }
+
+  void broadcast_block(const BlockPtr& block, PeerId except) {
+    relay(encode_frame(NewBlock{block}), except);
+  }
+
+  void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) {
+    for (std::size_t i = 0; i < txs.size(); i += kMaxTxsPerMessage)
+      relay_txs({txs.begin() + static_cast<long>(i),
+                 txs.begin() + static_cast<long>(std::min(i + kMaxTxsPerMessage, txs.size()))},
+                except);
   }
 
  private:
@@ -231,7 +229,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
   }
 
   void log(const std::string& line) const {
-    if (config_.log) config_.log(line);
+    if (log_) log_(line);
   }
 
   AddressEntry& remember(const PeerAddress& a) {
@@ -329,8 +327,8 @@ class Network final : private kj::TaskSet::ErrorHandler {
     }
     Peer& p = *peer;
     peers_.emplace(p.id, kj::mv(peer));
-    send(p, Hello{kProtocolVersion, chain_.params().chain_id, chain_.genesis_hash(), node_id_,
-                  listen_address_, chain_.height(), chain_.tip_hash()});
+    send(p, Hello{kProtocolVersion, chain_id_, genesis_hash_, node_id_, listen_address_,
+                  handler_.tip_height(), handler_.tip_hash()});
     p.reading = read_loop(p).eagerlyEvaluate([this, &p](kj::Exception&& e) {
       drop(p, std::string("connection failed: ") + e.getDescription().cStr());
     });
@@ -341,7 +339,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
   void drop(Peer& peer, const std::string& why) {
     if (peer.closing) return;
     peer.closing = true;
-    ++counters_.connections_dropped;
+    ++connections_dropped_;
     log("dropping peer " + peer.remote + ": " + why);
     if (peer.dialed) dial_failed(*peer.dialed);
     if (syncing_from_ == peer.id) syncing_from_.reset();
@@ -358,19 +356,18 @@ class Network final : private kj::TaskSet::ErrorHandler {
     });
   }
 
-  void misbehave(Peer& peer, int penalty, const std::string& why) {
+  // The peer pays the reason's penalty (one table, libpos/core/status.cc); at 100 it is banned.
+  void refuse(Peer& peer, const Error& error) {
+    int penalty = reason_info(error.reason).peer_penalty;
     if (penalty <= 0) return;
     peer.misbehaviour += penalty;
-    log("peer " + peer.remote + " misbehaves (+" + std::to_string(penalty) + "): " + why);
+    log("peer " + peer.remote + " misbehaves (+" + std::to_string(penalty) +
+        "): " + error.to_string());
     if (peer.misbehaviour < 100) return;
     std::uint64_t until = clock_.now_ms() + config_.ban_ms;
     if (config_.ban_by_ip) banned_ips_[peer.remote_ip] = until;
     if (peer.ready) banned_nodes_[peer.hello.node_id] = until;
-    drop(peer, "banned: " + why);
-  }
-
-  void refuse(Peer& peer, const Error& error) {
-    misbehave(peer, reason_info(error.reason).peer_penalty, error.to_string());
+    drop(peer, "banned: " + error.to_string());
   }
 
   // ---- frames -----------------------------------------------------------------------------
@@ -440,7 +437,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
   kj::Promise<std::optional<Bytes>> read_body(Peer& peer, std::shared_ptr<Bytes> buffer) {
     auto size = frame_size(*buffer);
     if (!size.ok() || !*size) {
-      misbehave(peer, 100, size.ok() ? "bad segment table" : size.error().message);
+      refuse(peer, size.ok() ? Error{Reason::kMalformed, "bad segment table"} : size.error());
       return std::optional<Bytes>();
     }
     std::size_t have = buffer->size();
@@ -460,9 +457,9 @@ class Network final : private kj::TaskSet::ErrorHandler {
       if (p->closing) return kj::READY_NOW;
       p->last_frame_ms = steady_ms();
       if (!take_token(*p)) {
-        misbehave(*p, 10, "over its message rate");
+        refuse(*p, Error{Reason::kRateLimited, "over its message rate"});
       } else {
-        auto message = decode_frame(*frame, chain_.params().chain_id);
+        auto message = decode_frame(*frame, chain_id_);
         if (!message.ok())
           refuse(*p, message.error());
         else
@@ -488,7 +485,8 @@ class Network final : private kj::TaskSet::ErrorHandler {
 
   void handle(Peer& peer, Message message) {
     if (!peer.ready && !std::holds_alternative<Hello>(message)) {
-      misbehave(peer, 100, std::string(message_kind(message)) + " before hello");
+      refuse(peer, Error{Reason::kProtocolViolation,
+                         std::string(message_kind(message)) + " before hello"});
       return;
     }
     std::visit([&](auto& m) { on(peer, m); }, message);
@@ -496,22 +494,23 @@ class Network final : private kj::TaskSet::ErrorHandler {
 
   void on(Peer& peer, Hello& hello) {
     if (peer.ready) {
-      misbehave(peer, 20, "a second hello");
+      refuse(peer, Error{Reason::kUnexpectedMessage, "a second hello"});
       return;
     }
-    auto reject = [&](const std::string& code, const std::string& why) {
-      send(peer, Reject{code, why});
+    // Told why, then closed; the code is the reason's, from the one table.
+    auto reject = [&](Reason reason, const std::string& why) {
+      send(peer, Reject{std::string(reason_code(reason)), why});
       close_after_send(peer, why);
     };
     if (hello.protocol_version != kProtocolVersion)
-      return reject("protocol_version",
+      return reject(Reason::kProtocolVersion,
                     "protocol version " + std::to_string(hello.protocol_version) +
                         ", this node speaks " + std::to_string(kProtocolVersion));
-    if (hello.chain_id != chain_.params().chain_id || hello.genesis_hash != chain_.genesis_hash())
-      return reject("wrong_chain", "chain \"" + hello.chain_id + "\" genesis " +
-                                       hello.genesis_hash.hex() + "; this node is on chain \"" +
-                                       chain_.params().chain_id + "\" genesis " +
-                                       chain_.genesis_hash().hex());
+    if (hello.chain_id != chain_id_ || hello.genesis_hash != genesis_hash_)
+      return reject(Reason::kWrongChain, "chain \"" + hello.chain_id + "\" genesis " +
+                                             hello.genesis_hash.hex() +
+                                             "; this node is on chain \"" + chain_id_ +
+                                             "\" genesis " + genesis_hash_.hex());
     if (hello.node_id == node_id_) {
       if (peer.dialed) book_[*peer.dialed].self = true;
       return drop(peer, "connection to self");
@@ -537,7 +536,9 @@ class Network final : private kj::TaskSet::ErrorHandler {
     if (better_than_us(peer) && !syncing_from_) request_blocks(peer);
   }
 
-  bool better_than_us(const Peer& peer) const { return peer.hello.best_height > chain_.height(); }
+  bool better_than_us(const Peer& peer) const {
+    return peer.hello.best_height > handler_.tip_height();
+  }
 
   void on(Peer& peer, GetPeers&) { answer_get_peers(peer); }
 
@@ -548,79 +549,41 @@ class Network final : private kj::TaskSet::ErrorHandler {
   }
 
   void on(Peer& peer, Txs& message) {
-    std::vector<TransactionPtr> accepted;
+    std::vector<TransactionPtr> fresh;
     for (const auto& tx : message.txs) {
-      if (seen_txs_.contains(tx->id()) || pool_.contains(tx->id())) continue;
+      if (seen_txs_.contains(tx->id()) || handler_.has_transaction(tx->id())) continue;
       remember_tx(tx->id());
-      auto ok = pool_.add(tx, chain_.state(), clock_.now_ms());
-      count_tx(ok, "p2p");
-      if (ok.ok()) {
-        accepted.push_back(tx);
-      } else {
-        refuse(peer, ok.error());
-        if (peer.closing) break;
-      }
+      fresh.push_back(tx);
     }
-    relay_txs(accepted, peer.id);
+    if (fresh.empty()) return;
+    for (const auto& verdict : handler_.receive_transactions(peer.id, fresh)) {
+      if (verdict.ok()) continue;
+      refuse(peer, verdict.error());
+      if (peer.closing) break;
+    }
   }
 
   void on(Peer& peer, NewBlock& message) {
     const BlockPtr& block = message.block;
     peer.hello.best_height = std::max(peer.hello.best_height, block->height());
-    auto result = apply(block, peer.id);
+    auto result = handler_.receive_block(peer.id, block, BlockSource::kGossip);
     if (result.ok() || result.reason() == Reason::kAlreadyKnown) return;
     if (result.reason() == Reason::kUnknownParent) {
       if (!syncing_from_) request_blocks(peer);
       return;
     }
-    if (result.reason() == Reason::kSlotInFuture &&
-        chain_.params().slot_start_ms(block->slot()) <= clock_.now_ms() + kMaxClockSkewMs) {
-      hold_back(block);
-      return;
-    }
-    // Beyond any clock skew: not held (it would crowd out honest early blocks and make /health
-    // blame our clock), and the peer pays the reason's penalty.
     refuse(peer, result.error());
   }
 
-  // A block ahead of our clock is kept (a few of them) and tried again as the clock advances;
-  // many of them mean that this node's clock is behind, which the log says.
-  void hold_back(const BlockPtr& block) {
-    if (held_.size() >= kMaxHeldBlocks) held_.erase(std::prev(held_.end()));
-    held_.emplace(block->slot(), block);
-    std::uint64_t now_slot = chain_.params().slot_at(clock_.now_ms());
-    held_log_.emplace_back(steady_ms(), block->slot() > now_slot ? block->slot() - now_slot : 0);
-    log("holding back block " + block->hash().hex() + " of slot " + std::to_string(block->slot()) +
-        ": ahead of this node's clock (slot " +
-        std::to_string(chain_.params().slot_at(clock_.now_ms())) +
-        "); if this repeats, check the system clock");
-  }
-
-  void retry_held() {
-    std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
-    while (!held_.empty() && held_.begin()->first <= slot + 1) {
-      BlockPtr block = held_.begin()->second;
-      held_.erase(held_.begin());
-      (void)apply(block, 0);
-    }
-  }
-
   void on(Peer& peer, GetBlocks& message) {
-    std::uint64_t from = 1;
-    for (const auto& hash : message.locator) {
-      if (chain_.on_main_chain(hash)) {
-        from = chain_.block(hash)->height() + 1;
-        break;
-      }
-    }
     std::size_t count = std::min<std::size_t>(message.max_blocks, config_.sync_batch_blocks);
     count = std::min(count, kMaxBlocksPerMessage);
-    send(peer, Blocks{chain_.main_chain_blocks(from, count, config_.sync_batch_bytes)});
+    send(peer, Blocks{handler_.blocks_after(message.locator, count, config_.sync_batch_bytes)});
   }
 
   void on(Peer& peer, Blocks& message) {
     if (!peer.blocks_requested) {
-      misbehave(peer, 20, "blocks it was not asked for");
+      refuse(peer, Error{Reason::kUnexpectedMessage, "blocks it was not asked for"});
       return;
     }
     peer.blocks_requested = false;
@@ -629,14 +592,14 @@ class Network final : private kj::TaskSet::ErrorHandler {
     // that the peer reads and sends while this node verifies.
     if (!message.blocks.empty() && message.blocks.size() >= config_.sync_batch_blocks) {
       std::vector<Hash> locator = {message.blocks.back()->hash()};
-      for (const auto& h : chain_.locator())
+      for (const auto& h : handler_.locator())
         if (locator.size() < kMaxLocatorHashes) locator.push_back(h);
       request_blocks(peer, std::move(locator));
     }
     bool progressed = false;
     for (const auto& block : message.blocks) {
       peer.hello.best_height = std::max(peer.hello.best_height, block->height());
-      auto result = apply(block, peer.id);
+      auto result = handler_.receive_block(peer.id, block, BlockSource::kSync);
       if (result.ok()) {
         progressed = true;
       } else if (result.reason() != Reason::kAlreadyKnown) {
@@ -644,7 +607,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
         return;
       }
     }
-    if (progressed) log("synced to height " + std::to_string(chain_.height()));
+    if (progressed) log("synced to height " + std::to_string(handler_.tip_height()));
     if (progressed && !peer.blocks_requested && better_than_us(peer)) request_blocks(peer);
   }
 
@@ -665,7 +628,7 @@ class Network final : private kj::TaskSet::ErrorHandler {
     send(peer, answer);
   }
 
-  void request_blocks(Peer& peer) { request_blocks(peer, chain_.locator()); }
+  void request_blocks(Peer& peer) { request_blocks(peer, handler_.locator()); }
 
   void request_blocks(Peer& peer, std::vector<Hash> locator) {
     syncing_from_ = peer.id;
@@ -718,49 +681,15 @@ class Network final : private kj::TaskSet::ErrorHandler {
           break;
         }
     }
-    retry_held();
-    while (!held_log_.empty() && now - held_log_.front().first > kHeldLogMs) held_log_.pop_front();
-    maybe_forge();
-    if (now - last_expiry_ms_ > 10'000) {
-      last_expiry_ms_ = now;
-      pool_.expire(clock_.now_ms());
-    }
-  }
-
-  // The slot clock: forges once per slot that our key leads, when it has something to include,
-  // unless a peer is ahead (then this node syncs first rather than fork from a stale tip).
-  void maybe_forge() {
-    if (!forger_) return;
-    std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
-    if (slot <= chain_.tip().slot || slot <= last_forge_slot_) return;
-    last_forge_slot_ = slot;
-    auto leader = chain_.leader(slot);
-    if (!leader || *leader != forger_->public_key()) return;
-    std::size_t ready = 0;
-    for (const auto& [id, peer] : peers_) {
-      if (!peer->ready || peer->closing) continue;
-      if (better_than_us(*peer)) return;
-      ++ready;
-    }
-    if (ready < forging_.min_peers) return;
-    if (!forging_.allow_empty_blocks && pool_.ready(chain_.state()).empty()) return;
-    if (forging_.before_sign) {
-      auto ok = forging_.before_sign(slot);
-      if (!ok.ok()) {
-        log("not forging slot " + std::to_string(slot) + ": " + ok.error().to_string());
-        return;
-      }
-    }
-    auto block = forge(*forger_, slot);
-    if (!block.ok())
-      log("forging slot " + std::to_string(slot) + " failed: " + block.error().to_string());
   }
 
   kj::AsyncIoContext& io_;
-  Blockchain& chain_;
-  TransactionPool& pool_;
+  const PeerNetworkConfig config_;
+  const std::string chain_id_;
+  const Hash genesis_hash_;
+  NetworkHandler& handler_;
   const Clock& clock_;
-  const PeerNodeConfig& config_;
+  std::function<void(const std::string&)> log_;
   Hash node_id_;
   std::string listen_address_;
   kj::Own<kj::ConnectionReceiver> receiver_;
@@ -771,161 +700,61 @@ class Network final : private kj::TaskSet::ErrorHandler {
   std::unordered_set<Hash> seen_txs_;
   std::optional<std::uint64_t> syncing_from_;
   std::uint64_t next_peer_id_ = 0;
-  std::uint64_t last_expiry_ms_ = 0;
-  NodeCounters counters_;
-  std::optional<SecretKey> forger_;
-  ForgingOptions forging_;
-  std::uint64_t last_forge_slot_ = 0;
-  std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)
+  std::uint64_t connections_dropped_ = 0;
+  std::uint16_t port_ = 0;
   kj::TaskSet tasks_;  // last: destroyed first, while what its tasks use still exists
 };
 
-Hash random_node_id() {
-  std::random_device random;
-  Hash id;
-  for (auto& b : id.bytes) b = static_cast<std::uint8_t>(random());
-  return id;
-}
+PeerNetwork::PeerNetwork(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-}  // namespace
-
-struct PeerNode::Loop {
-  Genesis genesis;
-  std::unique_ptr<Storage> storage;
-  PeerNodeConfig config;
-  const Clock* clock = nullptr;
-  Hash node_id;
-  std::thread thread;
-  const kj::Executor* executor = nullptr;
-  kj::Own<kj::PromiseFulfiller<void>> stop;
-  Network* network = nullptr;
-  Blockchain* chain = nullptr;
-  TransactionPool* pool = nullptr;
-
-  void run(std::promise<Result<std::uint16_t>>& started) {
-    auto io = kj::setupAsyncIo();
-    // The port first: a port in use is refused before the chain is touched.
-    kj::Own<kj::ConnectionReceiver> receiver;
-    std::uint16_t port = 0;
-    std::string listen_address;
-    if (config.listen) {
-      try {
-        auto address = io.provider->getNetwork()
-                           .parseAddress(config.listen_host, config.listen_port)
-                           .wait(io.waitScope);
-        receiver = address->listen();
-        port = static_cast<std::uint16_t>(receiver->getPort());
-      } catch (const kj::Exception& e) {
-        started.set_value(make_error(Reason::kIoError, "cannot listen on " + config.listen_host +
-                                                           ":" +
-                                                           std::to_string(config.listen_port) +
-                                                           ": " + e.getDescription().cStr()));
-        return;
-      }
-      listen_address = config.listen_host + ":" + std::to_string(port);
-    }
-    auto opened = Blockchain::open(genesis, *storage, *clock);
-    if (!opened.ok()) {
-      started.set_value(opened.error());
-      return;
-    }
-    TransactionPool transaction_pool(genesis.params, config.pool_limits);
-    // Signature checks on every core: the loop thread and one worker per other core.
-    SignatureVerifier verifier(std::max(1u, std::thread::hardware_concurrency()) - 1);
-    (*opened)->set_verifier(&verifier);
-    transaction_pool.set_verifier(&verifier);
-    Network net(io, **opened, transaction_pool, *clock, config, node_id, listen_address);
-    if (receiver) net.listen(kj::mv(receiver));
-    auto stopped = kj::newPromiseAndFulfiller<void>();
-    stop = kj::mv(stopped.fulfiller);
-    network = &net;
-    chain = opened->get();
-    pool = &transaction_pool;
-    executor = &kj::getCurrentThreadExecutor();
-    started.set_value(port);
-    stopped.promise.wait(io.waitScope);
-    network = nullptr;
+Result<std::unique_ptr<PeerNetwork>> PeerNetwork::start(
+    EventLoop& loop, PeerNetworkConfig config, std::string chain_id, Hash genesis_hash,
+    NetworkHandler& handler, const Clock& clock, std::function<void(const std::string&)> log) {
+  kj::AsyncIoContext& io = loop.impl().context();
+  kj::Own<kj::ConnectionReceiver> receiver;
+  std::string listen_address;
+  if (config.listen) {
+    auto fd = bind_listener(config.listen_host, config.listen_port);
+    if (!fd.ok()) return fd.error();
+    listen_address = config.listen_host + ":" + std::to_string(bound_port(*fd));
+    receiver = io.lowLevelProvider->wrapListenSocketFd(
+        *fd,
+        kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP | kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC);
   }
-
-  template <class F>
-  auto call(F&& f) const {
-    return executor->executeSync(std::forward<F>(f));
-  }
-};
-
-Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
-                                                  std::unique_ptr<Storage> storage,
-                                                  PeerNodeConfig config, const Clock& clock) {
-  std::unique_ptr<PeerNode> node(new PeerNode());
-  node->loop_ = std::make_unique<Loop>();
-  Loop& loop = *node->loop_;
-  loop.genesis = genesis;
-  loop.storage = std::move(storage);
-  loop.config = std::move(config);
-  loop.clock = &clock;
-  loop.node_id = node->node_id_ = random_node_id();
-  std::promise<Result<std::uint16_t>> started;
-  auto ready = started.get_future();
-  loop.thread = std::thread([&loop, &started]() { loop.run(started); });
-  auto port = ready.get();
-  if (!port.ok()) {
-    loop.thread.join();
-    return port.error();
-  }
-  node->port_ = *port;
-  return node;
+  auto impl = std::make_unique<Impl>(io, std::move(config), std::move(chain_id), genesis_hash,
+                                     handler, clock, std::move(log), listen_address);
+  if (receiver) impl->listen(kj::mv(receiver));
+  return std::unique_ptr<PeerNetwork>(new PeerNetwork(std::move(impl)));
 }
 
-PeerNode::~PeerNode() {
-  if (!loop_ || !loop_->thread.joinable()) return;
-  if (loop_->executor != nullptr) loop_->call([this]() { loop_->stop->fulfill(); });
-  loop_->thread.join();
-}
+PeerNetwork::~PeerNetwork() = default;
 
-Status PeerNode::submit(const TransactionPtr& tx) {
-  return loop_->call([&]() { return loop_->network->submit(tx); });
+std::uint16_t PeerNetwork::port() const {
+  return impl_->port();
 }
-
-std::vector<Status> PeerNode::submit_batch(const std::vector<TransactionPtr>& txs) {
-  return loop_->call([&]() { return loop_->network->submit_batch(txs); });
+const Hash& PeerNetwork::node_id() const {
+  return impl_->node_id();
 }
-
-Result<BlockPtr> PeerNode::forge(const SecretKey& key, std::uint64_t slot) {
-  return loop_->call([&]() { return loop_->network->forge(key, slot); });
+NetworkStatus PeerNetwork::status() const {
+  return impl_->status();
 }
-
-Result<ApplyResult> PeerNode::apply(const BlockPtr& block) {
-  return loop_->call([&]() { return loop_->network->apply(block, 0); });
+void PeerNetwork::connect(const std::string& address) {
+  impl_->connect(address);
 }
-
-NodeStatus PeerNode::status() const {
-  return loop_->call([&]() { return loop_->network->status(); });
+void PeerNetwork::isolate() {
+  impl_->isolate();
 }
-
-bool PeerNode::pool_contains(const Hash& id) const {
-  return loop_->call([&]() { return loop_->pool->contains(id); });
+void PeerNetwork::broadcast_block(const BlockPtr& block, PeerId except) {
+  impl_->broadcast_block(block, except);
 }
-
-void PeerNode::inspect(
-    const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const {
-  loop_->call([&]() { fn(*loop_->chain, *loop_->pool); });
+void PeerNetwork::broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) {
+  impl_->broadcast_transactions(txs, except);
 }
-
-void PeerNode::connect(const std::string& address) {
-  loop_->call([&]() { loop_->network->connect(address); });
+std::size_t PeerNetwork::ready_peers() const {
+  return impl_->ready_peers();
 }
-
-void PeerNode::start_forging(SecretKey key, ForgingOptions options) {
-  loop_->call([&]() { loop_->network->start_forging(std::move(key), std::move(options)); });
-}
-
-void PeerNode::stop_forging() {
-  loop_->call([&]() { loop_->network->stop_forging(); });
-}
-
-void PeerNode::isolate() {
-  loop_->call([&]() { loop_->network->isolate(); });
+bool PeerNetwork::peer_ahead() const {
+  return impl_->peer_ahead();
 }
 
 }  // namespace pos

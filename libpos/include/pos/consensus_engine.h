@@ -1,0 +1,98 @@
+// ConsensusEngine: the node's consensus on its event loop. It owns nothing but decisions: which
+// transactions enter the pool, which blocks the chain takes (and which are held back until their
+// slot), when this node forges, and what goes out to the network. It takes its inputs as calls
+// (a peer's message, a submission, a tick of the slot clock) and sends through a Transport, so
+// the same engine runs over TCP and in a test without sockets. No I/O of its own; time comes
+// from the injected Clock.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pos/blockchain.h"
+#include "pos/clock.h"
+#include "pos/keys.h"
+#include "pos/node_api.h"
+#include "pos/transaction_pool.h"
+#include "pos/transport.h"
+
+namespace pos {
+
+// What the slot clock does with a forging key.
+struct ForgingOptions {
+  bool allow_empty_blocks = false;  // forge in our slots even with nothing pending
+  // Forge only with at least this many ready peers. A validator cut off from the others that
+  // goes on forging builds a branch of its own, and after finality_depth blocks of it can never
+  // rejoin; 1 keeps it from doing that (0: forge alone, for a single-node network).
+  std::size_t min_peers = 0;
+  // Called with the slot before a block for it leaves the process; a refusal stops the block.
+  // The node records the slot durably here so that it never signs twice for one slot.
+  std::function<Status(std::uint64_t slot)> before_sign;
+};
+
+class ConsensusEngine final : public NetworkHandler {
+ public:
+  ConsensusEngine(Blockchain& chain, TransactionPool& pool, const Clock& clock,
+                  std::function<void(const std::string&)> log);
+  ConsensusEngine(const ConsensusEngine&) = delete;
+  ConsensusEngine& operator=(const ConsensusEngine&) = delete;
+
+  // Where blocks and transactions go out; none: nowhere (a node alone).
+  void set_transport(Transport* transport) { transport_ = transport; }
+
+  // Transactions from RPC (or another local source): admitted to the pool, the admitted ones
+  // broadcast together; one verdict each.
+  std::vector<Status> submit(const std::vector<TransactionPtr>& txs);
+  // Forges the block for `slot` with `key` (which must lead it), applies and broadcasts it.
+  Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot);
+  // From now on the slot clock forges with `key` in every slot it leads, when something is
+  // pending (or always, with allow_empty_blocks).
+  void start_forging(SecretKey key, ForgingOptions options);
+  void stop_forging();
+  // The slot clock's tick: held-back blocks whose slot came, this node's turn to forge, pool
+  // expiry. Called often (every 100 ms on the node's loop); cheap when there is nothing to do.
+  void on_tick();
+
+  // The chain's and the pool's part of the node's status.
+  NodeStatus status() const;
+
+  // NetworkHandler
+  std::uint64_t tip_height() const override;
+  Hash tip_hash() const override;
+  std::vector<Hash> locator() const override;
+  std::vector<BlockPtr> blocks_after(const std::vector<Hash>& locator, std::size_t max_blocks,
+                                     std::size_t max_bytes) const override;
+  bool has_transaction(const Hash& id) const override;
+  std::vector<Status> receive_transactions(PeerId from,
+                                           const std::vector<TransactionPtr>& txs) override;
+  Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) override;
+
+ private:
+  std::vector<Status> admit(const std::vector<TransactionPtr>& txs, PeerId from,
+                            const char* source);
+  Result<ApplyResult> apply(const BlockPtr& block, PeerId from);
+  void hold_back(const BlockPtr& block);
+  void retry_held();
+  void maybe_forge();
+  void log(const std::string& line) const;
+
+  Blockchain& chain_;
+  TransactionPool& pool_;
+  const Clock& clock_;
+  std::function<void(const std::string&)> log_;
+  Transport* transport_ = nullptr;
+  NodeCounters counters_;
+  std::optional<SecretKey> forger_;
+  ForgingOptions forging_;
+  std::uint64_t last_forge_slot_ = 0;
+  std::uint64_t last_expiry_ms_ = 0;
+  std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)
+};
+
+}  // namespace pos

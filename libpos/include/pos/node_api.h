@@ -1,0 +1,73 @@
+// NodeApi: what a running node offers the RPC server and other front ends (DESIGN.md section 8):
+// submit transactions, read the node's status, and read the chain and pool. It names no
+// transport: the RPC layer depends on this interface, not on the peer-to-peer layer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pos/blockchain.h"
+#include "pos/crypto.h"
+#include "pos/status.h"
+#include "pos/transaction.h"
+#include "pos/transaction_pool.h"
+
+namespace pos {
+
+struct PeerInfo {
+  std::string address;  // the socket's remote "ip:port"
+  std::string listen_address;
+  Hash node_id;
+  bool inbound = false;
+  std::uint64_t best_height = 0;
+  int misbehaviour = 0;
+};
+
+// Counters since start, for /metrics.
+struct NodeCounters {
+  std::map<std::string, std::uint64_t> txs_accepted;  // by source: "rpc", "p2p"
+  std::map<std::string, std::uint64_t> txs_refused;   // by reason code
+  std::uint64_t blocks_forged = 0;
+  std::uint64_t blocks_received = 0;
+  std::uint64_t reorganisations = 0;
+  std::uint64_t connections_dropped = 0;  // closed by this node, for any reason
+};
+
+struct NodeStatus {
+  std::uint64_t height = 0;
+  Hash tip;
+  Hash state_root;
+  std::size_t pool_size = 0;
+  std::vector<PeerInfo> peers;
+  std::size_t banned = 0;
+  std::optional<Hash> syncing_from;  // the peer blocks are being fetched from, if any
+  std::uint64_t slot = 0;            // the clock's current slot
+  // Blocks from peers held back in the last ten minutes because they were ahead of this node's
+  // clock, and by how many slots at most: a sign that this node's clock is behind.
+  std::uint64_t held_back_blocks = 0;
+  std::uint64_t max_slots_ahead = 0;
+  std::uint64_t finalized_height = 0;
+  std::size_t pool_bytes = 0;
+  // The last slot whose turn the slot clock has decided (forged or not); 0 before the first.
+  std::uint64_t forge_decided_slot = 0;
+  NodeCounters counters;
+};
+
+class NodeApi {
+ public:
+  virtual ~NodeApi() = default;
+  // Admits a transaction to the pool and gossips it.
+  virtual Status submit(const TransactionPtr& tx) = 0;
+  // The same for many, admitted together and gossiped together; one verdict each.
+  virtual std::vector<Status> submit_batch(const std::vector<TransactionPtr>& txs) = 0;
+  virtual NodeStatus status() const = 0;
+  // Runs fn with the chain and the pool as they stand, for reads; fn must not keep references.
+  virtual void inspect(
+      const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const = 0;
+};
+
+}  // namespace pos

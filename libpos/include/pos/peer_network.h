@@ -1,0 +1,85 @@
+// PeerNetwork: the TCP transport. Connections, the handshake, the address book and peer
+// exchange, framing and bounded reads, per-peer rate limits, misbehaviour and bans, gossip and
+// block sync, on the node's event loop. What a message means for the chain it leaves to the
+// node (NetworkHandler); it never decides consensus.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pos/clock.h"
+#include "pos/event_loop.h"
+#include "pos/node_api.h"
+#include "pos/status.h"
+#include "pos/transport.h"
+
+namespace pos {
+
+struct PeerNetworkConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;  // 0: the system picks; see PeerNetwork::port()
+  bool listen = true;
+  std::vector<std::string> seeds;  // "host:port", dialled and redialled with backoff
+  // Dial the addresses peers tell about (peer exchange). Off: only the seeds are dialled.
+  bool discovery = true;
+  std::size_t max_inbound = 32;
+  std::size_t max_outbound = 8;
+  std::uint64_t handshake_timeout_ms = 5'000;
+  std::uint64_t idle_timeout_ms = 60'000;
+  std::uint64_t ping_interval_ms = 15'000;
+  std::uint64_t ban_ms = 10 * 60'000;
+  std::uint64_t redial_initial_ms = 250;
+  std::uint64_t redial_max_ms = 30'000;
+  std::uint32_t sync_batch_blocks = 200;
+  std::size_t sync_batch_bytes = 8 * 1024 * 1024;
+  std::uint32_t max_messages_per_second = 1'000;
+  // Bans apply to the offender's IP address. Off for networks whose peers share one address
+  // (several nodes on one machine); then only the offending connection and node id are banned.
+  bool ban_by_ip = true;
+};
+
+// What the network knows of its peers, for NodeStatus.
+struct NetworkStatus {
+  std::vector<PeerInfo> peers;  // ready ones
+  std::size_t banned = 0;
+  std::optional<Hash> syncing_from;
+  std::uint64_t connections_dropped = 0;
+};
+
+class PeerNetwork final : public Transport {
+ public:
+  // On the loop thread: binds the listener (refused with kIoError if it cannot) and starts
+  // dialling the seeds. `handler` and `clock` (for bans) must outlive the network.
+  static Result<std::unique_ptr<PeerNetwork>> start(EventLoop& loop, PeerNetworkConfig config,
+                                                    std::string chain_id, Hash genesis_hash,
+                                                    NetworkHandler& handler, const Clock& clock,
+                                                    std::function<void(const std::string&)> log);
+  // On the loop thread: closes every connection.
+  ~PeerNetwork() override;
+  PeerNetwork(const PeerNetwork&) = delete;
+  PeerNetwork& operator=(const PeerNetwork&) = delete;
+
+  std::uint16_t port() const;
+  const Hash& node_id() const;
+  NetworkStatus status() const;
+  // Dials a peer now ("host:port"), as a seed would be.
+  void connect(const std::string& address);
+  // Closes every connection and forgets every address: the node is alone until told otherwise.
+  void isolate();
+
+  void broadcast_block(const BlockPtr& block, PeerId except) override;
+  void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) override;
+  std::size_t ready_peers() const override;
+  bool peer_ahead() const override;
+
+  class Impl;
+
+ private:
+  explicit PeerNetwork(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pos

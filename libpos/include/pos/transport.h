@@ -1,0 +1,58 @@
+// The two sides of the line between the node (which decides consensus) and the network (which
+// moves messages). The node implements NetworkHandler and calls a Transport; TCP (PeerNetwork,
+// libpos/p2p) is one Transport, and the deterministic simulator is meant to be another. Both
+// sides run on the node's event-loop thread. No KJ, Cap'n Proto or socket type appears here.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "pos/block.h"
+#include "pos/crypto.h"
+#include "pos/status.h"
+#include "pos/transaction.h"
+
+namespace pos {
+
+// A connection as the node sees it; 0 means none (this node itself, RPC, a file).
+using PeerId = std::uint64_t;
+
+// Where a block came from: gossip may be early and is held back until its slot; a block of a
+// sync batch is the answer to our request and is judged as it is.
+enum class BlockSource { kGossip, kSync };
+
+// What the network hands to the node.
+class NetworkHandler {
+ public:
+  virtual ~NetworkHandler() = default;
+  // The best chain's tip, for Hello and for choosing whom to sync from.
+  virtual std::uint64_t tip_height() const = 0;
+  virtual Hash tip_hash() const = 0;
+  // Block locator of the best chain (DESIGN.md section 7) and the blocks that follow it.
+  virtual std::vector<Hash> locator() const = 0;
+  virtual std::vector<BlockPtr> blocks_after(const std::vector<Hash>& locator,
+                                             std::size_t max_blocks,
+                                             std::size_t max_bytes) const = 0;
+  virtual bool has_transaction(const Hash& id) const = 0;
+  // A peer's transactions: one verdict each. The node relays what it admits; the network
+  // punishes the sender for each refusal (the reason's penalty, docs/consensus.md).
+  virtual std::vector<Status> receive_transactions(PeerId from,
+                                                   const std::vector<TransactionPtr>& txs) = 0;
+  // A peer's block. Ok when applied or held back; kUnknownParent makes the network sync from
+  // that peer; any other refusal but kAlreadyKnown costs the peer its penalty.
+  virtual Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) = 0;
+};
+
+// What the node asks of the network.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void broadcast_block(const BlockPtr& block, PeerId except) = 0;
+  virtual void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) = 0;
+  // Peers that completed the handshake.
+  virtual std::size_t ready_peers() const = 0;
+  // Whether a ready peer says its best chain is higher than ours.
+  virtual bool peer_ahead() const = 0;
+};
+
+}  // namespace pos

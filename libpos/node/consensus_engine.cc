@@ -1,0 +1,209 @@
+#include "pos/consensus_engine.h"
+
+#include <algorithm>
+
+namespace pos {
+namespace {
+
+constexpr std::size_t kMaxHeldBlocks = 64;
+// A block further ahead of our clock than this is not clock skew but a lie.
+constexpr std::uint64_t kMaxClockSkewMs = 60'000;
+// How long a held-back block counts in the status (a sign that this node's clock is behind).
+constexpr std::uint64_t kHeldLogMs = 10 * 60'000;
+constexpr std::uint64_t kPoolExpiryEveryMs = 10'000;
+
+}  // namespace
+
+ConsensusEngine::ConsensusEngine(Blockchain& chain, TransactionPool& pool, const Clock& clock,
+                                 std::function<void(const std::string&)> log)
+    : chain_(chain), pool_(pool), clock_(clock), log_(std::move(log)) {}
+
+void ConsensusEngine::log(const std::string& line) const {
+  if (log_) log_(line);
+}
+
+std::vector<Status> ConsensusEngine::submit(const std::vector<TransactionPtr>& txs) {
+  return admit(txs, 0, "rpc");
+}
+
+std::vector<Status> ConsensusEngine::receive_transactions(PeerId from,
+                                                          const std::vector<TransactionPtr>& txs) {
+  return admit(txs, from, "p2p");
+}
+
+// Admits each, then broadcasts the admitted ones together: one message per batch, not one each.
+std::vector<Status> ConsensusEngine::admit(const std::vector<TransactionPtr>& txs, PeerId from,
+                                           const char* source) {
+  std::vector<Status> verdicts;
+  std::vector<TransactionPtr> admitted;
+  verdicts.reserve(txs.size());
+  for (const auto& tx : txs) {
+    auto verdict = pool_.add(tx, chain_.state(), clock_.now_ms());
+    if (verdict.ok()) {
+      ++counters_.txs_accepted[source];
+      admitted.push_back(tx);
+    } else {
+      ++counters_.txs_refused[std::string(reason_code(verdict.reason()))];
+    }
+    verdicts.push_back(std::move(verdict));
+  }
+  if (transport_ && !admitted.empty()) transport_->broadcast_transactions(admitted, from);
+  return verdicts;
+}
+
+Result<BlockPtr> ConsensusEngine::forge(const SecretKey& key, std::uint64_t slot) {
+  auto block = chain_.forge(key, slot, pool_, clock_.now_ms());
+  if (!block.ok()) return block;
+  auto applied = apply(*block, 0);
+  if (!applied.ok()) return applied.error();
+  ++counters_.blocks_forged;
+  log("forged block " + std::to_string((*block)->height()) + " " + (*block)->hash().hex() +
+      " in slot " + std::to_string(slot) + " with " +
+      std::to_string((*block)->transactions().size()) + " transactions");
+  return block;
+}
+
+// On success: the pool follows the chain and the block goes to every peer but its sender.
+Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
+  auto result = chain_.apply(block);
+  if (!result.ok()) return result;
+  pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
+  if (transport_) transport_->broadcast_block(block, from);
+  if (from != 0) ++counters_.blocks_received;
+  if (result->kind == ApplyResult::Kind::kReorganized) {
+    ++counters_.reorganisations;
+    log("reorganised to height " + std::to_string(chain_.height()) + " (" +
+        std::to_string(result->disconnected.size()) + " blocks undone)");
+  }
+  return result;
+}
+
+Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockSource source) {
+  auto result = apply(block, from);
+  if (result.ok()) return {};
+  if (source == BlockSource::kGossip && result.reason() == Reason::kSlotInFuture &&
+      chain_.params().slot_start_ms(block->slot()) <= clock_.now_ms() + kMaxClockSkewMs) {
+    hold_back(block);
+    return {};
+  }
+  // Beyond any clock skew a block is not held (it would crowd out honest early blocks and make
+  // /health blame our clock): the refusal stands, and the sender pays its penalty.
+  return result.error();
+}
+
+// A block ahead of our clock is kept (a few of them) and tried again as the clock advances;
+// many of them mean that this node's clock is behind, which the log says.
+void ConsensusEngine::hold_back(const BlockPtr& block) {
+  if (held_.size() >= kMaxHeldBlocks) held_.erase(std::prev(held_.end()));
+  held_.emplace(block->slot(), block);
+  std::uint64_t now_slot = chain_.params().slot_at(clock_.now_ms());
+  held_log_.emplace_back(clock_.now_ms(), block->slot() > now_slot ? block->slot() - now_slot : 0);
+  log("holding back block " + block->hash().hex() + " of slot " + std::to_string(block->slot()) +
+      ": ahead of this node's clock (slot " + std::to_string(now_slot) +
+      "); if this repeats, check the system clock");
+}
+
+void ConsensusEngine::retry_held() {
+  std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
+  while (!held_.empty() && held_.begin()->first <= slot + 1) {
+    BlockPtr block = held_.begin()->second;
+    held_.erase(held_.begin());
+    (void)apply(block, 0);
+  }
+}
+
+void ConsensusEngine::start_forging(SecretKey key, ForgingOptions options) {
+  forger_.emplace(std::move(key));
+  forging_ = std::move(options);
+}
+
+void ConsensusEngine::stop_forging() {
+  forger_.reset();
+}
+
+void ConsensusEngine::on_tick() {
+  std::uint64_t now = clock_.now_ms();
+  retry_held();
+  while (!held_log_.empty() && now - held_log_.front().first > kHeldLogMs) held_log_.pop_front();
+  maybe_forge();
+  if (now - last_expiry_ms_ > kPoolExpiryEveryMs) {
+    last_expiry_ms_ = now;
+    pool_.expire(now);
+  }
+}
+
+// The slot clock: forges once per slot that our key leads, when it has something to include,
+// unless a peer is ahead (then this node syncs first rather than fork from a stale tip).
+void ConsensusEngine::maybe_forge() {
+  if (!forger_) return;
+  std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
+  if (slot <= chain_.tip().slot || slot <= last_forge_slot_) return;
+  last_forge_slot_ = slot;
+  auto leader = chain_.leader(slot);
+  if (!leader || *leader != forger_->public_key()) return;
+  if (transport_ && transport_->peer_ahead()) return;
+  std::size_t ready = transport_ ? transport_->ready_peers() : 0;
+  if (ready < forging_.min_peers) return;
+  if (!forging_.allow_empty_blocks && pool_.ready(chain_.state()).empty()) return;
+  if (forging_.before_sign) {
+    auto ok = forging_.before_sign(slot);
+    if (!ok.ok()) {
+      log("not forging slot " + std::to_string(slot) + ": " + ok.error().to_string());
+      return;
+    }
+  }
+  auto block = forge(*forger_, slot);
+  if (!block.ok())
+    log("forging slot " + std::to_string(slot) + " failed: " + block.error().to_string());
+}
+
+NodeStatus ConsensusEngine::status() const {
+  NodeStatus s;
+  s.height = chain_.height();
+  s.tip = chain_.tip_hash();
+  s.state_root = chain_.state().state_root();
+  s.pool_size = pool_.size();
+  s.pool_bytes = pool_.bytes();
+  s.slot = chain_.params().slot_at(clock_.now_ms());
+  for (const auto& [when, ahead] : held_log_) {
+    ++s.held_back_blocks;
+    s.max_slots_ahead = std::max(s.max_slots_ahead, ahead);
+  }
+  s.finalized_height = chain_.finalized_height();
+  s.forge_decided_slot = last_forge_slot_;
+  s.counters = counters_;
+  return s;
+}
+
+std::uint64_t ConsensusEngine::tip_height() const {
+  return chain_.height();
+}
+
+Hash ConsensusEngine::tip_hash() const {
+  return chain_.tip_hash();
+}
+
+std::vector<Hash> ConsensusEngine::locator() const {
+  return chain_.locator();
+}
+
+// The main-chain blocks after the first locator hash that is on our main chain (after genesis
+// when none is).
+std::vector<BlockPtr> ConsensusEngine::blocks_after(const std::vector<Hash>& locator,
+                                                    std::size_t max_blocks,
+                                                    std::size_t max_bytes) const {
+  std::uint64_t from = 1;
+  for (const auto& hash : locator) {
+    if (chain_.on_main_chain(hash)) {
+      from = chain_.block(hash)->height() + 1;
+      break;
+    }
+  }
+  return chain_.main_chain_blocks(from, max_blocks, max_bytes);
+}
+
+bool ConsensusEngine::has_transaction(const Hash& id) const {
+  return pool_.contains(id);
+}
+
+}  // namespace pos

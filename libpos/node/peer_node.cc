@@ -1,0 +1,127 @@
+#include "pos/peer_node.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "pos/verifier.h"
+
+namespace pos {
+namespace {
+
+constexpr std::uint64_t kTickMs = 100;
+
+}  // namespace
+
+// What the loop thread owns, built and destroyed there, in dependency order.
+struct PeerNode::Parts {
+  std::unique_ptr<Storage> storage;
+  std::unique_ptr<Blockchain> chain;
+  // Signature checks on every core: the loop thread and one worker per other core.
+  SignatureVerifier verifier{std::max(1u, std::thread::hardware_concurrency()) - 1};
+  std::unique_ptr<TransactionPool> pool;
+  std::unique_ptr<ConsensusEngine> engine;
+  std::unique_ptr<PeerNetwork> network;
+  std::unique_ptr<EventLoop::Repeating> tick;  // the engine's slot clock
+};
+
+Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
+                                                  std::unique_ptr<Storage> storage,
+                                                  PeerNodeConfig config, const Clock& clock) {
+  std::unique_ptr<PeerNode> node(new PeerNode());
+  node->loop_ = std::make_unique<EventLoop>();
+  Status started;
+  node->loop_->call([&]() {
+    auto parts = std::make_unique<Parts>();
+    parts->storage = std::move(storage);
+    auto chain = Blockchain::open(genesis, *parts->storage, clock);
+    if (!chain.ok()) {
+      started = chain.error();
+      return;
+    }
+    parts->chain = std::move(*chain);
+    parts->chain->set_verifier(&parts->verifier);
+    parts->pool = std::make_unique<TransactionPool>(genesis.params, config.pool_limits);
+    parts->pool->set_verifier(&parts->verifier);
+    parts->engine =
+        std::make_unique<ConsensusEngine>(*parts->chain, *parts->pool, clock, config.log);
+    auto network =
+        PeerNetwork::start(*node->loop_, std::move(config.network), genesis.params.chain_id,
+                           genesis.hash(), *parts->engine, clock, config.log);
+    if (!network.ok()) {
+      started = network.error();
+      return;
+    }
+    parts->network = std::move(*network);
+    parts->engine->set_transport(parts->network.get());
+    ConsensusEngine* engine = parts->engine.get();
+    parts->tick = node->loop_->every(kTickMs, [engine]() { engine->on_tick(); });
+    node->port_ = parts->network->port();
+    node->node_id_ = parts->network->node_id();
+    node->parts_ = std::move(parts);
+  });
+  if (!started.ok()) return started.error();
+  return node;
+}
+
+PeerNode::~PeerNode() {
+  // The network first (no more messages for the engine), then what it reads.
+  loop_->call([this]() {
+    if (!parts_) return;
+    parts_->tick.reset();
+    parts_->engine->set_transport(nullptr);
+    parts_->network.reset();
+    parts_->engine.reset();
+    parts_.reset();
+  });
+}
+
+Status PeerNode::submit(const TransactionPtr& tx) {
+  return submit_batch({tx}).front();
+}
+
+std::vector<Status> PeerNode::submit_batch(const std::vector<TransactionPtr>& txs) {
+  return loop_->call_for([&]() { return parts_->engine->submit(txs); });
+}
+
+NodeStatus PeerNode::status() const {
+  return loop_->call_for([&]() {
+    NodeStatus s = parts_->engine->status();
+    NetworkStatus n = parts_->network->status();
+    s.peers = std::move(n.peers);
+    s.banned = n.banned;
+    s.syncing_from = n.syncing_from;
+    s.counters.connections_dropped = n.connections_dropped;
+    return s;
+  });
+}
+
+void PeerNode::inspect(
+    const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const {
+  loop_->call([&]() { fn(*parts_->chain, *parts_->pool); });
+}
+
+Result<BlockPtr> PeerNode::forge(const SecretKey& key, std::uint64_t slot) {
+  return loop_->call_for([&]() { return parts_->engine->forge(key, slot); });
+}
+
+void PeerNode::start_forging(SecretKey key, ForgingOptions options) {
+  loop_->call([&]() { parts_->engine->start_forging(std::move(key), std::move(options)); });
+}
+
+void PeerNode::stop_forging() {
+  loop_->call([&]() { parts_->engine->stop_forging(); });
+}
+
+bool PeerNode::pool_contains(const Hash& id) const {
+  return loop_->call_for([&]() { return parts_->pool->contains(id); });
+}
+
+void PeerNode::connect(const std::string& address) {
+  loop_->call([&]() { parts_->network->connect(address); });
+}
+
+void PeerNode::isolate() {
+  loop_->call([&]() { parts_->network->isolate(); });
+}
+
+}  // namespace pos
