@@ -36,7 +36,7 @@ constexpr const char* kUsage =
     "{\"do\": \"stake\"|\"unstake\", \"from\", \"amount\", \"fee\"?}, {\"do\": "
     "\"wait_included\"},\n"
     "{\"do\": \"wait_height\", \"height\"}, {\"do\": \"expect\", \"account\"?, \"balance\"?,\n"
-    "\"stake\"?, \"nonce\"?, \"min_height\"?, \"node\"?: \"all\"|index}; see docs/interact.md.\n";
+    "\"stake\"?, \"nonce\"?, \"min_height\"?, \"node\"?: \"all\"|index}; see docs/tools.md.\n";
 
 [[noreturn]] void fail(int code, const std::string& message) {
   std::fprintf(stderr, "pos-interact: %s\n", message.c_str());

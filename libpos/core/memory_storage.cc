@@ -1,5 +1,3 @@
-#include <chrono>
-
 #include "pos/clock.h"
 #include "pos/storage.h"
 
@@ -95,12 +93,6 @@ Status MemoryStorage::commit(const StorageBatch& batch) {
   }
   if (batch.meta) meta_ = batch.meta;
   return {};
-}
-
-std::uint64_t SystemClock::now_ms() const {
-  using namespace std::chrono;
-  return static_cast<std::uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
 }  // namespace pos

@@ -18,6 +18,7 @@
 #include "pos/genesis.h"
 #include "pos/keys.h"
 #include "pos/lmdb_storage.h"
+#include "pos/p2p_messages.h"
 #include "pos/peer_node.h"
 #include "pos/rpc_server.h"
 #include "pos/version.h"
@@ -31,21 +32,14 @@ Error invalid(std::string message) {
   return make_error(Reason::kInvalidArgument, std::move(message));
 }
 
-struct HostPort {
-  std::string host;
-  std::uint16_t port = 0;
-};
+using HostPort = p2p::PeerAddress;
 
-Result<HostPort> parse_host_port(const std::string& text, const char* what) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0)
-    return invalid(std::string(what) + " \"" + text + "\" must be HOST:PORT");
-  std::string port_text = text.substr(colon + 1);
-  if (port_text.empty() || port_text.size() > 5 ||
-      port_text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port_text) > 65535)
-    return invalid(std::string(what) + " \"" + text + "\": the port must be 0 to 65535");
-  return HostPort{text.substr(0, colon), static_cast<std::uint16_t>(std::stoul(port_text))};
+// A listener may ask for port 0 (the system picks); a peer to dial may not.
+Result<HostPort> parse_host_port(const std::string& text, const char* what,
+                                 bool allow_port_zero = true) {
+  auto address = p2p::parse_peer_address(text, allow_port_zero);
+  if (!address.ok()) return invalid(std::string(what) + " " + address.error().message);
+  return address;
 }
 
 // Fails when host:port cannot be bound now (in use, or not an address of this machine).
@@ -270,7 +264,7 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   if (p2p->port != 0 && rpc->port == p2p->port && rpc->host == p2p->host)
     return invalid("--p2p and --rpc must differ");
   for (const auto& peer : config.peers)
-    if (auto ok = parse_host_port(peer, "--peer"); !ok.ok()) return ok.error();
+    if (auto ok = parse_host_port(peer, "--peer", false); !ok.ok()) return ok.error();
   if (auto ok = check_port_free(*p2p, "--p2p"); !ok.ok()) return ok.error();
   if (auto ok = check_port_free(*rpc, "--rpc"); !ok.ok()) return ok.error();
 

@@ -80,6 +80,9 @@ Status PeerNode::submit(const TransactionPtr& tx) {
 }
 
 std::vector<Status> PeerNode::submit_batch(const std::vector<TransactionPtr>& txs) {
+  // The signatures are checked here, on the caller's thread and the verifier's workers, so the
+  // loop finds each verdict kept on its transaction; which are invalid the pool says.
+  (void)parts_->verifier.verify_all(txs);
   return loop_->call_for([&]() { return parts_->engine->submit(txs); });
 }
 

@@ -211,6 +211,31 @@ std::uint32_t read_le32(const std::uint8_t* p) {
 
 }  // namespace
 
+Result<PeerAddress> parse_peer_address(std::string_view text, bool allow_port_zero) {
+  auto quoted = [&] { return "\"" + std::string(text) + "\""; };
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return make_error(Reason::kInvalidArgument, quoted() + " must be HOST:PORT");
+  std::string host(text.substr(0, colon));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  std::string_view port_text = text.substr(colon + 1);
+  unsigned long port = 0;
+  bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                port_text.find_first_not_of("0123456789") == std::string_view::npos;
+  if (digits) port = std::stoul(std::string(port_text));
+  unsigned long lowest = allow_port_zero ? 0 : 1;
+  if (!digits || port < lowest || port > 65535)
+    return make_error(Reason::kInvalidArgument,
+                      quoted() + ": the port must be " + std::to_string(lowest) + " to 65535");
+  return PeerAddress{host, static_cast<std::uint16_t>(port)};
+}
+
+std::string to_string(const PeerAddress& address) {
+  bool ipv6 = address.host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(address.port);
+}
+
 std::string_view message_kind(const Message& message) {
   static constexpr std::string_view kNames[] = {"hello", "get_peers",  "peers",  "txs",
                                                 "block", "get_blocks", "blocks", "ping",

@@ -47,25 +47,9 @@ std::uint64_t steady_ms() {
 }
 
 std::optional<PeerAddress> parse_host_port(std::string_view text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-  std::string host(text.substr(0, colon));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  unsigned long port = 0;
-  try {
-    std::size_t used = 0;
-    port = std::stoul(std::string(text.substr(colon + 1)), &used);
-    if (used != text.size() - colon - 1) return std::nullopt;
-  } catch (...) {
-    return std::nullopt;
-  }
-  if (port == 0 || port > 65535) return std::nullopt;
-  return PeerAddress{host, static_cast<std::uint16_t>(port)};
-}
-
-std::string to_string(const PeerAddress& a) {
-  return a.host + ":" + std::to_string(a.port);
+  auto address = parse_peer_address(text);
+  if (!address.ok()) return std::nullopt;
+  return *address;
 }
 
 struct Peer {
@@ -524,13 +508,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     peer.ready = true;
     peer.hello = hello;
     if (peer.dialed) book_[*peer.dialed].backoff_ms = config_.redial_initial_ms;
-    if (auto a = parse_host_port(hello.listen_address)) {
-      auto& entry = remember(*a);
-      if (peer.dialed && *peer.dialed != to_string(*a)) {
-        // Known under two names: keep the one the peer gives, mark it connected.
-      }
-      entry.connected = true;
-    }
+    // The address the peer listens on (perhaps not the name it was dialled by) is connected.
+    if (auto a = parse_host_port(hello.listen_address)) remember(*a).connected = true;
     send(peer, GetPeers{});
     log("peer " + peer.remote + " ready at height " + std::to_string(hello.best_height));
     if (better_than_us(peer) && !syncing_from_) request_blocks(peer);

@@ -203,7 +203,7 @@ struct RpcServer::Impl {
   Reply info();
   Reply health();
   Reply metrics();
-  Reply blocks_page(const httplib::Request& req, const char* name);
+  Reply blocks_page(const httplib::Request& req);
   Reply block(const std::string& id);
   Reply pool(const httplib::Request& req);
   Reply submit_one(const httplib::Request& req);
@@ -227,10 +227,8 @@ void RpcServer::Impl::install_routes() {
   route("GET", "/info", "/info", [this](const auto&) { return info(); });
   route("GET", "/health", "/health", [this](const auto&) { return health(); });
   route("GET", "/metrics", "/metrics", [this](const auto&) { return metrics(); });
-  route("GET", "/blockchain", "/blockchain",
-        [this](const auto& req) { return blocks_page(req, "/blockchain"); });
-  route("GET", "/blocks", "/blocks",
-        [this](const auto& req) { return blocks_page(req, "/blocks"); });
+  route("GET", "/blockchain", "/blockchain", [this](const auto& req) { return blocks_page(req); });
+  route("GET", "/blocks", "/blocks", [this](const auto& req) { return blocks_page(req); });
   route("GET", R"(/blocks/([^/]+))", "/blocks/{id}",
         [this](const auto& req) { return block(req.matches[1]); });
   route("GET", "/transactionPool", "/transactionPool",
@@ -388,7 +386,7 @@ Reply RpcServer::Impl::metrics() {
   return Reply{200, out, "text/plain; version=0.0.4"};
 }
 
-Reply RpcServer::Impl::blocks_page(const httplib::Request& req, const char*) {
+Reply RpcServer::Impl::blocks_page(const httplib::Request& req) {
   auto from = param_u64(req, "from", 0);
   if (!from.ok()) return error_reply(from.error());
   auto limit = param_u64(req, "limit", 20);

@@ -91,14 +91,6 @@ class NodeProcess {
 // Runs the program with arguments; returns its exit code and what it printed on stderr.
 std::pair<int, std::string> run_pos_node(const std::vector<std::string>& args);
 
-template <class F>
-bool eventually(F condition, double seconds = 20) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
+using test::eventually;
 
 }  // namespace pos::functional

@@ -21,17 +21,6 @@
 
 namespace pos::test {
 
-// Waits up to `seconds` for `condition`, polling.
-template <class F>
-bool eventually(F condition, double seconds = 15) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
-
 // Validators, users and a genesis, and a clock far enough ahead that any slot is allowed.
 struct Fixture {
   TestNet keys;

@@ -4,11 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pos/lmdb_storage.h"
@@ -80,6 +82,17 @@ class TempDir {
 // Rewrites the schema version of an LMDB data dir (closed), as the store's header comment lays
 // it out, and drops the tables that version did not have: how an older libpos left it.
 void write_schema_version(const std::filesystem::path& data_dir, std::uint32_t version);
+
+// Waits up to `seconds` for `condition` (an observable event: a status, a file, a reply), polling.
+template <class F>
+bool eventually(F condition, double seconds = 20) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
 
 // Runs a shell command and returns its exit status.
 int run_command(const std::string& command);

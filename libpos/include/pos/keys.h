@@ -21,7 +21,8 @@ std::string public_key_pem(const PublicKey& key);
 // Encrypted key files: PEM "POS ENCRYPTED PRIVATE KEY" whose body is
 //   u8 version (1) || u64 opslimit || u64 memlimit || salt (16) || nonce (24)
 //   || XChaCha20-Poly1305(seed (32)) with those 57 header bytes as associated data,
-// keyed by Argon2id(passphrase, salt, opslimit, memlimit). docs/keys.md has the details.
+// keyed by Argon2id(passphrase, salt, opslimit, memlimit). docs/tools.md (encrypted keys) has the
+// details.
 std::string encrypted_private_key_pem(const SecretKey& key, std::string_view passphrase);
 Result<SecretKey> parse_encrypted_private_key_pem(std::string_view pem,
                                                   std::string_view passphrase);

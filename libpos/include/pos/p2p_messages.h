@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct PeerAddress {
   std::uint16_t port = 0;
   bool operator==(const PeerAddress&) const = default;
 };
+// "host:port" (an IPv6 host may be in brackets, which are dropped) as an address; port 0 only
+// when allowed (a listener that lets the system pick). The refusal says what is wrong.
+Result<PeerAddress> parse_peer_address(std::string_view text, bool allow_port_zero = false);
+std::string to_string(const PeerAddress& address);
 struct Peers {
   std::vector<PeerAddress> peers;
 };

@@ -23,9 +23,9 @@ class SignatureVerifier {
 
   // Checks one transaction's signature (through the cache); the verdict is also kept on the
   // transaction, so that later check_signature() calls cost nothing.
-  bool verify(const Transaction& tx);
+  [[nodiscard]] bool verify(const Transaction& tx);
   // Checks all of them, in parallel for large batches; the index of the first invalid one.
-  std::optional<std::size_t> verify_all(const std::vector<TransactionPtr>& txs);
+  [[nodiscard]] std::optional<std::size_t> verify_all(const std::vector<TransactionPtr>& txs);
 
   std::uint64_t cache_hits() const;
   std::uint64_t verified() const;  // signatures actually checked

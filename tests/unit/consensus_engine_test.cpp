@@ -1,0 +1,172 @@
+// The consensus engine driven without sockets: a recording Transport stands in for the
+// network, and the test calls what the network would (a peer's transactions and blocks, the
+// slot clock's tick) with a clock it sets.
+#include <catch2/catch.hpp>
+
+#include "pos/consensus_engine.h"
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+// What the engine sent, and what the network would say of its peers.
+struct RecordingTransport final : Transport {
+  std::vector<std::pair<BlockPtr, PeerId>> blocks;
+  std::vector<std::pair<std::vector<TransactionPtr>, PeerId>> tx_batches;
+  std::size_t ready = 0;
+  bool ahead = false;
+
+  void broadcast_block(const BlockPtr& block, PeerId except) override {
+    blocks.emplace_back(block, except);
+  }
+  void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) override {
+    tx_batches.emplace_back(txs, except);
+  }
+  std::size_t ready_peers() const override { return ready; }
+  bool peer_ahead() const override { return ahead; }
+};
+
+struct EngineFixture {
+  TestNet net;
+  RecordingTransport transport;
+  ConsensusEngine engine{*net.chain, net.pool, net.clock, {}};
+  EngineFixture() { engine.set_transport(&transport); }
+
+  TransactionPtr transfer(std::size_t user, std::uint64_t nonce, std::uint64_t amount = 1) {
+    return net.users[user].transfer(net.chain_id(), net.users[1 - user].public_key(), amount, 1,
+                                    nonce, net.now());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("engine: admitted transactions go out together, refused ones do not", "[engine]") {
+  EngineFixture f;
+  auto good = f.transfer(0, 0);
+  auto second = f.transfer(0, 1);
+  auto unfunded = f.transfer(1, 0, 1'000'000);
+  auto verdicts = f.engine.submit({good, second, unfunded});
+  REQUIRE(verdicts.size() == 3);
+  CHECK(verdicts[0].ok());
+  CHECK(verdicts[1].ok());
+  CHECK(verdicts[2].reason() == Reason::kInsufficientFunds);
+  REQUIRE(f.transport.tx_batches.size() == 1);
+  CHECK(f.transport.tx_batches[0].first == std::vector<TransactionPtr>{good, second});
+  CHECK(f.transport.tx_batches[0].second == 0);
+  CHECK(f.engine.has_transaction(good->id()));
+  NodeStatus s = f.engine.status();
+  CHECK(s.pool_size == 2);
+  CHECK(s.counters.txs_accepted.at("rpc") == 2);
+  CHECK(s.counters.txs_refused.at("insufficient_funds") == 1);
+}
+
+TEST_CASE("engine: a peer's transactions are relayed to all but that peer", "[engine]") {
+  EngineFixture f;
+  auto tx = f.transfer(0, 0);
+  auto verdicts = f.engine.receive_transactions(7, {tx, tx});
+  CHECK(verdicts[0].ok());
+  CHECK(verdicts[1].reason() == Reason::kDuplicate);
+  REQUIRE(f.transport.tx_batches.size() == 1);
+  CHECK(f.transport.tx_batches[0].second == 7);
+  CHECK(f.engine.status().counters.txs_accepted.at("p2p") == 1);
+}
+
+TEST_CASE("engine: a block from a peer is applied, relayed past its sender, served to others",
+          "[engine]") {
+  EngineFixture f;
+  auto genesis = f.engine.tip_hash();
+  BlockPtr block = f.net.forge(f.net.next_slot(0));
+  REQUIRE(f.engine.receive_block(3, block, BlockSource::kGossip).ok());
+  CHECK(f.engine.tip_hash() == block->hash());
+  CHECK(f.engine.tip_height() == 1);
+  REQUIRE(f.transport.blocks.size() == 1);
+  CHECK(f.transport.blocks[0] == std::make_pair(block, PeerId{3}));
+  CHECK(f.engine.receive_block(3, block, BlockSource::kGossip).reason() == Reason::kAlreadyKnown);
+  CHECK(f.transport.blocks.size() == 1);
+  // What a peer that knows only genesis is sent when it asks.
+  auto served = f.engine.blocks_after({genesis}, 10, 1 << 20);
+  REQUIRE(served.size() == 1);
+  CHECK(served[0]->hash() == block->hash());
+  CHECK(f.engine.blocks_after({block->hash()}, 10, 1 << 20).empty());
+  CHECK(f.engine.status().counters.blocks_received == 1);
+}
+
+TEST_CASE("engine: an early block is held back until its slot; a far-future one is refused",
+          "[engine]") {
+  EngineFixture f;
+  std::uint64_t slot = f.net.next_slot(5);
+  BlockPtr block = f.net.forge(slot);  // sets the clock into the slot
+  const auto& params = f.net.genesis.params;
+  f.net.clock.set(params.slot_start_ms(slot - 3));
+  REQUIRE(f.engine.receive_block(4, block, BlockSource::kGossip).ok());  // held
+  CHECK(f.engine.tip_height() == 0);
+  CHECK(f.engine.status().held_back_blocks == 1);
+  // From a sync batch the same block is judged as it is.
+  CHECK(f.engine.receive_block(4, block, BlockSource::kSync).reason() == Reason::kSlotInFuture);
+  f.engine.on_tick();
+  CHECK(f.engine.tip_height() == 0);
+  f.net.clock.set(params.slot_start_ms(slot - 1));
+  f.engine.on_tick();
+  CHECK(f.engine.tip_hash() == block->hash());
+  REQUIRE(f.transport.blocks.size() == 1);
+  CHECK(f.transport.blocks[0].second == 0);  // retried here, so sent to every peer
+
+  std::uint64_t far = f.net.next_slot(slot + 1000);
+  BlockPtr early = f.net.forge(far);
+  f.net.clock.set(params.slot_start_ms(slot));
+  CHECK(f.engine.receive_block(4, early, BlockSource::kGossip).reason() == Reason::kSlotInFuture);
+  CHECK(f.engine.status().held_back_blocks == 1);
+}
+
+TEST_CASE("engine: the slot clock forges in the key's slots, within its conditions", "[engine]") {
+  EngineFixture f;
+  const auto& params = f.net.genesis.params;
+  const Wallet& v0 = f.net.validators[0];
+  auto own_slot_after = [&](std::uint64_t after) {
+    for (std::uint64_t s = after + 1;; ++s)
+      if (f.net.chain->leader(s) == v0.public_key()) return s;
+  };
+  ForgingOptions options;
+  options.min_peers = 1;
+  std::vector<std::uint64_t> signed_slots;
+  options.before_sign = [&](std::uint64_t slot) {
+    signed_slots.push_back(slot);
+    return Status{};
+  };
+  f.engine.start_forging(SecretKey::from_seed(v0.secret_key().seed()), options);
+  REQUIRE(f.engine.submit({f.transfer(0, 0)})[0].ok());
+
+  std::uint64_t slot = own_slot_after(0);
+  f.net.clock.set(params.slot_start_ms(slot));
+  f.engine.on_tick();  // no peer: not alone
+  CHECK(f.engine.status().forge_decided_slot == slot);
+  CHECK(f.engine.tip_height() == 0);
+
+  f.transport.ready = 1;
+  f.transport.ahead = true;
+  slot = own_slot_after(slot);
+  f.net.clock.set(params.slot_start_ms(slot));
+  f.engine.on_tick();  // a peer says it is ahead: sync first
+  CHECK(f.engine.tip_height() == 0);
+
+  f.transport.ahead = false;
+  slot = own_slot_after(slot);
+  f.net.clock.set(params.slot_start_ms(slot));
+  f.engine.on_tick();
+  REQUIRE(f.engine.tip_height() == 1);
+  CHECK(signed_slots == std::vector<std::uint64_t>{slot});
+  CHECK(f.net.chain->tip().forger == v0.public_key());
+  CHECK(f.engine.status().pool_size == 0);
+  CHECK(f.engine.status().counters.blocks_forged == 1);
+  REQUIRE(f.transport.blocks.size() == 1);
+  f.engine.on_tick();  // once per slot
+  CHECK(f.transport.blocks.size() == 1);
+
+  slot = own_slot_after(slot);
+  f.net.clock.set(params.slot_start_ms(slot));
+  f.engine.on_tick();  // nothing pending and no empty blocks asked for
+  CHECK(f.engine.tip_height() == 1);
+  f.engine.stop_forging();
+}
