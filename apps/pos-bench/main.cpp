@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../common/cli.h"
 #include "micro.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
@@ -34,8 +35,7 @@ namespace fs = std::filesystem;
 using Timer = std::chrono::steady_clock;
 
 [[noreturn]] void fail(int code, const std::string& message) {
-  std::fprintf(stderr, "pos-bench: %s\n", message.c_str());
-  std::exit(code);
+  pos::apps::fail("pos-bench", code, message);
 }
 
 double since(Timer::time_point t) {

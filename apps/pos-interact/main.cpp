@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/cli.h"
 #include "../common/passphrase.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
@@ -39,16 +40,13 @@ constexpr const char* kUsage =
     "\"stake\"?, \"nonce\"?, \"min_height\"?, \"node\"?: \"all\"|index}; see docs/tools.md.\n";
 
 [[noreturn]] void fail(int code, const std::string& message) {
-  std::fprintf(stderr, "pos-interact: %s\n", message.c_str());
-  std::exit(code);
+  pos::apps::fail("pos-interact", code, message);
 }
 
 std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) fail(2, "cannot read " + path.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = pos::apps::read_text_file(path);
+  if (!text.ok()) fail(2, text.error().message);
+  return *text;
 }
 
 // The teaching project's flow, with key paths filled in from --keys.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/cli.h"
 #include "../common/passphrase.h"
 #include "pos/crypto.h"
 #include "pos/node.h"
@@ -42,8 +43,7 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
 )";
 
 [[noreturn]] void fail(const std::string& message) {
-  std::fprintf(stderr, "pos-node: %s\n", message.c_str());
-  std::exit(2);
+  pos::apps::fail("pos-node", 2, message);
 }
 
 fs::path default_genesis() {
@@ -53,11 +53,9 @@ fs::path default_genesis() {
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot read the config file " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = pos::apps::read_text_file(path);
+  if (!text.ok()) fail("cannot read the config file " + path);
+  return *text;
 }
 
 struct Options {

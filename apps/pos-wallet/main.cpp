@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/cli.h"
 #include "../common/passphrase.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
@@ -58,8 +59,7 @@ bool g_json = false;
                   return escaped;
                 }()
                     .c_str());
-  std::fprintf(stderr, "pos-wallet: %s\n", message.c_str());
-  std::exit(code);
+  pos::apps::fail("pos-wallet", code, message);
 }
 
 [[noreturn]] void fail_from(const pos::Error& e) {

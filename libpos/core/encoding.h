@@ -1,4 +1,4 @@
-// Big-endian byte writing for the signing layouts of DESIGN.md section 3 (private to core).
+// Big-endian byte writing for the signing layouts of docs/protocol.md (private to core).
 #pragma once
 
 #include <cstdint>

@@ -66,7 +66,7 @@ Status check_port_free(const HostPort& hp, const char* what) {
 }
 
 // The last slot this node signed a block for, kept durably so that it never signs twice for one
-// slot, even across a crash (DESIGN.md section 5).
+// slot, even across a crash (docs/consensus.md).
 class SlotGuard {
  public:
   static Result<SlotGuard> open(const fs::path& file) {

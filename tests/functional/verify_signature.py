@@ -1,5 +1,5 @@
 """Verifies a signed transaction JSON file with an Ed25519 implementation independent of libpos
-(PyNaCl), over signing bytes rebuilt from DESIGN.md section 3 alone.
+(PyNaCl), over signing bytes rebuilt from docs/protocol.md alone.
 usage: verify_signature.py TX.json CHAIN_ID   (exit 0: valid, 1: invalid)"""
 import hashlib
 import json

@@ -18,7 +18,7 @@ std::map<PublicKey, std::uint64_t> stakers_with(const std::vector<std::uint64_t>
   return out;
 }
 
-// The draw as DESIGN.md section 3 words it, written out independently of the library.
+// The draw as docs/protocol.md words it, written out independently of the library.
 std::uint64_t draw_by_the_text(const Hash& seed, std::uint64_t total) {
   u128 two64 = static_cast<u128>(1) << 64;
   u128 limit = two64 - (two64 % total);

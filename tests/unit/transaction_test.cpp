@@ -40,7 +40,7 @@ Reason refusal(const std::string& json) {
 
 }  // namespace
 
-TEST_CASE("transaction signing bytes follow the layout of DESIGN.md", "[tx]") {
+TEST_CASE("transaction signing bytes follow the layout of docs/protocol.md", "[tx]") {
   TxFields f = sample_fields();
   Bytes b = f.signing_bytes();
   REQUIRE(b.size() == 9 + 2 + 8 + 1 + 32 + 32 + 8 * 4);

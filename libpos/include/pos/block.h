@@ -26,7 +26,7 @@ struct BlockHeader {
   std::uint32_t tx_count = 0;
 
   // "pos/block/v1" || str(chain_id) || u64 height || parent || u64 slot || u64 timestamp_ms
-  // || forger || tx_root || state_root || u32 tx_count (DESIGN.md section 3).
+  // || forger || tx_root || state_root || u32 tx_count (docs/protocol.md).
   Bytes signing_bytes() const;
   Hash hash() const { return sha256(signing_bytes()); }
 };

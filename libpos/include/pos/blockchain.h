@@ -1,4 +1,4 @@
-// The chain: validation of blocks against their parent (every rule of DESIGN.md section 5),
+// The chain: validation of blocks against their parent (every rule of docs/consensus.md),
 // application, fork choice with reorganisation through undo data, finality, equivocation
 // evidence, and forging. Single-threaded: one owner calls it.
 #pragma once

@@ -1,5 +1,5 @@
 // EventLoop: one thread that runs a KJ event loop, the only thread that touches the node's
-// mutable state (DESIGN.md section 9). Other threads hand it work with call(), which runs the
+// mutable state (docs/architecture.md). Other threads hand it work with call(), which runs the
 // function on the loop thread and waits for it. KJ stays behind this header: the peer network
 // reaches the loop's I/O through a private header of libpos/p2p.
 #pragma once

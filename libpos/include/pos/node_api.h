@@ -1,4 +1,4 @@
-// NodeApi: what a running node offers the RPC server and other front ends (DESIGN.md section 8):
+// NodeApi: what a running node offers the RPC server and other front ends (docs/rpc.md):
 // submit transactions, read the node's status, and read the chain and pool. It names no
 // transport: the RPC layer depends on this interface, not on the peer-to-peer layer.
 #pragma once

@@ -1,5 +1,5 @@
 // PeerNode: a chain, its transaction pool, the consensus engine and the peer network, run by one
-// event-loop thread (the only writer of chain and pool, DESIGN.md section 9). Other threads talk
+// event-loop thread (the only writer of chain and pool, docs/architecture.md). Other threads talk
 // to it through the methods below, which run on that thread and wait for the answer. pos::Node
 // (node.h) puts one on LMDB storage with the RPC server in front; tests and benchmarks run it
 // on MemoryStorage with a clock they drive.

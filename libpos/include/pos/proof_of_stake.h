@@ -1,5 +1,5 @@
 // Slot-leader election: each staker's Lot is its share of the stake range; one uniform draw
-// per (parent, slot), with no modulo bias, picks the leader (DESIGN.md section 3).
+// per (parent, slot), with no modulo bias, picks the leader (docs/protocol.md).
 #pragma once
 
 #include <cstdint>

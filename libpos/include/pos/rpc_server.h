@@ -1,4 +1,4 @@
-// The node's HTTP/1.1 JSON API (DESIGN.md section 8) over a NodeApi. Handlers run on a bounded
+// The node's HTTP/1.1 JSON API (docs/rpc.md) over a NodeApi. Handlers run on a bounded
 // pool of worker threads and reach the chain through the node's event loop.
 #pragma once
 

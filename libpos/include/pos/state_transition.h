@@ -1,4 +1,4 @@
-// The pure state-transition rules of DESIGN.md section 4: how one transaction, and the start of a
+// The pure state-transition rules of docs/consensus.md: how one transaction, and the start of a
 // block, change the AccountModel. Every change is recorded in an UndoLog first.
 #pragma once
 

@@ -31,7 +31,7 @@ struct TxFields {
   std::uint64_t timestamp_ms = 0;
 
   // "pos/tx/v1" || str(chain_id) || u8(type) || sender || receiver || u64 amount, fee, nonce,
-  // timestamp_ms (DESIGN.md section 3).
+  // timestamp_ms (docs/protocol.md).
   Bytes signing_bytes() const;
   Hash id() const { return sha256(signing_bytes()); }
 };
@@ -83,7 +83,7 @@ class Transaction {
   mutable std::atomic<std::int8_t> signature_verdict_{0};  // 0 unknown, 1 valid, -1 invalid
 };
 
-// JSON (DESIGN.md section 3): {"type", "sender", "receiver", "amount", "fee", "nonce",
+// JSON (docs/protocol.md): {"type", "sender", "receiver", "amount", "fee", "nonce",
 // "timestamp", "signature"} plus "id" when with_id.
 std::string to_json(const Transaction& tx, bool with_id = true);
 // Strict: unknown or duplicate fields, wrong types, non-integers, negatives, numbers over u64,

@@ -28,7 +28,7 @@ class NetworkHandler {
   // The best chain's tip, for Hello and for choosing whom to sync from.
   virtual std::uint64_t tip_height() const = 0;
   virtual Hash tip_hash() const = 0;
-  // Block locator of the best chain (DESIGN.md section 7) and the blocks that follow it.
+  // Block locator of the best chain (docs/p2p.md) and the blocks that follow it.
   virtual std::vector<Hash> locator() const = 0;
   virtual std::vector<BlockPtr> blocks_after(const std::vector<Hash>& locator,
                                              std::size_t max_blocks,

@@ -1,4 +1,4 @@
-# The peer-to-peer messages of libpos (DESIGN.md section 7). One Envelope per Cap'n Proto
+# The peer-to-peer messages of libpos (docs/p2p.md). One Envelope per Cap'n Proto
 # stream-framed message on a TCP connection. Transactions and blocks travel in their binary form
 # (pos/codec.h: the signed bytes plus signatures), so that a relayed block is the bytes its
 # signatures cover and needs no re-encoding.
