@@ -1,32 +1,39 @@
+#include <mutex>
+
 #include "pos/clock.h"
 #include "pos/storage.h"
 
 namespace pos {
 
 BlockPtr MemoryStorage::block(const Hash& hash) const {
+  std::shared_lock lock(mutex_);
   auto it = blocks_.find(hash);
   return it == blocks_.end() ? nullptr : it->second;
 }
 
 std::optional<Hash> MemoryStorage::main_chain_hash(std::uint64_t height) const {
+  std::shared_lock lock(mutex_);
   auto it = main_.find(height);
   if (it == main_.end()) return std::nullopt;
   return it->second;
 }
 
 std::optional<UndoRecord> MemoryStorage::undo(const Hash& block_hash) const {
+  std::shared_lock lock(mutex_);
   auto it = undo_.find(block_hash);
   if (it == undo_.end()) return std::nullopt;
   return it->second;
 }
 
 std::optional<TxLocation> MemoryStorage::tx_location(const Hash& tx_id) const {
+  std::shared_lock lock(mutex_);
   auto it = txs_.find(tx_id);
   if (it == txs_.end()) return std::nullopt;
   return it->second;
 }
 
 std::optional<Account> MemoryStorage::account(const Address& address) const {
+  std::shared_lock lock(mutex_);
   auto it = accounts_.find(address);
   if (it == accounts_.end()) return std::nullopt;
   return it->second;
@@ -34,10 +41,12 @@ std::optional<Account> MemoryStorage::account(const Address& address) const {
 
 void MemoryStorage::for_each_account(
     const std::function<void(const Address&, const Account&)>& fn) const {
+  std::shared_lock lock(mutex_);
   for (const auto& [address, account] : accounts_) fn(address, account);
 }
 
 std::vector<std::pair<Address, std::uint64_t>> MemoryStorage::stakers() const {
+  std::shared_lock lock(mutex_);
   std::vector<std::pair<Address, std::uint64_t>> out;
   for (const auto& [address, account] : accounts_)
     if (account.stake > 0) out.emplace_back(address, account.stake);
@@ -63,6 +72,7 @@ std::vector<BlockPtr> Storage::main_chain_blocks(std::uint64_t from, std::size_t
 std::vector<AddressTx> MemoryStorage::address_history(const Address& address,
                                                       std::optional<TxPosition> before,
                                                       std::size_t limit) const {
+  std::shared_lock lock(mutex_);
   std::vector<AddressTx> out;
   auto it = before ? history_.lower_bound({address, *before})
                    : history_.upper_bound({address, TxPosition{UINT64_MAX, UINT32_MAX}});
@@ -76,6 +86,7 @@ std::vector<AddressTx> MemoryStorage::address_history(const Address& address,
 
 // Erasures go first so that a batch can erase and re-add the same key (a reorganisation).
 Status MemoryStorage::commit(const StorageBatch& batch) {
+  std::unique_lock lock(mutex_);
   for (const auto& block : batch.blocks) blocks_.emplace(block->hash(), block);
   for (const auto& [hash, undo] : batch.undo_put) undo_[hash] = undo;
   for (auto height : batch.main_erase) main_.erase(height);

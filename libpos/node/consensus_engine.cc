@@ -22,6 +22,10 @@ void ConsensusEngine::log(const std::string& line) const {
   if (log_) log_(line);
 }
 
+void ConsensusEngine::changed() const {
+  if (on_change_) on_change_();
+}
+
 std::vector<Status> ConsensusEngine::submit(const std::vector<TransactionPtr>& txs) {
   return admit(txs, 0, "rpc");
 }
@@ -48,6 +52,7 @@ std::vector<Status> ConsensusEngine::admit(const std::vector<TransactionPtr>& tx
     verdicts.push_back(std::move(verdict));
   }
   if (transport_ && !admitted.empty()) transport_->broadcast_transactions(admitted, from);
+  changed();
   return verdicts;
 }
 
@@ -75,6 +80,7 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
     log("reorganised to height " + std::to_string(chain_.height()) + " (" +
         std::to_string(result->disconnected.size()) + " blocks undone)");
   }
+  changed();
   return result;
 }
 
@@ -101,6 +107,7 @@ void ConsensusEngine::hold_back(const BlockPtr& block) {
   log("holding back block " + block->hash().hex() + " of slot " + std::to_string(block->slot()) +
       ": ahead of this node's clock (slot " + std::to_string(now_slot) +
       "); if this repeats, check the system clock");
+  changed();
 }
 
 void ConsensusEngine::retry_held() {
@@ -130,6 +137,7 @@ void ConsensusEngine::on_tick() {
     last_expiry_ms_ = now;
     pool_.expire(now);
   }
+  changed();
 }
 
 // The slot clock: forges once per slot that our key leads, when it has something to include,

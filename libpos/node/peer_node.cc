@@ -28,6 +28,9 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
                                                   std::unique_ptr<Storage> storage,
                                                   PeerNodeConfig config, const Clock& clock) {
   std::unique_ptr<PeerNode> node(new PeerNode());
+  node->genesis_ = genesis;
+  node->genesis_hash_ = genesis.hash();
+  node->storage_ = storage.get();
   node->loop_ = std::make_unique<EventLoop>();
   Status started;
   node->loop_->call([&]() {
@@ -53,11 +56,14 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
     }
     parts->network = std::move(*network);
     parts->engine->set_transport(parts->network.get());
+    PeerNode* self = node.get();
+    parts->engine->set_on_change([self]() { self->publish_status(); });
     ConsensusEngine* engine = parts->engine.get();
     parts->tick = node->loop_->every(kTickMs, [engine]() { engine->on_tick(); });
     node->port_ = parts->network->port();
     node->node_id_ = parts->network->node_id();
     node->parts_ = std::move(parts);
+    node->publish_status();
   });
   if (!started.ok()) return started.error();
   return node;
@@ -68,6 +74,7 @@ PeerNode::~PeerNode() {
   loop_->call([this]() {
     if (!parts_) return;
     parts_->tick.reset();
+    parts_->engine->set_on_change({});
     parts_->engine->set_transport(nullptr);
     parts_->network.reset();
     parts_->engine.reset();
@@ -86,16 +93,21 @@ std::vector<Status> PeerNode::submit_batch(const std::vector<TransactionPtr>& tx
   return loop_->call_for([&]() { return parts_->engine->submit(txs); });
 }
 
+void PeerNode::publish_status() {
+  if (!parts_) return;  // still starting
+  auto s = std::make_shared<NodeStatus>(parts_->engine->status());
+  NetworkStatus n = parts_->network->status();
+  s->peers = std::move(n.peers);
+  s->banned = n.banned;
+  s->syncing_from = n.syncing_from;
+  s->counters.connections_dropped = n.connections_dropped;
+  std::lock_guard lock(status_mutex_);
+  status_ = std::move(s);
+}
+
 NodeStatus PeerNode::status() const {
-  return loop_->call_for([&]() {
-    NodeStatus s = parts_->engine->status();
-    NetworkStatus n = parts_->network->status();
-    s.peers = std::move(n.peers);
-    s.banned = n.banned;
-    s.syncing_from = n.syncing_from;
-    s.counters.connections_dropped = n.connections_dropped;
-    return s;
-  });
+  std::lock_guard lock(status_mutex_);
+  return *status_;
 }
 
 void PeerNode::inspect(

@@ -165,8 +165,13 @@ struct RpcServer::Impl {
 
   Impl(NodeApi& n, RpcOptions o, RpcIdentity i)
       : node(n), options(std::move(o)), identity(std::move(i)) {
-    node.inspect(
-        [&](const Blockchain& c, const TransactionPool&) { chain_id_text = c.params().chain_id; });
+    chain_id_text = node.params().chain_id;
+  }
+
+  // The main-chain block at `height` in the stored chain, if any.
+  BlockPtr stored_block_at(std::uint64_t height) const {
+    auto hash = node.storage().main_chain_hash(height);
+    return hash ? node.storage().block(*hash) : nullptr;
   }
 
   using Handler = std::function<Reply(const httplib::Request&)>;
@@ -279,8 +284,7 @@ void RpcServer::Impl::install_explorer() {
 
 Reply RpcServer::Impl::info() {
   NodeStatus s = node.status();
-  Hash genesis;
-  node.inspect([&](const Blockchain& c, const TransactionPool&) { genesis = c.genesis_hash(); });
+  const Hash& genesis = node.genesis_hash();
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "chain_id");
@@ -397,10 +401,8 @@ Reply RpcServer::Impl::blocks_page(const httplib::Request& req) {
   std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, options.max_page));
   std::vector<BlockPtr> blocks;
   std::uint64_t height = 0;
-  node.inspect([&](const Blockchain& chain, const TransactionPool&) {
-    height = chain.height();
-    if (*from <= height) blocks = chain.main_chain_blocks(*from, count, 16 * 1024 * 1024);
-  });
+  height = node.status().height;
+  if (*from <= height) blocks = node.storage().main_chain_blocks(*from, count, 16 * 1024 * 1024);
   if (*from > height)
     return error_reply(Reason::kNotFound, "the page starts at height " + std::to_string(*from) +
                                               ", beyond the tip at " + std::to_string(height));
@@ -428,16 +430,14 @@ Reply RpcServer::Impl::block(const std::string& id) {
     auto hash = Hash::from_hex(id);
     if (!hash.ok())
       return error_reply(Reason::kInvalidArgument, "not a block hash: " + hash.error().message);
-    node.inspect(
-        [&](const Blockchain& chain, const TransactionPool&) { found = chain.block(*hash); });
+    found = node.storage().block(*hash);
   } else {
     std::uint64_t height = 0;
     auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), height);
     if (id.empty() || ec != std::errc() || end != id.data() + id.size())
       return error_reply(Reason::kInvalidArgument,
                          "\"" + id + "\" is neither a height nor a 64-character block hash");
-    node.inspect(
-        [&](const Blockchain& chain, const TransactionPool&) { found = chain.block_at(height); });
+    found = stored_block_at(height);
   }
   if (!found) return error_reply(Reason::kNotFound, "no block " + id);
   return Reply{200, to_json(*found)};
@@ -568,20 +568,24 @@ Reply RpcServer::Impl::transaction(const std::string& id_text) {
   std::optional<TxLocation> where;
   TransactionPtr tx;
   std::uint64_t timestamp = 0, height = 0, finalized = 0;
-  node.inspect([&](const Blockchain& chain, const TransactionPool& p) {
-    height = chain.height();
-    finalized = chain.finalized_height();
-    where = chain.transaction_location(*id);
-    if (where) {
-      BlockPtr block = chain.block(where->block);
-      if (block && where->index < block->transactions().size()) {
-        tx = block->transactions()[where->index];
-        timestamp = block->header().timestamp_ms;
-      }
-    } else {
-      tx = p.get(*id);
+  const Storage& stored = node.storage();
+  NodeStatus s = node.status();
+  height = s.height;
+  finalized = s.finalized_height;
+  where = stored.tx_location(*id);
+  if (!where) {
+    node.inspect([&](const Blockchain&, const TransactionPool& p) { tx = p.get(*id); });
+    // Included between the two looks: no longer pending, and now in the index.
+    if (!tx) where = stored.tx_location(*id);
+  }
+  if (where) {
+    BlockPtr block = stored.block(where->block);
+    if (block && where->index < block->transactions().size()) {
+      tx = block->transactions()[where->index];
+      timestamp = block->header().timestamp_ms;
     }
-  });
+    height = std::max(height, where->height);
+  }
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "id");
@@ -615,9 +619,7 @@ Reply RpcServer::Impl::account(const std::string& text) {
   if (!address.ok())
     return error_reply(Reason::kInvalidArgument,
                        "not an address (64 lower-case hex characters): " + address.error().message);
-  Account a;
-  node.inspect(
-      [&](const Blockchain& chain, const TransactionPool&) { a = chain.state().get(*address); });
+  Account a = node.storage().account(*address).value_or(Account{});
   return json_reply(200, [&](Writer& w) { write_account(w, *address, a); });
 }
 
@@ -637,17 +639,29 @@ Reply RpcServer::Impl::account_transactions(const std::string& text, const httpl
   };
   std::vector<Item> items;
   std::vector<TransactionPtr> pending;
-  node.inspect([&](const Blockchain& chain, const TransactionPool& p) {
-    if (!*before) pending = p.pending_from(*address);
+  if (!*before)
+    node.inspect(
+        [&](const Blockchain&, const TransactionPool& p) { pending = p.pending_from(*address); });
+  // The history and the blocks are two reads: a reorganisation between them shows as an entry
+  // its block does not hold, and the read is tried again.
+  for (int attempt = 0;; ++attempt) {
+    items.clear();
+    bool consistent = true;
     BlockPtr block;
-    for (const auto& entry : chain.address_history(*address, *before, count)) {
+    for (const auto& entry : node.storage().address_history(*address, *before, count)) {
       if (!block || block->height() != entry.position.height)
-        block = chain.block_at(entry.position.height);
-      if (!block || entry.position.index >= block->transactions().size())
-        throw StorageError("the address history names a transaction the chain does not have");
+        block = stored_block_at(entry.position.height);
+      if (!block || entry.position.index >= block->transactions().size() ||
+          block->transactions()[entry.position.index]->id() != entry.tx_id) {
+        consistent = false;
+        break;
+      }
       items.push_back(Item{entry, block});
     }
-  });
+    if (consistent) break;
+    if (attempt == 2)
+      throw StorageError("the address history names a transaction the chain does not have");
+  }
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "address");
@@ -690,14 +704,12 @@ Reply RpcServer::Impl::stakers(const httplib::Request& req) {
   std::vector<std::pair<Address, std::uint64_t>> list;
   std::uint64_t total = 0, from = 1, to = 0;
   std::map<Address, std::uint64_t> forged;
-  node.inspect([&](const Blockchain& chain, const TransactionPool&) {
-    list.assign(chain.state().stakers().begin(), chain.state().stakers().end());
-    total = chain.state().total_stake();
-    to = chain.height();
-    from = to >= span ? to - span + 1 : 1;  // genesis has no forger
-    for (std::uint64_t h = from; h <= to && span > 0; ++h)
-      if (BlockPtr block = chain.block_at(h)) ++forged[block->forger()];
-  });
+  list = node.storage().stakers();
+  for (const auto& [address, stake] : list) total += stake;
+  to = node.status().height;
+  from = to >= span ? to - span + 1 : 1;  // genesis has no forger
+  for (std::uint64_t h = from; h <= to && span > 0; ++h)
+    if (BlockPtr block = stored_block_at(h)) ++forged[block->forger()];
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "total_stake");

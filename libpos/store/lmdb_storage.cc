@@ -28,6 +28,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 
 #include "byte_reader.h"
 #include "encoding.h"
@@ -117,10 +119,11 @@ void require_complete(const detail::ByteReader& r, Table table) {
                        "\": wrong length");
 }
 
-// A read transaction, aborted when it goes out of scope.
+// A read transaction, aborted when it goes out of scope. Reads run on any thread (MDB_NOTLS)
+// beside the writer; the map is never resized while one is open (the shared lock), as LMDB asks.
 class ReadTxn {
  public:
-  explicit ReadTxn(MDB_env* env) {
+  ReadTxn(MDB_env* env, std::shared_mutex& map_mutex) : map_lock_(map_mutex) {
     int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
     if (rc == MDB_MAP_RESIZED) {  // another process (the node) grew the map: adopt its size
       mdb_env_set_mapsize(env, 0);
@@ -134,6 +137,7 @@ class ReadTxn {
   MDB_txn* get() const { return txn_; }
 
  private:
+  std::shared_lock<std::shared_mutex> map_lock_;
   MDB_txn* txn_ = nullptr;
 };
 
@@ -152,6 +156,7 @@ struct LmdbStorage::Impl {
   MDB_env* env = nullptr;
   std::array<MDB_dbi, kTableCount> dbi{};
   std::size_t map_size = 0;
+  mutable std::shared_mutex map_mutex;  // shared by read transactions, exclusive for a resize
 
   ~Impl() {
     if (env != nullptr) mdb_env_close(env);
@@ -171,7 +176,7 @@ struct LmdbStorage::Impl {
     return Bytes(payload.begin(), payload.end());
   }
   std::optional<Bytes> get(Table table, ByteView key) const {
-    ReadTxn txn(env);
+    ReadTxn txn(env, map_mutex);
     return get(txn.get(), table, key);
   }
 
@@ -234,7 +239,8 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
   if (size < needed)
     return storage_error(data.string() + " is truncated: " + std::to_string(size) +
                          " bytes, its header needs " + std::to_string(needed));
-  ReadTxn txn(env);
+  std::shared_mutex alone;  // no other thread has this env yet
+  ReadTxn txn(env, alone);
   std::array<MDB_dbi, kTableCount> dbi{};
   std::string missing;
   if ((rc = open_tables(txn.get(), dbi, false, missing, 1)) != 0)
@@ -370,7 +376,7 @@ Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, Lmdb
 }
 
 BlockPtr LmdbStorage::block(const Hash& hash) const {
-  ReadTxn txn(impl_->env);
+  ReadTxn txn(impl_->env, impl_->map_mutex);
   return impl_->block(txn.get(), hash);
 }
 
@@ -421,9 +427,9 @@ std::optional<Account> LmdbStorage::account(const Address& address) const {
 namespace {
 
 // Calls fn(key, payload) for every record of a table, in key order.
-void scan(MDB_env* env, MDB_dbi dbi, Table table,
+void scan(MDB_env* env, std::shared_mutex& map_mutex, MDB_dbi dbi, Table table,
           const std::function<void(ByteView, ByteView)>& fn) {
-  ReadTxn txn(env);
+  ReadTxn txn(env, map_mutex);
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn.get(), dbi, &cursor);
   if (rc != 0) throw StorageError("cannot open a cursor: " + lmdb_message(rc));
@@ -447,27 +453,29 @@ void scan(MDB_env* env, MDB_dbi dbi, Table table,
 
 void LmdbStorage::for_each_account(
     const std::function<void(const Address&, const Account&)>& fn) const {
-  scan(impl_->env, impl_->dbi[kAccounts], kAccounts, [&](ByteView key, ByteView value) {
-    detail::ByteReader r(value);
-    Account a = read_account(r);
-    require_complete(r, kAccounts);
-    fn(Address::from_bytes(key), a);
-  });
+  scan(impl_->env, impl_->map_mutex, impl_->dbi[kAccounts], kAccounts,
+       [&](ByteView key, ByteView value) {
+         detail::ByteReader r(value);
+         Account a = read_account(r);
+         require_complete(r, kAccounts);
+         fn(Address::from_bytes(key), a);
+       });
 }
 
 std::vector<std::pair<Address, std::uint64_t>> LmdbStorage::stakers() const {
   std::vector<std::pair<Address, std::uint64_t>> out;
-  scan(impl_->env, impl_->dbi[kStakers], kStakers, [&](ByteView key, ByteView value) {
-    detail::ByteReader r(value);
-    std::uint64_t stake = r.u64();
-    require_complete(r, kStakers);
-    out.emplace_back(Address::from_bytes(key), stake);
-  });
+  scan(impl_->env, impl_->map_mutex, impl_->dbi[kStakers], kStakers,
+       [&](ByteView key, ByteView value) {
+         detail::ByteReader r(value);
+         std::uint64_t stake = r.u64();
+         require_complete(r, kStakers);
+         out.emplace_back(Address::from_bytes(key), stake);
+       });
   return out;
 }
 
 std::optional<ChainMeta> LmdbStorage::meta() const {
-  ReadTxn txn(impl_->env);
+  ReadTxn txn(impl_->env, impl_->map_mutex);
   auto tip =
       impl_->get(txn.get(), kMeta, ByteView(reinterpret_cast<const std::uint8_t*>("tip"), 3));
   if (!tip) return std::nullopt;
@@ -594,6 +602,7 @@ Status LmdbStorage::commit(const StorageBatch& batch) {
                            std::to_string(impl_->options.max_map_size >> 20) +
                            " MiB; raise the limit to go on");
     std::size_t grown = std::min(impl_->map_size * 2, impl_->options.max_map_size);
+    std::unique_lock no_readers(impl_->map_mutex);
     if ((rc = mdb_env_set_mapsize(impl_->env, grown)) != 0)
       return storage_error("cannot grow the map: " + lmdb_message(rc));
     impl_->map_size = grown;
@@ -603,7 +612,7 @@ Status LmdbStorage::commit(const StorageBatch& batch) {
 std::vector<BlockPtr> LmdbStorage::main_chain_blocks(std::uint64_t from, std::size_t max_count,
                                                      std::size_t max_bytes) const {
   std::vector<BlockPtr> out;
-  ReadTxn txn(impl_->env);
+  ReadTxn txn(impl_->env, impl_->map_mutex);
   std::size_t bytes = 0;
   for (std::uint64_t h = from; out.size() < max_count; ++h) {
     auto hash = impl_->get(txn.get(), kMain, height_key(h));
@@ -623,7 +632,7 @@ std::vector<AddressTx> LmdbStorage::address_history(const Address& address,
                                                     std::size_t limit) const {
   std::vector<AddressTx> out;
   if (limit == 0) return out;
-  ReadTxn txn(impl_->env);
+  ReadTxn txn(impl_->env, impl_->map_mutex);
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn.get(), impl_->dbi[kAddresses], &cursor);
   if (rc != 0) throw StorageError("cannot open a cursor: " + lmdb_message(rc));

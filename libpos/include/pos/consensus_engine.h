@@ -44,6 +44,8 @@ class ConsensusEngine final : public NetworkHandler {
 
   // Where blocks and transactions go out; none: nowhere (a node alone).
   void set_transport(Transport* transport) { transport_ = transport; }
+  // Called after anything that may change the status: an admission, a block, a tick.
+  void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
 
   // Transactions from RPC (or another local source): admitted to the pool, the admitted ones
   // broadcast together; one verdict each.
@@ -80,12 +82,14 @@ class ConsensusEngine final : public NetworkHandler {
   void retry_held();
   void maybe_forge();
   void log(const std::string& line) const;
+  void changed() const;
 
   Blockchain& chain_;
   TransactionPool& pool_;
   const Clock& clock_;
   std::function<void(const std::string&)> log_;
   Transport* transport_ = nullptr;
+  std::function<void()> on_change_;
   NodeCounters counters_;
   std::optional<SecretKey> forger_;
   ForgingOptions forging_;

@@ -13,6 +13,7 @@
 #include "pos/blockchain.h"
 #include "pos/crypto.h"
 #include "pos/status.h"
+#include "pos/storage.h"
 #include "pos/transaction.h"
 #include "pos/transaction_pool.h"
 
@@ -57,6 +58,9 @@ struct NodeStatus {
   NodeCounters counters;
 };
 
+// Writes go to the node's event loop and wait for its verdict; reads do not wait for it: the
+// status is a snapshot the loop publishes, and the stored chain is read through the storage's
+// read transactions, so that a busy loop (a long sync) never delays a GET.
 class NodeApi {
  public:
   virtual ~NodeApi() = default;
@@ -64,8 +68,17 @@ class NodeApi {
   virtual Status submit(const TransactionPtr& tx) = 0;
   // The same for many, admitted together and gossiped together; one verdict each.
   virtual std::vector<Status> submit_batch(const std::vector<TransactionPtr>& txs) = 0;
+  // The network's parameters and genesis: fixed for the node's life.
+  virtual const ChainParams& params() const = 0;
+  virtual const Hash& genesis_hash() const = 0;
+  // The status as the loop last published it: after each change of the chain or the pool, and
+  // at each tick of its slot clock (peers, counters).
   virtual NodeStatus status() const = 0;
-  // Runs fn with the chain and the pool as they stand, for reads; fn must not keep references.
+  // The stored chain (blocks, main-chain index, accounts, stakers, transaction index, address
+  // histories), read on the caller's thread.
+  virtual const Storage& storage() const = 0;
+  // Runs fn on the loop with the chain and the pool, for what only they hold (the pool, the
+  // evidence); fn must not keep references.
   virtual void inspect(
       const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const = 0;
 };

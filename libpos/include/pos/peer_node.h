@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,10 @@ class PeerNode final : public NodeApi {
   // NodeApi
   Status submit(const TransactionPtr& tx) override;
   std::vector<Status> submit_batch(const std::vector<TransactionPtr>& txs) override;
+  const ChainParams& params() const override { return genesis_.params; }
+  const Hash& genesis_hash() const override { return genesis_hash_; }
   NodeStatus status() const override;
+  const Storage& storage() const override { return *storage_; }
   void inspect(
       const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const override;
 
@@ -67,10 +71,18 @@ class PeerNode final : public NodeApi {
  private:
   struct Parts;
   PeerNode() = default;
+  // On the loop: the status as it stands now, for readers on any thread.
+  void publish_status();
+
+  Genesis genesis_;
+  Hash genesis_hash_;
+  const Storage* storage_ = nullptr;  // owned by parts_; reads are thread-safe
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<Parts> parts_;  // lives on the loop thread
   std::uint16_t port_ = 0;
   Hash node_id_;
+  mutable std::mutex status_mutex_;
+  std::shared_ptr<const NodeStatus> status_;  // guarded by status_mutex_
 };
 
 }  // namespace pos

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -65,6 +66,8 @@ class StorageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Reads may run on any thread, beside commit() on the writer's: the RPC server reads through
+// them while the node's event loop writes.
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -101,12 +104,18 @@ class MemoryStorage final : public Storage {
   void for_each_account(
       const std::function<void(const Address&, const Account&)>& fn) const override;
   std::vector<std::pair<Address, std::uint64_t>> stakers() const override;
-  std::optional<ChainMeta> meta() const override { return meta_; }
+  std::optional<ChainMeta> meta() const override {
+    std::shared_lock lock(mutex_);
+    return meta_;
+  }
   Status commit(const StorageBatch& batch) override;
   std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
                                          std::size_t limit) const override;
 
-  std::size_t block_count() const { return blocks_.size(); }
+  std::size_t block_count() const {
+    std::shared_lock lock(mutex_);
+    return blocks_.size();
+  }
 
  private:
   std::unordered_map<Hash, BlockPtr> blocks_;
@@ -116,6 +125,7 @@ class MemoryStorage final : public Storage {
   std::map<Address, Account> accounts_;
   std::map<std::pair<Address, TxPosition>, Hash> history_;
   std::optional<ChainMeta> meta_;
+  mutable std::shared_mutex mutex_;  // reads on any thread beside commit(), as LmdbStorage
 };
 
 }  // namespace pos

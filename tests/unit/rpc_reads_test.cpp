@@ -1,0 +1,73 @@
+// The RPC server reads the stored chain and the published status without waiting for the
+// node's event loop: with the loop held busy (as a long sync would), GETs still answer.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "peer_test_support.h"
+#include "pos/rpc_client.h"
+#include "pos/rpc_server.h"
+
+using namespace pos;
+using namespace pos::test;
+
+TEST_CASE("RPC reads answer while the event loop is busy; writes wait for it", "[rpc][node]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  BlockPtr block = f.forge(a);
+  RpcOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  auto server = RpcServer::start(a, options, RpcIdentity{"test", std::nullopt});
+  REQUIRE(server.ok());
+  RpcClient client("http://127.0.0.1:" + std::to_string((*server)->port()), 5000);
+
+  std::atomic<bool> busy{false};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread hold([&] {
+    a.inspect([&](const Blockchain&, const TransactionPool&) {
+      busy = true;
+      released.wait();
+    });
+  });
+  REQUIRE(eventually([&] { return busy.load(); }));
+
+  auto info = client.get("/info");
+  REQUIRE(info.ok());
+  CHECK(info->status == 200);
+  CHECK_THAT(info->body, Catch::Contains("\"tip\":\"" + block->hash().hex() + "\""));
+  auto by_height = client.get("/blocks/1");
+  REQUIRE(by_height.ok());
+  CHECK(by_height->status == 200);
+  CHECK_THAT(by_height->body, Catch::Contains(block->hash().hex()));
+  auto by_hash = client.get("/blocks/" + block->hash().hex());
+  REQUIRE(by_hash.ok());
+  CHECK(by_hash->status == 200);
+  auto page = client.get("/blocks?from=0&limit=5");
+  REQUIRE(page.ok());
+  CHECK(page->status == 200);
+  auto account = client.get("/accounts/" + f.keys.users[0].public_key().hex());
+  REQUIRE(account.ok());
+  CHECK(account->status == 200);
+  CHECK_THAT(account->body, Catch::Contains("\"balance\":1000"));
+  auto stakers = client.get("/stakers");
+  REQUIRE(stakers.ok());
+  CHECK(stakers->status == 200);
+  auto missing = client.get("/blocks/2");
+  REQUIRE(missing.ok());
+  CHECK(missing->status == 404);
+
+  // A write waits for the loop: it is answered once the loop is free again.
+  auto tx = f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1, 0, 1);
+  std::future<Status> submitted = std::async(std::launch::async, [&] { return a.submit(tx); });
+  CHECK(submitted.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready);
+  release.set_value();
+  hold.join();
+  CHECK(submitted.get().ok());
+  auto status = client.get("/transactions/" + tx->id().hex());
+  REQUIRE(status.ok());
+  CHECK_THAT(status->body, Catch::Contains("\"status\":\"pending\""));
+}
