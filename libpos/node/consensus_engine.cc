@@ -131,9 +131,12 @@ void ConsensusEngine::stop_forging() {
 void ConsensusEngine::on_tick() {
   std::uint64_t now = clock_.now_ms();
   retry_held();
-  while (!held_log_.empty() && now - held_log_.front().first > kHeldLogMs) held_log_.pop_front();
+  // Kept while younger than kHeldLogMs; a clock set back keeps them (no underflow).
+  while (!held_log_.empty() && now > held_log_.front().first &&
+         now - held_log_.front().first > kHeldLogMs)
+    held_log_.pop_front();
   maybe_forge();
-  if (now - last_expiry_ms_ > kPoolExpiryEveryMs) {
+  if (now < last_expiry_ms_ || now - last_expiry_ms_ > kPoolExpiryEveryMs) {
     last_expiry_ms_ = now;
     pool_.expire(now);
   }

@@ -199,9 +199,9 @@ struct Node::Impl {
   std::function<void(LogLevel, const std::string&)> log;
   SystemClock clock;
   fs::path data_dir;
+  std::optional<SlotGuard> guard;  // before peer: the forging tick uses it until peer is gone
   std::unique_ptr<PeerNode> peer;
   std::unique_ptr<RpcServer> rpc;
-  std::optional<SlotGuard> guard;
   std::uint16_t p2p_port = 0;
 
   fs::path pool_file() const { return data_dir / "pool.jsonl"; }

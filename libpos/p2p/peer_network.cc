@@ -17,7 +17,6 @@
 #include <kj/debug.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -40,10 +39,10 @@ constexpr std::size_t kMaxSeenTxs = 100'000;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
 
-std::uint64_t steady_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
+// Milliseconds from `then` to `now`; 0 when the clock went back (a wall clock set backwards must
+// not look like a long silence).
+std::uint64_t since(std::uint64_t now, std::uint64_t then) {
+  return now > then ? now - then : 0;
 }
 
 std::optional<PeerAddress> parse_host_port(std::string_view text) {
@@ -264,7 +263,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     auto it = book_.find(key);
     if (it == book_.end()) return;
     it->second.connected = false;
-    it->second.next_attempt_ms = steady_ms() + it->second.backoff_ms;
+    it->second.next_attempt_ms = clock_.now_ms() + it->second.backoff_ms;
     it->second.backoff_ms = std::min(it->second.backoff_ms * 2, config_.redial_max_ms);
   }
 
@@ -299,9 +298,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     peer->dialed = std::move(dialed);
     peer->remote = remote_of(*stream, peer->remote_ip);
     peer->stream = kj::mv(stream);
-    peer->connected_ms = peer->last_frame_ms = peer->tokens_ms = steady_ms();
-    peer->tokens = config_.max_messages_per_second;
     std::uint64_t now = clock_.now_ms();
+    peer->connected_ms = peer->last_frame_ms = peer->tokens_ms = now;
+    peer->tokens = config_.max_messages_per_second;
     if (inbound) {
       std::size_t count = 0;
       for (const auto& [id, p] : peers_) count += p->inbound ? 1 : 0;
@@ -334,10 +333,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   // Sends what is queued, then closes: for Reject.
   void close_after_send(Peer& peer, const std::string& why) {
     std::uint64_t id = peer.id;
-    peer.sending = kj::mv(peer.sending).then([this, id, why]() {
-      auto it = peers_.find(id);
-      if (it != peers_.end()) drop(*it->second, why);
-    });
+    peer.sending = kj::mv(peer.sending)
+                       .then([this, id, why]() {
+                         auto it = peers_.find(id);
+                         if (it != peers_.end()) drop(*it->second, why);
+                       })
+                       .eagerlyEvaluate(nullptr);  // run it now, not when something else is sent
   }
 
   // The peer pays the reason's penalty (one table, libpos/core/status.cc); at 100 it is banned.
@@ -439,7 +440,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         return kj::READY_NOW;
       }
       if (p->closing) return kj::READY_NOW;
-      p->last_frame_ms = steady_ms();
+      p->last_frame_ms = clock_.now_ms();
       if (!take_token(*p)) {
         refuse(*p, Error{Reason::kRateLimited, "over its message rate"});
       } else {
@@ -455,10 +456,10 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   }
 
   bool take_token(Peer& peer) {
-    std::uint64_t now = steady_ms();
+    std::uint64_t now = clock_.now_ms();
     double rate = config_.max_messages_per_second;
-    peer.tokens =
-        std::min(2 * rate, peer.tokens + rate * static_cast<double>(now - peer.tokens_ms) / 1000.0);
+    peer.tokens = std::min(
+        2 * rate, peer.tokens + rate * static_cast<double>(since(now, peer.tokens_ms)) / 1000.0);
     peer.tokens_ms = now;
     if (peer.tokens < 1) return false;
     peer.tokens -= 1;
@@ -612,7 +613,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   void request_blocks(Peer& peer, std::vector<Hash> locator) {
     syncing_from_ = peer.id;
     peer.blocks_requested = true;
-    peer.blocks_requested_ms = steady_ms();
+    peer.blocks_requested_ms = clock_.now_ms();
     send(peer, GetBlocks{std::move(locator), config_.sync_batch_blocks});
   }
 
@@ -626,16 +627,16 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   }
 
   void on_tick() {
-    std::uint64_t now = steady_ms();
+    std::uint64_t now = clock_.now_ms();
     std::size_t outbound = 0;
     for (auto& [id, peer] : peers_) {
       if (peer->closing) continue;
       if (!peer->inbound) ++outbound;
-      if (!peer->ready && now - peer->connected_ms > config_.handshake_timeout_ms) {
+      if (!peer->ready && since(now, peer->connected_ms) > config_.handshake_timeout_ms) {
         drop(*peer, "no hello in time");
-      } else if (now - peer->last_frame_ms > config_.idle_timeout_ms) {
+      } else if (since(now, peer->last_frame_ms) > config_.idle_timeout_ms) {
         drop(*peer, "silent for too long");
-      } else if (peer->ready && now - peer->last_ping_ms > config_.ping_interval_ms) {
+      } else if (peer->ready && since(now, peer->last_ping_ms) > config_.ping_interval_ms) {
         peer->last_ping_ms = now;
         send(*peer, Ping{now});
       }
@@ -650,7 +651,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     if (syncing_from_) {
       auto it = peers_.find(*syncing_from_);
       if (it == peers_.end() || it->second->closing ||
-          now - it->second->blocks_requested_ms > kSyncStallMs)
+          since(now, it->second->blocks_requested_ms) > kSyncStallMs)
         syncing_from_.reset();
     }
     if (!syncing_from_) {

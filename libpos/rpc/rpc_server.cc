@@ -402,7 +402,11 @@ Reply RpcServer::Impl::blocks_page(const httplib::Request& req) {
   std::vector<BlockPtr> blocks;
   std::uint64_t height = 0;
   height = node.status().height;
-  if (*from <= height) blocks = node.storage().main_chain_blocks(*from, count, 16 * 1024 * 1024);
+  if (*from <= height) {
+    // The storage may be a block or two past the published status: the page stops at its height.
+    count = static_cast<std::size_t>(std::min<std::uint64_t>(count, height - *from + 1));
+    blocks = node.storage().main_chain_blocks(*from, count, 16 * 1024 * 1024);
+  }
   if (*from > height)
     return error_reply(Reason::kNotFound, "the page starts at height " + std::to_string(*from) +
                                               ", beyond the tip at " + std::to_string(height));
@@ -662,6 +666,9 @@ Reply RpcServer::Impl::account_transactions(const std::string& text, const httpl
     if (attempt == 2)
       throw StorageError("the address history names a transaction the chain does not have");
   }
+  // Included since the pool was read: listed once, as included.
+  std::erase_if(pending,
+                [&](const TransactionPtr& tx) { return node.storage().tx_location(tx->id()); });
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "address");

@@ -119,14 +119,36 @@ void require_complete(const detail::ByteReader& r, Table table) {
                        "\": wrong length");
 }
 
-// A read transaction, aborted when it goes out of scope. Reads run on any thread (MDB_NOTLS)
-// beside the writer; the map is never resized while one is open (the shared lock), as LMDB asks.
+// Read transactions run on any thread (MDB_NOTLS) beside the writer, and hold this lock shared;
+// the map is resized only under it exclusively, with no transaction open in the process, as
+// LMDB asks. A resize waiting at the gate keeps new readers out, so a stream of overlapping
+// reads cannot starve it.
+struct MapLock {
+  std::mutex gate;
+  std::shared_mutex readers;
+};
+
+class ExclusiveMap {
+ public:
+  explicit ExclusiveMap(MapLock& lock) : gate_(lock.gate), readers_(lock.readers) {}
+
+ private:
+  std::lock_guard<std::mutex> gate_;
+  std::unique_lock<std::shared_mutex> readers_;
+};
+
+// A read transaction, aborted when it goes out of scope.
 class ReadTxn {
  public:
-  ReadTxn(MDB_env* env, std::shared_mutex& map_mutex) : map_lock_(map_mutex) {
+  ReadTxn(MDB_env* env, MapLock& map) : map_lock_(enter(map)) {
     int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
     if (rc == MDB_MAP_RESIZED) {  // another process (the node) grew the map: adopt its size
-      mdb_env_set_mapsize(env, 0);
+      map_lock_.unlock();
+      {
+        ExclusiveMap alone(map);
+        mdb_env_set_mapsize(env, 0);
+      }
+      map_lock_ = enter(map);
       rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
     }
     if (rc != 0) throw StorageError("cannot begin a read transaction: " + lmdb_message(rc));
@@ -137,6 +159,10 @@ class ReadTxn {
   MDB_txn* get() const { return txn_; }
 
  private:
+  static std::shared_lock<std::shared_mutex> enter(MapLock& map) {
+    std::lock_guard wait_for_resizes(map.gate);
+    return std::shared_lock(map.readers);
+  }
   std::shared_lock<std::shared_mutex> map_lock_;
   MDB_txn* txn_ = nullptr;
 };
@@ -156,7 +182,7 @@ struct LmdbStorage::Impl {
   MDB_env* env = nullptr;
   std::array<MDB_dbi, kTableCount> dbi{};
   std::size_t map_size = 0;
-  mutable std::shared_mutex map_mutex;  // shared by read transactions, exclusive for a resize
+  mutable MapLock map_mutex;  // shared by read transactions, exclusive for a resize
 
   ~Impl() {
     if (env != nullptr) mdb_env_close(env);
@@ -239,7 +265,7 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
   if (size < needed)
     return storage_error(data.string() + " is truncated: " + std::to_string(size) +
                          " bytes, its header needs " + std::to_string(needed));
-  std::shared_mutex alone;  // no other thread has this env yet
+  MapLock alone;  // no other thread has this env yet
   ReadTxn txn(env, alone);
   std::array<MDB_dbi, kTableCount> dbi{};
   std::string missing;
@@ -427,7 +453,7 @@ std::optional<Account> LmdbStorage::account(const Address& address) const {
 namespace {
 
 // Calls fn(key, payload) for every record of a table, in key order.
-void scan(MDB_env* env, std::shared_mutex& map_mutex, MDB_dbi dbi, Table table,
+void scan(MDB_env* env, MapLock& map_mutex, MDB_dbi dbi, Table table,
           const std::function<void(ByteView, ByteView)>& fn) {
   ReadTxn txn(env, map_mutex);
   MDB_cursor* cursor = nullptr;
@@ -602,7 +628,7 @@ Status LmdbStorage::commit(const StorageBatch& batch) {
                            std::to_string(impl_->options.max_map_size >> 20) +
                            " MiB; raise the limit to go on");
     std::size_t grown = std::min(impl_->map_size * 2, impl_->options.max_map_size);
-    std::unique_lock no_readers(impl_->map_mutex);
+    ExclusiveMap no_readers(impl_->map_mutex);
     if ((rc = mdb_env_set_mapsize(impl_->env, grown)) != 0)
       return storage_error("cannot grow the map: " + lmdb_message(rc));
     impl_->map_size = grown;

@@ -21,7 +21,8 @@
 
 namespace pos::test {
 
-// Validators, users and a genesis, and a clock far enough ahead that any slot is allowed.
+// Validators, users and a genesis, and a clock far enough ahead that any slot is allowed. The
+// clock stands still unless a test moves it: the network's timeouts and rate window read it.
 struct Fixture {
   TestNet keys;
   ManualClock clock{kGenesisTime + 1'000'000'000'000};
