@@ -53,6 +53,13 @@ Result<std::uint64_t> JsonObject::u64(const char* name) {
   return field_error(name, "must be a JSON integer");
 }
 
+Result<bool> JsonObject::boolean(const char* name) {
+  auto v = field(name);
+  if (!v.ok()) return v.error();
+  if (!(*v)->IsBool()) return field_error(name, "must be true or false");
+  return (*v)->GetBool();
+}
+
 Result<std::string_view> JsonObject::string(const char* name) {
   auto v = field(name);
   if (!v.ok()) return v.error();

@@ -28,6 +28,7 @@ class JsonObject {
   bool has(const char* name) const;
   Result<std::uint64_t> u64(const char* name);
   Result<std::string_view> string(const char* name);
+  Result<bool> boolean(const char* name);
   template <class Fixed>
   Result<Fixed> fixed_hex(const char* name) {
     auto text = string(name);

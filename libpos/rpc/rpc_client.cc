@@ -37,13 +37,11 @@ Result<rapidjson::Document> parse(const std::string& body) {
 std::string text(const rapidjson::Value& v, const char* name) {
   return v.HasMember(name) && v[name].IsString() ? v[name].GetString() : "";
 }
-std::uint64_t number(const rapidjson::Value& v, const char* name) {
-  return v.HasMember(name) && v[name].IsUint64() ? v[name].GetUint64() : 0;
-}
-template <class Fixed>
-Fixed fixed(const rapidjson::Value& v, const char* name) {
-  auto parsed = Fixed::from_hex(text(v, name));
-  return parsed.ok() ? *parsed : Fixed{};
+// A hash field, if present and well formed.
+std::optional<Hash> hash_field(const rapidjson::Value& v, const char* name) {
+  auto parsed = Hash::from_hex(text(v, name));
+  if (!parsed.ok()) return std::nullopt;
+  return *parsed;
 }
 
 }  // namespace
@@ -85,51 +83,42 @@ Result<RpcClient::Response> RpcClient::post(const std::string& path, const std::
 
 namespace {
 
-// The JSON of a successful answer, or the node's refusal.
-Result<rapidjson::Document> answer(Result<RpcClient::Response> r) {
+// The body of a successful answer, or the node's refusal.
+Result<std::string> answer(Result<RpcClient::Response> r) {
   if (!r.ok()) return r.error();
   if (r->status >= 400) return refusal_of(r->status, r->body);
-  return parse(r->body);
+  return std::move(r->body);
+}
+
+// The JSON object of a successful answer.
+Result<rapidjson::Document> answer_object(Result<RpcClient::Response> r) {
+  auto body = answer(std::move(r));
+  if (!body.ok()) return body.error();
+  return parse(*body);
 }
 
 }  // namespace
 
 Result<RpcInfo> RpcClient::info() {
-  auto doc = answer(get("/info"));
-  if (!doc.ok()) return doc.error();
-  const auto& d = *doc;
-  RpcInfo info;
-  info.chain_id = text(d, "chain_id");
-  info.genesis_hash = fixed<Hash>(d, "genesis_hash");
-  info.height = number(d, "height");
-  info.tip = fixed<Hash>(d, "tip");
-  info.state_root = fixed<Hash>(d, "state_root");
-  info.slot = number(d, "slot");
-  info.finalized_height = number(d, "finalized_height");
-  info.peers = number(d, "peers");
-  info.pool_size = number(d, "pool_size");
-  info.version = text(d, "version");
-  if (d.HasMember("address")) info.address = fixed<Address>(d, "address");
-  chain_id_ = info.chain_id;
+  auto body = answer(get("/info"));
+  if (!body.ok()) return body.error();
+  auto info = node_info_from_json(*body);
+  if (info.ok()) chain_id_ = info->chain_id;
   return info;
 }
 
 Result<Account> RpcClient::account(const Address& address) {
-  auto doc = answer(get("/accounts/" + address.hex()));
-  if (!doc.ok()) return doc.error();
-  Account a;
-  a.balance = number(*doc, "balance");
-  a.stake = number(*doc, "stake");
-  a.nonce = number(*doc, "nonce");
-  a.unbonding = number(*doc, "unbonding");
-  a.unbonding_release = number(*doc, "unbonding_release");
-  return a;
+  auto body = answer(get("/accounts/" + address.hex()));
+  if (!body.ok()) return body.error();
+  return account_from_json(*body, address);
 }
 
 Result<Hash> RpcClient::submit(const Transaction& tx) {
-  auto doc = answer(post("/transaction", to_json(tx, false)));
+  auto doc = answer_object(post("/transaction", to_json(tx, false)));
   if (!doc.ok()) return doc.error();
-  return fixed<Hash>(*doc, "id");
+  auto id = hash_field(*doc, "id");
+  if (!id) return make_error(Reason::kMalformed, "the node's answer has no transaction id");
+  return *id;
 }
 
 Result<std::vector<Result<Hash>>> RpcClient::submit_batch(const std::vector<TransactionPtr>& txs) {
@@ -152,21 +141,18 @@ Result<std::vector<Result<Hash>>> RpcClient::submit_batch(const std::vector<Tran
       out.emplace_back(make_error(
           reason_from_code(text(item["error"], "code")).value_or(Reason::kInvalidArgument),
           text(item["error"], "message")));
+    else if (auto id = hash_field(item, "id"))
+      out.emplace_back(*id);
     else
-      out.emplace_back(fixed<Hash>(item, "id"));
+      return make_error(Reason::kMalformed, "a result of the node's answer has no transaction id");
   }
   return out;
 }
 
 Result<RpcTxStatus> RpcClient::transaction_status(const Hash& id) {
-  auto doc = answer(get("/transactions/" + id.hex()));
-  if (!doc.ok()) return doc.error();
-  RpcTxStatus s;
-  s.id = id;
-  s.status = text(*doc, "status");
-  if (doc->HasMember("height")) s.height = number(*doc, "height");
-  if (doc->HasMember("block")) s.block = fixed<Hash>(*doc, "block");
-  return s;
+  auto body = answer(get("/transactions/" + id.hex()));
+  if (!body.ok()) return body.error();
+  return tx_status_from_json(*body, id);
 }
 
 Result<BlockPtr> RpcClient::block(std::uint64_t height) {

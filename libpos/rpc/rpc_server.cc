@@ -14,6 +14,7 @@
 
 #include "explorer_assets.h"
 #include "pos/version.h"
+#include "pos/wire.h"
 
 namespace pos {
 namespace {
@@ -63,23 +64,6 @@ void key(Writer& w, const char* k) {
 }
 void str(Writer& w, const std::string& s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-void write_account(Writer& w, const Address& address, const Account& a) {
-  w.StartObject();
-  key(w, "address");
-  str(w, address.hex());
-  key(w, "balance");
-  w.Uint64(a.balance);
-  key(w, "stake");
-  w.Uint64(a.stake);
-  key(w, "nonce");
-  w.Uint64(a.nonce);
-  key(w, "unbonding");
-  w.Uint64(a.unbonding);
-  key(w, "unbonding_release");
-  w.Uint64(a.unbonding_release);
-  w.EndObject();
 }
 
 // Embeds JSON text already made by the core's encoders.
@@ -284,37 +268,20 @@ void RpcServer::Impl::install_explorer() {
 
 Reply RpcServer::Impl::info() {
   NodeStatus s = node.status();
-  const Hash& genesis = node.genesis_hash();
-  return json_reply(200, [&](Writer& w) {
-    w.StartObject();
-    key(w, "chain_id");
-    str(w, chain_id_text);
-    key(w, "genesis_hash");
-    str(w, genesis.hex());
-    key(w, "height");
-    w.Uint64(s.height);
-    key(w, "tip");
-    str(w, s.tip.hex());
-    key(w, "state_root");
-    str(w, s.state_root.hex());
-    key(w, "slot");
-    w.Uint64(s.slot);
-    key(w, "finalized_height");
-    w.Uint64(s.finalized_height);
-    key(w, "peers");
-    w.Uint64(s.peers.size());
-    key(w, "pool_size");
-    w.Uint64(s.pool_size);
-    key(w, "syncing");
-    w.Bool(s.syncing_from.has_value());
-    key(w, "version");
-    str(w, identity.version);
-    if (identity.forger) {
-      key(w, "address");
-      str(w, identity.forger->hex());
-    }
-    w.EndObject();
-  });
+  NodeInfo info;
+  info.chain_id = chain_id_text;
+  info.genesis_hash = node.genesis_hash();
+  info.height = s.height;
+  info.tip = s.tip;
+  info.state_root = s.state_root;
+  info.slot = s.slot;
+  info.finalized_height = s.finalized_height;
+  info.peers = s.peers.size();
+  info.pool_size = s.pool_size;
+  info.syncing = s.syncing_from.has_value();
+  info.version = identity.version;
+  info.address = identity.forger;
+  return Reply{200, to_json(info)};
 }
 
 Reply RpcServer::Impl::health() {
@@ -624,7 +591,7 @@ Reply RpcServer::Impl::account(const std::string& text) {
     return error_reply(Reason::kInvalidArgument,
                        "not an address (64 lower-case hex characters): " + address.error().message);
   Account a = node.storage().account(*address).value_or(Account{});
-  return json_reply(200, [&](Writer& w) { write_account(w, *address, a); });
+  return Reply{200, account_to_json(*address, a)};
 }
 
 Reply RpcServer::Impl::account_transactions(const std::string& text, const httplib::Request& req) {

@@ -13,29 +13,13 @@
 #include "pos/block.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
+#include "pos/wire.h"
 
 namespace pos {
 
-struct RpcInfo {
-  std::string chain_id;
-  Hash genesis_hash;
-  std::uint64_t height = 0;
-  Hash tip;
-  Hash state_root;
-  std::uint64_t slot = 0;
-  std::uint64_t finalized_height = 0;
-  std::size_t peers = 0;
-  std::size_t pool_size = 0;
-  std::string version;
-  std::optional<Address> address;
-};
-
-struct RpcTxStatus {
-  Hash id;
-  std::string status;  // "pending", "included" or "unknown"
-  std::optional<std::uint64_t> height;
-  std::optional<Hash> block;
-};
+// The answers' shapes and their strict readers are in pos/wire.h.
+using RpcInfo = NodeInfo;
+using RpcTxStatus = TxStatus;
 
 class RpcClient {
  public:

@@ -1,0 +1,149 @@
+#include "pos/wire.h"
+
+#include "json_util.h"
+
+namespace pos {
+namespace {
+
+using detail::JsonObject;
+using detail::JsonWriter;
+using detail::write_key;
+using detail::write_string;
+
+// The answer as a JSON object, named for messages.
+Result<JsonObject> open_answer(std::string_view json, rapidjson::Document& doc, const char* what) {
+  if (auto parsed = detail::parse_json(json, doc); !parsed.ok()) return parsed.error();
+  return JsonObject::open(doc, what);
+}
+
+template <class T>
+Status take(Result<T> value, T& into) {
+  if (!value.ok()) return value.error();
+  into = std::move(*value);
+  return {};
+}
+
+}  // namespace
+
+std::string to_json(const NodeInfo& info) {
+  rapidjson::StringBuffer out;
+  JsonWriter w(out);
+  w.StartObject();
+  write_key(w, "chain_id");
+  write_string(w, info.chain_id);
+  write_key(w, "genesis_hash");
+  write_string(w, info.genesis_hash.hex());
+  write_key(w, "height");
+  w.Uint64(info.height);
+  write_key(w, "tip");
+  write_string(w, info.tip.hex());
+  write_key(w, "state_root");
+  write_string(w, info.state_root.hex());
+  write_key(w, "slot");
+  w.Uint64(info.slot);
+  write_key(w, "finalized_height");
+  w.Uint64(info.finalized_height);
+  write_key(w, "peers");
+  w.Uint64(info.peers);
+  write_key(w, "pool_size");
+  w.Uint64(info.pool_size);
+  write_key(w, "syncing");
+  w.Bool(info.syncing);
+  write_key(w, "version");
+  write_string(w, info.version);
+  if (info.address) {
+    write_key(w, "address");
+    write_string(w, info.address->hex());
+  }
+  w.EndObject();
+  return out.GetString();
+}
+
+Result<NodeInfo> node_info_from_json(std::string_view json) {
+  rapidjson::Document doc;
+  auto o = open_answer(json, doc, "node info");
+  if (!o.ok()) return o.error();
+  NodeInfo info;
+  std::string_view chain_id, version;
+  for (Status s :
+       {take(o->string("chain_id"), chain_id),
+        take(o->fixed_hex<Hash>("genesis_hash"), info.genesis_hash),
+        take(o->u64("height"), info.height), take(o->fixed_hex<Hash>("tip"), info.tip),
+        take(o->fixed_hex<Hash>("state_root"), info.state_root), take(o->u64("slot"), info.slot),
+        take(o->u64("finalized_height"), info.finalized_height), take(o->u64("peers"), info.peers),
+        take(o->u64("pool_size"), info.pool_size), take(o->boolean("syncing"), info.syncing),
+        take(o->string("version"), version)})
+    if (!s.ok()) return s.error();
+  info.chain_id = chain_id;
+  info.version = version;
+  if (o->has("address")) {
+    Address address;
+    if (auto s = take(o->fixed_hex<Address>("address"), address); !s.ok()) return s.error();
+    info.address = address;
+  }
+  return info;
+}
+
+std::string account_to_json(const Address& address, const Account& a) {
+  rapidjson::StringBuffer out;
+  JsonWriter w(out);
+  w.StartObject();
+  write_key(w, "address");
+  write_string(w, address.hex());
+  write_key(w, "balance");
+  w.Uint64(a.balance);
+  write_key(w, "stake");
+  w.Uint64(a.stake);
+  write_key(w, "nonce");
+  w.Uint64(a.nonce);
+  write_key(w, "unbonding");
+  w.Uint64(a.unbonding);
+  write_key(w, "unbonding_release");
+  w.Uint64(a.unbonding_release);
+  w.EndObject();
+  return out.GetString();
+}
+
+Result<Account> account_from_json(std::string_view json, const Address& expected) {
+  rapidjson::Document doc;
+  auto o = open_answer(json, doc, "account");
+  if (!o.ok()) return o.error();
+  Account a;
+  Address address;
+  for (Status s : {take(o->fixed_hex<Address>("address"), address),
+                   take(o->u64("balance"), a.balance), take(o->u64("stake"), a.stake),
+                   take(o->u64("nonce"), a.nonce), take(o->u64("unbonding"), a.unbonding),
+                   take(o->u64("unbonding_release"), a.unbonding_release)})
+    if (!s.ok()) return s.error();
+  if (address != expected)
+    return make_error(Reason::kMalformed,
+                      "the node answered for account " + address.hex() + ", not " + expected.hex());
+  return a;
+}
+
+Result<TxStatus> tx_status_from_json(std::string_view json, const Hash& expected) {
+  rapidjson::Document doc;
+  auto o = open_answer(json, doc, "transaction status");
+  if (!o.ok()) return o.error();
+  TxStatus s;
+  std::string_view status;
+  for (Status ok : {take(o->fixed_hex<Hash>("id"), s.id), take(o->string("status"), status)})
+    if (!ok.ok()) return ok.error();
+  s.status = status;
+  if (s.id != expected)
+    return make_error(Reason::kMalformed, "the node answered for transaction " + s.id.hex() +
+                                              ", not " + expected.hex());
+  if (s.status == "included") {
+    std::uint64_t height = 0;
+    Hash block;
+    for (Status ok : {take(o->u64("height"), height), take(o->fixed_hex<Hash>("block"), block)})
+      if (!ok.ok()) return ok.error();
+    s.height = height;
+    s.block = block;
+  } else if (s.status != "pending" && s.status != "unknown") {
+    return o->field_error("status", "must be \"pending\", \"included\" or \"unknown\"");
+  }
+  return s;
+}
+
+}  // namespace pos

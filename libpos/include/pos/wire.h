@@ -1,0 +1,50 @@
+// The JSON shapes of the node's API beside those of transactions and blocks (transaction.h,
+// block.h): each has one writer, used by the RPC server, and one strict reader, used by
+// RpcClient (and so by pypos and the programs). A reader refuses an answer that lacks a field
+// or has one of the wrong type (kMalformed, naming it); fields it does not know are ignored, so
+// that a newer node can add some.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pos/account_model.h"
+#include "pos/crypto.h"
+#include "pos/status.h"
+
+namespace pos {
+
+// GET /info.
+struct NodeInfo {
+  std::string chain_id;
+  Hash genesis_hash;
+  std::uint64_t height = 0;
+  Hash tip;
+  Hash state_root;
+  std::uint64_t slot = 0;
+  std::uint64_t finalized_height = 0;
+  std::uint64_t peers = 0;
+  std::uint64_t pool_size = 0;
+  bool syncing = false;
+  std::string version;
+  std::optional<Address> address;  // a validator's own
+};
+std::string to_json(const NodeInfo& info);
+Result<NodeInfo> node_info_from_json(std::string_view json);
+
+// GET /accounts/{address}.
+std::string account_to_json(const Address& address, const Account& account);
+Result<Account> account_from_json(std::string_view json, const Address& expected);
+
+// GET /transactions/{id}: what a client needs of it (the route adds more for people).
+struct TxStatus {
+  Hash id;
+  std::string status;                   // "pending", "included" or "unknown"
+  std::optional<std::uint64_t> height;  // when included
+  std::optional<Hash> block;            // when included
+};
+Result<TxStatus> tx_status_from_json(std::string_view json, const Hash& expected);
+
+}  // namespace pos
