@@ -178,6 +178,133 @@ struct Sample {
   double latency_p50_ms;
 };
 
+// `count` new accounts, funded with EXCHANGE from the authority, in rounds within the pool's
+// nonce-gap limit, each waited for.
+std::vector<pos::Wallet> fund_accounts(pos::RpcClient& client, const pos::Wallet& authority,
+                                       const std::string& chain, std::size_t count) {
+  std::vector<pos::Wallet> accounts;
+  for (std::size_t i = 0; i < count; ++i) accounts.push_back(pos::Wallet::generate());
+  auto authority_account = client.account(authority.public_key());
+  if (!authority_account.ok()) fail(3, authority_account.error().message);
+  std::uint64_t nonce = authority_account->nonce;
+  std::uint64_t now = pos::SystemClock().now_ms();
+  const std::size_t round = 50;
+  for (std::size_t first = 0; first < count; first += round) {
+    std::vector<pos::TransactionPtr> funding;
+    for (std::size_t i = first; i < std::min(first + round, count); ++i)
+      funding.push_back(
+          authority.exchange(chain, accounts[i].public_key(), 1'000'000, 0, nonce + i, now));
+    auto r = client.submit_batch(funding);
+    if (!r.ok()) fail(3, r.error().message);
+    for (const auto& verdict : *r)
+      if (!verdict.ok()) fail(1, "funding refused: " + verdict.error().to_string());
+    auto funded = Timer::now();
+    for (;;) {
+      auto status = client.transaction_status(funding.back()->id());
+      if (!status.ok()) fail(3, status.error().message);
+      if (status->status == "included") break;
+      if (since(funded) > 120) fail(1, "funding transactions were not included within 120 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return accounts;
+}
+
+// `count` transfers signed ahead, round-robin over the accounts.
+std::vector<pos::TransactionPtr> presign_transfers(const std::vector<pos::Wallet>& accounts,
+                                                   const std::string& chain, std::size_t count) {
+  std::vector<pos::TransactionPtr> txs;
+  txs.reserve(count);
+  std::uint64_t now = pos::SystemClock().now_ms();
+  for (std::size_t i = 0; i < count; ++i) {
+    const pos::Wallet& from = accounts[i % accounts.size()];
+    txs.push_back(from.transfer(chain, accounts[(i + 1) % accounts.size()].public_key(), 1, 1,
+                                i / accounts.size(), now + i));
+  }
+  return txs;
+}
+
+// The plot: committed transactions (blue) and median latency (orange) over time.
+void write_plot(const fs::path& file, const std::vector<Sample>& samples, double seconds,
+                std::size_t transactions) {
+  double w = 640, h = 320, tmax = std::max(1.0, seconds);
+  double lmax = 1;
+  for (const auto& s : samples) lmax = std::max(lmax, s.latency_p50_ms);
+  std::ofstream svg(file);
+  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h + 40
+      << "'><rect width='100%' height='100%' fill='white'/>"
+      << "<text x='10' y='20' font-family='sans-serif' font-size='14'>pos-bench: committed "
+         "transactions (blue) and median latency (orange, max "
+      << static_cast<int>(lmax) << " ms) over " << static_cast<int>(tmax) << " s</text>";
+  auto line = [&](const char* colour, auto value, double vmax) {
+    svg << "<polyline fill='none' stroke='" << colour << "' stroke-width='2' points='";
+    for (const auto& s : samples)
+      svg << 10 + (w - 20) * s.t / tmax << "," << 30 + h - (h - 10) * value(s) / vmax << " ";
+    svg << "'/>";
+  };
+  line(
+      "#1f77b4", [](const Sample& s) { return static_cast<double>(s.committed); },
+      std::max(1.0, static_cast<double>(transactions)));
+  line(
+      "#ff7f0e", [](const Sample& s) { return s.latency_p50_ms; }, lmax);
+  svg << "</svg>\n";
+}
+
+// What a load run measured.
+struct LoadResult {
+  std::size_t transactions = 0, accepted = 0, refused = 0, included = 0;
+  double submit_done = 0, commit_done = 0, all_nodes = 0;  // seconds from the first submission
+  std::vector<double> latencies_ms;                        // of each committed transaction
+  std::vector<Sample> samples;
+};
+
+// The table on stdout, report.json and throughput.svg in o.out.
+void report(const Options& o, LoadResult r, std::size_t nodes, double raw_all_cores) {
+  std::vector<double>& lat = r.latencies_ms;
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) {
+    return lat.empty()
+               ? 0.0
+               : lat[std::min(lat.size() - 1,
+                              static_cast<std::size_t>(p * static_cast<double>(lat.size())))];
+  };
+  double accepted_rate = static_cast<double>(r.accepted) / std::max(r.submit_done, 1e-9);
+  double committed_rate = static_cast<double>(r.included) / std::max(r.all_nodes, 1e-9);
+  std::printf("\n%-28s %12s\n", "figure", "value");
+  std::printf("%-28s %12zu\n", "transactions", r.transactions);
+  std::printf("%-28s %12zu\n", "accepted (202)", r.accepted);
+  std::printf("%-28s %12zu\n", "refused", r.refused);
+  std::printf("%-28s %12.0f\n", "accepted tx/s", accepted_rate);
+  std::printf("%-28s %12.0f\n", "committed tx/s (all nodes)", committed_rate);
+  std::printf("%-28s %12.0f\n", "latency p50 ms", pct(0.5));
+  std::printf("%-28s %12.0f\n", "latency p90 ms", pct(0.9));
+  std::printf("%-28s %12.0f\n", "latency p99 ms", pct(0.99));
+  double ceiling = raw_all_cores / static_cast<double>(nodes);
+  if (o.same_machine) {
+    std::printf("%-28s %12.0f\n", "raw verify/s, all cores", raw_all_cores);
+    std::printf("%-28s %12.3f  (committed tx/s over raw verify/s on all cores / %zu nodes)\n",
+                "committed / ceiling", committed_rate / ceiling, nodes);
+  }
+
+  fs::create_directories(o.out);
+  std::ofstream json(o.out / "report.json");
+  json << "{\"nodes\": " << nodes << ", \"accounts\": " << o.accounts
+       << ", \"transactions\": " << r.transactions << ", \"accepted\": " << r.accepted
+       << ", \"refused\": " << r.refused << ", \"committed\": " << r.included
+       << ", \"accepted_tx_per_s\": " << accepted_rate
+       << ", \"committed_tx_per_s\": " << committed_rate
+       << ", \"latency_ms\": {\"p50\": " << pct(0.5) << ", \"p90\": " << pct(0.9)
+       << ", \"p99\": " << pct(0.99) << "}, \"seconds\": {\"submit\": " << r.submit_done
+       << ", \"commit\": " << r.commit_done << ", \"all_nodes\": " << r.all_nodes << "}";
+  if (o.same_machine)
+    json << ", \"raw_verify_per_s_all_cores\": " << raw_all_cores
+         << ", \"committed_over_ceiling\": " << committed_rate / ceiling;
+  json << "}\n";
+  write_plot(o.out / "throughput.svg", r.samples, r.all_nodes, r.transactions);
+  std::printf("report: %s, plot: %s\n", (o.out / "report.json").c_str(),
+              (o.out / "throughput.svg").c_str());
+}
+
 int run(const Options& o) {
   std::vector<pos::RpcClient> clients;
   for (const auto& url : o.nodes) clients.emplace_back(url, 10'000);
@@ -187,42 +314,12 @@ int run(const Options& o) {
   auto authority = pos::Wallet::load(o.authority);
   if (!authority.ok()) fail(2, authority.error().message);
 
-  // 1. Fund the accounts with EXCHANGE from the authority.
-  std::vector<pos::Wallet> accounts;
-  for (std::size_t i = 0; i < o.accounts; ++i) accounts.push_back(pos::Wallet::generate());
-  std::uint64_t nonce = clients[0].account(authority->public_key())->nonce;
-  std::uint64_t now = pos::SystemClock().now_ms();
-  // In rounds within the pool's nonce-gap limit, each waited for.
-  const std::size_t round = 50;
-  for (std::size_t first = 0; first < o.accounts; first += round) {
-    std::vector<pos::TransactionPtr> funding;
-    for (std::size_t i = first; i < std::min(first + round, o.accounts); ++i)
-      funding.push_back(
-          authority->exchange(chain, accounts[i].public_key(), 1'000'000, 0, nonce + i, now));
-    auto r = clients[0].submit_batch(funding);
-    if (!r.ok()) fail(3, r.error().message);
-    for (const auto& verdict : *r)
-      if (!verdict.ok()) fail(1, "funding refused: " + verdict.error().to_string());
-    auto funded = Timer::now();
-    while (clients[0].transaction_status(funding.back()->id())->status != "included") {
-      if (since(funded) > 120) fail(1, "funding transactions were not included within 120 s");
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
+  std::vector<pos::Wallet> accounts = fund_accounts(clients[0], *authority, chain, o.accounts);
   std::printf("funded %zu accounts\n", o.accounts);
-
   // The ceiling, measured now in this run: every node checks every signature once, so K nodes
   // on this machine can commit at most (raw verify rate on all cores) / K transactions a second.
   double raw_all_cores = o.same_machine ? pos::bench::raw_verify_rate_all_cores() : 0;
-
-  // 2. Pre-sign the transfers, round-robin over the accounts.
-  std::vector<pos::TransactionPtr> txs;
-  txs.reserve(o.txs);
-  for (std::size_t i = 0; i < o.txs; ++i) {
-    const pos::Wallet& from = accounts[i % o.accounts];
-    txs.push_back(from.transfer(chain, accounts[(i + 1) % o.accounts].public_key(), 1, 1,
-                                i / o.accounts, now + i));
-  }
+  std::vector<pos::TransactionPtr> txs = presign_transfers(accounts, chain, o.txs);
   std::unordered_map<pos::Hash, std::size_t> index;
   for (std::size_t i = 0; i < txs.size(); ++i) index[txs[i]->id()] = i;
 
@@ -319,72 +416,11 @@ int run(const Options& o) {
   double all_nodes = since(start);
   std::fprintf(stderr, "\n");
 
-  std::vector<double> lat;
+  LoadResult result{txs.size(),  accepted,  refused, included,          submit_done,
+                    commit_done, all_nodes, {},      std::move(samples)};
   for (std::size_t i = 0; i < txs.size(); ++i)
-    if (committed[i] >= 0) lat.push_back((committed[i] - submitted[i]) * 1000);
-  std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) {
-    return lat.empty()
-               ? 0.0
-               : lat[std::min(lat.size() - 1,
-                              static_cast<std::size_t>(p * static_cast<double>(lat.size())))];
-  };
-  double accepted_rate = static_cast<double>(accepted) / std::max(submit_done, 1e-9);
-  double committed_rate = static_cast<double>(included) / std::max(all_nodes, 1e-9);
-  std::printf("\n%-28s %12s\n", "figure", "value");
-  std::printf("%-28s %12zu\n", "transactions", txs.size());
-  std::printf("%-28s %12zu\n", "accepted (202)", accepted);
-  std::printf("%-28s %12zu\n", "refused", refused);
-  std::printf("%-28s %12.0f\n", "accepted tx/s", accepted_rate);
-  std::printf("%-28s %12.0f\n", "committed tx/s (all nodes)", committed_rate);
-  std::printf("%-28s %12.0f\n", "latency p50 ms", pct(0.5));
-  std::printf("%-28s %12.0f\n", "latency p90 ms", pct(0.9));
-  std::printf("%-28s %12.0f\n", "latency p99 ms", pct(0.99));
-  double ceiling = raw_all_cores / static_cast<double>(clients.size());
-  if (o.same_machine) {
-    std::printf("%-28s %12.0f\n", "raw verify/s, all cores", raw_all_cores);
-    std::printf("%-28s %12.3f  (committed tx/s over raw verify/s on all cores / %zu nodes)\n",
-                "committed / ceiling", committed_rate / ceiling, clients.size());
-  }
-
-  fs::create_directories(o.out);
-  std::ofstream json(o.out / "report.json");
-  json << "{\"nodes\": " << clients.size() << ", \"accounts\": " << o.accounts
-       << ", \"transactions\": " << txs.size() << ", \"accepted\": " << accepted
-       << ", \"refused\": " << refused << ", \"committed\": " << included
-       << ", \"accepted_tx_per_s\": " << accepted_rate
-       << ", \"committed_tx_per_s\": " << committed_rate
-       << ", \"latency_ms\": {\"p50\": " << pct(0.5) << ", \"p90\": " << pct(0.9)
-       << ", \"p99\": " << pct(0.99) << "}, \"seconds\": {\"submit\": " << submit_done
-       << ", \"commit\": " << commit_done << ", \"all_nodes\": " << all_nodes << "}";
-  if (o.same_machine)
-    json << ", \"raw_verify_per_s_all_cores\": " << raw_all_cores
-         << ", \"committed_over_ceiling\": " << committed_rate / ceiling;
-  json << "}\n";
-  // The plot: committed transactions (blue) and median latency (orange) over time.
-  double w = 640, h = 320, tmax = std::max(1.0, all_nodes);
-  double lmax = 1;
-  for (const auto& s : samples) lmax = std::max(lmax, s.latency_p50_ms);
-  std::ofstream svg(o.out / "throughput.svg");
-  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h + 40
-      << "'><rect width='100%' height='100%' fill='white'/>"
-      << "<text x='10' y='20' font-family='sans-serif' font-size='14'>pos-bench: committed "
-         "transactions (blue) and median latency (orange, max "
-      << static_cast<int>(lmax) << " ms) over " << static_cast<int>(tmax) << " s</text>";
-  auto line = [&](const char* colour, auto value, double vmax) {
-    svg << "<polyline fill='none' stroke='" << colour << "' stroke-width='2' points='";
-    for (const auto& s : samples)
-      svg << 10 + (w - 20) * s.t / tmax << "," << 30 + h - (h - 10) * value(s) / vmax << " ";
-    svg << "'/>";
-  };
-  line(
-      "#1f77b4", [](const Sample& s) { return static_cast<double>(s.committed); },
-      std::max(1.0, static_cast<double>(txs.size())));
-  line(
-      "#ff7f0e", [](const Sample& s) { return s.latency_p50_ms; }, lmax);
-  svg << "</svg>\n";
-  std::printf("report: %s, plot: %s\n", (o.out / "report.json").c_str(),
-              (o.out / "throughput.svg").c_str());
+    if (committed[i] >= 0) result.latencies_ms.push_back((committed[i] - submitted[i]) * 1000);
+  report(o, result, clients.size(), raw_all_cores);
   return included == accepted && accepted > 0 ? 0 : 1;
 }
 

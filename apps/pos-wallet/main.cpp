@@ -205,11 +205,112 @@ void submit_and_report(pos::RpcClient& rpc, const pos::Transaction& tx, const Ar
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(kBadArgs, "cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = pos::apps::read_text_file(path);
+  if (!text.ok()) fail(kBadArgs, text.error().message);
+  return *text;
+}
+
+// One function per command; each fails (exits) with its code or returns normally.
+
+void keygen(const Args& a) {
+  pos::Wallet w = pos::Wallet::generate();
+  fs::path out = a.need("out");
+  std::optional<std::string> passphrase;
+  if (a.flags.count("encrypt")) {
+    auto first = pos::apps::read_passphrase("new passphrase: ");
+    if (!first.ok()) fail(kBadArgs, first.error().message);
+    if (!std::getenv("POS_PASSPHRASE")) {
+      auto again = pos::apps::read_passphrase("the same again: ");
+      if (!again.ok() || *again != *first) fail(kBadArgs, "the passphrases differ");
+    }
+    if (first->empty()) fail(kBadArgs, "an empty passphrase protects nothing");
+    passphrase = *first;
+  }
+  if (auto ok = w.save(out, passphrase); !ok.ok()) fail(kBadArgs, ok.error().message);
+  if (g_json)
+    std::printf("{\"address\":\"%s\",\"file\":\"%s\"}\n", w.address().c_str(), out.c_str());
+  else
+    std::printf("new key in %s\naddress %s\n", out.c_str(), w.address().c_str());
+}
+
+void show_address(const Args& a) {
+  pos::Wallet w = load_key(a);
+  std::printf(g_json ? "{\"address\":\"%s\"}\n" : "%s\n", w.address().c_str());
+}
+
+void show_account(const Args& a, pos::RpcClient& rpc) {
+  if (a.words.size() != 2) fail(kBadArgs, "usage: account ADDRESS");
+  auto account = rpc.account(address_of(a.words[1], "ADDRESS"));
+  if (!account.ok()) fail_from(account.error());
+  if (g_json)
+    std::printf("{\"address\":\"%s\",\"balance\":%llu,\"stake\":%llu,\"nonce\":%llu}\n",
+                a.words[1].c_str(), static_cast<unsigned long long>(account->balance),
+                static_cast<unsigned long long>(account->stake),
+                static_cast<unsigned long long>(account->nonce));
+  else
+    std::printf("address %s\nbalance %llu\nstake   %llu\nnonce   %llu\n", a.words[1].c_str(),
+                static_cast<unsigned long long>(account->balance),
+                static_cast<unsigned long long>(account->stake),
+                static_cast<unsigned long long>(account->nonce));
+}
+
+// send, stake, unstake, exchange: signed with the key's next nonce (or --nonce) and submitted.
+void send_transaction(const std::string& command, const Args& a, pos::RpcClient& rpc) {
+  auto info = rpc.info();
+  if (!info.ok()) fail_from(info.error());
+  pos::Wallet w = load_key(a);
+  std::uint64_t nonce;
+  if (a.get("nonce")) {
+    nonce = a.number("nonce");
+  } else {
+    auto account = rpc.account(w.public_key());
+    if (!account.ok()) fail_from(account.error());
+    nonce = account->nonce;
+  }
+  auto tx = build(command, a, info->chain_id, nonce);
+  submit_and_report(rpc, *tx, a);
+}
+
+void sign_offline(const Args& a) {
+  if (a.words.size() != 2 || !is_tx_command(a.words[1]))
+    fail(kBadArgs, "usage: sign (send|stake|unstake|exchange) ... --nonce N --chain-id ID");
+  auto tx = build(a.words[1], a, chain_id_offline(a), a.number("nonce"));
+  std::printf("%s\n", pos::to_json(*tx, true).c_str());
+}
+
+void submit_file(const Args& a, pos::RpcClient& rpc) {
+  if (a.words.size() != 2) fail(kBadArgs, "usage: submit FILE");
+  auto info = rpc.info();
+  if (!info.ok()) fail_from(info.error());
+  auto tx = pos::transaction_from_json(read_file(a.words[1]), info->chain_id);
+  if (!tx.ok()) fail(kBadArgs, a.words[1] + ": " + tx.error().to_string());
+  submit_and_report(rpc, **tx, a);
+}
+
+void verify_file(const Args& a) {
+  if (a.words.size() != 2) fail(kBadArgs, "usage: verify FILE (--chain-id ID | --genesis FILE)");
+  auto tx = pos::transaction_from_json(read_file(a.words[1]), chain_id_offline(a));
+  if (!tx.ok()) fail(kBadArgs, a.words[1] + ": " + tx.error().to_string());
+  auto ok = (*tx)->check_signature();
+  if (!ok.ok()) fail(kRefused, ok.error().to_string());
+  std::printf(g_json ? "{\"id\":\"%s\",\"valid\":true}\n" : "valid signature; id %s\n",
+              (*tx)->id().hex().c_str());
+}
+
+void show_status(const Args& a, pos::RpcClient& rpc) {
+  if (a.words.size() != 2) fail(kBadArgs, "usage: status TXID");
+  auto id = pos::Hash::from_hex(a.words[1]);
+  if (!id.ok()) fail(kBadArgs, "TXID is not a transaction id: " + id.error().message);
+  auto s = rpc.transaction_status(*id);
+  if (!s.ok()) fail_from(s.error());
+  if (g_json)
+    std::printf("{\"id\":\"%s\",\"status\":\"%s\"%s}\n", id->hex().c_str(), s->status.c_str(),
+                s->height ? (",\"height\":" + std::to_string(*s->height)).c_str() : "");
+  else if (s->height)
+    std::printf("%s: included at height %llu\n", id->hex().c_str(),
+                static_cast<unsigned long long>(*s->height));
+  else
+    std::printf("%s: %s\n", id->hex().c_str(), s->status.c_str());
 }
 
 }  // namespace
@@ -226,95 +327,25 @@ int main(int argc, char** argv) {
     return kBadArgs;
   }
   if (!pos::init().ok()) fail(kBadArgs, "libsodium failed to start");
-  std::string command = a.words[0];
+  const std::string& command = a.words[0];
   pos::RpcClient rpc(a.get("node").value_or("http://127.0.0.1:5000"));
-
-  if (command == "keygen") {
-    pos::Wallet w = pos::Wallet::generate();
-    fs::path out = a.need("out");
-    std::optional<std::string> passphrase;
-    if (a.flags.count("encrypt")) {
-      auto first = pos::apps::read_passphrase("new passphrase: ");
-      if (!first.ok()) fail(kBadArgs, first.error().message);
-      if (!std::getenv("POS_PASSPHRASE")) {
-        auto again = pos::apps::read_passphrase("the same again: ");
-        if (!again.ok() || *again != *first) fail(kBadArgs, "the passphrases differ");
-      }
-      if (first->empty()) fail(kBadArgs, "an empty passphrase protects nothing");
-      passphrase = *first;
-    }
-    if (auto ok = w.save(out, passphrase); !ok.ok()) fail(kBadArgs, ok.error().message);
-    if (g_json)
-      std::printf("{\"address\":\"%s\",\"file\":\"%s\"}\n", w.address().c_str(), out.c_str());
-    else
-      std::printf("new key in %s\naddress %s\n", out.c_str(), w.address().c_str());
-  } else if (command == "address") {
-    pos::Wallet w = load_key(a);
-    std::printf(g_json ? "{\"address\":\"%s\"}\n" : "%s\n", w.address().c_str());
-  } else if (command == "account") {
-    if (a.words.size() != 2) fail(kBadArgs, "usage: account ADDRESS");
-    auto account = rpc.account(address_of(a.words[1], "ADDRESS"));
-    if (!account.ok()) fail_from(account.error());
-    if (g_json)
-      std::printf("{\"address\":\"%s\",\"balance\":%llu,\"stake\":%llu,\"nonce\":%llu}\n",
-                  a.words[1].c_str(), static_cast<unsigned long long>(account->balance),
-                  static_cast<unsigned long long>(account->stake),
-                  static_cast<unsigned long long>(account->nonce));
-    else
-      std::printf("address %s\nbalance %llu\nstake   %llu\nnonce   %llu\n", a.words[1].c_str(),
-                  static_cast<unsigned long long>(account->balance),
-                  static_cast<unsigned long long>(account->stake),
-                  static_cast<unsigned long long>(account->nonce));
-  } else if (is_tx_command(command)) {
-    auto info = rpc.info();
-    if (!info.ok()) fail_from(info.error());
-    pos::Wallet w = load_key(a);
-    std::uint64_t nonce;
-    if (a.get("nonce")) {
-      nonce = a.number("nonce");
-    } else {
-      auto account = rpc.account(w.public_key());
-      if (!account.ok()) fail_from(account.error());
-      nonce = account->nonce;
-    }
-    auto tx = build(command, a, info->chain_id, nonce);
-    submit_and_report(rpc, *tx, a);
-  } else if (command == "sign") {
-    if (a.words.size() != 2 || !is_tx_command(a.words[1]))
-      fail(kBadArgs, "usage: sign (send|stake|unstake|exchange) ... --nonce N --chain-id ID");
-    auto tx = build(a.words[1], a, chain_id_offline(a), a.number("nonce"));
-    std::printf("%s\n", pos::to_json(*tx, true).c_str());
-  } else if (command == "submit") {
-    if (a.words.size() != 2) fail(kBadArgs, "usage: submit FILE");
-    auto info = rpc.info();
-    if (!info.ok()) fail_from(info.error());
-    auto tx = pos::transaction_from_json(read_file(a.words[1]), info->chain_id);
-    if (!tx.ok()) fail(kBadArgs, a.words[1] + ": " + tx.error().to_string());
-    submit_and_report(rpc, **tx, a);
-  } else if (command == "verify") {
-    if (a.words.size() != 2) fail(kBadArgs, "usage: verify FILE (--chain-id ID | --genesis FILE)");
-    auto tx = pos::transaction_from_json(read_file(a.words[1]), chain_id_offline(a));
-    if (!tx.ok()) fail(kBadArgs, a.words[1] + ": " + tx.error().to_string());
-    auto ok = (*tx)->check_signature();
-    if (!ok.ok()) fail(kRefused, ok.error().to_string());
-    std::printf(g_json ? "{\"id\":\"%s\",\"valid\":true}\n" : "valid signature; id %s\n",
-                (*tx)->id().hex().c_str());
-  } else if (command == "status") {
-    if (a.words.size() != 2) fail(kBadArgs, "usage: status TXID");
-    auto id = pos::Hash::from_hex(a.words[1]);
-    if (!id.ok()) fail(kBadArgs, "TXID is not a transaction id: " + id.error().message);
-    auto s = rpc.transaction_status(*id);
-    if (!s.ok()) fail_from(s.error());
-    if (g_json)
-      std::printf("{\"id\":\"%s\",\"status\":\"%s\"%s}\n", id->hex().c_str(), s->status.c_str(),
-                  s->height ? (",\"height\":" + std::to_string(*s->height)).c_str() : "");
-    else if (s->height)
-      std::printf("%s: included at height %llu\n", id->hex().c_str(),
-                  static_cast<unsigned long long>(*s->height));
-    else
-      std::printf("%s: %s\n", id->hex().c_str(), s->status.c_str());
-  } else {
+  if (command == "keygen")
+    keygen(a);
+  else if (command == "address")
+    show_address(a);
+  else if (command == "account")
+    show_account(a, rpc);
+  else if (is_tx_command(command))
+    send_transaction(command, a, rpc);
+  else if (command == "sign")
+    sign_offline(a);
+  else if (command == "submit")
+    submit_file(a, rpc);
+  else if (command == "verify")
+    verify_file(a);
+  else if (command == "status")
+    show_status(a, rpc);
+  else
     fail(kBadArgs, "unknown command \"" + command + "\" (see --help)");
-  }
   return kOk;
 }
