@@ -121,6 +121,55 @@ Result<Account> account_from_json(std::string_view json, const Address& expected
   return a;
 }
 
+std::string peers_to_json(const std::vector<PeerInfo>& peers) {
+  rapidjson::StringBuffer out;
+  JsonWriter w(out);
+  w.StartObject();
+  write_key(w, "peers");
+  w.StartArray();
+  for (const auto& p : peers) {
+    w.StartObject();
+    write_key(w, "address");
+    write_string(w, p.address);
+    write_key(w, "listen_address");
+    write_string(w, p.listen_address);
+    write_key(w, "node_id");
+    write_string(w, p.node_id.hex());
+    write_key(w, "inbound");
+    w.Bool(p.inbound);
+    write_key(w, "best_height");
+    w.Uint64(p.best_height);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return out.GetString();
+}
+
+Result<std::vector<PeerInfo>> peers_from_json(std::string_view json) {
+  rapidjson::Document doc;
+  auto o = open_answer(json, doc, "peers");
+  if (!o.ok()) return o.error();
+  auto list = o->array("peers");
+  if (!list.ok()) return list.error();
+  std::vector<PeerInfo> peers;
+  for (const auto& item : (*list)->GetArray()) {
+    auto p = JsonObject::open(item, "peer");
+    if (!p.ok()) return p.error();
+    PeerInfo info;
+    std::string_view address, listen_address;
+    for (Status s :
+         {take(p->string("address"), address), take(p->string("listen_address"), listen_address),
+          take(p->fixed_hex<Hash>("node_id"), info.node_id),
+          take(p->boolean("inbound"), info.inbound), take(p->u64("best_height"), info.best_height)})
+      if (!s.ok()) return s.error();
+    info.address = address;
+    info.listen_address = listen_address;
+    peers.push_back(std::move(info));
+  }
+  return peers;
+}
+
 Result<TxStatus> tx_status_from_json(std::string_view json, const Hash& expected) {
   rapidjson::Document doc;
   auto o = open_answer(json, doc, "transaction status");

@@ -107,6 +107,12 @@ Result<RpcInfo> RpcClient::info() {
   return info;
 }
 
+Result<std::vector<PeerInfo>> RpcClient::peers() {
+  auto body = answer(get("/peers"));
+  if (!body.ok()) return body.error();
+  return peers_from_json(*body);
+}
+
 Result<Account> RpcClient::account(const Address& address) {
   auto body = answer(get("/accounts/" + address.hex()));
   if (!body.ok()) return body.error();

@@ -716,28 +716,7 @@ Reply RpcServer::Impl::stakers(const httplib::Request& req) {
 }
 
 Reply RpcServer::Impl::peers() {
-  NodeStatus s = node.status();
-  return json_reply(200, [&](Writer& w) {
-    w.StartObject();
-    key(w, "peers");
-    w.StartArray();
-    for (const auto& p : s.peers) {
-      w.StartObject();
-      key(w, "address");
-      str(w, p.address);
-      key(w, "listen_address");
-      str(w, p.listen_address);
-      key(w, "node_id");
-      str(w, p.node_id.hex());
-      key(w, "inbound");
-      w.Bool(p.inbound);
-      key(w, "best_height");
-      w.Uint64(p.best_height);
-      w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
-  });
+  return Reply{200, peers_to_json(node.status().peers)};
 }
 
 // Equivocation proofs: both signed headers, so that anyone can check them without this node.

@@ -53,6 +53,9 @@ TEST_CASE("RPC reads answer while the event loop is busy; writes wait for it", "
   REQUIRE(account.ok());
   CHECK(account->status == 200);
   CHECK_THAT(account->body, Catch::Contains("\"balance\":1000"));
+  auto peers = client.peers();
+  REQUIRE(peers.ok());
+  CHECK(peers->empty());
   auto stakers = client.get("/stakers");
   REQUIRE(stakers.ok());
   CHECK(stakers->status == 200);

@@ -104,3 +104,26 @@ TEST_CASE("wire: a transaction's status needs its block once included", "[wire]"
       tx_status_from_json("{\"id\":\"" + block.hex() + "\",\"status\":\"pending\"}", id).reason() ==
       Reason::kMalformed);
 }
+
+TEST_CASE("wire: the peer list round trip, strict per peer", "[wire]") {
+  PeerInfo p;
+  p.address = "127.0.0.1:40000";
+  p.listen_address = "127.0.0.1:7000";
+  p.node_id = sha256(std::string_view("node"));
+  p.inbound = true;
+  p.best_height = 12;
+  std::string json = peers_to_json({p, p});
+  auto back = peers_from_json(json);
+  REQUIRE(back.ok());
+  REQUIRE(back->size() == 2);
+  CHECK((*back)[1].listen_address == "127.0.0.1:7000");
+  CHECK((*back)[1].node_id == p.node_id);
+  CHECK((*back)[1].inbound);
+  CHECK((*back)[1].best_height == 12);
+  CHECK(peers_from_json("{\"peers\":[]}")->empty());
+  auto missing = peers_from_json(without(json, ",\"inbound\":true"));
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.error().message, Catch::Contains("inbound"));
+  CHECK(peers_from_json("{\"peers\":[5]}").reason() == Reason::kMalformed);
+  CHECK(peers_from_json("{}").reason() == Reason::kMalformed);
+}

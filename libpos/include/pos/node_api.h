@@ -16,17 +16,9 @@
 #include "pos/storage.h"
 #include "pos/transaction.h"
 #include "pos/transaction_pool.h"
+#include "pos/wire.h"
 
 namespace pos {
-
-struct PeerInfo {
-  std::string address;  // the socket's remote "ip:port"
-  std::string listen_address;
-  Hash node_id;
-  bool inbound = false;
-  std::uint64_t best_height = 0;
-  int misbehaviour = 0;
-};
 
 // Counters since start, for /metrics.
 struct NodeCounters {

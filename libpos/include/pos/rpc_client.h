@@ -30,6 +30,7 @@ class RpcClient {
   RpcClient& operator=(RpcClient&&) noexcept;
 
   Result<RpcInfo> info();
+  Result<std::vector<PeerInfo>> peers();
   Result<Account> account(const Address& address);
   Result<Hash> submit(const Transaction& tx);
   // Per transaction, its id or the node's refusal.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pos/account_model.h"
 #include "pos/crypto.h"
@@ -37,6 +38,18 @@ Result<NodeInfo> node_info_from_json(std::string_view json);
 // GET /accounts/{address}.
 std::string account_to_json(const Address& address, const Account& account);
 Result<Account> account_from_json(std::string_view json, const Address& expected);
+
+// GET /peers: the connected peers.
+struct PeerInfo {
+  std::string address;  // the socket's remote "ip:port"
+  std::string listen_address;
+  Hash node_id;
+  bool inbound = false;
+  std::uint64_t best_height = 0;
+  int misbehaviour = 0;  // this node's count; not part of the JSON
+};
+std::string peers_to_json(const std::vector<PeerInfo>& peers);
+Result<std::vector<PeerInfo>> peers_from_json(std::string_view json);
 
 // GET /transactions/{id}: what a client needs of it (the route adds more for people).
 struct TxStatus {
