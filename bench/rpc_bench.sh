@@ -10,11 +10,14 @@ connections="${3:-64}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 command -v wrk >/dev/null || { echo "rpc_bench: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 dir="$(mktemp -d)"
-port=$((20000 + RANDOM % 10000))
-"$node" --p2p "127.0.0.1:$((port + 1))" --rpc "127.0.0.1:$port" --genesis "$root/keys/genesis.json" \
-  --data-dir "$dir/data" >"$dir/node.log" 2>&1 &
+# Ports 0: the node binds what the system gives and writes it to its --ports-file.
+"$node" --p2p 127.0.0.1:0 --rpc 127.0.0.1:0 --ports-file "$dir/ports.json" \
+  --genesis "$root/keys/genesis.json" --data-dir "$dir/data" >"$dir/node.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do [ -s "$dir/ports.json" ] && break; sleep 0.1; done
+port="$(sed -n 's/.*"rpc": *\([0-9]*\).*/\1/p' "$dir/ports.json")"
+[ -n "$port" ] || { echo "rpc_bench: the node did not start:" >&2; cat "$dir/node.log" >&2; exit 1; }
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 # validator2 of the demo genesis: an account with a balance and a stake.
 account="/accounts/9abb14c8eb13f9e94e0d911d4d724ccadcfc67d9b6f51031049dba3c85e61077"

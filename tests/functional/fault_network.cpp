@@ -19,13 +19,7 @@ Link::Link(std::uint16_t target_port) : target_(target_port) {
   listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  socklen_t size = sizeof(addr);
-  REQUIRE(getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
-  port_ = ntohs(addr.sin_port);
+  port_ = bind_loopback(listen_fd_);
   REQUIRE(listen(listen_fd_, 16) == 0);
   thread_ = std::thread([this] { run(); });
 }

@@ -14,16 +14,20 @@
 
 namespace pos::functional {
 
-ClosedPort::ClosedPort() {
-  fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd_ >= 0);
+std::uint16_t bind_loopback(int fd) {
+  REQUIRE(fd >= 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
   socklen_t size = sizeof(addr);
-  REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
-  port_ = ntohs(addr.sin_port);
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
+  return ntohs(addr.sin_port);
+}
+
+ClosedPort::ClosedPort() {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  port_ = bind_loopback(fd_);
 }
 
 ClosedPort::~ClosedPort() {

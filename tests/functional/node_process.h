@@ -17,6 +17,9 @@
 
 namespace pos::functional {
 
+// Binds fd to a loopback port the system picks, and returns that port.
+std::uint16_t bind_loopback(int fd);
+
 // A loopback port held bound but not listening: a connection to it is refused, and no other
 // process can take it while this lives. For "nothing answers there" tests.
 class ClosedPort {
