@@ -28,7 +28,7 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
                                                   std::unique_ptr<Storage> storage,
                                                   PeerNodeConfig config, const Clock& clock) {
   std::unique_ptr<PeerNode> node(new PeerNode());
-  node->genesis_ = genesis;
+  node->params_ = genesis.params;
   node->genesis_hash_ = genesis.hash();
   node->storage_ = storage.get();
   node->loop_ = std::make_unique<EventLoop>();
@@ -49,7 +49,7 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
         std::make_unique<ConsensusEngine>(*parts->chain, *parts->pool, clock, config.log);
     auto network =
         PeerNetwork::start(*node->loop_, std::move(config.network), genesis.params.chain_id,
-                           genesis.hash(), *parts->engine, clock, config.log);
+                           node->genesis_hash_, *parts->engine, clock, config.log);
     if (!network.ok()) {
       started = network.error();
       return;

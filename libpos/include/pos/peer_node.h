@@ -48,7 +48,7 @@ class PeerNode final : public NodeApi {
   // NodeApi
   Status submit(const TransactionPtr& tx) override;
   std::vector<Status> submit_batch(const std::vector<TransactionPtr>& txs) override;
-  const ChainParams& params() const override { return genesis_.params; }
+  const ChainParams& params() const override { return params_; }
   const Hash& genesis_hash() const override { return genesis_hash_; }
   NodeStatus status() const override;
   const Storage& storage() const override { return *storage_; }
@@ -74,7 +74,7 @@ class PeerNode final : public NodeApi {
   // On the loop: the status as it stands now, for readers on any thread.
   void publish_status();
 
-  Genesis genesis_;
+  ChainParams params_;
   Hash genesis_hash_;
   const Storage* storage_ = nullptr;  // owned by parts_; reads are thread-safe
   std::unique_ptr<EventLoop> loop_;
