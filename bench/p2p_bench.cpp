@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     auto tx = net.transfer(1 + i % per_block, i / per_block, 7);
     auto sent = Timer::now();
     if (!line[0]->submit(tx).ok()) return 7;
-    wait_for([&] { return line[4]->pool_contains(tx->id()); });
+    wait_for([&] { return line[4]->pool().contains(tx->id()); });
     latencies.push_back(seconds_since(sent) * 1000);
   }
   std::sort(latencies.begin(), latencies.end());

@@ -35,6 +35,7 @@ constexpr std::array kTable = {
     ReasonInfo{"bad_timestamp", 400, 100},
     ReasonInfo{"wrong_forger", 400, 100},
     ReasonInfo{"bad_block_signature", 400, 100},
+    ReasonInfo{"bad_vrf_proof", 400, 100},
     ReasonInfo{"bad_tx_root", 400, 100},
     ReasonInfo{"bad_state_root", 400, 100},
     ReasonInfo{"bad_tx_count", 400, 100},

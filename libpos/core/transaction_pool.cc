@@ -1,14 +1,32 @@
 #include "pos/transaction_pool.h"
 
 #include <algorithm>
+#include <mutex>
 #include <queue>
+#include <unordered_set>
 
 namespace pos {
 
 TransactionPool::TransactionPool(ChainParams params, PoolLimits limits)
     : params_(std::move(params)), limits_(limits) {}
 
+bool TransactionPool::contains(const Hash& id) const {
+  std::shared_lock lock(*mutex_);
+  return by_id_.contains(id);
+}
+
+std::size_t TransactionPool::size() const {
+  std::shared_lock lock(*mutex_);
+  return by_id_.size();
+}
+
+std::size_t TransactionPool::bytes() const {
+  std::shared_lock lock(*mutex_);
+  return bytes_;
+}
+
 std::vector<TransactionPtr> TransactionPool::pending_from(const Address& sender) const {
+  std::shared_lock lock(*mutex_);
   std::vector<TransactionPtr> out;
   auto it = by_sender_.find(sender);
   if (it == by_sender_.end()) return out;
@@ -17,6 +35,7 @@ std::vector<TransactionPtr> TransactionPool::pending_from(const Address& sender)
 }
 
 TransactionPtr TransactionPool::get(const Hash& id) const {
+  std::shared_lock lock(*mutex_);
   auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : it->second.tx;
 }
@@ -101,6 +120,7 @@ Status TransactionPool::add(const TransactionPtr& tx, const AccountModel& state,
                                                   " pending transactions");
     }
   }
+  std::unique_lock lock(*mutex_);
   if (replaced != nullptr) {
     erase(replaced->tx->id());
   } else if (auto room = make_room(*tx); !room.ok()) {
@@ -152,6 +172,31 @@ void TransactionPool::erase_from(const Address& sender, std::uint64_t from) {
 }
 
 std::vector<TransactionPtr> TransactionPool::ready(const AccountModel& state) const {
+  std::shared_lock lock(*mutex_);
+  return ready_unlocked([&](const Address& a) { return state.get(a).nonce; });
+}
+
+PoolListing TransactionPool::listing(const NonceLookup& next_nonce) const {
+  std::shared_lock lock(*mutex_);
+  PoolListing out{by_id_.size(), bytes_, ready_unlocked(next_nonce)};
+  if (out.txs.size() < out.size) {
+    std::unordered_set<Hash> listed;
+    for (const auto& tx : out.txs) listed.insert(tx->id());
+    for (const auto& [id, entry] : by_id_)
+      if (!listed.contains(id)) out.txs.push_back(entry.tx);
+  }
+  return out;
+}
+
+std::vector<Address> TransactionPool::senders() const {
+  std::shared_lock lock(*mutex_);
+  std::vector<Address> out;
+  out.reserve(by_sender_.size());
+  for (const auto& [sender, nonces] : by_sender_) out.push_back(sender);
+  return out;
+}
+
+std::vector<TransactionPtr> TransactionPool::ready_unlocked(const NonceLookup& next_nonce) const {
   struct Head {
     const Transaction* tx;
     std::map<std::uint64_t, Hash>::const_iterator next, end;
@@ -162,7 +207,7 @@ std::vector<TransactionPtr> TransactionPool::ready(const AccountModel& state) co
   };
   std::priority_queue<Head, std::vector<Head>, decltype(lower)> heads(lower);
   for (const auto& [sender, nonces] : by_sender_) {
-    auto it = nonces.find(state.get(sender).nonce);
+    auto it = nonces.find(next_nonce(sender));
     if (it == nonces.end()) continue;
     heads.push(Head{by_id_.at(it->second).tx.get(), std::next(it), nonces.end()});
   }
@@ -180,6 +225,7 @@ std::vector<TransactionPtr> TransactionPool::ready(const AccountModel& state) co
 }
 
 std::vector<TransactionPtr> TransactionPool::all() const {
+  std::shared_lock lock(*mutex_);
   std::vector<TransactionPtr> out;
   out.reserve(by_id_.size());
   for (const auto& [id, entry] : by_id_) out.push_back(entry.tx);
@@ -187,6 +233,7 @@ std::vector<TransactionPtr> TransactionPool::all() const {
 }
 
 void TransactionPool::remove_included(const Block& block, const AccountModel& state) {
+  std::unique_lock lock(*mutex_);
   std::vector<Address> senders;
   for (const auto& tx : block.transactions()) {
     erase(tx->id());
@@ -228,6 +275,7 @@ void TransactionPool::expire(std::uint64_t now_ms) {
   std::vector<Hash> old;
   for (const auto& [id, entry] : by_id_)
     if (now_ms > entry.added_ms && now_ms - entry.added_ms > limits_.max_age_ms) old.push_back(id);
+  std::unique_lock lock(*mutex_);
   for (const auto& id : old) erase(id);
 }
 

@@ -223,8 +223,7 @@ struct Node::Impl {
   }
 
   void save_pool() {
-    std::vector<TransactionPtr> txs;
-    peer->inspect([&](const Blockchain&, const TransactionPool& pool) { txs = pool.all(); });
+    std::vector<TransactionPtr> txs = peer->pool().all();
     fs::path tmp = pool_file();
     tmp += ".tmp";
     {

@@ -127,8 +127,12 @@ void PeerNode::stop_forging() {
   loop_->call([&]() { parts_->engine->stop_forging(); });
 }
 
-bool PeerNode::pool_contains(const Hash& id) const {
-  return loop_->call_for([&]() { return parts_->pool->contains(id); });
+const TransactionPool& PeerNode::pool() const {
+  return *parts_->pool;
+}
+
+std::vector<EquivocationEvidence> PeerNode::evidence() const {
+  return loop_->call_for([&]() { return parts_->chain->evidence(); });
 }
 
 void PeerNode::connect(const std::string& address) {

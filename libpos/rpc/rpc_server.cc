@@ -10,7 +10,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "explorer_assets.h"
 #include "pos/version.h"
@@ -417,19 +417,21 @@ Reply RpcServer::Impl::block(const std::string& id) {
 Reply RpcServer::Impl::pool(const httplib::Request& req) {
   auto limit = param_u64(req, "limit", options.max_page);
   if (!limit.ok()) return error_reply(limit.error());
-  std::vector<TransactionPtr> txs;
-  std::size_t size = 0, bytes = 0;
-  node.inspect([&](const Blockchain& chain, const TransactionPool& p) {
-    size = p.size();
-    bytes = p.bytes();
-    txs = p.ready(chain.state());
-    if (txs.size() < size) {  // then those waiting for an earlier nonce
-      std::unordered_set<Hash> listed;
-      for (const auto& tx : txs) listed.insert(tx->id());
-      for (const auto& tx : p.all())
-        if (!listed.contains(tx->id())) txs.push_back(tx);
-    }
+  // The senders' nonces are read from the stored tip before the pool is locked, so that the
+  // loop never waits on these reads; a sender who arrived in between is read while locked.
+  const Storage& stored = node.storage();
+  auto nonce_of = [&](const Address& a) {
+    auto account = stored.account(a);
+    return account ? account->nonce : 0;
+  };
+  std::unordered_map<Address, std::uint64_t> nonces;
+  for (const auto& sender : node.pool().senders()) nonces.emplace(sender, nonce_of(sender));
+  PoolListing listing = node.pool().listing([&](const Address& a) {
+    auto it = nonces.find(a);
+    return it != nonces.end() ? it->second : nonce_of(a);
   });
+  std::size_t size = listing.size, bytes = listing.bytes;
+  std::vector<TransactionPtr>& txs = listing.txs;
   std::size_t shown = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, options.max_page));
   if (txs.size() > shown) txs.resize(shown);
   return json_reply(200, [&](Writer& w) {
@@ -545,7 +547,7 @@ Reply RpcServer::Impl::transaction(const std::string& id_text) {
   finalized = s.finalized_height;
   where = stored.tx_location(*id);
   if (!where) {
-    node.inspect([&](const Blockchain&, const TransactionPool& p) { tx = p.get(*id); });
+    tx = node.pool().get(*id);
     // Included between the two looks: no longer pending, and now in the index.
     if (!tx) where = stored.tx_location(*id);
   }
@@ -610,9 +612,7 @@ Reply RpcServer::Impl::account_transactions(const std::string& text, const httpl
   };
   std::vector<Item> items;
   std::vector<TransactionPtr> pending;
-  if (!*before)
-    node.inspect(
-        [&](const Blockchain&, const TransactionPool& p) { pending = p.pending_from(*address); });
+  if (!*before) pending = node.pool().pending_from(*address);
   // The history and the blocks are two reads: a reorganisation between them shows as an entry
   // its block does not hold, and the read is tried again.
   for (int attempt = 0;; ++attempt) {
@@ -721,8 +721,7 @@ Reply RpcServer::Impl::peers() {
 
 // Equivocation proofs: both signed headers, so that anyone can check them without this node.
 Reply RpcServer::Impl::evidence() {
-  std::vector<EquivocationEvidence> list;
-  node.inspect([&](const Blockchain& chain, const TransactionPool&) { list = chain.evidence(); });
+  std::vector<EquivocationEvidence> list = node.evidence();
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "evidence");

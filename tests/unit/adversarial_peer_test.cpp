@@ -106,7 +106,7 @@ TEST_CASE("an adversarial peer is dropped and banned; honest nodes keep consensu
   // Whatever the adversary did: the honest pair still relays and agrees.
   auto tx = f.keys.users[1].transfer(f.keys.chain_id(), f.keys.users[0].public_key(), 4, 1, 0, 7);
   REQUIRE(a.submit(tx).ok());
-  CHECK(eventually([&] { return b.pool_contains(tx->id()); }));
+  CHECK(eventually([&] { return b.pool().contains(tx->id()); }));
   f.forge(a);
   CHECK(eventually([&] { return b.status().tip == a.status().tip; }));
   CHECK(peer_count(a) == 1);

@@ -19,13 +19,13 @@ TEST_CASE("three nodes in a line relay a transaction and a block end to end", "[
 
   auto tx = f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 7, 1, 0, 1);
   REQUIRE(a.submit(tx).ok());
-  CHECK(eventually([&] { return c.pool_contains(tx->id()); }));
+  CHECK(eventually([&] { return c.pool().contains(tx->id()); }));
 
   BlockPtr block = f.forge(a);
   CHECK(block->transactions().size() == 1);
   CHECK(eventually([&] { return c.status().tip == block->hash(); }));
   CHECK(c.status().state_root == a.status().state_root);
-  CHECK(eventually([&] { return !c.pool_contains(tx->id()); }));
+  CHECK(eventually([&] { return !c.pool().contains(tx->id()); }));
   // Still a line: discovery was off.
   CHECK(peer_count(a) == 1);
   CHECK(peer_count(c) == 1);
@@ -102,7 +102,7 @@ TEST_CASE("hostile input on the p2p port: the node stays up, drops the offender,
     auto tx =
         f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 0, n, 100 + n);
     REQUIRE(a.submit(tx).ok());
-    return eventually([&] { return b.pool_contains(tx->id()); });
+    return eventually([&] { return b.pool().contains(tx->id()); });
   };
 
   SECTION("random garbage") {
@@ -214,12 +214,12 @@ TEST_CASE(
   auto tx2 = f.keys.users[1].transfer(f.keys.chain_id(), f.keys.users[0].public_key(), 6, 1, 0, 2);
   REQUIRE(a.submit(tx1).ok());
   REQUIRE(c.submit(tx2).ok());
-  REQUIRE(eventually([&] { return b.pool_contains(tx1->id()) && d.pool_contains(tx2->id()); }));
+  REQUIRE(eventually([&] { return b.pool().contains(tx1->id()) && d.pool().contains(tx2->id()); }));
   for (int i = 0; i < 3; ++i) f.forge(a, 1);
   for (int i = 0; i < 5; ++i) f.forge(c, 0);
   REQUIRE(eventually([&] { return b.status().height == 3 && d.status().height == 5; }));
   CHECK(b.status().tip != d.status().tip);
-  CHECK_FALSE(b.pool_contains(tx1->id()));
+  CHECK_FALSE(b.pool().contains(tx1->id()));
 
   a.connect(Fixture::address(c));  // heal
   Hash tip = c.status().tip;
@@ -230,7 +230,7 @@ TEST_CASE(
   }));
   Hash root = c.status().state_root;
   for (PeerNode* n : {&a, &b, &d}) CHECK(n->status().state_root == root);
-  CHECK(eventually([&] { return a.pool_contains(tx1->id()) && b.pool_contains(tx1->id()); }));
+  CHECK(eventually([&] { return a.pool().contains(tx1->id()) && b.pool().contains(tx1->id()); }));
 }
 
 TEST_CASE("a peer that disconnects mid-sync is replaced by another", "[p2p][net][sync]") {

@@ -74,3 +74,50 @@ TEST_CASE("RPC reads answer while the event loop is busy; writes wait for it", "
   REQUIRE(status.ok());
   CHECK_THAT(status->body, Catch::Contains("\"status\":\"pending\""));
 }
+
+TEST_CASE("RPC reads of the pool answer while the event loop is busy", "[rpc][node][pool]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  RpcOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  auto server = RpcServer::start(a, options, RpcIdentity{"test", std::nullopt});
+  REQUIRE(server.ok());
+  RpcClient client("http://127.0.0.1:" + std::to_string((*server)->port()), 5000);
+  const Wallet& alice = f.keys.users[0];
+  auto first = alice.transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1, 0, 1);
+  auto waiting = alice.transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 2, 1, 2, 2);
+  REQUIRE(a.submit(waiting).ok());  // nonce 2: waits for nonce 1, which nobody sent
+  REQUIRE(a.submit(first).ok());
+
+  std::atomic<bool> busy{false};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread hold([&] {
+    a.inspect([&](const Blockchain&, const TransactionPool&) {
+      busy = true;
+      released.wait();
+    });
+  });
+  REQUIRE(eventually([&] { return busy.load(); }));
+
+  auto pool = client.get("/transactionPool");
+  REQUIRE(pool.ok());
+  CHECK(pool->status == 200);
+  CHECK_THAT(pool->body, Catch::Contains("\"size\":2"));
+  // The executable one first, then the one waiting for an earlier nonce.
+  auto at_first = pool->body.find(first->id().hex());
+  auto at_waiting = pool->body.find(waiting->id().hex());
+  REQUIRE(at_first != std::string::npos);
+  REQUIRE(at_waiting != std::string::npos);
+  CHECK(at_first < at_waiting);
+  auto status = client.get("/transactions/" + first->id().hex());
+  REQUIRE(status.ok());
+  CHECK_THAT(status->body, Catch::Contains("\"status\":\"pending\""));
+  auto history = client.get("/accounts/" + alice.public_key().hex() + "/transactions");
+  REQUIRE(history.ok());
+  CHECK(history->status == 200);
+  CHECK_THAT(history->body, Catch::Contains(waiting->id().hex()));
+  release.set_value();
+  hold.join();
+}

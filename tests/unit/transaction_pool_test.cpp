@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <thread>
+
 #include "test_support.h"
 
 using namespace pos;
@@ -174,4 +177,32 @@ TEST_CASE("entries expire after their lifetime", "[pool]") {
   f.net.pool.expire(f.net.now() + 1001);
   CHECK(f.net.pool.size() == 0);
   CHECK(f.net.pool.bytes() == 0);
+}
+
+TEST_CASE("a reader on another thread sees whole listings while the owner adds and removes",
+          "[pool]") {
+  PoolFixture f;
+  std::vector<TransactionPtr> txs;
+  for (std::uint64_t nonce = 0; nonce < 60; ++nonce)
+    for (std::size_t user = 0; user < 4; ++user) txs.push_back(f.send(user, 1, 1, nonce));
+  std::atomic<bool> done{false};
+  std::atomic<std::size_t> torn{0}, reads{0};
+  std::thread reader([&] {
+    while (!done) {
+      PoolListing l = f.net.pool.listing([](const Address&) { return 0; });
+      std::size_t bytes = 0;
+      for (const auto& tx : l.txs) bytes += tx->encoded_size();
+      if (l.txs.size() != l.size || bytes != l.bytes) ++torn;
+      ++reads;
+    }
+  });
+  for (int round = 0; round < 20; ++round) {
+    for (const auto& tx : txs) REQUIRE(f.add(tx).ok());
+    f.net.pool.expire(f.net.now() + f.net.pool.limits().max_age_ms + 1);
+    CHECK(f.net.pool.size() == 0);
+  }
+  REQUIRE(eventually([&] { return reads.load() > 0; }));
+  done = true;
+  reader.join();
+  CHECK(torn == 0);
 }

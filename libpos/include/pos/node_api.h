@@ -69,10 +69,10 @@ class NodeApi {
   // The stored chain (blocks, main-chain index, accounts, stakers, transaction index, address
   // histories), read on the caller's thread.
   virtual const Storage& storage() const = 0;
-  // Runs fn on the loop with the chain and the pool, for what only they hold (the pool, the
-  // evidence); fn must not keep references.
-  virtual void inspect(
-      const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const = 0;
+  // The pending transactions, read on the caller's thread.
+  virtual const TransactionPool& pool() const = 0;
+  // The equivocation proofs this node has seen (asked of the loop, which holds them).
+  virtual std::vector<EquivocationEvidence> evidence() const = 0;
 };
 
 }  // namespace pos

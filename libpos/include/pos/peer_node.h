@@ -52,8 +52,11 @@ class PeerNode final : public NodeApi {
   const Hash& genesis_hash() const override { return genesis_hash_; }
   NodeStatus status() const override;
   const Storage& storage() const override { return *storage_; }
-  void inspect(
-      const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const override;
+  const TransactionPool& pool() const override;
+  std::vector<EquivocationEvidence> evidence() const override;
+
+  // Runs fn on the loop with the chain and the pool; fn must not keep references.
+  void inspect(const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const;
 
   // Forges the block for `slot` with `key` (which must lead it), applies and gossips it.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot);
@@ -62,7 +65,6 @@ class PeerNode final : public NodeApi {
   void start_forging(SecretKey key, ForgingOptions options);
   // Stops forging; a block being forged is finished first (it runs on the loop thread).
   void stop_forging();
-  bool pool_contains(const Hash& id) const;
   // Dials a peer now ("host:port"), as a seed would be.
   void connect(const std::string& address);
   // Closes every connection and forgets every address: the node is alone until told otherwise.

@@ -47,6 +47,7 @@ enum class Reason : std::uint16_t {
   kBadTimestamp,
   kWrongForger,
   kBadBlockSignature,
+  kBadVrfProof,
   kBadTxRoot,
   kBadStateRoot,
   kBadTxCount,

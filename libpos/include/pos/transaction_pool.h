@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <shared_mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +29,20 @@ struct PoolLimits {
   std::uint64_t min_fee = 0;
 };
 
+// What a reader sees of the pool at one instant.
+struct PoolListing {
+  std::size_t size = 0;
+  std::size_t bytes = 0;
+  // Every pending transaction: the executable ones in forging order, then those waiting for an
+  // earlier nonce.
+  std::vector<TransactionPtr> txs;
+};
+
+// An account's next nonce, as some view of the state has it.
+using NonceLookup = std::function<std::uint64_t(const Address&)>;
+
+// One thread at a time changes the pool (the node's event loop); reads are safe from any thread
+// at any time, so that the RPC server reads it without waiting for the loop.
 class TransactionPool {
  public:
   TransactionPool(ChainParams params, PoolLimits limits = {});
@@ -39,16 +55,20 @@ class TransactionPool {
   // another sender is evicted only for a higher fee.
   Status add(const TransactionPtr& tx, const AccountModel& state, std::uint64_t now_ms);
 
-  bool contains(const Hash& id) const { return by_id_.contains(id); }
+  bool contains(const Hash& id) const;
   TransactionPtr get(const Hash& id) const;
-  std::size_t size() const { return by_id_.size(); }
-  std::size_t bytes() const { return bytes_; }
+  std::size_t size() const;
+  std::size_t bytes() const;
   const PoolLimits& limits() const { return limits_; }
 
   // Executable transactions in forging order: each sender's in nonce order from its account
   // nonce without gaps, senders interleaved by the fee of their next transaction.
   std::vector<TransactionPtr> ready(const AccountModel& state) const;
   std::vector<TransactionPtr> all() const;
+  // The whole pool in one consistent look, ordered by `next_nonce` as ready() orders by a state.
+  PoolListing listing(const NonceLookup& next_nonce) const;
+  // The senders with pending transactions.
+  std::vector<Address> senders() const;
   // The sender's pending transactions, in nonce order.
   std::vector<TransactionPtr> pending_from(const Address& sender) const;
 
@@ -80,6 +100,7 @@ class TransactionPool {
   void erase_from(const Address& sender, std::uint64_t from);
   Status check_against_state(const Transaction& tx, const AccountModel& state) const;
   Status make_room(const Transaction& tx);
+  std::vector<TransactionPtr> ready_unlocked(const NonceLookup& next_nonce) const;
 
   ChainParams params_;
   PoolLimits limits_;
@@ -88,6 +109,10 @@ class TransactionPool {
   std::set<FeeKey> by_fee_;
   std::size_t bytes_ = 0;
   SignatureVerifier* verifier_ = nullptr;
+  // Held shared by every public read, exclusively while the writer changes the maps. The writer's
+  // own reads need no lock: it is the only thread that changes them. Held by pointer so that a
+  // pool no thread reads yet can be moved.
+  std::unique_ptr<std::shared_mutex> mutex_ = std::make_unique<std::shared_mutex>();
 };
 
 }  // namespace pos
