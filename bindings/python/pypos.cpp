@@ -321,15 +321,15 @@ class Error(Exception):
            }),
            "stakers: {address (bytes or hex): stake}")
       .def("leader",
-           [](const ProofOfStake& p, const py::bytes& parent, std::uint64_t slot) -> py::object {
-             auto l = p.leader(fixed_from<Hash>(parent, "parent"), slot);
+           [](const ProofOfStake& p, const py::bytes& nonce, std::uint64_t slot) -> py::object {
+             auto l = p.leader(fixed_from<Hash>(nonce, "nonce"), slot);
              if (!l) return py::none();
              return to_bytes(l->view());
            })
       .def_static(
           "seed",
-          [](const py::bytes& parent, std::uint64_t slot) {
-            return to_bytes(ProofOfStake::seed(fixed_from<Hash>(parent, "parent"), slot).view());
+          [](const py::bytes& nonce, std::uint64_t slot) {
+            return to_bytes(ProofOfStake::seed(fixed_from<Hash>(nonce, "nonce"), slot).view());
           })
       .def_property_readonly("lots", &ProofOfStake::lots)
       .def_property_readonly("total_stake", &ProofOfStake::total_stake);

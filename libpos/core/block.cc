@@ -7,17 +7,22 @@
 namespace pos {
 
 Bytes BlockHeader::signing_bytes() const {
-  detail::ByteWriter w(12 + 2 + chain_id.size() + 8 + 32 + 8 + 8 + 32 * 3 + 4);
-  w.raw(std::string_view("pos/block/v1"))
+  detail::ByteWriter w(12 + 2 + chain_id.size() + 8 + 32 + 8 + 8 + 32 + 80 + 32 * 4 + 4 * 3);
+  w.raw(std::string_view("pos/block/v2"))
       .str(chain_id)
       .u64(height)
       .raw(parent.view())
       .u64(slot)
       .u64(timestamp_ms)
       .raw(forger.view())
+      .raw(vrf_proof.view())
       .raw(tx_root.view())
+      .raw(vote_root.view())
+      .raw(evidence_root.view())
       .raw(state_root.view())
-      .u32(tx_count);
+      .u32(tx_count)
+      .u32(vote_count)
+      .u32(evidence_count);
   return std::move(w).take();
 }
 
@@ -39,12 +44,28 @@ BlockPtr Block::sign(BlockHeader header, std::vector<TransactionPtr> transaction
                      const SecretKey& forger_key) {
   header.tx_root = transactions_root(transactions);
   header.tx_count = static_cast<std::uint32_t>(transactions.size());
+  header.vote_root = merkle_root({});
+  header.vote_count = 0;
+  header.evidence_root = merkle_root({});
+  header.evidence_count = 0;
   header.forger = forger_key.public_key();
   Signature sig = forger_key.sign(header.signing_bytes());
   return make(std::move(header), sig, std::move(transactions));
 }
 
-Status Block::check_context_free() const {
+Result<VrfOutput> Block::vrf_output() const {
+  if (header_.height == 0) return VrfOutput{};
+  return vrf_proof_to_hash(header_.vrf_proof);
+}
+
+Status Block::check_signature() const {
+  if (!verify(header_.forger, header_.signing_bytes(), signature_))
+    return make_error(Reason::kBadBlockSignature,
+                      "the block signature does not verify for forger " + header_.forger.hex());
+  return {};
+}
+
+Status Block::check_body() const {
   if (transactions_.size() > kMaxBlockTransactions)
     return make_error(Reason::kTooManyTransactions, std::to_string(transactions_.size()) +
                                                         " transactions, the limit is " +
@@ -63,9 +84,11 @@ Status Block::check_context_free() const {
                                                  tx->chain_id() + "\"");
   if (transactions_root(transactions_) != header_.tx_root)
     return make_error(Reason::kBadTxRoot, "the tx root does not match the transactions");
-  if (!verify(header_.forger, header_.signing_bytes(), signature_))
-    return make_error(Reason::kBadBlockSignature,
-                      "the block signature does not verify for forger " + header_.forger.hex());
+  // Votes and evidence travel in blocks once finality by votes is in; until then a block has none.
+  if (header_.vote_count != 0 || header_.evidence_count != 0 ||
+      header_.vote_root != merkle_root({}) || header_.evidence_root != merkle_root({}))
+    return make_error(Reason::kMalformed,
+                      "this protocol version carries no votes or evidence in blocks");
   return {};
 }
 
@@ -127,18 +150,37 @@ std::string to_json(const Block& block, BlockJson form) {
   w.Uint64(h.timestamp_ms);
   write_key(w, "forger");
   write_string(w, h.forger.hex());
+  write_key(w, "vrf_proof");
+  write_string(w, h.vrf_proof.hex());
+  write_key(w, "vrf_output");
+  auto output = block.vrf_output();
+  write_string(w, (output.ok() ? *output : VrfOutput{}).hex());
   write_key(w, "tx_root");
   write_string(w, h.tx_root.hex());
+  write_key(w, "vote_root");
+  write_string(w, h.vote_root.hex());
+  write_key(w, "evidence_root");
+  write_string(w, h.evidence_root.hex());
   write_key(w, "state_root");
   write_string(w, h.state_root.hex());
   write_key(w, "tx_count");
   w.Uint64(h.tx_count);
+  write_key(w, "vote_count");
+  w.Uint64(h.vote_count);
+  write_key(w, "evidence_count");
+  w.Uint64(h.evidence_count);
   write_key(w, "signature");
   write_string(w, is_unsigned_genesis(h, block.signature()) ? "" : block.signature().hex());
   if (form == BlockJson::kFull) {
     write_key(w, "transactions");
     w.StartArray();
     for (const auto& tx : block.transactions()) detail::write_transaction(w, *tx, true);
+    w.EndArray();
+    write_key(w, "votes");
+    w.StartArray();
+    w.EndArray();
+    write_key(w, "evidence");
+    w.StartArray();
     w.EndArray();
   }
   w.EndObject();
@@ -161,14 +203,26 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
     if (!v.ok()) return v.error();
     *n.out = *v;
   }
-  auto tx_count = obj->u64("tx_count");
-  if (!tx_count.ok()) return tx_count.error();
-  if (*tx_count > 0xffffffffULL) return obj->field_error("tx_count", "exceeds u32");
-  h.tx_count = static_cast<std::uint32_t>(*tx_count);
+  struct {
+    const char* name;
+    std::uint32_t* out;
+  } counts[] = {{"tx_count", &h.tx_count},
+                {"vote_count", &h.vote_count},
+                {"evidence_count", &h.evidence_count}};
+  for (auto& n : counts) {
+    auto v = obj->u64(n.name);
+    if (!v.ok()) return v.error();
+    if (*v > 0xffffffffULL) return obj->field_error(n.name, "exceeds u32");
+    *n.out = static_cast<std::uint32_t>(*v);
+  }
   struct {
     const char* name;
     Hash* out;
-  } hashes[] = {{"parent", &h.parent}, {"tx_root", &h.tx_root}, {"state_root", &h.state_root}};
+  } hashes[] = {{"parent", &h.parent},
+                {"tx_root", &h.tx_root},
+                {"vote_root", &h.vote_root},
+                {"evidence_root", &h.evidence_root},
+                {"state_root", &h.state_root}};
   for (auto& f : hashes) {
     auto v = obj->fixed_hex<Hash>(f.name);
     if (!v.ok()) return v.error();
@@ -177,6 +231,9 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
   auto forger = obj->fixed_hex<PublicKey>("forger");
   if (!forger.ok()) return forger.error();
   h.forger = *forger;
+  auto proof = obj->fixed_hex<VrfProof>("vrf_proof");
+  if (!proof.ok()) return proof.error();
+  h.vrf_proof = *proof;
   Signature signature;
   auto sig_text = obj->string("signature");
   if (!sig_text.ok()) return sig_text.error();
@@ -201,6 +258,18 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
                         "transaction " + std::to_string(i) + ": " + tx.error().message);
     txs.push_back(std::move(*tx));
   }
+  for (const char* name : {"votes", "evidence"}) {
+    auto list = obj->array(name);
+    if (!list.ok()) return list.error();
+    if ((*list)->Size() != 0)
+      return obj->field_error(name, "this protocol version carries none in blocks");
+  }
+  std::optional<VrfOutput> stated_output;
+  if (obj->has("vrf_output")) {
+    auto output = obj->fixed_hex<VrfOutput>("vrf_output");
+    if (!output.ok()) return output.error();
+    stated_output = *output;
+  }
   std::optional<Hash> stated_hash;
   if (obj->has("hash")) {
     auto hash = obj->fixed_hex<Hash>("hash");
@@ -213,6 +282,11 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
     return make_error(Reason::kIdMismatch, "stated hash " + stated_hash->hex() +
                                                " differs from the computed hash " +
                                                block->hash().hex());
+  if (stated_output) {
+    auto output = block->vrf_output();
+    if (!output.ok() || *output != *stated_output)
+      return obj->field_error("vrf_output", "does not match the block's VRF proof");
+  }
   return block;
 }
 

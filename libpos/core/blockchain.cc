@@ -4,11 +4,27 @@
 #include <unordered_set>
 
 #include "pos/state_transition.h"
+#include "pos/vrf.h"
 
 namespace pos {
 namespace {
 constexpr std::size_t kSignedSlotsKept = 100'000;
 constexpr std::size_t kEvidenceKept = 10'000;
+
+std::map<PublicKey, std::uint64_t> genesis_stakes(const Genesis& genesis) {
+  std::map<PublicKey, std::uint64_t> out;
+  for (const auto& a : genesis.allocations)
+    if (a.stake > 0) out[a.address] = a.stake;
+  return out;
+}
+
+// A block that was stored had its proof verified, so it decodes; anything else is damage.
+VrfOutput stored_vrf_output(const Block& block) {
+  auto output = block.vrf_output();
+  if (!output.ok())
+    throw StorageError("stored block " + block.hash().hex() + " has an undecodable VRF proof");
+  return *output;
+}
 }  // namespace
 
 bool EquivocationEvidence::verify() const {
@@ -19,7 +35,11 @@ bool EquivocationEvidence::verify() const {
 }
 
 Blockchain::Blockchain(const Genesis& genesis, Storage& storage, const Clock& clock)
-    : genesis_(genesis), storage_(storage), clock_(clock), state_(genesis.params.hash()) {}
+    : genesis_(genesis),
+      storage_(storage),
+      clock_(clock),
+      state_(genesis.params.hash()),
+      validators_(genesis_stakes(genesis)) {}
 
 Blockchain::~Blockchain() = default;
 
@@ -43,6 +63,9 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     chain->state_ = genesis.initial_state();
     StorageBatch batch;
     batch.blocks.push_back(genesis_block);
+    EpochState epochs = EpochState::genesis(chain->genesis_hash_);
+    batch.epoch_put.emplace_back(chain->genesis_hash_,
+                                 EpochNonces{0, epochs.nonce(), epochs.next_nonce()});
     batch.main_put.emplace_back(0, genesis_block->hash());
     chain->state_.for_each(
         [&](const Address& address, const Account& account) { batch.accounts[address] = account; });
@@ -65,13 +88,18 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   // from storage on demand, so memory does not grow with the chain.
   std::uint64_t window = genesis.params.finality_depth + 1;
   std::uint64_t first = meta->height > window ? meta->height - window : 0;
+  const Entry* parent = nullptr;
   for (std::uint64_t h = first; h <= meta->height; ++h) {
     auto hash = storage.main_chain_hash(h);
     BlockPtr block = hash ? storage.block(*hash) : nullptr;
     if (!block)
       return make_error(Reason::kStorage,
                         "the stored main chain has no block at height " + std::to_string(h));
-    chain->index_[block->hash()] = Entry{block->header(), block->signature(), true, false, nullptr};
+    EpochState epochs = parent ? parent->epochs.child(genesis.params.epoch_of(block->slot()),
+                                                      stored_vrf_output(*block))
+                               : chain->resume_epochs(block);
+    chain->index_block(*block, epochs, true, false, nullptr);
+    parent = &chain->index_.at(block->hash());
   }
   if (!chain->index_.contains(meta->tip))
     return make_error(Reason::kStorage, "the stored tip is not the main chain's last block");
@@ -117,24 +145,50 @@ std::vector<Hash> Blockchain::locator() const {
   return out;
 }
 
-std::shared_ptr<const ProofOfStake> Blockchain::current_stakers() const {
-  if (stakers_cache_version_ != state_.stakers_version() || !stakers_cache_) {
-    stakers_cache_ = std::make_shared<const ProofOfStake>(state_.stakers());
-    stakers_cache_version_ = state_.stakers_version();
+EpochState Blockchain::resume_epochs(const BlockPtr& block) const {
+  if (block->height() == 0) return EpochState::genesis(genesis_hash_);
+  auto nonces = storage_.epoch_nonces(block->hash());
+  if (!nonces) throw StorageError("no epoch record for block " + block->hash().hex());
+  // The outputs of the block's epoch up to it: at most epoch_slots blocks back.
+  std::vector<VrfOutput> outputs;
+  for (BlockPtr b = block; b && b->height() > 0 && params().epoch_of(b->slot()) == nonces->epoch;
+       b = storage_.block(b->parent())) {
+    outputs.push_back(stored_vrf_output(*b));
+    if (b->height() > 1 && !storage_.block(b->parent()))
+      throw StorageError("the stored chain lacks the parent of block " + b->hash().hex());
   }
-  return stakers_cache_;
+  std::reverse(outputs.begin(), outputs.end());
+  return EpochState::resume(nonces->epoch, nonces->nonce, nonces->next, outputs);
+}
+
+void Blockchain::index_block(const Block& block, const EpochState& epochs, bool on_main,
+                             bool failed, StorageBatch* batch) {
+  index_[block.hash()] = Entry{block.header(), block.signature(), on_main, failed, epochs};
+  if (batch)
+    batch->epoch_put.emplace_back(block.hash(),
+                                  EpochNonces{epochs.epoch(), epochs.nonce(), epochs.next_nonce()});
+}
+
+Hash Blockchain::epoch_nonce(std::uint64_t slot) const {
+  return index_.at(tip_).epochs.nonce_of(params().epoch_of(std::max(slot, tip().slot)));
 }
 
 std::optional<PublicKey> Blockchain::leader(std::uint64_t slot) const {
-  return current_stakers()->leader(tip_, slot);
+  if (slot <= tip().slot) return std::nullopt;
+  return validators_.leader(epoch_nonce(slot), slot);
 }
 
+// Fork choice: the greater height, then the lower tip slot (the chain that wasted fewer slots,
+// which a forger cannot improve by delaying), then the lower hash.
 bool Blockchain::better_than_tip(const BlockHeader& header, const Hash& hash) const {
   const BlockHeader& t = tip();
-  return header.height > t.height || (header.height == t.height && hash < tip_);
+  if (header.height != t.height) return header.height > t.height;
+  if (header.slot != t.slot) return header.slot < t.slot;
+  return hash < tip_;
 }
 
-Status Blockchain::check_header(const BlockHeader& header, const Entry& parent) const {
+Result<EpochState> Blockchain::check_header(const Block& block, const Entry& parent) const {
+  const BlockHeader& header = block.header();
   if (header.height != parent.header.height + 1)
     return make_error(Reason::kBadHeight, "height " + std::to_string(header.height) +
                                               " does not follow the parent's " +
@@ -152,7 +206,21 @@ Status Blockchain::check_header(const BlockHeader& header, const Entry& parent) 
   if (header.timestamp_ms < start || header.timestamp_ms >= start + params().slot_ms)
     return make_error(Reason::kBadTimestamp, "timestamp " + std::to_string(header.timestamp_ms) +
                                                  " is outside slot " + std::to_string(header.slot));
-  return {};
+  std::uint64_t epoch = params().epoch_of(header.slot);
+  Hash nonce = parent.epochs.nonce_of(epoch);
+  auto leader = validators_.leader(nonce, header.slot);
+  if (!leader || *leader != header.forger)
+    return make_error(Reason::kWrongForger, "forger " + header.forger.hex() +
+                                                " is not the leader of slot " +
+                                                std::to_string(header.slot) +
+                                                (leader ? " (" + leader->hex() + " is)" : ""));
+  auto output =
+      vrf_verify(header.forger, vrf_input(header.chain_id, nonce, header.slot), header.vrf_proof);
+  if (!output.ok())
+    return make_error(Reason::kBadVrfProof,
+                      "slot " + std::to_string(header.slot) + ": " + output.error().message);
+  if (auto ok = block.check_signature(); !ok.ok()) return ok.error();
+  return parent.epochs.child(epoch, *output);
 }
 
 Status Blockchain::check_fork_point(const Hash& parent) const {
@@ -194,11 +262,6 @@ Status Blockchain::record_equivocation(const Block& block) {
 
 Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) {
   const BlockHeader& h = block.header();
-  auto leader = current_stakers()->leader(h.parent, h.slot);
-  if (!leader || *leader != h.forger)
-    return make_error(Reason::kWrongForger,
-                      "forger " + h.forger.hex() + " is not the leader of slot " +
-                          std::to_string(h.slot) + (leader ? " (" + leader->hex() + " is)" : ""));
   // All signatures at once, in parallel; the loop below then finds their verdicts kept.
   if (verifier_) (void)verifier_->verify_all(block.transactions());
   UndoLog undo;
@@ -277,46 +340,46 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   }
   if (parent->second.failed)
     return make_error(Reason::kInvalidBlock, "the parent was found invalid");
-  if (auto ok = check_header(block->header(), parent->second); !ok.ok()) return ok.error();
-  if (auto ok = block->check_context_free(); !ok.ok()) return ok.error();
+  auto epochs = check_header(*block, parent->second);
+  if (!epochs.ok()) return epochs.error();
+  if (auto ok = block->check_body(); !ok.ok()) return ok.error();
+  if (block->transactions().size() > params().max_block_txs)
+    return make_error(Reason::kTooManyTransactions, std::to_string(block->transactions().size()) +
+                                                        " transactions, this chain's limit is " +
+                                                        std::to_string(params().max_block_txs));
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
-  auto parent_stakers = block->parent() == tip_ ? current_stakers() : parent->second.stakers_after;
-  if (parent_stakers) {
-    auto leader = parent_stakers->leader(block->parent(), block->slot());
-    if (!leader || *leader != block->forger())
-      return make_error(Reason::kWrongForger, "forger " + block->forger().hex() +
-                                                  " is not the leader of slot " +
-                                                  std::to_string(block->slot()));
-  }
   if (auto ok = record_equivocation(*block); !ok.ok()) return ok.error();
 
-  if (block->parent() == tip_) return extend(block);
+  if (block->parent() == tip_) return extend(block, *epochs);
 
   StorageBatch batch;
   batch.blocks.push_back(block);
-  if (auto ok = storage_.commit(batch); !ok.ok()) return ok.error();
-  index_[hash] = Entry{block->header(), block->signature(), false, false, nullptr};
+  index_block(*block, *epochs, false, false, &batch);
+  if (auto ok = storage_.commit(batch); !ok.ok()) {
+    index_.erase(hash);
+    return ok.error();
+  }
   if (better_than_tip(block->header(), hash)) return reorganize(hash);
   ApplyResult result;
   result.kind = ApplyResult::Kind::kSideBranch;
   return result;
 }
 
-Result<ApplyResult> Blockchain::extend(const BlockPtr& block) {
+Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const EpochState& epochs) {
   StorageBatch batch;
   auto undo = connect(*block, batch);
   if (!undo.ok()) {
-    index_[block->hash()] = Entry{block->header(), block->signature(), false, true, nullptr};
+    index_block(*block, epochs, false, true, nullptr);
     return undo.error();
   }
   batch.blocks.push_back(block);
   batch.meta = ChainMeta{params().chain_id, genesis_hash_, block->hash(), block->height()};
+  index_block(*block, epochs, true, false, &batch);
   if (auto ok = storage_.commit(batch); !ok.ok()) {
+    index_.erase(block->hash());
     undo_block(state_, *undo);
     return ok.error();
   }
-  index_[block->hash()] =
-      Entry{block->header(), block->signature(), true, false, current_stakers()};
   tip_ = block->hash();
   ApplyResult result;
   result.kind = ApplyResult::Kind::kExtended;
@@ -333,8 +396,13 @@ bool Blockchain::index_stored_branch(const Hash& hash) {
     branch.push_back(block);
     cur = block->parent();
   }
-  for (const auto& block : branch)
-    index_[block->hash()] = Entry{block->header(), block->signature(), false, false, nullptr};
+  for (auto it = branch.rbegin(); it != branch.rend(); ++it) {
+    const Block& block = **it;
+    const Entry& parent = index_.at(block.parent());
+    EpochState epochs =
+        parent.epochs.child(params().epoch_of(block.slot()), stored_vrf_output(block));
+    index_block(block, epochs, false, false, nullptr);
+  }
   return true;
 }
 
@@ -371,7 +439,6 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
   StorageBatch batch;
   ApplyResult result;
   result.kind = ApplyResult::Kind::kReorganized;
-  std::vector<std::shared_ptr<const ProofOfStake>> stakers_after;
   try {
     for (Hash cur = tip_; cur != fork; cur = index_.at(cur).header.parent) {
       BlockPtr block = stored(cur);
@@ -394,7 +461,6 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
       }
       remember(*undo, false);
       result.connected.push_back(block);
-      stakers_after.push_back(current_stakers());
     }
   } catch (const StorageError& e) {
     return rollback(make_error(Reason::kStorage, e.what()));
@@ -403,11 +469,7 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
   batch.meta = ChainMeta{params().chain_id, genesis_hash_, last->hash(), last->height()};
   if (auto ok = storage_.commit(batch); !ok.ok()) return rollback(ok.error());
   for (const auto& block : result.disconnected) index_.at(block->hash()).on_main = false;
-  for (std::size_t i = 0; i < result.connected.size(); ++i) {
-    Entry& e = index_.at(result.connected[i]->hash());
-    e.on_main = true;
-    e.stakers_after = stakers_after[i];
-  }
+  for (const auto& block : result.connected) index_.at(block->hash()).on_main = true;
   tip_ = last->hash();
   return result;
 }
@@ -433,6 +495,8 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   header.slot = slot;
   header.timestamp_ms = timestamp;
   header.forger = key.public_key();
+  Hash nonce = epoch_nonce(slot);
+  header.vrf_proof = vrf_prove(key, vrf_input(header.chain_id, nonce, slot));
   std::size_t bytes = header.signing_bytes().size() + kBlockSignatureBytes;
 
   UndoLog undo;
@@ -440,7 +504,7 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   std::vector<TransactionPtr> chosen;
   std::unordered_set<Address> blocked;  // a sender whose transaction failed: its later ones would
   for (const auto& tx : pool.ready(state_)) {
-    if (chosen.size() == kMaxBlockTransactions) break;
+    if (chosen.size() == params().max_block_txs) break;
     if (bytes + tx->encoded_size() > kMaxBlockBytes || blocked.contains(tx->sender())) continue;
     Status ok = tx->check_stateless(params().exchange_authority);
     if (ok.ok())

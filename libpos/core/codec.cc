@@ -67,18 +67,26 @@ Result<BlockPtr> decode_block(ByteView bytes) {
         std::to_string(bytes.size()) + " bytes, the limit is " + std::to_string(kMaxBlockBytes));
   detail::ByteReader r(bytes);
   BlockHeader h;
-  if (!r.expect("pos/block/v1")) return malformed("block tag", r);
+  if (!r.expect("pos/block/v2")) return malformed("block tag", r);
   h.chain_id = r.str();
   h.height = r.u64();
   h.parent = r.fixed<Hash>();
   h.slot = r.u64();
   h.timestamp_ms = r.u64();
   h.forger = r.fixed<PublicKey>();
+  h.vrf_proof = r.fixed<VrfProof>();
   h.tx_root = r.fixed<Hash>();
+  h.vote_root = r.fixed<Hash>();
+  h.evidence_root = r.fixed<Hash>();
   h.state_root = r.fixed<Hash>();
   h.tx_count = r.u32();
+  h.vote_count = r.u32();
+  h.evidence_count = r.u32();
   auto signature = r.fixed<Signature>();
   if (!r.ok()) return malformed("block header", r);
+  if (h.vote_count != 0 || h.evidence_count != 0)
+    return make_error(Reason::kMalformed,
+                      "this protocol version carries no votes or evidence in blocks");
   if (h.tx_count > kMaxBlockTransactions)
     return make_error(Reason::kTooManyTransactions, std::to_string(h.tx_count) +
                                                         " transactions, the limit is " +

@@ -6,12 +6,14 @@ namespace pos {
 
 Hash ChainParams::hash() const {
   detail::ByteWriter w;
-  w.raw(std::string_view("pos/params/v1"))
+  w.raw(std::string_view("pos/params/v2"))
       .str(chain_id)
       .u64(genesis_time_ms)
       .u64(slot_ms)
       .u64(finality_depth)
       .u64(unbonding_blocks)
+      .u64(epoch_slots)
+      .u64(max_block_txs)
       .raw(exchange_authority.view());
   return sha256(std::move(w).take());
 }

@@ -23,6 +23,10 @@ Status validate(const Genesis& g) {
     if (c < 0x21 || c > 0x7e) return bad_genesis("chain_id must be printable ASCII without spaces");
   if (p.slot_ms == 0) return bad_genesis("slot_ms must be positive");
   if (p.finality_depth == 0) return bad_genesis("finality_depth must be positive");
+  if (p.epoch_slots < kMinEpochSlots)
+    return bad_genesis("epoch_slots must be at least " + std::to_string(kMinEpochSlots));
+  if (p.max_block_txs == 0 || p.max_block_txs > kMaxBlockTransactions)
+    return bad_genesis("max_block_txs must be 1 to " + std::to_string(kMaxBlockTransactions));
   if (g.allocations.empty()) return bad_genesis("allocations must not be empty");
   std::uint64_t supply = 0;
   std::uint64_t stake = 0;
@@ -59,6 +63,18 @@ Result<Genesis> Genesis::parse(std::string_view json) {
                  {"finality_depth", &g.params.finality_depth},
                  {"unbonding_blocks", &g.params.unbonding_blocks}};
   for (auto& n : numbers) {
+    auto v = obj->u64(n.name);
+    if (!v.ok()) return bad_genesis(v.error().message);
+    *n.out = *v;
+  }
+  // Optional, with the defaults of ChainParams.
+  struct {
+    const char* name;
+    std::uint64_t* out;
+  } optional_numbers[] = {{"epoch_slots", &g.params.epoch_slots},
+                          {"max_block_txs", &g.params.max_block_txs}};
+  for (auto& n : optional_numbers) {
+    if (!obj->has(n.name)) continue;
     auto v = obj->u64(n.name);
     if (!v.ok()) return bad_genesis(v.error().message);
     *n.out = *v;
@@ -114,6 +130,10 @@ std::string Genesis::to_json() const {
   w.Uint64(params.finality_depth);
   w.Key("unbonding_blocks");
   w.Uint64(params.unbonding_blocks);
+  w.Key("epoch_slots");
+  w.Uint64(params.epoch_slots);
+  w.Key("max_block_txs");
+  w.Uint64(params.max_block_txs);
   w.Key("exchange_authority");
   w.String(params.exchange_authority.hex().c_str());
   w.Key("allocations");
@@ -146,6 +166,8 @@ BlockPtr Genesis::block() const {
   h.slot = 0;
   h.timestamp_ms = params.genesis_time_ms;
   h.tx_root = merkle_root({});
+  h.vote_root = merkle_root({});
+  h.evidence_root = merkle_root({});
   h.state_root = initial_state().state_root();
   h.tx_count = 0;
   return Block::make(std::move(h), Signature{}, {});

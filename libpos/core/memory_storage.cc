@@ -25,6 +25,13 @@ std::optional<UndoRecord> MemoryStorage::undo(const Hash& block_hash) const {
   return it->second;
 }
 
+std::optional<EpochNonces> MemoryStorage::epoch_nonces(const Hash& block_hash) const {
+  std::shared_lock lock(mutex_);
+  auto it = epochs_.find(block_hash);
+  if (it == epochs_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::optional<TxLocation> MemoryStorage::tx_location(const Hash& tx_id) const {
   std::shared_lock lock(mutex_);
   auto it = txs_.find(tx_id);
@@ -88,6 +95,7 @@ std::vector<AddressTx> MemoryStorage::address_history(const Address& address,
 Status MemoryStorage::commit(const StorageBatch& batch) {
   std::unique_lock lock(mutex_);
   for (const auto& block : batch.blocks) blocks_.emplace(block->hash(), block);
+  for (const auto& [hash, nonces] : batch.epoch_put) epochs_[hash] = nonces;
   for (const auto& [hash, undo] : batch.undo_put) undo_[hash] = undo;
   for (auto height : batch.main_erase) main_.erase(height);
   for (const auto& [height, hash] : batch.main_put) main_[height] = hash;

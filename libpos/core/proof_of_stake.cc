@@ -17,9 +17,9 @@ ProofOfStake::ProofOfStake(const std::map<PublicKey, std::uint64_t>& stakers) {
   }
 }
 
-Hash ProofOfStake::seed(const Hash& parent, std::uint64_t slot) {
+Hash ProofOfStake::seed(const Hash& nonce, std::uint64_t slot) {
   detail::ByteWriter w(10 + 32 + 8);
-  w.raw(std::string_view("pos/lot/v1")).raw(parent.view()).u64(slot);
+  w.raw(std::string_view("pos/lot/v2")).raw(nonce.view()).u64(slot);
   return sha256(std::move(w).take());
 }
 
@@ -36,9 +36,9 @@ std::uint64_t ProofOfStake::draw(const Hash& seed, std::uint64_t total) {
   }
 }
 
-std::optional<PublicKey> ProofOfStake::leader(const Hash& parent, std::uint64_t slot) const {
+std::optional<PublicKey> ProofOfStake::leader(const Hash& nonce, std::uint64_t slot) const {
   if (total_ == 0) return std::nullopt;
-  std::uint64_t r = draw(seed(parent, slot), total_);
+  std::uint64_t r = draw(seed(nonce, slot), total_);
   auto it = std::upper_bound(lots_.begin(), lots_.end(), r,
                              [](std::uint64_t value, const Lot& lot) { return value < lot.begin; });
   return std::prev(it)->staker;

@@ -13,8 +13,11 @@
 //   undo      block hash (32)    -> u32 n || n * (address (32) || account as above)
 //   txs       transaction id (32) -> u64 height || u32 index || block hash (32)
 //   addresses address (32) || u64 height || u32 index -> transaction id (32), for every main-chain
-//             transaction the address sent or received (schema 2; built on first open of a
-//             schema 1 dir)
+//             transaction the address sent or received
+//   epochs    block hash (32)    -> u64 epoch || nonce (32) || next nonce (32), for every stored
+//             block (pos/epoch.h)
+// Schema 3 holds protocol v2 blocks; schemas 1 and 2 (protocol v1) are refused, not converted:
+// their chain is another network's.
 // Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the state
 // before or after it, never a mix.
 #include "pos/lmdb_storage.h"
@@ -44,11 +47,20 @@ constexpr std::size_t kChecksumBytes = crypto_shorthash_BYTES;
 constexpr std::array<unsigned char, crypto_shorthash_KEYBYTES> kChecksumKey = {
     'l', 'i', 'b', 'p', 'o', 's', '-', 's', 't', 'o', 'r', 'e', '-', 'v', '1', '\0'};
 
-constexpr const char* kTables[] = {"meta",    "blocks", "main", "accounts",
-                                   "stakers", "undo",   "txs",  "addresses"};
-enum Table { kMeta, kBlocks, kMain, kAccounts, kStakers, kUndo, kTxs, kAddresses, kTableCount };
-// Tables of schema 1, before the address history.
-constexpr int kSchema1Tables = kAddresses;
+constexpr const char* kTables[] = {"meta", "blocks", "main",      "accounts", "stakers",
+                                   "undo", "txs",    "addresses", "epochs"};
+enum Table {
+  kMeta,
+  kBlocks,
+  kMain,
+  kAccounts,
+  kStakers,
+  kUndo,
+  kTxs,
+  kAddresses,
+  kEpochs,
+  kTableCount
+};
 
 Error storage_error(const std::string& message) {
   return make_error(Reason::kStorage, message);
@@ -285,42 +297,19 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
   }
   if (version > LmdbStorage::kSchemaVersion || version == 0)
     return storage_error(dir.string() + " was written with schema version " +
-                         std::to_string(version) + "; this libpos reads schema versions 1 to " +
+                         std::to_string(version) + "; this libpos reads schema version " +
                          std::to_string(LmdbStorage::kSchemaVersion) +
                          ": open it with a newer libpos");
-  if ((rc = open_tables(txn.get(), dbi, false, missing,
-                        version == 1 ? kSchema1Tables : kTableCount)) != 0)
+  if (version < LmdbStorage::kSchemaVersion)
+    return storage_error(dir.string() + " holds a protocol v1 chain (schema version " +
+                         std::to_string(version) +
+                         "), which this libpos (protocol v2) cannot read or convert: that network "
+                         "is gone. Move the directory aside or delete it (rm -r " +
+                         dir.string() + "), then start again to sync the v2 network");
+  if ((rc = open_tables(txn.get(), dbi, false, missing)) != 0)
     return storage_error(data.string() + ": table \"" + missing + "\" is missing (" +
                          lmdb_message(rc) + "): damaged, or not a libpos data dir");
   return {};
-}
-
-// Schema 1 to 2: the address history of every main-chain transaction, in the same write
-// transaction as the new schema version, so that a crash leaves schema 1 intact.
-int build_address_history(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi) {
-  for (std::uint64_t height = 0;; ++height) {
-    Bytes key_bytes = height_key(height);
-    MDB_val k = as_val(key_bytes), v;
-    int rc = mdb_get(txn, dbi[kMain], &k, &v);
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc != 0) return rc;
-    ByteView hash = unseal(v, kMain);
-    MDB_val hk = as_val(hash), bv;
-    if ((rc = mdb_get(txn, dbi[kBlocks], &hk, &bv)) != 0) return rc;
-    auto block = decode_block(unseal(bv, kBlocks));
-    if (!block.ok()) throw StorageError("damaged block at height " + std::to_string(height));
-    const auto& txs = (*block)->transactions();
-    for (std::size_t i = 0; i < txs.size(); ++i) {
-      TxPosition position{height, static_cast<std::uint32_t>(i)};
-      Bytes id(txs[i]->id().bytes.begin(), txs[i]->id().bytes.end());
-      for (const Address& party : txs[i]->parties()) {
-        Bytes sealed = seal(id);
-        Bytes hkey = history_key(party, position);
-        MDB_val pk = as_val(hkey), pv = as_val(sealed);
-        if ((rc = mdb_put(txn, dbi[kAddresses], &pk, &pv, 0)) != 0) return rc;
-      }
-    }
-  }
 }
 
 }  // namespace
@@ -350,12 +339,6 @@ Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, Lmdb
   std::uint32_t version = kSchemaVersion;
   if (existing > 0)
     if (auto ok = validate_existing(dir, map_size, version); !ok.ok()) return ok.error();
-  if (options.read_only && version < kSchemaVersion)
-    return storage_error(dir.string() + " has schema version " + std::to_string(version) +
-                         ": open it once read-write (start pos-node on it) to upgrade it to " +
-                         std::to_string(kSchemaVersion));
-  // The address history is smaller than the blocks it indexes: twice the file always holds it.
-  if (version < kSchemaVersion) map_size = std::max<std::size_t>(map_size, 2 * existing);
 
   impl->env = create_env(map_size);
   if (impl->env == nullptr) return storage_error("cannot create an LMDB environment");
@@ -369,22 +352,11 @@ Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, Lmdb
 
   MDB_txn* txn = nullptr;
   bool create = existing == 0;
-  bool upgrade = version < kSchemaVersion;
-  if ((rc = mdb_txn_begin(impl->env, nullptr, create || upgrade ? 0 : MDB_RDONLY, &txn)) != 0)
+  if ((rc = mdb_txn_begin(impl->env, nullptr, create ? 0 : MDB_RDONLY, &txn)) != 0)
     return storage_error(dir.string() + ": " + lmdb_message(rc));
   std::string missing;
-  rc = open_tables(txn, impl->dbi, create || upgrade, missing);
-  if (rc == 0 && upgrade) {
-    try {
-      rc = build_address_history(txn, impl->dbi);
-    } catch (const StorageError& e) {
-      mdb_txn_abort(txn);
-      return storage_error(dir.string() + ": cannot upgrade to schema " +
-                           std::to_string(kSchemaVersion) + ": " + e.what());
-    }
-    if (rc != 0) missing = "addresses";
-  }
-  if (rc == 0 && (create || upgrade)) {
+  rc = open_tables(txn, impl->dbi, create, missing);
+  if (rc == 0 && create) {
     detail::ByteWriter w(4);
     w.u32(kSchemaVersion);
     Bytes value = seal(std::move(w).take());
@@ -411,6 +383,18 @@ std::optional<Hash> LmdbStorage::main_chain_hash(std::uint64_t height) const {
   if (!bytes) return std::nullopt;
   if (bytes->size() != Hash::size()) throw StorageError("damaged record in table \"main\"");
   return Hash::from_bytes(*bytes);
+}
+
+std::optional<EpochNonces> LmdbStorage::epoch_nonces(const Hash& block_hash) const {
+  auto bytes = impl_->get(kEpochs, block_hash.view());
+  if (!bytes) return std::nullopt;
+  detail::ByteReader r(*bytes);
+  EpochNonces out;
+  out.epoch = r.u64();
+  out.nonce = r.fixed<Hash>();
+  out.next = r.fixed<Hash>();
+  require_complete(r, kEpochs);
+  return out;
 }
 
 std::optional<UndoRecord> LmdbStorage::undo(const Hash& block_hash) const {
@@ -550,6 +534,11 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
   };
   for (const auto& block : batch.blocks)
     if (!step(put(txn, dbi[kBlocks], block->hash().view(), encode(*block)))) return rc;
+  for (const auto& [hash, nonces] : batch.epoch_put) {
+    detail::ByteWriter w(72);
+    w.u64(nonces.epoch).raw(nonces.nonce.view()).raw(nonces.next.view());
+    if (!step(put(txn, dbi[kEpochs], hash.view(), std::move(w).take()))) return rc;
+  }
   for (const auto& [hash, undo] : batch.undo_put) {
     detail::ByteWriter w(4 + undo.prior.size() * 72);
     w.u32(static_cast<std::uint32_t>(undo.prior.size()));

@@ -61,7 +61,7 @@ TEST_CASE("equivocation reaches GET /evidence as a proof anyone can check",
     rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
     e[which].Accept(w);
     std::string json(buffer.GetString(), buffer.GetSize());
-    json.insert(json.size() - 1, ",\"transactions\":[]");
+    json.insert(json.size() - 1, ",\"transactions\":[],\"votes\":[],\"evidence\":[]");
     auto block = block_from_json(json, net.genesis.params.chain_id);
     REQUIRE(block.ok());
     CHECK(verify((*block)->forger(), (*block)->header().signing_bytes(), (*block)->signature()));

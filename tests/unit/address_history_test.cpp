@@ -130,30 +130,3 @@ TEST_CASE("a reorganisation takes the losing branch's transactions out of the hi
   CHECK(a.chain->address_history(a.users[1].public_key(), std::nullopt, 10).empty());
   CHECK(stored_history(*a.chain, everyone(a), 10) == expected_history(*a.chain));
 }
-
-TEST_CASE("a schema 1 data dir gets its address history on its first read-write open",
-          "[store][history][lmdb]") {
-  TempDir dir;
-  TestNet net(options_for(true, dir));
-  transfers(net, 8);
-  auto expected = expected_history(*net.chain);
-  Hash tip = net.chain->tip_hash();
-  net.chain.reset();
-  net.storage.reset();
-  write_schema_version(net.options.data_dir, 1);
-
-  LmdbOptions read_only;
-  read_only.read_only = true;
-  auto view = LmdbStorage::open(net.options.data_dir, read_only);
-  REQUIRE(view.reason() == Reason::kStorage);
-  CHECK_THAT(view.error().message, Catch::Contains("schema version 1"));
-  CHECK_THAT(view.error().message, Catch::Contains("read-write"));
-
-  net.restart();
-  CHECK(net.chain->tip_hash() == tip);
-  CHECK(stored_history(*net.chain, everyone(net), 4) == expected);
-  net.chain.reset();
-  net.storage.reset();
-  // Upgraded for good: a read-only view opens now.
-  CHECK(LmdbStorage::open(net.options.data_dir, read_only).ok());
-}

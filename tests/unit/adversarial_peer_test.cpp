@@ -20,10 +20,10 @@ TransactionPtr forged_transfer(const Fixture& f, std::uint64_t nonce) {
 }
 
 // A properly signed empty block on the genesis for `slot`, by that slot's leader.
-BlockPtr block_for_slot(Fixture& f, PeerNode& node, std::uint64_t slot, std::uint64_t offset_ms) {
-  std::optional<PublicKey> leader;
-  node.inspect(
-      [&](const Blockchain& chain, const TransactionPool&) { leader = chain.leader(slot); });
+// A block on genesis (the tip of f.keys' chain) for `slot`, by its leader.
+BlockPtr block_for_slot(Fixture& f, std::uint64_t slot, std::uint64_t offset_ms) {
+  REQUIRE(f.keys.chain->height() == 0);
+  std::optional<PublicKey> leader = f.keys.chain->leader(slot);
   REQUIRE(leader);
   BlockHeader h = f.keys.craft({})->header();
   h.slot = slot;
@@ -67,7 +67,7 @@ TEST_CASE("an adversarial peer is dropped and banned; honest nodes keep consensu
     std::uint64_t ahead = 86'400'000 / f.keys.genesis.params.slot_ms;
     bool closed = false;
     for (std::uint64_t i = 0; i < 40 && !closed; ++i) {
-      evil.send(p2p::NewBlock{block_for_slot(f, a, now_slot + ahead + i, 0)});
+      evil.send(p2p::NewBlock{block_for_slot(f, now_slot + ahead + i, 0)});
       closed = evil.closed_by_node(0.05);
     }
     CHECK((closed || evil.closed_by_node()));
@@ -120,8 +120,8 @@ TEST_CASE("equivocating blocks: the first is kept, the evidence recorded, consen
   REQUIRE(eventually([&] { return peer_count(a) == 1 && peer_count(b) == 1; }));
   std::uint64_t slot = f.keys.genesis.params.slot_at(f.clock.now_ms());
   // Two blocks by one forger for one slot, both validly signed, different timestamps.
-  BlockPtr first = block_for_slot(f, a, slot, 0);
-  BlockPtr second = block_for_slot(f, a, slot, 1);
+  BlockPtr first = block_for_slot(f, slot, 0);
+  BlockPtr second = block_for_slot(f, slot, 1);
   REQUIRE(first->hash() != second->hash());
 
   RawPeer evil(a.port());
@@ -144,7 +144,7 @@ TEST_CASE("equivocating blocks: the first is kept, the evidence recorded, consen
   });
   // More blocks for the same slot add no more evidence: memory stays bounded.
   for (std::uint64_t offset = 2; offset < 12; ++offset)
-    evil.send(p2p::NewBlock{block_for_slot(f, a, slot, offset)});
+    evil.send(p2p::NewBlock{block_for_slot(f, slot, offset)});
   REQUIRE(evil.round_trip(1));
   a.inspect([&](const Blockchain& chain, const TransactionPool&) {
     CHECK(chain.evidence().size() == 1);

@@ -39,19 +39,22 @@ TEST_CASE("the tx root is the RFC 6962 Merkle tree hash", "[block][merkle]") {
   CHECK(merkle_root(ids) == node(four, leaf(h(4))));
 }
 
-TEST_CASE("a forged block passes the context-free checks and round-trips JSON", "[block][json]") {
+TEST_CASE("a forged block passes the body and signature checks and round-trips JSON",
+          "[block][json]") {
   TestNet net;
   auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 10, 1, 0, 1);
   REQUIRE(net.pool.add(tx, net.chain->state(), net.now()).ok());
   BlockPtr block = net.forge(net.next_slot(0));
-  REQUIRE(block->check_context_free().ok());
+  REQUIRE(block->check_body().ok());
+  REQUIRE(block->check_signature().ok());
   CHECK(block->transactions().size() == 1);
   auto back = block_from_json(to_json(*block), net.chain_id());
   REQUIRE(back.ok());
   CHECK((*back)->hash() == block->hash());
   CHECK((*back)->signature() == block->signature());
   CHECK((*back)->transactions()[0]->id() == tx->id());
-  CHECK((*back)->check_context_free().ok());
+  CHECK((*back)->check_body().ok());
+  CHECK((*back)->check_signature().ok());
 }
 
 TEST_CASE("the genesis block has an empty signature in JSON", "[block][json]") {
@@ -93,28 +96,28 @@ TEST_CASE("context-free checks catch count, root, signature and chain", "[block]
   auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 10, 1, 0, 1);
   SECTION("tx count") {
     BlockPtr b = net.craft({tx}, [](BlockHeader& hd) { hd.tx_count = 2; });
-    CHECK(b->check_context_free().reason() == Reason::kBadTxCount);
+    CHECK(b->check_body().reason() == Reason::kBadTxCount);
   }
   SECTION("tx root") {
     BlockPtr b = net.craft({tx}, [](BlockHeader& hd) { hd.tx_root.bytes[0] ^= 1; });
-    CHECK(b->check_context_free().reason() == Reason::kBadTxRoot);
+    CHECK(b->check_body().reason() == Reason::kBadTxRoot);
   }
   SECTION("signature") {
     BlockPtr b = net.craft({tx});
     Signature sig = b->signature();
     sig.bytes[5] ^= 1;
-    CHECK(Block::make(b->header(), sig, b->transactions())->check_context_free().reason() ==
+    CHECK(Block::make(b->header(), sig, b->transactions())->check_signature().reason() ==
           Reason::kBadBlockSignature);
   }
   SECTION("a transaction of another chain") {
     auto other = net.users[0].transfer("pos-other", net.users[1].public_key(), 10, 1, 0, 1);
     BlockPtr b = net.craft({other});
-    CHECK(b->check_context_free().reason() == Reason::kWrongChain);
+    CHECK(b->check_body().reason() == Reason::kWrongChain);
   }
   SECTION("too many transactions") {
     std::vector<TransactionPtr> many(kMaxBlockTransactions + 1, tx);
     BlockPtr b = net.craft(many);
-    CHECK(b->check_context_free().reason() == Reason::kTooManyTransactions);
+    CHECK(b->check_body().reason() == Reason::kTooManyTransactions);
   }
   SECTION("too many bytes") {
     TxFields f = tx->fields();
@@ -123,6 +126,6 @@ TEST_CASE("context-free checks catch count, root, signature and chain", "[block]
     BlockPtr b = net.craft(std::vector<TransactionPtr>(200, fat),
                            [](BlockHeader& hd) { hd.chain_id = std::string(40000, 'x'); });
     CHECK(b->encoded_size() > kMaxBlockBytes);
-    CHECK(b->check_context_free().reason() == Reason::kBlockTooLarge);
+    CHECK(b->check_body().reason() == Reason::kBlockTooLarge);
   }
 }

@@ -20,7 +20,8 @@ TEST_CASE("transactions and blocks round-trip through their binary form", "[code
   CHECK((*back)->hash() == block->hash());
   CHECK((*back)->signature() == block->signature());
   REQUIRE((*back)->transactions().size() == 3);
-  CHECK((*back)->check_context_free().ok());
+  CHECK((*back)->check_body().ok());
+  CHECK((*back)->check_signature().ok());
   const auto& tx = block->transactions()[1];
   auto tx_back = decode_transaction(encode(*tx));
   REQUIRE(tx_back.ok());

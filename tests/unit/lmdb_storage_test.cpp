@@ -265,12 +265,26 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     CHECK(snapshot(data) == before);
   }
   SECTION("a newer schema") {
-    write_schema_version(data, 3);
+    write_schema_version(data, 4);
     auto changed = snapshot(data);
     auto r = open_chain(genesis);
     REQUIRE(r.reason() == Reason::kStorage);
-    CHECK_THAT(r.error().message, Catch::Contains("schema version 3"));
-    CHECK_THAT(r.error().message, Catch::Contains("schema versions 1 to 2"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 4"));
+    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 3"));
+    CHECK(snapshot(data) == changed);
+  }
+  SECTION("a protocol v1 data dir (schema 1 or 2), read-write or read-only") {
+    std::uint32_t version = GENERATE(1u, 2u);
+    write_schema_version(data, version);
+    auto changed = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("protocol v1 chain (schema version " +
+                                                  std::to_string(version) + ")"));
+    CHECK_THAT(r.error().message, Catch::Contains("rm -r " + data.string()));
+    LmdbOptions read_only;
+    read_only.read_only = true;
+    CHECK(LmdbStorage::open(data, read_only).reason() == Reason::kStorage);
     CHECK(snapshot(data) == changed);
   }
   SECTION("in use by another process") {

@@ -21,11 +21,12 @@
 
 namespace pos::test {
 
-// Validators, users and a genesis, and a clock far enough ahead that any slot is allowed. The
-// clock stands still unless a test moves it: the network's timeouts and rate window read it.
+// Validators, users and a genesis, and a clock 100,000 slots ahead, so that the slots tests use
+// are allowed. The clock stands still unless a test moves it: the network's timeouts and rate
+// window read it.
 struct Fixture {
   TestNet keys;
-  ManualClock clock{kGenesisTime + 1'000'000'000'000};
+  ManualClock clock{kGenesisTime + 100'000'000};
   std::vector<std::unique_ptr<PeerNode>> nodes;
 
   PeerNodeConfig config(std::vector<std::string> seeds = {}, bool discovery = true) const {

@@ -34,13 +34,13 @@ std::uint64_t draw_by_the_text(const Hash& seed, std::uint64_t total) {
 
 }  // namespace
 
-TEST_CASE("the lot seed is SHA-256 of tag, parent and slot", "[pos]") {
-  Hash parent = sha256(std::string_view("parent"));
-  Bytes b = {'p', 'o', 's', '/', 'l', 'o', 't', '/', 'v', '1'};
-  b.insert(b.end(), parent.bytes.begin(), parent.bytes.end());
+TEST_CASE("the lot seed is SHA-256 of tag, epoch nonce and slot", "[pos]") {
+  Hash nonce = sha256(std::string_view("nonce"));
+  Bytes b = {'p', 'o', 's', '/', 'l', 'o', 't', '/', 'v', '2'};
+  b.insert(b.end(), nonce.bytes.begin(), nonce.bytes.end());
   for (int i = 7; i >= 0; --i)
     b.push_back(static_cast<std::uint8_t>(std::uint64_t{300} >> (8 * i)));
-  CHECK(ProofOfStake::seed(parent, 300) == sha256(b));
+  CHECK(ProofOfStake::seed(nonce, 300) == sha256(b));
 }
 
 TEST_CASE("the draw follows the text, including rejection near 2^64", "[pos]") {

@@ -41,6 +41,13 @@ Hash hash_of(const Example& e, const std::string& key) {
 std::uint64_t u64_of(const Example& e, const std::string& key) {
   return std::stoull(e.at(key));
 }
+// A key the example may leave out, meaning 0.
+std::uint64_t u64_or_zero(const Example& e, const std::string& key) {
+  return e.count(key) ? u64_of(e, key) : 0;
+}
+SecretKey key_of(const Example& e, const std::string& key) {
+  return SecretKey::from_seed(from_hex(e.at(key)).value());
+}
 
 void check_value(const Example& e, const std::string& key, const std::string& computed) {
   INFO("docs/protocol.md field \"" << key << "\" should be:\n" << computed);
@@ -90,7 +97,7 @@ TEST_CASE("docs/protocol.md: the Merkle example", "[doc][merkle]") {
 TEST_CASE("docs/protocol.md: the block header example", "[doc][block]") {
   auto examples = read_examples();
   const Example& e = examples.at("block");
-  SecretKey key = SecretKey::from_seed(from_hex(e.at("forger_seed")).value());
+  SecretKey key = key_of(e, "forger_seed");
   BlockHeader h;
   h.chain_id = e.at("chain_id");
   h.height = u64_of(e, "height");
@@ -98,32 +105,97 @@ TEST_CASE("docs/protocol.md: the block header example", "[doc][block]") {
   h.slot = u64_of(e, "slot");
   h.timestamp_ms = u64_of(e, "timestamp");
   h.forger = key.public_key();
+  Bytes alpha = vrf_input(h.chain_id, hash_of(e, "nonce"), h.slot);
+  h.vrf_proof = vrf_prove(key, alpha);
   h.tx_root = hash_of(e, "tx_root");
+  h.vote_root = merkle_root({});
+  h.evidence_root = merkle_root({});
   h.state_root = hash_of(e, "state_root");
   h.tx_count = static_cast<std::uint32_t>(u64_of(e, "tx_count"));
+  h.vote_count = static_cast<std::uint32_t>(u64_of(e, "vote_count"));
+  h.evidence_count = static_cast<std::uint32_t>(u64_of(e, "evidence_count"));
   check_value(e, "forger", h.forger.hex());
+  check_value(e, "vrf_input", to_hex(alpha));
+  check_value(e, "vrf_proof", h.vrf_proof.hex());
+  auto output = vrf_verify(h.forger, alpha, h.vrf_proof);
+  REQUIRE(output.ok());
+  check_value(e, "vrf_output", output->hex());
+  check_value(e, "vote_root", h.vote_root.hex());
+  check_value(e, "evidence_root", h.evidence_root.hex());
   check_value(e, "header_bytes", to_hex(h.signing_bytes()));
   check_value(e, "hash", h.hash().hex());
-  check_value(e, "signature", key.sign(h.signing_bytes()).hex());
+  Signature signature = key.sign(h.signing_bytes());
+  check_value(e, "signature", signature.hex());
+  // The block built from the header derives the same output and hash.
+  BlockPtr block = Block::make(h, signature, {});
+  CHECK(block->vrf_output().value() == *output);
+  CHECK(block->hash().hex() == e.at("hash"));
+  CHECK(block->check_signature().ok());
+}
+
+TEST_CASE("docs/protocol.md: the VRF example", "[doc][vrf]") {
+  auto examples = read_examples();
+  const Example& e = examples.at("vrf");
+  SecretKey key = key_of(e, "seed");
+  check_value(e, "public_key", key.public_key().hex());
+  Bytes alpha = vrf_input(e.at("chain_id"), hash_of(e, "nonce"), u64_of(e, "slot"));
+  check_value(e, "alpha", to_hex(alpha));
+  VrfProof proof = vrf_prove(key, alpha);
+  check_value(e, "proof", proof.hex());
+  auto output = vrf_verify(key.public_key(), alpha, proof);
+  REQUIRE(output.ok());
+  check_value(e, "output", output->hex());
+  CHECK(vrf_proof_to_hash(proof).value() == *output);
+}
+
+TEST_CASE("docs/protocol.md: the epoch nonce example", "[doc][epoch]") {
+  auto examples = read_examples();
+  const Example& e = examples.at("nonce");
+  Hash genesis_hash = hash_of(e, "genesis_hash");
+  // The example starts from the demo chain's genesis hash.
+  CHECK(e.at("genesis_hash") == examples.at("genesis").at("genesis_hash"));
+  Hash nonce0 = initial_nonce(genesis_hash);
+  check_value(e, "nonce0", nonce0.hex());
+  check_value(e, "nonce1", nonce0.hex());
+  auto out0 = VrfOutput::from_hex(e.at("epoch0_output0")).value();
+  auto out1 = VrfOutput::from_hex(e.at("epoch0_output1")).value();
+  Hash digest0 = Sha256().update(out0.view()).update(out1.view()).finish();
+  check_value(e, "epoch0_digest", digest0.hex());
+  Hash nonce2 = next_nonce(nonce0, digest0);
+  check_value(e, "nonce2", nonce2.hex());
+  Hash digest1 = sha256(ByteView());
+  check_value(e, "epoch1_digest", digest1.hex());
+  Hash nonce3 = next_nonce(nonce2, digest1);
+  check_value(e, "nonce3", nonce3.hex());
+
+  // The chain walk gives the same: two blocks in epoch 0, none in epoch 1, then one in epoch 2.
+  EpochState s = EpochState::genesis(genesis_hash).child(0, out0).child(0, out1);
+  CHECK(s.nonce_of(0) == nonce0);
+  CHECK(s.nonce_of(1) == nonce0);
+  CHECK(s.nonce_of(2) == nonce2);
+  CHECK(s.nonce_of(3) == nonce3);
+  EpochState in_epoch2 = s.child(2, out0);
+  CHECK(in_epoch2.nonce() == nonce2);
+  CHECK(in_epoch2.next_nonce() == nonce3);
 }
 
 TEST_CASE("docs/protocol.md: the leader draw example", "[doc][pos]") {
   auto examples = read_examples();
   const Example& e = examples.at("leader");
-  Hash parent = hash_of(e, "parent");
+  Hash nonce = hash_of(e, "nonce");
   std::uint64_t slot = u64_of(e, "slot");
-  std::map<PublicKey, std::uint64_t> stakers;
+  std::map<PublicKey, std::uint64_t> validators;
   for (int i = 0; i < 3; ++i) {
-    auto key = PublicKey::from_hex(e.at("staker" + std::to_string(i))).value();
-    stakers[key] = u64_of(e, "stake" + std::to_string(i));
+    auto key = PublicKey::from_hex(e.at("validator" + std::to_string(i))).value();
+    validators[key] = u64_of(e, "weight" + std::to_string(i));
   }
-  ProofOfStake pos(stakers);
-  Hash seed = ProofOfStake::seed(parent, slot);
+  ProofOfStake pos(validators);
+  Hash seed = ProofOfStake::seed(nonce, slot);
   check_value(e, "seed", seed.hex());
-  check_value(e, "total_stake", std::to_string(pos.total_stake()));
+  check_value(e, "total_weight", std::to_string(pos.total_stake()));
   std::uint64_t r = ProofOfStake::draw(seed, pos.total_stake());
   check_value(e, "r_mod_total", std::to_string(r));
-  check_value(e, "leader", pos.leader(parent, slot)->hex());
+  check_value(e, "leader", pos.leader(nonce, slot)->hex());
 }
 
 TEST_CASE("docs/protocol.md: the state root example", "[doc][state]") {
@@ -135,16 +207,19 @@ TEST_CASE("docs/protocol.md: the state root example", "[doc][state]") {
   p.slot_ms = u64_of(e, "slot_ms");
   p.finality_depth = u64_of(e, "finality_depth");
   p.unbonding_blocks = u64_of(e, "unbonding_blocks");
+  p.epoch_slots = u64_of(e, "epoch_slots");
+  p.max_block_txs = u64_of(e, "max_block_txs");
   p.exchange_authority = Address::from_hex(e.at("exchange_authority")).value();
   check_value(e, "params_hash", p.hash().hex());
   AccountModel state(p.hash());
   check_value(e, "empty_state_root", state.state_root().hex());
-  state.put(Address::from_hex(e.at("account0")).value(),
-            Account{u64_of(e, "balance0"), u64_of(e, "stake0"), u64_of(e, "nonce0"), 0, 0});
-  check_value(e, "state_root_1", state.state_root().hex());
-  state.put(Address::from_hex(e.at("account1")).value(),
-            Account{u64_of(e, "balance1"), u64_of(e, "stake1"), u64_of(e, "nonce1"), 0, 0});
-  check_value(e, "state_root_2", state.state_root().hex());
+  for (int i = 0; i < 3; ++i) {
+    std::string n = std::to_string(i);
+    state.put(Address::from_hex(e.at("account" + n)).value(),
+              Account{u64_of(e, "balance" + n), u64_of(e, "stake" + n), u64_of(e, "nonce" + n),
+                      u64_or_zero(e, "unbonding" + n), u64_or_zero(e, "unbonding_release" + n)});
+    check_value(e, "state_root_" + std::to_string(i + 1), state.state_root().hex());
+  }
 }
 
 TEST_CASE("docs/protocol.md: the demo genesis hash", "[doc][genesis]") {
@@ -152,6 +227,9 @@ TEST_CASE("docs/protocol.md: the demo genesis hash", "[doc][genesis]") {
   const Example& e = examples.at("genesis");
   auto genesis = Genesis::load(std::filesystem::path(POS_SOURCE_DIR) / "keys" / "genesis.json");
   REQUIRE(genesis.ok());
-  check_value(e, "state_root", genesis->block()->header().state_root.hex());
+  BlockPtr block = genesis->block();
+  check_value(e, "params_hash", genesis->params.hash().hex());
+  check_value(e, "state_root", block->header().state_root.hex());
+  check_value(e, "header_bytes", to_hex(block->header().signing_bytes()));
   check_value(e, "genesis_hash", genesis->hash().hex());
 }

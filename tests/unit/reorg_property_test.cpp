@@ -106,7 +106,8 @@ TEST_CASE("after any arrival order of a random block tree, the state is the winn
     for (const auto& b : blocks) {
       by_hash[b->hash()] = b;
       if (!best || b->height() > best->height() ||
-          (b->height() == best->height() && b->hash() < best->hash()))
+          (b->height() == best->height() &&
+           (b->slot() < best->slot() || (b->slot() == best->slot() && b->hash() < best->hash()))))
         best = b;
     }
     std::vector<BlockPtr> branch;

@@ -7,6 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "pos/epoch.h"
+#include "pos/vrf.h"
+
 namespace pos::test {
 
 TestNet::TestNet(NetOptions opts)
@@ -113,11 +116,20 @@ BlockPtr TestNet::craft(std::vector<TransactionPtr> txs,
   header.tx_root = transactions_root(txs);
   header.tx_count = static_cast<std::uint32_t>(txs.size());
   if (tamper) tamper(header);
-  return resign(std::move(header), std::move(txs));
+  // A tampered slot or forger needs the VRF proof for them; a tampered proof stays as it is.
+  if (header.slot != slot || header.forger != leader.public_key())
+    return resign(std::move(header), std::move(txs));
+  const Wallet& forger = wallet_of(header.forger);
+  Signature sig = forger.secret_key().sign(header.signing_bytes());
+  return Block::make(std::move(header), sig, std::move(txs));
 }
 
 BlockPtr TestNet::resign(BlockHeader header, std::vector<TransactionPtr> txs) const {
   const Wallet& forger = wallet_of(header.forger);
+  if (header.parent == chain->tip_hash() && header.slot > chain->tip().slot)
+    header.vrf_proof =
+        vrf_prove(forger.secret_key(),
+                  vrf_input(header.chain_id, chain->epoch_nonce(header.slot), header.slot));
   Signature sig = forger.secret_key().sign(header.signing_bytes());
   return Block::make(std::move(header), sig, std::move(txs));
 }

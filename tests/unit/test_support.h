@@ -57,7 +57,8 @@ class TestNet {
   // header changed by `tamper` before signing (the state root is that of a forged empty block).
   BlockPtr craft(std::vector<TransactionPtr> txs,
                  const std::function<void(BlockHeader&)>& tamper = {});
-  // Signs `header` with the key of its forger (which must be one of our validators).
+  // Signs `header` with the key of its forger (which must be one of our validators), after
+  // proving its slot with that key when it builds on the tip.
   BlockPtr resign(BlockHeader header, std::vector<TransactionPtr> txs) const;
   std::uint64_t now() const { return clock.now_ms(); }
   std::uint64_t nonce_of(const Wallet& w) const { return chain->state().get(w.public_key()).nonce; }

@@ -82,14 +82,15 @@ def test_signing_interop_with_pos_wallet(tmp_path):
 
 def test_leader_draw_equals_the_cpp_one():
     ex = protocol_example("leader")
-    pos = pypos.ProofOfStake({ex["staker0"]: int(ex["stake0"]), ex["staker1"]: int(ex["stake1"]),
-                              ex["staker2"]: int(ex["stake2"])})
-    parent = bytes.fromhex(ex["parent"])
-    assert pypos.ProofOfStake.seed(parent, int(ex["slot"])).hex() == ex["seed"]
-    assert pos.total_stake == int(ex["total_stake"])
-    assert pos.leader(parent, int(ex["slot"])).hex() == ex["leader"]
-    assert [lot.stake for lot in pos.lots] == sorted([100, 200, 700], key=lambda s: {100: ex["staker0"], 200: ex["staker1"], 700: ex["staker2"]}[s])
-    assert pypos.ProofOfStake({}).leader(parent, 1) is None
+    pos = pypos.ProofOfStake({ex["validator0"]: int(ex["weight0"]),
+                              ex["validator1"]: int(ex["weight1"]),
+                              ex["validator2"]: int(ex["weight2"])})
+    nonce = bytes.fromhex(ex["nonce"])
+    assert pypos.ProofOfStake.seed(nonce, int(ex["slot"])).hex() == ex["seed"]
+    assert pos.total_stake == int(ex["total_weight"])
+    assert pos.leader(nonce, int(ex["slot"])).hex() == ex["leader"]
+    assert [lot.stake for lot in pos.lots] == sorted([100, 200, 700], key=lambda s: {100: ex["validator0"], 200: ex["validator1"], 700: ex["validator2"]}[s])
+    assert pypos.ProofOfStake({}).leader(nonce, 1) is None
 
 
 def test_refusals_raise_error_with_codes():

@@ -11,6 +11,7 @@
 #include "pos/crypto.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
+#include "pos/vrf.h"
 
 namespace pos {
 
@@ -21,12 +22,18 @@ struct BlockHeader {
   std::uint64_t slot = 0;
   std::uint64_t timestamp_ms = 0;
   PublicKey forger;
+  VrfProof vrf_proof;
   Hash tx_root;
+  Hash vote_root;
+  Hash evidence_root;
   Hash state_root;
   std::uint32_t tx_count = 0;
+  std::uint32_t vote_count = 0;
+  std::uint32_t evidence_count = 0;
 
-  // "pos/block/v1" || str(chain_id) || u64 height || parent || u64 slot || u64 timestamp_ms
-  // || forger || tx_root || state_root || u32 tx_count (docs/protocol.md).
+  // "pos/block/v2" || str(chain_id) || u64 height || parent || u64 slot || u64 timestamp_ms
+  // || forger || vrf_proof || tx_root || vote_root || evidence_root || state_root
+  // || u32 tx_count || u32 vote_count || u32 evidence_count (docs/protocol.md).
   Bytes signing_bytes() const;
   Hash hash() const { return sha256(signing_bytes()); }
 };
@@ -39,7 +46,7 @@ class Block {
   Block(BlockHeader header, const Signature& signature, std::vector<TransactionPtr> transactions);
   static BlockPtr make(BlockHeader header, const Signature& signature,
                        std::vector<TransactionPtr> transactions);
-  // Fills in tx_root and tx_count from the transactions, then signs the header.
+  // Fills in the roots and counts from the body, then signs the header.
   static BlockPtr sign(BlockHeader header, std::vector<TransactionPtr> transactions,
                        const SecretKey& forger_key);
 
@@ -54,9 +61,14 @@ class Block {
   // Header bytes + signature + every transaction's encoded size; the limit is kMaxBlockBytes.
   std::size_t encoded_size() const { return encoded_size_; }
 
-  // The checks that need neither the parent nor the state: counts, size, tx root, signature,
+  // ECVRF_proof_to_hash of the header's proof; all zero for genesis, which has no proof.
+  Result<VrfOutput> vrf_output() const;
+
+  // The header's own signature, which needs neither the parent nor the state.
+  Status check_signature() const;
+  // The body against the header, needing neither the parent nor the state: counts, size, roots,
   // every transaction's chain id.
-  Status check_context_free() const;
+  Status check_body() const;
 
  private:
   BlockHeader header_;

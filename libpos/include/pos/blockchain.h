@@ -13,6 +13,7 @@
 #include "pos/account_model.h"
 #include "pos/block.h"
 #include "pos/clock.h"
+#include "pos/epoch.h"
 #include "pos/genesis.h"
 #include "pos/proof_of_stake.h"
 #include "pos/status.h"
@@ -56,8 +57,14 @@ class Blockchain {
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot, const TransactionPool& pool,
                          std::uint64_t now_ms);
 
-  // The leader for a slot on top of the tip.
+  // The leader for a slot after the tip's, on top of the tip; nothing for an earlier slot.
   std::optional<PublicKey> leader(std::uint64_t slot) const;
+  // nonce(epoch(slot)) on the tip's chain, for a slot after the tip's: what the slot's leader
+  // draw and VRF input use.
+  Hash epoch_nonce(std::uint64_t slot) const;
+  // The validators that draw leaders, with their weights: the genesis stakes until finality by
+  // votes decides later sets (docs/consensus.md).
+  const ProofOfStake& validators() const { return validators_; }
 
   const ChainParams& params() const { return genesis_.params; }
   const Hash& genesis_hash() const { return genesis_hash_; }
@@ -104,7 +111,7 @@ class Blockchain {
     Signature signature;
     bool on_main = false;
     bool failed = false;
-    std::shared_ptr<const ProofOfStake> stakers_after;  // known once the block was applied
+    EpochState epochs;  // the chain's nonces after this block
   };
   Blockchain(const Genesis& genesis, Storage& storage, const Clock& clock);
   static Result<std::unique_ptr<Blockchain>> open_unchecked(const Genesis& genesis,
@@ -116,14 +123,21 @@ class Blockchain {
   // it does not reach below the finalized height.
   bool index_stored_branch(const Hash& hash);
 
-  Status check_header(const BlockHeader& header, const Entry& parent) const;
+  // Every check of the header against its parent, in docs/consensus.md's order (height, slot,
+  // timestamp, leader, VRF proof, signature); the chain's epoch state after the block.
+  Result<EpochState> check_header(const Block& block, const Entry& parent) const;
+  // Adds a block's index entry and, to the batch, its epoch record.
+  void index_block(const Block& block, const EpochState& epochs, bool on_main, bool failed,
+                   StorageBatch* batch);
+  // The epoch state after a stored main-chain block, from its stored nonces and its epoch's
+  // blocks before it.
+  EpochState resume_epochs(const BlockPtr& block) const;
   Status check_fork_point(const Hash& parent) const;
   Status record_equivocation(const Block& block);
   Result<UndoRecord> connect(const Block& block, StorageBatch& batch);
-  Result<ApplyResult> extend(const BlockPtr& block);
+  Result<ApplyResult> extend(const BlockPtr& block, const EpochState& epochs);
   void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
   Result<ApplyResult> reorganize(const Hash& new_tip);
-  std::shared_ptr<const ProofOfStake> current_stakers() const;
   bool better_than_tip(const BlockHeader& header, const Hash& hash) const;
 
   Genesis genesis_;
@@ -133,8 +147,7 @@ class Blockchain {
   AccountModel state_;
   std::unordered_map<Hash, Entry> index_;
   Hash tip_;
-  mutable std::shared_ptr<const ProofOfStake> stakers_cache_;
-  mutable std::uint64_t stakers_cache_version_ = ~std::uint64_t{0};
+  ProofOfStake validators_;
   // (slot, forger) -> first block hash seen, for equivocation detection.
   std::map<std::pair<std::uint64_t, PublicKey>, Hash> signed_slots_;
   std::vector<EquivocationEvidence> evidence_;

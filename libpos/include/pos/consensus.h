@@ -9,7 +9,9 @@
 
 namespace pos {
 
+// The most transactions a block may hold on any chain; a genesis may set a lower max_block_txs.
 inline constexpr std::size_t kMaxBlockTransactions = 10'000;
+inline constexpr std::uint64_t kMinEpochSlots = 8;
 inline constexpr std::size_t kMaxBlockBytes = 4 * 1024 * 1024;  // header + signature + txs
 inline constexpr std::size_t kMaxChainIdLength = 64;
 inline constexpr std::size_t kBlockSignatureBytes = 64;
@@ -21,11 +23,15 @@ struct ChainParams {
   std::uint64_t slot_ms = 1000;
   std::uint64_t finality_depth = 32;
   std::uint64_t unbonding_blocks = 10;
+  std::uint64_t epoch_slots = 32;
+  std::uint64_t max_block_txs = kMaxBlockTransactions;
   Address exchange_authority;
 
-  // SHA-256("pos/params/v1" || str(chain_id) || u64 genesis_time_ms || u64 slot_ms
-  //         || u64 finality_depth || u64 unbonding_blocks || exchange_authority)
+  // SHA-256("pos/params/v2" || str(chain_id) || u64 genesis_time_ms || u64 slot_ms
+  //         || u64 finality_depth || u64 unbonding_blocks || u64 epoch_slots
+  //         || u64 max_block_txs || exchange_authority)
   Hash hash() const;
+  std::uint64_t epoch_of(std::uint64_t slot) const { return slot / epoch_slots; }
   // The slot that holds now_ms (0 before genesis).
   std::uint64_t slot_at(std::uint64_t now_ms) const;
   std::uint64_t slot_start_ms(std::uint64_t slot) const;

@@ -25,13 +25,15 @@ struct Genesis {
   std::vector<GenesisAllocation> allocations;  // sorted by address, one per address
 
   // {"chain_id", "genesis_time", "slot_ms", "finality_depth", "unbonding_blocks",
-  //  "exchange_authority", "allocations": [{"address", "balance", "stake"}]}
+  //  "epoch_slots" (optional, 32), "max_block_txs" (optional, 10000), "exchange_authority",
+  //  "allocations": [{"address", "balance", "stake"}]}
   static Result<Genesis> parse(std::string_view json);
   static Result<Genesis> load(const std::filesystem::path& path);
   std::string to_json() const;
 
   AccountModel initial_state() const;
-  // Height 0, slot 0, parent and forger all zero, timestamp = genesis time, no signature.
+  // Height 0, slot 0, parent, forger and VRF proof all zero, timestamp = genesis time, empty
+  // roots, no signature.
   BlockPtr block() const;
   // The network's identity: the genesis block's hash (which commits to the parameters and the
   // allocations through its state root).

@@ -25,10 +25,11 @@ struct LmdbOptions {
 
 class LmdbStorage final : public Storage {
  public:
-  static constexpr std::uint32_t kSchemaVersion = 2;
+  static constexpr std::uint32_t kSchemaVersion = 3;
 
   // Opens or creates the data dir. Refused, with nothing in the dir changed: a dir in use by
-  // another process, one written by a newer schema, a damaged or foreign data file.
+  // another process, one written by another schema (1 and 2 hold protocol v1 blocks, which this
+  // libpos does not read), a damaged or foreign data file.
   static Result<std::unique_ptr<LmdbStorage>> open(const std::filesystem::path& dir,
                                                    LmdbOptions options = {});
   ~LmdbStorage() override;
@@ -38,6 +39,7 @@ class LmdbStorage final : public Storage {
   BlockPtr block(const Hash& hash) const override;
   std::optional<Hash> main_chain_hash(std::uint64_t height) const override;
   std::optional<UndoRecord> undo(const Hash& block_hash) const override;
+  std::optional<EpochNonces> epoch_nonces(const Hash& block_hash) const override;
   std::optional<TxLocation> tx_location(const Hash& tx_id) const override;
   std::optional<Account> account(const Address& address) const override;
   void for_each_account(

@@ -18,7 +18,7 @@
 namespace pos::p2p {
 
 inline constexpr std::uint16_t kEnvelopeVersion = 1;
-inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 2;  // 2: blocks v2 (VRF proof, epochs)
 // Largest frame: room for a Blocks batch of a few full blocks.
 inline constexpr std::size_t kMaxFrameBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxFrameSegments = 64;

@@ -8,6 +8,7 @@
 #include "pos/codec.h"
 #include "pos/consensus.h"
 #include "pos/crypto.h"
+#include "pos/epoch.h"
 #include "pos/genesis.h"
 #include "pos/keys.h"
 #include "pos/proof_of_stake.h"
@@ -18,4 +19,5 @@
 #include "pos/transaction_pool.h"
 #include "pos/verifier.h"
 #include "pos/version.h"
+#include "pos/vrf.h"
 #include "pos/wallet.h"

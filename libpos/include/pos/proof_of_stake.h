@@ -1,5 +1,5 @@
-// Slot-leader election: each staker's Lot is its share of the stake range; one uniform draw
-// per (parent, slot), with no modulo bias, picks the leader (docs/protocol.md).
+// Slot-leader election: each validator's Lot is its share of the weight range; one uniform draw
+// per (epoch nonce, slot), with no modulo bias, picks the leader (docs/protocol.md).
 #pragma once
 
 #include <cstdint>
@@ -24,13 +24,13 @@ class ProofOfStake {
   // Building costs O(stakers); the sum of stakes must fit in u64 (the supply rule ensures it).
   explicit ProofOfStake(const std::map<PublicKey, std::uint64_t>& stakers);
 
-  // SHA-256("pos/lot/v1" || parent_hash || u64 slot)
-  static Hash seed(const Hash& parent, std::uint64_t slot);
+  // SHA-256("pos/lot/v2" || nonce(epoch(slot)) || u64 slot)
+  static Hash seed(const Hash& nonce, std::uint64_t slot);
   // The uniform draw of a number in [0, total): rejection sampling over SHA-256(seed || u32 c).
   static std::uint64_t draw(const Hash& seed, std::uint64_t total);
 
-  // The leader for (parent, slot), or nothing when nobody stakes. O(log stakers).
-  std::optional<PublicKey> leader(const Hash& parent, std::uint64_t slot) const;
+  // The leader of `slot` given its epoch's nonce, or nothing when nobody stakes. O(log stakers).
+  std::optional<PublicKey> leader(const Hash& nonce, std::uint64_t slot) const;
   const std::vector<Lot>& lots() const { return lots_; }
   std::uint64_t total_stake() const { return total_; }
 

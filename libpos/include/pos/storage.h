@@ -38,6 +38,15 @@ struct AddressTx {
   Hash tx_id;
 };
 
+// A block's epoch and the nonces of that epoch and the next on its chain (pos/epoch.h): stored
+// with every block, so that a restart resumes the nonces without reading the chain from genesis.
+struct EpochNonces {
+  std::uint64_t epoch = 0;
+  Hash nonce;
+  Hash next;
+  bool operator==(const EpochNonces&) const = default;
+};
+
 struct ChainMeta {
   std::string chain_id;
   Hash genesis_hash;
@@ -47,6 +56,7 @@ struct ChainMeta {
 
 struct StorageBatch {
   std::vector<BlockPtr> blocks;
+  std::vector<std::pair<Hash, EpochNonces>> epoch_put;
   std::vector<std::pair<Hash, UndoRecord>> undo_put;
   std::vector<std::pair<std::uint64_t, Hash>> main_put;
   std::vector<std::uint64_t> main_erase;
@@ -74,6 +84,7 @@ class Storage {
   virtual BlockPtr block(const Hash& hash) const = 0;  // nullptr when absent
   virtual std::optional<Hash> main_chain_hash(std::uint64_t height) const = 0;
   virtual std::optional<UndoRecord> undo(const Hash& block_hash) const = 0;
+  virtual std::optional<EpochNonces> epoch_nonces(const Hash& block_hash) const = 0;
   virtual std::optional<TxLocation> tx_location(const Hash& tx_id) const = 0;
   virtual std::optional<Account> account(const Address& address) const = 0;
   virtual void for_each_account(
@@ -99,6 +110,7 @@ class MemoryStorage final : public Storage {
   BlockPtr block(const Hash& hash) const override;
   std::optional<Hash> main_chain_hash(std::uint64_t height) const override;
   std::optional<UndoRecord> undo(const Hash& block_hash) const override;
+  std::optional<EpochNonces> epoch_nonces(const Hash& block_hash) const override;
   std::optional<TxLocation> tx_location(const Hash& tx_id) const override;
   std::optional<Account> account(const Address& address) const override;
   void for_each_account(
@@ -120,6 +132,7 @@ class MemoryStorage final : public Storage {
  private:
   std::unordered_map<Hash, BlockPtr> blocks_;
   std::unordered_map<Hash, UndoRecord> undo_;
+  std::unordered_map<Hash, EpochNonces> epochs_;
   std::map<std::uint64_t, Hash> main_;
   std::unordered_map<Hash, TxLocation> txs_;
   std::map<Address, Account> accounts_;
