@@ -206,6 +206,12 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
   if (header.timestamp_ms < start || header.timestamp_ms >= start + params().slot_ms)
     return make_error(Reason::kBadTimestamp, "timestamp " + std::to_string(header.timestamp_ms) +
                                                  " is outside slot " + std::to_string(header.slot));
+  // Membership and the signature need no nonce: checked first, so that an unsigned header cannot
+  // make the node hash its way across a long run of empty epochs.
+  if (!validators_.contains(header.forger))
+    return make_error(Reason::kWrongForger,
+                      "forger " + header.forger.hex() + " is not a validator of this chain");
+  if (auto ok = block.check_signature(); !ok.ok()) return ok.error();
   std::uint64_t epoch = params().epoch_of(header.slot);
   Hash nonce = parent.epochs.nonce_of(epoch);
   auto leader = validators_.leader(nonce, header.slot);

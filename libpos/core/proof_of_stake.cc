@@ -36,6 +36,12 @@ std::uint64_t ProofOfStake::draw(const Hash& seed, std::uint64_t total) {
   }
 }
 
+bool ProofOfStake::contains(const PublicKey& key) const {
+  auto it = std::lower_bound(lots_.begin(), lots_.end(), key,
+                             [](const Lot& lot, const PublicKey& k) { return lot.staker < k; });
+  return it != lots_.end() && it->staker == key;
+}
+
 std::optional<PublicKey> ProofOfStake::leader(const Hash& nonce, std::uint64_t slot) const {
   if (total_ == 0) return std::nullopt;
   std::uint64_t r = draw(seed(nonce, slot), total_);

@@ -57,6 +57,21 @@ TEST_CASE("a forged block passes the body and signature checks and round-trips J
   CHECK((*back)->check_signature().ok());
 }
 
+TEST_CASE("block JSON with a VRF proof that does not decode is refused", "[block][json]") {
+  TestNet net;
+  BlockPtr block = net.craft({});
+  std::string json = to_json(*block);
+  std::string proof = block->header().vrf_proof.hex();
+  json.replace(json.find(proof), proof.size(), std::string(proof.size(), 'f'));
+  auto vrf_output = json.find("\"vrf_output\"");
+  json.erase(vrf_output, json.find(',', vrf_output) - vrf_output + 1);
+  auto hash = json.find("\"hash\"");
+  json.erase(hash, json.find(',', hash) - hash + 1);
+  auto back = block_from_json(json, net.chain_id());
+  REQUIRE_FALSE(back.ok());
+  CHECK_THAT(back.error().message, Catch::Contains("vrf_proof"));
+}
+
 TEST_CASE("the genesis block has an empty signature in JSON", "[block][json]") {
   TestNet net;
   BlockPtr genesis = net.genesis.block();

@@ -32,6 +32,8 @@ class ProofOfStake {
   // The leader of `slot` given its epoch's nonce, or nothing when nobody stakes. O(log stakers).
   std::optional<PublicKey> leader(const Hash& nonce, std::uint64_t slot) const;
   const std::vector<Lot>& lots() const { return lots_; }
+  // Whether `key` holds a lot. O(log stakers).
+  bool contains(const PublicKey& key) const;
   std::uint64_t total_stake() const { return total_; }
 
  private:
