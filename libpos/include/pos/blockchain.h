@@ -62,9 +62,6 @@ class Blockchain {
   // nonce(epoch(slot)) on the tip's chain, for a slot after the tip's: what the slot's leader
   // draw and VRF input use.
   Hash epoch_nonce(std::uint64_t slot) const;
-  // The validators that draw leaders, with their weights: the genesis stakes until finality by
-  // votes decides later sets (docs/consensus.md).
-  const ProofOfStake& validators() const { return validators_; }
 
   const ChainParams& params() const { return genesis_.params; }
   const Hash& genesis_hash() const { return genesis_hash_; }
