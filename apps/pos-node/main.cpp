@@ -35,10 +35,9 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
   --log-level LEVEL     error, warn, info (default) or debug
   --ports-file FILE     once both listeners are bound, write {"p2p": PORT, "rpc": PORT} to
                         FILE (for scripts that ask for port 0 and need the one chosen)
-  --allow-empty-blocks  forge in our slots even with no pending transaction
   --config FILE         a JSON file with the same keys ("p2p", "rpc", "key", "data_dir",
-                        "genesis", "peers", "log_level", "allow_empty_blocks",
-                        "discovery", "forge_min_peers"); flags win
+                        "genesis", "peers", "log_level", "discovery",
+                        "forge_min_peers"); flags win
   --help, --version
 )";
 
@@ -140,7 +139,9 @@ Options parse(int argc, char** argv) {
       } else if (a == "--ports-file") {
         options.ports_file = value();
       } else if (a == "--allow-empty-blocks") {
-        config.allow_empty_blocks = true;
+        fail(
+            "--allow-empty-blocks was removed in protocol v2: a leader forges in every slot it "
+            "leads, empty or not");
       } else if (a == "--no-discovery") {
         config.discovery = false;
       } else if (a == "--forge-min-peers") {

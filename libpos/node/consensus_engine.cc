@@ -143,8 +143,9 @@ void ConsensusEngine::on_tick() {
   changed();
 }
 
-// The slot clock: forges once per slot that our key leads, when it has something to include,
-// unless a peer is ahead (then this node syncs first rather than fork from a stale tip).
+// The slot clock: forges once per slot that our key leads, empty or not (a skipped slot is a
+// VRF output missing from the epoch nonce), unless a peer is ahead (then this node syncs first
+// rather than fork from a stale tip).
 void ConsensusEngine::maybe_forge() {
   if (!forger_) return;
   std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
@@ -155,7 +156,6 @@ void ConsensusEngine::maybe_forge() {
   if (transport_ && transport_->peer_ahead()) return;
   std::size_t ready = transport_ ? transport_->ready_peers() : 0;
   if (ready < forging_.min_peers) return;
-  if (!forging_.allow_empty_blocks && pool_.ready(chain_.state()).empty()) return;
   if (forging_.before_sign) {
     auto ok = forging_.before_sign(slot);
     if (!ok.ok()) {

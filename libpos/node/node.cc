@@ -179,8 +179,9 @@ Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
         c.peers.emplace_back(p.GetString());
       }
     } else if (name == "allow_empty_blocks") {
-      if (!v.IsBool()) return invalid("config key \"allow_empty_blocks\" must be true or false");
-      c.allow_empty_blocks = v.GetBool();
+      return invalid(
+          "config key \"allow_empty_blocks\" was removed in protocol v2: a leader forges in "
+          "every slot it leads, empty or not");
     } else if (name == "discovery") {
       if (!v.IsBool()) return invalid("config key \"discovery\" must be true or false");
       c.discovery = v.GetBool();
@@ -292,7 +293,6 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
     impl->guard.emplace(std::move(*guard));
     forger = key->public_key();
     ForgingOptions forging;
-    forging.allow_empty_blocks = config.allow_empty_blocks;
     forging.min_peers = config.forge_min_peers;
     Impl* raw = impl.get();
     forging.before_sign = [raw](std::uint64_t slot) { return raw->guard->record(slot); };

@@ -121,7 +121,7 @@ TEST_CASE("an address's history pages through its transactions, newest first, wi
 TEST_CASE("transactions carry their fields, pages can leave transactions out, stakers count slots",
           "[functional][rpc][explorer]") {
   TestNetwork net;
-  NodeProcess node(net, "a", {"--key", net.key_file(0).string(), "--allow-empty-blocks"});
+  NodeProcess node(net, "a", {"--key", net.key_file(0).string()});
   RpcClient& rpc = node.rpc();
   const Wallet& alice = net.users[0];
   auto tx = alice.transfer(net.genesis.params.chain_id, net.users[1].public_key(), 5, 1, 0, 1);

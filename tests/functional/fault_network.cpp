@@ -153,9 +153,8 @@ FaultNetwork::~FaultNetwork() {
 }
 
 std::vector<std::string> FaultNetwork::peer_args(std::size_t i, bool with_peers) const {
-  std::vector<std::string> args = {
-      "--key",          net_.key_file(i).string(), "--allow-empty-blocks",
-      "--no-discovery", "--forge-min-peers",       "1"};
+  std::vector<std::string> args = {"--key", net_.key_file(i).string(), "--no-discovery",
+                                   "--forge-min-peers", "1"};
   if (!with_peers) return args;
   for (std::size_t to = 0; to < i; ++to) {
     auto it = links_.find({i, to});

@@ -60,6 +60,9 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   CHECK(run("--forge-min-peers many" + g).first == 2);
   CHECK(run("--forge-min-peers 5000" + g).first == 2);
   CHECK(run("127.0.0.1 7000" + g).first == 2);
+  auto removed = run("--allow-empty-blocks" + g);
+  CHECK(removed.first == 2);
+  CHECK_THAT(removed.second, Catch::Contains("removed in protocol v2"));
   auto missing_key = run("--key /nonexistent.pem" + g);
   CHECK(missing_key.first == 2);
   CHECK_THAT(missing_key.second, Catch::Contains("/nonexistent.pem"));
@@ -78,6 +81,10 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   auto bad_discovery = run("--config " + (work.path() / "discovery.json").string() + g);
   CHECK(bad_discovery.first == 2);
   CHECK_THAT(bad_discovery.second, Catch::Contains("discovery"));
+  test::write_text(work.path() / "empty.json", "{\"allow_empty_blocks\": true}");
+  auto removed_key = run("--config " + (work.path() / "empty.json").string() + g);
+  CHECK(removed_key.first == 2);
+  CHECK_THAT(removed_key.second, Catch::Contains("removed in protocol v2"));
 
   NodeProcess busy(net, "busy", {});
   auto in_use = run("--p2p " + busy.p2p_address() + " --rpc 127.0.0.1:0" + g);
@@ -245,13 +252,9 @@ TEST_CASE(
 TEST_CASE("stopping a leader does not stop the chain; pending transactions get included",
           "[functional][network]") {
   TestNetwork net;
-  NodeProcess a(net, "a", {"--key", net.key_file(0).string(), "--allow-empty-blocks"});
-  NodeProcess b(
-      net, "b",
-      {"--key", net.key_file(1).string(), "--peer", a.p2p_address(), "--allow-empty-blocks"});
-  NodeProcess c(
-      net, "c",
-      {"--key", net.key_file(2).string(), "--peer", a.p2p_address(), "--allow-empty-blocks"});
+  NodeProcess a(net, "a", {"--key", net.key_file(0).string()});
+  NodeProcess b(net, "b", {"--key", net.key_file(1).string(), "--peer", a.p2p_address()});
+  NodeProcess c(net, "c", {"--key", net.key_file(2).string(), "--peer", a.p2p_address()});
   REQUIRE(eventually([&] { return b.rpc().info()->peers == 2 && c.rpc().info()->peers == 2; }));
   a.stop();
   std::uint64_t height = b.rpc().info()->height;
@@ -286,13 +289,11 @@ TEST_CASE(
     "every accepted transaction is included",
     "[functional][network][crash]") {
   TestNetwork net;
-  NodeProcess a(net, "a", {"--key", net.key_file(0).string(), "--allow-empty-blocks"});
-  NodeProcess b(
-      net, "b",
-      {"--key", net.key_file(1).string(), "--peer", a.p2p_address(), "--allow-empty-blocks"});
-  NodeProcess c(net, "c",
-                {"--key", net.key_file(2).string(), "--peer", a.p2p_address(), "--peer",
-                 b.p2p_address(), "--allow-empty-blocks"});
+  NodeProcess a(net, "a", {"--key", net.key_file(0).string()});
+  NodeProcess b(net, "b", {"--key", net.key_file(1).string(), "--peer", a.p2p_address()});
+  NodeProcess c(
+      net, "c",
+      {"--key", net.key_file(2).string(), "--peer", a.p2p_address(), "--peer", b.p2p_address()});
   REQUIRE(eventually([&] { return c.rpc().info()->peers == 2 && a.rpc().info()->peers == 2; }));
   std::vector<Hash> accepted;
   std::map<std::size_t, std::uint64_t> nonces;

@@ -36,7 +36,7 @@ Run wallet(const std::string& args) {
 TEST_CASE("pos-wallet: every command against a node, and every error's exit code",
           "[functional][wallet]") {
   TestNetwork net;
-  NodeProcess node(net, "a", {"--key", net.key_file(0).string(), "--allow-empty-blocks"});
+  NodeProcess node(net, "a", {"--key", net.key_file(0).string()});
   NodeProcess b(net, "b", {"--key", net.key_file(1).string(), "--peer", node.p2p_address()});
   NodeProcess c(net, "c", {"--key", net.key_file(2).string(), "--peer", node.p2p_address()});
   std::string n = " --node " + node.url() + " ";

@@ -166,7 +166,14 @@ TEST_CASE("engine: the slot clock forges in the key's slots, within its conditio
 
   slot = own_slot_after(slot);
   f.net.clock.set(params.slot_start_ms(slot));
-  f.engine.on_tick();  // nothing pending and no empty blocks asked for
-  CHECK(f.engine.tip_height() == 1);
+  f.engine.on_tick();  // nothing pending: an empty block all the same
+  REQUIRE(f.engine.tip_height() == 2);
+  CHECK(f.net.chain->tip().tx_count == 0);
+  CHECK(f.net.chain->tip().slot == slot);
+
   f.engine.stop_forging();
+  slot = own_slot_after(slot);
+  f.net.clock.set(params.slot_start_ms(slot));
+  f.engine.on_tick();
+  CHECK(f.engine.tip_height() == 2);
 }

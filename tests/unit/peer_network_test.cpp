@@ -289,7 +289,6 @@ TEST_CASE("a validator told to need a peer does not forge alone, and does once c
   Fixture f;
   PeerNode& a = f.start(f.config());
   ForgingOptions options;
-  options.allow_empty_blocks = true;
   options.min_peers = 1;
   a.start_forging(SecretKey::from_seed(f.keys.validators[0].secret_key().seed()), options);
   // Walks the clock through `slots` slots, each decided by the slot clock before the next;

@@ -25,7 +25,6 @@ namespace pos {
 
 // What the slot clock does with a forging key.
 struct ForgingOptions {
-  bool allow_empty_blocks = false;  // forge in our slots even with nothing pending
   // Forge only with at least this many ready peers. A validator cut off from the others that
   // goes on forging builds a branch of its own, and after finality_depth blocks of it can never
   // rejoin; 1 keeps it from doing that (0: forge alone, for a single-node network).
@@ -52,8 +51,8 @@ class ConsensusEngine final : public NetworkHandler {
   std::vector<Status> submit(const std::vector<TransactionPtr>& txs);
   // Forges the block for `slot` with `key` (which must lead it), applies and broadcasts it.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot);
-  // From now on the slot clock forges with `key` in every slot it leads, when something is
-  // pending (or always, with allow_empty_blocks).
+  // From now on the slot clock forges with `key` in every slot it leads, with or without
+  // pending transactions (an empty block still carries the VRF output the epoch nonce needs).
   void start_forging(SecretKey key, ForgingOptions options);
   void stop_forging();
   // The slot clock's tick: held-back blocks whose slot came, this node's turn to forge, pool

@@ -31,7 +31,6 @@ struct NodeConfig {
   std::filesystem::path genesis = "keys/genesis.json";
   std::vector<std::string> peers;  // host:port seeds
   LogLevel log_level = LogLevel::kInfo;
-  bool allow_empty_blocks = false;
   // Dial the addresses peers tell about; off: only `peers` (a fixed topology).
   bool discovery = true;
   // Forge only with at least this many connected peers (ForgingOptions::min_peers).
@@ -40,7 +39,7 @@ struct NodeConfig {
   PassphraseSource passphrase;
 
   // The --config file: a JSON object with the keys "p2p", "rpc", "key", "data_dir", "genesis",
-  // "peers" (array), "log_level", "allow_empty_blocks", "discovery", "forge_min_peers". Unknown
+  // "peers" (array), "log_level", "discovery", "forge_min_peers". Unknown
   // keys are refused.
   // Keys absent from the file keep their value in `defaults`.
   static Result<NodeConfig> from_json(std::string_view json, NodeConfig defaults);

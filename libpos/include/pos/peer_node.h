@@ -60,8 +60,8 @@ class PeerNode final : public NodeApi {
 
   // Forges the block for `slot` with `key` (which must lead it), applies and gossips it.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot);
-  // From now on the slot clock forges with `key` in every slot it leads, when something is
-  // pending (or always, with allow_empty_blocks).
+  // From now on the slot clock forges with `key` in every slot it leads, with or without
+  // pending transactions.
   void start_forging(SecretKey key, ForgingOptions options);
   // Stops forging; a block being forged is finished first (it runs on the loop thread).
   void stop_forging();
