@@ -225,7 +225,6 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
   if (!output.ok())
     return make_error(Reason::kBadVrfProof,
                       "slot " + std::to_string(header.slot) + ": " + output.error().message);
-  if (auto ok = block.check_signature(); !ok.ok()) return ok.error();
   return parent.epochs.child(epoch, *output);
 }
 

@@ -74,6 +74,21 @@ TEST_CASE("an adversarial peer is dropped and banned; honest nodes keep consensu
     CHECK(a.status().held_back_blocks == 0);
     CHECK(a.status().height == 0);
   }
+  SECTION("a block signed by its slot's leader with a VRF proof for another slot") {
+    RawPeer evil(a.port());
+    evil.send(hello_for(f, 26));
+    std::uint64_t slot = f.keys.genesis.params.slot_at(f.clock.now_ms());
+    BlockPtr good = block_for_slot(f, slot, 0);
+    BlockHeader h = good->header();
+    const Wallet& leader = f.keys.wallet_of(h.forger);
+    h.vrf_proof = vrf_prove(leader.secret_key(),
+                            vrf_input(h.chain_id, f.keys.chain->epoch_nonce(slot), slot + 1));
+    Signature sig = leader.secret_key().sign(h.signing_bytes());
+    evil.send(p2p::NewBlock{Block::make(h, sig, {})});
+    CHECK(evil.closed_by_node());
+    CHECK(a.status().height == 0);
+    CHECK(a.status().counters.blocks_received == 0);
+  }
   SECTION("a frame dripped one byte at a time is cut off by the idle timeout") {
     PeerNodeConfig quick = f.config();
     quick.network.idle_timeout_ms = 600;

@@ -97,6 +97,10 @@ TEST_CASE("block JSON is parsed strictly", "[block][json]") {
     return copy.replace(at, from.size(), to);
   };
   CHECK(reason(replace("\"height\":1", "\"height\":1.0")) == Reason::kMalformed);
+  std::string proof = block_from_json(json, net.chain_id()).value()->header().vrf_proof.hex();
+  CHECK(reason(replace(proof, proof.substr(0, 158))) == Reason::kMalformed);  // truncated
+  CHECK(reason(replace(proof, proof + "00")) == Reason::kMalformed);          // too long
+
   CHECK(reason(replace("\"height\":1", "\"height\":-1")) == Reason::kMalformed);
   CHECK(reason(replace("\"tx_count\":0", "\"tx_count\":4294967296")) == Reason::kMalformed);
   CHECK(reason(replace("\"transactions\":[]", "\"transactions\":{}")) == Reason::kMalformed);

@@ -119,6 +119,65 @@ TEST_CASE("blocks are refused for each rule, leaving chain, state and pool as th
       require_refused(net, net.resign(h, {}), Reason::kWrongForger);
     }
   }
+  SECTION("a forger outside the validator set, signing and proving correctly") {
+    BlockHeader h = net.craft({})->header();
+    h.forger = net.users[0].public_key();
+    require_refused(net, net.resign(h, {}), Reason::kWrongForger, "not a validator");
+  }
+  SECTION("VRF proofs that are wrong, malformed or made for something else") {
+    auto nonce = [&](const BlockHeader& h) { return net.chain->epoch_nonce(h.slot); };
+    auto other_nonce = [&](const BlockHeader& h) {
+      Hash n = nonce(h);
+      n.bytes[0] ^= 1;
+      return n;
+    };
+    std::vector<std::pair<std::string, std::function<void(BlockHeader&)>>> cases = {
+        {"a flipped bit", [](BlockHeader& h) { h.vrf_proof.bytes[40] ^= 1; }},
+        {"c and s zeroed",
+         [](BlockHeader& h) { std::fill_n(h.vrf_proof.bytes.begin() + 32, 48, 0); }},
+        {"a scalar s not below the group order",
+         [](BlockHeader& h) {
+           // s = L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+           const std::uint8_t order[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58,
+                                           0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+                                           0,    0,    0,    0,    0,    0,    0,    0,
+                                           0,    0,    0,    0,    0,    0,    0,    0x10};
+           std::copy_n(order, 32, h.vrf_proof.bytes.begin() + 48);
+         }},
+        {"a Gamma that is not a canonical point encoding",
+         [](BlockHeader& h) {
+           // y = p = 2^255 - 19: the non-canonical encoding of y = 0.
+           h.vrf_proof.bytes[0] = 0xed;
+           std::fill_n(h.vrf_proof.bytes.begin() + 1, 30, 0xff);
+           h.vrf_proof.bytes[31] = 0x7f;
+         }},
+        {"proved for the next slot",
+         [&](BlockHeader& h) {
+           h.vrf_proof = vrf_prove(net.wallet_of(h.forger).secret_key(),
+                                   vrf_input(h.chain_id, nonce(h), h.slot + 1));
+         }},
+        {"proved for another nonce",
+         [&](BlockHeader& h) {
+           h.vrf_proof = vrf_prove(net.wallet_of(h.forger).secret_key(),
+                                   vrf_input(h.chain_id, other_nonce(h), h.slot));
+         }},
+        {"proved for another chain",
+         [&](BlockHeader& h) {
+           h.vrf_proof = vrf_prove(net.wallet_of(h.forger).secret_key(),
+                                   vrf_input("pos-other", nonce(h), h.slot));
+         }},
+        {"proved by another validator's key",
+         [&](BlockHeader& h) {
+           const Wallet& other =
+               net.validators[0].public_key() == h.forger ? net.validators[1] : net.validators[0];
+           h.vrf_proof = vrf_prove(other.secret_key(), vrf_input(h.chain_id, nonce(h), h.slot));
+         }},
+    };
+    for (const auto& [name, tamper] : cases) {
+      INFO(name);
+      require_refused(net, net.craft({}, tamper), Reason::kBadVrfProof);
+    }
+  }
   SECTION("bad signature") {
     BlockPtr good = net.craft({});
     Signature sig = good->signature();
