@@ -141,6 +141,25 @@ double draw_seconds(std::size_t stakers, std::uint64_t stake, std::size_t draws)
   return s;
 }
 
+// VRF proofs made and checked per second, one thread, each for its own slot's input.
+std::pair<double, double> vrf_rates(std::size_t n) {
+  SecretKey key = key_for(7, 0x72);
+  Hash nonce = sha256(std::string_view("nonce"));
+  std::vector<Bytes> inputs;
+  for (std::uint64_t slot = 0; slot < n; ++slot)
+    inputs.push_back(vrf_input("pos-bench", nonce, slot));
+  std::vector<VrfProof> proofs;
+  proofs.reserve(n);
+  auto start = Timer::now();
+  for (const auto& input : inputs) proofs.push_back(vrf_prove(key, input));
+  double prove = static_cast<double>(n) / seconds_since(start);
+  start = Timer::now();
+  for (std::size_t i = 0; i < n; ++i)
+    if (!vrf_verify(key.public_key(), inputs[i], proofs[i]).ok()) std::abort();
+  double verify = static_cast<double>(n) / seconds_since(start);
+  return {prove, verify};
+}
+
 // Blocks of `txs` transactions applied on LMDB (fsync on) and in memory: transactions per second.
 std::pair<double, double> storage_rates(std::size_t blocks, std::size_t txs) {
   Network net(1001, 0x71);
@@ -237,6 +256,10 @@ int run_micro(const MicroOptions& o) {
       times(median(cached_runs) / all, "rawN"));
   double admit = admission_rate(o.quick ? 2'000 : 10'000);
   row("transaction admission from JSON, 1 thread", admit, "tx/s", times(admit / one, "raw1"));
+
+  auto [prove, verify] = vrf_rates(o.quick ? 500 : 5'000);
+  row("VRF prove (RFC 9381 ECVRF), 1 core", prove, "proof/s", times(prove / one, "raw1"));
+  row("VRF verify, 1 core", verify, "proof/s", times(verify / one, "raw1"));
 
   std::size_t draws = o.quick ? 2'000 : 20'000;
   double low = draw_seconds(1000, 10, draws), high = draw_seconds(1000, 1'000'000'000'000, draws);

@@ -4,13 +4,13 @@
 //
 // Environment: POS_NODE_BINARY, POS_WALLET_BINARY, POS_SOURCE_DIR, ARTIFACTS_DIR, and CHROMIUM
 // (default /usr/bin/chromium). Exit status 0 passed, 1 failed, 77 skipped (Chromium cannot start).
-import assert from 'node:assert/strict';
-import {execFile, spawn} from 'node:child_process';
-import {existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync} from 'node:fs';
-import {tmpdir} from 'node:os';
-import {join} from 'node:path';
-import {promisify} from 'node:util';
-import {chromium} from 'playwright-core';
+import { spawn, execFile } from "node:child_process";
+import { existsSync, mkdtempSync, mkdirSync, rmSync, openSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
 
 const run = promisify(execFile);
 const env = (name, fallback) => {
@@ -18,15 +18,15 @@ const env = (name, fallback) => {
   if (v === undefined) throw new Error(`${name} is not set`);
   return v;
 };
-const NODE = env('POS_NODE_BINARY');
-const WALLET = env('POS_WALLET_BINARY');
-const SOURCE = env('POS_SOURCE_DIR');
-const ARTIFACTS = env('ARTIFACTS_DIR');
-const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
-const KEYS = join(SOURCE, 'keys');
+const NODE = env("POS_NODE_BINARY");
+const WALLET = env("POS_WALLET_BINARY");
+const SOURCE = env("POS_SOURCE_DIR");
+const ARTIFACTS = env("ARTIFACTS_DIR");
+const CHROMIUM = env("CHROMIUM", "/usr/bin/chromium");
+const KEYS = join(SOURCE, "keys");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (...a) => console.log('[explorer-test]', ...a);
+const log = (...a) => console.log("[explorer-test]", ...a);
 
 async function waitFor(what, check, seconds = 30) {
   const deadline = Date.now() + seconds * 1000;
@@ -40,7 +40,7 @@ async function waitFor(what, check, seconds = 30) {
     }
     await sleep(200);
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
 }
 
 async function getJson(url) {
@@ -52,19 +52,17 @@ async function getJson(url) {
 const nodes = [];
 // Ports 0: the node binds what the system gives and writes the ports to its --ports-file.
 async function startNode(dir, name, key, peers) {
-  const out = openSync(join(dir, `${name}.log`), 'w');
+  const out = openSync(join(dir, `${name}.log`), "w");
   const portsFile = join(dir, `${name}.ports`);
-  const args = [
-    '--p2p', '127.0.0.1:0', '--rpc', '127.0.0.1:0', '--ports-file', portsFile, '--key',
-    join(KEYS, key), '--genesis', join(KEYS, 'genesis.json'), '--data-dir', join(dir, name),
-    ...peers.flatMap((p) => ['--peer', p])
-  ];
-  const child = spawn(NODE, args, {stdio: ['ignore', out, out]});
-  const node = {name, child, log: join(dir, `${name}.log`)};
+  const args = ["--p2p", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--ports-file", portsFile,
+    "--key", join(KEYS, key), "--genesis", join(KEYS, "genesis.json"), "--data-dir", join(dir, name),
+    ...peers.flatMap((p) => ["--peer", p])];
+  const child = spawn(NODE, args, { stdio: ["ignore", out, out] });
+  const node = { name, child, log: join(dir, `${name}.log`) };
   nodes.push(node);
   const ports = await waitFor(`${name} to write its ports file`, () => {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    return existsSync(portsFile) && JSON.parse(readFileSync(portsFile, 'utf8'));
+    return existsSync(portsFile) && JSON.parse(readFileSync(portsFile, "utf8"));
   });
   node.p2p = `127.0.0.1:${ports.p2p}`;
   node.url = `http://127.0.0.1:${ports.rpc}`;
@@ -75,9 +73,9 @@ async function startNode(dir, name, key, peers) {
 async function stopNodes() {
   for (const n of nodes) {
     if (n.child.exitCode !== null) continue;
-    n.child.kill('SIGTERM');
-    await Promise.race([new Promise((r) => n.child.once('exit', r)), sleep(10000)]);
-    if (n.child.exitCode === null) n.child.kill('SIGKILL');
+    n.child.kill("SIGTERM");
+    await Promise.race([new Promise((r) => n.child.once("exit", r)), sleep(10000)]);
+    if (n.child.exitCode === null) n.child.kill("SIGKILL");
   }
 }
 
@@ -86,14 +84,12 @@ async function launchBrowser() {
     return await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-        '--disable-background-networking', '--disable-component-update', '--no-first-run',
-        '--disable-sync', '--metrics-recording-only', '--disable-default-apps'
-      ],
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--no-first-run",
+        "--disable-sync", "--metrics-recording-only", "--disable-default-apps"],
     });
   } catch (e) {
-    console.log(`SKIP: Chromium cannot start (${CHROMIUM}): ${e.message.split('\n')[0]}`);
+    console.log(`SKIP: Chromium cannot start (${CHROMIUM}): ${e.message.split("\n")[0]}`);
     process.exit(77);
   }
 }
@@ -101,46 +97,38 @@ async function launchBrowser() {
 // A page that fails the test on any script error, and records every request it makes.
 const pages = [];
 async function openPage(browser, origin, viewport, isMobile) {
-  const context =
-      await browser.newContext({viewport, isMobile, hasTouch: isMobile, deviceScaleFactor: 1});
+  const context = await browser.newContext({ viewport, isMobile, hasTouch: isMobile, deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.errors = [];
   page.foreign = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on("pageerror", (e) => page.errors.push(e.message));
   // A search probes routes that answer 404; Chromium logs each as a failed resource load.
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
-      page.errors.push(m.text());
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) page.errors.push(m.text());
   });
-  page.on('request', (r) => {
-    if (!r.url().startsWith(origin)) page.foreign.push(r.url());
-  });
+  page.on("request", (r) => { if (!r.url().startsWith(origin)) page.foreign.push(r.url()); });
   pages.push(page);
   return page;
 }
 
 async function shot(page, name) {
-  await page.screenshot({path: join(ARTIFACTS, `${name}.png`), fullPage: true});
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
   log(`screenshot ${name}.png`);
 }
 
 async function searchFor(page, query) {
-  await page.fill('[data-testid=search-input]', query);
-  await page.press('[data-testid=search-input]', 'Enter');
+  await page.fill("[data-testid=search-input]", query);
+  await page.press("[data-testid=search-input]", "Enter");
 }
 
 async function noHorizontalScroll(page) {
-  const [scroll, width] =
-      await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
   assert.ok(scroll <= width, `the page is ${scroll}px wide in a ${width}px window`);
 }
 
 // The scenario runs as named sections, each building on the last; each one that completes is
 // counted, and the last line of the output says how many passed and which one failed.
-const sections = {
-  passed: 0,
-  current: null
-};
+const sections = { passed: 0, current: null };
 function section(name) {
   if (sections.current) {
     sections.passed += 1;
@@ -150,138 +138,122 @@ function section(name) {
 }
 
 async function main() {
-  mkdirSync(ARTIFACTS, {recursive: true});
+  mkdirSync(ARTIFACTS, { recursive: true });
   const browser = await launchBrowser();
-  const dir = mkdtempSync(join(tmpdir(), 'pos-explorer-'));
+  const dir = mkdtempSync(join(tmpdir(), "pos-explorer-"));
   let passed = false;
   try {
-    const n1 = await startNode(dir, 'validator1', 'validator1.pem', []);
-    const n2 = await startNode(dir, 'validator2', 'validator2.pem', [n1.p2p]);
-    await waitFor(
-        'the two nodes to connect', async () => (await getJson(`${n1.url}/info`)).peers >= 1);
+    const n1 = await startNode(dir, "validator1", "validator1.pem", []);
+    const n2 = await startNode(dir, "validator2", "validator2.pem", [n1.p2p]);
+    await waitFor("the two nodes to connect", async () => (await getJson(`${n1.url}/info`)).peers >= 1);
     log(`nodes up: ${n1.url} ${n2.url}`);
 
-    section('Desktop: the home page, and the height growing without a reload');
-    const page = await openPage(browser, n1.url, {width: 1280, height: 900}, false);
+    section("Desktop: the home page, and the height growing without a reload");
+    const page = await openPage(browser, n1.url, { width: 1280, height: 900 }, false);
     await page.goto(`${n1.url}/`);
-    await page.waitForSelector('[data-testid=height]');
-    assert.equal(await page.textContent('[data-testid=chain-id]'), 'pos-demo');
-    const heightOf = async () =>
-        Number((await page.textContent('[data-testid=height]')).replace(/,/g, ''));
+    await page.waitForSelector("[data-testid=height]");
+    assert.equal(await page.textContent("[data-testid=chain-id]"), "pos-demo");
+    const heightOf = async () => Number((await page.textContent("[data-testid=height]")).replace(/,/g, ""));
     const first = await heightOf();
-    await waitFor('the shown height to grow', async () => (await heightOf()) >= first + 2, 30);
-    const rows = await page.locator('[data-testid=block-row]').count();
+    await waitFor("the shown height to grow", async () => (await heightOf()) >= first + 2, 30);
+    const rows = await page.locator("[data-testid=block-row]").count();
     assert.ok(rows >= 2, `${rows} latest blocks shown`);
-    const topRow =
-        Number(await page.locator('[data-testid=block-row]').first().getAttribute('data-height'));
-    assert.ok(topRow >= first + 1, 'the newest block is listed first');
-    assert.ok(await page.locator('[data-testid=staker-row]').count() === 3, 'three stakers listed');
-    await shot(page, 'home-desktop');
+    const topRow = Number(await page.locator("[data-testid=block-row]").first().getAttribute("data-height"));
+    assert.ok(topRow >= first + 1, "the newest block is listed first");
+    assert.ok(await page.locator("[data-testid=staker-row]").count() === 3, "three stakers listed");
+    await shot(page, "home-desktop");
     log(`height grew from ${first} to ${await heightOf()}`);
 
-    section('A transaction submitted with pos-wallet shows on its block\'s page');
-    const alice = (await run(WALLET, ['address', '--key', join(KEYS, 'alice.pem')])).stdout.trim();
-    const sent =
-        JSON.parse((await run(WALLET, [
-                     '--node', n1.url, '--json', 'send', '--key', join(KEYS, 'validator1.pem'),
-                     '--to', alice, '--amount', '25', '--wait'
-                   ])).stdout);
+    section("A transaction submitted with pos-wallet shows on its block's page");
+    const alice = (await run(WALLET, ["address", "--key", join(KEYS, "alice.pem")])).stdout.trim();
+    const sent = JSON.parse((await run(WALLET, ["--node", n1.url, "--json", "send", "--key",
+      join(KEYS, "validator1.pem"), "--to", alice, "--amount", "25", "--wait"])).stdout);
     const txId = sent.id;
     const height = sent.height;
     assert.match(txId, /^[0-9a-f]{64}$/);
     log(`sent ${txId} in block ${height}`);
     await page.goto(`${n1.url}/#/block/${height}`);
     await page.waitForSelector(`[data-testid=tx-row][data-id="${txId}"]`);
-    assert.equal(
-        await page.textContent('[data-testid=block-title]'),
-        `Block ${height.toLocaleString('en-US')}`);
-    await shot(page, 'block');
+    assert.equal(await page.textContent("[data-testid=block-title]"), `Block ${height.toLocaleString("en-US")}`);
+    await shot(page, "block");
 
-    section('The search box: a height, a block hash, a transaction id, an address');
+    section("The search box: a height, a block hash, a transaction id, an address");
     await page.goto(`${n1.url}/`);
-    await page.waitForSelector('[data-testid=height]');
+    await page.waitForSelector("[data-testid=height]");
     await searchFor(page, String(height));
     await page.waitForSelector(`[data-testid=tx-row][data-id="${txId}"]`);
     const blockHash = (await getJson(`${n1.url}/blocks/${height}`)).hash;
     await searchFor(page, blockHash.toUpperCase());
-    await page.waitForSelector(
-        `[data-testid=block-height]:text("${height.toLocaleString('en-US')}")`);
+    await page.waitForSelector(`[data-testid=block-height]:text("${height.toLocaleString("en-US")}")`);
     assert.ok(page.url().endsWith(`#/block/${blockHash}`), page.url());
 
     await searchFor(page, ` ${txId} `);
-    await page.waitForSelector('[data-testid=tx-status]');
-    assert.match(await page.textContent('[data-testid=tx-status]'), /included/);
-    assert.equal(await page.textContent('[data-testid=tx-amount]'), '25');
-    assert.match(
-        await page.textContent('[data-testid=tx-block]'),
-        new RegExp(height.toLocaleString('en-US')));
-    await shot(page, 'transaction');
+    await page.waitForSelector("[data-testid=tx-status]");
+    assert.match(await page.textContent("[data-testid=tx-status]"), /included/);
+    assert.equal(await page.textContent("[data-testid=tx-amount]"), "25");
+    assert.match(await page.textContent("[data-testid=tx-block]"), new RegExp(height.toLocaleString("en-US")));
+    await shot(page, "transaction");
 
     await searchFor(page, alice);
-    await page.waitForSelector('[data-testid=account-balance]');
+    await page.waitForSelector("[data-testid=account-balance]");
     const expected = (await getJson(`${n1.url}/accounts/${alice}`)).balance;
-    assert.equal(
-        await page.textContent('[data-testid=account-balance]'), expected.toLocaleString('en-US'));
-    await page.waitForSelector(
-        `[data-testid=account-transactions] [data-testid=tx-row][data-id="${txId}"]`);
-    await shot(page, 'account');
+    assert.equal(await page.textContent("[data-testid=account-balance]"), expected.toLocaleString("en-US"));
+    await page.waitForSelector(`[data-testid=account-transactions] [data-testid=tx-row][data-id="${txId}"]`);
+    await shot(page, "account");
 
-    section('Unknown queries say so clearly');
-    const unknown = 'ab'.repeat(32);
+    section("Unknown queries say so clearly");
+    const unknown = "ab".repeat(32);
     await searchFor(page, unknown);
-    await page.waitForSelector('[data-testid=not-found]');
-    assert.match(
-        await page.textContent('[data-testid=not-found]'),
-        /not found: no block, transaction or account/i);
-    await shot(page, 'not-found');
-    await searchFor(page, 'hello world');
-    await page.waitForSelector('[data-testid=not-found]:has-text(\'is not a height\')');
-    await searchFor(page, '999999999');
-    await page.waitForSelector('[data-testid=not-found]:has-text(\'no block at height\')');
+    await page.waitForSelector("[data-testid=not-found]");
+    assert.match(await page.textContent("[data-testid=not-found]"), /not found: no block, transaction or account/i);
+    await shot(page, "not-found");
+    await searchFor(page, "hello world");
+    await page.waitForSelector("[data-testid=not-found]:has-text('is not a height')");
+    await searchFor(page, "999999999");
+    await page.waitForSelector("[data-testid=not-found]:has-text('no block at height')");
 
-    section('The copy button puts the full hash on the clipboard');
-    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], {origin: n1.url});
+    section("The copy button puts the full hash on the clipboard");
+    await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: n1.url });
     await page.goto(`${n1.url}/#/tx/${txId}`);
-    await page.waitForSelector('[data-testid=tx-status]');
-    await page.locator('.copy').first().click();
+    await page.waitForSelector("[data-testid=tx-status]");
+    await page.locator(".copy").first().click();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), txId);
 
-    assert.deepEqual(page.errors, [], 'no script errors');
-    assert.deepEqual(page.foreign, [], 'no request leaves the node');
+    assert.deepEqual(page.errors, [], "no script errors");
+    assert.deepEqual(page.foreign, [], "no request leaves the node");
 
-    section('The other node shows the same transaction; the page fits a phone');
-    const phone = await openPage(browser, n2.url, {width: 390, height: 844}, true);
+    section("The other node shows the same transaction; the page fits a phone");
+    const phone = await openPage(browser, n2.url, { width: 390, height: 844 }, true);
     await phone.goto(`${n2.url}/`);
-    await phone.waitForSelector('[data-testid=block-row]');
+    await phone.waitForSelector("[data-testid=block-row]");
     await noHorizontalScroll(phone);
-    await shot(phone, 'home-phone');
+    await shot(phone, "home-phone");
     await phone.goto(`${n2.url}/#/tx/${txId}`);
-    await phone.waitForSelector('[data-testid=tx-status]:has-text(\'included\')');
+    await phone.waitForSelector("[data-testid=tx-status]:has-text('included')");
     await noHorizontalScroll(phone);
-    await shot(phone, 'transaction-phone');
+    await shot(phone, "transaction-phone");
     await phone.goto(`${n2.url}/#/account/${alice}`);
     await phone.waitForSelector(`[data-testid=tx-row][data-id="${txId}"]`);
     await noHorizontalScroll(phone);
-    await shot(phone, 'account-phone');
-    assert.deepEqual(phone.errors, [], 'no script errors on the phone');
-    assert.deepEqual(phone.foreign, [], 'no request leaves the node (phone)');
+    await shot(phone, "account-phone");
+    assert.deepEqual(phone.errors, [], "no script errors on the phone");
+    assert.deepEqual(phone.foreign, [], "no request leaves the node (phone)");
     section(null);
     passed = sections.passed > 0;
   } catch (e) {
-    console.error(`FAILED in "${sections.current || 'start-up'}": ${e.stack || e.message}`);
+    console.error(`FAILED in "${sections.current || "start-up"}": ${e.stack || e.message}`);
     for (const [i, p] of pages.entries()) {
       console.error(`page ${i} at ${p.url()}; script errors: ${JSON.stringify(p.errors)}`);
-      await p.screenshot({path: join(ARTIFACTS, `failure-${i}.png`), fullPage: true})
-          .catch(() => {});
+      await p.screenshot({ path: join(ARTIFACTS, `failure-${i}.png`), fullPage: true }).catch(() => {});
     }
     for (const n of nodes) {
       console.error(`--- last lines of ${n.name}'s log ---`);
-      console.error(readFileSync(n.log, 'utf8').split('\n').slice(-20).join('\n'));
+      console.error(readFileSync(n.log, "utf8").split("\n").slice(-20).join("\n"));
     }
   } finally {
     await browser.close();
     await stopNodes();
-    rmSync(dir, {recursive: true, force: true});
+    rmSync(dir, { recursive: true, force: true });
   }
   console.log(`explorer: ${sections.passed} passed, ${passed ? 0 : 1} failed`);
   process.exit(passed ? 0 : 1);

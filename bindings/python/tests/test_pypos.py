@@ -44,7 +44,7 @@ def test_keys_load_save_and_encrypt(tmp_path):
 
 def test_transaction_matches_the_protocol_example():
     ex = protocol_example("transaction")
-#The example 's key is RFC 8032' s TEST 1 key, written here as a PKCS #8 file.
+    # The example's key is RFC 8032's TEST 1 key, written here as a PKCS#8 file.
     with tempfile.TemporaryDirectory() as d:
         der = bytes.fromhex("302e020100300506032b657004220420" + ex["sender_seed"])
         import base64
@@ -67,10 +67,10 @@ def test_signing_interop_with_pos_wallet(tmp_path):
     alice = pypos.Wallet.load(str(KEYS / "alice.pem"))
     tx = alice.transaction("TRANSFER", "pos-demo", BOB, 3, 1, 7, 1767225601000)
     (tmp_path / "py.json").write_text(tx.to_json())
-#C++ verifies what Python signed...
+    # C++ verifies what Python signed ...
     subprocess.run([wallet_bin, "verify", str(tmp_path / "py.json"), "--chain-id", "pos-demo"],
                    check=True, capture_output=True)
-#... and Python verifies what C ++ signed.
+    # ... and Python verifies what C++ signed.
     signed = subprocess.run([wallet_bin, "sign", "send", "--key", str(KEYS / "alice.pem"), "--to", BOB,
                              "--amount", "3", "--nonce", "7", "--chain-id", "pos-demo"],
                             check=True, capture_output=True, text=True).stdout
@@ -113,7 +113,7 @@ def test_refusals_raise_error_with_codes():
     with pytest.raises(pypos.Error) as again:
         pool.add(mint, chain.state)
     assert again.value.code == "duplicate"
-#Forge the next block whose leader is validator1, apply it : alice has 50.
+    # Forge the next block whose leader is validator1, apply it: alice has 50.
     validators = {pypos.Wallet.load(str(KEYS / f"validator{i}.pem")).public_key: i for i in (1, 2, 3)}
     slot = chain.tip_slot + 1
     while chain.leader(slot) != exchange.public_key:
@@ -133,7 +133,7 @@ def test_client_round_trip_against_a_real_node(tmp_path):
     node_bin = os.environ.get("POS_NODE")
     if not node_bin:
         pytest.skip("POS_NODE is not set")
-#Ports 0 : the node binds what the system gives and writes the ports to its-- ports - file.
+    # Ports 0: the node binds what the system gives and writes the ports to its --ports-file.
     ports_file = tmp_path / "ports.json"
     node = subprocess.Popen([node_bin, "--p2p", "127.0.0.1:0", "--rpc", "127.0.0.1:0",
                              "--ports-file", str(ports_file),
@@ -171,7 +171,7 @@ def test_client_round_trip_against_a_real_node(tmp_path):
         block = client.block(status["height"])
         assert tx.id in [t.id for t in block.transactions]
         assert client.account(BOB)["balance"] >= 5
-#The node's data dir, read-only, while the node runs.
+        # The node's data dir, read-only, while the node runs.
         genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
         view = pypos.Blockchain.open_data_dir(genesis, str(tmp_path / "data"))
         assert view.height >= status["height"]
