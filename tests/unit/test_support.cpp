@@ -23,6 +23,7 @@ TestNet::TestNet(NetOptions opts)
   genesis.params.slot_ms = 1000;
   genesis.params.finality_depth = options.finality_depth;
   genesis.params.unbonding_blocks = options.unbonding_blocks;
+  genesis.params.epoch_slots = options.epoch_slots;
   genesis.params.exchange_authority = validators[0].public_key();
   for (std::size_t i = 0; i < validators.size(); ++i)
     genesis.allocations.push_back(

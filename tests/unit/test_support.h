@@ -26,6 +26,7 @@ struct NetOptions {
   std::size_t users = 2;
   std::uint64_t finality_depth = 32;
   std::uint64_t unbonding_blocks = 3;
+  std::uint64_t epoch_slots = 32;
   PoolLimits pool_limits = {};
   // Empty: in-memory storage; otherwise an LMDB data dir.
   std::filesystem::path data_dir;
