@@ -52,6 +52,23 @@ Address address_from(const py::object& o) {
   return unwrap(Address::from_hex(o.cast<std::string>()));
 }
 
+// The list of equal-length byte strings `items`, each as a Fixed.
+template <class Fixed>
+std::vector<Fixed> fixed_list_from(const std::vector<py::bytes>& items, const char* what) {
+  std::vector<Fixed> out;
+  out.reserve(items.size());
+  for (const auto& b : items) out.push_back(fixed_from<Fixed>(b, what));
+  return out;
+}
+
+// An epoch for EpochState::nonce_of and child, which refuse (throw) an earlier one.
+void check_epoch(const EpochState& s, std::uint64_t epoch) {
+  if (epoch < s.epoch())
+    raise(make_error(Reason::kInvalidArgument, "epoch " + std::to_string(epoch) +
+                                                   " is before the state's epoch " +
+                                                   std::to_string(s.epoch())));
+}
+
 py::dict account_dict(const Address& address, const Account& a) {
   py::dict d;
   d["address"] = address.hex();
@@ -83,6 +100,8 @@ struct PyChain {
   PyChain(Genesis g, std::uint64_t now_ms)
       : PyChain(std::move(g), now_ms, std::make_unique<MemoryStorage>()) {}
 };
+
+struct VrfFunctions {};  // pypos.Vrf: static methods only
 
 }  // namespace
 
@@ -191,6 +210,13 @@ class Error(Exception):
       .def_property_readonly("hash_hex", [](const Block& b) { return b.hash().hex(); })
       .def_property_readonly("parent", [](const Block& b) { return to_bytes(b.parent().view()); })
       .def_property_readonly("forger", [](const Block& b) { return to_bytes(b.forger().view()); })
+      .def_property_readonly(
+          "vrf_proof", [](const Block& b) { return to_bytes(b.header().vrf_proof.view()); },
+          "80 bytes: the forger's ECVRF proof of the slot's VRF input (all zero for genesis).")
+      .def_property_readonly(
+          "vrf_output", [](const Block& b) { return to_bytes(unwrap(b.vrf_output()).view()); },
+          "64 bytes: the proof's ECVRF output, what the block adds to the epoch nonces (all zero "
+          "for genesis); raises Error('bad_vrf_proof') if the proof does not decode.")
       .def_property_readonly("state_root",
                              [](const Block& b) { return to_bytes(b.header().state_root.view()); })
       .def_property_readonly("tx_root",
@@ -208,6 +234,16 @@ class Error(Exception):
 
   py::class_<Wallet>(m, "Wallet", "One Ed25519 key: its address, key files, signing.")
       .def_static("generate", &Wallet::generate)
+      .def_static(
+          "from_seed",
+          [](const py::bytes& seed) {
+            std::string_view s = seed;  // no copy of the secret
+            if (s.size() != 32)
+              raise(make_error(Reason::kInvalidArgument, "a seed must be 32 bytes"));
+            return Wallet(SecretKey::from_seed(
+                ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())));
+          },
+          py::arg("seed"), "The key of a 32-byte Ed25519 seed (RFC 8032's secret key).")
       .def_static(
           "load",
           [](const std::string& path, std::optional<std::string> passphrase) {
@@ -266,12 +302,28 @@ class Error(Exception):
                              [](const Genesis& g) { return g.params.finality_depth; })
       .def_property_readonly("unbonding_blocks",
                              [](const Genesis& g) { return g.params.unbonding_blocks; })
+      .def_property_readonly("epoch_slots", [](const Genesis& g) { return g.params.epoch_slots; })
+      .def_property_readonly("max_block_txs",
+                             [](const Genesis& g) { return g.params.max_block_txs; })
+      .def_property_readonly(
+          "stakers",
+          [](const Genesis& g) {
+            py::dict d;
+            for (const auto& a : g.allocations)
+              if (a.stake > 0) d[py::str(a.address.hex())] = a.stake;
+            return d;
+          },
+          "The validators, {address hex: stake}: the allocations with stake, whose leader draw "
+          "every slot of the chain uses.")
       .def_property_readonly("exchange_authority",
                              [](const Genesis& g) { return g.params.exchange_authority.hex(); })
       .def_property_readonly("hash", [](const Genesis& g) { return to_bytes(g.hash().view()); })
       .def_property_readonly("hash_hex", [](const Genesis& g) { return g.hash().hex(); })
       .def("slot_at",
-           [](const Genesis& g, std::uint64_t now_ms) { return g.params.slot_at(now_ms); });
+           [](const Genesis& g, std::uint64_t now_ms) { return g.params.slot_at(now_ms); })
+      .def(
+          "epoch_of", [](const Genesis& g, std::uint64_t slot) { return g.params.epoch_of(slot); },
+          py::arg("slot"), "The slot's epoch: slot // epoch_slots.");
 
   py::class_<AccountModel>(m, "AccountModel", "Accounts and their state root.")
       .def("get",
@@ -333,6 +385,119 @@ class Error(Exception):
           })
       .def_property_readonly("lots", &ProofOfStake::lots)
       .def_property_readonly("total_stake", &ProofOfStake::total_stake);
+
+  py::class_<VrfFunctions>(
+      m, "Vrf",
+      "ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381) under a wallet's Ed25519 key: the VRF public key "
+      "is the address.")
+      .def_static(
+          "prove",
+          [](const Wallet& w, const py::bytes& alpha) {
+            std::string s = alpha;
+            VrfProof proof;
+            {
+              py::gil_scoped_release release;
+              proof =
+                  vrf_prove(w.secret_key(),
+                            ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+            }
+            return to_bytes(proof.view());
+          },
+          py::arg("wallet"), py::arg("alpha"), "The 80-byte proof of alpha under the wallet's key.")
+      .def_static(
+          "verify",
+          [](const py::object& public_key, const py::bytes& alpha, const py::bytes& proof) {
+            PublicKey key = address_from(public_key);
+            VrfProof p = fixed_from<VrfProof>(proof, "a VRF proof");
+            std::string s = alpha;
+            Result<VrfOutput> r = make_error(Reason::kInvalidArgument, "");
+            {
+              py::gil_scoped_release release;
+              r = vrf_verify(
+                  key, ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()), p);
+            }
+            return to_bytes(unwrap(std::move(r)).view());
+          },
+          py::arg("public_key"), py::arg("alpha"), py::arg("proof"),
+          "The 64-byte output if the proof holds; raises Error('bad_vrf_proof') otherwise.")
+      .def_static(
+          "proof_to_hash",
+          [](const py::bytes& proof) {
+            return to_bytes(
+                unwrap(vrf_proof_to_hash(fixed_from<VrfProof>(proof, "a VRF proof"))).view());
+          },
+          py::arg("proof"),
+          "The output of a proof without verifying it; raises Error('bad_vrf_proof') only if the "
+          "proof does not decode.");
+
+  m.def(
+      "initial_nonce",
+      [](const py::bytes& genesis_hash) {
+        return to_bytes(initial_nonce(fixed_from<Hash>(genesis_hash, "a genesis hash")).view());
+      },
+      py::arg("genesis_hash"), "nonce(0) = nonce(1) = SHA-256(\"pos/nonce/v1\" || genesis_hash).");
+  m.def(
+      "next_nonce",
+      [](const py::bytes& previous, const py::bytes& outputs_digest) {
+        return to_bytes(next_nonce(fixed_from<Hash>(previous, "a nonce"),
+                                   fixed_from<Hash>(outputs_digest, "an outputs digest"))
+                            .view());
+      },
+      py::arg("previous"), py::arg("outputs_digest"),
+      "nonce(e) = SHA-256(\"pos/nonce/v1\" || nonce(e-1) || outputs_digest(e-2)).");
+  m.def(
+      "vrf_input",
+      [](const std::string& chain_id, const py::bytes& nonce, std::uint64_t slot) {
+        return to_bytes(vrf_input(chain_id, fixed_from<Hash>(nonce, "a nonce"), slot));
+      },
+      py::arg("chain_id"), py::arg("nonce"), py::arg("slot"),
+      "What a slot's leader proves: \"pos/vrf/v1\" || str(chain_id) || nonce || u64(slot).");
+
+  py::class_<EpochState>(m, "EpochState",
+                         "Where a chain stands in its epochs after one of its blocks: the nonce "
+                         "of any later slot's epoch on that chain.")
+      .def_static(
+          "genesis",
+          [](const py::bytes& genesis_hash) {
+            return EpochState::genesis(fixed_from<Hash>(genesis_hash, "a genesis hash"));
+          },
+          py::arg("genesis_hash"), "The state after genesis (epoch 0).")
+      .def_static(
+          "resume",
+          [](std::uint64_t epoch, const py::bytes& nonce, const py::bytes& next_nonce,
+             const std::vector<py::bytes>& epoch_outputs) {
+            auto outputs = fixed_list_from<VrfOutput>(epoch_outputs, "a VRF output");
+            return EpochState::resume(epoch, fixed_from<Hash>(nonce, "a nonce"),
+                                      fixed_from<Hash>(next_nonce, "a nonce"), outputs);
+          },
+          py::arg("epoch"), py::arg("nonce"), py::arg("next_nonce"),
+          py::arg("epoch_outputs") = std::vector<py::bytes>{},
+          "A block's state from its nonce and next nonce and the VRF outputs of the chain's "
+          "blocks of its epoch up to it, in height order.")
+      .def(
+          "nonce_of",
+          [](const EpochState& s, std::uint64_t epoch) {
+            check_epoch(s, epoch);
+            return to_bytes(s.nonce_of(epoch).view());
+          },
+          py::arg("epoch"),
+          "nonce(epoch) of this chain, for a child block in epoch (>= this state's epoch).")
+      .def(
+          "child",
+          [](const EpochState& s, std::uint64_t epoch, const py::bytes& output) {
+            check_epoch(s, epoch);
+            return s.child(epoch, fixed_from<VrfOutput>(output, "a VRF output"));
+          },
+          py::arg("epoch"), py::arg("output"),
+          "The state after a child block in epoch (>= this state's epoch) with VRF output output.")
+      .def_property_readonly("epoch", &EpochState::epoch)
+      .def_property_readonly("nonce",
+                             [](const EpochState& s) { return to_bytes(s.nonce().view()); })
+      .def_property_readonly("next_nonce",
+                             [](const EpochState& s) { return to_bytes(s.next_nonce().view()); })
+      .def("__repr__", [](const EpochState& s) {
+        return "<EpochState " + std::to_string(s.epoch()) + " " + s.nonce().hex() + ">";
+      });
 
   py::class_<PyChain>(m, "Blockchain", "A chain in memory, with a clock that Python sets.")
       .def(py::init<Genesis, std::uint64_t>(), py::arg("genesis"), py::arg("now_ms") = 0)

@@ -1,5 +1,5 @@
 """Type stub of pypos, libpos for Python."""
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 Address = Union[bytes, str]  # 32 bytes, or 64 lower-case hex characters
 
@@ -47,6 +47,11 @@ class Block:
     hash_hex: str
     parent: bytes
     forger: bytes
+    vrf_proof: bytes
+    """80 bytes: the forger's ECVRF proof of the slot's VRF input (all zero for genesis)."""
+    vrf_output: bytes
+    """64 bytes: the proof's output, what the block adds to the epoch nonces (all zero for
+    genesis); reading it raises Error('bad_vrf_proof') if the proof does not decode."""
     state_root: bytes
     tx_root: bytes
     transactions: list[Transaction]
@@ -54,6 +59,10 @@ class Block:
 class Wallet:
     @staticmethod
     def generate() -> Wallet: ...
+    @staticmethod
+    def from_seed(seed: bytes) -> Wallet:
+        """The key of a 32-byte Ed25519 seed (RFC 8032's secret key); another length raises
+        Error('invalid_argument')."""
     @staticmethod
     def load(path: str, passphrase: Optional[str] = None) -> Wallet: ...
     def save(self, path: str, passphrase: Optional[str] = None) -> None: ...
@@ -74,10 +83,17 @@ class Genesis:
     slot_ms: int
     finality_depth: int
     unbonding_blocks: int
+    epoch_slots: int
+    max_block_txs: int
     exchange_authority: str
+    stakers: dict[str, int]
+    """The validators, {address hex: stake}: the allocations with stake. Every slot's leader
+    draw uses them: ProofOfStake(genesis.stakers)."""
     hash: bytes
     hash_hex: str
     def slot_at(self, now_ms: int) -> int: ...
+    def epoch_of(self, slot: int) -> int:
+        """The slot's epoch: slot // epoch_slots."""
 
 class AccountModel:
     def get(self, address: Address) -> dict: ...
@@ -101,11 +117,60 @@ class Lot:
 
 class ProofOfStake:
     def __init__(self, stakers: dict) -> None: ...
-    def leader(self, nonce: bytes, slot: int) -> Optional[bytes]: ...
+    def leader(self, nonce: bytes, slot: int) -> Optional[bytes]:
+        """The slot's leader given nonce(epoch(slot)) of the chain (EpochState.nonce_of), or
+        None when nobody stakes."""
     @staticmethod
     def seed(nonce: bytes, slot: int) -> bytes: ...
     lots: list[Lot]
     total_stake: int
+
+class Vrf:
+    """ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381, suite 0x03) under a wallet's Ed25519 key: the VRF
+    public key is the address. Static methods only."""
+    @staticmethod
+    def prove(wallet: Wallet, alpha: bytes) -> bytes:
+        """The 80-byte proof (Gamma || c || s) of alpha under the wallet's key."""
+    @staticmethod
+    def verify(public_key: Address, alpha: bytes, proof: bytes) -> bytes:
+        """The 64-byte output (beta) if the proof holds; raises Error('bad_vrf_proof') if not,
+        Error('invalid_argument') for a proof that is not 80 bytes or a key not 32."""
+    @staticmethod
+    def proof_to_hash(proof: bytes) -> bytes:
+        """The 64-byte output of a proof, not verified; raises Error('bad_vrf_proof') only if
+        the proof does not decode."""
+
+def initial_nonce(genesis_hash: bytes) -> bytes:
+    """nonce(0) = nonce(1) = SHA-256(b"pos/nonce/v1" || genesis_hash)."""
+def next_nonce(previous: bytes, outputs_digest: bytes) -> bytes:
+    """nonce(e) = SHA-256(b"pos/nonce/v1" || nonce(e-1) || outputs_digest), outputs_digest the
+    SHA-256 of the VRF outputs of epoch e-2's blocks in height order (SHA-256(b"") if none)."""
+def vrf_input(chain_id: str, nonce: bytes, slot: int) -> bytes:
+    """What a slot's leader proves: b"pos/vrf/v1" || str(chain_id) || nonce(epoch(slot))
+    || u64(slot) (str: u16 big-endian length, then the bytes)."""
+
+class EpochState:
+    """Where a chain stands in its epochs after one of its blocks: enough to give the nonce of
+    any later slot on that chain. Byte arguments of the wrong length, and an epoch before the
+    state's, raise Error('invalid_argument')."""
+    @staticmethod
+    def genesis(genesis_hash: bytes) -> EpochState:
+        """The state after genesis (epoch 0; genesis has no VRF output)."""
+    @staticmethod
+    def resume(epoch: int, nonce: bytes, next_nonce: bytes,
+               epoch_outputs: Sequence[bytes] = ()) -> EpochState:
+        """A block's state from its nonce(epoch) and nonce(epoch + 1) and the VRF outputs of the
+        chain's blocks of its epoch up to it, in height order."""
+    def nonce_of(self, epoch: int) -> bytes:
+        """nonce(epoch) of this chain, for a child block in epoch (>= this state's epoch)."""
+    def child(self, epoch: int, output: bytes) -> EpochState:
+        """The state after a child block in epoch (>= this state's epoch) with VRF output
+        output (64 bytes; Block.vrf_output)."""
+    epoch: int
+    nonce: bytes
+    """nonce(epoch)."""
+    next_nonce: bytes
+    """nonce(epoch + 1)."""
 
 class Blockchain:
     def __init__(self, genesis: Genesis, now_ms: int = 0) -> None: ...

@@ -1,5 +1,7 @@
 """pytest suite of the pypos bindings: keys, signing interop with the C++ side, the leader draw
-equal to the C++ one, refusals raised with codes, and a client round trip against a real node."""
+equal to the C++ one, the VRF and epoch nonces, refusals raised with codes, and a client round
+trip against a real node."""
+import hashlib
 import json
 import os
 import re
@@ -11,6 +13,15 @@ from pathlib import Path
 import pytest
 
 import pypos
+
+# RFC 9381 Appendix B.3, example 16 (ECVRF-EDWARDS25519-SHA512-TAI, empty alpha).
+RFC_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+RFC_PUBLIC_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+RFC_PI = ("8657106690b5526245a92b003bb079ccd1a92130477671f6fc01ad16f26f723f"
+          "26f8a57ccaed74ee1b190bed1f479d9727d2d0f9b005a6e456a35d4fb0daab12"
+          "68a1b0db10836d9826a528ca76567805")
+RFC_BETA = ("90cf1df3b703cce59e2a35b925d411164068269d7b2d29f3301c03dd757876ff"
+            "66b71dda49d2de59d03450451af026798e8f81cd2e333de5cdf4f3e140fdd8ae")
 
 SOURCE = Path(os.environ.get("POS_SOURCE_DIR", Path(__file__).resolve().parents[3]))
 KEYS = SOURCE / "keys"
@@ -93,6 +104,154 @@ def test_leader_draw_equals_the_cpp_one():
     assert pypos.ProofOfStake({}).leader(nonce, 1) is None
 
 
+def check_leaders(genesis, blocks):
+    """Follows the chain `blocks` (heights 0, 1, ... in order) from its genesis the way the node
+    does, and checks each block's forger and VRF proof against what pypos computes: the leader
+    of the slot for nonce(epoch(slot)), and the proof of the slot's VRF input."""
+    validators = pypos.ProofOfStake(genesis.stakers)
+    assert blocks[0].height == 0 and blocks[0].hash == genesis.hash
+    assert blocks[0].vrf_proof == bytes(80) and blocks[0].vrf_output == bytes(64)
+    epochs = pypos.EpochState.genesis(genesis.hash)
+    for block in blocks[1:]:
+        epoch = genesis.epoch_of(block.slot)
+        nonce = epochs.nonce_of(epoch)
+        assert validators.leader(nonce, block.slot) == block.forger, f"block {block.height}"
+        alpha = pypos.vrf_input(genesis.chain_id, nonce, block.slot)
+        assert pypos.Vrf.verify(block.forger, alpha, block.vrf_proof) == block.vrf_output
+        epochs = epochs.child(epoch, block.vrf_output)
+    return epochs
+
+
+def test_vrf_matches_rfc_9381():
+    wallet = pypos.Wallet.from_seed(bytes.fromhex(RFC_SEED))
+    assert wallet.address == RFC_PUBLIC_KEY
+    proof = pypos.Vrf.prove(wallet, b"")
+    assert proof.hex() == RFC_PI
+    assert pypos.Vrf.verify(wallet.public_key, b"", proof).hex() == RFC_BETA
+    assert pypos.Vrf.verify(RFC_PUBLIC_KEY, b"", proof).hex() == RFC_BETA  # a hex key too
+    assert pypos.Vrf.proof_to_hash(proof).hex() == RFC_BETA
+
+
+def test_vrf_verify_refuses_what_does_not_hold():
+    wallet = pypos.Wallet.from_seed(bytes.fromhex(RFC_SEED))
+    proof = bytes.fromhex(RFC_PI)
+    for byte in (0, 40, 79):  # Gamma, c, s
+        flipped = bytearray(proof)
+        flipped[byte] ^= 0x01
+        with pytest.raises(pypos.Error) as bit:
+            pypos.Vrf.verify(wallet.public_key, b"", bytes(flipped))
+        assert bit.value.code == "bad_vrf_proof"
+    with pytest.raises(pypos.Error) as alpha:
+        pypos.Vrf.verify(wallet.public_key, b"\x72", proof)
+    assert alpha.value.code == "bad_vrf_proof"
+    with pytest.raises(pypos.Error) as key:
+        pypos.Vrf.verify(pypos.Wallet.generate().public_key, b"", proof)
+    assert key.value.code == "bad_vrf_proof"
+    # Wrong lengths are refused like a wrong-length nonce or address elsewhere in pypos.
+    for wrong in (proof[:79], proof + b"\x00", b""):
+        with pytest.raises(pypos.Error) as length:
+            pypos.Vrf.verify(wallet.public_key, b"", wrong)
+        assert length.value.code == "invalid_argument"
+        with pytest.raises(pypos.Error) as hashed:
+            pypos.Vrf.proof_to_hash(wrong)
+        assert hashed.value.code == "invalid_argument"
+    with pytest.raises(pypos.Error) as short_key:
+        pypos.Vrf.verify(wallet.public_key[:31], b"", proof)
+    assert short_key.value.code == "invalid_argument"
+    with pytest.raises(pypos.Error) as seed:
+        pypos.Wallet.from_seed(bytes(31))
+    assert seed.value.code == "invalid_argument"
+    # s not below the group order: the proof does not decode.
+    with pytest.raises(pypos.Error) as undecodable:
+        pypos.Vrf.proof_to_hash(proof[:48] + b"\xff" * 32)
+    assert undecodable.value.code == "bad_vrf_proof"
+    # A fresh key proves and verifies a slot's input.
+    other = pypos.Wallet.generate()
+    alpha_bytes = pypos.vrf_input("pos-demo", bytes(32), 7)
+    assert pypos.Vrf.verify(other.address, alpha_bytes, pypos.Vrf.prove(other, alpha_bytes)) == \
+        pypos.Vrf.proof_to_hash(pypos.Vrf.prove(other, alpha_bytes))
+
+
+def test_epoch_nonces_follow_the_protocol():
+    tag = b"pos/nonce/v1"
+    ex = protocol_example("nonce")
+    genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
+    assert genesis.hash_hex == ex["genesis_hash"]
+    assert (genesis.epoch_slots, genesis.max_block_txs) == (32, 10000)
+    assert [genesis.epoch_of(s) for s in (0, 31, 32, 63, 64)] == [0, 0, 1, 1, 2]
+    h = genesis.hash
+    first = pypos.initial_nonce(h)
+    assert first == hashlib.sha256(tag + h).digest()
+    state = pypos.EpochState.genesis(h)
+    assert (state.epoch, state.nonce, state.next_nonce) == (0, first, first)
+    assert state.nonce_of(0) == state.nonce_of(1) == first
+    assert first.hex() == ex["nonce0"] == ex["nonce1"]
+    empty = hashlib.sha256(b"").digest()
+    assert pypos.next_nonce(first, empty) == hashlib.sha256(tag + first + empty).digest()
+    assert state.nonce_of(2) == pypos.next_nonce(first, empty)
+    assert state.nonce_of(3) == pypos.next_nonce(state.nonce_of(2), empty)
+    # The example: two blocks in epoch 0, none in epoch 1.
+    out0, out1 = bytes.fromhex(ex["epoch0_output0"]), bytes.fromhex(ex["epoch0_output1"])
+    after = state.child(0, out0).child(0, out1)
+    digest = hashlib.sha256(out0 + out1).digest()
+    assert digest.hex() == ex["epoch0_digest"]
+    assert after.nonce_of(1) == first
+    assert after.nonce_of(2).hex() == ex["nonce2"] == hashlib.sha256(tag + first + digest).hexdigest()
+    assert after.nonce_of(3).hex() == ex["nonce3"]
+    assert pypos.EpochState.resume(0, first, first, [out0, out1]).nonce_of(3) == after.nonce_of(3)
+    # A block of epoch e counts in nonce(e + 2), not in nonce(e + 1), which was fixed already.
+    for epoch in (0, 5):
+        parent = state.child(epoch, out0) if epoch else state
+        child = parent.child(epoch, out1)
+        assert child.epoch == epoch
+        assert child.nonce_of(epoch) == parent.nonce_of(epoch)
+        assert child.nonce_of(epoch + 1) == parent.nonce_of(epoch + 1)
+        assert child.nonce_of(epoch + 2) != parent.nonce_of(epoch + 2)
+        assert child.nonce_of(epoch + 3) != parent.nonce_of(epoch + 3)
+    # A block in the next epoch: its parent's epoch's outputs go into nonce(epoch + 1).
+    later = state.child(0, out0).child(1, out1)
+    assert (later.epoch, later.nonce) == (1, first)
+    assert later.next_nonce == pypos.next_nonce(first, hashlib.sha256(out0).digest())
+    assert later.nonce_of(3) == pypos.next_nonce(later.next_nonce, hashlib.sha256(out1).digest())
+    # The VRF input: "pos/vrf/v1" || str(chain_id) || nonce || u64(slot), big-endian.
+    assert pypos.vrf_input("pos-demo", first, 5) == \
+        b"pos/vrf/v1" + (8).to_bytes(2, "big") + b"pos-demo" + first + (5).to_bytes(8, "big")
+    with pytest.raises(pypos.Error) as earlier:
+        later.nonce_of(0)
+    assert earlier.value.code == "invalid_argument"
+    with pytest.raises(pypos.Error) as back:
+        later.child(0, out0)
+    assert back.value.code == "invalid_argument"
+    for call in (lambda: state.child(0, out0[:63]), lambda: pypos.EpochState.genesis(h[:31]),
+                 lambda: pypos.initial_nonce(h + b"\x00"), lambda: pypos.next_nonce(first, b""),
+                 lambda: pypos.vrf_input("pos-demo", b"", 1),
+                 lambda: pypos.EpochState.resume(0, first, first, [out0[:1]])):
+        with pytest.raises(pypos.Error) as wrong:
+            call()
+        assert wrong.value.code == "invalid_argument"
+
+
+def test_leaders_and_vrf_proofs_of_a_chain_across_epochs():
+    genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
+    wallets = {w.public_key: w for w in
+               (pypos.Wallet.load(str(KEYS / f"validator{i}.pem")) for i in (1, 2, 3))}
+    assert set(genesis.stakers) == {k.hex() for k in wallets}
+    chain = pypos.Blockchain(genesis, now_ms=genesis.genesis_time)
+    pool = pypos.TransactionPool(genesis)
+    # Blocks in epochs 0, 1, 2, 3 and 5 (4 left empty), so that nonces fold in earlier outputs.
+    for slot in (1, 2, 30, 33, 40, 64, 70, 100, 170, 190):
+        chain.set_time(genesis.genesis_time + slot * genesis.slot_ms)
+        leader = chain.leader(slot)
+        block = chain.forge(wallets[leader], slot, pool)
+        assert chain.apply(block) == "extended"
+    blocks = [chain.block_at(h) for h in range(chain.height + 1)]
+    epochs = check_leaders(genesis, blocks)
+    # The next slots' leaders, as the chain draws them, from the state after its tip.
+    validators = pypos.ProofOfStake(genesis.stakers)
+    for slot in (191, 200, 260, 300):
+        assert chain.leader(slot) == validators.leader(epochs.nonce_of(genesis.epoch_of(slot)), slot)
+
+
 def test_refusals_raise_error_with_codes():
     with pytest.raises(pypos.Error) as bad_json:
         pypos.Transaction.from_json('{"type": 1}', "pos-demo")
@@ -171,8 +330,14 @@ def test_client_round_trip_against_a_real_node(tmp_path):
         block = client.block(status["height"])
         assert tx.id in [t.id for t in block.transactions]
         assert client.account(BOB)["balance"] >= 5
-        # The node's data dir, read-only, while the node runs.
+        # Every block the node forged: its forger is the leader pypos draws for its slot from
+        # the genesis and the VRF outputs of the blocks before it, and its VRF proof holds.
         genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
+        tip = client.info()["height"]
+        blocks = [client.block(h) for h in range(tip + 1)]
+        check_leaders(genesis, blocks)
+        assert all(b.forger == exchange.public_key for b in blocks[1:])
+        # The node's data dir, read-only, while the node runs.
         view = pypos.Blockchain.open_data_dir(genesis, str(tmp_path / "data"))
         assert view.height >= status["height"]
         assert view.block_at(status["height"]).hash_hex == block.hash_hex
