@@ -49,20 +49,23 @@ Hash EpochState::nonce_of(std::uint64_t epoch) const {
   // months after genesis) the clock's epoch is far ahead, and each later slot asks again.
   const Hash empty = sha256(ByteView());
   if (far_epoch_ < epoch_ + 2) {
-    Sha256 outputs = outputs_;
     far_epoch_ = epoch_ + 2;
-    far_nonce_ = pos::next_nonce(next_, outputs.finish());
+    far_nonce_ = nonce_after_next();
   }
   if (epoch < far_epoch_) {
     // An earlier epoch than the memo's: computed aside, so that the memo never moves back and
     // headers alternating between two epochs cannot make every call pay for the whole gap.
-    Sha256 outputs = outputs_;
-    Hash n = pos::next_nonce(next_, outputs.finish());
+    Hash n = nonce_after_next();
     for (std::uint64_t e = epoch_ + 3; e <= epoch; ++e) n = pos::next_nonce(n, empty);
     return n;
   }
   for (; far_epoch_ < epoch; ++far_epoch_) far_nonce_ = pos::next_nonce(far_nonce_, empty);
   return far_nonce_;
+}
+
+Hash EpochState::nonce_after_next() const {
+  Sha256 outputs = outputs_;  // finish() consumes it; this epoch's blocks may add more
+  return pos::next_nonce(next_, outputs.finish());
 }
 
 EpochState EpochState::child(std::uint64_t epoch, const VrfOutput& output) const {

@@ -283,7 +283,7 @@ TEST_CASE(
     "more than docs/consensus.md's bound",
     "[pos][grinding]") {
   Outcome o = simulate(10'000, true);
-  const double p = 0.2, n = static_cast<double>(o.total);
+  const double n = static_cast<double>(o.total);
   // docs/consensus.md, "Grinding": with 32-slot epochs a 20% validator that withholds this way
   // makes 20.7% of the blocks on average (an honest one: 20%).
   const double bound = 0.207;

@@ -13,27 +13,61 @@
 using namespace pos;
 using namespace pos::test;
 
+namespace {
+
+// An RPC server on a port the system picks, for `node`, and a client of it.
+struct Rpc {
+  std::unique_ptr<RpcServer> server;
+  std::unique_ptr<RpcClient> client;
+
+  explicit Rpc(PeerNode& node) {
+    RpcOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    auto started = RpcServer::start(node, options, RpcIdentity{"test", std::nullopt});
+    REQUIRE(started.ok());
+    server = std::move(*started);
+    client =
+        std::make_unique<RpcClient>("http://127.0.0.1:" + std::to_string(server->port()), 5000);
+  }
+};
+
+// Holds the node's event loop busy, as a long sync would, from construction until release().
+class LoopHold {
+ public:
+  explicit LoopHold(PeerNode& node)
+      : released_(release_.get_future().share()), thread_([this, &node] {
+          node.inspect([this](const Blockchain&, const TransactionPool&) {
+            busy_ = true;
+            released_.wait();
+          });
+        }) {
+    REQUIRE(eventually([&] { return busy_.load(); }));
+  }
+  ~LoopHold() { release(); }
+  void release() {
+    if (!thread_.joinable()) return;
+    release_.set_value();
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> busy_{false};
+  std::promise<void> release_;
+  std::shared_future<void> released_;
+  std::thread thread_;
+};
+
+}  // namespace
+
 TEST_CASE("RPC reads answer while the event loop is busy; writes wait for it", "[rpc][node]") {
   Fixture f;
   PeerNode& a = f.start(f.config());
   BlockPtr block = f.forge(a);
-  RpcOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
-  auto server = RpcServer::start(a, options, RpcIdentity{"test", std::nullopt});
-  REQUIRE(server.ok());
-  RpcClient client("http://127.0.0.1:" + std::to_string((*server)->port()), 5000);
+  Rpc rpc(a);
+  RpcClient& client = *rpc.client;
 
-  std::atomic<bool> busy{false};
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::thread hold([&] {
-    a.inspect([&](const Blockchain&, const TransactionPool&) {
-      busy = true;
-      released.wait();
-    });
-  });
-  REQUIRE(eventually([&] { return busy.load(); }));
+  LoopHold hold(a);
 
   auto info = client.get("/info");
   REQUIRE(info.ok());
@@ -67,8 +101,7 @@ TEST_CASE("RPC reads answer while the event loop is busy; writes wait for it", "
   auto tx = f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1, 0, 1);
   std::future<Status> submitted = std::async(std::launch::async, [&] { return a.submit(tx); });
   CHECK(submitted.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready);
-  release.set_value();
-  hold.join();
+  hold.release();
   CHECK(submitted.get().ok());
   auto status = client.get("/transactions/" + tx->id().hex());
   REQUIRE(status.ok());
@@ -78,28 +111,15 @@ TEST_CASE("RPC reads answer while the event loop is busy; writes wait for it", "
 TEST_CASE("RPC reads of the pool answer while the event loop is busy", "[rpc][node][pool]") {
   Fixture f;
   PeerNode& a = f.start(f.config());
-  RpcOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
-  auto server = RpcServer::start(a, options, RpcIdentity{"test", std::nullopt});
-  REQUIRE(server.ok());
-  RpcClient client("http://127.0.0.1:" + std::to_string((*server)->port()), 5000);
+  Rpc rpc(a);
+  RpcClient& client = *rpc.client;
   const Wallet& alice = f.keys.users[0];
   auto first = alice.transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1, 0, 1);
   auto waiting = alice.transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 2, 1, 2, 2);
   REQUIRE(a.submit(waiting).ok());  // nonce 2: waits for nonce 1, which nobody sent
   REQUIRE(a.submit(first).ok());
 
-  std::atomic<bool> busy{false};
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::thread hold([&] {
-    a.inspect([&](const Blockchain&, const TransactionPool&) {
-      busy = true;
-      released.wait();
-    });
-  });
-  REQUIRE(eventually([&] { return busy.load(); }));
+  LoopHold hold(a);
 
   auto pool = client.get("/transactionPool");
   REQUIRE(pool.ok());
@@ -118,6 +138,4 @@ TEST_CASE("RPC reads of the pool answer while the event loop is busy", "[rpc][no
   REQUIRE(history.ok());
   CHECK(history->status == 200);
   CHECK_THAT(history->body, Catch::Contains(waiting->id().hex()));
-  release.set_value();
-  hold.join();
 }

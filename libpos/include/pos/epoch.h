@@ -47,6 +47,9 @@ class EpochState {
   const Hash& next_nonce() const { return next_; }
 
  private:
+  // nonce(epoch() + 2) if no more block of this epoch comes: it folds in this epoch's outputs.
+  Hash nonce_after_next() const;
+
   std::uint64_t epoch_ = 0;
   Hash nonce_;
   Hash next_;
