@@ -31,6 +31,51 @@ Result<TransactionPtr> read_transaction(detail::ByteReader& r) {
   return Transaction::make(std::move(f), signature);
 }
 
+// The header layout, without the signature; false on a bad tag (the reader then has failed).
+bool read_header(detail::ByteReader& r, BlockHeader& h) {
+  if (!r.expect("pos/block/v2")) return false;
+  h.chain_id = r.str();
+  h.height = r.u64();
+  h.parent = r.fixed<Hash>();
+  h.slot = r.u64();
+  h.timestamp_ms = r.u64();
+  h.forger = r.fixed<PublicKey>();
+  h.vrf_proof = r.fixed<VrfProof>();
+  h.tx_root = r.fixed<Hash>();
+  h.vote_root = r.fixed<Hash>();
+  h.evidence_root = r.fixed<Hash>();
+  h.state_root = r.fixed<Hash>();
+  h.tx_count = r.u32();
+  h.vote_count = r.u32();
+  h.evidence_count = r.u32();
+  return true;
+}
+
+// The vote signing bytes; the validator stays zero.
+VoteFields read_vote_fields(detail::ByteReader& r) {
+  VoteFields f;
+  if (!r.expect("pos/vote/v1")) return f;
+  f.chain_id = r.str();
+  f.source_hash = r.fixed<Hash>();
+  f.source_height = r.u64();
+  f.target_hash = r.fixed<Hash>();
+  f.target_height = r.u64();
+  return f;
+}
+
+Status check_chain(std::string_view what, std::string_view stated, std::string_view chain_id) {
+  if (stated != chain_id)
+    return make_error(Reason::kWrongChain, std::string(what) + " for chain \"" +
+                                               std::string(stated) + "\", this chain is \"" +
+                                               std::string(chain_id) + "\"");
+  return {};
+}
+
+Error trailing(const char* what, const detail::ByteReader& r) {
+  return make_error(Reason::kMalformed,
+                    std::to_string(r.remaining()) + " bytes after the " + std::string(what));
+}
+
 void append(Bytes& out, const Bytes& more) {
   out.insert(out.end(), more.begin(), more.end());
 }
@@ -51,6 +96,19 @@ Bytes encode(const Block& block) {
   return out;
 }
 
+Bytes encode(const Vote& vote) {
+  Bytes out;
+  out.reserve(vote.encoded_size());
+  append(out, vote.signing_bytes());
+  out.insert(out.end(), vote.validator().bytes.begin(), vote.validator().bytes.end());
+  out.insert(out.end(), vote.signature().bytes.begin(), vote.signature().bytes.end());
+  return out;
+}
+
+Bytes encode(const Evidence& evidence) {
+  return evidence.bytes();
+}
+
 Result<TransactionPtr> decode_transaction(ByteView bytes) {
   detail::ByteReader r(bytes);
   auto tx = read_transaction(r);
@@ -67,21 +125,7 @@ Result<BlockPtr> decode_block(ByteView bytes) {
         std::to_string(bytes.size()) + " bytes, the limit is " + std::to_string(kMaxBlockBytes));
   detail::ByteReader r(bytes);
   BlockHeader h;
-  if (!r.expect("pos/block/v2")) return malformed("block tag", r);
-  h.chain_id = r.str();
-  h.height = r.u64();
-  h.parent = r.fixed<Hash>();
-  h.slot = r.u64();
-  h.timestamp_ms = r.u64();
-  h.forger = r.fixed<PublicKey>();
-  h.vrf_proof = r.fixed<VrfProof>();
-  h.tx_root = r.fixed<Hash>();
-  h.vote_root = r.fixed<Hash>();
-  h.evidence_root = r.fixed<Hash>();
-  h.state_root = r.fixed<Hash>();
-  h.tx_count = r.u32();
-  h.vote_count = r.u32();
-  h.evidence_count = r.u32();
+  if (!read_header(r, h)) return malformed("block tag", r);
   auto signature = r.fixed<Signature>();
   if (!r.ok()) return malformed("block header", r);
   if (h.vote_count != 0 || h.evidence_count != 0)
@@ -104,6 +148,67 @@ Result<BlockPtr> decode_block(ByteView bytes) {
     return make_error(Reason::kMalformed,
                       std::to_string(r.remaining()) + " bytes after the last transaction");
   return Block::make(std::move(h), signature, std::move(txs));
+}
+
+Result<VotePtr> decode_vote(ByteView bytes) {
+  detail::ByteReader r(bytes);
+  VoteFields f = read_vote_fields(r);
+  f.validator = r.fixed<PublicKey>();
+  auto signature = r.fixed<Signature>();
+  if (!r.ok()) return malformed("vote", r);
+  if (r.remaining() != 0) return trailing("vote", r);
+  // No chain has an empty or overlong id: refused here rather than stored.
+  if (f.chain_id.empty() || f.chain_id.size() > kMaxChainIdLength)
+    return make_error(Reason::kMalformed, "vote: a chain id of " +
+                                              std::to_string(f.chain_id.size()) + " bytes (1 to " +
+                                              std::to_string(kMaxChainIdLength) + ")");
+  return Vote::make(std::move(f), signature);
+}
+
+Result<EvidencePtr> decode_evidence(ByteView bytes) {
+  detail::ByteReader r(bytes);
+  if (!r.expect("pos/evidence/v1")) return malformed("evidence tag", r);
+  std::uint8_t kind = r.u8();
+  if (r.ok() && (kind < 1 || kind > 3))
+    return make_error(Reason::kMalformed, "unknown evidence kind " + std::to_string(kind));
+  auto offender = r.fixed<PublicKey>();
+  Bytes items[2];
+  Signature sigs[2];
+  for (int i = 0; i < 2; ++i) {
+    std::uint32_t length = r.u32();
+    // Checked before reading: a forged length never sizes an allocation.
+    if (r.ok() && length > kMaxEvidenceItemBytes)
+      return make_error(Reason::kMalformed, std::string("evidence item ") + (i == 0 ? "a" : "b") +
+                                                " of " + std::to_string(length) +
+                                                " bytes, the limit is " +
+                                                std::to_string(kMaxEvidenceItemBytes));
+    ByteView item = r.take(length);
+    items[i].assign(item.begin(), item.end());
+    sigs[i] = r.fixed<Signature>();
+  }
+  if (!r.ok()) return malformed("evidence", r);
+  if (r.remaining() != 0) return trailing("evidence", r);
+  return Evidence::make(static_cast<EvidenceKind>(kind), offender, std::move(items[0]), sigs[0],
+                        std::move(items[1]), sigs[1]);
+}
+
+Result<BlockHeader> parse_header_bytes(ByteView bytes, std::string_view chain_id) {
+  detail::ByteReader r(bytes);
+  BlockHeader h;
+  if (!read_header(r, h)) return malformed("header tag", r);
+  if (!r.ok()) return malformed("header", r);
+  if (r.remaining() != 0) return trailing("header", r);
+  if (auto same = check_chain("header", h.chain_id, chain_id); !same.ok()) return same.error();
+  return h;
+}
+
+Result<VoteFields> parse_vote_signing_bytes(ByteView bytes, std::string_view chain_id) {
+  detail::ByteReader r(bytes);
+  VoteFields f = read_vote_fields(r);
+  if (!r.ok()) return malformed("vote signing bytes", r);
+  if (r.remaining() != 0) return trailing("vote signing bytes", r);
+  if (auto same = check_chain("vote", f.chain_id, chain_id); !same.ok()) return same.error();
+  return f;
 }
 
 }  // namespace pos

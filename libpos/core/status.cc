@@ -56,8 +56,11 @@ constexpr std::array kTable = {
     ReasonInfo{"storage", 500, 0},
     ReasonInfo{"payload_too_large", 413, 0},
     ReasonInfo{"unavailable", 503, 0},
+    ReasonInfo{"bad_vote", 400, 100},
+    ReasonInfo{"bad_evidence", 400, 100},
 };
-static_assert(kTable.size() == static_cast<std::size_t>(Reason::kUnavailable) + 1,
+// Reason::kBadEvidence is the last reason: a new one goes after it, here and in the enum.
+static_assert(kTable.size() == static_cast<std::size_t>(kLastReason) + 1,
               "every Reason needs a row in the table");
 
 }  // namespace

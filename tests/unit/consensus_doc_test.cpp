@@ -11,7 +11,7 @@ TEST_CASE("docs/consensus.md lists every reason with its HTTP status and penalty
   REQUIRE(in.good());
   std::stringstream text;
   text << in.rdbuf();
-  for (int i = 0; i <= static_cast<int>(pos::Reason::kUnavailable); ++i) {
+  for (int i = 0; i <= static_cast<int>(pos::kLastReason); ++i) {
     const auto& info = pos::reason_info(static_cast<pos::Reason>(i));
     std::string row = "| " + std::string(info.code) + " | " + std::to_string(info.http_status) +
                       " | " + std::to_string(info.peer_penalty) + " |";

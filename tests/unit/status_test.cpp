@@ -8,7 +8,7 @@ using namespace pos;
 
 TEST_CASE("every reason has a unique code, an HTTP status and a penalty", "[status]") {
   std::set<std::string_view> codes;
-  for (int i = 0; i <= static_cast<int>(Reason::kUnavailable); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastReason); ++i) {
     const ReasonInfo& info = reason_info(static_cast<Reason>(i));
     CHECK_FALSE(info.code.empty());
     CHECK(codes.insert(info.code).second);

@@ -66,6 +66,20 @@ def tx_signing_bytes(chain_id, type_name, sender, receiver, amount, fee, nonce, 
             + u64(amount) + u64(fee) + u64(nonce) + u64(timestamp))
 
 
+# Votes and evidence.
+def vote_signing_bytes(chain_id, source_hash, source_height, target_hash, target_height):
+    return (b"pos/vote/v1" + string(chain_id) + source_hash + u64(source_height) + target_hash
+            + u64(target_height))
+
+
+EVIDENCE_KINDS = {"double_block": 1, "double_vote": 2, "surround_vote": 3}
+
+
+def evidence_bytes(kind_name, offender, a, sig_a, b, sig_b):
+    return (b"pos/evidence/v1" + u8(EVIDENCE_KINDS[kind_name]) + offender + u32(len(a)) + a
+            + sig_a + u32(len(b)) + b + sig_b)
+
+
 # Merkle (RFC 6962).
 def merkle_root(ids):
     if not ids:
@@ -199,6 +213,39 @@ def ex_block(e):
                 signature=key.sign(hb).signature.hex())
 
 
+def ex_vote(e):
+    key, validator = seed_key(e["validator_seed"])
+    sb = vote_signing_bytes(e["chain_id"], h(e["source_hash"]), int(e["source_height"]),
+                            h(e["target_hash"]), int(e["target_height"]))
+    vote_id = sha256(sb, validator)
+    sig = key.sign(sb).signature
+    vote_json = ('{"validator":"%s","source_hash":"%s","source_height":%d,"target_hash":"%s",'
+                 '"target_height":%d,"signature":"%s","id":"%s"}') % (
+                     validator.hex(), e["source_hash"], int(e["source_height"]),
+                     e["target_hash"], int(e["target_height"]), sig.hex(), vote_id.hex())
+    return dict(validator=validator.hex(), signing_bytes=sb.hex(), id=vote_id.hex(),
+                signature=sig.hex(), encoded=(sb + validator + sig).hex(), json=vote_json)
+
+
+def ex_evidence(e):
+    assert e["kind"] == "double_vote"
+    key, offender = seed_key(e["offender_seed"])
+    votes = []
+    for v in ("vote1", "vote2"):
+        votes.append(vote_signing_bytes(e["chain_id"], h(e[v + "_source_hash"]),
+                                        int(e[v + "_source_height"]), h(e[v + "_target_hash"]),
+                                        int(e[v + "_target_height"])))
+    assert int(e["vote1_target_height"]) == int(e["vote2_target_height"]) and votes[0] != votes[1]
+    a, b = sorted(votes)  # kinds 1 and 2: a < b bytewise
+    sig_a, sig_b = key.sign(a).signature, key.sign(b).signature
+    eb = evidence_bytes(e["kind"], offender, a, sig_a, b, sig_b)
+    ev_json = ('{"kind":"%s","offender":"%s","a":"%s","sig_a":"%s","b":"%s","sig_b":"%s",'
+               '"id":"%s"}') % (e["kind"], offender.hex(), a.hex(), sig_a.hex(), b.hex(),
+                                sig_b.hex(), sha256(eb).hex())
+    return dict(offender=offender.hex(), a=a.hex(), sig_a=sig_a.hex(), b=b.hex(),
+                sig_b=sig_b.hex(), evidence_bytes=eb.hex(), id=sha256(eb).hex(), json=ev_json)
+
+
 def ex_tx_root(e):
     ids = [h(e["id%d" % i]) for i in range(3)]
     return {"root_of_%d" % n: merkle_root(ids[:n]).hex() for n in range(4)}
@@ -266,6 +313,11 @@ EXAMPLES = {
                          "nonce", "tx_root", "state_root", "tx_count", "vote_count",
                          "evidence_count"}),
     "tx_root": (ex_tx_root, {"id0", "id1", "id2"}),
+    "vote": (ex_vote, {"validator_seed", "chain_id", "source_hash", "source_height",
+                       "target_hash", "target_height"}),
+    "evidence": (ex_evidence, {"offender_seed", "chain_id", "kind"}
+                 | {"vote%d_%s" % (i, f) for i in (1, 2)
+                    for f in ("source_hash", "source_height", "target_hash", "target_height")}),
     "vrf": (ex_vrf, {"seed", "chain_id", "nonce", "slot"}),
     "nonce": (ex_nonce, {"genesis_hash", "epoch0_output0", "epoch0_output1"}),
     "leader": (ex_leader, {"nonce", "slot", "validator0", "weight0", "validator1", "weight1",

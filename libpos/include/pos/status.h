@@ -70,7 +70,12 @@ enum class Reason : std::uint16_t {
   kStorage,
   kPayloadTooLarge,
   kUnavailable,
+  // Votes and evidence.
+  kBadVote,
+  kBadEvidence,
 };
+// The last Reason: the table and the tests cover every value up to it.
+inline constexpr Reason kLastReason = Reason::kBadEvidence;
 
 struct ReasonInfo {
   std::string_view code;  // stable snake_case name, used in RPC errors and logs
