@@ -27,30 +27,41 @@ Bytes BlockHeader::signing_bytes() const {
 }
 
 Block::Block(BlockHeader header, const Signature& signature,
-             std::vector<TransactionPtr> transactions)
-    : header_(std::move(header)), signature_(signature), transactions_(std::move(transactions)) {
+             std::vector<TransactionPtr> transactions, std::vector<VotePtr> votes,
+             std::vector<EvidencePtr> evidence)
+    : header_(std::move(header)),
+      signature_(signature),
+      transactions_(std::move(transactions)),
+      votes_(std::move(votes)),
+      evidence_(std::move(evidence)) {
   Bytes bytes = header_.signing_bytes();
   hash_ = sha256(bytes);
   encoded_size_ = bytes.size() + kBlockSignatureBytes;
   for (const auto& tx : transactions_) encoded_size_ += tx->encoded_size();
+  for (const auto& vote : votes_) encoded_size_ += vote->encoded_size();
+  for (const auto& e : evidence_) encoded_size_ += e->bytes().size();
 }
 
 BlockPtr Block::make(BlockHeader header, const Signature& signature,
-                     std::vector<TransactionPtr> transactions) {
-  return std::make_shared<const Block>(std::move(header), signature, std::move(transactions));
+                     std::vector<TransactionPtr> transactions, std::vector<VotePtr> votes,
+                     std::vector<EvidencePtr> evidence) {
+  return std::make_shared<const Block>(std::move(header), signature, std::move(transactions),
+                                       std::move(votes), std::move(evidence));
 }
 
 BlockPtr Block::sign(BlockHeader header, std::vector<TransactionPtr> transactions,
-                     const SecretKey& forger_key) {
+                     const SecretKey& forger_key, std::vector<VotePtr> votes,
+                     std::vector<EvidencePtr> evidence) {
   header.tx_root = transactions_root(transactions);
   header.tx_count = static_cast<std::uint32_t>(transactions.size());
-  header.vote_root = merkle_root({});
-  header.vote_count = 0;
-  header.evidence_root = merkle_root({});
-  header.evidence_count = 0;
+  header.vote_root = votes_root(votes);
+  header.vote_count = static_cast<std::uint32_t>(votes.size());
+  header.evidence_root = pos::evidence_root(evidence);
+  header.evidence_count = static_cast<std::uint32_t>(evidence.size());
   header.forger = forger_key.public_key();
   Signature sig = forger_key.sign(header.signing_bytes());
-  return make(std::move(header), sig, std::move(transactions));
+  return make(std::move(header), sig, std::move(transactions), std::move(votes),
+              std::move(evidence));
 }
 
 Result<VrfOutput> Block::vrf_output() const {
@@ -84,11 +95,32 @@ Status Block::check_body() const {
                                                  tx->chain_id() + "\"");
   if (transactions_root(transactions_) != header_.tx_root)
     return make_error(Reason::kBadTxRoot, "the tx root does not match the transactions");
-  // Votes and evidence travel in blocks once finality by votes is in; until then a block has none.
-  if (header_.vote_count != 0 || header_.evidence_count != 0 ||
-      header_.vote_root != merkle_root({}) || header_.evidence_root != merkle_root({}))
-    return make_error(Reason::kMalformed,
-                      "this protocol version carries no votes or evidence in blocks");
+  if (header_.vote_count != votes_.size())
+    return make_error(Reason::kMalformed, "header says " + std::to_string(header_.vote_count) +
+                                              " votes, the block has " +
+                                              std::to_string(votes_.size()));
+  if (evidence_.size() > kMaxBlockEvidence)
+    return make_error(Reason::kMalformed, std::to_string(evidence_.size()) +
+                                              " pieces of evidence, the limit is " +
+                                              std::to_string(kMaxBlockEvidence));
+  if (header_.evidence_count != evidence_.size())
+    return make_error(Reason::kMalformed, "header says " + std::to_string(header_.evidence_count) +
+                                              " pieces of evidence, the block has " +
+                                              std::to_string(evidence_.size()));
+  if (votes_root(votes_) != header_.vote_root)
+    return make_error(Reason::kMalformed, "the vote root does not match the votes");
+  if (pos::evidence_root(evidence_) != header_.evidence_root)
+    return make_error(Reason::kMalformed, "the evidence root does not match the evidence");
+  for (const auto& vote : votes_) {
+    if (vote->chain_id() != header_.chain_id)
+      return make_error(Reason::kWrongChain,
+                        "vote " + vote->id().hex() + " is for chain \"" + vote->chain_id() + "\"");
+    if (auto ok = vote->check(); !ok.ok())
+      return make_error(ok.reason(), "vote " + vote->id().hex() + ": " + ok.error().message);
+  }
+  for (const auto& e : evidence_)
+    if (auto ok = e->check(header_.chain_id); !ok.ok())
+      return make_error(ok.reason(), "evidence " + e->id().hex() + ": " + ok.error().message);
   return {};
 }
 
@@ -116,11 +148,28 @@ Hash merkle_root(std::span<const Hash> ids) {
   return merkle_range(ids);
 }
 
-Hash transactions_root(const std::vector<TransactionPtr>& transactions) {
+namespace {
+
+template <class Items>
+Hash root_of_ids(const Items& items) {
   std::vector<Hash> ids;
-  ids.reserve(transactions.size());
-  for (const auto& tx : transactions) ids.push_back(tx->id());
+  ids.reserve(items.size());
+  for (const auto& item : items) ids.push_back(item->id());
   return merkle_root(ids);
+}
+
+}  // namespace
+
+Hash transactions_root(const std::vector<TransactionPtr>& transactions) {
+  return root_of_ids(transactions);
+}
+
+Hash votes_root(const std::vector<VotePtr>& votes) {
+  return root_of_ids(votes);
+}
+
+Hash evidence_root(const std::vector<EvidencePtr>& evidence) {
+  return root_of_ids(evidence);
 }
 
 namespace {
@@ -178,9 +227,11 @@ std::string to_json(const Block& block, BlockJson form) {
     w.EndArray();
     write_key(w, "votes");
     w.StartArray();
+    for (const auto& vote : block.votes()) detail::write_vote(w, *vote, true);
     w.EndArray();
     write_key(w, "evidence");
     w.StartArray();
+    for (const auto& e : block.evidence()) detail::write_evidence(w, *e, true);
     w.EndArray();
   }
   w.EndObject();
@@ -258,11 +309,25 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
                         "transaction " + std::to_string(i) + ": " + tx.error().message);
     txs.push_back(std::move(*tx));
   }
-  for (const char* name : {"votes", "evidence"}) {
-    auto list = obj->array(name);
-    if (!list.ok()) return list.error();
-    if ((*list)->Size() != 0)
-      return obj->field_error(name, "this protocol version carries none in blocks");
+  auto votes_value = obj->array("votes");
+  if (!votes_value.ok()) return votes_value.error();
+  std::vector<VotePtr> votes;
+  for (rapidjson::SizeType i = 0; i < (*votes_value)->Size(); ++i) {
+    auto vote = detail::vote_from_value((**votes_value)[i], chain_id);
+    if (!vote.ok())
+      return make_error(vote.reason(), "vote " + std::to_string(i) + ": " + vote.error().message);
+    votes.push_back(std::move(*vote));
+  }
+  auto evidence_value = obj->array("evidence");
+  if (!evidence_value.ok()) return evidence_value.error();
+  if ((*evidence_value)->Size() > kMaxBlockEvidence)
+    return obj->field_error("evidence", "more than " + std::to_string(kMaxBlockEvidence));
+  std::vector<EvidencePtr> evidence;
+  for (rapidjson::SizeType i = 0; i < (*evidence_value)->Size(); ++i) {
+    auto e = detail::evidence_from_value((**evidence_value)[i]);
+    if (!e.ok())
+      return make_error(e.reason(), "evidence " + std::to_string(i) + ": " + e.error().message);
+    evidence.push_back(std::move(*e));
   }
   std::optional<VrfOutput> stated_output;
   if (obj->has("vrf_output")) {
@@ -277,7 +342,8 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
     stated_hash = *hash;
   }
   if (auto done = obj->finish(); !done.ok()) return done.error();
-  auto block = Block::make(std::move(h), signature, std::move(txs));
+  auto block =
+      Block::make(std::move(h), signature, std::move(txs), std::move(votes), std::move(evidence));
   if (stated_hash && *stated_hash != block->hash())
     return make_error(Reason::kIdMismatch, "stated hash " + stated_hash->hex() +
                                                " differs from the computed hash " +

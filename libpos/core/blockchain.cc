@@ -352,6 +352,11 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
     return make_error(Reason::kTooManyTransactions, std::to_string(block->transactions().size()) +
                                                         " transactions, this chain's limit is " +
                                                         std::to_string(params().max_block_txs));
+  // Votes and evidence are checked against the chain and counted once finality by votes is
+  // wired in; until then a block carrying any is refused rather than taken unchecked.
+  if (!block->votes().empty() || !block->evidence().empty())
+    return make_error(Reason::kMalformed,
+                      "this node does not accept votes or evidence in blocks yet");
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
   if (auto ok = record_equivocation(*block); !ok.ok()) return ok.error();
 

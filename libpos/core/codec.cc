@@ -1,11 +1,17 @@
 #include "pos/codec.h"
 
+#include <algorithm>
+
 #include "byte_reader.h"
 #include "encoding.h"
 #include "pos/consensus.h"
 
 namespace pos {
 namespace {
+
+// The shortest encodings (an empty chain id): bounds on what a count may reserve.
+constexpr std::size_t kMinTransactionBytes = 9 + 2 + 1 + 32 + 32 + 4 * 8 + 64;
+constexpr std::size_t kMinVoteBytes = 11 + 2 + 32 + 8 + 32 + 8 + 32 + 64;
 
 Error malformed(const char* what, const detail::ByteReader& r) {
   return make_error(Reason::kMalformed, std::string(what) + ": truncated or invalid at byte " +
@@ -63,6 +69,44 @@ VoteFields read_vote_fields(detail::ByteReader& r) {
   return f;
 }
 
+Result<VotePtr> read_vote(detail::ByteReader& r) {
+  VoteFields f = read_vote_fields(r);
+  f.validator = r.fixed<PublicKey>();
+  auto signature = r.fixed<Signature>();
+  if (!r.ok()) return malformed("vote", r);
+  // No chain has an empty or overlong id: refused here rather than stored.
+  if (f.chain_id.empty() || f.chain_id.size() > kMaxChainIdLength)
+    return make_error(Reason::kMalformed, "vote: a chain id of " +
+                                              std::to_string(f.chain_id.size()) + " bytes (1 to " +
+                                              std::to_string(kMaxChainIdLength) + ")");
+  return Vote::make(std::move(f), signature);
+}
+
+Result<EvidencePtr> read_evidence(detail::ByteReader& r) {
+  if (!r.expect("pos/evidence/v1")) return malformed("evidence tag", r);
+  std::uint8_t kind = r.u8();
+  if (r.ok() && (kind < 1 || kind > 3))
+    return make_error(Reason::kMalformed, "unknown evidence kind " + std::to_string(kind));
+  auto offender = r.fixed<PublicKey>();
+  Bytes items[2];
+  Signature sigs[2];
+  for (int i = 0; i < 2; ++i) {
+    std::uint32_t length = r.u32();
+    // Checked before reading: a forged length never sizes an allocation.
+    if (r.ok() && length > kMaxEvidenceItemBytes)
+      return make_error(Reason::kMalformed, std::string("evidence item ") + (i == 0 ? "a" : "b") +
+                                                " of " + std::to_string(length) +
+                                                " bytes, the limit is " +
+                                                std::to_string(kMaxEvidenceItemBytes));
+    ByteView item = r.take(length);
+    items[i].assign(item.begin(), item.end());
+    sigs[i] = r.fixed<Signature>();
+  }
+  if (!r.ok()) return malformed("evidence", r);
+  return Evidence::make(static_cast<EvidenceKind>(kind), offender, std::move(items[0]), sigs[0],
+                        std::move(items[1]), sigs[1]);
+}
+
 Status check_chain(std::string_view what, std::string_view stated, std::string_view chain_id) {
   if (stated != chain_id)
     return make_error(Reason::kWrongChain, std::string(what) + " for chain \"" +
@@ -93,6 +137,8 @@ Bytes encode(const Block& block) {
   out.reserve(block.encoded_size());
   out.insert(out.end(), block.signature().bytes.begin(), block.signature().bytes.end());
   for (const auto& tx : block.transactions()) append(out, encode(*tx));
+  for (const auto& vote : block.votes()) append(out, encode(*vote));
+  for (const auto& evidence : block.evidence()) append(out, evidence->bytes());
   return out;
 }
 
@@ -128,15 +174,16 @@ Result<BlockPtr> decode_block(ByteView bytes) {
   if (!read_header(r, h)) return malformed("block tag", r);
   auto signature = r.fixed<Signature>();
   if (!r.ok()) return malformed("block header", r);
-  if (h.vote_count != 0 || h.evidence_count != 0)
-    return make_error(Reason::kMalformed,
-                      "this protocol version carries no votes or evidence in blocks");
+  if (h.evidence_count > kMaxBlockEvidence)
+    return make_error(Reason::kMalformed, std::to_string(h.evidence_count) +
+                                              " pieces of evidence, the limit is " +
+                                              std::to_string(kMaxBlockEvidence));
   if (h.tx_count > kMaxBlockTransactions)
     return make_error(Reason::kTooManyTransactions, std::to_string(h.tx_count) +
                                                         " transactions, the limit is " +
                                                         std::to_string(kMaxBlockTransactions));
   std::vector<TransactionPtr> txs;
-  txs.reserve(h.tx_count);
+  txs.reserve(std::min<std::size_t>(h.tx_count, r.remaining() / kMinTransactionBytes));
   for (std::uint32_t i = 0; i < h.tx_count; ++i) {
     auto tx = read_transaction(r);
     if (!tx.ok())
@@ -144,52 +191,41 @@ Result<BlockPtr> decode_block(ByteView bytes) {
                         "transaction " + std::to_string(i) + ": " + tx.error().message);
     txs.push_back(std::move(*tx));
   }
+  std::vector<VotePtr> votes;
+  // A count sizes no allocation beyond what the bytes left could hold.
+  votes.reserve(std::min<std::size_t>(h.vote_count, r.remaining() / kMinVoteBytes));
+  for (std::uint32_t i = 0; i < h.vote_count; ++i) {
+    auto vote = read_vote(r);
+    if (!vote.ok())
+      return make_error(vote.reason(), "vote " + std::to_string(i) + ": " + vote.error().message);
+    votes.push_back(std::move(*vote));
+  }
+  std::vector<EvidencePtr> evidence;
+  for (std::uint32_t i = 0; i < h.evidence_count; ++i) {
+    auto e = read_evidence(r);
+    if (!e.ok())
+      return make_error(e.reason(), "evidence " + std::to_string(i) + ": " + e.error().message);
+    evidence.push_back(std::move(*e));
+  }
   if (r.remaining() != 0)
     return make_error(Reason::kMalformed,
-                      std::to_string(r.remaining()) + " bytes after the last transaction");
-  return Block::make(std::move(h), signature, std::move(txs));
+                      std::to_string(r.remaining()) + " bytes after the block's body");
+  return Block::make(std::move(h), signature, std::move(txs), std::move(votes),
+                     std::move(evidence));
 }
 
 Result<VotePtr> decode_vote(ByteView bytes) {
   detail::ByteReader r(bytes);
-  VoteFields f = read_vote_fields(r);
-  f.validator = r.fixed<PublicKey>();
-  auto signature = r.fixed<Signature>();
-  if (!r.ok()) return malformed("vote", r);
-  if (r.remaining() != 0) return trailing("vote", r);
-  // No chain has an empty or overlong id: refused here rather than stored.
-  if (f.chain_id.empty() || f.chain_id.size() > kMaxChainIdLength)
-    return make_error(Reason::kMalformed, "vote: a chain id of " +
-                                              std::to_string(f.chain_id.size()) + " bytes (1 to " +
-                                              std::to_string(kMaxChainIdLength) + ")");
-  return Vote::make(std::move(f), signature);
+  auto vote = read_vote(r);
+  if (vote.ok() && r.remaining() != 0) return trailing("vote", r);
+  return vote;
 }
 
 Result<EvidencePtr> decode_evidence(ByteView bytes) {
   detail::ByteReader r(bytes);
-  if (!r.expect("pos/evidence/v1")) return malformed("evidence tag", r);
-  std::uint8_t kind = r.u8();
-  if (r.ok() && (kind < 1 || kind > 3))
-    return make_error(Reason::kMalformed, "unknown evidence kind " + std::to_string(kind));
-  auto offender = r.fixed<PublicKey>();
-  Bytes items[2];
-  Signature sigs[2];
-  for (int i = 0; i < 2; ++i) {
-    std::uint32_t length = r.u32();
-    // Checked before reading: a forged length never sizes an allocation.
-    if (r.ok() && length > kMaxEvidenceItemBytes)
-      return make_error(Reason::kMalformed, std::string("evidence item ") + (i == 0 ? "a" : "b") +
-                                                " of " + std::to_string(length) +
-                                                " bytes, the limit is " +
-                                                std::to_string(kMaxEvidenceItemBytes));
-    ByteView item = r.take(length);
-    items[i].assign(item.begin(), item.end());
-    sigs[i] = r.fixed<Signature>();
-  }
-  if (!r.ok()) return malformed("evidence", r);
-  if (r.remaining() != 0) return trailing("evidence", r);
-  return Evidence::make(static_cast<EvidenceKind>(kind), offender, std::move(items[0]), sigs[0],
-                        std::move(items[1]), sigs[1]);
+  auto evidence = read_evidence(r);
+  if (evidence.ok() && r.remaining() != 0) return trailing("evidence", r);
+  return evidence;
 }
 
 Result<BlockHeader> parse_header_bytes(ByteView bytes, std::string_view chain_id) {

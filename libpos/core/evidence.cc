@@ -1,5 +1,6 @@
 #include "pos/evidence.h"
 
+#include "codec.h"
 #include "encoding.h"
 #include "json_util.h"
 #include "pos/codec.h"
@@ -196,7 +197,7 @@ Result<EvidencePtr> Evidence::surround_vote(const VotePtr& x, const VotePtr& y) 
 
 namespace detail {
 
-// For the block JSON of a later protocol step, which lists evidence inside blocks.
+// Shared with the block JSON, which lists evidence inside blocks.
 void write_evidence(JsonWriter& w, const Evidence& evidence, bool with_id) {
   w.StartObject();
   write_key(w, "kind");

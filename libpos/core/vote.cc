@@ -1,5 +1,6 @@
 #include "pos/vote.h"
 
+#include "codec.h"
 #include "encoding.h"
 #include "json_util.h"
 #include "pos/consensus.h"
@@ -64,7 +65,7 @@ Status Vote::check() const {
 
 namespace detail {
 
-// For the block JSON of a later protocol step, which lists votes inside blocks.
+// Shared with the block JSON, which lists votes inside blocks.
 void write_vote(JsonWriter& w, const Vote& vote, bool with_id) {
   w.StartObject();
   write_key(w, "validator");

@@ -148,3 +148,119 @@ TEST_CASE("context-free checks catch count, root, signature and chain", "[block]
     CHECK(b->check_body().reason() == Reason::kBlockTooLarge);
   }
 }
+
+namespace {
+
+// A block on the tip by its slot's leader carrying `votes` and `evidence`, correctly signed.
+BlockPtr carrying(TestNet& net, std::vector<VotePtr> votes, std::vector<EvidencePtr> evidence) {
+  BlockPtr plain = net.forge(net.next_slot(net.chain->tip().slot));
+  const Wallet& leader = net.wallet_of(plain->forger());
+  return Block::sign(plain->header(), plain->transactions(), leader.secret_key(), std::move(votes),
+                     std::move(evidence));
+}
+
+VotePtr vote_by(const TestNet& net, const Wallet& w, std::uint64_t source, std::uint64_t target) {
+  VoteFields f;
+  f.chain_id = net.chain_id();
+  f.source_hash = sha256(std::string_view("source " + std::to_string(source)));
+  f.source_height = source;
+  f.target_hash = sha256(std::string_view("target " + std::to_string(target)));
+  f.target_height = target;
+  return Vote::sign(f, w.secret_key());
+}
+
+}  // namespace
+
+TEST_CASE("a block carries votes and evidence under its roots, in binary and JSON",
+          "[block][vote][evidence]") {
+  TestNet net;
+  std::vector<VotePtr> votes = {vote_by(net, net.validators[0], 0, 1),
+                                vote_by(net, net.validators[1], 0, 1)};
+  auto evidence = Evidence::double_vote(vote_by(net, net.validators[2], 0, 3),
+                                        vote_by(net, net.validators[2], 1, 3));
+  REQUIRE(evidence.ok());
+  BlockPtr block = carrying(net, votes, {*evidence});
+  CHECK(block->header().vote_count == 2);
+  CHECK(block->header().evidence_count == 1);
+  CHECK(block->header().vote_root ==
+        merkle_root(std::vector<Hash>{votes[0]->id(), votes[1]->id()}));
+  CHECK(block->header().evidence_root == merkle_root(std::vector<Hash>{(*evidence)->id()}));
+  REQUIRE(block->check_body().ok());
+
+  Bytes bytes = encode(*block);
+  CHECK(bytes.size() == block->encoded_size());
+  auto binary = decode_block(bytes);
+  REQUIRE(binary.ok());
+  auto json = block_from_json(to_json(*block), net.chain_id());
+  REQUIRE(json.ok());
+  for (const BlockPtr& back : {*binary, *json}) {
+    CHECK(back->hash() == block->hash());
+    REQUIRE(back->votes().size() == 2);
+    CHECK(back->votes()[1]->id() == votes[1]->id());
+    CHECK(back->votes()[1]->signature() == votes[1]->signature());
+    REQUIRE(back->evidence().size() == 1);
+    CHECK(back->evidence()[0]->id() == (*evidence)->id());
+    CHECK(back->check_body().ok());
+    CHECK(back->check_signature().ok());
+  }
+  for (std::size_t n = 0; n < bytes.size(); ++n)
+    REQUIRE_FALSE(decode_block(ByteView(bytes.data(), n)).ok());
+  Bytes longer = bytes;
+  longer.push_back(0);
+  CHECK(decode_block(longer).reason() == Reason::kMalformed);
+}
+
+TEST_CASE("a block's votes and evidence are checked against its header and on their own",
+          "[block][vote][evidence]") {
+  TestNet net;
+  VotePtr a = vote_by(net, net.validators[0], 0, 1), b = vote_by(net, net.validators[1], 0, 1);
+  auto reason = [](const BlockPtr& block) {
+    Status s = block->check_body();
+    REQUIRE_FALSE(s.ok());
+    INFO(s.error().to_string());
+    return s.reason();
+  };
+  BlockPtr good = carrying(net, {a, b}, {});
+  const Signature& sig = good->signature();
+  // The body disagrees with the header: one vote fewer, or the votes in another order.
+  CHECK(reason(Block::make(good->header(), sig, {}, {a}, {})) == Reason::kMalformed);
+  CHECK(reason(Block::make(good->header(), sig, {}, {b, a}, {})) == Reason::kMalformed);
+  BlockHeader counted = good->header();
+  counted.evidence_count = 1;
+  CHECK(reason(Block::make(counted, sig, {}, {a, b}, {})) == Reason::kMalformed);
+
+  Signature forged = b->signature();
+  forged.bytes[0] ^= 1;
+  VotePtr bad_signature = Vote::make(b->fields(), forged);
+  CHECK(reason(carrying(net, {a, bad_signature}, {})) == Reason::kBadSignature);
+  VoteFields elsewhere = a->fields();
+  elsewhere.chain_id = "pos-other";
+  CHECK(reason(carrying(net, {Vote::sign(elsewhere, net.validators[0].secret_key())}, {})) ==
+        Reason::kWrongChain);
+  CHECK(reason(carrying(net, {vote_by(net, net.validators[0], 3, 3)}, {})) == Reason::kBadVote);
+
+  auto e = Evidence::double_vote(vote_by(net, net.validators[2], 0, 3),
+                                 vote_by(net, net.validators[2], 1, 3));
+  REQUIRE(e.ok());
+  Signature bad = (*e)->sig_b();
+  bad.bytes[7] ^= 1;
+  auto broken =
+      Evidence::make((*e)->kind(), (*e)->offender(), (*e)->a(), (*e)->sig_a(), (*e)->b(), bad);
+  CHECK(reason(carrying(net, {}, {broken})) == Reason::kBadEvidence);
+  std::vector<EvidencePtr> too_many(kMaxBlockEvidence + 1, *e);
+  CHECK(reason(carrying(net, {}, too_many)) == Reason::kMalformed);
+  CHECK(carrying(net, {}, std::vector<EvidencePtr>(kMaxBlockEvidence, *e))->check_body().ok());
+}
+
+TEST_CASE("until finality by votes is wired in, the chain refuses blocks with votes or evidence",
+          "[block][chain][vote]") {
+  TestNet net;
+  std::uint64_t height = net.chain->height();
+  BlockPtr with_vote = carrying(net, {vote_by(net, net.validators[0], 0, 1)}, {});
+  REQUIRE(with_vote->check_body().ok());
+  auto applied = net.chain->apply(with_vote);
+  REQUIRE_FALSE(applied.ok());
+  CHECK(applied.reason() == Reason::kMalformed);
+  CHECK(net.chain->height() == height);
+  CHECK(net.chain->apply(net.forge(with_vote->slot())).ok());  // the same slot without it
+}

@@ -40,15 +40,23 @@ struct BlockHeader {
 
 class Block;
 using BlockPtr = std::shared_ptr<const Block>;
+// pos/vote.h and pos/evidence.h (which needs BlockHeader) define them.
+class Vote;
+using VotePtr = std::shared_ptr<const Vote>;
+class Evidence;
+using EvidencePtr = std::shared_ptr<const Evidence>;
 
 class Block {
  public:
-  Block(BlockHeader header, const Signature& signature, std::vector<TransactionPtr> transactions);
+  Block(BlockHeader header, const Signature& signature, std::vector<TransactionPtr> transactions,
+        std::vector<VotePtr> votes = {}, std::vector<EvidencePtr> evidence = {});
   static BlockPtr make(BlockHeader header, const Signature& signature,
-                       std::vector<TransactionPtr> transactions);
+                       std::vector<TransactionPtr> transactions, std::vector<VotePtr> votes = {},
+                       std::vector<EvidencePtr> evidence = {});
   // Fills in the roots and counts from the body, then signs the header.
   static BlockPtr sign(BlockHeader header, std::vector<TransactionPtr> transactions,
-                       const SecretKey& forger_key);
+                       const SecretKey& forger_key, std::vector<VotePtr> votes = {},
+                       std::vector<EvidencePtr> evidence = {});
 
   const BlockHeader& header() const { return header_; }
   std::uint64_t height() const { return header_.height; }
@@ -58,7 +66,10 @@ class Block {
   const Hash& hash() const { return hash_; }
   const Signature& signature() const { return signature_; }
   const std::vector<TransactionPtr>& transactions() const { return transactions_; }
-  // Header bytes + signature + every transaction's encoded size; the limit is kMaxBlockBytes.
+  const std::vector<VotePtr>& votes() const { return votes_; }
+  const std::vector<EvidencePtr>& evidence() const { return evidence_; }
+  // Header bytes + signature + the encoded size of every transaction, vote and evidence; the
+  // limit is kMaxBlockBytes.
   std::size_t encoded_size() const { return encoded_size_; }
 
   // ECVRF_proof_to_hash of the header's proof; all zero for genesis, which has no proof.
@@ -67,13 +78,17 @@ class Block {
   // The header's own signature, which needs neither the parent nor the state.
   Status check_signature() const;
   // The body against the header, needing neither the parent nor the state: counts, size, roots,
-  // every transaction's chain id.
+  // every transaction's and vote's chain id, every vote's signature and heights, every
+  // evidence's check() (a bad evidence signature is under the evidence root, so it condemns the
+  // block; a bad vote signature is not, since the vote id leaves it out).
   Status check_body() const;
 
  private:
   BlockHeader header_;
   Signature signature_;
   std::vector<TransactionPtr> transactions_;
+  std::vector<VotePtr> votes_;
+  std::vector<EvidencePtr> evidence_;
   Hash hash_;
   std::size_t encoded_size_;
 };
@@ -82,6 +97,8 @@ class Block {
 // node = SHA-256(0x01 || left || right), empty = SHA-256("").
 Hash merkle_root(std::span<const Hash> ids);
 Hash transactions_root(const std::vector<TransactionPtr>& transactions);
+Hash votes_root(const std::vector<VotePtr>& votes);
+Hash evidence_root(const std::vector<EvidencePtr>& evidence);
 
 // kHeader leaves out "transactions" (tx_count still tells how many): for lists of blocks.
 enum class BlockJson { kFull, kHeader };

@@ -12,7 +12,8 @@ namespace pos {
 // The most transactions a block may hold on any chain; a genesis may set a lower max_block_txs.
 inline constexpr std::size_t kMaxBlockTransactions = 10'000;
 inline constexpr std::uint64_t kMinEpochSlots = 8;
-inline constexpr std::size_t kMaxBlockBytes = 4 * 1024 * 1024;  // header + signature + txs
+inline constexpr std::size_t kMaxBlockBytes = 4 * 1024 * 1024;  // the whole encoded block
+inline constexpr std::size_t kMaxBlockEvidence = 64;
 inline constexpr std::size_t kMaxChainIdLength = 64;
 inline constexpr std::size_t kBlockSignatureBytes = 64;
 
