@@ -1,9 +1,11 @@
 #include "pos/blockchain.h"
 
 #include <algorithm>
+#include <set>
 #include <unordered_set>
 
 #include "pos/state_transition.h"
+#include "pos/vote.h"
 #include "pos/vrf.h"
 
 namespace pos {
@@ -88,17 +90,35 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   // from storage on demand, so memory does not grow with the chain.
   std::uint64_t window = genesis.params.finality_depth + 1;
   std::uint64_t first = meta->height > window ? meta->height - window : 0;
-  const Entry* parent = nullptr;
-  for (std::uint64_t h = first; h <= meta->height; ++h) {
+  // The votes' finality is replayed from genesis along the stored main chain.
+  auto main_block = [&](std::uint64_t h) {
     auto hash = storage.main_chain_hash(h);
     BlockPtr block = hash ? storage.block(*hash) : nullptr;
     if (!block)
-      return make_error(Reason::kStorage,
-                        "the stored main chain has no block at height " + std::to_string(h));
+      throw StorageError("the stored main chain has no block at height " + std::to_string(h));
+    return block;
+  };
+  ChainLookup on_main = [&](const Hash& hash, std::uint64_t h) -> std::optional<Checkpoint> {
+    auto at = storage.main_chain_hash(h);
+    if (!at || *at != hash) return std::nullopt;
+    return Checkpoint{hash, h, main_block(h)->slot()};
+  };
+  auto replayed = [&](const BlockPtr& block, const FinalityState& before) {
+    auto after = chain->check_votes(*block, before, on_main);
+    if (!after.ok())
+      throw StorageError("stored block " + block->hash().hex() + ": " + after.error().message);
+    return *after;
+  };
+  FinalityState finality = FinalityState::genesis(chain->genesis_hash_);
+  for (std::uint64_t h = 1; h < first; ++h) finality = replayed(main_block(h), finality);
+  const Entry* parent = nullptr;
+  for (std::uint64_t h = first; h <= meta->height; ++h) {
+    BlockPtr block = main_block(h);
     EpochState epochs = parent ? parent->epochs.child(genesis.params.epoch_of(block->slot()),
                                                       stored_vrf_output(*block))
                                : chain->resume_epochs(block);
-    chain->index_block(*block, epochs, true, false, nullptr);
+    if (h > 0) finality = replayed(block, finality);
+    chain->index_block(*block, epochs, finality, true, false, nullptr);
     parent = &chain->index_.at(block->hash());
   }
   if (!chain->index_.contains(meta->tip))
@@ -161,9 +181,11 @@ EpochState Blockchain::resume_epochs(const BlockPtr& block) const {
   return EpochState::resume(nonces->epoch, nonces->nonce, nonces->next, outputs);
 }
 
-void Blockchain::index_block(const Block& block, const EpochState& epochs, bool on_main,
-                             bool failed, StorageBatch* batch) {
-  index_[block.hash()] = Entry{block.header(), block.signature(), on_main, failed, epochs};
+void Blockchain::index_block(const Block& block, const EpochState& epochs,
+                             const FinalityState& finality, bool on_main, bool failed,
+                             StorageBatch* batch) {
+  index_[block.hash()] =
+      Entry{block.hash(), block.header(), block.signature(), on_main, failed, epochs, finality};
   if (batch)
     batch->epoch_put.emplace_back(block.hash(),
                                   EpochNonces{epochs.epoch(), epochs.nonce(), epochs.next_nonce()});
@@ -226,6 +248,74 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
     return make_error(Reason::kBadVrfProof,
                       "slot " + std::to_string(header.slot) + ": " + output.error().message);
   return parent.epochs.child(epoch, *output);
+}
+
+std::optional<Hash> Blockchain::hash_at(const Entry& from, std::uint64_t height) const {
+  const Entry* e = &from;
+  while (e->header.height > height && !e->on_main) {
+    auto up = index_.find(e->header.parent);
+    if (up == index_.end()) return std::nullopt;
+    e = &up->second;
+  }
+  if (e->header.height == height) return e->hash;
+  if (e->header.height < height) return std::nullopt;
+  return storage_.main_chain_hash(height);  // below a main-chain entry: the stored main chain
+}
+
+Blockchain::ChainLookup Blockchain::chain_through(const Entry& entry) const {
+  return [this, &entry](const Hash& hash, std::uint64_t height) -> std::optional<Checkpoint> {
+    auto at = hash_at(entry, height);
+    if (!at || *at != hash) return std::nullopt;
+    if (auto it = index_.find(hash); it != index_.end())
+      return Checkpoint{hash, height, it->second.header.slot};
+    BlockPtr block = storage_.block(hash);
+    if (!block) throw StorageError("the stored main chain lacks block " + hash.hex());
+    return Checkpoint{hash, height, block->slot()};
+  };
+}
+
+// In docs/consensus.md's order: at most 4 votes per validator; then each vote's target and
+// source are this chain's blocks at their heights, below the block; the target's votes have not
+// expired; the validator is in the target's validator sets; and it has no other vote for that
+// target height earlier in the block or the chain. The validator sets are the genesis stakes
+// until they follow finalized state.
+Result<FinalityState> Blockchain::check_votes(const Block& block, const FinalityState& parent,
+                                              const ChainLookup& on_chain) const {
+  const auto& votes = block.votes();
+  if (votes.size() > 4 * validators_.size())
+    return make_error(Reason::kBadVote, std::to_string(votes.size()) +
+                                            " votes, the limit is 4 per validator (" +
+                                            std::to_string(4 * validators_.size()) + ")");
+  const std::uint64_t epoch = params().epoch_of(block.slot());
+  std::set<std::pair<std::uint64_t, PublicKey>> in_block;
+  std::vector<CountedVote> counted;
+  counted.reserve(votes.size());
+  for (const auto& vote : votes) {
+    auto refuse = [&](const std::string& why) {
+      return make_error(Reason::kBadVote,
+                        "vote " + vote->id().hex() + " by " + vote->validator().hex() + ": " + why);
+    };
+    const std::uint64_t ht = vote->target_height(), hs = vote->source_height();
+    if (ht >= block.height()) return refuse("its target is not below the block");
+    auto target = on_chain(vote->target_hash(), ht);
+    if (!target)
+      return refuse("its target is not this chain's block at height " + std::to_string(ht));
+    auto source = on_chain(vote->source_hash(), hs);
+    if (!source)
+      return refuse("its source is not this chain's block at height " + std::to_string(hs));
+    if (epoch > params().epoch_of(target->slot) + 1)
+      return refuse("it expired: its target is in epoch " +
+                    std::to_string(params().epoch_of(target->slot)) + ", the block in epoch " +
+                    std::to_string(epoch));
+    std::uint64_t weight = validators_.weight(vote->validator());
+    if (weight == 0) return refuse("the validator is not in the target's validator sets");
+    if (parent.has_vote(vote->validator(), ht) || !in_block.emplace(ht, vote->validator()).second)
+      return refuse("the validator already has a vote for target height " + std::to_string(ht));
+    counted.push_back(CountedVote{vote->validator(), *source, *target, weight, weight,
+                                  validators_.total_stake(), validators_.total_stake()});
+  }
+  return parent.child(Checkpoint{block.hash(), block.height(), block.slot()}, counted,
+                      params().epoch_slots);
 }
 
 Status Blockchain::check_fork_point(const Hash& parent) const {
@@ -352,19 +442,20 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
     return make_error(Reason::kTooManyTransactions, std::to_string(block->transactions().size()) +
                                                         " transactions, this chain's limit is " +
                                                         std::to_string(params().max_block_txs));
-  // Votes and evidence are checked against the chain and counted once finality by votes is
-  // wired in; until then a block carrying any is refused rather than taken unchecked.
-  if (!block->votes().empty() || !block->evidence().empty())
-    return make_error(Reason::kMalformed,
-                      "this node does not accept votes or evidence in blocks yet");
+  // Evidence is checked against the state and slashes once slashing is in; until then a block
+  // carrying any is refused rather than taken unchecked.
+  if (!block->evidence().empty())
+    return make_error(Reason::kMalformed, "this node does not accept evidence in blocks yet");
+  auto finality = check_votes(*block, parent->second.finality, chain_through(parent->second));
+  if (!finality.ok()) return finality.error();
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
   if (auto ok = record_equivocation(*block); !ok.ok()) return ok.error();
 
-  if (block->parent() == tip_) return extend(block, *epochs);
+  if (block->parent() == tip_) return extend(block, *epochs, *finality);
 
   StorageBatch batch;
   batch.blocks.push_back(block);
-  index_block(*block, *epochs, false, false, &batch);
+  index_block(*block, *epochs, *finality, false, false, &batch);
   if (auto ok = storage_.commit(batch); !ok.ok()) {
     index_.erase(hash);
     return ok.error();
@@ -375,16 +466,17 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   return result;
 }
 
-Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const EpochState& epochs) {
+Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const EpochState& epochs,
+                                       const FinalityState& finality) {
   StorageBatch batch;
   auto undo = connect(*block, batch);
   if (!undo.ok()) {
-    index_block(*block, epochs, false, true, nullptr);
+    index_block(*block, epochs, finality, false, true, nullptr);
     return undo.error();
   }
   batch.blocks.push_back(block);
   batch.meta = ChainMeta{params().chain_id, genesis_hash_, block->hash(), block->height()};
-  index_block(*block, epochs, true, false, &batch);
+  index_block(*block, epochs, finality, true, false, &batch);
   if (auto ok = storage_.commit(batch); !ok.ok()) {
     index_.erase(block->hash());
     undo_block(state_, *undo);
@@ -411,7 +503,10 @@ bool Blockchain::index_stored_branch(const Hash& hash) {
     const Entry& parent = index_.at(block.parent());
     EpochState epochs =
         parent.epochs.child(params().epoch_of(block.slot()), stored_vrf_output(block));
-    index_block(block, epochs, false, false, nullptr);
+    auto finality = check_votes(block, parent.finality, chain_through(parent));
+    if (!finality.ok())
+      throw StorageError("stored block " + block.hash().hex() + ": " + finality.error().message);
+    index_block(block, epochs, *finality, false, false, nullptr);
   }
   return true;
 }

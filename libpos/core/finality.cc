@@ -100,6 +100,9 @@ struct FinalityState::Impl {
   HeightSet justified_heights;
   // By (source height, target height): on one chain a height names one block.
   std::map<std::pair<std::uint64_t, std::uint64_t>, Link> links;
+  // (target height, validator) of the counted votes, with the target's epoch, for as long as
+  // the target's votes may come.
+  std::map<std::pair<std::uint64_t, PublicKey>, std::uint64_t> voted;
 };
 
 bool is_supermajority(std::uint64_t votes, std::uint64_t total) {
@@ -129,10 +132,12 @@ FinalityState FinalityState::child(const Checkpoint& block, std::span<const Coun
   std::erase_if(next->links, [&](const auto& item) {
     return item.second.target.slot / epoch_slots + 1 < epoch;
   });
+  std::erase_if(next->voted, [&](const auto& item) { return item.second + 1 < epoch; });
 
   for (const auto& v : votes) {
     if (v.source.height >= v.target.height || v.target.height >= block.height)
       throw std::invalid_argument("FinalityState::child: a vote that is not valid here");
+    next->voted[{v.target.height, v.validator}] = v.target.slot / epoch_slots;
     auto [it, fresh] = next->links.try_emplace({v.source.height, v.target.height});
     Link& link = it->second;
     if (fresh) {
@@ -183,6 +188,10 @@ bool FinalityState::is_justified(std::uint64_t height) const {
 
 const Checkpoint& FinalityState::block() const {
   return impl_->block;
+}
+
+bool FinalityState::has_vote(const PublicKey& validator, std::uint64_t target_height) const {
+  return impl_->voted.contains({target_height, validator});
 }
 
 }  // namespace pos

@@ -37,9 +37,13 @@ std::uint64_t ProofOfStake::draw(const Hash& seed, std::uint64_t total) {
 }
 
 bool ProofOfStake::contains(const PublicKey& key) const {
+  return weight(key) > 0;
+}
+
+std::uint64_t ProofOfStake::weight(const PublicKey& key) const {
   auto it = std::lower_bound(lots_.begin(), lots_.end(), key,
                              [](const Lot& lot, const PublicKey& k) { return lot.staker < k; });
-  return it != lots_.end() && it->staker == key;
+  return it != lots_.end() && it->staker == key ? it->stake : 0;
 }
 
 std::optional<PublicKey> ProofOfStake::leader(const Hash& nonce, std::uint64_t slot) const {

@@ -252,15 +252,18 @@ TEST_CASE("a block's votes and evidence are checked against its header and on th
   CHECK(carrying(net, {}, std::vector<EvidencePtr>(kMaxBlockEvidence, *e))->check_body().ok());
 }
 
-TEST_CASE("until finality by votes is wired in, the chain refuses blocks with votes or evidence",
-          "[block][chain][vote]") {
+TEST_CASE("until slashing is in, the chain refuses blocks with evidence",
+          "[block][chain][evidence]") {
   TestNet net;
   std::uint64_t height = net.chain->height();
-  BlockPtr with_vote = carrying(net, {vote_by(net, net.validators[0], 0, 1)}, {});
-  REQUIRE(with_vote->check_body().ok());
-  auto applied = net.chain->apply(with_vote);
+  auto e = Evidence::double_vote(vote_by(net, net.validators[2], 0, 3),
+                                 vote_by(net, net.validators[2], 1, 3));
+  REQUIRE(e.ok());
+  BlockPtr with_evidence = carrying(net, {}, {*e});
+  REQUIRE(with_evidence->check_body().ok());
+  auto applied = net.chain->apply(with_evidence);
   REQUIRE_FALSE(applied.ok());
   CHECK(applied.reason() == Reason::kMalformed);
   CHECK(net.chain->height() == height);
-  CHECK(net.chain->apply(net.forge(with_vote->slot())).ok());  // the same slot without it
+  CHECK(net.chain->apply(net.forge(with_evidence->slot())).ok());  // the same slot without it
 }

@@ -463,3 +463,115 @@ TEST_CASE("the chain keeps going when a leader is offline: the next slot has ano
   CHECK(forged.count(offline) == 0);
   CHECK(forged.size() == 2);
 }
+
+namespace {
+
+// A vote by `w` from the main chain's block at `source` to its block at `target`.
+VotePtr main_chain_vote(const TestNet& net, const Wallet& w, std::uint64_t source,
+                        std::uint64_t target) {
+  VoteFields f;
+  f.chain_id = net.chain_id();
+  f.source_hash = net.chain->block_at(source)->hash();
+  f.source_height = source;
+  f.target_hash = net.chain->block_at(target)->hash();
+  f.target_height = target;
+  return Vote::sign(f, w.secret_key());
+}
+
+// The next block on the tip by its leader, with the pool's transactions and `votes`.
+BlockPtr with_votes(TestNet& net, std::vector<VotePtr> votes) {
+  BlockPtr plain = net.forge(net.next_slot(net.chain->tip().slot));
+  return Block::sign(plain->header(), plain->transactions(),
+                     net.wallet_of(plain->forger()).secret_key(), std::move(votes));
+}
+
+// Every validator's vote from the tip's highest justified block to the tip.
+std::vector<VotePtr> everyone_votes_for_the_tip(const TestNet& net) {
+  std::vector<VotePtr> out;
+  std::uint64_t source = net.chain->vote_finality().justified().height;
+  for (const auto& v : net.validators)
+    out.push_back(main_chain_vote(net, v, source, net.chain->height()));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("votes carried in blocks justify and finalize the chain, and a restart keeps it",
+          "[chain][vote][finality]") {
+  TempDir dir;
+  NetOptions options;
+  options.data_dir = dir.path() / "data";
+  TestNet net(options);
+  REQUIRE(net.chain->apply(with_votes(net, {})).ok());
+  for (std::uint64_t h = 2; h <= 12; ++h) {
+    REQUIRE(net.chain->apply(with_votes(net, everyone_votes_for_the_tip(net))).ok());
+    CHECK(net.chain->vote_finality().justified().height == h - 1);
+    CHECK(net.chain->vote_finality().finalized().height == h - 2);
+  }
+  Checkpoint justified = net.chain->vote_finality().justified();
+  Checkpoint finalized = net.chain->vote_finality().finalized();
+  CHECK(justified.hash == net.chain->block_at(11)->hash());
+  net.restart();
+  CHECK(net.chain->vote_finality().justified() == justified);
+  CHECK(net.chain->vote_finality().finalized() == finalized);
+  // Two of three validators are not more than two thirds: justification stops there.
+  auto two = everyone_votes_for_the_tip(net);
+  two.pop_back();
+  REQUIRE(net.chain->apply(with_votes(net, two)).ok());
+  CHECK(net.chain->vote_finality().justified() == justified);
+}
+
+TEST_CASE("votes that do not belong to the block's chain are refused, changing nothing",
+          "[chain][vote][validation]") {
+  NetOptions options;
+  options.epoch_slots = 8;
+  TestNet net(options);
+  for (int i = 0; i < 3; ++i) net.advance();
+  const Wallet& v0 = net.validators[0];
+  auto vote = [&](std::function<void(VoteFields&)> change, const Wallet* by = nullptr) {
+    VoteFields f = main_chain_vote(net, v0, 1, 2)->fields();
+    change(f);
+    return Vote::sign(f, (by ? *by : v0).secret_key());
+  };
+  SECTION("a target that is not this chain's block at its height") {
+    require_refused(net,
+                    with_votes(net, {vote([](VoteFields& f) { f.target_hash.bytes[0] ^= 1; })}),
+                    Reason::kBadVote, "target");
+    require_refused(net, with_votes(net, {vote([](VoteFields& f) { f.target_height = 3; })}),
+                    Reason::kBadVote, "target");
+  }
+  SECTION("a target not below the block") {
+    require_refused(
+        net,
+        with_votes(net, {vote([&](VoteFields& f) { f.target_height = net.chain->height() + 1; })}),
+        Reason::kBadVote, "not below");
+  }
+  SECTION("a source that is not this chain's block at its height") {
+    require_refused(net,
+                    with_votes(net, {vote([](VoteFields& f) { f.source_hash.bytes[0] ^= 1; })}),
+                    Reason::kBadVote, "source");
+  }
+  SECTION("a voter outside the validator set") {
+    require_refused(net, with_votes(net, {vote([](VoteFields&) {}, &net.users[0])}),
+                    Reason::kBadVote, "validator sets");
+  }
+  SECTION("two votes by one validator for one target height, in one block or two") {
+    VotePtr first = main_chain_vote(net, v0, 1, 2);
+    VotePtr second = main_chain_vote(net, v0, 0, 2);
+    require_refused(net, with_votes(net, {first, second}), Reason::kBadVote, "already");
+    REQUIRE(net.chain->apply(with_votes(net, {first})).ok());
+    require_refused(net, with_votes(net, {second}), Reason::kBadVote, "already");
+    require_refused(net, with_votes(net, {first}), Reason::kBadVote, "already");
+  }
+  SECTION("more than four votes per validator") {
+    std::vector<VotePtr> many(4 * net.validators.size() + 1, main_chain_vote(net, v0, 1, 2));
+    require_refused(net, with_votes(net, many), Reason::kBadVote, "limit");
+  }
+  SECTION("a vote whose target's epoch and the next are over") {
+    VotePtr late = main_chain_vote(net, v0, 1, 2);  // block 2 is in epoch 0
+    while (net.chain->params().epoch_of(net.chain->tip().slot) < 1) net.advance();
+    REQUIRE(net.chain->apply(with_votes(net, {})).ok());
+    while (net.chain->params().epoch_of(net.next_slot(net.chain->tip().slot)) < 2) net.advance();
+    require_refused(net, with_votes(net, {late}), Reason::kBadVote, "expired");
+  }
+}

@@ -12,6 +12,12 @@ namespace {
 
 constexpr std::uint64_t kEpochSlots = 8;
 
+PublicKey validator(std::size_t i) {
+  PublicKey key;
+  key.bytes[0] = static_cast<std::uint8_t>(i + 1);
+  return key;
+}
+
 // A chain of blocks one slot apart, block h in slot h, with the FFG state after each.
 struct Chain {
   std::vector<FinalityState> states{FinalityState::genesis(hash_of(0))};
@@ -41,8 +47,8 @@ std::vector<CountedVote> votes(std::uint64_t source, std::uint64_t target,
   for (auto w : weights) total += w;
   std::vector<CountedVote> out;
   for (std::size_t v : voters)
-    out.push_back(
-        CountedVote{Chain::at(source), Chain::at(target), weights[v], weights[v], total, total});
+    out.push_back(CountedVote{validator(v), Chain::at(source), Chain::at(target), weights[v],
+                              weights[v], total, total});
   return out;
 }
 
@@ -114,7 +120,8 @@ TEST_CASE("finality: across a validator-set change both sets need a supermajorit
   // Validators 0..3 in the target's set, 2..5 in the set before: 0 and 1 are new, 4 and 5 left.
   auto vote_of = [](std::size_t v) {
     bool now = v <= 3, before = v >= 2;
-    return CountedVote{Chain::at(0), Chain::at(1), now ? 1u : 0u, before ? 1u : 0u, 4, 4};
+    return CountedVote{
+        validator(v), Chain::at(0), Chain::at(1), now ? 1u : 0u, before ? 1u : 0u, 4, 4};
   };
   Chain c;
   c.add({});
@@ -237,4 +244,19 @@ TEST_CASE("finality: a long chain keeps every justified height, across the set's
   CHECK_FALSE(s.is_justified(n));
   CHECK_FALSE(s.is_justified(n + 1));
   CHECK_FALSE(s.is_justified(UINT64_MAX));
+}
+
+TEST_CASE("finality: the chain remembers who voted for a target height while its votes may come",
+          "[finality]") {
+  Chain c;
+  c.add({});
+  c.add(votes(0, 1, kFour, {0, 2}));
+  CHECK(c.tip().has_vote(validator(0), 1));
+  CHECK(c.tip().has_vote(validator(2), 1));
+  CHECK_FALSE(c.tip().has_vote(validator(1), 1));
+  CHECK_FALSE(c.tip().has_vote(validator(0), 2));
+  while (c.height() < 2 * kEpochSlots - 1) c.add({});
+  CHECK(c.tip().has_vote(validator(0), 1));  // epoch 1: a vote for block 1 could still come
+  c.add({});                                 // epoch 2: it could not
+  CHECK_FALSE(c.tip().has_vote(validator(0), 1));
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "pos/block.h"
 #include "pos/clock.h"
 #include "pos/epoch.h"
+#include "pos/finality.h"
 #include "pos/genesis.h"
 #include "pos/proof_of_stake.h"
 #include "pos/status.h"
@@ -96,6 +98,9 @@ class Blockchain {
   // Blocks held in memory: those above the finalized height and their side branches.
   std::size_t indexed_blocks() const { return index_.size(); }
   const std::vector<EquivocationEvidence>& evidence() const { return evidence_; }
+  // What the votes in the tip's chain justify and finalize (docs/consensus.md, "Finality by
+  // votes"). Fork choice and finalized_height() do not follow it yet.
+  const FinalityState& vote_finality() const { return index_.at(tip_).finality; }
 
   ~Blockchain();
 
@@ -104,12 +109,16 @@ class Blockchain {
 
  private:
   struct Entry {
+    Hash hash;
     BlockHeader header;
     Signature signature;
     bool on_main = false;
     bool failed = false;
-    EpochState epochs;  // the chain's nonces after this block
+    EpochState epochs;       // the chain's nonces after this block
+    FinalityState finality;  // what the chain's votes justify and finalize, up to this block
   };
+  // The chain's block at a height, if the chain has that hash there.
+  using ChainLookup = std::function<std::optional<Checkpoint>(const Hash&, std::uint64_t)>;
   Blockchain(const Genesis& genesis, Storage& storage, const Clock& clock);
   static Result<std::unique_ptr<Blockchain>> open_unchecked(const Genesis& genesis,
                                                             Storage& storage, const Clock& clock);
@@ -123,16 +132,25 @@ class Blockchain {
   // Every check of the header against its parent, in docs/consensus.md's order (height, slot,
   // timestamp, leader, VRF proof, signature); the chain's epoch state after the block.
   Result<EpochState> check_header(const Block& block, const Entry& parent) const;
+  // Every vote of the block against its chain, which `on_chain` answers for (the vote rules of
+  // docs/consensus.md); the chain's finality state after the block.
+  Result<FinalityState> check_votes(const Block& block, const FinalityState& parent,
+                                    const ChainLookup& on_chain) const;
+  // The lookup for the chain ending at an indexed entry.
+  ChainLookup chain_through(const Entry& entry) const;
+  // The hash at `height` of the chain through `from` (at or below from's height).
+  std::optional<Hash> hash_at(const Entry& from, std::uint64_t height) const;
   // Adds a block's index entry and, to the batch, its epoch record.
-  void index_block(const Block& block, const EpochState& epochs, bool on_main, bool failed,
-                   StorageBatch* batch);
+  void index_block(const Block& block, const EpochState& epochs, const FinalityState& finality,
+                   bool on_main, bool failed, StorageBatch* batch);
   // The epoch state after a stored main-chain block, from its stored nonces and its epoch's
   // blocks before it.
   EpochState resume_epochs(const BlockPtr& block) const;
   Status check_fork_point(const Hash& parent) const;
   Status record_equivocation(const Block& block);
   Result<UndoRecord> connect(const Block& block, StorageBatch& batch);
-  Result<ApplyResult> extend(const BlockPtr& block, const EpochState& epochs);
+  Result<ApplyResult> extend(const BlockPtr& block, const EpochState& epochs,
+                             const FinalityState& finality);
   void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
   Result<ApplyResult> reorganize(const Hash& new_tip);
   bool better_than_tip(const BlockHeader& header, const Hash& hash) const;

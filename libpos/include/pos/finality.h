@@ -25,6 +25,7 @@ struct Checkpoint {
 // blocks of the chain below the including block, heights, expiry, one vote per validator and
 // target height), with its signer's weights in the two validator sets that justify its target.
 struct CountedVote {
+  PublicKey validator;
   Checkpoint source;
   Checkpoint target;
   std::uint64_t weight = 0;           // in validators(epoch(target.slot)); 0 if not a member
@@ -56,6 +57,10 @@ class FinalityState {
   bool is_justified(std::uint64_t height) const;
   // The chain's last block so far.
   const Checkpoint& block() const;
+  // Whether the chain already counts a vote by `validator` with this target height (a second
+  // one, different or not, is not valid in a later block). Known while the target's votes may
+  // still come; after that no vote for it is valid anyway.
+  bool has_vote(const PublicKey& validator, std::uint64_t target_height) const;
 
   // A placeholder until assigned; not a state of any chain.
   FinalityState() = default;

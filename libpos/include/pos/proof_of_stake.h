@@ -34,6 +34,9 @@ class ProofOfStake {
   const std::vector<Lot>& lots() const { return lots_; }
   // Whether `key` holds a lot. O(log stakers).
   bool contains(const PublicKey& key) const;
+  // The key's weight, 0 if it holds no lot. O(log stakers).
+  std::uint64_t weight(const PublicKey& key) const;
+  std::size_t size() const { return lots_.size(); }
   std::uint64_t total_stake() const { return total_; }
 
  private:
