@@ -575,3 +575,37 @@ TEST_CASE("votes that do not belong to the block's chain are refused, changing n
     require_refused(net, with_votes(net, {late}), Reason::kBadVote, "expired");
   }
 }
+
+TEST_CASE("each branch counts its own votes, across a reorganisation and a restart",
+          "[chain][vote][finality][reorg]") {
+  TempDir dir;
+  NetOptions options;
+  options.data_dir = dir.path() / "data";
+  TestNet net(options);
+  TestNet other;  // the same keys and genesis, in memory: where the rival branch is built
+  BlockPtr first = net.advance();
+  REQUIRE(other.chain->apply(first).ok());
+
+  // Two children of `first`: x, carrying every validator's vote for `first`, in the earlier
+  // slot; y, carrying none, in a later one.
+  std::uint64_t sx = net.next_slot(first->slot()), sy = net.next_slot(sx);
+  BlockPtr x = with_votes(net, everyone_votes_for_the_tip(net));
+  REQUIRE(x->slot() == sx);
+  BlockPtr y = net.forge(sy);
+  REQUIRE(net.chain->apply(x).ok());
+  REQUIRE(net.chain->apply(y).ok());  // a side branch: x's lower slot wins the tie
+  CHECK(net.chain->tip_hash() == x->hash());
+  CHECK(net.chain->vote_finality().justified().hash == first->hash());
+
+  // After a restart y is only in storage; a child of y makes the node index y's branch again,
+  // counting its (absent) votes, and reorganise to it.
+  other.clock.set(net.now());
+  REQUIRE(other.chain->apply(y).ok());
+  BlockPtr z = other.advance();
+  net.clock.set(other.now());
+  net.restart();
+  REQUIRE(net.chain->apply(z).ok());
+  CHECK(net.chain->tip_hash() == z->hash());
+  CHECK(net.chain->vote_finality().justified().height == 0);
+  CHECK_FALSE(net.chain->vote_finality().is_justified(1));
+}
