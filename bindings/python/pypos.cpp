@@ -52,6 +52,29 @@ Address address_from(const py::object& o) {
   return unwrap(Address::from_hex(o.cast<std::string>()));
 }
 
+// A hash given as 32 bytes or as 64 hex characters.
+Hash hash_from(const py::object& o, const char* what) {
+  if (py::isinstance<py::bytes>(o)) return fixed_from<Hash>(o.cast<py::bytes>(), what);
+  return unwrap(Hash::from_hex(o.cast<std::string>()));
+}
+
+ByteView view_of(std::string_view s) {
+  return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+template <class T>
+std::vector<std::shared_ptr<const T>> const_list(const std::vector<std::shared_ptr<T>>& items) {
+  return std::vector<std::shared_ptr<const T>>(items.begin(), items.end());
+}
+
+template <class T>
+std::vector<std::shared_ptr<T>> mutable_list(const std::vector<std::shared_ptr<const T>>& items) {
+  std::vector<std::shared_ptr<T>> out;
+  out.reserve(items.size());
+  for (const auto& i : items) out.push_back(std::const_pointer_cast<T>(i));
+  return out;
+}
+
 // The list of equal-length byte strings `items`, each as a Fixed.
 template <class Fixed>
 std::vector<Fixed> fixed_list_from(const std::vector<py::bytes>& items, const char* what) {
@@ -188,6 +211,130 @@ class Error(Exception):
         return "<Transaction " + std::string(tx_type_name(t.type())) + " " + t.id().hex() + ">";
       });
 
+  py::class_<Vote, std::shared_ptr<Vote>>(
+      m, "Vote", "An immutable, signed vote: a validator's link from a source block to a target.")
+      .def_static(
+          "from_json",
+          [](const std::string& json, const std::string& chain_id) {
+            return std::const_pointer_cast<Vote>(unwrap(vote_from_json(json, chain_id)));
+          },
+          py::arg("json"), py::arg("chain_id"), "Parses the JSON of docs/protocol.md, strictly.")
+      .def_static(
+          "from_bytes",
+          [](const py::bytes& b) {
+            std::string s = b;
+            return std::const_pointer_cast<Vote>(unwrap(decode_vote(view_of(s))));
+          },
+          py::arg("data"), "Parses the binary form: signing bytes, validator, signature.")
+      .def(
+          "to_json", [](const Vote& v, bool with_id) { return to_json(v, with_id); },
+          py::arg("with_id") = true)
+      .def("to_bytes", [](const Vote& v) { return to_bytes(encode(v)); })
+      .def("signing_bytes", [](const Vote& v) { return to_bytes(v.signing_bytes()); })
+      .def(
+          "verify", [](const Vote& v) { return v.check_signature().ok(); },
+          py::call_guard<py::gil_scoped_release>(), "Whether the Ed25519 signature is valid.")
+      .def(
+          "check",
+          [](const Vote& v) {
+            Status s;
+            {
+              py::gil_scoped_release release;
+              s = v.check();
+            }
+            check(s);
+          },
+          "Every rule that needs no chain: raises Error('wrong_chain'), Error('bad_vote') "
+          "(source not below target) or Error('bad_signature').")
+      .def_property_readonly("chain_id", &Vote::chain_id)
+      .def_property_readonly("validator",
+                             [](const Vote& v) { return to_bytes(v.validator().view()); })
+      .def_property_readonly("source_hash",
+                             [](const Vote& v) { return to_bytes(v.source_hash().view()); })
+      .def_property_readonly("source_height", &Vote::source_height)
+      .def_property_readonly("target_hash",
+                             [](const Vote& v) { return to_bytes(v.target_hash().view()); })
+      .def_property_readonly("target_height", &Vote::target_height)
+      .def_property_readonly("signature",
+                             [](const Vote& v) { return to_bytes(v.signature().view()); })
+      .def_property_readonly("id", [](const Vote& v) { return to_bytes(v.id().view()); })
+      .def_property_readonly("id_hex", [](const Vote& v) { return v.id().hex(); })
+      .def("__repr__", [](const Vote& v) {
+        return "<Vote " + std::to_string(v.source_height()) + "->" +
+               std::to_string(v.target_height()) + " " + v.id().hex() + ">";
+      });
+
+  py::class_<Evidence, std::shared_ptr<Evidence>>(
+      m, "Evidence", "Two conflicting items signed by one key: proof enough to slash it.")
+      .def_static(
+          "double_block",
+          [](const std::shared_ptr<Block>& x, const std::shared_ptr<Block>& y) {
+            return std::const_pointer_cast<Evidence>(unwrap(Evidence::double_block(x, y)));
+          },
+          py::arg("block_a"), py::arg("block_b"),
+          "Two blocks of one forger for one slot, in either order; raises Error('bad_evidence') "
+          "otherwise.")
+      .def_static(
+          "double_vote",
+          [](const std::shared_ptr<Vote>& x, const std::shared_ptr<Vote>& y) {
+            return std::const_pointer_cast<Evidence>(unwrap(Evidence::double_vote(x, y)));
+          },
+          py::arg("vote_a"), py::arg("vote_b"),
+          "Two different votes of one validator for one target height, in either order; raises "
+          "Error('bad_evidence') otherwise.")
+      .def_static(
+          "surround_vote",
+          [](const std::shared_ptr<Vote>& x, const std::shared_ptr<Vote>& y) {
+            return std::const_pointer_cast<Evidence>(unwrap(Evidence::surround_vote(x, y)));
+          },
+          py::arg("vote_a"), py::arg("vote_b"),
+          "Two votes of one validator, one surrounding the other, in either order; raises "
+          "Error('bad_evidence') otherwise.")
+      .def_static(
+          "from_json",
+          [](const std::string& json) {
+            return std::const_pointer_cast<Evidence>(unwrap(evidence_from_json(json)));
+          },
+          py::arg("json"), "Parses the JSON of docs/protocol.md, strictly.")
+      .def_static(
+          "from_bytes",
+          [](const py::bytes& b) {
+            std::string s = b;
+            return std::const_pointer_cast<Evidence>(unwrap(decode_evidence(view_of(s))));
+          },
+          py::arg("data"), "Parses the binary form: the evidence bytes.")
+      .def(
+          "to_json", [](const Evidence& e, bool with_id) { return to_json(e, with_id); },
+          py::arg("with_id") = true)
+      .def("to_bytes", [](const Evidence& e) { return to_bytes(encode(e)); })
+      .def(
+          "check",
+          [](const Evidence& e, const std::string& chain_id) {
+            Status s;
+            {
+              py::gil_scoped_release release;
+              s = e.check(chain_id);
+            }
+            check(s);
+          },
+          py::arg("chain_id"),
+          "Everything that needs no chain state: raises Error('wrong_chain') for another chain's "
+          "items, Error('bad_evidence') for any other refusal.")
+      .def_property_readonly(
+          "kind", [](const Evidence& e) { return std::string(evidence_kind_name(e.kind())); })
+      .def_property_readonly("offender",
+                             [](const Evidence& e) { return to_bytes(e.offender().view()); })
+      .def_property_readonly("a", [](const Evidence& e) { return to_bytes(e.a()); })
+      .def_property_readonly("sig_a", [](const Evidence& e) { return to_bytes(e.sig_a().view()); })
+      .def_property_readonly("b", [](const Evidence& e) { return to_bytes(e.b()); })
+      .def_property_readonly("sig_b", [](const Evidence& e) { return to_bytes(e.sig_b().view()); })
+      .def_property_readonly("bytes", [](const Evidence& e) { return to_bytes(e.bytes()); })
+      .def_property_readonly("id", [](const Evidence& e) { return to_bytes(e.id().view()); })
+      .def_property_readonly("id_hex", [](const Evidence& e) { return e.id().hex(); })
+      .def("__repr__", [](const Evidence& e) {
+        return "<Evidence " + std::string(evidence_kind_name(e.kind())) + " " + e.id().hex() + ">";
+      });
+
   py::class_<Block, std::shared_ptr<Block>>(m, "Block", "An immutable, signed block.")
       .def_static(
           "from_json",
@@ -228,6 +375,8 @@ class Error(Exception):
                                  out.push_back(std::const_pointer_cast<Transaction>(t));
                                return out;
                              })
+      .def_property_readonly("votes", [](const Block& b) { return mutable_list(b.votes()); })
+      .def_property_readonly("evidence", [](const Block& b) { return mutable_list(b.evidence()); })
       .def("__repr__", [](const Block& b) {
         return "<Block " + std::to_string(b.height()) + " " + b.hash().hex() + ">";
       });
@@ -282,6 +431,23 @@ class Error(Exception):
           py::arg("type"), py::arg("chain_id"), py::arg("receiver"), py::arg("amount"),
           py::arg("fee") = 0, py::arg("nonce") = 0, py::arg("timestamp") = 0,
           "Signs a TRANSFER, STAKE, UNSTAKE or EXCHANGE; receiver None means the wallet itself.")
+      .def(
+          "vote",
+          [](const Wallet& w, const std::string& chain_id, const py::object& source_hash,
+             std::uint64_t source_height, const py::object& target_hash,
+             std::uint64_t target_height) {
+            VoteFields f;
+            f.chain_id = chain_id;
+            f.source_hash = hash_from(source_hash, "a source hash");
+            f.source_height = source_height;
+            f.target_hash = hash_from(target_hash, "a target hash");
+            f.target_height = target_height;
+            return std::const_pointer_cast<Vote>(Vote::sign(std::move(f), w.secret_key()));
+          },
+          py::arg("chain_id"), py::arg("source_hash"), py::arg("source_height"),
+          py::arg("target_hash"), py::arg("target_height"),
+          "Signs a vote from source to target (hashes as 32 bytes or 64 hex characters); "
+          "nothing is checked: Vote.check() does that.")
       .def("sign", [](const Wallet& w, const py::bytes& message) {
         std::string s = message;
         return to_bytes(
@@ -499,6 +665,37 @@ class Error(Exception):
         return "<EpochState " + std::to_string(s.epoch()) + " " + s.nonce().hex() + ">";
       });
 
+  py::class_<Checkpoint>(m, "Checkpoint", "A block of a chain as finality counts it.")
+      .def_property_readonly("hash", [](const Checkpoint& c) { return to_bytes(c.hash.view()); })
+      .def_property_readonly("hash_hex", [](const Checkpoint& c) { return c.hash.hex(); })
+      .def_readonly("height", &Checkpoint::height)
+      .def_readonly("slot", &Checkpoint::slot)
+      .def("__eq__", [](const Checkpoint& a, const Checkpoint& b) { return a == b; })
+      .def("__repr__", [](const Checkpoint& c) {
+        return "<Checkpoint " + std::to_string(c.height) + " " + c.hash.hex() + ">";
+      });
+
+  py::class_<FinalityState>(m, "FinalityState",
+                            "What a chain's votes justify and finalize, up to one of its blocks.")
+      .def_property_readonly(
+          "justified", [](const FinalityState& f) { return Checkpoint(f.justified()); },
+          "The highest justified block of the chain.")
+      .def_property_readonly(
+          "finalized", [](const FinalityState& f) { return Checkpoint(f.finalized()); },
+          "The highest finalized block of the chain.")
+      .def_property_readonly(
+          "block", [](const FinalityState& f) { return Checkpoint(f.block()); },
+          "The chain's last block so far.")
+      .def("is_justified", &FinalityState::is_justified, py::arg("height"),
+           "Whether the chain's block at height is justified (beyond the block: False).")
+      .def(
+          "has_vote",
+          [](const FinalityState& f, const py::object& validator, std::uint64_t target_height) {
+            return f.has_vote(address_from(validator), target_height);
+          },
+          py::arg("validator"), py::arg("target_height"),
+          "Whether the chain already counts a vote by validator for this target height.");
+
   py::class_<PyChain>(m, "Blockchain", "A chain in memory, with a clock that Python sets.")
       .def(py::init<Genesis, std::uint64_t>(), py::arg("genesis"), py::arg("now_ms") = 0)
       .def_static(
@@ -527,15 +724,29 @@ class Error(Exception):
                                                                 : "side_branch";
           },
           "Validates and applies a block; raises Error with the refusal's code.")
-      .def("forge",
-           [](PyChain& c, const Wallet& w, std::uint64_t slot, const TransactionPool& pool) {
-             Result<BlockPtr> r = make_error(Reason::kInvalidArgument, "");
-             {
-               py::gil_scoped_release release;
-               r = c.chain->forge(w.secret_key(), slot, pool, c.clock.now_ms());
-             }
-             return std::const_pointer_cast<Block>(unwrap(std::move(r)));
-           })
+      .def(
+          "forge",
+          [](PyChain& c, const Wallet& w, std::uint64_t slot, const TransactionPool& pool,
+             const std::vector<std::shared_ptr<Vote>>& votes,
+             const std::vector<std::shared_ptr<Evidence>>& evidence) {
+            Result<BlockPtr> r = make_error(Reason::kInvalidArgument, "");
+            {
+              py::gil_scoped_release release;
+              r = c.chain->forge(w.secret_key(), slot, pool, c.clock.now_ms());
+              // Votes and evidence change no account: the forged header, re-signed with their
+              // roots and counts, is the block that carries them.
+              if (r.ok() && (!votes.empty() || !evidence.empty()))
+                r = Block::sign((*r)->header(), (*r)->transactions(), w.secret_key(),
+                                const_list(votes), const_list(evidence));
+            }
+            return std::const_pointer_cast<Block>(unwrap(std::move(r)));
+          },
+          py::arg("wallet"), py::arg("slot"), py::arg("pool"),
+          py::arg("votes") = std::vector<std::shared_ptr<Vote>>{},
+          py::arg("evidence") = std::vector<std::shared_ptr<Evidence>>{},
+          "Builds and signs the block for slot on the tip, if wallet is its leader, carrying the "
+          "pool's ready transactions and votes and evidence as given (not checked until apply). "
+          "Not applied.")
       .def("leader",
            [](const PyChain& c, std::uint64_t slot) -> py::object {
              auto l = c.chain->leader(slot);
@@ -552,6 +763,10 @@ class Error(Exception):
       .def_property_readonly("tip",
                              [](const PyChain& c) { return to_bytes(c.chain->tip_hash().view()); })
       .def_property_readonly("tip_slot", [](const PyChain& c) { return c.chain->tip().slot; })
+      .def_property_readonly(
+          "vote_finality", [](const PyChain& c) { return c.chain->vote_finality(); },
+          "What the votes in the tip's chain justify and finalize (docs/consensus.md, \"Finality "
+          "by votes\"); fork choice does not follow it yet.")
       .def_property_readonly(
           "state", [](const PyChain& c) -> const AccountModel& { return c.chain->state(); },
           py::return_value_policy::reference_internal);

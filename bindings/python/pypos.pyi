@@ -33,6 +33,77 @@ class Transaction:
     id: bytes
     id_hex: str
 
+class Vote:
+    """An immutable, signed vote (docs/protocol.md, "Votes"): a validator's link from a source
+    block to a target block of one chain. Sign one with Wallet.vote."""
+    @staticmethod
+    def from_json(json: str, chain_id: str) -> Vote:
+        """Parses the JSON of docs/protocol.md, strictly (Error('malformed'); a given "id" that
+        does not match: Error('id_mismatch')). Validity is check()'s."""
+    @staticmethod
+    def from_bytes(data: bytes) -> Vote:
+        """Parses the binary form: signing bytes || validator (32) || signature (64)."""
+    def to_json(self, with_id: bool = True) -> str: ...
+    def to_bytes(self) -> bytes: ...
+    def signing_bytes(self) -> bytes:
+        """b"pos/vote/v1" || str(chain_id) || source_hash || u64(source_height) || target_hash
+        || u64(target_height): what the validator signs."""
+    def verify(self) -> bool:
+        """Whether the Ed25519 signature is valid."""
+    def check(self) -> None:
+        """Every rule that needs no chain; raises Error('wrong_chain') for a chain id not of 1 to
+        64 bytes, Error('bad_vote') when source_height is not below target_height,
+        Error('bad_signature') for a bad signature."""
+    chain_id: str
+    validator: bytes
+    source_hash: bytes
+    source_height: int
+    target_hash: bytes
+    target_height: int
+    signature: bytes
+    id: bytes
+    """SHA-256(signing bytes || validator)."""
+    id_hex: str
+
+class Evidence:
+    """Two conflicting items signed by one key (docs/protocol.md, "Evidence"): two blocks for one
+    slot, two votes for one target height, or a vote surrounding another. The constructors put
+    the pair in the order the layout wants, whatever order it is given in, and raise
+    Error('bad_evidence') for a pair that does not conflict (Error('wrong_chain') for another
+    chain's items)."""
+    @staticmethod
+    def double_block(block_a: Block, block_b: Block) -> Evidence: ...
+    @staticmethod
+    def double_vote(vote_a: Vote, vote_b: Vote) -> Evidence: ...
+    @staticmethod
+    def surround_vote(vote_a: Vote, vote_b: Vote) -> Evidence: ...
+    @staticmethod
+    def from_json(json: str) -> Evidence:
+        """Parses the JSON of docs/protocol.md, strictly. Validity is check()'s."""
+    @staticmethod
+    def from_bytes(data: bytes) -> Evidence:
+        """Parses the binary form, the evidence bytes, strictly."""
+    def to_json(self, with_id: bool = True) -> str: ...
+    def to_bytes(self) -> bytes: ...
+    def check(self, chain_id: str) -> None:
+        """Everything that needs no chain state; raises Error('wrong_chain') for another chain's
+        items, Error('bad_evidence') for any other refusal."""
+    kind: str
+    """'double_block', 'double_vote' or 'surround_vote'."""
+    offender: bytes
+    a: bytes
+    """Header bytes (double_block) or a vote's signing bytes."""
+    sig_a: bytes
+    b: bytes
+    sig_b: bytes
+    id: bytes
+    """SHA-256(bytes)."""
+    id_hex: str
+    # Last: within the class body, `bytes` below names this attribute, not the type.
+    bytes: bytes
+    """b"pos/evidence/v1" || u8(kind) || offender || u32(len(a)) || a || sig_a || u32(len(b))
+    || b || sig_b: also the binary form."""
+
 class Block:
     @staticmethod
     def from_json(json: str, chain_id: str) -> Block: ...
@@ -55,6 +126,8 @@ class Block:
     state_root: bytes
     tx_root: bytes
     transactions: list[Transaction]
+    votes: list[Vote]
+    evidence: list[Evidence]
 
 class Wallet:
     @staticmethod
@@ -70,6 +143,10 @@ class Wallet:
     public_key: bytes
     def transaction(self, type: str, chain_id: str, receiver: Optional[Address], amount: int,
                     fee: int = 0, nonce: int = 0, timestamp: int = 0) -> Transaction: ...
+    def vote(self, chain_id: str, source_hash: Union[bytes, str], source_height: int,
+             target_hash: Union[bytes, str], target_height: int) -> Vote:
+        """Signs a vote from source to target, hashes as 32 bytes (another length raises
+        Error('invalid_argument')) or 64 hex characters. Nothing is checked: Vote.check()."""
     def sign(self, message: bytes) -> bytes: ...
 
 class Genesis:
@@ -172,19 +249,46 @@ class EpochState:
     next_nonce: bytes
     """nonce(epoch + 1)."""
 
+class Checkpoint:
+    """A block of a chain as finality counts it."""
+    hash: bytes
+    hash_hex: str
+    height: int
+    slot: int
+
+class FinalityState:
+    """What a chain's votes justify and finalize, up to one of its blocks (docs/consensus.md,
+    "Finality by votes"). Genesis is justified and finalized."""
+    justified: Checkpoint
+    """The highest justified block of the chain."""
+    finalized: Checkpoint
+    """The highest finalized block of the chain."""
+    block: Checkpoint
+    """The chain's last block so far."""
+    def is_justified(self, height: int) -> bool: ...
+    def has_vote(self, validator: Address, target_height: int) -> bool:
+        """Whether the chain already counts a vote by validator for this target height."""
+
 class Blockchain:
     def __init__(self, genesis: Genesis, now_ms: int = 0) -> None: ...
     @staticmethod
     def open_data_dir(genesis: Genesis, path: str) -> Blockchain: ...
     def set_time(self, now_ms: int) -> None: ...
     def apply(self, block: Block) -> str: ...
-    def forge(self, wallet: Wallet, slot: int, pool: TransactionPool) -> Block: ...
+    def forge(self, wallet: Wallet, slot: int, pool: TransactionPool,
+              votes: Sequence[Vote] = (), evidence: Sequence[Evidence] = ()) -> Block:
+        """The block for slot on the tip, if wallet is its leader, with the pool's ready
+        transactions and the votes and evidence given (checked by apply, not here). Not
+        applied."""
     def leader(self, slot: int) -> Optional[bytes]: ...
     def block_at(self, height: int) -> Optional[Block]: ...
     height: int
     tip: bytes
     tip_slot: int
     state: AccountModel
+    vote_finality: FinalityState
+    """What the votes in the tip's chain justify and finalize; fork choice does not follow it
+    yet."""
 
 class Client:
     def __init__(self, url: str = "http://127.0.0.1:5000", timeout_ms: int = 10000) -> None: ...

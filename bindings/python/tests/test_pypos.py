@@ -1,6 +1,6 @@
 """pytest suite of the pypos bindings: keys, signing interop with the C++ side, the leader draw
-equal to the C++ one, the VRF and epoch nonces, refusals raised with codes, and a client round
-trip against a real node."""
+equal to the C++ one, the VRF and epoch nonces, votes, evidence and finality by votes, refusals
+raised with codes, and a client round trip against a real node."""
 import hashlib
 import json
 import os
@@ -286,6 +286,233 @@ def test_refusals_raise_error_with_codes():
     assert known.value.code == "already_known"
     assert pypos.Block.from_bytes(block.to_bytes()).hash == block.hash
     assert len(validators) == 3
+
+
+def test_vote_matches_the_protocol_example():
+    ex = protocol_example("vote")
+    wallet = pypos.Wallet.from_seed(bytes.fromhex(ex["validator_seed"]))
+    vote = wallet.vote(ex["chain_id"], ex["source_hash"], int(ex["source_height"]),
+                       bytes.fromhex(ex["target_hash"]), int(ex["target_height"]))
+    assert vote.validator.hex() == ex["validator"] == wallet.address
+    assert vote.chain_id == ex["chain_id"]
+    assert (vote.source_hash.hex(), vote.source_height) == (ex["source_hash"], 0)
+    assert (vote.target_hash.hex(), vote.target_height) == (ex["target_hash"], 1)
+    assert vote.signing_bytes().hex() == ex["signing_bytes"]
+    assert vote.signature.hex() == ex["signature"]
+    assert vote.id_hex == ex["id"] == vote.id.hex()
+    # id = SHA-256(signing bytes || validator): two validators' identical votes differ.
+    assert vote.id == hashlib.sha256(vote.signing_bytes() + vote.validator).digest()
+    assert vote.signing_bytes() == (b"pos/vote/v1" + (8).to_bytes(2, "big") + b"pos-demo"
+                                    + vote.source_hash + (0).to_bytes(8, "big")
+                                    + vote.target_hash + (1).to_bytes(8, "big"))
+    assert wallet.sign(vote.signing_bytes()) == vote.signature
+    assert vote.to_bytes().hex() == ex["encoded"]
+    assert vote.to_json() == ex["json"]
+    assert vote.verify()
+    vote.check()
+    # Round trips: JSON (with and without the id) and bytes.
+    for text in (vote.to_json(), vote.to_json(with_id=False)):
+        again = pypos.Vote.from_json(text, ex["chain_id"])
+        assert (again.id, again.signature, again.chain_id) == (vote.id, vote.signature, "pos-demo")
+    assert pypos.Vote.from_bytes(vote.to_bytes()).to_json() == vote.to_json()
+
+
+def test_vote_refusals_raise_error_with_codes():
+    ex = protocol_example("vote")
+    wallet = pypos.Wallet.from_seed(bytes.fromhex(ex["validator_seed"]))
+    vote = pypos.Vote.from_bytes(bytes.fromhex(ex["encoded"]))
+    # A flipped signature bit: it parses, but does not hold.
+    flipped = bytearray(vote.to_bytes())
+    flipped[-1] ^= 0x01
+    forged = pypos.Vote.from_bytes(bytes(flipped))
+    assert not forged.verify()
+    with pytest.raises(pypos.Error) as signature:
+        forged.check()
+    assert signature.value.code == "bad_signature"
+    # Another validator's signature on the same vote.
+    other = json.loads(vote.to_json(with_id=False))
+    other["validator"] = pypos.Wallet.generate().address
+    with pytest.raises(pypos.Error) as stolen:
+        pypos.Vote.from_json(json.dumps(other), "pos-demo").check()
+    assert stolen.value.code == "bad_signature"
+    # The source not below the target.
+    for source, target in ((1, 1), (2, 1)):
+        backwards = wallet.vote("pos-demo", ex["source_hash"], source, ex["target_hash"], target)
+        assert backwards.verify()
+        with pytest.raises(pypos.Error) as bad:
+            backwards.check()
+        assert bad.value.code == "bad_vote"
+    # Parsing is strict.
+    with pytest.raises(pypos.Error) as wrong_id:
+        pypos.Vote.from_json(vote.to_json().replace(ex["id"], "00" * 32), "pos-demo")
+    assert wrong_id.value.code == "id_mismatch"
+    for data in (vote.to_bytes()[:-1], vote.to_bytes() + b"\x00", b""):
+        with pytest.raises(pypos.Error) as truncated:
+            pypos.Vote.from_bytes(data)
+        assert truncated.value.code == "malformed"
+    with pytest.raises(pypos.Error) as unknown:
+        pypos.Vote.from_json('{"validator": 1}', "pos-demo")
+    assert unknown.value.code == "malformed"
+    # Hashes of the wrong length.
+    h = bytes.fromhex(ex["source_hash"])
+    for call in (lambda: wallet.vote("pos-demo", h[:31], 0, h, 1),
+                 lambda: wallet.vote("pos-demo", h, 0, h + b"\x00", 1),
+                 lambda: pypos.Blockchain(pypos.Genesis.load(str(KEYS / "genesis.json")))
+                 .vote_finality.has_vote(h[:31], 1)):
+        with pytest.raises(pypos.Error) as length:
+            call()
+        assert length.value.code == "invalid_argument"
+    with pytest.raises(pypos.Error) as short_hex:
+        wallet.vote("pos-demo", ex["source_hash"][:62], 0, h, 1)
+    assert short_hex.value.code == "malformed"
+
+
+def test_evidence_matches_the_protocol_example():
+    ex = protocol_example("evidence")
+    offender = pypos.Wallet.from_seed(bytes.fromhex(ex["offender_seed"]))
+    assert offender.address == ex["offender"]
+    vote1, vote2 = (offender.vote(ex["chain_id"], ex[f"vote{i}_source_hash"],
+                                  int(ex[f"vote{i}_source_height"]), ex[f"vote{i}_target_hash"],
+                                  int(ex[f"vote{i}_target_height"])) for i in (1, 2))
+    for pair in ((vote1, vote2), (vote2, vote1)):  # either order gives the one layout
+        evidence = pypos.Evidence.double_vote(*pair)
+        assert evidence.kind == ex["kind"] == "double_vote"
+        assert evidence.offender.hex() == ex["offender"]
+        assert evidence.a.hex() == ex["a"] and evidence.a == vote2.signing_bytes()
+        assert evidence.sig_a.hex() == ex["sig_a"] and evidence.sig_a == vote2.signature
+        assert evidence.b.hex() == ex["b"] and evidence.b == vote1.signing_bytes()
+        assert evidence.sig_b.hex() == ex["sig_b"]
+        assert evidence.bytes.hex() == ex["evidence_bytes"] == evidence.to_bytes().hex()
+        assert evidence.id_hex == ex["id"]
+        assert evidence.id == hashlib.sha256(evidence.bytes).digest()
+        assert evidence.to_json() == ex["json"]
+    evidence.check(ex["chain_id"])
+    a, b = evidence.a, evidence.b
+    assert evidence.bytes == (b"pos/evidence/v1" + b"\x02" + evidence.offender
+                              + len(a).to_bytes(4, "big") + a + evidence.sig_a
+                              + len(b).to_bytes(4, "big") + b + evidence.sig_b)
+    # Round trips.
+    for text in (evidence.to_json(), evidence.to_json(with_id=False)):
+        assert pypos.Evidence.from_json(text).id == evidence.id
+    assert pypos.Evidence.from_bytes(evidence.to_bytes()).to_json() == evidence.to_json()
+    with pytest.raises(pypos.Error) as other_chain:
+        evidence.check("pos-other")
+    assert other_chain.value.code == "wrong_chain"
+
+
+def test_evidence_of_surround_votes_and_double_blocks_and_its_refusals():
+    genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
+    chain_id = genesis.chain_id
+    wallet = pypos.Wallet.load(str(KEYS / "validator1.pem"))
+    g, x, y = genesis.hash, b"\x11" * 32, b"\x22" * 32
+    outer = wallet.vote(chain_id, g, 0, x, 3)
+    inner = wallet.vote(chain_id, y, 1, y, 2)
+    for pair in ((outer, inner), (inner, outer)):
+        surround = pypos.Evidence.surround_vote(*pair)
+        assert surround.kind == "surround_vote"
+        assert (surround.a, surround.b) == (outer.signing_bytes(), inner.signing_bytes())
+        assert surround.offender == wallet.public_key
+        surround.check(chain_id)
+    assert pypos.Evidence.from_json(surround.to_json()).id == surround.id
+    # Pairs that do not conflict.
+    stranger = pypos.Wallet.generate()
+    for call in (lambda: pypos.Evidence.double_vote(outer, outer),
+                 lambda: pypos.Evidence.double_vote(outer, inner),  # target heights differ
+                 lambda: pypos.Evidence.surround_vote(outer, outer),
+                 lambda: pypos.Evidence.surround_vote(inner, wallet.vote(chain_id, g, 0, x, 2)),
+                 lambda: pypos.Evidence.double_vote(outer, stranger.vote(chain_id, g, 0, y, 3)),
+                 lambda: pypos.Evidence.surround_vote(outer, stranger.vote(chain_id, y, 1, y, 2))):
+        with pytest.raises(pypos.Error) as refused:
+            call()
+        assert refused.value.code == "bad_evidence"
+    # Evidence with a broken signature parses, and check() refuses it.
+    broken = json.loads(surround.to_json(with_id=False))
+    broken["sig_b"] = broken["sig_a"]
+    with pytest.raises(pypos.Error) as bad_sig:
+        pypos.Evidence.from_json(json.dumps(broken)).check(chain_id)
+    assert bad_sig.value.code == "bad_evidence"
+    with pytest.raises(pypos.Error) as truncated:
+        pypos.Evidence.from_bytes(surround.to_bytes()[:-1])
+    assert truncated.value.code == "malformed"
+    # Two blocks of one forger for one slot: one plain, one carrying a vote.
+    chain = pypos.Blockchain(genesis, now_ms=genesis.genesis_time)
+    pool = pypos.TransactionPool(genesis)
+    wallets = {w.public_key: w for w in
+               (pypos.Wallet.load(str(KEYS / f"validator{i}.pem")) for i in (1, 2, 3))}
+    chain.set_time(genesis.genesis_time + genesis.slot_ms)
+    leader = wallets[chain.leader(1)]
+    plain = chain.forge(leader, 1, pool)
+    voting = chain.forge(leader, 1, pool, votes=[outer])
+    assert (plain.votes, plain.evidence) == ([], [])
+    assert [v.id for v in voting.votes] == [outer.id]
+    assert plain.slot == voting.slot and plain.hash != voting.hash
+    double = pypos.Evidence.double_block(voting, plain)
+    assert double.kind == "double_block" and double.offender == leader.public_key
+    assert sorted([double.a, double.b]) == [double.a, double.b]
+    double.check(chain_id)
+    with pytest.raises(pypos.Error) as same:
+        pypos.Evidence.double_block(plain, plain)
+    assert same.value.code == "bad_evidence"
+    # A block carries evidence, and its votes and evidence survive the binary form.
+    carrying = chain.forge(leader, 1, pool, votes=[outer, inner], evidence=[double, surround])
+    again = pypos.Block.from_bytes(carrying.to_bytes())
+    assert [v.id for v in again.votes] == [outer.id, inner.id]
+    assert [e.id for e in again.evidence] == [double.id, surround.id]
+    assert chain.apply(plain) == "extended"
+
+
+def test_votes_in_blocks_justify_and_finalize_the_chain():
+    genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
+    validators = [pypos.Wallet.load(str(KEYS / f"validator{i}.pem")) for i in (1, 2, 3)]
+    wallets = {w.public_key: w for w in validators}
+    chain = pypos.Blockchain(genesis, now_ms=genesis.genesis_time)
+    pool = pypos.TransactionPool(genesis)
+    start = chain.vote_finality
+    assert start.justified == start.finalized == start.block
+    assert (start.justified.height, start.justified.hash) == (0, genesis.hash)
+
+    def extend(votes):
+        slot = chain.tip_slot + 1
+        chain.set_time(genesis.genesis_time + slot * genesis.slot_ms)
+        block = chain.forge(wallets[chain.leader(slot)], slot, pool, votes=votes)
+        assert chain.apply(block) == "extended"
+        return block
+
+    def votes_for_the_tip(voters):
+        """Each voter's vote from the chain's highest justified block to its tip."""
+        source = chain.vote_finality.justified
+        return [w.vote(genesis.chain_id, source.hash, source.height, chain.tip, chain.height)
+                for w in voters]
+
+    extend([])
+    for h in range(2, 13):
+        votes = votes_for_the_tip(validators)
+        block = extend(votes)
+        assert [v.id for v in block.votes] == [v.id for v in votes]
+        finality = chain.vote_finality
+        assert finality.justified.height == h - 1
+        assert finality.finalized.height == h - 2
+        assert finality.block.height == h and finality.block.hash == chain.tip
+        assert finality.justified.hash == chain.block_at(h - 1).hash
+        assert finality.justified.slot == chain.block_at(h - 1).slot
+        assert finality.finalized.hash_hex == chain.block_at(h - 2).hash_hex
+        assert finality.is_justified(h - 1) and not finality.is_justified(h)
+        assert all(finality.has_vote(w.address, h - 1) for w in validators)
+    justified = chain.vote_finality.justified
+    # Two of three validators are not more than two thirds: justification stops there.
+    extend(votes_for_the_tip(validators[:2]))
+    assert chain.vote_finality.justified == justified
+    assert not chain.vote_finality.has_vote(validators[2].public_key, chain.height - 1)
+    # A second vote by one validator for one target height is refused.
+    slot = chain.tip_slot + 1
+    chain.set_time(genesis.genesis_time + slot * genesis.slot_ms)
+    again = chain.forge(wallets[chain.leader(slot)], slot, pool,
+                        votes=[validators[0].vote(genesis.chain_id, genesis.hash, 0,
+                                                  chain.block_at(chain.height - 1).hash,
+                                                  chain.height - 1)])
+    with pytest.raises(pypos.Error) as twice:
+        chain.apply(again)
+    assert twice.value.code == "bad_vote"
 
 
 def test_client_round_trip_against_a_real_node(tmp_path):
