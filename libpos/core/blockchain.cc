@@ -98,15 +98,17 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
       throw StorageError("the stored main chain has no block at height " + std::to_string(h));
     return block;
   };
+  // (hash, slot) of each height replayed so far: votes point below their block.
+  std::vector<std::pair<Hash, std::uint64_t>> replayed_blocks = {{chain->genesis_hash_, 0}};
   ChainLookup on_main = [&](const Hash& hash, std::uint64_t h) -> std::optional<Checkpoint> {
-    auto at = storage.main_chain_hash(h);
-    if (!at || *at != hash) return std::nullopt;
-    return Checkpoint{hash, h, main_block(h)->slot()};
+    if (h >= replayed_blocks.size() || replayed_blocks[h].first != hash) return std::nullopt;
+    return Checkpoint{hash, h, replayed_blocks[h].second};
   };
   auto replayed = [&](const BlockPtr& block, const FinalityState& before) {
     auto after = chain->check_votes(*block, before, on_main);
     if (!after.ok())
       throw StorageError("stored block " + block->hash().hex() + ": " + after.error().message);
+    replayed_blocks.emplace_back(block->hash(), block->slot());
     return *after;
   };
   FinalityState finality = FinalityState::genesis(chain->genesis_hash_);
@@ -274,7 +276,7 @@ Blockchain::ChainLookup Blockchain::chain_through(const Entry& entry) const {
   };
 }
 
-// In docs/consensus.md's order: at most 4 votes per validator; then each vote's target and
+// In docs/consensus.md's order: at most 4 votes per validator in all; then each vote's target and
 // source are this chain's blocks at their heights, below the block; the target's votes have not
 // expired; the validator is in the target's validator sets; and it has no other vote for that
 // target height earlier in the block or the chain. The validator sets are the genesis stakes
@@ -282,10 +284,10 @@ Blockchain::ChainLookup Blockchain::chain_through(const Entry& entry) const {
 Result<FinalityState> Blockchain::check_votes(const Block& block, const FinalityState& parent,
                                               const ChainLookup& on_chain) const {
   const auto& votes = block.votes();
-  if (votes.size() > 4 * validators_.size())
+  if (votes.size() > max_block_votes())
     return make_error(Reason::kBadVote, std::to_string(votes.size()) +
                                             " votes, the limit is 4 per validator (" +
-                                            std::to_string(4 * validators_.size()) + ")");
+                                            std::to_string(max_block_votes()) + ")");
   const std::uint64_t epoch = params().epoch_of(block.slot());
   std::set<std::pair<std::uint64_t, PublicKey>> in_block;
   std::vector<CountedVote> counted;
@@ -437,6 +439,11 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
     return make_error(Reason::kInvalidBlock, "the parent was found invalid");
   auto epochs = check_header(*block, parent->second);
   if (!epochs.ok()) return epochs.error();
+  // Before the body's signature checks, so that a block stuffed with votes costs nothing.
+  if (block->votes().size() > max_block_votes())
+    return make_error(Reason::kBadVote, std::to_string(block->votes().size()) +
+                                            " votes, the limit is 4 per validator (" +
+                                            std::to_string(max_block_votes()) + ")");
   if (auto ok = block->check_body(); !ok.ok()) return ok.error();
   if (block->transactions().size() > params().max_block_txs)
     return make_error(Reason::kTooManyTransactions, std::to_string(block->transactions().size()) +
@@ -446,9 +453,11 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   // carrying any is refused rather than taken unchecked.
   if (!block->evidence().empty())
     return make_error(Reason::kMalformed, "this node does not accept evidence in blocks yet");
+  // The fork point first: a branch forking below finality cannot have its votes looked up, and
+  // its sender deserves below_finality's penalty, not bad_vote's.
+  if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
   auto finality = check_votes(*block, parent->second.finality, chain_through(parent->second));
   if (!finality.ok()) return finality.error();
-  if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
   if (auto ok = record_equivocation(*block); !ok.ok()) return ok.error();
 
   if (block->parent() == tip_) return extend(block, *epochs, *finality);

@@ -609,3 +609,35 @@ TEST_CASE("each branch counts its own votes, across a reorganisation and a resta
   CHECK(net.chain->vote_finality().justified().height == 0);
   CHECK_FALSE(net.chain->vote_finality().is_justified(1));
 }
+
+TEST_CASE("a side branch that now forks below finality is refused as such, votes or not",
+          "[chain][vote][reorg][finality]") {
+  NetOptions o;
+  o.finality_depth = 2;
+  TestNet a(o);
+  TestNet b(o);
+  a.advance();
+  a.advance();
+  // b's branch, two blocks in later slots: a side branch of a at equal height.
+  BlockPtr r1 = b.advance(a.chain->tip().slot);
+  BlockPtr r2 = b.advance();
+  a.clock.set(b.now());
+  REQUIRE(a.chain->apply(r1).ok());
+  REQUIRE(a.chain->apply(r2).ok());
+  REQUIRE(a.chain->tip().height == 2);
+  REQUIRE(a.chain->tip_hash() != r2->hash());
+  // a's chain grows: its finalized height passes the fork point, and r1 leaves the index.
+  b.clock.set(a.now());
+  a.advance(r2->slot());
+  a.advance();
+  REQUIRE(a.chain->finalized_height() == 2);
+  // r3 carries a vote for r1, which a cannot look up any more: the refusal names finality.
+  b.clock.set(a.now());
+  BlockPtr r3 = with_votes(b, {main_chain_vote(b, b.validators[0], 0, 1)});
+  a.clock.set(b.now());
+  Snapshot before(a);
+  auto result = a.chain->apply(r3);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.reason() == Reason::kBelowFinality);
+  CHECK(Snapshot(a) == before);
+}

@@ -136,6 +136,8 @@ class Blockchain {
   // docs/consensus.md); the chain's finality state after the block.
   Result<FinalityState> check_votes(const Block& block, const FinalityState& parent,
                                     const ChainLookup& on_chain) const;
+  // At most 4 votes per validator, in all (docs/consensus.md).
+  std::size_t max_block_votes() const { return 4 * validators_.size(); }
   // The lookup for the chain ending at an indexed entry.
   ChainLookup chain_through(const Entry& entry) const;
   // The hash at `height` of the chain through `from` (at or below from's height).

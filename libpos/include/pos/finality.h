@@ -1,8 +1,8 @@
 // Finality by votes (Casper FFG with every block a checkpoint, docs/consensus.md "Finality"):
 // what one chain has justified and finalized, counting the votes included in its blocks. The
 // state after a block is derived from its parent's and that block's votes alone, so a block
-// costs in proportion to its votes, not to the chain; states of sibling blocks share their
-// common part.
+// costs in proportion to its votes and to the tallies of the open vote window (two epochs of
+// targets), never to the chain; states of sibling blocks share the justified heights.
 #pragma once
 
 #include <cstdint>
