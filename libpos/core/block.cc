@@ -329,29 +329,21 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
       return make_error(e.reason(), "evidence " + std::to_string(i) + ": " + e.error().message);
     evidence.push_back(std::move(*e));
   }
-  std::optional<VrfOutput> stated_output;
-  if (obj->has("vrf_output")) {
-    auto output = obj->fixed_hex<VrfOutput>("vrf_output");
-    if (!output.ok()) return output.error();
-    stated_output = *output;
-  }
-  std::optional<Hash> stated_hash;
-  if (obj->has("hash")) {
-    auto hash = obj->fixed_hex<Hash>("hash");
-    if (!hash.ok()) return hash.error();
-    stated_hash = *hash;
-  }
+  auto stated_output = obj->optional_fixed_hex<VrfOutput>("vrf_output");
+  if (!stated_output.ok()) return stated_output.error();
+  auto stated_hash = obj->optional_fixed_hex<Hash>("hash");
+  if (!stated_hash.ok()) return stated_hash.error();
   if (auto done = obj->finish(); !done.ok()) return done.error();
   auto block =
       Block::make(std::move(h), signature, std::move(txs), std::move(votes), std::move(evidence));
-  if (stated_hash && *stated_hash != block->hash())
-    return make_error(Reason::kIdMismatch, "stated hash " + stated_hash->hex() +
+  if (*stated_hash && **stated_hash != block->hash())
+    return make_error(Reason::kIdMismatch, "stated hash " + (*stated_hash)->hex() +
                                                " differs from the computed hash " +
                                                block->hash().hex());
   // Every block but genesis has a proof that decodes, or its JSON would not round-trip.
   auto output = block->vrf_output();
   if (!output.ok()) return obj->field_error("vrf_proof", output.error().message);
-  if (stated_output && *output != *stated_output)
+  if (*stated_output && *output != **stated_output)
     return obj->field_error("vrf_output", "does not match the block's VRF proof");
   return block;
 }

@@ -249,17 +249,13 @@ Result<EvidencePtr> evidence_from_value(const rapidjson::Value& value) {
     if (!sig.ok()) return sig.error();
     sigs[i] = *sig;
   }
-  std::optional<Hash> stated_id;
-  if (obj->has("id")) {
-    auto id = obj->fixed_hex<Hash>("id");
-    if (!id.ok()) return id.error();
-    stated_id = *id;
-  }
+  auto stated_id = obj->optional_fixed_hex<Hash>("id");
+  if (!stated_id.ok()) return stated_id.error();
   if (auto done = obj->finish(); !done.ok()) return done.error();
   auto evidence =
       Evidence::make(*kind, *offender, std::move(items[0]), sigs[0], std::move(items[1]), sigs[1]);
-  if (stated_id && *stated_id != evidence->id())
-    return make_error(Reason::kIdMismatch, "stated evidence id " + stated_id->hex() +
+  if (*stated_id && **stated_id != evidence->id())
+    return make_error(Reason::kIdMismatch, "stated evidence id " + (*stated_id)->hex() +
                                                " differs from the computed id " +
                                                evidence->id().hex());
   return evidence;

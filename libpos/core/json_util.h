@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -36,6 +37,14 @@ class JsonObject {
     auto value = Fixed::from_hex(*text);
     if (!value.ok()) return field_error(name, value.error().message);
     return *value;
+  }
+  // A field that may be absent: nothing then, else its value (refused if malformed).
+  template <class Fixed>
+  Result<std::optional<Fixed>> optional_fixed_hex(const char* name) {
+    if (!has(name)) return std::optional<Fixed>();
+    auto value = fixed_hex<Fixed>(name);
+    if (!value.ok()) return value.error();
+    return std::optional<Fixed>(*value);
   }
   Result<const rapidjson::Value*> array(const char* name);
   // Refuses any field that was not read.

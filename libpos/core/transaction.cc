@@ -153,16 +153,12 @@ Result<TransactionPtr> transaction_from_value(const rapidjson::Value& value,
                                                  "\", this chain is \"" + std::string(chain_id) +
                                                  "\"");
   }
-  std::optional<Hash> stated_id;
-  if (obj->has("id")) {
-    auto id = obj->fixed_hex<Hash>("id");
-    if (!id.ok()) return id.error();
-    stated_id = *id;
-  }
+  auto stated_id = obj->optional_fixed_hex<Hash>("id");
+  if (!stated_id.ok()) return stated_id.error();
   if (auto done = obj->finish(); !done.ok()) return done.error();
   auto tx = Transaction::make(std::move(f), *signature);
-  if (stated_id && *stated_id != tx->id())
-    return make_error(Reason::kIdMismatch, "stated id " + stated_id->hex() +
+  if (*stated_id && **stated_id != tx->id())
+    return make_error(Reason::kIdMismatch, "stated id " + (*stated_id)->hex() +
                                                " differs from the computed id " + tx->id().hex());
   return tx;
 }

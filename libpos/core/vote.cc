@@ -115,16 +115,12 @@ Result<VotePtr> vote_from_value(const rapidjson::Value& value, std::string_view 
   f.validator = *validator;
   auto signature = obj->fixed_hex<Signature>("signature");
   if (!signature.ok()) return signature.error();
-  std::optional<Hash> stated_id;
-  if (obj->has("id")) {
-    auto id = obj->fixed_hex<Hash>("id");
-    if (!id.ok()) return id.error();
-    stated_id = *id;
-  }
+  auto stated_id = obj->optional_fixed_hex<Hash>("id");
+  if (!stated_id.ok()) return stated_id.error();
   if (auto done = obj->finish(); !done.ok()) return done.error();
   auto vote = Vote::make(std::move(f), *signature);
-  if (stated_id && *stated_id != vote->id())
-    return make_error(Reason::kIdMismatch, "stated vote id " + stated_id->hex() +
+  if (*stated_id && **stated_id != vote->id())
+    return make_error(Reason::kIdMismatch, "stated vote id " + (*stated_id)->hex() +
                                                " differs from the computed id " + vote->id().hex());
   return vote;
 }
