@@ -732,12 +732,8 @@ class Error(Exception):
             Result<BlockPtr> r = make_error(Reason::kInvalidArgument, "");
             {
               py::gil_scoped_release release;
-              r = c.chain->forge(w.secret_key(), slot, pool, c.clock.now_ms());
-              // Votes and evidence change no account: the forged header, re-signed with their
-              // roots and counts, is the block that carries them.
-              if (r.ok() && (!votes.empty() || !evidence.empty()))
-                r = Block::sign((*r)->header(), (*r)->transactions(), w.secret_key(),
-                                const_list(votes), const_list(evidence));
+              r = c.chain->forge(w.secret_key(), slot, pool, c.clock.now_ms(), const_list(votes),
+                                 const_list(evidence));
             }
             return std::const_pointer_cast<Block>(unwrap(std::move(r)));
           },

@@ -4,6 +4,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "pos/evidence.h"
 #include "pos/state_transition.h"
 #include "pos/vote.h"
 #include "pos/vrf.h"
@@ -276,18 +277,14 @@ Blockchain::ChainLookup Blockchain::chain_through(const Entry& entry) const {
   };
 }
 
-// In docs/consensus.md's order: at most 4 votes per validator in all; then each vote's target and
-// source are this chain's blocks at their heights, below the block; the target's votes have not
-// expired; the validator is in the target's validator sets; and it has no other vote for that
-// target height earlier in the block or the chain. The validator sets are the genesis stakes
-// until they follow finalized state.
+// In docs/consensus.md's order (the count limit is apply's, before any vote signature): each
+// vote's target and source are this chain's blocks at their heights, below the block; the
+// target's votes have not expired; the validator is in the target's validator sets; and it has no
+// other vote for that target height earlier in the block or the chain. The validator sets are the
+// genesis stakes until they follow finalized state.
 Result<FinalityState> Blockchain::check_votes(const Block& block, const FinalityState& parent,
                                               const ChainLookup& on_chain) const {
   const auto& votes = block.votes();
-  if (votes.size() > max_block_votes())
-    return make_error(Reason::kBadVote, std::to_string(votes.size()) +
-                                            " votes, the limit is 4 per validator (" +
-                                            std::to_string(max_block_votes()) + ")");
   const std::uint64_t epoch = params().epoch_of(block.slot());
   std::set<std::pair<std::uint64_t, PublicKey>> in_block;
   std::vector<CountedVote> counted;
@@ -589,7 +586,8 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
 }
 
 Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
-                                   const TransactionPool& pool, std::uint64_t now_ms) {
+                                   const TransactionPool& pool, std::uint64_t now_ms,
+                                   std::vector<VotePtr> votes, std::vector<EvidencePtr> evidence) {
   const BlockHeader parent = tip();
   if (slot <= parent.slot)
     return make_error(Reason::kSlotNotAfterParent, "slot " + std::to_string(slot) +
@@ -612,6 +610,8 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   Hash nonce = epoch_nonce(slot);
   header.vrf_proof = vrf_prove(key, vrf_input(header.chain_id, nonce, slot));
   std::size_t bytes = header.signing_bytes().size() + kBlockSignatureBytes;
+  for (const auto& vote : votes) bytes += vote->encoded_size();
+  for (const auto& e : evidence) bytes += e->bytes().size();
 
   UndoLog undo;
   release_unbonding(state_, header.height, undo);
@@ -632,7 +632,8 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   }
   header.state_root = state_.state_root();
   undo.revert(state_);
-  return Block::sign(std::move(header), std::move(chosen), key);
+  return Block::sign(std::move(header), std::move(chosen), key, std::move(votes),
+                     std::move(evidence));
 }
 
 }  // namespace pos

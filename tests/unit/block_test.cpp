@@ -151,14 +151,6 @@ TEST_CASE("context-free checks catch count, root, signature and chain", "[block]
 
 namespace {
 
-// A block on the tip by its slot's leader carrying `votes` and `evidence`, correctly signed.
-BlockPtr carrying(TestNet& net, std::vector<VotePtr> votes, std::vector<EvidencePtr> evidence) {
-  BlockPtr plain = net.forge(net.next_slot(net.chain->tip().slot));
-  const Wallet& leader = net.wallet_of(plain->forger());
-  return Block::sign(plain->header(), plain->transactions(), leader.secret_key(), std::move(votes),
-                     std::move(evidence));
-}
-
 VotePtr vote_by(const TestNet& net, const Wallet& w, std::uint64_t source, std::uint64_t target) {
   VoteFields f;
   f.chain_id = net.chain_id();
@@ -179,7 +171,7 @@ TEST_CASE("a block carries votes and evidence under its roots, in binary and JSO
   auto evidence = Evidence::double_vote(vote_by(net, net.validators[2], 0, 3),
                                         vote_by(net, net.validators[2], 1, 3));
   REQUIRE(evidence.ok());
-  BlockPtr block = carrying(net, votes, {*evidence});
+  BlockPtr block = net.forge_next(votes, {*evidence});
   CHECK(block->header().vote_count == 2);
   CHECK(block->header().evidence_count == 1);
   CHECK(block->header().vote_root ==
@@ -220,7 +212,7 @@ TEST_CASE("a block's votes and evidence are checked against its header and on th
     INFO(s.error().to_string());
     return s.reason();
   };
-  BlockPtr good = carrying(net, {a, b}, {});
+  BlockPtr good = net.forge_next({a, b}, {});
   const Signature& sig = good->signature();
   // The body disagrees with the header: one vote fewer, or the votes in another order.
   CHECK(reason(Block::make(good->header(), sig, {}, {a}, {})) == Reason::kMalformed);
@@ -232,12 +224,12 @@ TEST_CASE("a block's votes and evidence are checked against its header and on th
   Signature forged = b->signature();
   forged.bytes[0] ^= 1;
   VotePtr bad_signature = Vote::make(b->fields(), forged);
-  CHECK(reason(carrying(net, {a, bad_signature}, {})) == Reason::kBadSignature);
+  CHECK(reason(net.forge_next({a, bad_signature}, {})) == Reason::kBadSignature);
   VoteFields elsewhere = a->fields();
   elsewhere.chain_id = "pos-other";
-  CHECK(reason(carrying(net, {Vote::sign(elsewhere, net.validators[0].secret_key())}, {})) ==
+  CHECK(reason(net.forge_next({Vote::sign(elsewhere, net.validators[0].secret_key())}, {})) ==
         Reason::kWrongChain);
-  CHECK(reason(carrying(net, {vote_by(net, net.validators[0], 3, 3)}, {})) == Reason::kBadVote);
+  CHECK(reason(net.forge_next({vote_by(net, net.validators[0], 3, 3)}, {})) == Reason::kBadVote);
 
   auto e = Evidence::double_vote(vote_by(net, net.validators[2], 0, 3),
                                  vote_by(net, net.validators[2], 1, 3));
@@ -246,10 +238,10 @@ TEST_CASE("a block's votes and evidence are checked against its header and on th
   bad.bytes[7] ^= 1;
   auto broken =
       Evidence::make((*e)->kind(), (*e)->offender(), (*e)->a(), (*e)->sig_a(), (*e)->b(), bad);
-  CHECK(reason(carrying(net, {}, {broken})) == Reason::kBadEvidence);
+  CHECK(reason(net.forge_next({}, {broken})) == Reason::kBadEvidence);
   std::vector<EvidencePtr> too_many(kMaxBlockEvidence + 1, *e);
-  CHECK(reason(carrying(net, {}, too_many)) == Reason::kMalformed);
-  CHECK(carrying(net, {}, std::vector<EvidencePtr>(kMaxBlockEvidence, *e))->check_body().ok());
+  CHECK(reason(net.forge_next({}, too_many)) == Reason::kMalformed);
+  CHECK(net.forge_next({}, std::vector<EvidencePtr>(kMaxBlockEvidence, *e))->check_body().ok());
 }
 
 TEST_CASE("until slashing is in, the chain refuses blocks with evidence",
@@ -259,7 +251,7 @@ TEST_CASE("until slashing is in, the chain refuses blocks with evidence",
   auto e = Evidence::double_vote(vote_by(net, net.validators[2], 0, 3),
                                  vote_by(net, net.validators[2], 1, 3));
   REQUIRE(e.ok());
-  BlockPtr with_evidence = carrying(net, {}, {*e});
+  BlockPtr with_evidence = net.forge_next({}, {*e});
   REQUIRE(with_evidence->check_body().ok());
   auto applied = net.chain->apply(with_evidence);
   REQUIRE_FALSE(applied.ok());

@@ -478,13 +478,6 @@ VotePtr main_chain_vote(const TestNet& net, const Wallet& w, std::uint64_t sourc
   return Vote::sign(f, w.secret_key());
 }
 
-// The next block on the tip by its leader, with the pool's transactions and `votes`.
-BlockPtr with_votes(TestNet& net, std::vector<VotePtr> votes) {
-  BlockPtr plain = net.forge(net.next_slot(net.chain->tip().slot));
-  return Block::sign(plain->header(), plain->transactions(),
-                     net.wallet_of(plain->forger()).secret_key(), std::move(votes));
-}
-
 // Every validator's vote from the tip's highest justified block to the tip.
 std::vector<VotePtr> everyone_votes_for_the_tip(const TestNet& net) {
   std::vector<VotePtr> out;
@@ -502,9 +495,9 @@ TEST_CASE("votes carried in blocks justify and finalize the chain, and a restart
   NetOptions options;
   options.data_dir = dir.path() / "data";
   TestNet net(options);
-  REQUIRE(net.chain->apply(with_votes(net, {})).ok());
+  REQUIRE(net.chain->apply(net.forge_next({})).ok());
   for (std::uint64_t h = 2; h <= 12; ++h) {
-    REQUIRE(net.chain->apply(with_votes(net, everyone_votes_for_the_tip(net))).ok());
+    REQUIRE(net.chain->apply(net.forge_next(everyone_votes_for_the_tip(net))).ok());
     CHECK(net.chain->vote_finality().justified().height == h - 1);
     CHECK(net.chain->vote_finality().finalized().height == h - 2);
   }
@@ -517,7 +510,7 @@ TEST_CASE("votes carried in blocks justify and finalize the chain, and a restart
   // Two of three validators are not more than two thirds: justification stops there.
   auto two = everyone_votes_for_the_tip(net);
   two.pop_back();
-  REQUIRE(net.chain->apply(with_votes(net, two)).ok());
+  REQUIRE(net.chain->apply(net.forge_next(two)).ok());
   CHECK(net.chain->vote_finality().justified() == justified);
 }
 
@@ -534,45 +527,43 @@ TEST_CASE("votes that do not belong to the block's chain are refused, changing n
     return Vote::sign(f, (by ? *by : v0).secret_key());
   };
   SECTION("a target that is not this chain's block at its height") {
-    require_refused(net,
-                    with_votes(net, {vote([](VoteFields& f) { f.target_hash.bytes[0] ^= 1; })}),
+    require_refused(net, net.forge_next({vote([](VoteFields& f) { f.target_hash.bytes[0] ^= 1; })}),
                     Reason::kBadVote, "target");
-    require_refused(net, with_votes(net, {vote([](VoteFields& f) { f.target_height = 3; })}),
+    require_refused(net, net.forge_next({vote([](VoteFields& f) { f.target_height = 3; })}),
                     Reason::kBadVote, "target");
   }
   SECTION("a target not below the block") {
     require_refused(
         net,
-        with_votes(net, {vote([&](VoteFields& f) { f.target_height = net.chain->height() + 1; })}),
+        net.forge_next({vote([&](VoteFields& f) { f.target_height = net.chain->height() + 1; })}),
         Reason::kBadVote, "not below");
   }
   SECTION("a source that is not this chain's block at its height") {
-    require_refused(net,
-                    with_votes(net, {vote([](VoteFields& f) { f.source_hash.bytes[0] ^= 1; })}),
+    require_refused(net, net.forge_next({vote([](VoteFields& f) { f.source_hash.bytes[0] ^= 1; })}),
                     Reason::kBadVote, "source");
   }
   SECTION("a voter outside the validator set") {
-    require_refused(net, with_votes(net, {vote([](VoteFields&) {}, &net.users[0])}),
+    require_refused(net, net.forge_next({vote([](VoteFields&) {}, &net.users[0])}),
                     Reason::kBadVote, "validator sets");
   }
   SECTION("two votes by one validator for one target height, in one block or two") {
     VotePtr first = main_chain_vote(net, v0, 1, 2);
     VotePtr second = main_chain_vote(net, v0, 0, 2);
-    require_refused(net, with_votes(net, {first, second}), Reason::kBadVote, "already");
-    REQUIRE(net.chain->apply(with_votes(net, {first})).ok());
-    require_refused(net, with_votes(net, {second}), Reason::kBadVote, "already");
-    require_refused(net, with_votes(net, {first}), Reason::kBadVote, "already");
+    require_refused(net, net.forge_next({first, second}), Reason::kBadVote, "already");
+    REQUIRE(net.chain->apply(net.forge_next({first})).ok());
+    require_refused(net, net.forge_next({second}), Reason::kBadVote, "already");
+    require_refused(net, net.forge_next({first}), Reason::kBadVote, "already");
   }
   SECTION("more than four votes per validator") {
     std::vector<VotePtr> many(4 * net.validators.size() + 1, main_chain_vote(net, v0, 1, 2));
-    require_refused(net, with_votes(net, many), Reason::kBadVote, "limit");
+    require_refused(net, net.forge_next(many), Reason::kBadVote, "limit");
   }
   SECTION("a vote whose target's epoch and the next are over") {
     VotePtr late = main_chain_vote(net, v0, 1, 2);  // block 2 is in epoch 0
     while (net.chain->params().epoch_of(net.chain->tip().slot) < 1) net.advance();
-    REQUIRE(net.chain->apply(with_votes(net, {})).ok());
+    REQUIRE(net.chain->apply(net.forge_next({})).ok());
     while (net.chain->params().epoch_of(net.next_slot(net.chain->tip().slot)) < 2) net.advance();
-    require_refused(net, with_votes(net, {late}), Reason::kBadVote, "expired");
+    require_refused(net, net.forge_next({late}), Reason::kBadVote, "expired");
   }
 }
 
@@ -589,7 +580,7 @@ TEST_CASE("each branch counts its own votes, across a reorganisation and a resta
   // Two children of `first`: x, carrying every validator's vote for `first`, in the earlier
   // slot; y, carrying none, in a later one.
   std::uint64_t sx = net.next_slot(first->slot()), sy = net.next_slot(sx);
-  BlockPtr x = with_votes(net, everyone_votes_for_the_tip(net));
+  BlockPtr x = net.forge_next(everyone_votes_for_the_tip(net));
   REQUIRE(x->slot() == sx);
   BlockPtr y = net.forge(sy);
   REQUIRE(net.chain->apply(x).ok());
@@ -633,7 +624,7 @@ TEST_CASE("a side branch that now forks below finality is refused as such, votes
   REQUIRE(a.chain->finalized_height() == 2);
   // r3 carries a vote for r1, which a cannot look up any more: the refusal names finality.
   b.clock.set(a.now());
-  BlockPtr r3 = with_votes(b, {main_chain_vote(b, b.validators[0], 0, 1)});
+  BlockPtr r3 = b.forge_next({main_chain_vote(b, b.validators[0], 0, 1)});
   a.clock.set(b.now());
   Snapshot before(a);
   auto result = a.chain->apply(r3);

@@ -90,10 +90,18 @@ std::uint64_t TestNet::next_slot(std::uint64_t after) const {
   }
 }
 
-BlockPtr TestNet::forge(std::uint64_t slot) {
+BlockPtr TestNet::forge(std::uint64_t slot, std::vector<VotePtr> votes,
+                        std::vector<EvidencePtr> evidence) {
   clock.set(genesis.params.slot_start_ms(slot) + 10);
   const Wallet& leader = wallet_of(*chain->leader(slot));
-  return chain->forge(leader.secret_key(), slot, pool, clock.now_ms()).value();
+  return chain
+      ->forge(leader.secret_key(), slot, pool, clock.now_ms(), std::move(votes),
+              std::move(evidence))
+      .value();
+}
+
+BlockPtr TestNet::forge_next(std::vector<VotePtr> votes, std::vector<EvidencePtr> evidence) {
+  return forge(next_slot(chain->tip().slot), std::move(votes), std::move(evidence));
 }
 
 BlockPtr TestNet::advance(std::uint64_t after) {

@@ -50,7 +50,10 @@ class TestNet {
   // The first slot after `after` whose leader on the tip is one of our validators.
   std::uint64_t next_slot(std::uint64_t after) const;
   // Moves the clock into `slot` and forges the leader's block from the pool (not applied).
-  BlockPtr forge(std::uint64_t slot);
+  BlockPtr forge(std::uint64_t slot, std::vector<VotePtr> votes = {},
+                 std::vector<EvidencePtr> evidence = {});
+  // The block for the first slot after the tip's, carrying `votes` and `evidence` (not applied).
+  BlockPtr forge_next(std::vector<VotePtr> votes = {}, std::vector<EvidencePtr> evidence = {});
   // Forges the next block (in the first slot after both the tip's and `after`) from the pool,
   // applies it and updates the pool.
   BlockPtr advance(std::uint64_t after = 0);

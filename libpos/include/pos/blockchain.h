@@ -55,9 +55,11 @@ class Blockchain {
   Result<ApplyResult> apply(const BlockPtr& block);
 
   // Builds and signs the block for `slot` on the tip from the pool's ready transactions, if
-  // `key` is the slot's leader. The block is not applied; the state is left as it was.
+  // `key` is the slot's leader, carrying `votes` and `evidence` as given (apply() judges them).
+  // The block is not applied; the state is left as it was.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot, const TransactionPool& pool,
-                         std::uint64_t now_ms);
+                         std::uint64_t now_ms, std::vector<VotePtr> votes = {},
+                         std::vector<EvidencePtr> evidence = {});
 
   // The leader for a slot after the tip's, on top of the tip; nothing for an earlier slot.
   std::optional<PublicKey> leader(std::uint64_t slot) const;
@@ -133,7 +135,8 @@ class Blockchain {
   // timestamp, leader, VRF proof, signature); the chain's epoch state after the block.
   Result<EpochState> check_header(const Block& block, const Entry& parent) const;
   // Every vote of the block against its chain, which `on_chain` answers for (the vote rules of
-  // docs/consensus.md); the chain's finality state after the block.
+  // docs/consensus.md; the block's vote count is checked before, with its body); the chain's
+  // finality state after the block.
   Result<FinalityState> check_votes(const Block& block, const FinalityState& parent,
                                     const ChainLookup& on_chain) const;
   // At most 4 votes per validator, in all (docs/consensus.md).
