@@ -9,12 +9,6 @@ namespace {
 
 const std::string kChain = "pos-test";
 
-Hash filled(std::uint8_t byte) {
-  Hash out;
-  out.bytes.fill(byte);
-  return out;
-}
-
 // A header of the offender's (key 1) for `slot`; `variant` changes the state root only.
 BlockHeader header(std::uint64_t slot, std::uint8_t variant, const std::string& chain = kChain) {
   BlockHeader h;
@@ -45,16 +39,6 @@ VotePtr vote(std::uint64_t source, std::uint64_t target, std::uint8_t target_byt
   f.target_hash = filled(target_byte);
   f.target_height = target;
   return Vote::sign(f, key_from_index(key));
-}
-
-Bytes concat(std::initializer_list<ByteView> parts) {
-  Bytes out;
-  for (ByteView p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
-ByteView text(std::string_view s) {
-  return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
 }
 
 Bytes be32(std::uint32_t v) {

@@ -155,6 +155,28 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+Hash filled(std::uint8_t byte) {
+  Hash out;
+  out.bytes.fill(byte);
+  return out;
+}
+
+Bytes concat(std::initializer_list<ByteView> parts) {
+  Bytes out;
+  for (ByteView p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+ByteView text(std::string_view s) {
+  return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+std::string replace_first(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
 int run_command(const std::string& command) {
   int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

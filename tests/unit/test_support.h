@@ -99,6 +99,15 @@ bool eventually(F condition, double seconds = 20) {
   return condition();
 }
 
+// A hash of 32 equal bytes.
+Hash filled(std::uint8_t byte);
+// The parts one after the other.
+Bytes concat(std::initializer_list<ByteView> parts);
+// The bytes of a string, as a view.
+ByteView text(std::string_view s);
+// `text` with its first `from` replaced by `to`; `from` must occur.
+std::string replace_first(std::string text, const std::string& from, const std::string& to);
+
 // Runs a shell command and returns its exit status.
 int run_command(const std::string& command);
 std::string read_text(const std::filesystem::path& path);

@@ -26,10 +26,7 @@ std::string sample_json() {
 
 // Replaces the first occurrence of `from` in the sample JSON.
 std::string edited(const std::string& from, const std::string& to) {
-  std::string json = sample_json();
-  auto at = json.find(from);
-  REQUIRE(at != std::string::npos);
-  return json.replace(at, from.size(), to);
+  return replace_first(sample_json(), from, to);
 }
 
 Reason refusal(const std::string& json) {

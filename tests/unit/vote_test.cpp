@@ -10,12 +10,6 @@ using namespace pos::test;
 
 namespace {
 
-Hash filled(std::uint8_t byte) {
-  Hash out;
-  out.bytes.fill(byte);
-  return out;
-}
-
 VoteFields sample_fields() {
   VoteFields f;
   f.chain_id = "pos-test";
@@ -31,25 +25,12 @@ VotePtr sample_vote() {
   return Vote::sign(sample_fields(), key_from_index(1));
 }
 
-Bytes concat(std::initializer_list<ByteView> parts) {
-  Bytes out;
-  for (ByteView p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
-ByteView text(std::string_view s) {
-  return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
-
 std::string sample_json() {
   return to_json(*sample_vote(), false);
 }
 
 std::string edited(const std::string& from, const std::string& to) {
-  std::string json = sample_json();
-  auto at = json.find(from);
-  REQUIRE(at != std::string::npos);
-  return json.replace(at, from.size(), to);
+  return replace_first(sample_json(), from, to);
 }
 
 Reason refusal(const std::string& json) {
