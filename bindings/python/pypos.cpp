@@ -464,8 +464,6 @@ class Error(Exception):
       .def_property_readonly("genesis_time",
                              [](const Genesis& g) { return g.params.genesis_time_ms; })
       .def_property_readonly("slot_ms", [](const Genesis& g) { return g.params.slot_ms; })
-      .def_property_readonly("finality_depth",
-                             [](const Genesis& g) { return g.params.finality_depth; })
       .def_property_readonly("unbonding_blocks",
                              [](const Genesis& g) { return g.params.unbonding_blocks; })
       .def_property_readonly("epoch_slots", [](const Genesis& g) { return g.params.epoch_slots; })

@@ -158,7 +158,6 @@ class Genesis:
     chain_id: str
     genesis_time: int
     slot_ms: int
-    finality_depth: int
     unbonding_blocks: int
     epoch_slots: int
     max_block_txs: int

@@ -1,6 +1,7 @@
 #include "pos/blockchain.h"
 
 #include <algorithm>
+#include <deque>
 #include <set>
 #include <unordered_set>
 
@@ -87,11 +88,9 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
       chain->state_.put(address, account);
     });
   }
-  // Only the blocks that can still be reorganised are indexed in memory; older ones are read
-  // from storage on demand, so memory does not grow with the chain.
-  std::uint64_t window = genesis.params.finality_depth + 1;
-  std::uint64_t first = meta->height > window ? meta->height - window : 0;
-  // The votes' finality is replayed from genesis along the stored main chain.
+  // The votes' finality is replayed from genesis along the stored main chain. Only the blocks
+  // from the finalized one up can still be reorganised, so only they are indexed in memory;
+  // older ones are read from storage on demand, and memory does not grow with the chain.
   auto main_block = [&](std::uint64_t h) {
     auto hash = storage.main_chain_hash(h);
     BlockPtr block = hash ? storage.block(*hash) : nullptr;
@@ -112,18 +111,25 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     replayed_blocks.emplace_back(block->hash(), block->slot());
     return *after;
   };
-  FinalityState finality = FinalityState::genesis(chain->genesis_hash_);
-  for (std::uint64_t h = 1; h < first; ++h) finality = replayed(main_block(h), finality);
-  const Entry* parent = nullptr;
-  for (std::uint64_t h = first; h <= meta->height; ++h) {
+  // The blocks from the finalized height so far up, with the chain's finality after each.
+  std::deque<std::pair<BlockPtr, FinalityState>> unfinalized;
+  unfinalized.emplace_back(main_block(0), FinalityState::genesis(chain->genesis_hash_));
+  for (std::uint64_t h = 1; h <= meta->height; ++h) {
     BlockPtr block = main_block(h);
+    unfinalized.emplace_back(block, replayed(block, unfinalized.back().second));
+    std::uint64_t finalized = unfinalized.back().second.finalized().height;
+    while (unfinalized.front().first->height() < finalized) unfinalized.pop_front();
+  }
+  const Entry* parent = nullptr;
+  for (const auto& [block, finality] : unfinalized) {
     EpochState epochs = parent ? parent->epochs.child(genesis.params.epoch_of(block->slot()),
                                                       stored_vrf_output(*block))
                                : chain->resume_epochs(block);
-    if (h > 0) finality = replayed(block, finality);
     chain->index_block(*block, epochs, finality, true, false, nullptr);
     parent = &chain->index_.at(block->hash());
   }
+  chain->finalized_ = unfinalized.back().second.finalized();
+  chain->pruned_below_ = chain->finalized_.height;
   if (!chain->index_.contains(meta->tip))
     return make_error(Reason::kStorage, "the stored tip is not the main chain's last block");
   chain->tip_ = meta->tip;
@@ -134,11 +140,6 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
 
 const BlockHeader& Blockchain::tip() const {
   return index_.at(tip_).header;
-}
-
-std::uint64_t Blockchain::finalized_height() const {
-  std::uint64_t h = height();
-  return h > params().finality_depth ? h - params().finality_depth : 0;
 }
 
 BlockPtr Blockchain::block_at(std::uint64_t height) const {
@@ -203,13 +204,22 @@ std::optional<PublicKey> Blockchain::leader(std::uint64_t slot) const {
   return validators_.leader(epoch_nonce(slot), slot);
 }
 
-// Fork choice: the greater height, then the lower tip slot (the chain that wasted fewer slots,
-// which a forger cannot improve by delaying), then the lower hash.
-bool Blockchain::better_than_tip(const BlockHeader& header, const Hash& hash) const {
-  const BlockHeader& t = tip();
-  if (header.height != t.height) return header.height > t.height;
-  if (header.slot != t.slot) return header.slot < t.slot;
-  return hash < tip_;
+// Fork choice (docs/consensus.md): the chain whose highest justified block is highest, then the
+// greater height, then the lower tip slot (the chain that wasted fewer slots, which a forger
+// cannot improve by delaying), then the lower hash. Every candidate contains the finalized
+// block: check_fork_point refused the others.
+bool Blockchain::better_than_tip(const Entry& candidate) const {
+  const Entry& t = index_.at(tip_);
+  std::uint64_t justified = candidate.finality.justified().height;
+  if (justified != t.finality.justified().height) return justified > t.finality.justified().height;
+  if (candidate.header.height != t.header.height) return candidate.header.height > t.header.height;
+  if (candidate.header.slot != t.header.slot) return candidate.header.slot < t.header.slot;
+  return candidate.hash < tip_;
+}
+
+void Blockchain::follow_finality() {
+  const Checkpoint& finalized = vote_finality().finalized();
+  if (finalized.height > finalized_.height) finalized_ = finalized;
 }
 
 Result<EpochState> Blockchain::check_header(const Block& block, const Entry& parent) const {
@@ -317,20 +327,71 @@ Result<FinalityState> Blockchain::check_votes(const Block& block, const Finality
                       params().epoch_slots);
 }
 
+std::vector<VotePtr> Blockchain::select_votes(const std::vector<VotePtr>& candidates,
+                                              std::uint64_t slot) const {
+  std::vector<VotePtr> sorted = candidates;
+  std::sort(sorted.begin(), sorted.end(), [](const VotePtr& a, const VotePtr& b) {
+    if (a->target_height() != b->target_height()) return a->target_height() > b->target_height();
+    return a->id() < b->id();
+  });
+  const Entry& tip = index_.at(tip_);
+  const ChainLookup on_chain = chain_through(tip);
+  const std::uint64_t epoch = params().epoch_of(slot);
+  std::set<std::pair<std::uint64_t, PublicKey>> taken;
+  std::vector<VotePtr> chosen;
+  for (const auto& vote : sorted) {
+    if (chosen.size() >= max_block_votes()) break;
+    const std::uint64_t ht = vote->target_height(), hs = vote->source_height();
+    if (ht > tip.header.height || hs >= ht || !validators_.contains(vote->validator())) continue;
+    auto target = on_chain(vote->target_hash(), ht);
+    if (!target || epoch > params().epoch_of(target->slot) + 1) continue;
+    if (!on_chain(vote->source_hash(), hs)) continue;
+    if (tip.finality.has_vote(vote->validator(), ht)) continue;
+    if (!taken.emplace(ht, vote->validator()).second || !vote->check().ok()) continue;
+    chosen.push_back(vote);
+  }
+  return chosen;
+}
+
+Status Blockchain::check_vote_blocks(const Vote& vote) const {
+  auto refuse = [&](const std::string& why) {
+    return make_error(Reason::kBadVote,
+                      "vote " + vote.id().hex() + " by " + vote.validator().hex() + ": " + why);
+  };
+  if (!validators_.contains(vote.validator()))
+    return refuse("the validator is not in this chain's validator sets");
+  auto it = index_.find(vote.target_hash());
+  if (it == index_.end()) return {};  // unknown here, or finalized long ago: nothing to hold
+  const Entry& target = it->second;
+  const std::uint64_t ht = vote.target_height(), hs = vote.source_height();
+  if (target.header.height != ht)
+    return refuse("its target is at height " + std::to_string(target.header.height) + ", not " +
+                  std::to_string(ht));
+  if (hs >= ht) return {};  // Vote::check's refusal
+  auto source = hash_at(target, hs);
+  if (source && *source != vote.source_hash())
+    return refuse("its source is not the block at height " + std::to_string(hs) +
+                  " of its target's chain");
+  return {};
+}
+
+Error Blockchain::conflicts_finalized(const std::string& why) const {
+  return make_error(Reason::kConflictsFinalized,
+                    "the block's chain lacks the finalized block " + finalized_.hash.hex() +
+                        " at height " + std::to_string(finalized_.height) + ": " + why);
+}
+
 Status Blockchain::check_fork_point(const Hash& parent) const {
   const Entry* e = &index_.at(parent);
   while (!e->on_main) {
     auto up = index_.find(e->header.parent);
-    if (up == index_.end())  // pruned: the branch forks below the indexed window
-      return make_error(Reason::kBelowFinality,
-                        "the block's branch forks below the finalized height " +
-                            std::to_string(finalized_height()));
+    if (up == index_.end())  // pruned: the branch forks below the finalized block
+      return conflicts_finalized("the block's branch forks below it");
     e = &up->second;
   }
   if (e->header.height < finalized_height())
-    return make_error(Reason::kBelowFinality,
-                      "the block forks from height " + std::to_string(e->header.height) +
-                          ", below the finalized height " + std::to_string(finalized_height()));
+    return conflicts_finalized("the block's branch forks from height " +
+                               std::to_string(e->header.height));
   return {};
 }
 
@@ -406,7 +467,10 @@ void Blockchain::disconnect(const Block& block, const UndoRecord& undo, StorageB
 Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
   try {
     auto result = apply_unchecked(block);
-    if (result.ok()) prune_index();
+    if (result.ok()) {
+      follow_finality();
+      prune_index();
+    }
     return result;
   } catch (const StorageError& e) {
     return make_error(Reason::kStorage, e.what());
@@ -428,8 +492,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
     parent = index_.find(block->parent());
   if (parent == index_.end()) {
     if (storage_.block(block->parent()))
-      return make_error(Reason::kBelowFinality,
-                        "the parent " + block->parent().hex() + " is below the finalized height");
+      return conflicts_finalized("the parent " + block->parent().hex() + " is below it");
     return make_error(Reason::kUnknownParent, "parent " + block->parent().hex() + " is unknown");
   }
   if (parent->second.failed)
@@ -451,7 +514,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   if (!block->evidence().empty())
     return make_error(Reason::kMalformed, "this node does not accept evidence in blocks yet");
   // The fork point first: a branch forking below finality cannot have its votes looked up, and
-  // its sender deserves below_finality's penalty, not bad_vote's.
+  // its sender deserves conflicts_finalized's penalty, not bad_vote's.
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
   auto finality = check_votes(*block, parent->second.finality, chain_through(parent->second));
   if (!finality.ok()) return finality.error();
@@ -466,7 +529,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
     index_.erase(hash);
     return ok.error();
   }
-  if (better_than_tip(block->header(), hash)) return reorganize(hash);
+  if (better_than_tip(index_.at(hash))) return reorganize(hash);
   ApplyResult result;
   result.kind = ApplyResult::Kind::kSideBranch;
   return result;
@@ -517,9 +580,19 @@ bool Blockchain::index_stored_branch(const Hash& hash) {
   return true;
 }
 
+// Below the finalized block nothing can be reorganised, and a side branch that forks below it
+// conflicts with it: both leave the index (side blocks stay stored).
 void Blockchain::prune_index() {
   std::uint64_t keep_from = finalized_height();
+  if (keep_from <= pruned_below_) return;
+  pruned_below_ = keep_from;
   std::erase_if(index_, [&](const auto& item) { return item.second.header.height < keep_from; });
+  std::vector<std::pair<std::uint64_t, Hash>> side;
+  for (const auto& [hash, entry] : index_)
+    if (!entry.on_main) side.emplace_back(entry.header.height, hash);
+  std::sort(side.begin(), side.end());
+  for (const auto& [height, hash] : side)
+    if (!index_.contains(index_.at(hash).header.parent)) index_.erase(hash);
 }
 
 Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {

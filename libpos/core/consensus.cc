@@ -10,7 +10,6 @@ Hash ChainParams::hash() const {
       .str(chain_id)
       .u64(genesis_time_ms)
       .u64(slot_ms)
-      .u64(finality_depth)
       .u64(unbonding_blocks)
       .u64(epoch_slots)
       .u64(max_block_txs)

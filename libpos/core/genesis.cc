@@ -22,7 +22,6 @@ Status validate(const Genesis& g) {
   for (char c : p.chain_id)
     if (c < 0x21 || c > 0x7e) return bad_genesis("chain_id must be printable ASCII without spaces");
   if (p.slot_ms == 0) return bad_genesis("slot_ms must be positive");
-  if (p.finality_depth == 0) return bad_genesis("finality_depth must be positive");
   if (p.epoch_slots < kMinEpochSlots)
     return bad_genesis("epoch_slots must be at least " + std::to_string(kMinEpochSlots));
   if (p.max_block_txs == 0 || p.max_block_txs > kMaxBlockTransactions)
@@ -55,12 +54,15 @@ Result<Genesis> Genesis::parse(std::string_view json) {
   auto chain_id = obj->string("chain_id");
   if (!chain_id.ok()) return bad_genesis(chain_id.error().message);
   g.params.chain_id = std::string(*chain_id);
+  if (obj->has("finality_depth"))
+    return bad_genesis(
+        "\"finality_depth\" was removed in protocol v2: blocks are final when votes finalize "
+        "them (docs/consensus.md); delete the field");
   struct {
     const char* name;
     std::uint64_t* out;
   } numbers[] = {{"genesis_time", &g.params.genesis_time_ms},
                  {"slot_ms", &g.params.slot_ms},
-                 {"finality_depth", &g.params.finality_depth},
                  {"unbonding_blocks", &g.params.unbonding_blocks}};
   for (auto& n : numbers) {
     auto v = obj->u64(n.name);
@@ -126,8 +128,6 @@ std::string Genesis::to_json() const {
   w.Uint64(params.genesis_time_ms);
   w.Key("slot_ms");
   w.Uint64(params.slot_ms);
-  w.Key("finality_depth");
-  w.Uint64(params.finality_depth);
   w.Key("unbonding_blocks");
   w.Uint64(params.unbonding_blocks);
   w.Key("epoch_slots");

@@ -42,7 +42,7 @@ constexpr std::array kTable = {
     ReasonInfo{"block_too_large", 400, 100},
     ReasonInfo{"too_many_transactions", 400, 100},
     ReasonInfo{"block_tx_invalid", 400, 100},
-    ReasonInfo{"below_finality", 409, 20},
+    ReasonInfo{"conflicts_finalized", 409, 20},
     ReasonInfo{"already_known", 200, 0},
     ReasonInfo{"equivocation", 409, 0},
     ReasonInfo{"not_leader", 409, 0},

@@ -33,6 +33,10 @@ std::string to_json(const NodeInfo& info) {
   write_string(w, info.chain_id);
   write_key(w, "genesis_hash");
   write_string(w, info.genesis_hash.hex());
+  if (info.protocol_version) {
+    write_key(w, "protocol_version");
+    w.Uint(*info.protocol_version);
+  }
   write_key(w, "height");
   w.Uint64(info.height);
   write_key(w, "tip");
@@ -41,8 +45,16 @@ std::string to_json(const NodeInfo& info) {
   write_string(w, info.state_root.hex());
   write_key(w, "slot");
   w.Uint64(info.slot);
+  if (info.epoch) {
+    write_key(w, "epoch");
+    w.Uint64(*info.epoch);
+  }
+  write_key(w, "justified_height");
+  w.Uint64(info.justified_height);
   write_key(w, "finalized_height");
   w.Uint64(info.finalized_height);
+  write_key(w, "finalized_hash");
+  write_string(w, info.finalized_hash.hex());
   write_key(w, "peers");
   w.Uint64(info.peers);
   write_key(w, "pool_size");
@@ -70,18 +82,78 @@ Result<NodeInfo> node_info_from_json(std::string_view json) {
         take(o->fixed_hex<Hash>("genesis_hash"), info.genesis_hash),
         take(o->u64("height"), info.height), take(o->fixed_hex<Hash>("tip"), info.tip),
         take(o->fixed_hex<Hash>("state_root"), info.state_root), take(o->u64("slot"), info.slot),
-        take(o->u64("finalized_height"), info.finalized_height), take(o->u64("peers"), info.peers),
-        take(o->u64("pool_size"), info.pool_size), take(o->boolean("syncing"), info.syncing),
-        take(o->string("version"), version)})
+        take(o->u64("justified_height"), info.justified_height),
+        take(o->u64("finalized_height"), info.finalized_height),
+        take(o->fixed_hex<Hash>("finalized_hash"), info.finalized_hash),
+        take(o->u64("peers"), info.peers), take(o->u64("pool_size"), info.pool_size),
+        take(o->boolean("syncing"), info.syncing), take(o->string("version"), version)})
     if (!s.ok()) return s.error();
   info.chain_id = chain_id;
   info.version = version;
+  if (o->has("epoch")) {
+    std::uint64_t epoch = 0;
+    if (auto s = take(o->u64("epoch"), epoch); !s.ok()) return s.error();
+    info.epoch = epoch;
+  }
+  if (o->has("protocol_version")) {
+    std::uint64_t protocol = 0;
+    if (auto s = take(o->u64("protocol_version"), protocol); !s.ok()) return s.error();
+    if (protocol > 0xffff) return o->field_error("protocol_version", "must be at most 65535");
+    info.protocol_version = static_cast<std::uint16_t>(protocol);
+  }
   if (o->has("address")) {
     Address address;
     if (auto s = take(o->fixed_hex<Address>("address"), address); !s.ok()) return s.error();
     info.address = address;
   }
   return info;
+}
+
+namespace {
+
+void write_checkpoint(JsonWriter& w, const char* name, const FinalityCheckpoint& c) {
+  write_key(w, name);
+  w.StartObject();
+  write_key(w, "height");
+  w.Uint64(c.height);
+  write_key(w, "hash");
+  write_string(w, c.hash.hex());
+  w.EndObject();
+}
+
+// The object `name` of `o` (in `doc`) as a checkpoint: {"height", "hash"}.
+Status read_checkpoint(JsonObject& o, const rapidjson::Value& doc, const char* name,
+                       FinalityCheckpoint& into) {
+  if (!o.has(name)) return o.field_error(name, "is missing");
+  auto c = JsonObject::open(doc[name], std::string("finality: field \"") + name + "\"");
+  if (!c.ok()) return c.error();
+  for (Status s :
+       {take(c->u64("height"), into.height), take(c->fixed_hex<Hash>("hash"), into.hash)})
+    if (!s.ok()) return s.error();
+  return {};
+}
+
+}  // namespace
+
+std::string to_json(const FinalityInfo& finality) {
+  rapidjson::StringBuffer out;
+  JsonWriter w(out);
+  w.StartObject();
+  write_checkpoint(w, "justified", finality.justified);
+  write_checkpoint(w, "finalized", finality.finalized);
+  w.EndObject();
+  return out.GetString();
+}
+
+Result<FinalityInfo> finality_info_from_json(std::string_view json) {
+  rapidjson::Document doc;
+  auto o = open_answer(json, doc, "finality");
+  if (!o.ok()) return o.error();
+  FinalityInfo f;
+  for (Status s : {read_checkpoint(*o, doc, "justified", f.justified),
+                   read_checkpoint(*o, doc, "finalized", f.finalized)})
+    if (!s.ok()) return s.error();
+  return f;
 }
 
 std::string account_to_json(const Address& address, const Account& a) {

@@ -57,14 +57,17 @@ std::vector<Status> ConsensusEngine::admit(const std::vector<TransactionPtr>& tx
 }
 
 Result<BlockPtr> ConsensusEngine::forge(const SecretKey& key, std::uint64_t slot) {
-  auto block = chain_.forge(key, slot, pool_, clock_.now_ms());
+  auto block = chain_.forge(key, slot, pool_, clock_.now_ms(),
+                            chain_.select_votes(votes_.by_priority(), slot));
   if (!block.ok()) return block;
   auto applied = apply(*block, 0);
   if (!applied.ok()) return applied.error();
   ++counters_.blocks_forged;
+  maybe_vote();
   log("forged block " + std::to_string((*block)->height()) + " " + (*block)->hash().hex() +
       " in slot " + std::to_string(slot) + " with " +
-      std::to_string((*block)->transactions().size()) + " transactions");
+      std::to_string((*block)->transactions().size()) + " transactions and " +
+      std::to_string((*block)->votes().size()) + " votes");
   return block;
 }
 
@@ -80,13 +83,18 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
     log("reorganised to height " + std::to_string(chain_.height()) + " (" +
         std::to_string(result->disconnected.size()) + " blocks undone)");
   }
+  votes_.drop_targets_through(chain_.finalized_height());
   changed();
   return result;
 }
 
 Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockSource source) {
   auto result = apply(block, from);
-  if (result.ok()) return {};
+  if (result.ok()) {
+    // A sync batch's blocks are not voted one by one: the tick votes for where the batch ends.
+    if (source == BlockSource::kGossip) maybe_vote();
+    return {};
+  }
   if (source == BlockSource::kGossip && result.reason() == Reason::kSlotInFuture &&
       chain_.params().slot_start_ms(block->slot()) <= clock_.now_ms() + kMaxClockSkewMs) {
     hold_back(block);
@@ -136,6 +144,7 @@ void ConsensusEngine::on_tick() {
          now - held_log_.front().first > kHeldLogMs)
     held_log_.pop_front();
   maybe_forge();
+  maybe_vote();
   if (now < last_expiry_ms_ || now - last_expiry_ms_ > kPoolExpiryEveryMs) {
     last_expiry_ms_ = now;
     pool_.expire(now);
@@ -168,6 +177,78 @@ void ConsensusEngine::maybe_forge() {
     log("forging slot " + std::to_string(slot) + " failed: " + block.error().to_string());
 }
 
+// The honest voting rule (docs/consensus.md): the head as target, the highest block its chain
+// justifies as source, a target above every target signed before and a source not below any
+// source signed before; recorded durably (before_vote) before the vote leaves.
+void ConsensusEngine::maybe_vote() {
+  if (!forger_) return;
+  const PublicKey& me = forger_->public_key();
+  if (!chain_.is_validator(me)) return;
+  const BlockHeader& head = chain_.tip();
+  // A head an epoch old is a node still syncing: its vote could not count anywhere soon.
+  if (chain_.params().slot_at(clock_.now_ms()) > head.slot + chain_.params().epoch_slots) return;
+  const Checkpoint& source = chain_.vote_finality().justified();
+  if (head.height <= source.height || head.height <= voted_target_ || source.height < voted_source_)
+    return;
+  voted_target_ = head.height;  // one attempt per head height: another block there is a double
+  if (forging_.before_vote) {
+    auto ok = forging_.before_vote(source.height, head.height);
+    if (!ok.ok()) {
+      log("not voting for block " + std::to_string(head.height) + ": " + ok.error().to_string());
+      return;
+    }
+  }
+  voted_source_ = source.height;
+  VotePtr vote = Vote::sign(VoteFields{chain_.params().chain_id, me, source.hash, source.height,
+                                       chain_.tip_hash(), head.height},
+                            *forger_);
+  (void)votes_.add(vote);
+  ++counters_.votes_cast;
+  if (transport_) transport_->broadcast_votes({vote}, 0);
+}
+
+bool ConsensusEngine::has_vote(const Hash& id) const {
+  return votes_.contains(id);
+}
+
+std::vector<Status> ConsensusEngine::receive_votes(PeerId from, const std::vector<VotePtr>& votes) {
+  std::vector<Status> verdicts;
+  std::vector<VotePtr> kept;
+  verdicts.reserve(votes.size());
+  for (const auto& vote : votes) {
+    auto verdict = receive_vote(vote);
+    if (verdict.ok() && *verdict) kept.push_back(vote);
+    verdicts.push_back(verdict.ok() ? Status{} : Status(verdict.error()));
+  }
+  if (transport_ && !kept.empty()) transport_->broadcast_votes(kept, from);
+  if (!kept.empty()) changed();
+  return verdicts;
+}
+
+// Cheap checks first (chain, known, validator, heights against known blocks), the signature
+// last. Votes that are merely stale or that lose to another vote held here are dropped without
+// blame: honest peers relay them.
+Result<bool> ConsensusEngine::receive_vote(const VotePtr& vote) {
+  if (vote->chain_id() != chain_.params().chain_id)
+    return make_error(Reason::kWrongChain, "vote for chain \"" + vote->chain_id() + "\"");
+  if (votes_.contains(vote->id())) return false;
+  if (auto ok = chain_.check_vote_blocks(*vote); !ok.ok()) return ok.error();
+  if (vote->target_height() <= chain_.finalized_height()) return false;
+  if (auto ok = vote->check(); !ok.ok()) return ok.error();
+  if (forger_ && vote->validator() == forger_->public_key())
+    log("a vote signed with this node's key that this process did not sign (target " +
+        vote->target_hash().hex() +
+        "): it signed it before a restart, or another process runs "
+        "with the same key, which is slashable");
+  auto added = votes_.add(vote);
+  if (!added.ok() && added.reason() == Reason::kDuplicate)
+    log("validator " + vote->validator().hex() + " signed two votes for target height " +
+        std::to_string(vote->target_height()));
+  if (!added.ok()) return false;
+  ++counters_.votes_received;
+  return true;
+}
+
 NodeStatus ConsensusEngine::status() const {
   NodeStatus s;
   s.height = chain_.height();
@@ -180,8 +261,13 @@ NodeStatus ConsensusEngine::status() const {
     ++s.held_back_blocks;
     s.max_slots_ahead = std::max(s.max_slots_ahead, ahead);
   }
+  const FinalityState& finality = chain_.vote_finality();
+  s.justified_height = finality.justified().height;
+  s.justified_hash = finality.justified().hash;
   s.finalized_height = chain_.finalized_height();
+  if (auto hash = chain_.main_chain_hash(s.finalized_height)) s.finalized_hash = *hash;
   s.forge_decided_slot = last_forge_slot_;
+  s.vote_pool_size = votes_.size();
   s.counters = counters_;
   return s;
 }

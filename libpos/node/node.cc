@@ -65,32 +65,63 @@ Status check_port_free(const HostPort& hp, const char* what) {
   return {};
 }
 
-// The last slot this node signed a block for, kept durably so that it never signs twice for one
-// slot, even across a crash (docs/consensus.md).
-class SlotGuard {
+// What this node's key has signed, kept durably so that it never signs two blocks for one slot
+// nor a double or surround vote, even across a crash (docs/consensus.md, docs/operations.md):
+// the last block slot, the highest vote source and the highest vote target. Each is raised and
+// fsynced before what it allows leaves the process.
+class SigningGuard {
  public:
-  static Result<SlotGuard> open(const fs::path& file) {
-    SlotGuard guard;
+  static Result<SigningGuard> open(const fs::path& file) {
+    SigningGuard guard;
     guard.file_ = file;
     std::ifstream in(file);
-    if (in) {
-      std::string word;
-      in >> word >> guard.last_;
-      if (word != "last_signed_slot" || in.fail())
-        return make_error(Reason::kStorage,
-                          file.string() + " is damaged: expected \"last_signed_slot N\"");
-    }
+    if (!in) return guard;
+    auto damaged = [&] {
+      return make_error(Reason::kStorage,
+                        file.string() +
+                            " is damaged: expected the lines \"last_signed_slot N\", "
+                            "\"vote_source_height N\" and \"vote_target_height N\"");
+    };
+    std::string word;
+    in >> word >> guard.slot_;
+    if (word != "last_signed_slot" || in.fail()) return damaged();
+    // A v1 file stops here: that node never voted.
+    if (!(in >> word)) return guard;
+    in >> guard.source_;
+    if (word != "vote_source_height" || in.fail()) return damaged();
+    in >> word >> guard.target_;
+    if (word != "vote_target_height" || in.fail()) return damaged();
+    if (in >> word) return damaged();
     return guard;
   }
 
-  Status record(std::uint64_t slot) {
-    if (slot <= last_)
+  Status record_block(std::uint64_t slot) {
+    if (slot <= slot_)
       return make_error(Reason::kInvalidArgument, "slot " + std::to_string(slot) +
                                                       " is not after the last signed slot " +
-                                                      std::to_string(last_));
+                                                      std::to_string(slot_));
+    return persist(slot, source_, target_);
+  }
+
+  // EIP-3076's minimal rule: a target above every target signed before and a source not below
+  // any source signed before rules out double and surround votes.
+  Status record_vote(std::uint64_t source, std::uint64_t target) {
+    if (target <= target_ || source < source_)
+      return make_error(
+          Reason::kInvalidArgument,
+          "a vote from height " + std::to_string(source) + " to " + std::to_string(target) +
+              " could conflict with one signed before (highest source " + std::to_string(source_) +
+              ", highest target " + std::to_string(target_) + ")");
+    return persist(slot_, source, target);
+  }
+
+ private:
+  Status persist(std::uint64_t slot, std::uint64_t source, std::uint64_t target) {
     fs::path tmp = file_;
     tmp += ".tmp";
-    std::string text = "last_signed_slot " + std::to_string(slot) + "\n";
+    std::string text = "last_signed_slot " + std::to_string(slot) + "\nvote_source_height " +
+                       std::to_string(source) + "\nvote_target_height " + std::to_string(target) +
+                       "\n";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     ok = fd >= 0 && ::fsync(fd) == 0 && ok;
@@ -102,14 +133,17 @@ class SlotGuard {
       ::close(dir);
     }
     if (!ok)
-      return make_error(Reason::kIoError, file_.string() + ": cannot record the signed slot");
-    last_ = slot;
+      return make_error(Reason::kIoError, file_.string() + ": cannot record what was signed");
+    slot_ = slot;
+    source_ = source;
+    target_ = target;
     return {};
   }
 
- private:
   fs::path file_;
-  std::uint64_t last_ = 0;
+  std::uint64_t slot_ = 0;
+  std::uint64_t source_ = 0;
+  std::uint64_t target_ = 0;
 };
 
 std::string iso_now() {
@@ -200,7 +234,7 @@ struct Node::Impl {
   std::function<void(LogLevel, const std::string&)> log;
   SystemClock clock;
   fs::path data_dir;
-  std::optional<SlotGuard> guard;  // before peer: the forging tick uses it until peer is gone
+  std::optional<SigningGuard> guard;  // before peer: the forging tick uses it until peer is gone
   std::unique_ptr<PeerNode> peer;
   std::unique_ptr<RpcServer> rpc;
   std::uint16_t p2p_port = 0;
@@ -288,21 +322,25 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
 
   std::optional<Address> forger;
   if (key) {
-    auto guard = SlotGuard::open(config.data_dir / "signing-state");
+    auto guard = SigningGuard::open(config.data_dir / "signing-state");
     if (!guard.ok()) return guard.error();
     impl->guard.emplace(std::move(*guard));
     forger = key->public_key();
     ForgingOptions forging;
     forging.min_peers = config.forge_min_peers;
     Impl* raw = impl.get();
-    forging.before_sign = [raw](std::uint64_t slot) { return raw->guard->record(slot); };
+    forging.before_sign = [raw](std::uint64_t slot) { return raw->guard->record_block(slot); };
+    forging.before_vote = [raw](std::uint64_t source, std::uint64_t target) {
+      return raw->guard->record_vote(source, target);
+    };
     impl->peer->start_forging(std::move(*key), std::move(forging));
   }
 
   RpcOptions ro;
   ro.host = rpc->host;
   ro.port = rpc->port;
-  auto server = RpcServer::start(*impl->peer, ro, RpcIdentity{kVersion, forger});
+  auto server =
+      RpcServer::start(*impl->peer, ro, RpcIdentity{kVersion, forger, p2p::kProtocolVersion});
   if (!server.ok()) return server.error();
   impl->rpc = std::move(*server);
   log(LogLevel::kInfo, "pos-node " + std::string(kVersion) + " on chain " +

@@ -5,6 +5,8 @@
 #include <kj/exception.h>
 
 #include <cstring>
+#include <iterator>
+#include <unordered_set>
 
 #include "pos/codec.h"
 #include "schema/messages.capnp.h"
@@ -148,6 +150,25 @@ Result<Message> to_message(wire::Envelope::Reader env, std::string_view chain_id
       return Message(Ping{env.getPing()});
     case wire::Envelope::PONG:
       return Message(Pong{env.getPong()});
+    case wire::Envelope::VOTES: {
+      auto list = env.getVotes();
+      if (list.size() > kMaxVotesPerMessage)
+        return too_many("votes", list.size(), kMaxVotesPerMessage);
+      Votes votes;
+      votes.votes.reserve(list.size());
+      std::unordered_set<Hash> ids;
+      for (auto data : list) {
+        auto vote = decode_vote(view_of(data));
+        if (!vote.ok()) return vote.error();
+        if (auto ok = same_chain((*vote)->chain_id(), chain_id, "vote"); !ok.ok())
+          return ok.error();
+        // An honest sender never repeats a vote within a message.
+        if (!ids.insert((*vote)->id()).second)
+          return malformed("vote " + (*vote)->id().hex() + " twice in one message");
+        votes.votes.push_back(std::move(*vote));
+      }
+      return Message(votes);
+    }
     case wire::Envelope::REJECT: {
       auto r = env.getReject();
       auto code = text_of(r.getCode(), "reject code");
@@ -202,6 +223,10 @@ struct Encoder {
     b.setCode(r.code);
     b.setMessage(r.message);
   }
+  void operator()(const Votes& v) {
+    auto list = env.initVotes(static_cast<unsigned>(v.votes.size()));
+    for (unsigned i = 0; i < list.size(); ++i) list.set(i, data_of(encode(*v.votes[i])));
+  }
 };
 
 std::uint32_t read_le32(const std::uint8_t* p) {
@@ -239,7 +264,8 @@ std::string to_string(const PeerAddress& address) {
 std::string_view message_kind(const Message& message) {
   static constexpr std::string_view kNames[] = {"hello", "get_peers",  "peers",  "txs",
                                                 "block", "get_blocks", "blocks", "ping",
-                                                "pong",  "reject"};
+                                                "pong",  "reject",     "votes"};
+  static_assert(std::size(kNames) == std::variant_size_v<Message>, "a name for every kind");
   return kNames[message.index()];
 }
 

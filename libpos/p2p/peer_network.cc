@@ -2,8 +2,9 @@
 //
 // A connection: both sides send Hello at once; nothing else is accepted before the peer's Hello.
 // Frames are read whole (size checked from the segment table first), decoded with bounded
-// traversal, rate-limited per peer, and each refusal adds the reason's penalty (docs/consensus.md)
-// to the peer's misbehaviour; at 100 the peer is banned for ban_ms and dropped.
+// traversal, rate-limited per peer (messages, and votes by a budget of their own), and each
+// refusal adds the reason's penalty (docs/consensus.md) to the peer's misbehaviour; at 100 the
+// peer is banned for ban_ms and dropped.
 #include "pos/peer_network.h"
 
 #include <arpa/inet.h>
@@ -36,6 +37,10 @@ using namespace p2p;
 constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;
 constexpr std::size_t kMaxAddressBook = 1000;
 constexpr std::size_t kMaxSeenTxs = 100'000;
+// Vote ids remembered per generation of the seen-set (SeenSet): 50,000 is four minutes of 200
+// validators voting every second, while a vote stops counting after the epoch that follows its
+// target's (about a minute with the default 32 slots of 1 s); at most twice that is held.
+constexpr std::size_t kSeenVotesGeneration = 50'000;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
 
@@ -50,6 +55,28 @@ std::optional<PeerAddress> parse_host_port(std::string_view text) {
   if (!address.ok()) return std::nullopt;
   return *address;
 }
+
+// Ids seen lately, kept in two generations: when the current one is full it becomes the previous
+// one and the one before is forgotten. So the latest `generation` ids are always remembered, at
+// most twice that are held, and a full set never forgets everything at once.
+class SeenSet {
+ public:
+  explicit SeenSet(std::size_t generation) : generation_(generation) {}
+  bool contains(const Hash& id) const { return current_.contains(id) || previous_.contains(id); }
+  void insert(const Hash& id) {
+    if (current_.contains(id)) return;
+    if (current_.size() >= generation_) {
+      previous_ = std::move(current_);
+      current_ = {};
+    }
+    current_.insert(id);
+  }
+
+ private:
+  std::size_t generation_;
+  std::unordered_set<Hash> current_;
+  std::unordered_set<Hash> previous_;
+};
 
 struct Peer {
   std::uint64_t id = 0;
@@ -67,6 +94,8 @@ struct Peer {
   std::uint64_t last_ping_ms = 0;
   double tokens = 0;
   std::uint64_t tokens_ms = 0;
+  double vote_tokens = 0;  // the vote budget's bucket
+  std::uint64_t vote_tokens_ms = 0;
   bool blocks_requested = false;
   std::uint64_t blocks_requested_ms = 0;
   std::size_t queued_bytes = 0;
@@ -206,6 +235,14 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
                 except);
   }
 
+  void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) {
+    for (std::size_t i = 0; i < votes.size(); i += kMaxVotesPerMessage)
+      relay_votes(
+          {votes.begin() + static_cast<long>(i),
+           votes.begin() + static_cast<long>(std::min(i + kMaxVotesPerMessage, votes.size()))},
+          except);
+  }
+
  private:
   void taskFailed(kj::Exception&& exception) override {
     log("task failed: " + std::string(exception.getDescription().cStr()));
@@ -299,8 +336,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     peer->remote = remote_of(*stream, peer->remote_ip);
     peer->stream = kj::mv(stream);
     std::uint64_t now = clock_.now_ms();
-    peer->connected_ms = peer->last_frame_ms = peer->tokens_ms = now;
+    peer->connected_ms = peer->last_frame_ms = peer->tokens_ms = peer->vote_tokens_ms = now;
     peer->tokens = config_.max_messages_per_second;
+    peer->vote_tokens = config_.max_vote_burst;
     if (inbound) {
       std::size_t count = 0;
       for (const auto& [id, p] : peers_) count += p->inbound ? 1 : 0;
@@ -397,6 +435,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     seen_txs_.insert(id);
   }
 
+  void relay_votes(const std::vector<VotePtr>& votes, std::uint64_t except) {
+    if (votes.empty()) return;
+    for (const auto& vote : votes) seen_votes_.insert(vote->id());
+    relay(encode_frame(Votes{votes}), except);
+  }
+
   // Reads one frame: the segment table first, so that the size is known before allocating.
   kj::Promise<std::optional<Bytes>> read_frame(Peer& peer) {
     auto buffer = std::make_shared<Bytes>(8);
@@ -453,6 +497,19 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (p->closing) return kj::READY_NOW;
       return read_loop(*p);
     });
+  }
+
+  // Takes up to `wanted` votes from the peer's vote budget; returns how many it may send now.
+  std::size_t take_vote_tokens(Peer& peer, std::size_t wanted) {
+    std::uint64_t now = clock_.now_ms();
+    double rate = config_.max_votes_per_second;
+    peer.vote_tokens = std::min(
+        static_cast<double>(config_.max_vote_burst),
+        peer.vote_tokens + rate * static_cast<double>(since(now, peer.vote_tokens_ms)) / 1000.0);
+    peer.vote_tokens_ms = now;
+    auto allowed = std::min(wanted, static_cast<std::size_t>(peer.vote_tokens));
+    peer.vote_tokens -= static_cast<double>(allowed);
+    return allowed;
   }
 
   bool take_token(Peer& peer) {
@@ -537,6 +594,32 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     }
     if (fresh.empty()) return;
     for (const auto& verdict : handler_.receive_transactions(peer.id, fresh)) {
+      if (verdict.ok()) continue;
+      refuse(peer, verdict.error());
+      if (peer.closing) break;
+    }
+  }
+
+  void on(Peer& peer, Votes& message) {
+    // The budget first: votes over it are dropped before anything looks at them (no seen-set
+    // entry, no signature check), and the peer pays once for the message.
+    std::size_t allowed = take_vote_tokens(peer, message.votes.size());
+    if (allowed < message.votes.size()) {
+      refuse(peer,
+             Error{Reason::kRateLimited,
+                   std::to_string(message.votes.size() - allowed) + " votes over its budget of " +
+                       std::to_string(config_.max_votes_per_second) + " a second"});
+      if (peer.closing) return;
+      message.votes.resize(allowed);
+    }
+    std::vector<VotePtr> fresh;
+    for (const auto& vote : message.votes) {
+      if (seen_votes_.contains(vote->id()) || handler_.has_vote(vote->id())) continue;
+      seen_votes_.insert(vote->id());
+      fresh.push_back(vote);
+    }
+    if (fresh.empty()) return;
+    for (const auto& verdict : handler_.receive_votes(peer.id, fresh)) {
       if (verdict.ok()) continue;
       refuse(peer, verdict.error());
       if (peer.closing) break;
@@ -678,6 +761,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   std::map<std::string, std::uint64_t> banned_ips_;
   std::map<Hash, std::uint64_t> banned_nodes_;
   std::unordered_set<Hash> seen_txs_;
+  SeenSet seen_votes_{kSeenVotesGeneration};
   std::optional<std::uint64_t> syncing_from_;
   std::uint64_t next_peer_id_ = 0;
   std::uint64_t connections_dropped_ = 0;
@@ -729,6 +813,9 @@ void PeerNetwork::broadcast_block(const BlockPtr& block, PeerId except) {
 }
 void PeerNetwork::broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) {
   impl_->broadcast_transactions(txs, except);
+}
+void PeerNetwork::broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) {
+  impl_->broadcast_votes(votes, except);
 }
 std::size_t PeerNetwork::ready_peers() const {
   return impl_->ready_peers();

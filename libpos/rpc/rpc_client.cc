@@ -107,6 +107,12 @@ Result<RpcInfo> RpcClient::info() {
   return info;
 }
 
+Result<RpcFinality> RpcClient::finality() {
+  auto body = answer(get("/finality"));
+  if (!body.ok()) return body.error();
+  return finality_info_from_json(*body);
+}
+
 Result<std::vector<PeerInfo>> RpcClient::peers() {
   auto body = answer(get("/peers"));
   if (!body.ok()) return body.error();

@@ -190,6 +190,7 @@ struct RpcServer::Impl {
   void install_routes();
   void install_explorer();
   Reply info();
+  Reply finality();
   Reply health();
   Reply metrics();
   Reply blocks_page(const httplib::Request& req);
@@ -214,6 +215,7 @@ std::string RpcServer::Impl::chain_id() const {
 
 void RpcServer::Impl::install_routes() {
   route("GET", "/info", "/info", [this](const auto&) { return info(); });
+  route("GET", "/finality", "/finality", [this](const auto&) { return finality(); });
   route("GET", "/health", "/health", [this](const auto&) { return health(); });
   route("GET", "/metrics", "/metrics", [this](const auto&) { return metrics(); });
   route("GET", "/blockchain", "/blockchain", [this](const auto& req) { return blocks_page(req); });
@@ -271,17 +273,31 @@ Reply RpcServer::Impl::info() {
   NodeInfo info;
   info.chain_id = chain_id_text;
   info.genesis_hash = node.genesis_hash();
+  info.protocol_version = identity.protocol_version;
   info.height = s.height;
   info.tip = s.tip;
   info.state_root = s.state_root;
   info.slot = s.slot;
+  info.epoch = node.params().epoch_of(s.slot);
+  info.justified_height = s.justified_height;
   info.finalized_height = s.finalized_height;
+  info.finalized_hash = s.finalized_hash;
   info.peers = s.peers.size();
   info.pool_size = s.pool_size;
   info.syncing = s.syncing_from.has_value();
   info.version = identity.version;
   info.address = identity.forger;
   return Reply{200, to_json(info)};
+}
+
+// The published status's checkpoints: what the votes included in the best chain justify and
+// finalize. Read from the snapshot, so a busy loop does not delay it.
+Reply RpcServer::Impl::finality() {
+  NodeStatus s = node.status();
+  FinalityInfo f;
+  f.justified = FinalityCheckpoint{s.justified_height, s.justified_hash};
+  f.finalized = FinalityCheckpoint{s.finalized_height, s.finalized_hash};
+  return Reply{200, to_json(f)};
 }
 
 Reply RpcServer::Impl::health() {
@@ -322,11 +338,16 @@ Reply RpcServer::Impl::metrics() {
   gauge("pos_height", "Height of the chain tip.", static_cast<double>(s.height));
   gauge("pos_finalized_height", "Height at or below which blocks are final.",
         static_cast<double>(s.finalized_height));
+  gauge("pos_justified_height",
+        "Height of the highest block the votes included in the best chain justify.",
+        static_cast<double>(s.justified_height));
   gauge("pos_slot", "The clock's current slot.", static_cast<double>(s.slot));
   gauge("pos_peers", "Connected peers.", static_cast<double>(s.peers.size()));
   gauge("pos_pool_transactions", "Transactions in the pool.", static_cast<double>(s.pool_size));
   gauge("pos_pool_bytes", "Bytes of the transactions in the pool.",
         static_cast<double>(s.pool_bytes));
+  gauge("pos_vote_pool_size", "Votes held for inclusion in a block.",
+        static_cast<double>(s.vote_pool_size));
   gauge("pos_syncing", "1 while blocks are being fetched from a peer.", s.syncing_from ? 1.0 : 0.0);
   counter_head("pos_transactions_accepted_total", "Transactions admitted to the pool, by source.");
   for (const auto& [source, n] : s.counters.txs_accepted)
@@ -340,6 +361,10 @@ Reply RpcServer::Impl::metrics() {
   out += "pos_blocks_received_total " + std::to_string(s.counters.blocks_received) + "\n";
   counter_head("pos_reorganisations_total", "Reorganisations of the main chain.");
   out += "pos_reorganisations_total " + std::to_string(s.counters.reorganisations) + "\n";
+  counter_head("pos_votes_cast_total", "Votes this node's key signed.");
+  out += "pos_votes_cast_total " + std::to_string(s.counters.votes_cast) + "\n";
+  counter_head("pos_votes_received_total", "Votes from peers kept in the vote pool.");
+  out += "pos_votes_received_total " + std::to_string(s.counters.votes_received) + "\n";
   out +=
       "# HELP pos_rpc_request_seconds RPC request latency by route.\n"
       "# TYPE pos_rpc_request_seconds histogram\n";

@@ -161,6 +161,17 @@ async function main() {
     const topRow = Number(await page.locator("[data-testid=block-row]").first().getAttribute("data-height"));
     assert.ok(topRow >= first + 1, "the newest block is listed first");
     assert.ok(await page.locator("[data-testid=staker-row]").count() === 3, "three stakers listed");
+    // The status shows the justified and finalized heights (from /info), neither above the tip.
+    const statOf = async (id) => {
+      const text = (await page.textContent(`[data-testid=${id}]`)).replace(/,/g, "");
+      assert.match(text, /^[0-9]+$/, `${id} shows a height`);
+      return Number(text);
+    };
+    const justified = await statOf("justified");
+    const finalized = await statOf("finalized");
+    const shownHeight = await heightOf();
+    assert.ok(justified <= shownHeight && finalized <= shownHeight,
+      `justified ${justified} and finalized ${finalized} at most the height ${shownHeight}`);
     await shot(page, "home-desktop");
     log(`height grew from ${first} to ${await heightOf()}`);
 

@@ -153,6 +153,13 @@ TEST_CASE("transactions carry their fields, pages can leave transactions out, st
 
   // Recent slots: every block of the window by a staker; one node forges them all here.
   REQUIRE(eventually([&] { return rpc.info()->height >= 4; }, 30));
+  // The explorer's status header: the justified and finalized heights of /info, neither above
+  // the tip, and the finalized block's hash.
+  auto info = json_of(rpc.get("/info"));
+  CHECK(info["justified_height"].GetUint64() <= info["height"].GetUint64());
+  CHECK(info["finalized_height"].GetUint64() <= info["height"].GetUint64());
+  REQUIRE(info["finalized_hash"].IsString());
+  CHECK(info["finalized_hash"].GetStringLength() == 64);
   auto stakers = json_of(rpc.get("/stakers?window=3"));
   CHECK(stakers["recent"]["blocks"].GetUint64() == 3);
   CHECK(stakers["recent"]["to"].GetUint64() - stakers["recent"]["from"].GetUint64() == 2);
@@ -183,6 +190,7 @@ TEST_CASE("the explorer's files come from the node itself, under a strict conten
   auto script = rpc.get("/explorer.js");
   REQUIRE(script->status == 200);
   CHECK_THAT(script->body, Catch::Contains("use strict"));
+  CHECK_THAT(script->body, Catch::Contains("info.justified_height"));
   CHECK(rpc.get("/explorer.css")->status == 200);
   CHECK(rpc.get("/index.html")->status == 404);
   CHECK(rpc.get("/explorer.js.map")->status == 404);

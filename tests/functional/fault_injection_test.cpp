@@ -80,20 +80,34 @@ TEST_CASE("faults: a validator restarts without peers and is found again", "[fun
   expect_all_held(f.settle_and_check());
 }
 
-TEST_CASE("faults: a partition into two halves, shorter than the finality depth, then healed",
-          "[functional][fault]") {
+TEST_CASE(
+    "faults: a 2|2 partition of three epochs heals into one chain; finality waits, then "
+    "resumes",
+    "[functional][fault][finality]") {
   FaultNetwork f(kNodes, kUsers);
   warm_up(f);
+  auto finalized = [&](std::size_t i) { return f.node(i).rpc().info()->finalized_height; };
+  REQUIRE(eventually([&] { return finalized(0) > 0; }, 30));
   std::uint64_t before = f.height(0);
   f.partition({0, 1});
-  // Both halves hold stake, so both go on forging, each its own branch.
-  CHECK(f.grows(0, 2, 10));
-  CHECK(f.grows(3, 2, 10));
-  CHECK(eventually([&] { return f.node(0).rpc().info()->tip != f.node(3).rpc().info()->tip; }));
+  const std::uint64_t cut = f.net().slot_now();
+  const std::uint64_t epoch_slots = f.net().genesis.params.epoch_slots;
+  // Both halves hold stake, so both go on forging, each its own branch; neither holds more than
+  // 2/3, so neither finalizes (votes cast before the cut may still finalize a block or two).
+  REQUIRE(eventually([&] { return f.net().slot_now() >= cut + 5; }, 30));
+  const std::uint64_t fin0 = finalized(0), fin3 = finalized(3);
+  REQUIRE(eventually([&] { return f.net().slot_now() >= cut + 3 * epoch_slots; }, 120));
+  CHECK(finalized(0) == fin0);
+  CHECK(finalized(3) == fin3);
+  CHECK(f.node(0).rpc().info()->tip != f.node(3).rpc().info()->tip);
+  CHECK(f.height(0) > before + epoch_slots / 2);
+  CHECK(f.height(3) > before + epoch_slots / 2);
   CHECK(f.node(1).rpc().info()->peers == 1);  // n0 only: the links to n2 and n3 are cut
+  // Healed: one chain on every node with no manual step, and finality moves again.
   f.heal();
-  CHECK(eventually([&] { return f.node(0).rpc().info()->tip == f.node(3).rpc().info()->tip; }, 30));
-  CHECK(f.height(0) > before);
+  CHECK(eventually([&] { return f.node(0).rpc().info()->tip == f.node(3).rpc().info()->tip; }, 60));
+  for (std::size_t i = 0; i < kNodes; ++i)
+    CHECK(eventually([&] { return finalized(i) > std::max(fin0, fin3) + 2; }, 60));
   run_on(f, 3);
   expect_all_held(f.settle_and_check());
 }
@@ -112,9 +126,7 @@ TEST_CASE("faults: a validator that stays offline", "[functional][fault]") {
 TEST_CASE("soak: random perturbations under steady load", "[.soak]") {
   const char* env = std::getenv("POS_SOAK_SECONDS");
   const double seconds = env ? std::atof(env) : 600;
-  // The default finality depth of 32: the scenarios above use 10 to reach finality quickly,
-  // but random partitions plus reconnection backoff can outlast 10 blocks (see consensus.md).
-  FaultNetwork f(kNodes, kUsers, 300, 32);
+  FaultNetwork f(kNodes, kUsers, 300);
   warm_up(f);
   std::mt19937 rng(std::random_device{}());
   std::map<pid_t, long> peak;

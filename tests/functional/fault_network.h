@@ -68,10 +68,7 @@ class FaultNetwork {
  public:
   // `nodes` validators of equal stake, each dialling the lower-numbered ones through a Link,
   // discovery off (so every connection is a Link the test can cut); `users` funded accounts.
-  // Finality after `finality_depth` blocks: a partition must stay shorter than that, or each
-  // side finalises its own branch (consensus.md).
-  FaultNetwork(std::size_t nodes, std::size_t users, std::uint64_t slot_ms = 300,
-               std::uint64_t finality_depth = 10);
+  FaultNetwork(std::size_t nodes, std::size_t users, std::uint64_t slot_ms = 300);
   ~FaultNetwork();
 
   std::size_t size() const { return nodes_.size(); }

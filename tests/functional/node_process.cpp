@@ -34,8 +34,7 @@ ClosedPort::~ClosedPort() {
   close(fd_);
 }
 
-TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t user_count,
-                         std::uint64_t finality_depth) {
+TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t user_count) {
   for (std::size_t i = 0; i < count; ++i)
     validators.emplace_back(test::key_from_index(static_cast<std::uint32_t>(i)));
   for (std::size_t i = 0; i < user_count; ++i)
@@ -43,7 +42,6 @@ TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t u
   genesis.params.chain_id = "pos-functional";
   genesis.params.genesis_time_ms = SystemClock().now_ms() - 10 * slot_ms;
   genesis.params.slot_ms = slot_ms;
-  genesis.params.finality_depth = finality_depth;
   genesis.params.unbonding_blocks = 5;
   if (count == 0) return;  // demo(): the genesis comes from keys/
   genesis.params.exchange_authority = validators[0].public_key();

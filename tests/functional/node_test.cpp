@@ -119,6 +119,18 @@ TEST_CASE("every route answers, and every error path gives its status and code, 
   auto metrics = rpc.get("/metrics");
   CHECK(metrics->status == 200);
   CHECK_THAT(metrics->body, Catch::Contains("pos_height"));
+  CHECK(info->epoch == std::optional<std::uint64_t>(info->slot / net.genesis.params.epoch_slots));
+  for (const char* name : {"pos_justified_height gauge", "pos_vote_pool_size gauge",
+                           "pos_votes_cast_total counter", "pos_votes_received_total counter"})
+    CHECK_THAT(metrics->body, Catch::Contains(std::string("# TYPE ") + name + "\n"));
+  // Both checkpoints of /finality are blocks of the node's chain (one node: no reorganisation).
+  auto finality = rpc.finality();
+  REQUIRE(finality.ok());
+  for (const auto& checkpoint : {finality->justified, finality->finalized}) {
+    auto at = rpc.block(checkpoint.height);
+    REQUIRE(at.ok());
+    CHECK((*at)->hash() == checkpoint.hash);
+  }
 
   // A transfer: 202 with its id, pending, then included (validator 0 leads a third of the slots).
   auto tx = alice.transfer(net.genesis.params.chain_id, bob.public_key(), 10, 1, 0, 1);
@@ -200,6 +212,7 @@ TEST_CASE("every route answers, and every error path gives its status and code, 
   cases.push_back({"bad page parameter", rpc.get("/blocks?from=abc"), 400, "invalid_argument"});
   cases.push_back({"unknown route", rpc.get("/nothing/here"), 404, "not_found"});
   cases.push_back({"wrong method", rpc.post("/info", "{}"), 404, "not_found"});
+  cases.push_back({"wrong method on /finality", rpc.post("/finality", "{}"), 404, "not_found"});
   cases.push_back({"oversized body", rpc.post("/transaction", std::string(2 << 20, ' ')), 413,
                    "payload_too_large"});
   for (auto& c : cases) {
@@ -247,6 +260,28 @@ TEST_CASE(
     auto ia = a.rpc().info(), ib = b.rpc().info(), ic = c.rpc().info();
     return ia->tip == ib->tip && ib->tip == ic->tip && ia->state_root == ic->state_root;
   }));
+
+  // All three validators vote: the votes in the chain justify a block above genesis, and each
+  // node's /finality names blocks of its chain, the justified one never below the finalized.
+  REQUIRE(eventually([&] {
+    for (auto* n : nodes) {
+      auto f = n->rpc().finality();
+      if (!f.ok() || f->justified.height == 0) return false;
+    }
+    return true;
+  }));
+  for (auto* n : nodes) {
+    auto f = n->rpc().finality();
+    REQUIRE(f.ok());
+    CHECK(f->justified.height >= f->finalized.height);
+    auto finalized = n->rpc().block(f->finalized.height);
+    REQUIRE(finalized.ok());
+    CHECK((*finalized)->hash() == f->finalized.hash);
+    auto info = n->rpc().info();
+    REQUIRE(info.ok());
+    CHECK(info->justified_height >= f->justified.height);
+    CHECK(info->finalized_height >= f->finalized.height);
+  }
 }
 
 TEST_CASE("stopping a leader does not stop the chain; pending transactions get included",

@@ -171,3 +171,101 @@ TEST_CASE("equivocating blocks: the first is kept, the evidence recorded, consen
   CHECK(eventually([&] { return b.status().tip == a.status().tip; }));
   CHECK(b.status().height == 2);
 }
+
+TEST_CASE("a refused vote costs its sender the reason's penalty; at 100 it is banned",
+          "[p2p][net][hostile][adversary][votes]") {
+  Fixture f;
+  // The stand-in node refuses votes by their target height, as the real one would for these
+  // reasons: 1000 has a bad signature (penalty 100), 2000 is below finality (penalty 20), 3000
+  // is for a block it does not know (no blame: an ok verdict, as honest races cause).
+  BareNetwork n(f, {}, [](const Vote& v) -> Status {
+    if (v.target_height() == 1000) return make_error(Reason::kBadSignature, "bad signature");
+    if (v.target_height() == 2000) return make_error(Reason::kConflictsFinalized, "below finality");
+    return {};
+  });
+  RawPeer honest(n.port());
+  honest.send(hello_for(f, 52));
+  RawPeer evil(n.port());
+  evil.send(hello_for(f, 51));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+
+  evil.send(p2p::Votes{{vote_for(f, 3000)}});
+  REQUIRE(evil.round_trip(1));
+  CHECK(n.misbehaviour(51) == 0);
+  evil.send(p2p::Votes{{vote_for(f, 2000)}});
+  REQUIRE(evil.round_trip(2));
+  CHECK(n.misbehaviour(51) == reason_info(Reason::kConflictsFinalized).peer_penalty);
+  // A bad signature, sent after a good vote in the same message: the good one is handed over
+  // (and relayed), the bad one bans the sender.
+  VotePtr good = vote_for(f, 4000);
+  evil.send(p2p::Votes{{good, vote_for(f, 1000)}});
+  CHECK(evil.closed_by_node());
+  CHECK(eventually([&] { return n.status().banned == 1; }));
+  CHECK(n.handler().received_count() == 4);
+  CHECK(honest.receive(
+      [&](const p2p::Message& m) { return vote_ids({m}) == std::vector{good->id()}; }));
+  // Banned: the same node id is turned away at once.
+  RawPeer again(n.port());
+  again.send(hello_for(f, 51));
+  CHECK(again.closed_by_node(5));
+  CHECK(n.misbehaviour(52) == 0);
+  CHECK(honest.round_trip(3));
+}
+
+TEST_CASE("a vote flood beyond the per-peer budget is cut before the node and penalised",
+          "[p2p][net][hostile][adversary][votes]") {
+  Fixture f;
+  PeerNetworkConfig defaults;
+  const std::size_t burst = defaults.max_vote_burst;
+  const std::size_t rate = defaults.max_votes_per_second;
+  REQUIRE(burst == 4000);
+  REQUIRE(rate == 2000);
+  BareNetwork n(f);
+  RawPeer evil(n.port());
+  evil.send(hello_for(f, 61));
+  RawPeer other(n.port());
+  other.send(hello_for(f, 62));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+  const int over = reason_info(Reason::kRateLimited).peer_penalty;
+  REQUIRE(over > 0);
+
+  // Four full messages at once (the node's clock stands still): the burst passes, the rest of
+  // the fourth is dropped, and the message costs rate_limited's penalty once.
+  auto flood = votes_for(f, 1, 4 * p2p::kMaxVotesPerMessage);
+  for (std::size_t i = 0; i < 4; ++i)
+    evil.send(p2p::Votes{{flood.begin() + static_cast<long>(i * p2p::kMaxVotesPerMessage),
+                          flood.begin() + static_cast<long>((i + 1) * p2p::kMaxVotesPerMessage)}});
+  REQUIRE(evil.round_trip(1));
+  CHECK(n.handler().received_count() == burst);
+  CHECK(n.misbehaviour(61) == over);
+  auto received = n.handler().received();
+  CHECK(received.back().second->id() == flood[burst - 1]->id());
+
+  // Half a second of the node's clock refills half the rate.
+  f.clock.advance(500);
+  auto more = votes_for(f, 100'000, p2p::kMaxVotesPerMessage);
+  evil.send(p2p::Votes{more});
+  REQUIRE(evil.round_trip(2));
+  CHECK(n.handler().received_count() == burst + rate / 2);
+  CHECK(n.misbehaviour(61) == 2 * over);
+
+  // The dropped votes were not read, not even into the seen-set: from a peer within its budget
+  // they reach the node.
+  std::vector<VotePtr> dropped(flood.begin() + static_cast<long>(burst), flood.end());
+  other.send(p2p::Votes{dropped});
+  REQUIRE(other.round_trip(3));
+  CHECK(n.handler().received_count() == burst + rate / 2 + dropped.size());
+  CHECK(n.misbehaviour(62) == 0);
+
+  // A flood that goes on is banned: every message over the budget costs the penalty again.
+  std::uint64_t height = 200'000;
+  bool closed = false;
+  for (int i = 0; i < 100 / over + 1 && !closed; ++i) {
+    evil.send(p2p::Votes{{vote_for(f, height++, false)}});
+    closed = !evil.round_trip(10 + static_cast<std::uint64_t>(i), 5);
+  }
+  CHECK(closed);
+  CHECK(n.handler().received_count() == burst + rate / 2 + dropped.size());
+  CHECK(n.misbehaviour(62) == 0);
+  CHECK(n.status().peers.size() == 1);
+}

@@ -359,12 +359,11 @@ TEST_CASE("fork choice: the longer branch wins; the dropped transactions return 
   CHECK(a.chain->transaction_location(tx->id())->block == again->hash());
 }
 
-TEST_CASE("a reorganisation below the finality depth is refused", "[chain][reorg][finality]") {
-  NetOptions o;
-  o.finality_depth = 2;
-  TestNet a(o);
-  TestNet b(o);
-  for (int i = 0; i < 5; ++i) a.advance();
+TEST_CASE("a reorganisation below the finalized block is refused, however long the branch",
+          "[chain][reorg][finality]") {
+  TestNet a;
+  TestNet b;
+  for (int i = 0; i < 5; ++i) a.advance_finalizing();
   std::vector<BlockPtr> rival;
   for (int i = 0; i < 8; ++i) rival.push_back(b.advance(a.chain->tip().slot));
   a.clock.set(b.clock.now_ms());
@@ -372,8 +371,43 @@ TEST_CASE("a reorganisation below the finality depth is refused", "[chain][reorg
   Snapshot before(a);
   auto result = a.chain->apply(rival[0]);
   REQUIRE_FALSE(result.ok());
-  CHECK(result.reason() == Reason::kBelowFinality);
+  CHECK(result.reason() == Reason::kConflictsFinalized);
   CHECK(Snapshot(a) == before);
+}
+
+TEST_CASE("fork choice: a shorter chain whose justified block is higher wins",
+          "[chain][reorg][finality]") {
+  TestNet a;
+  TestNet b;
+  for (int i = 0; i < 5; ++i) a.advance();
+  BlockPtr b1 = b.advance(a.chain->tip().slot);
+  BlockPtr b2 = b.advance_finalizing();  // justifies b1 on b's chain
+  a.clock.set(b.now());
+  REQUIRE(a.chain->apply(b1).ok());
+  CHECK(a.chain->height() == 5);  // longer, and neither justifies anything yet
+  auto result = a.chain->apply(b2);
+  REQUIRE(result.ok());
+  CHECK(result->kind == ApplyResult::Kind::kReorganized);
+  CHECK(a.chain->tip_hash() == b2->hash());
+  CHECK(a.chain->height() == 2);
+  CHECK(a.chain->vote_finality().justified().hash == b1->hash());
+  // The finalized block only rises: b's branch finalizes genesis, which it already was.
+  CHECK(a.chain->finalized_height() == 0);
+}
+
+TEST_CASE("the finalized block never moves back and bounds what is indexed", "[chain][finality]") {
+  TestNet net;
+  for (int i = 0; i < 6; ++i) net.advance_finalizing();
+  CHECK(net.chain->finalized_height() == 4);
+  CHECK(net.chain->finalized().hash == net.chain->block_at(4)->hash());
+  std::size_t indexed = net.chain->indexed_blocks();
+  CHECK(indexed == 3);                        // heights 4 to 6
+  for (int i = 0; i < 3; ++i) net.advance();  // no votes: nothing more is justified
+  CHECK(net.chain->finalized_height() == 4);
+  CHECK(net.chain->vote_finality().justified().height == 5);
+  net.restart();
+  CHECK(net.chain->finalized_height() == 4);
+  CHECK(net.chain->indexed_blocks() == 6);
 }
 
 TEST_CASE("a failed block in a longer branch rolls the reorganisation back", "[chain][reorg]") {
@@ -478,15 +512,6 @@ VotePtr main_chain_vote(const TestNet& net, const Wallet& w, std::uint64_t sourc
   return Vote::sign(f, w.secret_key());
 }
 
-// Every validator's vote from the tip's highest justified block to the tip.
-std::vector<VotePtr> everyone_votes_for_the_tip(const TestNet& net) {
-  std::vector<VotePtr> out;
-  std::uint64_t source = net.chain->vote_finality().justified().height;
-  for (const auto& v : net.validators)
-    out.push_back(main_chain_vote(net, v, source, net.chain->height()));
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("votes carried in blocks justify and finalize the chain, and a restart keeps it",
@@ -497,7 +522,7 @@ TEST_CASE("votes carried in blocks justify and finalize the chain, and a restart
   TestNet net(options);
   REQUIRE(net.chain->apply(net.forge_next({})).ok());
   for (std::uint64_t h = 2; h <= 12; ++h) {
-    REQUIRE(net.chain->apply(net.forge_next(everyone_votes_for_the_tip(net))).ok());
+    REQUIRE(net.chain->apply(net.forge_next(net.tip_votes())).ok());
     CHECK(net.chain->vote_finality().justified().height == h - 1);
     CHECK(net.chain->vote_finality().finalized().height == h - 2);
   }
@@ -508,7 +533,7 @@ TEST_CASE("votes carried in blocks justify and finalize the chain, and a restart
   CHECK(net.chain->vote_finality().justified() == justified);
   CHECK(net.chain->vote_finality().finalized() == finalized);
   // Two of three validators are not more than two thirds: justification stops there.
-  auto two = everyone_votes_for_the_tip(net);
+  auto two = net.tip_votes();
   two.pop_back();
   REQUIRE(net.chain->apply(net.forge_next(two)).ok());
   CHECK(net.chain->vote_finality().justified() == justified);
@@ -580,7 +605,7 @@ TEST_CASE("each branch counts its own votes, across a reorganisation and a resta
   // Two children of `first`: x, carrying every validator's vote for `first`, in the earlier
   // slot; y, carrying none, in a later one.
   std::uint64_t sx = net.next_slot(first->slot()), sy = net.next_slot(sx);
-  BlockPtr x = net.forge_next(everyone_votes_for_the_tip(net));
+  BlockPtr x = net.forge_next(net.tip_votes());
   REQUIRE(x->slot() == sx);
   BlockPtr y = net.forge(sy);
   REQUIRE(net.chain->apply(x).ok());
@@ -588,27 +613,33 @@ TEST_CASE("each branch counts its own votes, across a reorganisation and a resta
   CHECK(net.chain->tip_hash() == x->hash());
   CHECK(net.chain->vote_finality().justified().hash == first->hash());
 
-  // After a restart y is only in storage; a child of y makes the node index y's branch again,
-  // counting its (absent) votes, and reorganise to it.
+  // After a restart y is only in storage; a child z of y makes the node index y's branch
+  // again, counting its (absent) votes: longer, but x's chain justifies more, so x stays.
   other.clock.set(net.now());
   REQUIRE(other.chain->apply(y).ok());
   BlockPtr z = other.advance();
   net.clock.set(other.now());
   net.restart();
   REQUIRE(net.chain->apply(z).ok());
-  CHECK(net.chain->tip_hash() == z->hash());
-  CHECK(net.chain->vote_finality().justified().height == 0);
+  CHECK(net.chain->tip_hash() == x->hash());
+  CHECK(net.chain->vote_finality().justified().hash == first->hash());
+  // Votes for z on z's branch justify z from genesis, higher than first: the node reorganises,
+  // and that branch's finality is its own (first is not justified there).
+  BlockPtr z2 = other.advance_finalizing();
+  net.clock.set(other.now());
+  REQUIRE(net.chain->apply(z2).ok());
+  CHECK(net.chain->tip_hash() == z2->hash());
+  CHECK(net.chain->vote_finality().justified().hash == z->hash());
   CHECK_FALSE(net.chain->vote_finality().is_justified(1));
+  CHECK_FALSE(net.chain->vote_finality().is_justified(2));
 }
 
 TEST_CASE("a side branch that now forks below finality is refused as such, votes or not",
           "[chain][vote][reorg][finality]") {
-  NetOptions o;
-  o.finality_depth = 2;
-  TestNet a(o);
-  TestNet b(o);
-  a.advance();
-  a.advance();
+  TestNet a;
+  TestNet b;
+  a.advance_finalizing();
+  a.advance_finalizing();
   // b's branch, two blocks in later slots: a side branch of a at equal height.
   BlockPtr r1 = b.advance(a.chain->tip().slot);
   BlockPtr r2 = b.advance();
@@ -619,8 +650,8 @@ TEST_CASE("a side branch that now forks below finality is refused as such, votes
   REQUIRE(a.chain->tip_hash() != r2->hash());
   // a's chain grows: its finalized height passes the fork point, and r1 leaves the index.
   b.clock.set(a.now());
-  a.advance(r2->slot());
-  a.advance();
+  a.advance_finalizing(r2->slot());
+  a.advance_finalizing();
   REQUIRE(a.chain->finalized_height() == 2);
   // r3 carries a vote for r1, which a cannot look up any more: the refusal names finality.
   b.clock.set(a.now());
@@ -629,6 +660,6 @@ TEST_CASE("a side branch that now forks below finality is refused as such, votes
   Snapshot before(a);
   auto result = a.chain->apply(r3);
   REQUIRE_FALSE(result.ok());
-  CHECK(result.reason() == Reason::kBelowFinality);
+  CHECK(result.reason() == Reason::kConflictsFinalized);
   CHECK(Snapshot(a) == before);
 }

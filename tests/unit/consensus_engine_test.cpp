@@ -15,6 +15,7 @@ namespace {
 struct RecordingTransport final : Transport {
   std::vector<std::pair<BlockPtr, PeerId>> blocks;
   std::vector<std::pair<std::vector<TransactionPtr>, PeerId>> tx_batches;
+  std::vector<std::pair<std::vector<VotePtr>, PeerId>> vote_batches;
   std::size_t ready = 0;
   bool ahead = false;
 
@@ -23,6 +24,9 @@ struct RecordingTransport final : Transport {
   }
   void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) override {
     tx_batches.emplace_back(txs, except);
+  }
+  void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) override {
+    vote_batches.emplace_back(votes, except);
   }
   std::size_t ready_peers() const override { return ready; }
   bool peer_ahead() const override { return ahead; }
@@ -37,6 +41,23 @@ struct EngineFixture {
   TransactionPtr transfer(std::size_t user, std::uint64_t nonce, std::uint64_t amount = 1) {
     return net.users[user].transfer(net.chain_id(), net.users[1 - user].public_key(), amount, 1,
                                     nonce, net.now());
+  }
+  // A vote by `signer` from the chain's block `source` to `target`.
+  VotePtr vote(const Wallet& signer, const BlockPtr& source, const BlockPtr& target) const {
+    return Vote::sign(
+        VoteFields{
+            net.chain_id(), {}, source->hash(), source->height(), target->hash(), target->height()},
+        signer.secret_key());
+  }
+  // Starts forging (and voting) with validators[0], recording what it asks to sign.
+  void start(std::vector<std::pair<std::uint64_t, std::uint64_t>>* voted,
+             Status verdict = Status{}) {
+    ForgingOptions options;
+    options.before_vote = [voted, verdict](std::uint64_t source, std::uint64_t target) {
+      voted->emplace_back(source, target);
+      return verdict;
+    };
+    engine.start_forging(SecretKey::from_seed(net.validators[0].secret_key().seed()), options);
   }
 };
 
@@ -176,4 +197,128 @@ TEST_CASE("engine: the slot clock forges in the key's slots, within its conditio
   f.net.clock.set(params.slot_start_ms(slot));
   f.engine.on_tick();
   CHECK(f.engine.tip_height() == 2);
+}
+
+TEST_CASE("engine: a validator votes once for each new head, from its chain's justified block",
+          "[engine][votes]") {
+  EngineFixture f;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> voted;
+  f.start(&voted);
+  BlockPtr genesis = f.net.chain->block_at(0);
+  BlockPtr first = f.net.forge(f.net.next_slot(0));
+  REQUIRE(f.engine.receive_block(3, first, BlockSource::kGossip).ok());
+  CHECK(voted == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{0, 1}});
+  REQUIRE(f.transport.vote_batches.size() == 1);
+  const auto& [votes, except] = f.transport.vote_batches[0];
+  REQUIRE(votes.size() == 1);
+  CHECK(except == 0);
+  const VotePtr& vote = votes[0];
+  CHECK(vote->validator() == f.net.validators[0].public_key());
+  CHECK(vote->source_hash() == genesis->hash());
+  CHECK(vote->target_hash() == first->hash());
+  CHECK(vote->target_height() == 1);
+  CHECK(vote->check().ok());
+  CHECK(f.engine.has_vote(vote->id()));
+  CHECK(f.engine.status().counters.votes_cast == 1);
+  f.engine.on_tick();  // the head has not moved: no second vote
+  CHECK(f.transport.vote_batches.size() == 1);
+
+  BlockPtr second = f.net.forge(f.net.next_slot(first->slot()));
+  REQUIRE(f.engine.receive_block(3, second, BlockSource::kGossip).ok());
+  CHECK(voted.back() == std::make_pair(std::uint64_t{0}, std::uint64_t{2}));
+  CHECK(f.transport.vote_batches.size() == 2);
+
+  // A block of a sync batch is not voted for at once: the tick votes for where the batch ends.
+  BlockPtr third = f.net.forge(f.net.next_slot(second->slot()));
+  REQUIRE(f.engine.receive_block(3, third, BlockSource::kSync).ok());
+  CHECK(f.transport.vote_batches.size() == 2);
+  f.engine.on_tick();
+  REQUIRE(f.transport.vote_batches.size() == 3);
+  CHECK(f.transport.vote_batches[2].first[0]->target_hash() == third->hash());
+}
+
+TEST_CASE("engine: a vote the durable record refuses never leaves", "[engine][votes]") {
+  EngineFixture f;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> voted;
+  f.start(&voted, make_error(Reason::kInvalidArgument, "could conflict with one signed before"));
+  REQUIRE(f.engine.receive_block(3, f.net.forge(f.net.next_slot(0)), BlockSource::kGossip).ok());
+  CHECK(voted.size() == 1);
+  CHECK(f.transport.vote_batches.empty());
+  CHECK(f.engine.status().counters.votes_cast == 0);
+  CHECK(f.engine.status().vote_pool_size == 0);
+}
+
+TEST_CASE("engine: a peer's votes are judged cheaply first, kept, relayed past their sender",
+          "[engine][votes]") {
+  EngineFixture f;
+  BlockPtr genesis = f.net.chain->block_at(0);
+  BlockPtr first = f.net.forge(f.net.next_slot(0));
+  REQUIRE(f.engine.receive_block(3, first, BlockSource::kGossip).ok());
+  BlockPtr second = f.net.forge(f.net.next_slot(first->slot()));
+  REQUIRE(f.engine.receive_block(3, second, BlockSource::kGossip).ok());
+  const Wallet& v1 = f.net.validators[1];
+  const Wallet& v2 = f.net.validators[2];
+
+  VotePtr good = f.vote(v1, genesis, first);
+  auto sign = [&](const Wallet& w, const Hash& source, std::uint64_t hs, const Hash& target,
+                  std::uint64_t ht, std::string chain_id) {
+    return Vote::sign(VoteFields{std::move(chain_id), {}, source, hs, target, ht}, w.secret_key());
+  };
+  VotePtr other_chain = sign(v1, genesis->hash(), 0, first->hash(), 1, "another-chain");
+  VotePtr outsider = f.vote(f.net.users[0], genesis, first);
+  VotePtr wrong_height = sign(v1, genesis->hash(), 0, second->hash(), 1, f.net.chain_id());
+  VotePtr wrong_source = sign(v2, first->hash(), 0, second->hash(), 2, f.net.chain_id());
+  VotePtr forged = Vote::make(f.vote(v1, genesis, second)->fields(), good->signature());
+  Hash unknown = filled(7);
+  VotePtr unknown_target = sign(v2, genesis->hash(), 0, unknown, 9, f.net.chain_id());
+  VotePtr second_at_height = sign(v1, genesis->hash(), 0, filled(8), 1, f.net.chain_id());
+
+  auto verdicts =
+      f.engine.receive_votes(5, {good, other_chain, outsider, wrong_height, wrong_source, forged,
+                                 unknown_target, good, second_at_height});
+  REQUIRE(verdicts.size() == 9);
+  CHECK(verdicts[0].ok());
+  CHECK(verdicts[1].reason() == Reason::kWrongChain);
+  CHECK(verdicts[2].reason() == Reason::kBadVote);
+  CHECK(verdicts[3].reason() == Reason::kBadVote);
+  CHECK(verdicts[4].reason() == Reason::kBadVote);
+  CHECK(verdicts[5].reason() == Reason::kBadSignature);
+  CHECK(verdicts[6].ok());  // its target may be a block this node has not seen yet
+  CHECK(verdicts[7].ok());  // the same vote again: nothing to blame, nothing new
+  CHECK(verdicts[8].ok());  // a second vote at one height is evidence, not the sender's fault
+  REQUIRE(f.transport.vote_batches.size() == 1);
+  CHECK(f.transport.vote_batches[0].first == std::vector<VotePtr>{good, unknown_target});
+  CHECK(f.transport.vote_batches[0].second == 5);
+  CHECK(f.engine.has_vote(good->id()));
+  CHECK(f.engine.has_vote(unknown_target->id()));
+  CHECK_FALSE(f.engine.has_vote(second_at_height->id()));
+  CHECK(f.engine.status().counters.votes_received == 2);
+}
+
+TEST_CASE("engine: a leader includes the votes it holds that its chain lacks, and they justify",
+          "[engine][votes]") {
+  EngineFixture f;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> voted;
+  f.start(&voted);
+  BlockPtr genesis = f.net.chain->block_at(0);
+  BlockPtr first = f.net.forge(f.net.next_slot(0));
+  REQUIRE(f.engine.receive_block(3, first, BlockSource::kGossip).ok());
+  for (std::size_t v : {1, 2})
+    REQUIRE(f.engine.receive_votes(3, {f.vote(f.net.validators[v], genesis, first)})[0].ok());
+  CHECK(f.engine.status().vote_pool_size == 3);
+
+  const PublicKey me = f.net.validators[0].public_key();
+  std::uint64_t slot = first->slot() + 1;
+  while (f.net.chain->leader(slot) != me) ++slot;
+  f.net.clock.set(f.net.genesis.params.slot_start_ms(slot));
+  auto forged = f.engine.forge(SecretKey::from_seed(f.net.validators[0].secret_key().seed()), slot);
+  REQUIRE(forged.ok());
+  CHECK((*forged)->votes().size() == 3);
+  CHECK(f.net.chain->vote_finality().justified().hash == first->hash());
+  // Included votes are not offered again on this chain; the leader's own vote for its new
+  // block is.
+  auto again = f.net.chain->select_votes(f.engine.votes().by_priority(), slot + 1);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0]->target_hash() == (*forged)->hash());
+  CHECK(again[0]->source_hash() == first->hash());
 }

@@ -48,7 +48,10 @@ TEST_CASE("every parameter is part of the network's identity", "[genesis]") {
   other.params.slot_ms = 999;
   CHECK(other.hash() != base);
   other = g;
-  other.params.finality_depth += 1;
+  other.params.epoch_slots += 1;
+  CHECK(other.hash() != base);
+  other = g;
+  other.params.max_block_txs -= 1;
   CHECK(other.hash() != base);
   other = g;
   other.params.unbonding_blocks += 1;
@@ -68,8 +71,13 @@ TEST_CASE("bad genesis files are refused with a clear message", "[genesis]") {
              Catch::Contains("slot_ms"));
   CHECK_THAT(refusal(replaced(json, "\"chain_id\": \"pos-test\"", "\"chain_id\": \"\"")).message,
              Catch::Contains("chain_id"));
-  CHECK_THAT(refusal(replaced(json, "\"finality_depth\": 32,", "")).message,
-             Catch::Contains("finality_depth"));
+  CHECK_THAT(refusal(replaced(json, "\"unbonding_blocks\": 3,", "")).message,
+             Catch::Contains("unbonding_blocks"));
+  // A v1 genesis: depth finality is gone, and the message says so.
+  CHECK_THAT(
+      refusal(replaced(json, "\"slot_ms\": 1000,", "\"slot_ms\": 1000, \"finality_depth\": 32,"))
+          .message,
+      Catch::Contains("removed in protocol v2"));
   CHECK_THAT(refusal(replaced(json, "\"slot_ms\": 1000", "\"slot_ms\": 1000.5")).message,
              Catch::Contains("slot_ms"));
   CHECK_THAT(refusal(replaced(json, "\"slot_ms\"", "\"slot_size\"")).message,

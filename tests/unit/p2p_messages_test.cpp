@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <random>
 
 #include "pos/p2p_messages.h"
@@ -150,4 +151,111 @@ TEST_CASE("messages over their limits or for another chain are refused", "[p2p][
   auto decoded = decode_frame(encode_frame(Blocks{std::vector<BlockPtr>(12, big)}), net.chain_id());
   REQUIRE_FALSE(decoded.ok());
   CHECK_THAT(decoded.error().message, Catch::Contains("limit"));
+}
+
+namespace {
+
+// A signed vote of `chain_id` by test key `signer` to a made-up target at `target_height`.
+VotePtr sample_vote(const std::string& chain_id, std::uint64_t target_height,
+                    std::uint32_t signer = 1) {
+  VoteFields f;
+  f.chain_id = chain_id;
+  f.source_hash = filled(0x11);
+  f.source_height = 1;
+  f.target_hash = filled(static_cast<std::uint8_t>(target_height));
+  f.target_height = target_height;
+  return Vote::sign(f, key_from_index(signer));
+}
+
+// Where `part` starts in `bytes` (it must be there).
+std::size_t offset_of(const Bytes& bytes, const Bytes& part) {
+  auto at = std::search(bytes.begin(), bytes.end(), part.begin(), part.end());
+  REQUIRE(at != bytes.end());
+  return static_cast<std::size_t>(at - bytes.begin());
+}
+
+}  // namespace
+
+TEST_CASE("a Votes message survives its frame: each vote's bytes, id and order", "[p2p][wire]") {
+  std::vector<VotePtr> votes = {sample_vote("pos-test", 5, 1), sample_vote("pos-test", 5, 2),
+                                sample_vote("pos-test", 6, 1)};
+  auto back = std::get<Votes>(round_trip(Votes{votes}, "pos-test"));
+  REQUIRE(back.votes.size() == votes.size());
+  for (std::size_t i = 0; i < votes.size(); ++i) {
+    CHECK(back.votes[i]->id() == votes[i]->id());
+    CHECK(back.votes[i]->validator() == votes[i]->validator());
+    CHECK(back.votes[i]->signature() == votes[i]->signature());
+    CHECK(encode(*back.votes[i]) == encode(*votes[i]));
+    CHECK(back.votes[i]->check_signature().ok());
+  }
+  CHECK(message_kind(Message(back)) == "votes");
+  CHECK(std::get<Votes>(round_trip(Votes{}, "pos-test")).votes.empty());
+  // A full message of the largest votes (the longest chain id) is far below the frame limit.
+  std::vector<VotePtr> full;
+  for (std::uint64_t h = 1; h <= kMaxVotesPerMessage; ++h)
+    full.push_back(sample_vote(std::string(kMaxChainIdLength, 'c'), h));
+  Bytes frame = encode_frame(Votes{full});
+  CHECK(frame.size() < kMaxFrameBytes / 32);
+  auto decoded = decode_frame(frame, std::string(kMaxChainIdLength, 'c'));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Votes>(*decoded).votes.size() == kMaxVotesPerMessage);
+}
+
+TEST_CASE("a Votes message over kMaxVotesPerMessage is refused from its count, before decoding",
+          "[p2p][wire]") {
+  VotePtr vote = sample_vote("pos-test", 5);
+  std::vector<VotePtr> many(kMaxVotesPerMessage + 1, vote);
+  Bytes frame = encode_frame(Votes{many});
+  // The first vote's bytes are garbage: were any vote decoded first, that would be the refusal.
+  Bytes first = encode(*vote);
+  std::size_t at = offset_of(frame, first);
+  for (std::size_t i = 0; i < first.size(); ++i) frame[at + i] = 0xee;
+  auto decoded = decode_frame(frame, "pos-test");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.reason() == Reason::kMalformed);
+  CHECK_THAT(decoded.error().message,
+             Catch::Contains(std::to_string(kMaxVotesPerMessage + 1) + " votes") &&
+                 Catch::Contains("limit is " + std::to_string(kMaxVotesPerMessage)));
+}
+
+TEST_CASE("a Votes message with garbage bytes in one vote is malformed", "[p2p][wire]") {
+  std::vector<VotePtr> votes = {sample_vote("pos-test", 5), sample_vote("pos-test", 6),
+                                sample_vote("pos-test", 7)};
+  Bytes frame = encode_frame(Votes{votes});
+  Bytes middle = encode(*votes[1]);
+  std::size_t at = offset_of(frame, middle);
+
+  SECTION("every byte of it garbage") {
+    std::mt19937_64 rng(11);
+    for (std::size_t i = 0; i < middle.size(); ++i)
+      frame[at + i] = static_cast<std::uint8_t>(rng());
+  }
+  SECTION("its tag changed") {
+    frame[at + 4] ^= 0x20;
+  }
+  SECTION("its chain id one byte longer than its bytes allow") {
+    ++frame[at + 12];
+  }
+  auto decoded = decode_frame(frame, "pos-test");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.reason() == Reason::kMalformed);
+}
+
+TEST_CASE("a vote of another chain in a Votes message is refused as wrong_chain", "[p2p][wire]") {
+  std::vector<VotePtr> votes = {sample_vote("pos-test", 5), sample_vote("pos-other", 6)};
+  auto decoded = decode_frame(encode_frame(Votes{votes}), "pos-test");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.reason() == Reason::kWrongChain);
+}
+
+TEST_CASE("the same vote twice in one Votes message is malformed", "[p2p][wire]") {
+  VotePtr a = sample_vote("pos-test", 5);
+  VotePtr b = sample_vote("pos-test", 6);
+  auto decoded = decode_frame(encode_frame(Votes{{a, b, a}}), "pos-test");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.reason() == Reason::kMalformed);
+  CHECK_THAT(decoded.error().message, Catch::Contains(a->id().hex()));
+  // Equal fields under another validator's key are another vote (another id): both pass.
+  auto other = decode_frame(encode_frame(Votes{{a, sample_vote("pos-test", 5, 2)}}), "pos-test");
+  CHECK(other.ok());
 }

@@ -308,3 +308,95 @@ TEST_CASE("a validator told to need a peer does not forge alone, and does once c
   CHECK(a.status().height > 0);
   CHECK(eventually([&] { return b.status().tip == a.status().tip; }));
 }
+
+TEST_CASE("votes from a peer reach the node once and are relayed to the others, not the sender",
+          "[p2p][net][votes]") {
+  Fixture f;
+  BareNetwork n(f);
+  RawPeer sender(n.port());
+  RawPeer third(n.port());
+  sender.send(hello_for(f, 41));
+  third.send(hello_for(f, 42));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+
+  std::vector<VotePtr> votes = {vote_for(f, 5), vote_for(f, 6)};
+  std::vector<Hash> ids = {votes[0]->id(), votes[1]->id()};
+  sender.send(p2p::Votes{votes});
+  std::vector<Hash> relayed;
+  CHECK(third.receive([&](const p2p::Message& m) {
+    relayed = vote_ids({m});
+    return !relayed.empty();
+  }));
+  CHECK(relayed == ids);
+  auto received = n.handler().received();
+  REQUIRE(received.size() == 2);
+  CHECK(received[0].second->id() == ids[0]);
+  CHECK(received[1].second->id() == ids[1]);
+  CHECK(received[0].first == received[1].first);
+  CHECK(received[0].first != 0);
+
+  // Nothing came back to the sender before the answer to its next message; sending the same
+  // votes again, or echoing them from the third peer, does not reach the node again.
+  std::vector<p2p::Message> back;
+  sender.send(p2p::Votes{votes});
+  REQUIRE(sender.round_trip(1, 10, f.keys.chain_id(), &back));
+  CHECK(vote_ids(back).empty());
+  third.send(p2p::Votes{{votes[1]}});
+  REQUIRE(third.round_trip(2));
+  CHECK(n.handler().calls() == 1);
+  CHECK(n.handler().received_count() == 2);
+  CHECK(n.misbehaviour(41) == 0);
+  CHECK(n.misbehaviour(42) == 0);
+
+  // A mix of known and new votes hands over only the new one, from the peer that sent it.
+  VotePtr fresh = vote_for(f, 7);
+  third.send(p2p::Votes{{votes[0], fresh}});
+  CHECK(sender.receive(
+      [&](const p2p::Message& m) { return vote_ids({m}) == std::vector{fresh->id()}; }));
+  received = n.handler().received();
+  REQUIRE(received.size() == 3);
+  CHECK(received[2].second->id() == fresh->id());
+  CHECK(received[2].first != received[0].first);
+}
+
+TEST_CASE("broadcast_votes sends every ready peer the votes in messages of at most the limit",
+          "[p2p][net][votes]") {
+  Fixture f;
+  BareNetwork n(f);
+  RawPeer a(n.port());
+  RawPeer b(n.port());
+  a.send(hello_for(f, 43));
+  b.send(hello_for(f, 44));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+
+  auto votes = votes_for(f, 1, p2p::kMaxVotesPerMessage + 5);
+  std::vector<Hash> ids;
+  for (const auto& v : votes) ids.push_back(v->id());
+  n.broadcast_votes(votes);
+  for (RawPeer* peer : {&a, &b}) {
+    std::vector<std::size_t> sizes;
+    std::vector<Hash> got;
+    CHECK(peer->receive([&](const p2p::Message& m) {
+      if (const auto* v = std::get_if<p2p::Votes>(&m)) sizes.push_back(v->votes.size());
+      for (const auto& id : vote_ids({m})) got.push_back(id);
+      return got.size() >= ids.size();
+    }));
+    CHECK(sizes == std::vector<std::size_t>{p2p::kMaxVotesPerMessage, 5});
+    CHECK(got == ids);
+  }
+  // Broadcast votes are remembered: a peer echoing one does not hand it to the node.
+  a.send(p2p::Votes{{votes[3]}});
+  REQUIRE(a.round_trip(1));
+  CHECK(n.handler().calls() == 0);
+  // Except means except: the peer named is left out.
+  VotePtr one = vote_for(f, 9000);
+  b.send(p2p::Votes{{one}});  // so that the handler learns b's PeerId
+  REQUIRE(eventually([&] { return n.handler().received_count() == 1; }));
+  PeerId b_id = n.handler().received()[0].first;
+  VotePtr two = vote_for(f, 9001);
+  n.broadcast_votes({two}, b_id);
+  CHECK(a.receive([&](const p2p::Message& m) { return vote_ids({m}) == std::vector{two->id()}; }));
+  std::vector<p2p::Message> got_b;
+  REQUIRE(b.round_trip(2, 10, f.keys.chain_id(), &got_b));
+  CHECK(vote_ids(got_b).empty());
+}

@@ -1,5 +1,6 @@
-// What the peer-network tests share: a fixture of real listening PeerNodes on loopback, and a
-// raw peer that speaks the wire protocol over a plain socket to play a hostile one.
+// What the peer-network tests share: a fixture of real listening PeerNodes on loopback, a bare
+// PeerNetwork whose NetworkHandler records what it is handed, and a raw peer that speaks the
+// wire protocol over a plain socket to play a hostile one.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -12,10 +13,15 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <mutex>
+#include <set>
 #include <thread>
 
+#include "pos/event_loop.h"
 #include "pos/p2p_messages.h"
+#include "pos/peer_network.h"
 #include "pos/peer_node.h"
 #include "test_support.h"
 
@@ -96,15 +102,22 @@ class RawPeer {
            Ended::kClosed;
   }
   // Sends a Ping and reads until its Pong: the node handles a connection's messages in order,
-  // so everything sent before has then been handled. False if the node closed or stayed silent.
+  // so everything sent before has then been handled, and everything the node sent this peer
+  // before the Pong is in `got`. False if the node closed or stayed silent.
   bool round_trip(std::uint64_t nonce, double seconds = 10,
-                  const std::string& chain_id = "pos-test") {
+                  const std::string& chain_id = "pos-test",
+                  std::vector<p2p::Message>* got = nullptr) {
     send(p2p::Ping{nonce});
     auto pong = [nonce](const p2p::Message& m) {
       const auto* p = std::get_if<p2p::Pong>(&m);
       return p && p->nonce == nonce;
     };
-    return read_until(pong, seconds, nullptr, chain_id) == Ended::kFound;
+    return read_until(pong, seconds, got, chain_id) == Ended::kFound;
+  }
+  // Reads frames until one satisfies `found` (true), or the node closes or `seconds` pass.
+  template <class F>
+  bool receive(F found, double seconds = 10, const std::string& chain_id = "pos-test") {
+    return read_until(found, seconds, nullptr, chain_id) == Ended::kFound;
   }
 
  private:
@@ -144,6 +157,162 @@ inline p2p::Hello hello_for(const Fixture& f, std::uint8_t id) {
   h.node_id.bytes[0] = id;
   h.best_hash = f.keys.genesis.hash();
   return h;
+}
+
+// A vote by validators[0] from genesis to a made-up target at `target_height`: distinct heights
+// make distinct ids. Signed unless `sign` is false (then its signature is zero bytes, for floods
+// of votes that no one here verifies).
+inline VotePtr vote_for(const Fixture& f, std::uint64_t target_height, bool sign = true) {
+  VoteFields fields;
+  fields.chain_id = f.keys.chain_id();
+  fields.validator = f.keys.validators[0].public_key();
+  fields.source_hash = f.keys.genesis.hash();
+  fields.source_height = 0;
+  fields.target_hash.bytes[0] = static_cast<std::uint8_t>(target_height);
+  fields.target_hash.bytes[1] = static_cast<std::uint8_t>(target_height >> 8);
+  fields.target_height = target_height;
+  if (sign) return Vote::sign(fields, f.keys.validators[0].secret_key());
+  return Vote::make(fields, Signature{});
+}
+
+inline std::vector<VotePtr> votes_for(const Fixture& f, std::uint64_t first, std::size_t count,
+                                      bool sign = false) {
+  std::vector<VotePtr> votes;
+  for (std::uint64_t h = first; h < first + count; ++h) votes.push_back(vote_for(f, h, sign));
+  return votes;
+}
+
+// A NetworkHandler standing in for the node: a chain of its genesis alone, every transaction
+// and block let through, and votes judged by `verdict` (set before the network starts; ok for
+// all by default). Like the node, it keeps the votes it accepts and has the network relay them
+// to every peer but their sender. It records what it was handed; the test thread reads that
+// while the network's loop writes it, hence the lock.
+class RecordingHandler final : public NetworkHandler {
+ public:
+  explicit RecordingHandler(const Genesis& genesis) : genesis_hash_(genesis.hash()) {}
+
+  std::function<Status(const Vote&)> verdict = [](const Vote&) { return Status{}; };
+  Transport* transport = nullptr;
+
+  std::uint64_t tip_height() const override { return 0; }
+  Hash tip_hash() const override { return genesis_hash_; }
+  std::vector<Hash> locator() const override { return {genesis_hash_}; }
+  std::vector<BlockPtr> blocks_after(const std::vector<Hash>&, std::size_t,
+                                     std::size_t) const override {
+    return {};
+  }
+  bool has_transaction(const Hash&) const override { return false; }
+  std::vector<Status> receive_transactions(PeerId,
+                                           const std::vector<TransactionPtr>& txs) override {
+    return std::vector<Status>(txs.size());
+  }
+  Status receive_block(PeerId, const BlockPtr&, BlockSource) override { return {}; }
+
+  bool has_vote(const Hash& id) const override {
+    std::lock_guard lock(mutex_);
+    return kept_.contains(id);
+  }
+  std::vector<Status> receive_votes(PeerId from, const std::vector<VotePtr>& votes) override {
+    std::vector<Status> verdicts;
+    std::vector<VotePtr> kept;
+    {
+      std::lock_guard lock(mutex_);
+      ++calls_;
+      for (const auto& vote : votes) {
+        received_.push_back({from, vote});
+        verdicts.push_back(verdict(*vote));
+        if (verdicts.back().ok() && kept_.insert(vote->id()).second) kept.push_back(vote);
+      }
+    }
+    if (transport && !kept.empty()) transport->broadcast_votes(kept, from);
+    return verdicts;
+  }
+
+  // Every vote handed over, with the peer it came from, in order.
+  std::vector<std::pair<PeerId, VotePtr>> received() const {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
+  std::size_t received_count() const {
+    std::lock_guard lock(mutex_);
+    return received_.size();
+  }
+  // How many times receive_votes was called.
+  std::size_t calls() const {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  Hash genesis_hash_;
+  mutable std::mutex mutex_;
+  std::vector<std::pair<PeerId, VotePtr>> received_;
+  std::set<Hash> kept_;
+  std::size_t calls_ = 0;
+};
+
+// A PeerNetwork alone on its own event loop, listening on a loopback port, with a
+// RecordingHandler for a node; tests reach it through the loop. Its clock is the fixture's.
+class BareNetwork {
+ public:
+  BareNetwork(Fixture& f, PeerNetworkConfig config = {},
+              std::function<Status(const Vote&)> verdict = {})
+      : handler_(f.keys.genesis) {
+    if (verdict) handler_.verdict = std::move(verdict);
+    config.ban_by_ip = false;  // every test peer is 127.0.0.1
+    std::function<void(const std::string&)> log;
+    if (std::getenv("POS_TEST_LOG"))
+      log = [](const std::string& line) { std::cerr << "[p2p] " << line << "\n"; };
+    std::optional<Error> failed;
+    loop_.call([&] {
+      auto started = PeerNetwork::start(loop_, config, f.keys.chain_id(), f.keys.genesis.hash(),
+                                        handler_, f.clock, log);
+      if (!started.ok()) {
+        failed = started.error();
+        return;
+      }
+      network_ = std::move(*started);
+      handler_.transport = network_.get();
+    });
+    INFO((failed ? failed->to_string() : std::string("started")));
+    REQUIRE_FALSE(failed);
+  }
+  ~BareNetwork() {
+    loop_.call([&] { network_.reset(); });
+  }
+  BareNetwork(const BareNetwork&) = delete;
+  BareNetwork& operator=(const BareNetwork&) = delete;
+
+  std::uint16_t port() const {
+    return loop_.call_for([&] { return network_->port(); });
+  }
+  NetworkStatus status() const {
+    return loop_.call_for([&] { return network_->status(); });
+  }
+  // The misbehaviour of the ready peer whose hello had node id `id` (hello_for), if connected.
+  std::optional<int> misbehaviour(std::uint8_t id) const {
+    for (const auto& p : status().peers)
+      if (p.node_id.bytes[0] == id) return p.misbehaviour;
+    return std::nullopt;
+  }
+  void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except = 0) {
+    loop_.call([&] { network_->broadcast_votes(votes, except); });
+  }
+  const RecordingHandler& handler() const { return handler_; }
+
+ private:
+  EventLoop loop_;
+  RecordingHandler handler_;
+  std::unique_ptr<PeerNetwork> network_;
+};
+
+// The ids of the votes of every Votes message in `messages`, in order.
+inline std::vector<Hash> vote_ids(const std::vector<p2p::Message>& messages) {
+  std::vector<Hash> ids;
+  for (const auto& m : messages)
+    if (const auto* v = std::get_if<p2p::Votes>(&m))
+      for (const auto& vote : v->votes) ids.push_back(vote->id());
+  return ids;
 }
 
 }  // namespace pos::test

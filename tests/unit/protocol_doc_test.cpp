@@ -267,7 +267,6 @@ TEST_CASE("docs/protocol.md: the state root example", "[doc][state]") {
   p.chain_id = e.at("chain_id");
   p.genesis_time_ms = u64_of(e, "genesis_time");
   p.slot_ms = u64_of(e, "slot_ms");
-  p.finality_depth = u64_of(e, "finality_depth");
   p.unbonding_blocks = u64_of(e, "unbonding_blocks");
   p.epoch_slots = u64_of(e, "epoch_slots");
   p.max_block_txs = u64_of(e, "max_block_txs");

@@ -14,7 +14,7 @@ namespace {
 
 NetOptions tree_options() {
   NetOptions o;
-  o.finality_depth = 1000;  // every fork in these trees may be reorganised
+  // No votes: nothing is finalized, so every fork in these trees may be reorganised.
   o.users = 4;
   o.unbonding_blocks = 2;
   return o;

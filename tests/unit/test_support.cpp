@@ -21,7 +21,6 @@ TestNet::TestNet(NetOptions opts)
   genesis.params.chain_id = "pos-test";
   genesis.params.genesis_time_ms = kGenesisTime;
   genesis.params.slot_ms = 1000;
-  genesis.params.finality_depth = options.finality_depth;
   genesis.params.unbonding_blocks = options.unbonding_blocks;
   genesis.params.epoch_slots = options.epoch_slots;
   genesis.params.exchange_authority = validators[0].public_key();
@@ -106,6 +105,25 @@ BlockPtr TestNet::forge_next(std::vector<VotePtr> votes, std::vector<EvidencePtr
 
 BlockPtr TestNet::advance(std::uint64_t after) {
   BlockPtr block = forge(next_slot(std::max(chain->tip().slot, after)));
+  auto applied = chain->apply(block);
+  REQUIRE(applied.ok());
+  pool.remove_included(*block, chain->state());
+  return block;
+}
+
+std::vector<VotePtr> TestNet::tip_votes() const {
+  const Checkpoint& source = chain->vote_finality().justified();
+  std::vector<VotePtr> out;
+  if (source.height >= chain->height()) return out;  // the tip is justified: nothing to vote
+  for (const auto& v : validators)
+    out.push_back(Vote::sign(
+        VoteFields{chain_id(), {}, source.hash, source.height, chain->tip_hash(), chain->height()},
+        v.secret_key()));
+  return out;
+}
+
+BlockPtr TestNet::advance_finalizing(std::uint64_t after) {
+  BlockPtr block = forge(next_slot(std::max(chain->tip().slot, after)), tip_votes());
   auto applied = chain->apply(block);
   REQUIRE(applied.ok());
   pool.remove_included(*block, chain->state());

@@ -24,7 +24,6 @@ struct NetOptions {
   std::uint64_t balance = 1'000'000;   // of every validator
   std::uint64_t user_balance = 1'000;  // of each user
   std::size_t users = 2;
-  std::uint64_t finality_depth = 32;
   std::uint64_t unbonding_blocks = 3;
   std::uint64_t epoch_slots = 32;
   PoolLimits pool_limits = {};
@@ -57,6 +56,12 @@ class TestNet {
   // Forges the next block (in the first slot after both the tip's and `after`) from the pool,
   // applies it and updates the pool.
   BlockPtr advance(std::uint64_t after = 0);
+  // Every validator's vote from the tip chain's highest justified block to the tip (none when
+  // the tip is that block).
+  std::vector<VotePtr> tip_votes() const;
+  // advance() carrying tip_votes(): with every block doing so, each block justifies its parent
+  // and finalizes the block before that.
+  BlockPtr advance_finalizing(std::uint64_t after = 0);
   // A properly signed block on the tip for the next slot carrying exactly `txs`, with the
   // header changed by `tamper` before signing (the state root is that of a forged empty block).
   BlockPtr craft(std::vector<TransactionPtr> txs,

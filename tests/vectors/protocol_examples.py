@@ -171,11 +171,10 @@ def trie_root(accounts):
     return node(live) if live else sha256(b"")
 
 
-def params_hash(chain_id, genesis_time, slot_ms, finality_depth, unbonding_blocks, epoch_slots,
-                max_block_txs, exchange_authority):
+def params_hash(chain_id, genesis_time, slot_ms, unbonding_blocks, epoch_slots, max_block_txs,
+                exchange_authority):
     return sha256(b"pos/params/v2", string(chain_id), u64(genesis_time), u64(slot_ms),
-                  u64(finality_depth), u64(unbonding_blocks), u64(epoch_slots),
-                  u64(max_block_txs), exchange_authority)
+                  u64(unbonding_blocks), u64(epoch_slots), u64(max_block_txs), exchange_authority)
 
 
 def state_root(p_hash, accounts):
@@ -279,8 +278,8 @@ def ex_leader(e):
 
 def ex_state_root(e):
     p = params_hash(e["chain_id"], int(e["genesis_time"]), int(e["slot_ms"]),
-                    int(e["finality_depth"]), int(e["unbonding_blocks"]), int(e["epoch_slots"]),
-                    int(e["max_block_txs"]), h(e["exchange_authority"]))
+                    int(e["unbonding_blocks"]), int(e["epoch_slots"]), int(e["max_block_txs"]),
+                    h(e["exchange_authority"]))
     out = dict(params_hash=p.hex(), empty_state_root=state_root(p, {}).hex())
     accounts = {}
     for i in range(3):
@@ -294,8 +293,7 @@ def ex_state_root(e):
 def ex_genesis(e):
     with open(GENESIS) as f:
         g = json.load(f)
-    p = params_hash(g["chain_id"], g["genesis_time"], g["slot_ms"], g["finality_depth"],
-                    g["unbonding_blocks"], g.get("epoch_slots", 32), g.get("max_block_txs", 10000),
+    p = params_hash(g["chain_id"], g["genesis_time"], g["slot_ms"], g["unbonding_blocks"], g.get("epoch_slots", 32), g.get("max_block_txs", 10000),
                     h(g["exchange_authority"]))
     accounts = {h(a["address"]): (a["balance"], a["stake"], 0, 0, 0) for a in g["allocations"]}
     root = state_root(p, accounts)
@@ -322,8 +320,7 @@ EXAMPLES = {
     "nonce": (ex_nonce, {"genesis_hash", "epoch0_output0", "epoch0_output1"}),
     "leader": (ex_leader, {"nonce", "slot", "validator0", "weight0", "validator1", "weight1",
                            "validator2", "weight2"}),
-    "state_root": (ex_state_root, {"chain_id", "genesis_time", "slot_ms", "finality_depth",
-                                   "unbonding_blocks", "epoch_slots", "max_block_txs",
+    "state_root": (ex_state_root, {"chain_id", "genesis_time", "slot_ms", "unbonding_blocks", "epoch_slots", "max_block_txs",
                                    "exchange_authority"}
                    | {"%s%d" % (f, i) for i in range(3)
                       for f in ("account", "balance", "stake", "nonce", "unbonding",

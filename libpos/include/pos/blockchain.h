@@ -61,6 +61,18 @@ class Blockchain {
                          std::uint64_t now_ms, std::vector<VotePtr> votes = {},
                          std::vector<EvidencePtr> evidence = {});
 
+  // Of `candidates`, the votes valid in a block at `slot` on the tip (every vote rule of
+  // docs/consensus.md but the signature, which the caller checked), highest target height
+  // first, then lowest id, at most the block's vote limit: what a leader includes.
+  std::vector<VotePtr> select_votes(const std::vector<VotePtr>& candidates,
+                                    std::uint64_t slot) const;
+  // What a node can tell of a vote outside any block: its validator is in a validator set, and
+  // if the node knows the target block, the target is at the vote's target height and the
+  // source is the block at the source height on the target's chain (kBadVote). Votes whose
+  // target is unknown here pass: honest peers send them during forks. Not the signature.
+  Status check_vote_blocks(const Vote& vote) const;
+  bool is_validator(const PublicKey& key) const { return validators_.contains(key); }
+
   // The leader for a slot after the tip's, on top of the tip; nothing for an earlier slot.
   std::optional<PublicKey> leader(std::uint64_t slot) const;
   // nonce(epoch(slot)) on the tip's chain, for a slot after the tip's: what the slot's leader
@@ -72,12 +84,17 @@ class Blockchain {
   const BlockHeader& tip() const;
   const Hash& tip_hash() const { return tip_; }
   std::uint64_t height() const { return tip().height; }
-  // Blocks at or below this height are final: never reorganised.
-  std::uint64_t finalized_height() const;
+  // The highest block ever finalized by the votes of this node's best chain (docs/consensus.md,
+  // "Votes and finality"). It never moves back, and no chain without it is ever taken.
+  const Checkpoint& finalized() const { return finalized_; }
+  std::uint64_t finalized_height() const { return finalized_.height; }
   const AccountModel& state() const { return state_; }
 
   BlockPtr block(const Hash& hash) const { return storage_.block(hash); }
   BlockPtr block_at(std::uint64_t height) const;
+  std::optional<Hash> main_chain_hash(std::uint64_t height) const {
+    return storage_.main_chain_hash(height);
+  }
   std::optional<TxLocation> transaction_location(const Hash& id) const {
     return storage_.tx_location(id);
   }
@@ -100,8 +117,8 @@ class Blockchain {
   // Blocks held in memory: those above the finalized height and their side branches.
   std::size_t indexed_blocks() const { return index_.size(); }
   const std::vector<EquivocationEvidence>& evidence() const { return evidence_; }
-  // What the votes in the tip's chain justify and finalize (docs/consensus.md, "Finality by
-  // votes"). Fork choice and finalized_height() do not follow it yet.
+  // What the votes in the tip's chain justify and finalize (docs/consensus.md, "Votes and
+  // finality"); fork choice follows the chain whose justified block is highest.
   const FinalityState& vote_finality() const { return index_.at(tip_).finality; }
 
   ~Blockchain();
@@ -151,14 +168,18 @@ class Blockchain {
   // The epoch state after a stored main-chain block, from its stored nonces and its epoch's
   // blocks before it.
   EpochState resume_epochs(const BlockPtr& block) const;
+  // A branch that forks below the finalized block (kConflictsFinalized).
   Status check_fork_point(const Hash& parent) const;
+  Error conflicts_finalized(const std::string& why) const;
   Status record_equivocation(const Block& block);
   Result<UndoRecord> connect(const Block& block, StorageBatch& batch);
   Result<ApplyResult> extend(const BlockPtr& block, const EpochState& epochs,
                              const FinalityState& finality);
   void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
   Result<ApplyResult> reorganize(const Hash& new_tip);
-  bool better_than_tip(const BlockHeader& header, const Hash& hash) const;
+  bool better_than_tip(const Entry& candidate) const;
+  // Raises finalized_ to what the tip's chain finalizes, if higher.
+  void follow_finality();
 
   Genesis genesis_;
   Hash genesis_hash_;
@@ -167,6 +188,8 @@ class Blockchain {
   AccountModel state_;
   std::unordered_map<Hash, Entry> index_;
   Hash tip_;
+  Checkpoint finalized_;
+  std::uint64_t pruned_below_ = 0;  // the finalized height of the last prune_index
   ProofOfStake validators_;
   // (slot, forger) -> first block hash seen, for equivocation detection.
   std::map<std::pair<std::uint64_t, PublicKey>, Hash> signed_slots_;

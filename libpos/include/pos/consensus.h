@@ -22,14 +22,13 @@ struct ChainParams {
   std::string chain_id;
   std::uint64_t genesis_time_ms = 0;
   std::uint64_t slot_ms = 1000;
-  std::uint64_t finality_depth = 32;
   std::uint64_t unbonding_blocks = 10;
   std::uint64_t epoch_slots = 32;
   std::uint64_t max_block_txs = kMaxBlockTransactions;
   Address exchange_authority;
 
   // SHA-256("pos/params/v2" || str(chain_id) || u64 genesis_time_ms || u64 slot_ms
-  //         || u64 finality_depth || u64 unbonding_blocks || u64 epoch_slots
+  //         || u64 unbonding_blocks || u64 epoch_slots
   //         || u64 max_block_txs || exchange_authority)
   Hash hash() const;
   std::uint64_t epoch_of(std::uint64_t slot) const { return slot / epoch_slots; }

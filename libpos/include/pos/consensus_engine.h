@@ -20,18 +20,23 @@
 #include "pos/node_api.h"
 #include "pos/transaction_pool.h"
 #include "pos/transport.h"
+#include "pos/vote_pool.h"
 
 namespace pos {
 
 // What the slot clock does with a forging key.
 struct ForgingOptions {
-  // Forge only with at least this many ready peers. A validator cut off from the others that
-  // goes on forging builds a branch of its own, and after finality_depth blocks of it can never
-  // rejoin; 1 keeps it from doing that (0: forge alone, for a single-node network).
+  // Forge only with at least this many ready peers (0: forge alone). A validator cut off from
+  // the others that forges builds a branch that is never justified without them, so it loses
+  // to the voted chain on rejoining; this only saves the wasted blocks.
   std::size_t min_peers = 0;
   // Called with the slot before a block for it leaves the process; a refusal stops the block.
   // The node records the slot durably here so that it never signs twice for one slot.
   std::function<Status(std::uint64_t slot)> before_sign;
+  // Called with a vote's source and target heights before the vote leaves the process; a
+  // refusal stops the vote. The node checks there, durably, that the vote is neither a double
+  // nor a surround vote of one it signed before (docs/consensus.md, "Honest voting").
+  std::function<Status(std::uint64_t source_height, std::uint64_t target_height)> before_vote;
 };
 
 class ConsensusEngine final : public NetworkHandler {
@@ -52,7 +57,8 @@ class ConsensusEngine final : public NetworkHandler {
   // Forges the block for `slot` with `key` (which must lead it), applies and broadcasts it.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot);
   // From now on the slot clock forges with `key` in every slot it leads, with or without
-  // pending transactions (an empty block still carries the VRF output the epoch nonce needs).
+  // pending transactions (an empty block still carries the VRF output the epoch nonce needs),
+  // and the key votes for each new head (docs/consensus.md, "Honest voting").
   void start_forging(SecretKey key, ForgingOptions options);
   void stop_forging();
   // The slot clock's tick: held-back blocks whose slot came, this node's turn to forge, pool
@@ -72,6 +78,10 @@ class ConsensusEngine final : public NetworkHandler {
   std::vector<Status> receive_transactions(PeerId from,
                                            const std::vector<TransactionPtr>& txs) override;
   Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) override;
+  bool has_vote(const Hash& id) const override;
+  std::vector<Status> receive_votes(PeerId from, const std::vector<VotePtr>& votes) override;
+
+  const VotePool& votes() const { return votes_; }
 
  private:
   std::vector<Status> admit(const std::vector<TransactionPtr>& txs, PeerId from,
@@ -80,6 +90,11 @@ class ConsensusEngine final : public NetworkHandler {
   void hold_back(const BlockPtr& block);
   void retry_held();
   void maybe_forge();
+  // Signs a vote for the head if the honest voting rule allows one now.
+  void maybe_vote();
+  // A vote from a peer: the cheap checks, then the signature; kept in the pool when it passes.
+  // True when the vote is new here and kept.
+  Result<bool> receive_vote(const VotePtr& vote);
   void log(const std::string& line) const;
   void changed() const;
 
@@ -93,6 +108,10 @@ class ConsensusEngine final : public NetworkHandler {
   std::optional<SecretKey> forger_;
   ForgingOptions forging_;
   std::uint64_t last_forge_slot_ = 0;
+  VotePool votes_;
+  // The highest target and source this engine has signed (the durable record is before_vote's).
+  std::uint64_t voted_target_ = 0;
+  std::uint64_t voted_source_ = 0;
   std::uint64_t last_expiry_ms_ = 0;
   std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot
   std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)

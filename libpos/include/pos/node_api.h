@@ -28,6 +28,8 @@ struct NodeCounters {
   std::uint64_t blocks_received = 0;
   std::uint64_t reorganisations = 0;
   std::uint64_t connections_dropped = 0;  // closed by this node, for any reason
+  std::uint64_t votes_cast = 0;           // signed by this node's key
+  std::uint64_t votes_received = 0;       // from peers, kept in the vote pool
 };
 
 struct NodeStatus {
@@ -43,7 +45,14 @@ struct NodeStatus {
   // clock, and by how many slots at most: a sign that this node's clock is behind.
   std::uint64_t held_back_blocks = 0;
   std::uint64_t max_slots_ahead = 0;
+  // What the votes included in the best chain justify and finalize (docs/consensus.md,
+  // "Votes and finality"): its highest justified block, and the highest block this node has
+  // ever seen finalized on its best chain (never lower than before).
+  std::uint64_t justified_height = 0;
+  Hash justified_hash;
   std::uint64_t finalized_height = 0;
+  Hash finalized_hash;
+  std::size_t vote_pool_size = 0;  // votes held for inclusion
   std::size_t pool_bytes = 0;
   // The last slot whose turn the slot clock has decided (forged or not); 0 before the first.
   std::uint64_t forge_decided_slot = 0;

@@ -14,6 +14,7 @@
 #include "pos/crypto.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
+#include "pos/vote.h"
 
 namespace pos::p2p {
 
@@ -23,6 +24,11 @@ inline constexpr std::uint16_t kProtocolVersion = 2;  // 2: blocks v2 (VRF proof
 inline constexpr std::size_t kMaxFrameBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxFrameSegments = 64;
 inline constexpr std::size_t kMaxTxsPerMessage = 1000;
+// Votes in one Votes message. A vote is at most 253 bytes, so a full message is under 300 KiB,
+// far below the frame limit; 1024 holds five slots of votes of 200 validators (an honest node
+// relays at once what it kept from one message, or its own vote), and keeps the work one message
+// can ask for (decoding, hashing, then the node's signature checks) small next to a block's.
+inline constexpr std::size_t kMaxVotesPerMessage = 1024;
 inline constexpr std::size_t kMaxBlocksPerMessage = 500;
 inline constexpr std::size_t kMaxLocatorHashes = 64;
 inline constexpr std::size_t kMaxPeersPerMessage = 100;
@@ -73,11 +79,15 @@ struct Reject {
   std::string code;
   std::string message;
 };
+// FFG votes (gossip). Never the same vote id twice in one message.
+struct Votes {
+  std::vector<VotePtr> votes;
+};
 
-using Message =
-    std::variant<Hello, GetPeers, Peers, Txs, NewBlock, GetBlocks, Blocks, Ping, Pong, Reject>;
+using Message = std::variant<Hello, GetPeers, Peers, Txs, NewBlock, GetBlocks, Blocks, Ping, Pong,
+                             Reject, Votes>;
 
-// The message's kind, for logs and per-kind limits ("hello", "txs", ...).
+// The message's kind, for logs and per-kind limits ("hello", "txs", "votes", ...).
 std::string_view message_kind(const Message& message);
 
 // One whole frame: the Cap'n Proto segment table and segments of one Envelope.
@@ -88,8 +98,10 @@ Bytes encode_frame(const Message& message);
 // allocation.
 Result<std::optional<std::size_t>> frame_size(ByteView prefix);
 
-// Decodes one whole frame. Transactions and blocks are parsed from their binary form; a
-// transaction or block of another chain than chain_id is refused (kWrongChain).
+// Decodes one whole frame. Transactions, blocks and votes are parsed from their binary form; a
+// transaction, block or vote of another chain than chain_id is refused (kWrongChain). Lists are
+// checked against their limits from their size, before any element is decoded; a vote id twice
+// in one Votes message is kMalformed. Signatures are not checked here: that is the node's work.
 Result<Message> decode_frame(ByteView frame, std::string_view chain_id);
 
 }  // namespace pos::p2p

@@ -36,6 +36,14 @@ struct PeerNetworkConfig {
   std::uint32_t sync_batch_blocks = 200;
   std::size_t sync_batch_bytes = 8 * 1024 * 1024;
   std::uint32_t max_messages_per_second = 1'000;
+  // Each peer's vote budget (docs/p2p.md): a token bucket refilled at max_votes_per_second up to
+  // max_vote_burst. 200 validators voting about once per 1-second slot make about 200 votes a
+  // second, each relayed once by each peer; 2,000/s is ten times that, and a burst of 4,000
+  // lets a peer pass on what it gathered over a few seconds of a slow link at once. Votes over
+  // the budget are dropped before the node sees them (no signature check) and cost the peer
+  // rate_limited's penalty, once per message.
+  std::uint32_t max_votes_per_second = 2'000;
+  std::uint32_t max_vote_burst = 4'000;
   // Bans apply to the offender's IP address. Off for networks whose peers share one address
   // (several nodes on one machine); then only the offending connection and node id are banned.
   bool ban_by_ip = true;
@@ -72,6 +80,9 @@ class PeerNetwork final : public Transport {
 
   void broadcast_block(const BlockPtr& block, PeerId except) override;
   void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) override;
+  // Relays votes to every ready peer but `except`, in messages of at most kMaxVotesPerMessage,
+  // and remembers their ids so that they are not processed again when peers echo them.
+  void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) override;
   std::size_t ready_peers() const override;
   bool peer_ahead() const override;
 

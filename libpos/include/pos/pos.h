@@ -22,5 +22,6 @@
 #include "pos/verifier.h"
 #include "pos/version.h"
 #include "pos/vote.h"
+#include "pos/vote_pool.h"
 #include "pos/vrf.h"
 #include "pos/wallet.h"

@@ -19,6 +19,7 @@ namespace pos {
 
 // The answers' shapes and their strict readers are in pos/wire.h.
 using RpcInfo = NodeInfo;
+using RpcFinality = FinalityInfo;
 using RpcTxStatus = TxStatus;
 
 class RpcClient {
@@ -30,6 +31,8 @@ class RpcClient {
   RpcClient& operator=(RpcClient&&) noexcept;
 
   Result<RpcInfo> info();
+  // GET /finality: the node's justified and finalized checkpoints (height and hash each).
+  Result<RpcFinality> finality();
   Result<std::vector<PeerInfo>> peers();
   Result<Account> account(const Address& address);
   Result<Hash> submit(const Transaction& tx);

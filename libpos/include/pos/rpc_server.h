@@ -27,6 +27,9 @@ struct RpcOptions {
 struct RpcIdentity {
   std::string version;
   std::optional<Address> forger;  // the node's address when it has a key
+  // The peer-to-peer protocol version of the node's Hello (p2p::kProtocolVersion), which /info
+  // shows when given: the RPC layer does not see the p2p layer, so the node passes it.
+  std::optional<std::uint16_t> protocol_version = std::nullopt;
 };
 
 class RpcServer {

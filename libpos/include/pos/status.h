@@ -54,7 +54,7 @@ enum class Reason : std::uint16_t {
   kBlockTooLarge,
   kTooManyTransactions,
   kBlockTxInvalid,
-  kBelowFinality,
+  kConflictsFinalized,
   kAlreadyKnown,
   kEquivocation,
   kNotLeader,

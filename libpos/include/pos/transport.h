@@ -11,6 +11,7 @@
 #include "pos/crypto.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
+#include "pos/vote.h"
 
 namespace pos {
 
@@ -38,6 +39,12 @@ class NetworkHandler {
   // punishes the sender for each refusal (the reason's penalty, docs/consensus.md).
   virtual std::vector<Status> receive_transactions(PeerId from,
                                                    const std::vector<TransactionPtr>& txs) = 0;
+  virtual bool has_vote(const Hash& id) const = 0;
+  // A peer's votes: one verdict each. The node relays what it keeps. A refusal whose reason
+  // carries a penalty (a bad signature, a validator outside the set, heights that are not their
+  // blocks') costs the sender; votes for blocks unknown here or on another branch are what honest
+  // peers send during forks, so the node keeps or drops them with an ok verdict.
+  virtual std::vector<Status> receive_votes(PeerId from, const std::vector<VotePtr>& votes) = 0;
   // A peer's block. Ok when applied or held back; kUnknownParent makes the network sync from
   // that peer; any other refusal but kAlreadyKnown costs the peer its penalty.
   virtual Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) = 0;
@@ -49,6 +56,7 @@ class Transport {
   virtual ~Transport() = default;
   virtual void broadcast_block(const BlockPtr& block, PeerId except) = 0;
   virtual void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) = 0;
+  virtual void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) = 0;
   // Peers that completed the handshake.
   virtual std::size_t ready_peers() const = 0;
   // Whether a ready peer says its best chain is higher than ours.

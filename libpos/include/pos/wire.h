@@ -21,11 +21,20 @@ namespace pos {
 struct NodeInfo {
   std::string chain_id;
   Hash genesis_hash;
+  // The peer-to-peer protocol version of the node's Hello, when the node says it (the RPC
+  // layer knows it only from its RpcIdentity).
+  std::optional<std::uint16_t> protocol_version;
   std::uint64_t height = 0;
   Hash tip;
   Hash state_root;
   std::uint64_t slot = 0;
+  // slot / epoch_slots. Optional for readers: the server always writes it, but answers of
+  // nodes from before it lack it.
+  std::optional<std::uint64_t> epoch;
+  // What the votes included in the best chain justify and finalize (see FinalityInfo).
+  std::uint64_t justified_height = 0;
   std::uint64_t finalized_height = 0;
+  Hash finalized_hash;
   std::uint64_t peers = 0;
   std::uint64_t pool_size = 0;
   bool syncing = false;
@@ -34,6 +43,24 @@ struct NodeInfo {
 };
 std::string to_json(const NodeInfo& info);
 Result<NodeInfo> node_info_from_json(std::string_view json);
+
+// GET /finality: the node's highest justified block and its finalized block, as the votes
+// included in its best chain make them (docs/consensus.md). No check relates the two: the
+// reader takes what the node says.
+struct FinalityCheckpoint {
+  std::uint64_t height = 0;
+  Hash hash;
+
+  bool operator==(const FinalityCheckpoint&) const = default;
+};
+struct FinalityInfo {
+  FinalityCheckpoint justified;
+  FinalityCheckpoint finalized;
+
+  bool operator==(const FinalityInfo&) const = default;
+};
+std::string to_json(const FinalityInfo& finality);
+Result<FinalityInfo> finality_info_from_json(std::string_view json);
 
 // GET /accounts/{address}.
 std::string account_to_json(const Address& address, const Account& account);

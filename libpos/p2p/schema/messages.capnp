@@ -1,6 +1,6 @@
 # The peer-to-peer messages of libpos (docs/p2p.md). One Envelope per Cap'n Proto
-# stream-framed message on a TCP connection. Transactions and blocks travel in their binary form
-# (pos/codec.h: the signed bytes plus signatures), so that a relayed block is the bytes its
+# stream-framed message on a TCP connection. Transactions, blocks and votes travel in their binary
+# form (pos/codec.h: the signed bytes plus signatures), so that a relayed block is the bytes its
 # signatures cover and needs no re-encoding.
 @0xa998ae2a9ff4fd4b;
 
@@ -22,6 +22,7 @@ struct Envelope {
     ping @8 :UInt64;
     pong @9 :UInt64;
     reject @10 :Reject;
+    votes @11 :List(Data);  # FFG votes, each one vote's binary form
   }
 }
 

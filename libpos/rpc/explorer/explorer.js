@@ -161,6 +161,7 @@ function statusCard(info) {
   return card("Node",
     h("div", { class: "stats" },
       stat("Height", num(info.height), "height"),
+      stat("Justified", num(info.justified_height), "justified"),
       stat("Finalized", num(info.finalized_height), "finalized"),
       stat("Slot", num(info.slot), "slot"),
       stat("Peers", num(info.peers), "peers"),

@@ -1,0 +1,119 @@
+// Finality by votes with real pos-node processes on loopback (docs/consensus.md, "Votes and
+// finality"): four validators of equal stake finalize close behind the head; with one of them
+// stopped (25% of the stake) finality goes on; with two (50%) the chain grows but finality
+// waits, and resumes when they return.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "node_process.h"
+
+using namespace pos;
+using namespace pos::functional;
+
+namespace {
+
+struct Heights {
+  std::uint64_t height = 0;
+  std::uint64_t finalized = 0;
+};
+
+std::optional<Heights> heights(NodeProcess& n) {
+  auto info = n.rpc().info();
+  if (!info.ok()) return std::nullopt;
+  return Heights{info->height, info->finalized_height};
+}
+
+// Four validators, each dialling the ones before it.
+struct FourValidators {
+  TestNetwork net{500, 4};
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  FourValidators() {
+    for (std::size_t i = 0; i < 4; ++i) {
+      std::vector<std::string> args = {"--key", net.key_file(i).string()};
+      for (std::size_t j = 0; j < i; ++j) {
+        args.push_back("--peer");
+        args.push_back(nodes[j]->p2p_address());
+      }
+      nodes.push_back(std::make_unique<NodeProcess>(net, "v" + std::to_string(i), args));
+    }
+    REQUIRE(eventually([&] {
+      for (auto& n : nodes)
+        if (n->rpc().info()->peers != 3) return false;
+      return true;
+    }));
+  }
+  // The finalized height of node i once it has passed `above`.
+  bool finalizes_above(std::size_t i, std::uint64_t above, double seconds = 30) {
+    return eventually(
+        [&] {
+          auto h = heights(*nodes[i]);
+          return h && h->finalized > above;
+        },
+        seconds);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("four validators finalize within 3 blocks of the head, the same blocks on every node",
+          "[functional][finality]") {
+  FourValidators f;
+  for (std::size_t i = 0; i < 4; ++i) REQUIRE(f.finalizes_above(i, 3));
+  // One sample per new head of v0: how far finality trails it.
+  std::vector<std::uint64_t> lags;
+  std::uint64_t last = 0;
+  while (lags.size() < 12) {
+    std::optional<Heights> h;
+    REQUIRE(eventually([&] {
+      h = heights(*f.nodes[0]);
+      return h && h->height > last;
+    }));
+    last = h->height;
+    lags.push_back(h->height - h->finalized);
+  }
+  std::sort(lags.begin(), lags.end());
+  INFO("lags behind the head, sorted: " << ::Catch::Detail::stringify(lags));
+  CHECK(lags[lags.size() / 2] <= 3);  // the median; 2 with every vote on time
+  CHECK(lags.back() <= 6);
+  // Every node finalized the same block at a height all have finalized.
+  std::uint64_t common = UINT64_MAX;
+  for (auto& n : f.nodes) common = std::min(common, heights(*n)->finalized);
+  auto expected = f.nodes[0]->rpc().block(common);
+  REQUIRE(expected.ok());
+  for (auto& n : f.nodes) {
+    auto block = n->rpc().block(common);
+    REQUIRE(block.ok());
+    CHECK((*block)->hash() == (*expected)->hash());
+    auto fin = n->rpc().finality();
+    REQUIRE(fin.ok());
+    CHECK(fin->justified.height >= fin->finalized.height);
+  }
+}
+
+TEST_CASE("finality goes on with 3 of 4 validators, waits with 2 of 4, resumes when they return",
+          "[functional][finality]") {
+  FourValidators f;
+  REQUIRE(f.finalizes_above(0, 2));
+
+  // 25% of the stake stopped: more than 2/3 still votes.
+  f.nodes[3]->stop();
+  std::uint64_t before = heights(*f.nodes[0])->finalized;
+  CHECK(f.finalizes_above(0, before + 4));
+
+  // 50% stopped: the chain grows, nothing more is finalized.
+  f.nodes[2]->stop();
+  Heights stalled = *heights(*f.nodes[0]);
+  // The last votes cast before the stop may still finalize a block or two.
+  REQUIRE(eventually([&] { return heights(*f.nodes[0])->height >= stalled.height + 3; }));
+  Heights settled = *heights(*f.nodes[0]);
+  REQUIRE(eventually([&] { return heights(*f.nodes[0])->height >= settled.height + 6; }));
+  Heights later = *heights(*f.nodes[0]);
+  CHECK(later.finalized == settled.finalized);
+  CHECK(later.height > settled.height);
+
+  // They return: votes justify the head again and finality resumes past where it stopped.
+  f.nodes[2]->start();
+  f.nodes[3]->start();
+  for (std::size_t i = 0; i < 4; ++i) CHECK(f.finalizes_above(i, later.finalized + 2, 60));
+}

@@ -1,0 +1,70 @@
+// VotePool: what it keeps, in which order, what it refuses without blame, and its bounds.
+#include <catch2/catch.hpp>
+
+#include "pos/vote_pool.h"
+#include "test_keys.h"
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::test;
+
+namespace {
+
+VotePtr vote(const SecretKey& key, std::uint64_t source, std::uint64_t target,
+             std::uint8_t target_byte = 1) {
+  return Vote::sign(VoteFields{"pool-test", {}, filled(0), source, filled(target_byte), target},
+                    key);
+}
+
+}  // namespace
+
+TEST_CASE("vote pool: keeps each vote once, in leader order", "[vote_pool]") {
+  VotePool pool;
+  SecretKey a = key_from_index(0), b = key_from_index(1);
+  VotePtr low = vote(a, 0, 1), high = vote(a, 1, 5), other = vote(b, 0, 5);
+  REQUIRE(pool.add(low).ok());
+  REQUIRE(pool.add(high).ok());
+  REQUIRE(pool.add(other).ok());
+  CHECK(pool.add(high).reason() == Reason::kAlreadyKnown);
+  CHECK(pool.size() == 3);
+  auto ordered = pool.by_priority();
+  REQUIRE(ordered.size() == 3);
+  CHECK(ordered[2] == low);  // highest target first
+  CHECK(ordered[0]->target_height() == 5);
+  CHECK(ordered[0]->id() < ordered[1]->id());  // then lowest id
+  CHECK(pool.for_target(filled(1)).size() == 3);
+  CHECK(pool.for_target(filled(2)).empty());
+}
+
+TEST_CASE("vote pool: a second vote at one target height is kept out and found", "[vote_pool]") {
+  VotePool pool;
+  SecretKey a = key_from_index(0);
+  VotePtr first = vote(a, 0, 3, 1), second = vote(a, 0, 3, 2);
+  REQUIRE(pool.add(first).ok());
+  CHECK(pool.add(second).reason() == Reason::kDuplicate);
+  CHECK_FALSE(pool.contains(second->id()));
+  CHECK(pool.conflicting(*second) == first);
+  CHECK(pool.conflicting(*first) == nullptr);
+}
+
+TEST_CASE("vote pool: one validator's quota keeps its highest targets", "[vote_pool]") {
+  VotePool pool(VotePoolLimits{3});
+  SecretKey a = key_from_index(0), b = key_from_index(1);
+  for (std::uint64_t t : {10, 11, 12}) REQUIRE(pool.add(vote(a, 0, t)).ok());
+  CHECK(pool.add(vote(a, 0, 9)).reason() == Reason::kPoolFull);
+  REQUIRE(pool.add(vote(a, 0, 13)).ok());  // replaces its lowest
+  REQUIRE(pool.add(vote(b, 0, 1)).ok());   // another validator is not crowded out
+  CHECK(pool.size() == 4);
+  CHECK_FALSE(pool.contains(vote(a, 0, 10)->id()));
+  CHECK(pool.contains(vote(a, 0, 13)->id()));
+}
+
+TEST_CASE("vote pool: finalized targets are dropped", "[vote_pool]") {
+  VotePool pool;
+  SecretKey a = key_from_index(0), b = key_from_index(1);
+  for (std::uint64_t t : {1, 2, 3, 4}) REQUIRE(pool.add(vote(a, 0, t)).ok());
+  REQUIRE(pool.add(vote(b, 0, 2)).ok());
+  pool.drop_targets_through(2);
+  CHECK(pool.size() == 2);
+  for (const auto& v : pool.by_priority()) CHECK(v->target_height() > 2);
+}
