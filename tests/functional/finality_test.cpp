@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
+#include <sstream>
 
 #include "node_process.h"
 
@@ -116,4 +118,59 @@ TEST_CASE("finality goes on with 3 of 4 validators, waits with 2 of 4, resumes w
   f.nodes[2]->start();
   f.nodes[3]->start();
   for (std::size_t i = 0; i < 4; ++i) CHECK(f.finalizes_above(i, later.finalized + 2, 60));
+}
+
+namespace {
+
+// The signing-state file's "word value" lines.
+std::map<std::string, std::uint64_t> read_record(const std::filesystem::path& file) {
+  std::istringstream in(test::read_text(file));
+  std::map<std::string, std::uint64_t> record;
+  std::string word;
+  std::uint64_t value = 0;
+  while (in >> word >> value) record[word] = value;
+  return record;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "signing-state: votes are recorded before they leave, a restart never votes below the "
+    "record, and a damaged record stops the start",
+    "[functional][finality]") {
+  TestNetwork net(500, 1);  // one validator with all the stake: its own votes finalize
+  NodeProcess v(net, "v", {"--key", net.key_file(0).string()});
+  auto finalized = [&] { return v.rpc().info()->finalized_height; };
+  REQUIRE(eventually([&] { return finalized() >= 3; }));
+  v.stop();
+  const auto file = v.data_dir() / "signing-state";
+  auto record = read_record(file);
+  REQUIRE(record.size() == 3);
+  CHECK(record.at("last_signed_slot") > 0);
+  CHECK(record.at("vote_target_height") >= 4);  // finalizing 3 took votes for 3 and 4
+  CHECK(record.at("vote_source_height") < record.at("vote_target_height"));
+
+  // A record ahead of the chain, as a restored older data dir would leave it: no vote until the
+  // head passes the recorded target, so nothing more is finalized until then.
+  const std::uint64_t ahead = record.at("vote_target_height") + 8;
+  test::write_text(file, "last_signed_slot " + std::to_string(record.at("last_signed_slot")) +
+                             "\nvote_source_height " +
+                             std::to_string(record.at("vote_source_height")) +
+                             "\nvote_target_height " + std::to_string(ahead) + "\n");
+  v.start();
+  const std::uint64_t resumed_at = finalized();
+  REQUIRE(eventually([&] { return v.rpc().info()->height >= ahead; }, 30));
+  CHECK(finalized() == resumed_at);
+  CHECK_THAT(v.log(), Catch::Contains("could conflict with one signed before"));
+  REQUIRE(eventually([&] { return finalized() > ahead; }, 30));
+  v.stop();
+  CHECK(read_record(file).at("vote_target_height") > ahead);
+
+  test::write_text(file, "last_signed_slot 5\nvote_source_height x\n");
+  auto [code, text] = run_pos_node({"--genesis", net.genesis_file.string(), "--data-dir",
+                                    v.data_dir().string(), "--key", net.key_file(0).string(),
+                                    "--p2p", "127.0.0.1:0", "--rpc", "127.0.0.1:0"});
+  CHECK(code == 2);
+  CHECK_THAT(text, Catch::Contains("is damaged"));
+  CHECK(test::read_text(file) == "last_signed_slot 5\nvote_source_height x\n");
 }
