@@ -329,6 +329,15 @@ Result<FinalityState> Blockchain::check_votes(const Block& block, const Finality
 
 std::vector<VotePtr> Blockchain::select_votes(const std::vector<VotePtr>& candidates,
                                               std::uint64_t slot) const {
+  try {
+    return select_votes_unchecked(candidates, slot);
+  } catch (const StorageError&) {
+    return {};  // the storage cannot answer: a block without votes is still a valid block
+  }
+}
+
+std::vector<VotePtr> Blockchain::select_votes_unchecked(const std::vector<VotePtr>& candidates,
+                                                        std::uint64_t slot) const {
   std::vector<VotePtr> sorted = candidates;
   std::sort(sorted.begin(), sorted.end(), [](const VotePtr& a, const VotePtr& b) {
     if (a->target_height() != b->target_height()) return a->target_height() > b->target_height();
@@ -354,6 +363,14 @@ std::vector<VotePtr> Blockchain::select_votes(const std::vector<VotePtr>& candid
 }
 
 Status Blockchain::check_vote_blocks(const Vote& vote) const {
+  try {
+    return check_vote_blocks_unchecked(vote);
+  } catch (const StorageError& e) {
+    return make_error(Reason::kStorage, e.what());
+  }
+}
+
+Status Blockchain::check_vote_blocks_unchecked(const Vote& vote) const {
   auto refuse = [&](const std::string& why) {
     return make_error(Reason::kBadVote,
                       "vote " + vote.id().hex() + " by " + vote.validator().hex() + ": " + why);

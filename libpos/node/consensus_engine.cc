@@ -11,6 +11,8 @@ constexpr std::uint64_t kMaxClockSkewMs = 60'000;
 // How long a held-back block counts in the status (a sign that this node's clock is behind).
 constexpr std::uint64_t kHeldLogMs = 10 * 60'000;
 constexpr std::uint64_t kPoolExpiryEveryMs = 10'000;
+// Votes held back from relay until their target arrives (beyond this they are kept, not relayed).
+constexpr std::size_t kMaxUnrelayedVotes = 4096;
 
 }  // namespace
 
@@ -75,6 +77,7 @@ Result<BlockPtr> ConsensusEngine::forge(const SecretKey& key, std::uint64_t slot
 Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   auto result = chain_.apply(block);
   if (!result.ok()) return result;
+  release_unrelayed(block->hash());
   pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
   if (transport_) transport_->broadcast_block(block, from);
   if (from != 0) ++counters_.blocks_received;
@@ -84,6 +87,11 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
         std::to_string(result->disconnected.size()) + " blocks undone)");
   }
   votes_.drop_targets_through(chain_.finalized_height());
+  std::erase_if(unrelayed_, [&](const auto& item) {
+    bool stale = item.second.front()->target_height() <= chain_.finalized_height();
+    if (stale) unrelayed_count_ -= item.second.size();
+    return stale;
+  });
   changed();
   return result;
 }
@@ -217,12 +225,35 @@ std::vector<Status> ConsensusEngine::receive_votes(PeerId from, const std::vecto
   verdicts.reserve(votes.size());
   for (const auto& vote : votes) {
     auto verdict = receive_vote(vote);
-    if (verdict.ok() && *verdict) kept.push_back(vote);
+    if (verdict.ok() && *verdict) {
+      if (chain_.is_indexed(vote->target_hash()))
+        kept.push_back(vote);
+      else
+        hold_unrelayed(vote);
+    }
     verdicts.push_back(verdict.ok() ? Status{} : Status(verdict.error()));
   }
   if (transport_ && !kept.empty()) transport_->broadcast_votes(kept, from);
   if (!kept.empty()) changed();
   return verdicts;
+}
+
+void ConsensusEngine::hold_unrelayed(const VotePtr& vote) {
+  if (unrelayed_count_ >= kMaxUnrelayedVotes) return;
+  unrelayed_[vote->target_hash()].push_back(vote);
+  ++unrelayed_count_;
+}
+
+void ConsensusEngine::release_unrelayed(const Hash& target) {
+  auto it = unrelayed_.find(target);
+  if (it == unrelayed_.end()) return;
+  std::vector<VotePtr> checked;
+  for (const auto& vote : it->second)
+    if (votes_.contains(vote->id()) && chain_.check_vote_blocks(*vote).ok())
+      checked.push_back(vote);
+  unrelayed_count_ -= it->second.size();
+  unrelayed_.erase(it);
+  if (transport_ && !checked.empty()) transport_->broadcast_votes(checked, 0);
 }
 
 // Cheap checks first (chain, known, validator, heights against known blocks), the signature

@@ -287,7 +287,8 @@ TEST_CASE("engine: a peer's votes are judged cheaply first, kept, relayed past t
   CHECK(verdicts[7].ok());  // the same vote again: nothing to blame, nothing new
   CHECK(verdicts[8].ok());  // a second vote at one height is evidence, not the sender's fault
   REQUIRE(f.transport.vote_batches.size() == 1);
-  CHECK(f.transport.vote_batches[0].first == std::vector<VotePtr>{good, unknown_target});
+  // Kept, but not relayed before this node can check it against its target.
+  CHECK(f.transport.vote_batches[0].first == std::vector<VotePtr>{good});
   CHECK(f.transport.vote_batches[0].second == 5);
   CHECK(f.engine.has_vote(good->id()));
   CHECK(f.engine.has_vote(unknown_target->id()));
@@ -321,4 +322,28 @@ TEST_CASE("engine: a leader includes the votes it holds that its chain lacks, an
   REQUIRE(again.size() == 1);
   CHECK(again[0]->target_hash() == (*forged)->hash());
   CHECK(again[0]->source_hash() == first->hash());
+}
+
+TEST_CASE("engine: a vote for a block not known yet is relayed once that block comes, if it fits",
+          "[engine][votes]") {
+  EngineFixture f;
+  BlockPtr genesis = f.net.chain->block_at(0);
+  BlockPtr first = f.net.forge(f.net.next_slot(0));  // not given to the engine yet
+  VotePtr early = f.vote(f.net.validators[1], genesis, first);
+  VotePtr lying =
+      Vote::sign(VoteFields{f.net.chain_id(), {}, filled(9), 0, first->hash(), first->height()},
+                 f.net.validators[2].secret_key());
+  auto verdicts = f.engine.receive_votes(4, {early, lying});
+  CHECK(verdicts[0].ok());
+  CHECK(verdicts[1].ok());  // nothing here to check its source against: no blame
+  CHECK(f.transport.vote_batches.empty());
+  REQUIRE(f.engine.receive_block(3, first, BlockSource::kGossip).ok());
+  REQUIRE(f.transport.vote_batches.size() == 1);
+  CHECK(f.transport.vote_batches[0].first == std::vector<VotePtr>{early});
+  CHECK(f.transport.vote_batches[0].second == 0);
+  // Now that the target is known, the same lie from a peer is that peer's fault.
+  VotePtr again =
+      Vote::sign(VoteFields{f.net.chain_id(), {}, filled(10), 0, first->hash(), first->height()},
+                 f.net.validators[2].secret_key());
+  CHECK(f.engine.receive_votes(4, {again})[0].reason() == Reason::kBadVote);
 }

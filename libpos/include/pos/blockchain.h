@@ -72,6 +72,8 @@ class Blockchain {
   // target is unknown here pass: honest peers send them during forks. Not the signature.
   Status check_vote_blocks(const Vote& vote) const;
   bool is_validator(const PublicKey& key) const { return validators_.contains(key); }
+  // Whether the block is held in memory: above the finalized block, on any branch.
+  bool is_indexed(const Hash& hash) const { return index_.contains(hash); }
 
   // The leader for a slot after the tip's, on top of the tip; nothing for an earlier slot.
   std::optional<PublicKey> leader(std::uint64_t slot) const;
@@ -142,6 +144,9 @@ class Blockchain {
   static Result<std::unique_ptr<Blockchain>> open_unchecked(const Genesis& genesis,
                                                             Storage& storage, const Clock& clock);
   Result<ApplyResult> apply_unchecked(const BlockPtr& block);
+  std::vector<VotePtr> select_votes_unchecked(const std::vector<VotePtr>& candidates,
+                                              std::uint64_t slot) const;
+  Status check_vote_blocks_unchecked(const Vote& vote) const;
   // Forgets index entries below the finalized height: they can never be reorganised.
   void prune_index();
   // Indexes a stored side branch (not in memory after a restart) down to an indexed block, if

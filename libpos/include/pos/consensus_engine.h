@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "pos/blockchain.h"
@@ -95,6 +96,11 @@ class ConsensusEngine final : public NetworkHandler {
   // A vote from a peer: the cheap checks, then the signature; kept in the pool when it passes.
   // True when the vote is new here and kept.
   Result<bool> receive_vote(const VotePtr& vote);
+  // Votes kept for a target not known here are relayed only once the target arrives and they
+  // pass the checks against it: a node relays only what it checked, so a peer that relays a
+  // vote whose heights do not match its blocks is at fault, not the validator alone.
+  void hold_unrelayed(const VotePtr& vote);
+  void release_unrelayed(const Hash& target);
   void log(const std::string& line) const;
   void changed() const;
 
@@ -109,6 +115,8 @@ class ConsensusEngine final : public NetworkHandler {
   ForgingOptions forging_;
   std::uint64_t last_forge_slot_ = 0;
   VotePool votes_;
+  std::unordered_map<Hash, std::vector<VotePtr>> unrelayed_;  // by target
+  std::size_t unrelayed_count_ = 0;
   // The highest target and source this engine has signed (the durable record is before_vote's).
   std::uint64_t voted_target_ = 0;
   std::uint64_t voted_source_ = 0;
