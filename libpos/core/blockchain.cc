@@ -73,8 +73,8 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     batch.main_put.emplace_back(0, genesis_block->hash());
     chain->state_.for_each(
         [&](const Address& address, const Account& account) { batch.accounts[address] = account; });
-    batch.meta =
-        ChainMeta{genesis.params.chain_id, genesis_block->hash(), genesis_block->hash(), 0};
+    batch.meta = ChainMeta{genesis.params.chain_id, genesis_block->hash(), genesis_block->hash(), 0,
+                           Checkpoint{genesis_block->hash(), 0, 0}};
     if (auto ok = storage.commit(batch); !ok.ok()) return ok.error();
     meta = batch.meta;
   } else if (meta->genesis_hash != chain->genesis_hash_) {
@@ -111,15 +111,25 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     replayed_blocks.emplace_back(block->hash(), block->slot());
     return *after;
   };
+  // The finalized block is the stored one: after a reorganisation the tip's chain may finalize
+  // less by its own votes (a chain needs the finalized block, not the votes that finalized it).
+  Checkpoint stored_finalized = meta->finalized.value_or(Checkpoint{chain->genesis_hash_, 0, 0});
   // The blocks from the finalized height so far up, with the chain's finality after each.
   std::deque<std::pair<BlockPtr, FinalityState>> unfinalized;
   unfinalized.emplace_back(main_block(0), FinalityState::genesis(chain->genesis_hash_));
   for (std::uint64_t h = 1; h <= meta->height; ++h) {
     BlockPtr block = main_block(h);
     unfinalized.emplace_back(block, replayed(block, unfinalized.back().second));
-    std::uint64_t finalized = unfinalized.back().second.finalized().height;
-    while (unfinalized.front().first->height() < finalized) unfinalized.pop_front();
+    std::uint64_t finalized =
+        std::max(stored_finalized.height, unfinalized.back().second.finalized().height);
+    // The stored finalized height may be above h: the last block stays, to replay from.
+    while (unfinalized.size() > 1 && unfinalized.front().first->height() < finalized)
+      unfinalized.pop_front();
   }
+  if (unfinalized.front().first->hash() != stored_finalized.hash &&
+      unfinalized.front().first->height() == stored_finalized.height)
+    throw StorageError("the stored finalized block " + stored_finalized.hash.hex() +
+                       " is not on the stored main chain");
   const Entry* parent = nullptr;
   for (const auto& [block, finality] : unfinalized) {
     EpochState epochs = parent ? parent->epochs.child(genesis.params.epoch_of(block->slot()),
@@ -128,7 +138,8 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     chain->index_block(*block, epochs, finality, true, false, nullptr);
     parent = &chain->index_.at(block->hash());
   }
-  chain->finalized_ = unfinalized.back().second.finalized();
+  chain->finalized_ = stored_finalized;
+  chain->finalized_ = chain->finalized_after(unfinalized.back().second);
   chain->pruned_below_ = chain->finalized_.height;
   if (!chain->index_.contains(meta->tip))
     return make_error(Reason::kStorage, "the stored tip is not the main chain's last block");
@@ -217,9 +228,12 @@ bool Blockchain::better_than_tip(const Entry& candidate) const {
   return candidate.hash < tip_;
 }
 
+Checkpoint Blockchain::finalized_after(const FinalityState& tip) const {
+  return tip.finalized().height > finalized_.height ? tip.finalized() : finalized_;
+}
+
 void Blockchain::follow_finality() {
-  const Checkpoint& finalized = vote_finality().finalized();
-  if (finalized.height > finalized_.height) finalized_ = finalized;
+  finalized_ = finalized_after(vote_finality());
 }
 
 Result<EpochState> Blockchain::check_header(const Block& block, const Entry& parent) const {
@@ -561,7 +575,8 @@ Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const EpochState& 
     return undo.error();
   }
   batch.blocks.push_back(block);
-  batch.meta = ChainMeta{params().chain_id, genesis_hash_, block->hash(), block->height()};
+  batch.meta = ChainMeta{params().chain_id, genesis_hash_, block->hash(), block->height(),
+                         finalized_after(finality)};
   index_block(*block, epochs, finality, true, false, &batch);
   if (auto ok = storage_.commit(batch); !ok.ok()) {
     index_.erase(block->hash());
@@ -667,7 +682,8 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
     return rollback(make_error(Reason::kStorage, e.what()));
   }
   const BlockPtr& last = result.connected.back();
-  batch.meta = ChainMeta{params().chain_id, genesis_hash_, last->hash(), last->height()};
+  batch.meta = ChainMeta{params().chain_id, genesis_hash_, last->hash(), last->height(),
+                         finalized_after(index_.at(last->hash()).finality)};
   if (auto ok = storage_.commit(batch); !ok.ok()) return rollback(ok.error());
   for (const auto& block : result.disconnected) index_.at(block->hash()).on_main = false;
   for (const auto& block : result.connected) index_.at(block->hash()).on_main = true;

@@ -5,6 +5,7 @@
 //             "chain_id" -> the chain id's bytes
 //             "genesis"  -> genesis hash (32)
 //             "tip"      -> tip block hash (32) || u64 tip height
+//             "finalized" -> finalized block hash (32) || u64 height || u64 slot
 //   blocks    block hash (32)    -> the block's binary form (pos/codec.h)
 //   main      u64 height (big-endian, so keys sort by height) -> main-chain block hash (32)
 //   accounts  address (32)       -> u64 balance || u64 stake || u64 nonce || u64 unbonding
@@ -502,6 +503,16 @@ std::optional<ChainMeta> LmdbStorage::meta() const {
   require_complete(r, kMeta);
   meta.genesis_hash = Hash::from_bytes(*genesis);
   meta.chain_id.assign(chain_id->begin(), chain_id->end());
+  if (auto finalized = impl_->get(
+          txn.get(), kMeta, ByteView(reinterpret_cast<const std::uint8_t*>("finalized"), 9))) {
+    detail::ByteReader f(*finalized);
+    Checkpoint c;
+    c.hash = f.fixed<Hash>();
+    c.height = f.u64();
+    c.slot = f.u64();
+    require_complete(f, kMeta);
+    meta.finalized = c;
+  }
   return meta;
 }
 
@@ -592,6 +603,11 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
              Bytes(batch.meta->genesis_hash.bytes.begin(), batch.meta->genesis_hash.bytes.end())));
     step(put(txn, dbi[kMeta], text("chain_id"),
              Bytes(batch.meta->chain_id.begin(), batch.meta->chain_id.end())));
+    if (const auto& finalized = batch.meta->finalized) {
+      detail::ByteWriter f(48);
+      f.raw(finalized->hash.view()).u64(finalized->height).u64(finalized->slot);
+      step(put(txn, dbi[kMeta], text("finalized"), std::move(f).take()));
+    }
   }
   return rc;
 }

@@ -410,6 +410,38 @@ TEST_CASE("the finalized block never moves back and bounds what is indexed", "[c
   CHECK(net.chain->indexed_blocks() == 6);
 }
 
+TEST_CASE(
+    "the finalized block survives a reorganisation to a chain that finalizes less, and a "
+    "restart",
+    "[chain][reorg][finality]") {
+  TempDir dir;
+  NetOptions options;
+  options.data_dir = dir.path() / "data";
+  TestNet net(options);
+  TestNet other;  // the same keys and genesis: where the rival branch is built
+  BlockPtr b1 = net.advance();
+  BlockPtr b2 = net.advance_finalizing();  // justifies b1
+  other.clock.set(net.now());
+  for (const auto& b : {b1, b2}) REQUIRE(other.chain->apply(b).ok());
+  BlockPtr b3 = net.advance_finalizing();  // justifies b2, finalizes b1
+  REQUIRE(net.chain->finalized().hash == b1->hash());
+  // On b2: B3 without votes, then B4 with votes justifying B3 from b1. That chain justifies
+  // height 3 (above net's 2) but finalizes nothing: b2 is not justified on it.
+  other.clock.set(net.now());
+  BlockPtr r3 = other.advance(b3->slot());
+  BlockPtr r4 = other.advance_finalizing();
+  REQUIRE(other.chain->vote_finality().finalized().height == 0);
+  net.clock.set(other.now());
+  REQUIRE(net.chain->apply(r3).ok());
+  REQUIRE(net.chain->apply(r4).ok());
+  REQUIRE(net.chain->tip_hash() == r4->hash());
+  CHECK(net.chain->finalized().hash == b1->hash());
+  net.restart();
+  CHECK(net.chain->tip_hash() == r4->hash());
+  CHECK(net.chain->finalized().hash == b1->hash());
+  CHECK(net.chain->finalized_height() == 1);
+}
+
 TEST_CASE("a failed block in a longer branch rolls the reorganisation back", "[chain][reorg]") {
   TestNet a;
   BlockPtr a1 = a.advance();

@@ -183,6 +183,9 @@ class Blockchain {
   void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
   Result<ApplyResult> reorganize(const Hash& new_tip);
   bool better_than_tip(const Entry& candidate) const;
+  // The finalized block once `tip` (a finality state of the best chain) is the tip's: the higher
+  // of finalized_ and what that chain finalizes.
+  Checkpoint finalized_after(const FinalityState& tip) const;
   // Raises finalized_ to what the tip's chain finalizes, if higher.
   void follow_finality();
 

@@ -15,6 +15,7 @@
 
 #include "pos/account_model.h"
 #include "pos/block.h"
+#include "pos/finality.h"
 #include "pos/status.h"
 
 namespace pos {
@@ -52,6 +53,9 @@ struct ChainMeta {
   Hash genesis_hash;
   Hash tip;
   std::uint64_t height = 0;
+  // The node's finalized block (pos/blockchain.h): the best chain's own votes may finalize
+  // less after a reorganisation, so it is kept, not recomputed. Genesis when absent.
+  std::optional<Checkpoint> finalized;
 };
 
 struct StorageBatch {
