@@ -7,9 +7,12 @@
 //   justified block, in a persistent set that a child shares with its parent.
 #include "pos/finality.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 #include <stdexcept>
+#include <vector>
 
 namespace pos {
 namespace {
@@ -93,16 +96,23 @@ struct Link {
 
 }  // namespace
 
+// The votes counted for one target height: who voted, and the links by source height. Shared
+// between the states of a chain until a block adds a vote for that height.
+struct TargetVotes {
+  std::uint64_t epoch = 0;  // the target's epoch: its votes may come until epoch + 1 ends
+  std::set<PublicKey> voters;
+  std::map<std::uint64_t, Link> links;  // by source height: on one chain a height names one block
+};
+
 struct FinalityState::Impl {
   Checkpoint block;
   Checkpoint justified;
   Checkpoint finalized;
   HeightSet justified_heights;
-  // By (source height, target height): on one chain a height names one block.
-  std::map<std::pair<std::uint64_t, std::uint64_t>, Link> links;
-  // (target height, validator) of the counted votes, with the target's epoch, for as long as
-  // the target's votes may come.
-  std::map<std::pair<std::uint64_t, PublicKey>, std::uint64_t> voted;
+  // By target height, for as long as the target's votes may come. A child copies this map of
+  // pointers and only the entries its votes touch, so a block costs in proportion to its votes
+  // and the window's heights, not to the votes the window holds.
+  std::map<std::uint64_t, std::shared_ptr<const TargetVotes>> targets;
 };
 
 bool is_supermajority(std::uint64_t votes, std::uint64_t total) {
@@ -129,16 +139,22 @@ FinalityState FinalityState::child(const Checkpoint& block, std::span<const Coun
   auto next = std::make_shared<Impl>(*impl_);
   next->block = block;
   const std::uint64_t epoch = block.slot / epoch_slots;
-  std::erase_if(next->links, [&](const auto& item) {
-    return item.second.target.slot / epoch_slots + 1 < epoch;
-  });
-  std::erase_if(next->voted, [&](const auto& item) { return item.second + 1 < epoch; });
+  std::erase_if(next->targets, [&](const auto& item) { return item.second->epoch + 1 < epoch; });
 
+  std::map<std::uint64_t, std::shared_ptr<TargetVotes>> touched;  // this block's own copies
   for (const auto& v : votes) {
     if (v.source.height >= v.target.height || v.target.height >= block.height)
       throw std::invalid_argument("FinalityState::child: a vote that is not valid here");
-    next->voted[{v.target.height, v.validator}] = v.target.slot / epoch_slots;
-    auto [it, fresh] = next->links.try_emplace({v.source.height, v.target.height});
+    auto& mine = touched[v.target.height];
+    if (!mine) {
+      auto held = next->targets.find(v.target.height);
+      mine = held == next->targets.end() ? std::make_shared<TargetVotes>()
+                                         : std::make_shared<TargetVotes>(*held->second);
+      mine->epoch = v.target.slot / epoch_slots;
+      next->targets[v.target.height] = mine;
+    }
+    mine->voters.insert(v.validator);
+    auto [it, fresh] = mine->links.try_emplace(v.source.height);
     Link& link = it->second;
     if (fresh) {
       link.source = v.source;
@@ -150,26 +166,29 @@ FinalityState FinalityState::child(const Checkpoint& block, std::span<const Coun
     link.previous_weight += v.previous_weight;
   }
 
-  // Justification in one pass: links are in ascending order of source height, and a target
-  // justified here only enables links whose source is that target, which come later.
-  for (const auto& [heights, link] : next->links) {
-    if (!link.has_supermajority() || next->justified_heights.contains(heights.second) ||
-        !next->justified_heights.contains(heights.first))
+  // Every link with a supermajority, in ascending order of source height: a target justified
+  // here only enables links whose source is that target, which come later in one pass.
+  std::vector<std::pair<std::uint64_t, const Link*>> strong;  // (source height, link)
+  for (const auto& [target, held] : next->targets)
+    for (const auto& [source, link] : held->links)
+      if (link.has_supermajority()) strong.emplace_back(source, &link);
+  std::sort(strong.begin(), strong.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [source, link] : strong) {
+    const std::uint64_t target = link->target.height;
+    if (next->justified_heights.contains(target) || !next->justified_heights.contains(source))
       continue;
-    next->justified_heights = next->justified_heights.with(heights.second);
-    if (heights.second > next->justified.height) next->justified = link.target;
+    next->justified_heights = next->justified_heights.with(target);
+    if (target > next->justified.height) next->justified = link->target;
   }
   // Finalization (k-finality): a justified source with a justified link to a target above it,
   // every block between them justified too.
-  for (const auto& [heights, link] : next->links) {
-    auto [source, target] = heights;
-    if (source <= next->finalized.height || !link.has_supermajority() ||
-        !next->justified_heights.contains(source))
-      continue;
+  for (const auto& [source, link] : strong) {
+    if (source <= next->finalized.height || !next->justified_heights.contains(source)) continue;
     bool all_between = true;
-    for (std::uint64_t h = source + 1; h < target && all_between; ++h)
+    for (std::uint64_t h = source + 1; h < link->target.height && all_between; ++h)
       all_between = next->justified_heights.contains(h);
-    if (all_between) next->finalized = link.source;
+    if (all_between) next->finalized = link->source;
   }
   return FinalityState(std::move(next));
 }
@@ -191,7 +210,8 @@ const Checkpoint& FinalityState::block() const {
 }
 
 bool FinalityState::has_vote(const PublicKey& validator, std::uint64_t target_height) const {
-  return impl_->voted.contains({target_height, validator});
+  auto held = impl_->targets.find(target_height);
+  return held != impl_->targets.end() && held->second->voters.contains(validator);
 }
 
 }  // namespace pos
