@@ -12,6 +12,14 @@
 
 namespace pos {
 namespace {
+
+// Bitcoin Core's skip heights: from any height, an ancestor is reached in O(log n) jumps.
+std::uint64_t skip_height_of(std::uint64_t height) {
+  if (height < 2) return 0;
+  auto clear_lowest_one = [](std::uint64_t n) { return n & (n - 1); };
+  return (height & 1) ? clear_lowest_one(clear_lowest_one(height - 1)) + 1
+                      : clear_lowest_one(height);
+}
 constexpr std::size_t kSignedSlotsKept = 100'000;
 constexpr std::size_t kEvidenceKept = 10'000;
 
@@ -199,8 +207,17 @@ EpochState Blockchain::resume_epochs(const BlockPtr& block) const {
 void Blockchain::index_block(const Block& block, const EpochState& epochs,
                              const FinalityState& finality, bool on_main, bool failed,
                              StorageBatch* batch) {
-  index_[block.hash()] =
-      Entry{block.hash(), block.header(), block.signature(), on_main, failed, epochs, finality};
+  Entry entry{block.hash(), block.header(), block.signature(),
+              on_main,      failed,         epochs,
+              finality,     block.parent(), block.height() > 0 ? block.height() - 1 : 0};
+  if (auto parent = index_.find(block.parent()); parent != index_.end()) {
+    std::uint64_t target = skip_height_of(block.height());
+    if (auto at = hash_at(parent->second, target)) {
+      entry.skip = *at;
+      entry.skip_height = target;
+    }
+  }
+  index_[block.hash()] = std::move(entry);
   if (batch)
     batch->epoch_put.emplace_back(block.hash(),
                                   EpochNonces{epochs.epoch(), epochs.nonce(), epochs.next_nonce()});
@@ -280,7 +297,9 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
 std::optional<Hash> Blockchain::hash_at(const Entry& from, std::uint64_t height) const {
   const Entry* e = &from;
   while (e->header.height > height && !e->on_main) {
-    auto up = index_.find(e->header.parent);
+    auto up = index_.end();
+    if (e->skip_height >= height) up = index_.find(e->skip);
+    if (up == index_.end()) up = index_.find(e->header.parent);
     if (up == index_.end()) return std::nullopt;
     e = &up->second;
   }

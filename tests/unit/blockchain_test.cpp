@@ -442,6 +442,28 @@ TEST_CASE(
   CHECK(net.chain->finalized_height() == 1);
 }
 
+TEST_CASE("votes on a long side branch are judged on that branch, down to its fork point",
+          "[chain][vote][reorg]") {
+  TestNet a;
+  TestNet b;
+  for (int i = 0; i < 400; ++i) a.advance();
+  // A shorter branch from genesis whose last block carries every vote from genesis to the
+  // block before it: each lookup walks the branch's skip list, not its 300 blocks.
+  std::vector<BlockPtr> branch;
+  branch.push_back(b.advance(a.chain->tip().slot));
+  for (int i = 1; i < 299; ++i) branch.push_back(b.advance());
+  branch.push_back(b.advance_finalizing());
+  a.clock.set(b.now());
+  for (std::size_t i = 0; i + 1 < branch.size(); ++i) REQUIRE(a.chain->apply(branch[i]).ok());
+  REQUIRE(a.chain->height() == 400);  // longer, and neither chain justifies anything yet
+  auto result = a.chain->apply(branch.back());
+  REQUIRE(result.ok());
+  CHECK(result->kind == ApplyResult::Kind::kReorganized);
+  CHECK(a.chain->tip_hash() == branch.back()->hash());
+  CHECK(a.chain->vote_finality().justified().hash == branch[298]->hash());
+  CHECK(a.chain->vote_finality().justified().height == 299);
+}
+
 TEST_CASE("a failed block in a longer branch rolls the reorganisation back", "[chain][reorg]") {
   TestNet a;
   BlockPtr a1 = a.advance();

@@ -137,6 +137,10 @@ class Blockchain {
     bool failed = false;
     EpochState epochs;       // the chain's nonces after this block
     FinalityState finality;  // what the chain's votes justify and finalize, up to this block
+    // An ancestor further back (Bitcoin Core's skip list), so that finding the block of a side
+    // branch at a height takes O(log length) steps, not one per block.
+    Hash skip;
+    std::uint64_t skip_height = 0;
   };
   // The chain's block at a height, if the chain has that hash there.
   using ChainLookup = std::function<std::optional<Checkpoint>(const Hash&, std::uint64_t)>;
