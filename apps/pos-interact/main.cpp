@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../common/cli.h"
+#include "../common/finality_wait.h"
 #include "../common/passphrase.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
@@ -33,10 +34,12 @@ constexpr const char* kUsage =
     "  --keys DIR         demo: where validator1.pem, alice.pem and bob.pem are (default keys)\n"
     "  --timeout SECONDS  how long a wait may take (default 60)\n"
     "A scenario: {\"keys\": {NAME: PEM path}, \"nodes\": [URL...], \"steps\": [STEP...]}, a STEP\n"
-    "one of {\"do\": \"send\"|\"exchange\", \"from\", \"to\", \"amount\", \"fee\"?},\n"
-    "{\"do\": \"stake\"|\"unstake\", \"from\", \"amount\", \"fee\"?}, {\"do\": "
-    "\"wait_included\"},\n"
-    "{\"do\": \"wait_height\", \"height\"}, {\"do\": \"expect\", \"account\"?, \"balance\"?,\n"
+    "one of {\"do\": \"send\"|\"exchange\", \"from\", \"to\", \"amount\", \"fee\"?, \"wait\"?},\n"
+    "{\"do\": \"stake\"|\"unstake\", \"from\", \"amount\", \"fee\"?, \"wait\"?} (\"wait\": true\n"
+    "or \"included\" waits for inclusion, \"final\" for finality), {\"do\": \"wait_included\"},\n"
+    "{\"do\": \"wait_final\"}, {\"do\": \"wait_height\", \"height\"},\n"
+    "{\"do\": \"wait_finalized_height\", \"height\"}, {\"do\": \"expect\", \"account\"?, "
+    "\"balance\"?,\n"
     "\"stake\"?, \"nonce\"?, \"min_height\"?, \"node\"?: \"all\"|index}; see docs/tools.md.\n";
 
 [[noreturn]] void fail(int code, const std::string& message) {
@@ -175,6 +178,7 @@ class Runner {
                              : from.unstake(chain_id_, amount, fee, nonce, now);
         label = text(s, "from", where) + " " + kind + "s " + std::to_string(amount);
       }
+      std::string wait = wait_mode(s, where);
       auto id = rpc().submit(*tx);
       if (!id.ok()) {
         if (id.reason() == pos::Reason::kIoError) fail(3, id.error().message);
@@ -182,13 +186,29 @@ class Runner {
       }
       pending_.push_back(*id);
       std::printf("%-3s %-34s tx %s", n.c_str(), label.c_str(), id->hex().c_str());
-      if (s.HasMember("wait") && s["wait"].IsBool() && s["wait"].GetBool())
+      if (wait == "included")
         std::printf("  included at height %llu",
                     static_cast<unsigned long long>(wait_included(*id, where)));
+      else if (wait == "final")
+        std::printf("  final at height %llu",
+                    static_cast<unsigned long long>(wait_final(*id, where)));
       std::printf("\n");
     } else if (kind == "wait_included") {
       for (const auto& id : pending_) wait_included(id, where);
       std::printf("%-3s all %zu transactions included\n", n.c_str(), pending_.size());
+    } else if (kind == "wait_final") {
+      for (const auto& id : pending_) wait_final(id, where);
+      std::printf("%-3s all %zu transactions final\n", n.c_str(), pending_.size());
+    } else if (kind == "wait_finalized_height") {
+      std::uint64_t height = field(s, "height", where);
+      wait_for(where, [&] {
+        auto finality = rpc().finality();
+        if (!finality.ok() && finality.reason() == pos::Reason::kIoError)
+          fail(3, finality.error().message);
+        return finality.ok() && finality->finalized.height >= height;
+      });
+      std::printf("%-3s finalized height %llu reached\n", n.c_str(),
+                  static_cast<unsigned long long>(height));
     } else if (kind == "wait_height") {
       std::uint64_t height = field(s, "height", where);
       wait_for(where, [&] {
@@ -232,6 +252,39 @@ class Runner {
       return height > 0;
     });
     return height;
+  }
+
+  // A transaction step's "wait": absent or false (none), true or "included", "final".
+  std::string wait_mode(const rapidjson::Value& s, const std::string& where) {
+    if (!s.HasMember("wait")) return "";
+    const auto& w = s["wait"];
+    if (w.IsBool()) return w.GetBool() ? "included" : "";
+    if (w.IsString()) {
+      std::string mode = w.GetString();
+      if (mode == "included" || mode == "final") return mode;
+    }
+    fail(2, where + ": \"wait\" must be true, false, \"included\" or \"final\"");
+  }
+
+  // Until the transaction is final (apps/common/finality_wait.h); a timeout names finality.
+  std::uint64_t wait_final(const pos::Hash& id, const std::string& where) {
+    pos::apps::FinalityWatch watch(rpc(), id);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto final = watch.poll();
+      if (!final.ok()) {
+        if (final.reason() == pos::Reason::kIoError) fail(3, final.error().message);
+        fail(1, where + ": " + final.error().to_string());
+      }
+      if (*final) return *watch.included_height();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::string seconds = std::to_string(static_cast<int>(timeout_s_));
+    if (!watch.included_height())
+      fail(1, where + " waiting for " + id.hex() + ": not included within " + seconds + " s");
+    fail(1, where + " waiting for " + id.hex() + ": not final after " + seconds +
+                " s: finalized height " + std::to_string(watch.finalized_height()) +
+                ", included at " + std::to_string(*watch.included_height()));
   }
 
   void expect(const std::string& n, const rapidjson::Value& s, const std::string& where) {

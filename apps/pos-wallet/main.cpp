@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../common/cli.h"
+#include "../common/finality_wait.h"
 #include "../common/passphrase.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
@@ -30,19 +31,22 @@ constexpr const char* kUsage = R"(usage: pos-wallet [--node URL] [--json] COMMAN
   stake --key FILE --amount N               a STAKE
   unstake --key FILE --amount N             an UNSTAKE
   exchange --key FILE --to ADDRESS --amount N   an EXCHANGE (the exchange authority mints)
-      these four also take [--fee N] [--nonce N] [--wait]; the nonce comes from the node
+      these four also take [--fee N] [--nonce N] [--wait [included|final]]; the nonce
+      comes from the node
   sign COMMAND ...                          any of the four, offline: prints the signed JSON;
                                             needs --nonce and --chain-id ID (or --genesis FILE)
-  submit FILE [--wait]                      sends a signed transaction JSON file
+  submit FILE [--wait [included|final]]     sends a signed transaction JSON file
   verify FILE (--chain-id ID | --genesis FILE)   checks a signed transaction JSON file
   status TXID                               pending, included (with height) or unknown
 
   --node URL      the node's API (default http://127.0.0.1:5000)
   --json          machine-readable output
+  --wait [MODE]   wait until the transaction is "included" in a block (bare --wait) or
+                  "final": included, and that block finalized by the validators' votes
   --timeout S     how long --wait waits (default 60)
 
 exit codes: 0 done, 1 refused by the node, 2 bad arguments, 3 node unreachable,
-            4 bad key file, 5 not included in time
+            4 bad key file, 5 not included (or not final) in time
 )";
 
 enum Exit { kOk = 0, kRefused = 1, kBadArgs = 2, kUnreachable = 3, kBadKey = 4, kTimeout = 5 };
@@ -72,6 +76,11 @@ struct Args {
   std::vector<std::string> words;
   std::map<std::string, std::string> options;
   std::map<std::string, bool> flags;
+  // --wait's mode: "included" (bare --wait) or "final"; empty without --wait.
+  std::string wait_mode;
+  // The index in words of the argument right after a bare --wait that was not a mode: it may
+  // be submit's FILE, or a misspelt mode (see check_wait_word).
+  std::optional<std::size_t> word_after_wait;
 
   std::optional<std::string> get(const std::string& name) const {
     auto it = options.find(name);
@@ -102,13 +111,32 @@ struct Args {
 Args parse(int argc, char** argv) {
   static const std::vector<std::string> kValued = {
       "node", "key", "to", "amount", "fee", "nonce", "out", "chain-id", "genesis", "timeout"};
-  static const std::vector<std::string> kFlags = {"json", "wait", "help", "encrypt"};
+  static const std::vector<std::string> kFlags = {"json", "help", "encrypt"};
+  auto bad_mode = [](const std::string& mode) {
+    fail(kBadArgs, "--wait takes included or final, got \"" + mode + "\"");
+  };
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) == 0) {
       std::string name = arg.substr(2);
-      if (std::find(kFlags.begin(), kFlags.end(), name) != kFlags.end()) {
+      if (name == "wait") {
+        // --wait, --wait included, --wait final (and --wait=MODE).
+        a.wait_mode = "included";
+        if (i + 1 < argc) {
+          std::string next = argv[i + 1];
+          if (next == "included" || next == "final") {
+            a.wait_mode = next;
+            ++i;
+          } else if (next.rfind("-", 0) != 0) {
+            a.word_after_wait = a.words.size();
+          }
+        }
+      } else if (name.rfind("wait=", 0) == 0) {
+        std::string mode = name.substr(5);
+        if (mode != "included" && mode != "final") bad_mode(mode);
+        a.wait_mode = mode;
+      } else if (std::find(kFlags.begin(), kFlags.end(), name) != kFlags.end()) {
         a.flags[name] = true;
       } else if (std::find(kValued.begin(), kValued.end(), name) != kValued.end()) {
         if (i + 1 >= argc) fail(kBadArgs, arg + " needs a value");
@@ -168,6 +196,13 @@ bool is_tx_command(const std::string& c) {
   return c == "send" || c == "stake" || c == "unstake" || c == "exchange";
 }
 
+// A word after a bare --wait is submit's FILE when the command needs one there; past the
+// words the command takes, it was meant as --wait's mode and is not one.
+void check_wait_word(const Args& a, std::size_t words_taken) {
+  if (a.word_after_wait && *a.word_after_wait >= words_taken && *a.word_after_wait < a.words.size())
+    fail(kBadArgs, "--wait takes included or final, got \"" + a.words[*a.word_after_wait] + "\"");
+}
+
 void wait_included(pos::RpcClient& rpc, const pos::Hash& id, double timeout_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -189,10 +224,40 @@ void wait_included(pos::RpcClient& rpc, const pos::Hash& id, double timeout_s) {
                      std::to_string(static_cast<int>(timeout_s)) + " s");
 }
 
+// Until the transaction is final (FinalityWatch): exit 5 with the heights if it is not within
+// the timeout, or "not included" if it never was.
+void wait_final(pos::RpcClient& rpc, const pos::Hash& id, double timeout_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  pos::apps::FinalityWatch watch(rpc, id);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto final = watch.poll();
+    if (!final.ok()) fail_from(final.error());
+    if (*final) {
+      auto height = static_cast<unsigned long long>(*watch.included_height());
+      if (g_json)
+        std::printf(
+            "{\"id\":\"%s\",\"status\":\"final\",\"height\":%llu,\"block\":\"%s\","
+            "\"finalized_height\":%llu}\n",
+            id.hex().c_str(), height, watch.block().hex().c_str(),
+            static_cast<unsigned long long>(watch.finalized_height()));
+      else
+        std::printf("final at height %llu in block %s\n", height, watch.block().hex().c_str());
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::string seconds = std::to_string(static_cast<int>(timeout_s));
+  if (!watch.included_height())
+    fail(kTimeout, "transaction " + id.hex() + " not included within " + seconds + " s");
+  fail(kTimeout, "transaction " + id.hex() + " not final after " + seconds +
+                     " s: finalized height " + std::to_string(watch.finalized_height()) +
+                     ", included at " + std::to_string(*watch.included_height()));
+}
+
 void submit_and_report(pos::RpcClient& rpc, const pos::Transaction& tx, const Args& a) {
   auto id = rpc.submit(tx);
   if (!id.ok()) fail_from(id.error());
-  bool wait = a.flags.count("wait") > 0;
+  bool wait = !a.wait_mode.empty();
   if (g_json && !wait)
     std::printf("{\"id\":\"%s\",\"status\":\"pending\"}\n", id->hex().c_str());
   else if (!g_json)
@@ -200,7 +265,10 @@ void submit_and_report(pos::RpcClient& rpc, const pos::Transaction& tx, const Ar
                 std::string(pos::tx_type_name(tx.type())).c_str());
   if (wait) {
     double timeout = static_cast<double>(a.number("timeout", 60));
-    wait_included(rpc, *id, timeout);
+    if (a.wait_mode == "final")
+      wait_final(rpc, *id, timeout);
+    else
+      wait_included(rpc, *id, timeout);
   }
 }
 
@@ -256,6 +324,7 @@ void show_account(const Args& a, pos::RpcClient& rpc) {
 
 // send, stake, unstake, exchange: signed with the key's next nonce (or --nonce) and submitted.
 void send_transaction(const std::string& command, const Args& a, pos::RpcClient& rpc) {
+  check_wait_word(a, 1);
   auto info = rpc.info();
   if (!info.ok()) fail_from(info.error());
   pos::Wallet w = load_key(a);
@@ -279,6 +348,7 @@ void sign_offline(const Args& a) {
 }
 
 void submit_file(const Args& a, pos::RpcClient& rpc) {
+  check_wait_word(a, 2);
   if (a.words.size() != 2) fail(kBadArgs, "usage: submit FILE");
   auto info = rpc.info();
   if (!info.ok()) fail_from(info.error());

@@ -783,13 +783,40 @@ class Error(Exception):
              d["tip"] = i.tip.hex();
              d["state_root"] = i.state_root.hex();
              d["slot"] = i.slot;
+             if (i.epoch) d["epoch"] = *i.epoch;
+             if (i.protocol_version) d["protocol_version"] = *i.protocol_version;
+             d["justified_height"] = i.justified_height;
              d["finalized_height"] = i.finalized_height;
+             d["finalized_hash"] = i.finalized_hash.hex();
              d["peers"] = i.peers;
              d["pool_size"] = i.pool_size;
+             d["syncing"] = i.syncing;
              d["version"] = i.version;
              if (i.address) d["address"] = i.address->hex();
              return d;
            })
+      .def(
+          "finality",
+          [](RpcClient& c) {
+            Result<RpcFinality> r = make_error(Reason::kInvalidArgument, "");
+            {
+              py::gil_scoped_release release;
+              r = c.finality();
+            }
+            RpcFinality f = unwrap(std::move(r));
+            auto checkpoint = [](const FinalityCheckpoint& cp) {
+              py::dict d;
+              d["height"] = cp.height;
+              d["hash"] = cp.hash.hex();
+              return d;
+            };
+            py::dict d;
+            d["justified"] = checkpoint(f.justified);
+            d["finalized"] = checkpoint(f.finalized);
+            return d;
+          },
+          "GET /finality: {\"justified\": {\"height\", \"hash\"}, \"finalized\": {\"height\", "
+          "\"hash\"}}, hashes in hex.")
       .def("account",
            [](RpcClient& c, const py::object& address) {
              Address a = address_from(address);

@@ -1,6 +1,8 @@
 // pos-wallet against a real node: every command, and each error with its exit code.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "node_process.h"
 
 using namespace pos;
@@ -134,6 +136,49 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
     CHECK(down.code == 3);
     CHECK_THAT(down.err, Catch::Contains("unreachable"));
   }
+  SECTION("--wait final: included, then finalized by the three validators' votes") {
+    auto sent =
+        wallet(n + "send --key " + user_key.string() + " --to " + to + " --amount 2 --wait final");
+    INFO(sent.out << sent.err);
+    REQUIRE(sent.code == 0);
+    auto at = sent.out.find("final at height ");
+    REQUIRE(at != std::string::npos);
+    std::uint64_t height = std::stoull(sent.out.substr(at + 16));
+    CHECK(height >= 1);
+    auto finality = node.rpc().finality();
+    REQUIRE(finality.ok());
+    CHECK(height <= finality->finalized.height);
+    // The block at that height holds it.
+    auto id = sent.out.substr(sent.out.find("sent ") + 5, 64);
+    auto block = node.rpc().block(height);
+    REQUIRE(block.ok());
+    bool holds = false;
+    for (const auto& tx : (*block)->transactions()) holds = holds || tx->id().hex() == id;
+    CHECK(holds);
+
+    // --json, and the explicit form of the old --wait.
+    auto json = wallet(n + "--json stake --key " + user_key.string() + " --amount 3 --wait final");
+    INFO(json.out << json.err);
+    CHECK(json.code == 0);
+    CHECK_THAT(json.out, Catch::Contains("\"status\":\"final\""));
+    CHECK_THAT(json.out, Catch::Contains("\"finalized_height\":"));
+    auto included =
+        wallet(n + "unstake --key " + user_key.string() + " --amount 1 --wait included");
+    CHECK(included.code == 0);
+    CHECK_THAT(included.out, Catch::Contains("included at height"));
+
+    // A bad mode: exit 2, one line, nothing sent.
+    for (std::string bad : {" --wait finl", " --wait=soon"}) {
+      auto refused =
+          wallet(n + "send --key " + user_key.string() + " --to " + to + " --amount 1" + bad);
+      INFO(bad << ": " << refused.out << refused.err);
+      CHECK(refused.code == 2);
+      CHECK(refused.out.empty());
+      CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+      CHECK_THAT(refused.err, Catch::Contains("--wait takes included or final"));
+    }
+    CHECK(node.rpc().account(net.users[0].public_key())->nonce == 3);
+  }
   SECTION("sign offline, verify (here and with PyNaCl), submit") {
     std::string chain = " --chain-id " + net.genesis.params.chain_id;
     auto signed_tx = wallet("sign send --key " + user_key.string() + " --to " + to +
@@ -160,10 +205,30 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
     CHECK(wallet("sign send --key " + user_key.string() + " --to " + to + " --amount 9 --nonce 0")
               .code == 2);
 
-    auto submitted = wallet(n + "submit " + file.string() + " --wait");
+    auto submitted = wallet(n + "submit --wait final " + file.string());
     INFO(submitted.out << submitted.err);
     CHECK(submitted.code == 0);
-    CHECK_THAT(submitted.out, Catch::Contains("included at height"));
+    CHECK_THAT(submitted.out, Catch::Contains("final at height"));
+    // Bare --wait before the file still means "included" (the file is not a mode).
+    auto again = wallet(n + "submit --wait " + file.string());
+    CHECK(again.code == 1);  // already included: the node refuses it
+    CHECK(wallet(n + "submit " + file.string() + " --wait soon").code == 2);
     CHECK(wallet(n + "submit " + (dir.path() / "missing.json").string()).code == 2);
   }
+}
+
+TEST_CASE("pos-wallet: --wait final times out, naming finality, when the votes cannot finalize",
+          "[functional][wallet]") {
+  // One validator of three (a third of the stake) forges, but its votes alone justify nothing.
+  TestNetwork net(500, 3);
+  NodeProcess node(net, "a", {"--key", net.key_file(0).string()});
+  test::TempDir dir;
+  auto user_key = dir.path() / "user.pem";
+  REQUIRE(net.users[0].save(user_key).ok());
+  auto late = wallet("--node " + node.url() + " send --key " + user_key.string() + " --to " +
+                     net.users[1].address() + " --amount 1 --wait final --timeout 10");
+  INFO(late.out << late.err);
+  CHECK(late.code == 5);
+  CHECK_THAT(late.err, Catch::Contains("not final after 10 s: finalized height 0, included at "));
+  CHECK(node.rpc().finality()->finalized.height == 0);
 }

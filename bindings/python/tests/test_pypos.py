@@ -541,6 +541,22 @@ def test_client_round_trip_against_a_real_node(tmp_path):
             except pypos.Error:
                 time.sleep(0.1)
         assert info["chain_id"] == "pos-demo"
+        # The finality fields of /info, and GET /finality. validator1 alone holds a third of the
+        # demo stake: its votes finalize nothing, so both checkpoints stay at genesis.
+        for key in ("justified_height", "finalized_height", "finalized_hash", "epoch", "syncing"):
+            assert key in info, key
+        assert info["justified_height"] >= info["finalized_height"]
+        if "protocol_version" in info:
+            assert info["protocol_version"] >= 1
+        finality = client.finality()
+        assert set(finality) == {"justified", "finalized"}
+        for checkpoint in finality.values():
+            assert set(checkpoint) == {"height", "hash"}
+            assert isinstance(checkpoint["height"], int)
+            assert len(checkpoint["hash"]) == 64 and checkpoint["hash"] == checkpoint["hash"].lower()
+        assert finality["justified"]["height"] >= finality["finalized"]["height"]
+        assert finality["finalized"] == {"height": 0, "hash": info["genesis_hash"]}
+        assert info["finalized_hash"] == info["genesis_hash"]
         exchange = pypos.Wallet.load(str(KEYS / "validator1.pem"))
         nonce = client.account(exchange.address)["nonce"]
         tx = exchange.transaction("EXCHANGE", "pos-demo", BOB, 5, 0, nonce, int(time.time() * 1000))
