@@ -434,7 +434,10 @@ Error Blockchain::conflicts_finalized(const std::string& why) const {
 Status Blockchain::check_fork_point(const Hash& parent) const {
   const Entry* e = &index_.at(parent);
   while (!e->on_main) {
-    auto up = index_.find(e->header.parent);
+    // A branch's blocks below one off the main chain down to the fork point are off it too, so
+    // a skip to a block off the main chain never passes the fork point.
+    auto up = index_.find(e->skip);
+    if (up == index_.end() || up->second.on_main) up = index_.find(e->header.parent);
     if (up == index_.end())  // pruned: the branch forks below the finalized block
       return conflicts_finalized("the block's branch forks below it");
     e = &up->second;
@@ -735,8 +738,12 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   Hash nonce = epoch_nonce(slot);
   header.vrf_proof = vrf_prove(key, vrf_input(header.chain_id, nonce, slot));
   std::size_t bytes = header.signing_bytes().size() + kBlockSignatureBytes;
-  for (const auto& vote : votes) bytes += vote->encoded_size();
   for (const auto& e : evidence) bytes += e->bytes().size();
+  // As many votes as fit, in the order given (a leader's: highest targets first).
+  std::size_t fitting = 0;
+  while (fitting < votes.size() && bytes + votes[fitting]->encoded_size() <= kMaxBlockBytes)
+    bytes += votes[fitting++]->encoded_size();
+  votes.resize(fitting);
 
   UndoLog undo;
   release_unbonding(state_, header.height, undo);

@@ -464,6 +464,23 @@ TEST_CASE("votes on a long side branch are judged on that branch, down to its fo
   CHECK(a.chain->vote_finality().justified().height == 299);
 }
 
+TEST_CASE("forge takes only as many votes as fit in the block's bytes, in the order given",
+          "[chain][vote]") {
+  TestNet net;
+  std::vector<VotePtr> votes;
+  for (std::uint64_t i = 0; i < 30'000; ++i)
+    votes.push_back(Vote::make(
+        VoteFields{net.chain_id(), net.validators[0].public_key(), filled(1), 0, filled(2), i + 1},
+        Signature{}));
+  BlockPtr block = net.forge_next(votes);
+  REQUIRE(block->votes().size() > 10'000);
+  REQUIRE(block->votes().size() < votes.size());
+  CHECK(block->votes().front() == votes.front());
+  CHECK(block->votes().back() == votes[block->votes().size() - 1]);
+  CHECK(encode(*block).size() <= kMaxBlockBytes);
+  CHECK(encode(*block).size() + votes.back()->encoded_size() > kMaxBlockBytes);
+}
+
 TEST_CASE("a failed block in a longer branch rolls the reorganisation back", "[chain][reorg]") {
   TestNet a;
   BlockPtr a1 = a.advance();

@@ -55,7 +55,8 @@ class Blockchain {
   Result<ApplyResult> apply(const BlockPtr& block);
 
   // Builds and signs the block for `slot` on the tip from the pool's ready transactions, if
-  // `key` is the slot's leader, carrying `votes` and `evidence` as given (apply() judges them).
+  // `key` is the slot's leader, carrying `evidence` and as many of `votes`, in order, as fit in
+  // the block's bytes (apply() judges them).
   // The block is not applied; the state is left as it was.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot, const TransactionPool& pool,
                          std::uint64_t now_ms, std::vector<VotePtr> votes = {},
