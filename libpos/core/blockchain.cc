@@ -325,36 +325,45 @@ Blockchain::ChainLookup Blockchain::chain_through(const Entry& entry) const {
 // target's votes have not expired; the validator is in the target's validator sets; and it has no
 // other vote for that target height earlier in the block or the chain. The validator sets are the
 // genesis stakes until they follow finalized state.
+Result<CountedVote> Blockchain::count_vote(const Vote& vote, std::uint64_t block_height,
+                                           std::uint64_t block_epoch, const FinalityState& parent,
+                                           const ChainLookup& on_chain,
+                                           VotesInBlock& in_block) const {
+  auto refuse = [&](const std::string& why) {
+    return make_error(Reason::kBadVote,
+                      "vote " + vote.id().hex() + " by " + vote.validator().hex() + ": " + why);
+  };
+  const std::uint64_t ht = vote.target_height(), hs = vote.source_height();
+  if (ht >= block_height) return refuse("its target is not below the block");
+  auto target = on_chain(vote.target_hash(), ht);
+  if (!target)
+    return refuse("its target is not this chain's block at height " + std::to_string(ht));
+  auto source = on_chain(vote.source_hash(), hs);
+  if (!source)
+    return refuse("its source is not this chain's block at height " + std::to_string(hs));
+  if (block_epoch > params().epoch_of(target->slot) + 1)
+    return refuse("it expired: its target is in epoch " +
+                  std::to_string(params().epoch_of(target->slot)) + ", the block in epoch " +
+                  std::to_string(block_epoch));
+  std::uint64_t weight = validators_.weight(vote.validator());
+  if (weight == 0) return refuse("the validator is not in the target's validator sets");
+  if (parent.has_vote(vote.validator(), ht) || !in_block.emplace(ht, vote.validator()).second)
+    return refuse("the validator already has a vote for target height " + std::to_string(ht));
+  return CountedVote{
+      vote.validator(),         *source, *target, weight, weight, validators_.total_stake(),
+      validators_.total_stake()};
+}
+
 Result<FinalityState> Blockchain::check_votes(const Block& block, const FinalityState& parent,
                                               const ChainLookup& on_chain) const {
-  const auto& votes = block.votes();
   const std::uint64_t epoch = params().epoch_of(block.slot());
-  std::set<std::pair<std::uint64_t, PublicKey>> in_block;
+  VotesInBlock in_block;
   std::vector<CountedVote> counted;
-  counted.reserve(votes.size());
-  for (const auto& vote : votes) {
-    auto refuse = [&](const std::string& why) {
-      return make_error(Reason::kBadVote,
-                        "vote " + vote->id().hex() + " by " + vote->validator().hex() + ": " + why);
-    };
-    const std::uint64_t ht = vote->target_height(), hs = vote->source_height();
-    if (ht >= block.height()) return refuse("its target is not below the block");
-    auto target = on_chain(vote->target_hash(), ht);
-    if (!target)
-      return refuse("its target is not this chain's block at height " + std::to_string(ht));
-    auto source = on_chain(vote->source_hash(), hs);
-    if (!source)
-      return refuse("its source is not this chain's block at height " + std::to_string(hs));
-    if (epoch > params().epoch_of(target->slot) + 1)
-      return refuse("it expired: its target is in epoch " +
-                    std::to_string(params().epoch_of(target->slot)) + ", the block in epoch " +
-                    std::to_string(epoch));
-    std::uint64_t weight = validators_.weight(vote->validator());
-    if (weight == 0) return refuse("the validator is not in the target's validator sets");
-    if (parent.has_vote(vote->validator(), ht) || !in_block.emplace(ht, vote->validator()).second)
-      return refuse("the validator already has a vote for target height " + std::to_string(ht));
-    counted.push_back(CountedVote{vote->validator(), *source, *target, weight, weight,
-                                  validators_.total_stake(), validators_.total_stake()});
+  counted.reserve(block.votes().size());
+  for (const auto& vote : block.votes()) {
+    auto vote_counted = count_vote(*vote, block.height(), epoch, parent, on_chain, in_block);
+    if (!vote_counted.ok()) return vote_counted.error();
+    counted.push_back(*vote_counted);
   }
   return parent.child(Checkpoint{block.hash(), block.height(), block.slot()}, counted,
                       params().epoch_slots);
@@ -379,17 +388,15 @@ std::vector<VotePtr> Blockchain::select_votes_unchecked(const std::vector<VotePt
   const Entry& tip = index_.at(tip_);
   const ChainLookup on_chain = chain_through(tip);
   const std::uint64_t epoch = params().epoch_of(slot);
-  std::set<std::pair<std::uint64_t, PublicKey>> taken;
+  VotesInBlock taken;
   std::vector<VotePtr> chosen;
   for (const auto& vote : sorted) {
     if (chosen.size() >= max_block_votes()) break;
-    const std::uint64_t ht = vote->target_height(), hs = vote->source_height();
-    if (ht > tip.header.height || hs >= ht || !validators_.contains(vote->validator())) continue;
-    auto target = on_chain(vote->target_hash(), ht);
-    if (!target || epoch > params().epoch_of(target->slot) + 1) continue;
-    if (!on_chain(vote->source_hash(), hs)) continue;
-    if (tip.finality.has_vote(vote->validator(), ht)) continue;
-    if (!taken.emplace(ht, vote->validator()).second || !vote->check().ok()) continue;
+    // check_body's refusal, before the vote could take its validator's place at its height.
+    if (vote->source_height() >= vote->target_height()) continue;
+    if (!count_vote(*vote, tip.header.height + 1, epoch, tip.finality, on_chain, taken).ok() ||
+        !vote->check().ok())
+      continue;
     chosen.push_back(vote);
   }
   return chosen;

@@ -296,7 +296,7 @@ NodeStatus ConsensusEngine::status() const {
   s.justified_height = finality.justified().height;
   s.justified_hash = finality.justified().hash;
   s.finalized_height = chain_.finalized_height();
-  if (auto hash = chain_.main_chain_hash(s.finalized_height)) s.finalized_hash = *hash;
+  s.finalized_hash = chain_.finalized().hash;
   s.forge_decided_slot = last_forge_slot_;
   s.vote_pool_size = votes_.size();
   s.counters = counters_;

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -95,9 +96,6 @@ class Blockchain {
 
   BlockPtr block(const Hash& hash) const { return storage_.block(hash); }
   BlockPtr block_at(std::uint64_t height) const;
-  std::optional<Hash> main_chain_hash(std::uint64_t height) const {
-    return storage_.main_chain_hash(height);
-  }
   std::optional<TxLocation> transaction_location(const Hash& id) const {
     return storage_.tx_location(id);
   }
@@ -166,6 +164,14 @@ class Blockchain {
   // finality state after the block.
   Result<FinalityState> check_votes(const Block& block, const FinalityState& parent,
                                     const ChainLookup& on_chain) const;
+  // (target height, validator) of the votes a block holds so far.
+  using VotesInBlock = std::set<std::pair<std::uint64_t, PublicKey>>;
+  // One vote of a block at `block_height` in `block_epoch` on the chain of `parent` and
+  // `on_chain` (every rule but the signature, which check_body checks), added to `in_block`:
+  // how it counts there, or kBadVote. check_votes and select_votes judge by it alike.
+  Result<CountedVote> count_vote(const Vote& vote, std::uint64_t block_height,
+                                 std::uint64_t block_epoch, const FinalityState& parent,
+                                 const ChainLookup& on_chain, VotesInBlock& in_block) const;
   // At most 4 votes per validator, in all (docs/consensus.md).
   std::size_t max_block_votes() const { return 4 * validators_.size(); }
   // The lookup for the chain ending at an indexed entry.
