@@ -161,8 +161,9 @@ void ConsensusEngine::on_tick() {
 }
 
 // The slot clock: forges once per slot that our key leads, empty or not (a skipped slot is a
-// VRF output missing from the epoch nonce), unless a peer is ahead (then this node syncs first
-// rather than fork from a stale tip).
+// VRF output missing from the epoch nonce). A peer's claimed height never stops it (DESIGN §5):
+// under fork choice by justification a taller branch can lose, and every node waiting for it
+// halted the network.
 void ConsensusEngine::maybe_forge() {
   if (!forger_) return;
   std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
@@ -170,7 +171,6 @@ void ConsensusEngine::maybe_forge() {
   last_forge_slot_ = slot;
   auto leader = chain_.leader(slot);
   if (!leader || *leader != forger_->public_key()) return;
-  if (transport_ && transport_->peer_ahead()) return;
   std::size_t ready = transport_ ? transport_->ready_peers() : 0;
   if (ready < forging_.min_peers) return;
   if (forging_.before_sign) {
