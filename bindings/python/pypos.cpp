@@ -100,6 +100,7 @@ py::dict account_dict(const Address& address, const Account& a) {
   d["nonce"] = a.nonce;
   d["unbonding"] = a.unbonding;
   d["unbonding_release"] = a.unbonding_release;
+  d["slashed"] = a.slashed;
   return d;
 }
 
@@ -725,22 +726,30 @@ class Error(Exception):
       .def(
           "forge",
           [](PyChain& c, const Wallet& w, std::uint64_t slot, const TransactionPool& pool,
-             const std::vector<std::shared_ptr<Vote>>& votes,
-             const std::vector<std::shared_ptr<Evidence>>& evidence) {
+             const std::vector<std::shared_ptr<Vote>>& votes) {
             Result<BlockPtr> r = make_error(Reason::kInvalidArgument, "");
             {
               py::gil_scoped_release release;
-              r = c.chain->forge(w.secret_key(), slot, pool, c.clock.now_ms(), const_list(votes),
-                                 const_list(evidence));
+              r = c.chain->forge(w.secret_key(), slot, pool, c.clock.now_ms(), const_list(votes));
             }
             return std::const_pointer_cast<Block>(unwrap(std::move(r)));
           },
           py::arg("wallet"), py::arg("slot"), py::arg("pool"),
           py::arg("votes") = std::vector<std::shared_ptr<Vote>>{},
-          py::arg("evidence") = std::vector<std::shared_ptr<Evidence>>{},
           "Builds and signs the block for slot on the tip, if wallet is its leader, carrying the "
-          "pool's ready transactions and votes and evidence as given (not checked until apply). "
-          "Not applied.")
+          "pool's ready transactions, the votes as given (not checked until apply) and the "
+          "pending evidence that slashes on the tip. Not applied.")
+      .def(
+          "add_evidence",
+          [](PyChain& c, const std::shared_ptr<Evidence>& e) {
+            return unwrap(c.chain->add_evidence(e));
+          },
+          "Keeps evidence pending for the next forged block: True when kept, False when already "
+          "held or stale (the offender slashed or holding nothing); raises Error for evidence "
+          "that proves nothing ('bad_evidence', 'wrong_chain').")
+      .def_property_readonly(
+          "pending_evidence",
+          [](const PyChain& c) { return mutable_list(c.chain->pending_evidence()); })
       .def("leader",
            [](const PyChain& c, std::uint64_t slot) -> py::object {
              auto l = c.chain->leader(slot);

@@ -275,10 +275,16 @@ class Blockchain:
     def set_time(self, now_ms: int) -> None: ...
     def apply(self, block: Block) -> str: ...
     def forge(self, wallet: Wallet, slot: int, pool: TransactionPool,
-              votes: Sequence[Vote] = (), evidence: Sequence[Evidence] = ()) -> Block:
+              votes: Sequence[Vote] = ()) -> Block:
         """The block for slot on the tip, if wallet is its leader, with the pool's ready
-        transactions and the votes and evidence given (checked by apply, not here). Not
-        applied."""
+        transactions, the votes given (checked by apply, not here) and the pending evidence
+        that slashes on the tip, one piece per offender. Not applied."""
+    def add_evidence(self, evidence: Evidence) -> bool:
+        """Keeps evidence pending for the next forged block: True when kept, False when held
+        already, when another piece names the same offender, or when the offender has nothing
+        left to slash; Error('bad_evidence') or Error('wrong_chain') for evidence that proves
+        nothing."""
+    pending_evidence: list[Evidence]
     def leader(self, slot: int) -> Optional[bytes]: ...
     def block_at(self, height: int) -> Optional[Block]: ...
     height: int

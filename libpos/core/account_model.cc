@@ -3,10 +3,11 @@
 // every node computes the same root however the accounts arrived; each change re-hashes only the
 // path from its leaf to the root (about log2(accounts) nodes), lazily at the next state_root().
 //   leaf     = SHA-256(0x00 || address || u64 balance || u64 stake || u64 nonce
-//                      || u64 unbonding || u64 unbonding_release)
+//                      || u64 unbonding || u64 unbonding_release || u8 flags)
+//              flags: bit 0 slashed; the other bits are zero
 //   internal = SHA-256(0x01 || u8 critical_bit || left || right)
 //   empty    = SHA-256("")
-//   state_root = SHA-256("pos/state/v1" || params_hash || trie root)
+//   state_root = SHA-256("pos/state/v2" || params_hash || trie root)
 #include "pos/account_model.h"
 
 #include <unordered_map>
@@ -48,14 +49,15 @@ unsigned critical_bit(const Address& a, const Address& b) {
 const Hash& node_hash(Node& n) {
   if (!n.dirty) return n.hash;
   if (n.leaf) {
-    detail::ByteWriter w(1 + 32 + 40);
+    detail::ByteWriter w(1 + 32 + 40 + 1);
     w.u8(0x00)
         .raw(n.key.view())
         .u64(n.account.balance)
         .u64(n.account.stake)
         .u64(n.account.nonce)
         .u64(n.account.unbonding)
-        .u64(n.account.unbonding_release);
+        .u64(n.account.unbonding_release)
+        .u8(n.account.slashed ? 1 : 0);
     n.hash = sha256(std::move(w).take());
   } else {
     const Hash& left = node_hash(*n.child[0]);
@@ -183,7 +185,7 @@ void AccountModel::put(const Address& address, const Account& account) {
 Hash AccountModel::state_root() const {
   Hash trie_root = trie_->root_hash();
   return Sha256()
-      .update(std::string_view("pos/state/v1"))
+      .update(std::string_view("pos/state/v2"))
       .update(params_hash_.view())
       .update(trie_root.view())
       .finish();

@@ -21,7 +21,6 @@ std::uint64_t skip_height_of(std::uint64_t height) {
                       : clear_lowest_one(height);
 }
 constexpr std::size_t kSignedSlotsKept = 100'000;
-constexpr std::size_t kEvidenceKept = 10'000;
 
 std::map<PublicKey, std::uint64_t> genesis_stakes(const Genesis& genesis) {
   std::map<PublicKey, std::uint64_t> out;
@@ -38,13 +37,6 @@ VrfOutput stored_vrf_output(const Block& block) {
   return *output;
 }
 }  // namespace
-
-bool EquivocationEvidence::verify() const {
-  return first.forger == second.forger && first.slot == second.slot &&
-         first.hash() != second.hash() &&
-         pos::verify(first.forger, first.signing_bytes(), first_signature) &&
-         pos::verify(second.forger, second.signing_bytes(), second_signature);
-}
 
 Blockchain::Blockchain(const Genesis& genesis, Storage& storage, const Clock& clock)
     : genesis_(genesis),
@@ -95,6 +87,8 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     storage.for_each_account([&](const Address& address, const Account& account) {
       chain->state_.put(address, account);
     });
+    for (auto& evidence : storage.pending_evidence())
+      chain->pending_evidence_.emplace(evidence->id(), std::move(evidence));
   }
   // The votes' finality is replayed from genesis along the stored main chain. Only the blocks
   // from the finalized one up can still be reorganised, so only they are indexed in memory;
@@ -145,6 +139,8 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
                                : chain->resume_epochs(block);
     chain->index_block(*block, epochs, finality, true, false, nullptr);
     parent = &chain->index_.at(block->hash());
+    // A restart must not forget who signed the slots that can still be contested.
+    chain->signed_slots_.emplace(std::make_pair(block->slot(), block->forger()), block->hash());
   }
   chain->finalized_ = stored_finalized;
   chain->finalized_ = chain->finalized_after(unfinalized.back().second);
@@ -455,24 +451,54 @@ Status Blockchain::check_fork_point(const Hash& parent) const {
   return {};
 }
 
-Status Blockchain::record_equivocation(const Block& block) {
+void Blockchain::record_signed_slot(const Block& block) {
   auto [it, inserted] =
       signed_slots_.emplace(std::make_pair(block.slot(), block.forger()), block.hash());
-  // Bounded memory: the oldest slots go first; equivocation that old no longer matters.
+  // Bounded memory: the oldest slots go first; a double block that old is found by others or
+  // its offender's stake is long gone.
   while (signed_slots_.size() > kSignedSlotsKept) signed_slots_.erase(signed_slots_.begin());
-  if (inserted || it->second == block.hash()) return {};
-  auto first = index_.find(it->second);
-  // One piece of evidence per forger and slot, and a bounded list: a forger signing many
-  // blocks for one slot must not fill our memory.
-  bool recorded = std::any_of(evidence_.begin(), evidence_.end(), [&](const auto& e) {
-    return e.first.slot == block.slot() && e.first.forger == block.forger();
-  });
-  if (first != index_.end() && !recorded && evidence_.size() < kEvidenceKept)
-    evidence_.push_back(EquivocationEvidence{first->second.header, first->second.signature,
-                                             block.header(), block.signature()});
-  return make_error(Reason::kEquivocation, "forger " + block.forger().hex() +
-                                               " already signed block " + it->second.hex() +
-                                               " for slot " + std::to_string(block.slot()));
+  if (inserted || it->second == block.hash()) return;
+  // add_evidence keeps one piece per offender, so a forger signing many blocks for one slot
+  // cannot fill our memory.
+  BlockPtr first = storage_.block(it->second);
+  if (!first) return;
+  auto evidence = Evidence::double_block(first, std::make_shared<const Block>(block));
+  if (!evidence.ok()) return;
+  auto kept = add_evidence(*evidence);
+  if (kept.ok() && *kept) found_evidence_.push_back(*evidence);
+}
+
+Result<bool> Blockchain::add_evidence(const EvidencePtr& evidence) {
+  if (auto ok = evidence->check(params().chain_id); !ok.ok()) return ok.error();
+  if (pending_evidence_.contains(evidence->id())) return false;
+  if (!check_slashable(state_, evidence->offender()).ok()) return false;
+  for (const auto& [id, held] : pending_evidence_)
+    if (held->offender() == evidence->offender()) return false;
+  StorageBatch batch;
+  batch.evidence_put.push_back(evidence);
+  if (auto ok = storage_.commit(batch); !ok.ok()) return ok.error();
+  pending_evidence_.emplace(evidence->id(), evidence);
+  return true;
+}
+
+std::vector<EvidencePtr> Blockchain::pending_evidence() const {
+  std::vector<EvidencePtr> out;
+  out.reserve(pending_evidence_.size());
+  for (const auto& [id, evidence] : pending_evidence_) out.push_back(evidence);
+  return out;
+}
+
+std::vector<EvidencePtr> Blockchain::take_found_evidence() {
+  return std::exchange(found_evidence_, {});
+}
+
+void Blockchain::prune_evidence() {
+  StorageBatch batch;
+  for (const auto& [id, evidence] : pending_evidence_)
+    if (!check_slashable(state_, evidence->offender()).ok()) batch.evidence_erase.push_back(id);
+  // Pending evidence is a cache of what could still slash: failing to forget some is harmless,
+  // the next prune retries.
+  if (!batch.evidence_erase.empty() && storage_.commit(batch).ok()) committed_evidence(batch);
 }
 
 Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) {
@@ -492,6 +518,15 @@ Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) 
                                                      "): " + ok.error().to_string());
     }
   }
+  const auto& evidence = block.evidence();
+  for (std::size_t i = 0; i < evidence.size(); ++i) {
+    if (auto ok = apply_evidence(state_, *evidence[i], undo); !ok.ok()) {
+      undo.revert(state_);
+      return make_error(Reason::kBadEvidence, "evidence " + std::to_string(i) + " (" +
+                                                  evidence[i]->id().hex() +
+                                                  "): " + ok.error().to_string());
+    }
+  }
   if (state_.state_root() != h.state_root) {
     undo.revert(state_);
     return make_error(Reason::kBadStateRoot, "the state root after the block is " +
@@ -508,6 +543,11 @@ Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) 
       batch.address_put.emplace_back(party, AddressTx{position, txs[i]->id()});
   }
   for (const auto& [address, prior] : record.prior) batch.accounts[address] = state_.get(address);
+  // No longer pending, even if a disconnect earlier in this batch put it back.
+  for (const auto& e : evidence) {
+    std::erase_if(batch.evidence_put, [&](const EvidencePtr& p) { return p->id() == e->id(); });
+    batch.evidence_erase.push_back(e->id());
+  }
   return record;
 }
 
@@ -522,6 +562,14 @@ void Blockchain::disconnect(const Block& block, const UndoRecord& undo, StorageB
                                        TxPosition{block.height(), static_cast<std::uint32_t>(i)});
   }
   for (const auto& [address, prior] : undo.prior) batch.accounts[address] = state_.get(address);
+  // Back to pending, as its transactions go back to the pool; prune_evidence drops what the new
+  // branch slashes too.
+  for (const auto& e : block.evidence()) batch.evidence_put.push_back(e);
+}
+
+void Blockchain::committed_evidence(const StorageBatch& batch) {
+  for (const auto& id : batch.evidence_erase) pending_evidence_.erase(id);
+  for (const auto& e : batch.evidence_put) pending_evidence_.emplace(e->id(), e);
 }
 
 Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
@@ -530,6 +578,7 @@ Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
     if (result.ok()) {
       follow_finality();
       prune_index();
+      if (!result->connected.empty()) prune_evidence();
     }
     return result;
   } catch (const StorageError& e) {
@@ -559,6 +608,8 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
     return make_error(Reason::kInvalidBlock, "the parent was found invalid");
   auto epochs = check_header(*block, parent->second);
   if (!epochs.ok()) return epochs.error();
+  // The header is the leader's, signed: a second one for its slot is evidence, whatever the body.
+  record_signed_slot(*block);
   // Before the body's signature checks, so that a block stuffed with votes costs nothing.
   if (block->votes().size() > max_block_votes())
     return make_error(Reason::kBadVote, std::to_string(block->votes().size()) +
@@ -569,16 +620,11 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
     return make_error(Reason::kTooManyTransactions, std::to_string(block->transactions().size()) +
                                                         " transactions, this chain's limit is " +
                                                         std::to_string(params().max_block_txs));
-  // Evidence is checked against the state and slashes once slashing is in; until then a block
-  // carrying any is refused rather than taken unchecked.
-  if (!block->evidence().empty())
-    return make_error(Reason::kMalformed, "this node does not accept evidence in blocks yet");
   // The fork point first: a branch forking below finality cannot have its votes looked up, and
   // its sender deserves conflicts_finalized's penalty, not bad_vote's.
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
   auto finality = check_votes(*block, parent->second.finality, chain_through(parent->second));
   if (!finality.ok()) return finality.error();
-  if (auto ok = record_equivocation(*block); !ok.ok()) return ok.error();
 
   if (block->parent() == tip_) return extend(block, *epochs, *finality);
 
@@ -612,6 +658,7 @@ Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const EpochState& 
     undo_block(state_, *undo);
     return ok.error();
   }
+  committed_evidence(batch);
   tip_ = block->hash();
   ApplyResult result;
   result.kind = ApplyResult::Kind::kExtended;
@@ -714,6 +761,7 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
   batch.meta = ChainMeta{params().chain_id, genesis_hash_, last->hash(), last->height(),
                          finalized_after(index_.at(last->hash()).finality)};
   if (auto ok = storage_.commit(batch); !ok.ok()) return rollback(ok.error());
+  committed_evidence(batch);
   for (const auto& block : result.disconnected) index_.at(block->hash()).on_main = false;
   for (const auto& block : result.connected) index_.at(block->hash()).on_main = true;
   tip_ = last->hash();
@@ -722,7 +770,7 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
 
 Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
                                    const TransactionPool& pool, std::uint64_t now_ms,
-                                   std::vector<VotePtr> votes, std::vector<EvidencePtr> evidence) {
+                                   std::vector<VotePtr> votes) {
   const BlockHeader parent = tip();
   if (slot <= parent.slot)
     return make_error(Reason::kSlotNotAfterParent, "slot " + std::to_string(slot) +
@@ -745,15 +793,25 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   Hash nonce = epoch_nonce(slot);
   header.vrf_proof = vrf_prove(key, vrf_input(header.chain_id, nonce, slot));
   std::size_t bytes = header.signing_bytes().size() + kBlockSignatureBytes;
-  for (const auto& e : evidence) bytes += e->bytes().size();
+  UndoLog undo;
+  release_unbonding(state_, header.height, undo);
+  // Transactions cannot make an offender unslashable (unbonding only matures at a block's start,
+  // a slashed account cannot stake), so what slashes now still slashes after them.
+  std::vector<EvidencePtr> evidence;
+  std::set<PublicKey> offenders;
+  for (const auto& [id, e] : pending_evidence_) {
+    if (evidence.size() == kMaxBlockEvidence) break;
+    if (!check_slashable(state_, e->offender()).ok() || !offenders.insert(e->offender()).second)
+      continue;
+    evidence.push_back(e);
+    bytes += e->bytes().size();
+  }
   // As many votes as fit, in the order given (a leader's: highest targets first).
   std::size_t fitting = 0;
   while (fitting < votes.size() && bytes + votes[fitting]->encoded_size() <= kMaxBlockBytes)
     bytes += votes[fitting++]->encoded_size();
   votes.resize(fitting);
 
-  UndoLog undo;
-  release_unbonding(state_, header.height, undo);
   std::vector<TransactionPtr> chosen;
   std::unordered_set<Address> blocked;  // a sender whose transaction failed: its later ones would
   for (const auto& tx : pool.ready(state_)) {
@@ -769,6 +827,7 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
     chosen.push_back(tx);
     bytes += tx->encoded_size();
   }
+  for (const auto& e : evidence) (void)apply_evidence(state_, *e, undo);
   header.state_root = state_.state_root();
   undo.revert(state_);
   return Block::sign(std::move(header), std::move(chosen), key, std::move(votes),

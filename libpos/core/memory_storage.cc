@@ -39,6 +39,13 @@ std::optional<TxLocation> MemoryStorage::tx_location(const Hash& tx_id) const {
   return it->second;
 }
 
+std::vector<EvidencePtr> MemoryStorage::pending_evidence() const {
+  std::shared_lock lock(mutex_);
+  std::vector<EvidencePtr> out;
+  for (const auto& [id, evidence] : evidence_) out.push_back(evidence);
+  return out;
+}
+
 std::optional<Account> MemoryStorage::account(const Address& address) const {
   std::shared_lock lock(mutex_);
   auto it = accounts_.find(address);
@@ -110,6 +117,8 @@ Status MemoryStorage::commit(const StorageBatch& batch) {
     else
       accounts_[address] = account;
   }
+  for (const auto& id : batch.evidence_erase) evidence_.erase(id);
+  for (const auto& evidence : batch.evidence_put) evidence_[evidence->id()] = evidence;
   if (batch.meta) meta_ = batch.meta;
   return {};
 }

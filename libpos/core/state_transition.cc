@@ -53,6 +53,8 @@ Status apply_transaction(AccountModel& state, const Transaction& tx, const Publi
     return make_error(Reason::kNonceGap, "nonce " + std::to_string(tx.nonce()) +
                                              " is ahead of the sender's next nonce " +
                                              std::to_string(sender.nonce));
+  if (tx.type() == TxType::kStake && sender.slashed)
+    return make_error(Reason::kSlashed, "the sender was slashed and can never stake again");
   std::uint64_t cost = 0;
   switch (tx.type()) {
     case TxType::kTransfer:
@@ -101,6 +103,26 @@ Status apply_transaction(AccountModel& state, const Transaction& tx, const Publi
     f.balance += tx.fee();
     put(state, undo, forger, f);
   }
+  return {};
+}
+
+Status check_slashable(const AccountModel& state, const PublicKey& offender) {
+  Account account = state.get(offender);
+  if (account.slashed) return make_error(Reason::kSlashed, offender.hex() + " is slashed already");
+  if (account.stake == 0 && account.unbonding == 0)
+    return make_error(Reason::kBadEvidence,
+                      offender.hex() + " has no stake and nothing unbonding to slash");
+  return {};
+}
+
+Status apply_evidence(AccountModel& state, const Evidence& evidence, UndoLog& undo) {
+  if (auto ok = check_slashable(state, evidence.offender()); !ok.ok()) return ok;
+  Account account = state.get(evidence.offender());
+  account.stake = 0;
+  account.unbonding = 0;
+  account.unbonding_release = 0;
+  account.slashed = true;
+  put(state, undo, evidence.offender(), account);
   return {};
 }
 

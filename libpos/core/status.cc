@@ -44,7 +44,6 @@ constexpr std::array kTable = {
     ReasonInfo{"block_tx_invalid", 400, 100},
     ReasonInfo{"conflicts_finalized", 409, 20},
     ReasonInfo{"already_known", 200, 0},
-    ReasonInfo{"equivocation", 409, 0},
     ReasonInfo{"not_leader", 409, 0},
     ReasonInfo{"invalid_block", 400, 100},
     ReasonInfo{"protocol_version", 400, 0},
@@ -58,8 +57,9 @@ constexpr std::array kTable = {
     ReasonInfo{"unavailable", 503, 0},
     ReasonInfo{"bad_vote", 400, 100},
     ReasonInfo{"bad_evidence", 400, 100},
+    ReasonInfo{"slashed", 422, 0},
 };
-// Reason::kBadEvidence is the last reason: a new one goes after it, here and in the enum.
+// Reason::kSlashed is the last reason: a new one goes after it, here and in the enum.
 static_assert(kTable.size() == static_cast<std::size_t>(kLastReason) + 1,
               "every Reason needs a row in the table");
 

@@ -44,6 +44,8 @@ TransactionPtr TransactionPool::get(const Hash& id) const {
 Status TransactionPool::check_against_state(const Transaction& tx,
                                             const AccountModel& state) const {
   Account account = state.get(tx.sender());
+  if (tx.type() == TxType::kStake && account.slashed)
+    return make_error(Reason::kSlashed, "the sender was slashed and can never stake again");
   if (tx.nonce() < account.nonce)
     return make_error(Reason::kStaleNonce, "nonce " + std::to_string(tx.nonce()) +
                                                " already used; the sender's next nonce is " +

@@ -39,6 +39,18 @@ VotePtr VotePool::conflicting(const Vote& vote) const {
   return at->second;
 }
 
+VotePtr VotePool::surrounding(const Vote& vote) const {
+  auto it = by_validator_.find(vote.validator());
+  if (it == by_validator_.end()) return nullptr;
+  auto inside = [](const Vote& inner, const Vote& outer) {
+    return outer.source_height() < inner.source_height() &&
+           inner.target_height() < outer.target_height();
+  };
+  for (const auto& [target, held] : it->second)
+    if (inside(vote, *held) || inside(*held, vote)) return held;
+  return nullptr;
+}
+
 std::vector<VotePtr> VotePool::by_priority() const {
   return {ordered_.begin(), ordered_.end()};
 }

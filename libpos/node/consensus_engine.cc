@@ -69,13 +69,17 @@ Result<BlockPtr> ConsensusEngine::forge(const SecretKey& key, std::uint64_t slot
   log("forged block " + std::to_string((*block)->height()) + " " + (*block)->hash().hex() +
       " in slot " + std::to_string(slot) + " with " +
       std::to_string((*block)->transactions().size()) + " transactions and " +
-      std::to_string((*block)->votes().size()) + " votes");
+      std::to_string((*block)->votes().size()) + " votes" +
+      ((*block)->evidence().empty()
+           ? std::string()
+           : " and " + std::to_string((*block)->evidence().size()) + " evidence"));
   return block;
 }
 
 // On success: the pool follows the chain and the block goes to every peer but its sender.
 Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   auto result = chain_.apply(block);
+  relay_found_evidence();
   if (!result.ok()) return result;
   release_unrelayed(block->hash());
   pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
@@ -271,13 +275,65 @@ Result<bool> ConsensusEngine::receive_vote(const VotePtr& vote) {
         vote->target_hash().hex() +
         "): it signed it before a restart, or another process runs "
         "with the same key, which is slashable");
+  if (VotePtr other = votes_.conflicting(*vote))
+    report_evidence(Evidence::double_vote(other, vote));
+  else if (VotePtr outer = votes_.surrounding(*vote))
+    report_evidence(Evidence::surround_vote(outer, vote));
   auto added = votes_.add(vote);
-  if (!added.ok() && added.reason() == Reason::kDuplicate)
-    log("validator " + vote->validator().hex() + " signed two votes for target height " +
-        std::to_string(vote->target_height()));
   if (!added.ok()) return false;
   ++counters_.votes_received;
   return true;
+}
+
+void ConsensusEngine::report_evidence(Result<EvidencePtr> evidence) {
+  if (!evidence.ok()) return;
+  auto kept = chain_.add_evidence(*evidence);
+  if (!kept.ok()) {
+    log("evidence against " + (*evidence)->offender().hex() +
+        " not kept: " + kept.error().to_string());
+    return;
+  }
+  if (!*kept) return;
+  log("validator " + (*evidence)->offender().hex() + " signed conflicting items (" +
+      std::string(evidence_kind_name((*evidence)->kind())) + "): evidence " +
+      (*evidence)->id().hex() + " will slash it");
+  ++counters_.evidence_found;
+  if (transport_) transport_->broadcast_evidence({*evidence}, 0);
+}
+
+void ConsensusEngine::relay_found_evidence() {
+  for (const auto& evidence : chain_.take_found_evidence()) {
+    log("forger " + evidence->offender().hex() + " signed two blocks for one slot: evidence " +
+        evidence->id().hex() + " will slash it");
+    ++counters_.evidence_found;
+    if (transport_) transport_->broadcast_evidence({evidence}, 0);
+  }
+}
+
+bool ConsensusEngine::has_evidence(const Hash& id) const {
+  return chain_.has_pending_evidence(id);
+}
+
+// Refused: what does not prove an offence (the sender pays); dropped without blame: what is
+// known or stale here (honest peers on another branch send it).
+std::vector<Status> ConsensusEngine::receive_evidence(PeerId from,
+                                                      const std::vector<EvidencePtr>& evidence) {
+  std::vector<Status> verdicts;
+  std::vector<EvidencePtr> kept;
+  verdicts.reserve(evidence.size());
+  for (const auto& e : evidence) {
+    auto added = chain_.add_evidence(e);
+    if (added.ok() && *added) {
+      log("evidence " + e->id().hex() + " (" + std::string(evidence_kind_name(e->kind())) +
+          ") against " + e->offender().hex() + " from a peer");
+      ++counters_.evidence_received;
+      kept.push_back(e);
+    }
+    verdicts.push_back(added.ok() ? Status{} : Status(added.error()));
+  }
+  if (transport_ && !kept.empty()) transport_->broadcast_evidence(kept, from);
+  if (!kept.empty()) changed();
+  return verdicts;
 }
 
 NodeStatus ConsensusEngine::status() const {
@@ -299,6 +355,7 @@ NodeStatus ConsensusEngine::status() const {
   s.finalized_hash = chain_.finalized().hash;
   s.forge_decided_slot = last_forge_slot_;
   s.vote_pool_size = votes_.size();
+  s.pending_evidence = chain_.pending_evidence().size();
   s.counters = counters_;
   return s;
 }

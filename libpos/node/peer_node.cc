@@ -131,10 +131,6 @@ const TransactionPool& PeerNode::pool() const {
   return *parts_->pool;
 }
 
-std::vector<EquivocationEvidence> PeerNode::evidence() const {
-  return loop_->call_for([&]() { return parts_->chain->evidence(); });
-}
-
 void PeerNode::connect(const std::string& address) {
   loop_->call([&]() { parts_->network->connect(address); });
 }

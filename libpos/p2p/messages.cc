@@ -61,6 +61,24 @@ Result<BlockPtr> block_of(capnp::Data::Reader data, std::string_view chain_id) {
   return block;
 }
 
+// Another chain's evidence is refused here, as another chain's vote is: the chain id is in each
+// item's layout, which parses without a signature check. Items that do not parse are left to
+// Evidence::check at the node, whose refusal (bad_evidence) they are.
+Status evidence_chain(const Evidence& evidence, std::string_view chain_id) {
+  for (const Bytes* item : {&evidence.a(), &evidence.b()}) {
+    std::optional<Error> refused;
+    if (evidence.kind() == EvidenceKind::kDoubleBlock) {
+      if (auto h = parse_header_bytes(*item, chain_id); !h.ok()) refused = h.error();
+    } else if (auto v = parse_vote_signing_bytes(*item, chain_id); !v.ok()) {
+      refused = v.error();
+    }
+    if (refused && refused->reason == Reason::kWrongChain)
+      return make_error(Reason::kWrongChain,
+                        "evidence " + evidence.id().hex() + ": " + refused->message);
+  }
+  return {};
+}
+
 Result<Message> to_message(wire::Envelope::Reader env, std::string_view chain_id) {
   if (env.getVersion() != kEnvelopeVersion)
     return malformed("envelope version " + std::to_string(env.getVersion()) +
@@ -169,6 +187,24 @@ Result<Message> to_message(wire::Envelope::Reader env, std::string_view chain_id
       }
       return Message(votes);
     }
+    case wire::Envelope::EVIDENCE: {
+      auto list = env.getEvidence();
+      if (list.size() > kMaxEvidencePerMessage)
+        return too_many("evidence", list.size(), kMaxEvidencePerMessage);
+      EvidenceList evidence;
+      evidence.evidence.reserve(list.size());
+      std::unordered_set<Hash> ids;
+      for (auto data : list) {
+        auto e = decode_evidence(view_of(data));
+        if (!e.ok()) return e.error();
+        if (auto ok = evidence_chain(**e, chain_id); !ok.ok()) return ok.error();
+        // An honest sender never repeats evidence within a message.
+        if (!ids.insert((*e)->id()).second)
+          return malformed("evidence " + (*e)->id().hex() + " twice in one message");
+        evidence.evidence.push_back(std::move(*e));
+      }
+      return Message(evidence);
+    }
     case wire::Envelope::REJECT: {
       auto r = env.getReject();
       auto code = text_of(r.getCode(), "reject code");
@@ -227,6 +263,10 @@ struct Encoder {
     auto list = env.initVotes(static_cast<unsigned>(v.votes.size()));
     for (unsigned i = 0; i < list.size(); ++i) list.set(i, data_of(encode(*v.votes[i])));
   }
+  void operator()(const EvidenceList& e) {
+    auto list = env.initEvidence(static_cast<unsigned>(e.evidence.size()));
+    for (unsigned i = 0; i < list.size(); ++i) list.set(i, data_of(e.evidence[i]->bytes()));
+  }
 };
 
 std::uint32_t read_le32(const std::uint8_t* p) {
@@ -264,7 +304,7 @@ std::string to_string(const PeerAddress& address) {
 std::string_view message_kind(const Message& message) {
   static constexpr std::string_view kNames[] = {"hello", "get_peers",  "peers",  "txs",
                                                 "block", "get_blocks", "blocks", "ping",
-                                                "pong",  "reject",     "votes"};
+                                                "pong",  "reject",     "votes",  "evidence"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>, "a name for every kind");
   return kNames[message.index()];
 }

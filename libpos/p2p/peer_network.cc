@@ -2,8 +2,8 @@
 //
 // A connection: both sides send Hello at once; nothing else is accepted before the peer's Hello.
 // Frames are read whole (size checked from the segment table first), decoded with bounded
-// traversal, rate-limited per peer (messages, and votes by a budget of their own), and each
-// refusal adds the reason's penalty (docs/consensus.md) to the peer's misbehaviour; at 100 the
+// traversal, rate-limited per peer (messages, and votes and evidence by budgets of their own), and
+// each refusal adds the reason's penalty (docs/consensus.md) to the peer's misbehaviour; at 100 the
 // peer is banned for ban_ms and dropped.
 #include "pos/peer_network.h"
 
@@ -41,6 +41,10 @@ constexpr std::size_t kMaxSeenTxs = 100'000;
 // validators voting every second, while a vote stops counting after the epoch that follows its
 // target's (about a minute with the default 32 slots of 1 s); at most twice that is held.
 constexpr std::size_t kSeenVotesGeneration = 50'000;
+// Evidence ids per generation: an honest network makes a handful per offender, so this holds the
+// evidence of thousands of offenders. An id forgotten here is still asked of the node
+// (has_evidence), which holds what it kept; the set spares it what it refused.
+constexpr std::size_t kSeenEvidenceGeneration = 10'000;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
 
@@ -78,6 +82,12 @@ class SeenSet {
   std::unordered_set<Hash> previous_;
 };
 
+// A per-peer budget (docs/p2p.md): a token bucket, full when the peer connects.
+struct TokenBucket {
+  double tokens = 0;
+  std::uint64_t refilled_ms = 0;
+};
+
 struct Peer {
   std::uint64_t id = 0;
   bool inbound = false;
@@ -94,8 +104,8 @@ struct Peer {
   std::uint64_t last_ping_ms = 0;
   double tokens = 0;
   std::uint64_t tokens_ms = 0;
-  double vote_tokens = 0;  // the vote budget's bucket
-  std::uint64_t vote_tokens_ms = 0;
+  TokenBucket vote_budget;
+  TokenBucket evidence_budget;
   bool blocks_requested = false;
   std::uint64_t blocks_requested_ms = 0;
   std::size_t queued_bytes = 0;
@@ -243,6 +253,14 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
           except);
   }
 
+  void broadcast_evidence(const std::vector<EvidencePtr>& evidence, PeerId except) {
+    for (std::size_t i = 0; i < evidence.size(); i += kMaxEvidencePerMessage)
+      relay_evidence({evidence.begin() + static_cast<long>(i),
+                      evidence.begin() +
+                          static_cast<long>(std::min(i + kMaxEvidencePerMessage, evidence.size()))},
+                     except);
+  }
+
  private:
   void taskFailed(kj::Exception&& exception) override {
     log("task failed: " + std::string(exception.getDescription().cStr()));
@@ -336,9 +354,10 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     peer->remote = remote_of(*stream, peer->remote_ip);
     peer->stream = kj::mv(stream);
     std::uint64_t now = clock_.now_ms();
-    peer->connected_ms = peer->last_frame_ms = peer->tokens_ms = peer->vote_tokens_ms = now;
+    peer->connected_ms = peer->last_frame_ms = peer->tokens_ms = now;
     peer->tokens = config_.max_messages_per_second;
-    peer->vote_tokens = config_.max_vote_burst;
+    peer->vote_budget = {static_cast<double>(config_.max_vote_burst), now};
+    peer->evidence_budget = {static_cast<double>(config_.max_evidence_burst), now};
     if (inbound) {
       std::size_t count = 0;
       for (const auto& [id, p] : peers_) count += p->inbound ? 1 : 0;
@@ -441,6 +460,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     relay(encode_frame(Votes{votes}), except);
   }
 
+  void relay_evidence(const std::vector<EvidencePtr>& evidence, std::uint64_t except) {
+    if (evidence.empty()) return;
+    for (const auto& e : evidence) seen_evidence_.insert(e->id());
+    relay(encode_frame(EvidenceList{evidence}), except);
+  }
+
   // Reads one frame: the segment table first, so that the size is known before allocating.
   kj::Promise<std::optional<Bytes>> read_frame(Peer& peer) {
     auto buffer = std::make_shared<Bytes>(8);
@@ -499,17 +524,33 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     });
   }
 
-  // Takes up to `wanted` votes from the peer's vote budget; returns how many it may send now.
-  std::size_t take_vote_tokens(Peer& peer, std::size_t wanted) {
+  // Cuts `items` to what the budget (refilled at `rate` a second up to `burst`) allows now. The
+  // budget comes first: items over it are dropped before anything looks at them (no seen-set
+  // entry, no signature check), and the peer pays rate_limited's penalty once for the message.
+  template <class T>
+  void cut_to_budget(Peer& peer, TokenBucket& budget, std::uint32_t rate, std::uint32_t burst,
+                     std::vector<T>& items, const char* what) {
     std::uint64_t now = clock_.now_ms();
-    double rate = config_.max_votes_per_second;
-    peer.vote_tokens = std::min(
-        static_cast<double>(config_.max_vote_burst),
-        peer.vote_tokens + rate * static_cast<double>(since(now, peer.vote_tokens_ms)) / 1000.0);
-    peer.vote_tokens_ms = now;
-    auto allowed = std::min(wanted, static_cast<std::size_t>(peer.vote_tokens));
-    peer.vote_tokens -= static_cast<double>(allowed);
-    return allowed;
+    budget.tokens = std::min(
+        static_cast<double>(burst),
+        budget.tokens + rate * static_cast<double>(since(now, budget.refilled_ms)) / 1000.0);
+    budget.refilled_ms = now;
+    auto allowed = std::min(items.size(), static_cast<std::size_t>(budget.tokens));
+    budget.tokens -= static_cast<double>(allowed);
+    if (allowed == items.size()) return;
+    refuse(peer, Error{Reason::kRateLimited, std::to_string(items.size() - allowed) + " " + what +
+                                                 " over its budget of " + std::to_string(rate) +
+                                                 " a second"});
+    items.resize(allowed);
+  }
+
+  // Each refusal among the node's verdicts costs the peer its reason's penalty.
+  void penalise(Peer& peer, const std::vector<Status>& verdicts) {
+    for (const auto& verdict : verdicts) {
+      if (verdict.ok()) continue;
+      refuse(peer, verdict.error());
+      if (peer.closing) break;
+    }
   }
 
   bool take_token(Peer& peer) {
@@ -593,25 +634,13 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       fresh.push_back(tx);
     }
     if (fresh.empty()) return;
-    for (const auto& verdict : handler_.receive_transactions(peer.id, fresh)) {
-      if (verdict.ok()) continue;
-      refuse(peer, verdict.error());
-      if (peer.closing) break;
-    }
+    penalise(peer, handler_.receive_transactions(peer.id, fresh));
   }
 
   void on(Peer& peer, Votes& message) {
-    // The budget first: votes over it are dropped before anything looks at them (no seen-set
-    // entry, no signature check), and the peer pays once for the message.
-    std::size_t allowed = take_vote_tokens(peer, message.votes.size());
-    if (allowed < message.votes.size()) {
-      refuse(peer,
-             Error{Reason::kRateLimited,
-                   std::to_string(message.votes.size() - allowed) + " votes over its budget of " +
-                       std::to_string(config_.max_votes_per_second) + " a second"});
-      if (peer.closing) return;
-      message.votes.resize(allowed);
-    }
+    cut_to_budget(peer, peer.vote_budget, config_.max_votes_per_second, config_.max_vote_burst,
+                  message.votes, "votes");
+    if (peer.closing) return;
     std::vector<VotePtr> fresh;
     for (const auto& vote : message.votes) {
       if (seen_votes_.contains(vote->id()) || handler_.has_vote(vote->id())) continue;
@@ -619,11 +648,23 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       fresh.push_back(vote);
     }
     if (fresh.empty()) return;
-    for (const auto& verdict : handler_.receive_votes(peer.id, fresh)) {
-      if (verdict.ok()) continue;
-      refuse(peer, verdict.error());
-      if (peer.closing) break;
+    penalise(peer, handler_.receive_votes(peer.id, fresh));
+  }
+
+  // Like votes: the budget, then what is new to the network and the node goes to the node, which
+  // checks it (Evidence::check) and relays what it keeps.
+  void on(Peer& peer, EvidenceList& message) {
+    cut_to_budget(peer, peer.evidence_budget, config_.max_evidence_per_second,
+                  config_.max_evidence_burst, message.evidence, "evidence");
+    if (peer.closing) return;
+    std::vector<EvidencePtr> fresh;
+    for (const auto& e : message.evidence) {
+      if (seen_evidence_.contains(e->id()) || handler_.has_evidence(e->id())) continue;
+      seen_evidence_.insert(e->id());
+      fresh.push_back(e);
     }
+    if (fresh.empty()) return;
+    penalise(peer, handler_.receive_evidence(peer.id, fresh));
   }
 
   void on(Peer& peer, NewBlock& message) {
@@ -762,6 +803,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   std::map<Hash, std::uint64_t> banned_nodes_;
   std::unordered_set<Hash> seen_txs_;
   SeenSet seen_votes_{kSeenVotesGeneration};
+  SeenSet seen_evidence_{kSeenEvidenceGeneration};
   std::optional<std::uint64_t> syncing_from_;
   std::uint64_t next_peer_id_ = 0;
   std::uint64_t connections_dropped_ = 0;
@@ -816,6 +858,9 @@ void PeerNetwork::broadcast_transactions(const std::vector<TransactionPtr>& txs,
 }
 void PeerNetwork::broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) {
   impl_->broadcast_votes(votes, except);
+}
+void PeerNetwork::broadcast_evidence(const std::vector<EvidencePtr>& evidence, PeerId except) {
+  impl_->broadcast_evidence(evidence, except);
 }
 std::size_t PeerNetwork::ready_peers() const {
   return impl_->ready_peers();

@@ -348,6 +348,8 @@ Reply RpcServer::Impl::metrics() {
         static_cast<double>(s.pool_bytes));
   gauge("pos_vote_pool_size", "Votes held for inclusion in a block.",
         static_cast<double>(s.vote_pool_size));
+  gauge("pos_pending_evidence", "Evidence held for inclusion in a block.",
+        static_cast<double>(s.pending_evidence));
   gauge("pos_syncing", "1 while blocks are being fetched from a peer.", s.syncing_from ? 1.0 : 0.0);
   counter_head("pos_transactions_accepted_total", "Transactions admitted to the pool, by source.");
   for (const auto& [source, n] : s.counters.txs_accepted)
@@ -365,6 +367,11 @@ Reply RpcServer::Impl::metrics() {
   out += "pos_votes_cast_total " + std::to_string(s.counters.votes_cast) + "\n";
   counter_head("pos_votes_received_total", "Votes from peers kept in the vote pool.");
   out += "pos_votes_received_total " + std::to_string(s.counters.votes_received) + "\n";
+  counter_head("pos_evidence_found_total",
+               "Evidence this node built from conflicting blocks or votes it received.");
+  out += "pos_evidence_found_total " + std::to_string(s.counters.evidence_found) + "\n";
+  counter_head("pos_evidence_received_total", "Evidence from peers kept for inclusion.");
+  out += "pos_evidence_received_total " + std::to_string(s.counters.evidence_received) + "\n";
   out +=
       "# HELP pos_rpc_request_seconds RPC request latency by route.\n"
       "# TYPE pos_rpc_request_seconds histogram\n";
@@ -744,25 +751,15 @@ Reply RpcServer::Impl::peers() {
   return Reply{200, peers_to_json(node.status().peers)};
 }
 
-// Equivocation proofs: both signed headers, so that anyone can check them without this node.
+// The evidence this node holds for inclusion (docs/consensus.md, "Evidence and slashing"):
+// each piece carries both signed items, so anyone can check it with the offender's key alone.
 Reply RpcServer::Impl::evidence() {
-  std::vector<EquivocationEvidence> list = node.evidence();
+  std::vector<EvidencePtr> pending = node.storage().pending_evidence();
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
-    key(w, "evidence");
+    key(w, "pending");
     w.StartArray();
-    for (const auto& e : list) {
-      w.StartObject();
-      key(w, "forger");
-      str(w, e.first.forger.hex());
-      key(w, "slot");
-      w.Uint64(e.first.slot);
-      key(w, "first");
-      raw(w, to_json(*Block::make(e.first, e.first_signature, {}), BlockJson::kHeader));
-      key(w, "second");
-      raw(w, to_json(*Block::make(e.second, e.second_signature, {}), BlockJson::kHeader));
-      w.EndObject();
-    }
+    for (const auto& e : pending) raw(w, to_json(*e));
     w.EndArray();
     w.EndObject();
   });

@@ -9,7 +9,7 @@
 //   blocks    block hash (32)    -> the block's binary form (pos/codec.h)
 //   main      u64 height (big-endian, so keys sort by height) -> main-chain block hash (32)
 //   accounts  address (32)       -> u64 balance || u64 stake || u64 nonce || u64 unbonding
-//                                   || u64 unbonding_release
+//                                   || u64 unbonding_release || u8 flags (bit 0: slashed)
 //   stakers   address (32)       -> u64 stake, for every account with stake > 0
 //   undo      block hash (32)    -> u32 n || n * (address (32) || account as above)
 //   txs       transaction id (32) -> u64 height || u32 index || block hash (32)
@@ -17,8 +17,9 @@
 //             transaction the address sent or received
 //   epochs    block hash (32)    -> u64 epoch || nonce (32) || next nonce (32), for every stored
 //             block (pos/epoch.h)
-// Schema 3 holds protocol v2 blocks; schemas 1 and 2 (protocol v1) are refused, not converted:
-// their chain is another network's.
+//   evidence  evidence id (32)   -> the evidence's bytes, for evidence not yet on the main chain
+// Schema 4 holds protocol v2 blocks with slashing; schema 3 (v2 before slashing) and schemas 1
+// and 2 (protocol v1) are refused, not converted: their chain is another network's.
 // Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the state
 // before or after it, never a mix.
 #include "pos/lmdb_storage.h"
@@ -49,7 +50,7 @@ constexpr std::array<unsigned char, crypto_shorthash_KEYBYTES> kChecksumKey = {
     'l', 'i', 'b', 'p', 'o', 's', '-', 's', 't', 'o', 'r', 'e', '-', 'v', '1', '\0'};
 
 constexpr const char* kTables[] = {"meta", "blocks", "main",      "accounts", "stakers",
-                                   "undo", "txs",    "addresses", "epochs"};
+                                   "undo", "txs",    "addresses", "epochs",   "evidence"};
 enum Table {
   kMeta,
   kBlocks,
@@ -60,6 +61,7 @@ enum Table {
   kTxs,
   kAddresses,
   kEpochs,
+  kEvidence,
   kTableCount
 };
 
@@ -114,6 +116,7 @@ Bytes history_key(const Address& address, TxPosition position) {
 
 void write_account(detail::ByteWriter& w, const Account& a) {
   w.u64(a.balance).u64(a.stake).u64(a.nonce).u64(a.unbonding).u64(a.unbonding_release);
+  w.u8(a.slashed ? 1 : 0);
 }
 
 Account read_account(detail::ByteReader& r) {
@@ -123,6 +126,9 @@ Account read_account(detail::ByteReader& r) {
   a.nonce = r.u64();
   a.unbonding = r.u64();
   a.unbonding_release = r.u64();
+  std::uint8_t flags = r.u8();
+  if (flags > 1) throw StorageError("damaged account record: unknown flags");
+  a.slashed = flags == 1;
   return a;
 }
 
@@ -301,6 +307,13 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
                          std::to_string(version) + "; this libpos reads schema version " +
                          std::to_string(LmdbStorage::kSchemaVersion) +
                          ": open it with a newer libpos");
+  if (version == 3)
+    return storage_error(dir.string() +
+                         " holds a chain of protocol v2 before slashing (schema "
+                         "version 3), which this libpos cannot read or convert: accounts and "
+                         "state roots changed, so that network is gone. Move the directory "
+                         "aside or delete it (rm -r " +
+                         dir.string() + "), then start again to sync the current network");
   if (version < LmdbStorage::kSchemaVersion)
     return storage_error(dir.string() + " holds a protocol v1 chain (schema version " +
                          std::to_string(version) +
@@ -404,7 +417,7 @@ std::optional<UndoRecord> LmdbStorage::undo(const Hash& block_hash) const {
   detail::ByteReader r(*bytes);
   UndoRecord record;
   std::uint32_t n = r.u32();
-  if (n > bytes->size() / (32 + 40)) throw StorageError("damaged record in table \"undo\"");
+  if (n > bytes->size() / (32 + 41)) throw StorageError("damaged record in table \"undo\"");
   record.prior.reserve(n);
   for (std::uint32_t i = 0; i < n; ++i) {
     Address address = r.fixed<Address>();
@@ -485,6 +498,18 @@ std::vector<std::pair<Address, std::uint64_t>> LmdbStorage::stakers() const {
   return out;
 }
 
+std::vector<EvidencePtr> LmdbStorage::pending_evidence() const {
+  std::vector<EvidencePtr> out;
+  scan(impl_->env, impl_->map_mutex, impl_->dbi[kEvidence], kEvidence,
+       [&](ByteView key, ByteView value) {
+         auto evidence = decode_evidence(value);
+         if (!evidence.ok() || (*evidence)->id() != Hash::from_bytes(key))
+           throw StorageError("damaged record in table \"evidence\"");
+         out.push_back(std::move(*evidence));
+       });
+  return out;
+}
+
 std::optional<ChainMeta> LmdbStorage::meta() const {
   ReadTxn txn(impl_->env, impl_->map_mutex);
   auto tip =
@@ -551,7 +576,7 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
     if (!step(put(txn, dbi[kEpochs], hash.view(), std::move(w).take()))) return rc;
   }
   for (const auto& [hash, undo] : batch.undo_put) {
-    detail::ByteWriter w(4 + undo.prior.size() * 72);
+    detail::ByteWriter w(4 + undo.prior.size() * 73);
     w.u32(static_cast<std::uint32_t>(undo.prior.size()));
     for (const auto& [address, account] : undo.prior) {
       w.raw(address.view());
@@ -582,7 +607,7 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
     if (account.empty()) {
       step(del(txn, dbi[kAccounts], address.view()));
     } else {
-      detail::ByteWriter w(40);
+      detail::ByteWriter w(41);
       write_account(w, account);
       step(put(txn, dbi[kAccounts], address.view(), std::move(w).take()));
     }
@@ -595,6 +620,10 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
     }
     if (rc != 0) return rc;
   }
+  for (const auto& id : batch.evidence_erase)
+    if (!step(del(txn, dbi[kEvidence], id.view()))) return rc;
+  for (const auto& evidence : batch.evidence_put)
+    if (!step(put(txn, dbi[kEvidence], evidence->id().view(), evidence->bytes()))) return rc;
   if (batch.meta) {
     detail::ByteWriter w(40);
     w.raw(batch.meta->tip.view()).u64(batch.meta->height);

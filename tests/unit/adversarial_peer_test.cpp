@@ -127,8 +127,8 @@ TEST_CASE("an adversarial peer is dropped and banned; honest nodes keep consensu
   CHECK(peer_count(a) == 1);
 }
 
-TEST_CASE("equivocating blocks: the first is kept, the evidence recorded, consensus intact",
-          "[p2p][net][hostile][adversary]") {
+TEST_CASE("equivocating blocks: both are taken, and the evidence is relayed and slashes",
+          "[p2p][net][hostile][adversary][evidence]") {
   Fixture f;
   PeerNode& a = f.start(f.config());
   PeerNode& b = f.start(f.config({Fixture::address(a)}));
@@ -138,38 +138,47 @@ TEST_CASE("equivocating blocks: the first is kept, the evidence recorded, consen
   BlockPtr first = block_for_slot(f, slot, 0);
   BlockPtr second = block_for_slot(f, slot, 1);
   REQUIRE(first->hash() != second->hash());
+  const PublicKey offender = first->forger();
 
   RawPeer evil(a.port());
   evil.send(hello_for(f, 31));
   evil.send(p2p::NewBlock{first});
   REQUIRE(eventually([&] { return a.status().tip == first->hash(); }));
   evil.send(p2p::NewBlock{second});
-  std::size_t evidence = 0;
-  REQUIRE(eventually([&] {
-    a.inspect([&](const Blockchain& chain, const TransactionPool&) {
-      evidence = chain.evidence().size();
+  // Both blocks are valid: both reach b, and the pair is evidence on both nodes.
+  REQUIRE(eventually([&] { return a.status().pending_evidence == 1; }));
+  REQUIRE(eventually([&] { return b.status().pending_evidence == 1; }));
+  CHECK(eventually([&] {
+    bool both = false;
+    b.inspect([&](const Blockchain& chain, const TransactionPool&) {
+      both = chain.knows(first->hash()) && chain.knows(second->hash());
     });
-    return evidence == 1;
+    return both;
   }));
   a.inspect([&](const Blockchain& chain, const TransactionPool&) {
-    const EquivocationEvidence& e = chain.evidence().front();
-    CHECK(e.verify());
-    CHECK(e.first.slot == slot);
-    CHECK(e.first.forger == first->forger());
+    auto pending = chain.pending_evidence();
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0]->kind() == EvidenceKind::kDoubleBlock);
+    CHECK(pending[0]->offender() == offender);
   });
-  // More blocks for the same slot add no more evidence: memory stays bounded.
+  // More blocks for the same slot add no more evidence: one piece per offender slashes it.
   for (std::uint64_t offset = 2; offset < 12; ++offset)
     evil.send(p2p::NewBlock{block_for_slot(f, slot, offset)});
   REQUIRE(evil.round_trip(1));
-  a.inspect([&](const Blockchain& chain, const TransactionPool&) {
-    CHECK(chain.evidence().size() == 1);
-  });
-  // The first block stands on both honest nodes; the second was not relayed.
-  CHECK(a.status().tip == first->hash());
-  CHECK(eventually([&] { return b.status().tip == first->hash(); }));
-  f.forge(a);
+  CHECK(a.status().pending_evidence == 1);
+  CHECK(peer_count(a) == 2);
+
+  // The next block carries the evidence; the offender is slashed on both nodes.
+  BlockPtr next = f.forge(a);
+  CHECK(next->evidence().size() == 1);
   CHECK(eventually([&] { return b.status().tip == a.status().tip; }));
-  CHECK(b.status().height == 2);
+  for (PeerNode* node : {&a, &b}) {
+    node->inspect([&](const Blockchain& chain, const TransactionPool&) {
+      CHECK(chain.state().get(offender).slashed);
+      CHECK(chain.state().get(offender).stake == 0);
+      CHECK(chain.pending_evidence().empty());
+    });
+  }
 }
 
 TEST_CASE("a refused vote costs its sender the reason's penalty; at 100 it is banned",

@@ -240,19 +240,3 @@ TEST_CASE("a block's votes and evidence are checked against its header and on th
   CHECK(reason(net.forge_next({}, too_many)) == Reason::kMalformed);
   CHECK(net.forge_next({}, std::vector<EvidencePtr>(kMaxBlockEvidence, *e))->check_body().ok());
 }
-
-TEST_CASE("until slashing is in, the chain refuses blocks with evidence",
-          "[block][chain][evidence]") {
-  TestNet net;
-  std::uint64_t height = net.chain->height();
-  auto e = Evidence::double_vote(vote_by(net, net.validators[2], 0, 3),
-                                 vote_by(net, net.validators[2], 1, 3));
-  REQUIRE(e.ok());
-  BlockPtr with_evidence = net.forge_next({}, {*e});
-  REQUIRE(with_evidence->check_body().ok());
-  auto applied = net.chain->apply(with_evidence);
-  REQUIRE_FALSE(applied.ok());
-  CHECK(applied.reason() == Reason::kMalformed);
-  CHECK(net.chain->height() == height);
-  CHECK(net.chain->apply(net.forge(with_evidence->slot())).ok());  // the same slot without it
-}

@@ -503,31 +503,6 @@ TEST_CASE("a failed block in a longer branch rolls the reorganisation back", "[c
   CHECK(a.chain->block_at(1)->hash() == a1->hash());
 }
 
-TEST_CASE("two blocks by one forger for one slot are equivocation, with evidence",
-          "[chain][equivocation]") {
-  TestNet net;
-  net.advance();
-  BlockPtr first = net.craft({});
-  BlockHeader other = first->header();
-  other.timestamp_ms += 1;
-  BlockPtr second = net.resign(other, {});
-  REQUIRE(first->forger() == second->forger());
-  REQUIRE(first->slot() == second->slot());
-  REQUIRE(net.chain->apply(first).ok());
-  auto result = net.chain->apply(second);
-  REQUIRE_FALSE(result.ok());
-  CHECK(result.reason() == Reason::kEquivocation);
-  CHECK(net.chain->tip_hash() == first->hash());
-  REQUIRE(net.chain->evidence().size() == 1);
-  const auto& ev = net.chain->evidence()[0];
-  CHECK(ev.verify());
-  CHECK(ev.first.hash() == first->hash());
-  CHECK(ev.second.hash() == second->hash());
-  EquivocationEvidence forged = ev;
-  forged.second_signature.bytes[0] ^= 1;
-  CHECK_FALSE(forged.verify());
-}
-
 TEST_CASE("stake, unstake and unbonding through blocks", "[chain]") {
   TestNet net;
   const Wallet& u = net.users[0];

@@ -16,6 +16,7 @@ struct RecordingTransport final : Transport {
   std::vector<std::pair<BlockPtr, PeerId>> blocks;
   std::vector<std::pair<std::vector<TransactionPtr>, PeerId>> tx_batches;
   std::vector<std::pair<std::vector<VotePtr>, PeerId>> vote_batches;
+  std::vector<std::pair<std::vector<EvidencePtr>, PeerId>> evidence_batches;
   std::size_t ready = 0;
   bool ahead = false;
 
@@ -27,6 +28,9 @@ struct RecordingTransport final : Transport {
   }
   void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) override {
     vote_batches.emplace_back(votes, except);
+  }
+  void broadcast_evidence(const std::vector<EvidencePtr>& evidence, PeerId except) override {
+    evidence_batches.emplace_back(evidence, except);
   }
   std::size_t ready_peers() const override { return ready; }
   bool peer_ahead() const override { return ahead; }
@@ -288,6 +292,66 @@ TEST_CASE("engine: a peer's votes are judged cheaply first, kept, relayed past t
   CHECK(f.engine.has_vote(unknown_target->id()));
   CHECK_FALSE(f.engine.has_vote(second_at_height->id()));
   CHECK(f.engine.status().counters.votes_received == 2);
+  // The second vote at one height is double_vote evidence: kept and sent to every peer.
+  REQUIRE(f.transport.evidence_batches.size() == 1);
+  const auto& [evidence, except] = f.transport.evidence_batches[0];
+  REQUIRE(evidence.size() == 1);
+  CHECK(except == 0);
+  CHECK(evidence[0]->kind() == EvidenceKind::kDoubleVote);
+  CHECK(evidence[0]->offender() == v1.public_key());
+  CHECK(f.engine.has_evidence(evidence[0]->id()));
+  CHECK(f.engine.status().counters.evidence_found == 1);
+}
+
+TEST_CASE("engine: a vote surrounding a held one (or inside it) becomes evidence",
+          "[engine][votes][evidence]") {
+  EngineFixture f;
+  BlockPtr genesis = f.net.chain->block_at(0);
+  std::vector<BlockPtr> blocks = {genesis};
+  for (int i = 0; i < 4; ++i) blocks.push_back(f.net.advance());
+  const Wallet& v2 = f.net.validators[2];
+  REQUIRE(f.engine.receive_votes(3, {f.vote(v2, blocks[1], blocks[2])})[0].ok());
+  CHECK(f.transport.evidence_batches.empty());
+  REQUIRE(f.engine.receive_votes(3, {f.vote(v2, blocks[0], blocks[4])})[0].ok());
+  REQUIRE(f.transport.evidence_batches.size() == 1);
+  const EvidencePtr& e = f.transport.evidence_batches[0].first.at(0);
+  CHECK(e->kind() == EvidenceKind::kSurroundVote);
+  CHECK(e->offender() == v2.public_key());
+  CHECK(e->check(f.net.chain_id()).ok());
+}
+
+TEST_CASE("engine: evidence from a peer is kept and relayed, refused with blame, or dropped",
+          "[engine][evidence]") {
+  EngineFixture f;
+  auto vote_at = [&](const Wallet& w, std::uint8_t target) {
+    return Vote::sign(VoteFields{f.net.chain_id(), {}, filled(1), 0, filled(target), 3},
+                      w.secret_key());
+  };
+  const Wallet& v1 = f.net.validators[1];
+  const Wallet& v2 = f.net.validators[2];
+  EvidencePtr good = Evidence::double_vote(vote_at(v1, 5), vote_at(v1, 6)).value();
+  EvidencePtr same_offender = Evidence::double_vote(vote_at(v1, 5), vote_at(v1, 7)).value();
+  EvidencePtr no_stake =
+      Evidence::double_vote(vote_at(f.net.users[0], 5), vote_at(f.net.users[0], 6)).value();
+  EvidencePtr other = Evidence::double_vote(vote_at(v2, 5), vote_at(v2, 6)).value();
+  Signature bad = other->sig_a();
+  bad.bytes[1] ^= 1;
+  EvidencePtr forged =
+      Evidence::make(other->kind(), other->offender(), other->a(), bad, other->b(), other->sig_b());
+  auto verdicts = f.engine.receive_evidence(6, {good, same_offender, no_stake, forged, good});
+  REQUIRE(verdicts.size() == 5);
+  CHECK(verdicts[0].ok());
+  CHECK(verdicts[1].ok());  // one piece per offender is enough: dropped without blame
+  CHECK(verdicts[2].ok());  // nothing to slash here: stale, not the sender's fault
+  CHECK(verdicts[3].reason() == Reason::kBadEvidence);
+  CHECK(verdicts[4].ok());
+  REQUIRE(f.transport.evidence_batches.size() == 1);
+  CHECK(f.transport.evidence_batches[0].first == std::vector<EvidencePtr>{good});
+  CHECK(f.transport.evidence_batches[0].second == 6);
+  CHECK(f.engine.has_evidence(good->id()));
+  CHECK_FALSE(f.engine.has_evidence(same_offender->id()));
+  CHECK(f.engine.status().pending_evidence == 1);
+  CHECK(f.engine.status().counters.evidence_received == 1);
 }
 
 TEST_CASE("engine: a leader includes the votes it holds that its chain lacks, and they justify",

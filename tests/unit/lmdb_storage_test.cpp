@@ -242,6 +242,7 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
       Bytes b = be64(v);
       account_record.insert(account_record.end(), b.begin(), b.end());
     }
+    account_record.push_back(0);  // flags: not slashed
   }
   ManualClock clock(kGenesisTime);
   auto before = snapshot(data);
@@ -264,12 +265,21 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     CHECK(snapshot(data) == before);
   }
   SECTION("a newer schema") {
-    write_schema_version(data, 4);
+    write_schema_version(data, 5);
     auto changed = snapshot(data);
     auto r = open_chain(genesis);
     REQUIRE(r.reason() == Reason::kStorage);
-    CHECK_THAT(r.error().message, Catch::Contains("schema version 4"));
-    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 3"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 5"));
+    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 4"));
+    CHECK(snapshot(data) == changed);
+  }
+  SECTION("a protocol v2 data dir from before slashing (schema 3)") {
+    write_schema_version(data, 3);
+    auto changed = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("before slashing (schema version 3)"));
+    CHECK_THAT(r.error().message, Catch::Contains("rm -r " + data.string()));
     CHECK(snapshot(data) == changed);
   }
   SECTION("a protocol v1 data dir (schema 1 or 2), read-write or read-only") {

@@ -259,3 +259,143 @@ TEST_CASE("the same vote twice in one Votes message is malformed", "[p2p][wire]"
   auto other = decode_frame(encode_frame(Votes{{a, sample_vote("pos-test", 5, 2)}}), "pos-test");
   CHECK(other.ok());
 }
+
+namespace {
+
+// Double-vote evidence of `chain_id` against test key `signer`: two signed votes for target
+// height `target_height` with different target hashes. Distinct heights make distinct ids.
+EvidencePtr sample_evidence(const std::string& chain_id, std::uint64_t target_height,
+                            std::uint32_t signer = 1) {
+  auto vote = [&](std::uint8_t variant) {
+    VoteFields f;
+    f.chain_id = chain_id;
+    f.source_hash = filled(0x11);
+    f.source_height = 1;
+    f.target_hash = filled(variant);
+    f.target_hash.bytes[0] = static_cast<std::uint8_t>(target_height);
+    f.target_height = target_height;
+    return Vote::sign(f, key_from_index(signer));
+  };
+  auto evidence = Evidence::double_vote(vote(0x21), vote(0x22));
+  REQUIRE(evidence.ok());
+  return *evidence;
+}
+
+}  // namespace
+
+TEST_CASE("an EvidenceList survives its frame: each evidence's bytes, id and order",
+          "[p2p][wire][evidence]") {
+  std::vector<EvidencePtr> evidence = {sample_evidence("pos-test", 5, 1),
+                                       sample_evidence("pos-test", 5, 2),
+                                       sample_evidence("pos-test", 6, 1)};
+  auto back = std::get<EvidenceList>(round_trip(EvidenceList{evidence}, "pos-test"));
+  REQUIRE(back.evidence.size() == evidence.size());
+  for (std::size_t i = 0; i < evidence.size(); ++i) {
+    CHECK(back.evidence[i]->id() == evidence[i]->id());
+    CHECK(back.evidence[i]->bytes() == evidence[i]->bytes());
+    CHECK(back.evidence[i]->kind() == EvidenceKind::kDoubleVote);
+    CHECK(back.evidence[i]->offender() == evidence[i]->offender());
+    CHECK(back.evidence[i]->check("pos-test").ok());
+  }
+  CHECK(message_kind(Message(back)) == "evidence");
+  CHECK(std::get<EvidenceList>(round_trip(EvidenceList{}, "pos-test")).evidence.empty());
+  // A full message of evidence with the longest chain id is far below the frame limit.
+  std::vector<EvidencePtr> full;
+  for (std::uint64_t h = 1; h <= kMaxEvidencePerMessage; ++h)
+    full.push_back(sample_evidence(std::string(kMaxChainIdLength, 'c'), h));
+  Bytes frame = encode_frame(EvidenceList{full});
+  CHECK(frame.size() < kMaxFrameBytes / 64);
+  auto decoded = decode_frame(frame, std::string(kMaxChainIdLength, 'c'));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<EvidenceList>(*decoded).evidence.size() == kMaxEvidencePerMessage);
+}
+
+TEST_CASE("an EvidenceList over kMaxEvidencePerMessage is refused from its count, before decoding",
+          "[p2p][wire][evidence]") {
+  CHECK(kMaxEvidencePerMessage == 64);
+  EvidencePtr one = sample_evidence("pos-test", 5);
+  Bytes frame =
+      encode_frame(EvidenceList{std::vector<EvidencePtr>(kMaxEvidencePerMessage + 1, one)});
+  // The first evidence's bytes are garbage: were any decoded first, that would be the refusal.
+  std::size_t at = offset_of(frame, one->bytes());
+  for (std::size_t i = 0; i < one->bytes().size(); ++i) frame[at + i] = 0xee;
+  auto decoded = decode_frame(frame, "pos-test");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.reason() == Reason::kMalformed);
+  CHECK_THAT(decoded.error().message,
+             Catch::Contains(std::to_string(kMaxEvidencePerMessage + 1) + " evidence") &&
+                 Catch::Contains("limit is " + std::to_string(kMaxEvidencePerMessage)));
+}
+
+TEST_CASE("an EvidenceList with garbage bytes in one evidence is malformed",
+          "[p2p][wire][evidence]") {
+  std::vector<EvidencePtr> evidence = {sample_evidence("pos-test", 5),
+                                       sample_evidence("pos-test", 6),
+                                       sample_evidence("pos-test", 7)};
+  Bytes frame = encode_frame(EvidenceList{evidence});
+  const Bytes& middle = evidence[1]->bytes();
+  std::size_t at = offset_of(frame, middle);
+  // "pos/evidence/v1" (15 bytes), u8 kind, offender (32), then u32 len(a).
+  constexpr std::size_t kKind = 15;
+  constexpr std::size_t kLengthA = 15 + 1 + 32;
+
+  SECTION("every byte of it garbage") {
+    std::mt19937_64 rng(13);
+    for (std::size_t i = 0; i < middle.size(); ++i)
+      frame[at + i] = static_cast<std::uint8_t>(rng());
+  }
+  SECTION("its tag changed") {
+    frame[at + 4] ^= 0x20;
+  }
+  SECTION("an unknown kind") {
+    frame[at + kKind] = 9;
+  }
+  SECTION("item a longer than kMaxEvidenceItemBytes") {
+    frame[at + kLengthA + 2] = 0x10;  // 4096 bytes and more
+  }
+  SECTION("item a one byte longer than its bytes allow") {
+    ++frame[at + kLengthA + 3];
+  }
+  auto decoded = decode_frame(frame, "pos-test");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.reason() == Reason::kMalformed);
+}
+
+TEST_CASE("the same evidence twice in one EvidenceList is malformed", "[p2p][wire][evidence]") {
+  EvidencePtr a = sample_evidence("pos-test", 5);
+  EvidencePtr b = sample_evidence("pos-test", 6);
+  auto decoded = decode_frame(encode_frame(EvidenceList{{a, b, a}}), "pos-test");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.reason() == Reason::kMalformed);
+  CHECK_THAT(decoded.error().message, Catch::Contains(a->id().hex()));
+  // The same offence by another key is other evidence (another id): both pass.
+  CHECK(decode_frame(encode_frame(EvidenceList{{a, sample_evidence("pos-test", 5, 2)}}), "pos-test")
+            .ok());
+}
+
+TEST_CASE("evidence of another chain is wrong_chain; items that do not parse are the node's",
+          "[p2p][wire][evidence]") {
+  EvidencePtr ours = sample_evidence("pos-test", 5);
+  EvidencePtr theirs = sample_evidence("pos-other", 6);
+  auto decoded = decode_frame(encode_frame(EvidenceList{{ours, theirs}}), "pos-test");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.reason() == Reason::kWrongChain);
+  // One item of another chain is enough, in either place.
+  for (bool in_b : {false, true}) {
+    Bytes a = in_b ? ours->a() : theirs->a();
+    Bytes b = in_b ? theirs->b() : ours->b();
+    auto mixed = Evidence::make(EvidenceKind::kDoubleVote, ours->offender(), a, ours->sig_a(), b,
+                                ours->sig_b());
+    CHECK(decode_frame(encode_frame(EvidenceList{{mixed}}), "pos-test").reason() ==
+          Reason::kWrongChain);
+  }
+  // Items that are not this chain's layouts at all pass the decoder: Evidence::check at the node
+  // refuses them (bad_evidence), as it refuses a bad signature.
+  auto junk = Evidence::make(EvidenceKind::kDoubleVote, ours->offender(), Bytes{1, 2, 3},
+                             ours->sig_a(), Bytes{4, 5, 6}, ours->sig_b());
+  auto passed = decode_frame(encode_frame(EvidenceList{{junk}}), "pos-test");
+  REQUIRE(passed.ok());
+  REQUIRE(std::get<EvidenceList>(*passed).evidence.size() == 1);
+  CHECK(std::get<EvidenceList>(*passed).evidence[0]->check("pos-test").reason() ==
+        Reason::kBadEvidence);
+}

@@ -400,3 +400,198 @@ TEST_CASE("broadcast_votes sends every ready peer the votes in messages of at mo
   REQUIRE(b.round_trip(2, 10, f.keys.chain_id(), &got_b));
   CHECK(vote_ids(got_b).empty());
 }
+
+TEST_CASE("evidence from a peer reaches the node once and is relayed to the others, not the sender",
+          "[p2p][net][evidence]") {
+  Fixture f;
+  BareNetwork n(f);
+  RawPeer sender(n.port());
+  RawPeer third(n.port());
+  sender.send(hello_for(f, 71));
+  third.send(hello_for(f, 72));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+
+  std::vector<EvidencePtr> evidence = {double_vote_for(f, 5), double_vote_for(f, 6)};
+  std::vector<Hash> ids = {evidence[0]->id(), evidence[1]->id()};
+  sender.send(p2p::EvidenceList{evidence});
+  std::vector<Hash> relayed;
+  CHECK(third.receive([&](const p2p::Message& m) {
+    relayed = evidence_ids({m});
+    return !relayed.empty();
+  }));
+  CHECK(relayed == ids);
+  auto received = n.handler().received_evidence();
+  REQUIRE(received.size() == 2);
+  CHECK(received[0].second->id() == ids[0]);
+  CHECK(received[1].second->id() == ids[1]);
+  CHECK(received[0].first == received[1].first);
+  CHECK(received[0].first != 0);
+
+  // Nothing came back to the sender; the same evidence again, or echoed by the third peer, does
+  // not reach the node again.
+  std::vector<p2p::Message> back;
+  sender.send(p2p::EvidenceList{evidence});
+  REQUIRE(sender.round_trip(1, 10, f.keys.chain_id(), &back));
+  CHECK(evidence_ids(back).empty());
+  third.send(p2p::EvidenceList{{evidence[1]}});
+  REQUIRE(third.round_trip(2));
+  CHECK(n.handler().evidence_calls() == 1);
+  CHECK(n.handler().received_evidence_count() == 2);
+  CHECK(n.misbehaviour(71) == 0);
+  CHECK(n.misbehaviour(72) == 0);
+
+  // A mix of known and new evidence hands over only the new one, from the peer that sent it.
+  EvidencePtr fresh = double_vote_for(f, 7);
+  third.send(p2p::EvidenceList{{evidence[0], fresh}});
+  CHECK(sender.receive(
+      [&](const p2p::Message& m) { return evidence_ids({m}) == std::vector{fresh->id()}; }));
+  received = n.handler().received_evidence();
+  REQUIRE(received.size() == 3);
+  CHECK(received[2].second->id() == fresh->id());
+  CHECK(received[2].first != received[0].first);
+  // Votes and evidence keep apart: no vote reached the node.
+  CHECK(n.handler().received_count() == 0);
+}
+
+TEST_CASE("broadcast_evidence sends every ready peer the evidence in messages of at most the limit",
+          "[p2p][net][evidence]") {
+  Fixture f;
+  BareNetwork n(f);
+  RawPeer a(n.port());
+  RawPeer b(n.port());
+  a.send(hello_for(f, 73));
+  b.send(hello_for(f, 74));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+
+  auto evidence = double_votes_for(f, 1, p2p::kMaxEvidencePerMessage + 5);
+  std::vector<Hash> ids;
+  for (const auto& e : evidence) ids.push_back(e->id());
+  n.broadcast_evidence(evidence);
+  for (RawPeer* peer : {&a, &b}) {
+    std::vector<std::size_t> sizes;
+    std::vector<Hash> got;
+    CHECK(peer->receive([&](const p2p::Message& m) {
+      if (const auto* e = std::get_if<p2p::EvidenceList>(&m)) sizes.push_back(e->evidence.size());
+      for (const auto& id : evidence_ids({m})) got.push_back(id);
+      return got.size() >= ids.size();
+    }));
+    CHECK(sizes == std::vector<std::size_t>{p2p::kMaxEvidencePerMessage, 5});
+    CHECK(got == ids);
+  }
+  // Broadcast evidence is remembered: a peer echoing it does not hand it to the node.
+  a.send(p2p::EvidenceList{{evidence[3]}});
+  REQUIRE(a.round_trip(1));
+  CHECK(n.handler().evidence_calls() == 0);
+  // Except means except: the peer named is left out.
+  EvidencePtr one = double_vote_for(f, 9000);
+  b.send(p2p::EvidenceList{{one}});  // so that the handler learns b's PeerId
+  REQUIRE(eventually([&] { return n.handler().received_evidence_count() == 1; }));
+  PeerId b_id = n.handler().received_evidence()[0].first;
+  EvidencePtr two = double_vote_for(f, 9001);
+  n.broadcast_evidence({two}, b_id);
+  CHECK(a.receive(
+      [&](const p2p::Message& m) { return evidence_ids({m}) == std::vector{two->id()}; }));
+  std::vector<p2p::Message> got_b;
+  REQUIRE(b.round_trip(2, 10, f.keys.chain_id(), &got_b));
+  CHECK(evidence_ids(got_b).empty());
+}
+
+TEST_CASE("refused evidence costs its sender the reason's penalty; at 100 it is banned",
+          "[p2p][net][hostile][evidence]") {
+  Fixture f;
+  // The stand-in node judges evidence as the real one would: `bad` fails Evidence::check
+  // (bad_evidence, penalty 100), `stale` slashes no one here (an ok verdict: honest peers send
+  // it during forks), and `blamed` gets a reason with a smaller penalty, to show that the
+  // network charges whatever reason the node gives.
+  EvidencePtr bad = double_vote_for(f, 1000);
+  EvidencePtr stale = double_vote_for(f, 3000);
+  EvidencePtr blamed = double_vote_for(f, 2000);
+  BareNetwork n(f, {}, {}, [&](const Evidence& e) -> Status {
+    if (e.id() == bad->id()) return make_error(Reason::kBadEvidence, "bad signature");
+    if (e.id() == blamed->id()) return make_error(Reason::kConflictsFinalized, "a test reason");
+    return {};
+  });
+  RawPeer honest(n.port());
+  honest.send(hello_for(f, 82));
+  RawPeer evil(n.port());
+  evil.send(hello_for(f, 81));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+  REQUIRE(reason_info(Reason::kBadEvidence).peer_penalty == 100);
+
+  evil.send(p2p::EvidenceList{{stale}});
+  REQUIRE(evil.round_trip(1));
+  CHECK(n.misbehaviour(81) == 0);
+  evil.send(p2p::EvidenceList{{blamed}});
+  REQUIRE(evil.round_trip(2));
+  CHECK(n.misbehaviour(81) == reason_info(Reason::kConflictsFinalized).peer_penalty);
+  // Refused evidence enters the seen-set: sent again, it is not judged (nor charged) again.
+  evil.send(p2p::EvidenceList{{blamed}});
+  REQUIRE(evil.round_trip(3));
+  CHECK(n.handler().received_evidence_count() == 2);
+  CHECK(n.misbehaviour(81) == reason_info(Reason::kConflictsFinalized).peer_penalty);
+  // Bad evidence after good in one message: the good one is handed over (and relayed), the bad
+  // one bans the sender.
+  EvidencePtr good = double_vote_for(f, 4000);
+  evil.send(p2p::EvidenceList{{good, bad}});
+  CHECK(evil.closed_by_node());
+  CHECK(eventually([&] { return n.status().banned == 1; }));
+  CHECK(n.handler().received_evidence_count() == 4);
+  CHECK(honest.receive(
+      [&](const p2p::Message& m) { return evidence_ids({m}) == std::vector{good->id()}; }));
+  RawPeer again(n.port());
+  again.send(hello_for(f, 81));
+  CHECK(again.closed_by_node(5));
+  CHECK(n.misbehaviour(82) == 0);
+  CHECK(honest.round_trip(4));
+}
+
+TEST_CASE("evidence beyond the per-peer budget is cut before the node and penalised",
+          "[p2p][net][hostile][evidence]") {
+  Fixture f;
+  PeerNetworkConfig defaults;
+  const std::size_t burst = defaults.max_evidence_burst;
+  const std::size_t rate = defaults.max_evidence_per_second;
+  REQUIRE(burst == 128);
+  REQUIRE(rate == 20);
+  BareNetwork n(f);
+  RawPeer evil(n.port());
+  evil.send(hello_for(f, 91));
+  RawPeer other(n.port());
+  other.send(hello_for(f, 92));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+  const int over = reason_info(Reason::kRateLimited).peer_penalty;
+  REQUIRE(over > 0);
+
+  // Three full messages at once (the node's clock stands still): the burst passes, the third is
+  // dropped whole, and that message costs rate_limited's penalty once.
+  const std::size_t per = p2p::kMaxEvidencePerMessage;
+  auto flood = double_votes_for(f, 1, 3 * per);
+  for (std::size_t i = 0; i < 3; ++i)
+    evil.send(p2p::EvidenceList{{flood.begin() + static_cast<long>(i * per),
+                                 flood.begin() + static_cast<long>((i + 1) * per)}});
+  REQUIRE(evil.round_trip(1));
+  CHECK(n.handler().received_evidence_count() == burst);
+  CHECK(n.misbehaviour(91) == over);
+  CHECK(n.handler().received_evidence().back().second->id() == flood[burst - 1]->id());
+
+  // Half a second of the node's clock refills half the rate: 10 of the next 64 pass.
+  f.clock.advance(500);
+  auto more = double_votes_for(f, 10'000, per);
+  evil.send(p2p::EvidenceList{more});
+  REQUIRE(evil.round_trip(2));
+  CHECK(n.handler().received_evidence_count() == burst + rate / 2);
+  CHECK(n.misbehaviour(91) == 2 * over);
+
+  // The dropped evidence was not read, not even into the seen-set: from a peer within its budget
+  // it reaches the node.
+  std::vector<EvidencePtr> dropped(flood.begin() + static_cast<long>(burst), flood.end());
+  other.send(p2p::EvidenceList{dropped});
+  REQUIRE(other.round_trip(3));
+  CHECK(n.handler().received_evidence_count() == burst + rate / 2 + dropped.size());
+  CHECK(n.misbehaviour(92) == 0);
+  // The vote budget is untouched by evidence: the flooder's votes still pass.
+  evil.send(p2p::Votes{{vote_for(f, 5)}});
+  REQUIRE(evil.round_trip(4));
+  CHECK(n.handler().received_count() == 1);
+  CHECK(n.misbehaviour(91) == 2 * over);
+}

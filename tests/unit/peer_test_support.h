@@ -182,16 +182,47 @@ inline std::vector<VotePtr> votes_for(const Fixture& f, std::uint64_t first, std
   return votes;
 }
 
+// Double-vote evidence against validators[0]: two signed votes from genesis for target height
+// `target_height` with different target hashes. Distinct heights make distinct ids.
+inline EvidencePtr double_vote_for(const Fixture& f, std::uint64_t target_height) {
+  auto vote = [&](std::uint8_t variant) {
+    VoteFields fields;
+    fields.chain_id = f.keys.chain_id();
+    fields.validator = f.keys.validators[0].public_key();
+    fields.source_hash = f.keys.genesis.hash();
+    fields.source_height = 0;
+    fields.target_hash.bytes[0] = static_cast<std::uint8_t>(target_height);
+    fields.target_hash.bytes[1] = static_cast<std::uint8_t>(target_height >> 8);
+    fields.target_hash.bytes[2] = variant;
+    fields.target_height = target_height;
+    return Vote::sign(fields, f.keys.validators[0].secret_key());
+  };
+  auto evidence = Evidence::double_vote(vote(1), vote(2));
+  REQUIRE(evidence.ok());
+  return *evidence;
+}
+
+inline std::vector<EvidencePtr> double_votes_for(const Fixture& f, std::uint64_t first,
+                                                 std::size_t count) {
+  std::vector<EvidencePtr> evidence;
+  for (std::uint64_t h = first; h < first + count; ++h) evidence.push_back(double_vote_for(f, h));
+  return evidence;
+}
+
 // A NetworkHandler standing in for the node: a chain of its genesis alone, every transaction
-// and block let through, and votes judged by `verdict` (set before the network starts; ok for
-// all by default). Like the node, it keeps the votes it accepts and has the network relay them
-// to every peer but their sender. It records what it was handed; the test thread reads that
-// while the network's loop writes it, hence the lock.
+// and block let through, votes judged by `verdict` and evidence by `evidence_verdict` (set
+// before the network starts; ok for all by default). Like the node, it keeps the votes and
+// evidence it accepts and has the network relay them to every peer but their sender. It records
+// what it was handed; the test thread reads that while the network's loop writes it, hence the
+// lock.
 class RecordingHandler final : public NetworkHandler {
  public:
   explicit RecordingHandler(const Genesis& genesis) : genesis_hash_(genesis.hash()) {}
 
   std::function<Status(const Vote&)> verdict = [](const Vote&) { return Status{}; };
+  std::function<Status(const Evidence&)> evidence_verdict = [](const Evidence&) {
+    return Status{};
+  };
   Transport* transport = nullptr;
 
   std::uint64_t tip_height() const override { return 0; }
@@ -228,6 +259,27 @@ class RecordingHandler final : public NetworkHandler {
     return verdicts;
   }
 
+  bool has_evidence(const Hash& id) const override {
+    std::lock_guard lock(mutex_);
+    return kept_evidence_.contains(id);
+  }
+  std::vector<Status> receive_evidence(PeerId from,
+                                       const std::vector<EvidencePtr>& evidence) override {
+    std::vector<Status> verdicts;
+    std::vector<EvidencePtr> kept;
+    {
+      std::lock_guard lock(mutex_);
+      ++evidence_calls_;
+      for (const auto& e : evidence) {
+        received_evidence_.push_back({from, e});
+        verdicts.push_back(evidence_verdict(*e));
+        if (verdicts.back().ok() && kept_evidence_.insert(e->id()).second) kept.push_back(e);
+      }
+    }
+    if (transport && !kept.empty()) transport->broadcast_evidence(kept, from);
+    return verdicts;
+  }
+
   // Every vote handed over, with the peer it came from, in order.
   std::vector<std::pair<PeerId, VotePtr>> received() const {
     std::lock_guard lock(mutex_);
@@ -242,6 +294,20 @@ class RecordingHandler final : public NetworkHandler {
     std::lock_guard lock(mutex_);
     return calls_;
   }
+  // Every evidence handed over, with the peer it came from, in order.
+  std::vector<std::pair<PeerId, EvidencePtr>> received_evidence() const {
+    std::lock_guard lock(mutex_);
+    return received_evidence_;
+  }
+  std::size_t received_evidence_count() const {
+    std::lock_guard lock(mutex_);
+    return received_evidence_.size();
+  }
+  // How many times receive_evidence was called.
+  std::size_t evidence_calls() const {
+    std::lock_guard lock(mutex_);
+    return evidence_calls_;
+  }
 
  private:
   Hash genesis_hash_;
@@ -249,6 +315,9 @@ class RecordingHandler final : public NetworkHandler {
   std::vector<std::pair<PeerId, VotePtr>> received_;
   std::set<Hash> kept_;
   std::size_t calls_ = 0;
+  std::vector<std::pair<PeerId, EvidencePtr>> received_evidence_;
+  std::set<Hash> kept_evidence_;
+  std::size_t evidence_calls_ = 0;
 };
 
 // A PeerNetwork alone on its own event loop, listening on a loopback port, with a
@@ -256,9 +325,11 @@ class RecordingHandler final : public NetworkHandler {
 class BareNetwork {
  public:
   BareNetwork(Fixture& f, PeerNetworkConfig config = {},
-              std::function<Status(const Vote&)> verdict = {})
+              std::function<Status(const Vote&)> verdict = {},
+              std::function<Status(const Evidence&)> evidence_verdict = {})
       : handler_(f.keys.genesis) {
     if (verdict) handler_.verdict = std::move(verdict);
+    if (evidence_verdict) handler_.evidence_verdict = std::move(evidence_verdict);
     config.ban_by_ip = false;  // every test peer is 127.0.0.1
     std::function<void(const std::string&)> log;
     if (std::getenv("POS_TEST_LOG"))
@@ -298,6 +369,9 @@ class BareNetwork {
   void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except = 0) {
     loop_.call([&] { network_->broadcast_votes(votes, except); });
   }
+  void broadcast_evidence(const std::vector<EvidencePtr>& evidence, PeerId except = 0) {
+    loop_.call([&] { network_->broadcast_evidence(evidence, except); });
+  }
   const RecordingHandler& handler() const { return handler_; }
 
  private:
@@ -312,6 +386,15 @@ inline std::vector<Hash> vote_ids(const std::vector<p2p::Message>& messages) {
   for (const auto& m : messages)
     if (const auto* v = std::get_if<p2p::Votes>(&m))
       for (const auto& vote : v->votes) ids.push_back(vote->id());
+  return ids;
+}
+
+// The ids of the evidence of every EvidenceList message in `messages`, in order.
+inline std::vector<Hash> evidence_ids(const std::vector<p2p::Message>& messages) {
+  std::vector<Hash> ids;
+  for (const auto& m : messages)
+    if (const auto* e = std::get_if<p2p::EvidenceList>(&m))
+      for (const auto& evidence : e->evidence) ids.push_back(evidence->id());
   return ids;
 }
 

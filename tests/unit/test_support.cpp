@@ -55,6 +55,11 @@ void write_schema_version(const std::filesystem::path& data_dir, std::uint32_t v
   MDB_val k{6, const_cast<char*>("schema")};
   MDB_val v{value.size(), value.data()};
   REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+  if (version < 4) {
+    MDB_dbi evidence;
+    REQUIRE(mdb_dbi_open(txn, "evidence", 0, &evidence) == 0);
+    REQUIRE(mdb_drop(txn, evidence, 1) == 0);
+  }
   if (version < 2) {
     MDB_dbi addresses;
     REQUIRE(mdb_dbi_open(txn, "addresses", 0, &addresses) == 0);
@@ -93,10 +98,11 @@ BlockPtr TestNet::forge(std::uint64_t slot, std::vector<VotePtr> votes,
                         std::vector<EvidencePtr> evidence) {
   clock.set(genesis.params.slot_start_ms(slot) + 10);
   const Wallet& leader = wallet_of(*chain->leader(slot));
-  return chain
-      ->forge(leader.secret_key(), slot, pool, clock.now_ms(), std::move(votes),
-              std::move(evidence))
-      .value();
+  BlockPtr block =
+      chain->forge(leader.secret_key(), slot, pool, clock.now_ms(), std::move(votes)).value();
+  if (evidence.empty()) return block;
+  return Block::sign(block->header(), block->transactions(), leader.secret_key(), block->votes(),
+                     std::move(evidence));
 }
 
 BlockPtr TestNet::forge_next(std::vector<VotePtr> votes, std::vector<EvidencePtr> evidence) {

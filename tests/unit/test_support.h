@@ -48,7 +48,9 @@ class TestNet {
   const Wallet& wallet_of(const PublicKey& key) const;
   // The first slot after `after` whose leader on the tip is one of our validators.
   std::uint64_t next_slot(std::uint64_t after) const;
-  // Moves the clock into `slot` and forges the leader's block from the pool (not applied).
+  // Moves the clock into `slot` and forges the leader's block from the pool (not applied). With
+  // `evidence`, the block carries exactly that, unchecked, instead of the chain's pending
+  // evidence, under the forged state root: for tests of what a block may carry.
   BlockPtr forge(std::uint64_t slot, std::vector<VotePtr> votes = {},
                  std::vector<EvidencePtr> evidence = {});
   // The block for the first slot after the tip's, carrying `votes` and `evidence` (not applied).

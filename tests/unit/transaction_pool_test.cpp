@@ -80,6 +80,20 @@ TEST_CASE("the pool refuses with a reason for each rule", "[pool]") {
     REQUIRE(f.add(f.net.users[0].stake(f.net.chain_id(), 5, 0, 0, 1)).ok());
     CHECK(f.add(f.net.users[0].unstake(f.net.chain_id(), 5, 0, 1, 1)).ok());
   }
+  SECTION("a STAKE by a slashed account") {
+    const Wallet& offender = f.net.validators[1];
+    auto vote = [&](std::uint8_t target) {
+      return Vote::sign(VoteFields{f.net.chain_id(), {}, filled(1), 0, filled(target), 2},
+                        offender.secret_key());
+    };
+    REQUIRE(f.net.chain->add_evidence(Evidence::double_vote(vote(2), vote(3)).value()).value());
+    f.net.advance();
+    REQUIRE(f.net.chain->state().get(offender.public_key()).slashed);
+    std::uint64_t nonce = f.net.nonce_of(offender);
+    CHECK(f.add(offender.stake(f.net.chain_id(), 5, 0, nonce, 1)).reason() == Reason::kSlashed);
+    CHECK(f.add(offender.transfer(f.net.chain_id(), f.net.users[0].public_key(), 5, 0, nonce, 1))
+              .ok());
+  }
   SECTION("zero amount") {
     CHECK(f.add(f.send(0, 0, 1, 0)).reason() == Reason::kZeroAmount);
   }

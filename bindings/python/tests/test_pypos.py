@@ -453,12 +453,24 @@ def test_evidence_of_surround_votes_and_double_blocks_and_its_refusals():
     with pytest.raises(pypos.Error) as same:
         pypos.Evidence.double_block(plain, plain)
     assert same.value.code == "bad_evidence"
-    # A block carries evidence, and its votes and evidence survive the binary form.
-    carrying = chain.forge(leader, 1, pool, votes=[outer, inner], evidence=[double, surround])
+    # Evidence waits pending, one piece per offender, and the next block carries it.
+    assert chain.add_evidence(double) is True
+    assert chain.add_evidence(double) is False  # held already
+    assert chain.add_evidence(surround) == (surround.offender != double.offender)
+    pending = sorted(e.id for e in chain.pending_evidence)
+    carrying = chain.forge(leader, 1, pool, votes=[outer, inner])
     again = pypos.Block.from_bytes(carrying.to_bytes())
     assert [v.id for v in again.votes] == [outer.id, inner.id]
-    assert [e.id for e in again.evidence] == [double.id, surround.id]
-    assert chain.apply(plain) == "extended"
+    assert sorted(e.id for e in again.evidence) == pending
+    # Applied, it burns the offenders' stake and marks them slashed.
+    slashing = chain.forge(leader, 1, pool)
+    assert chain.apply(slashing) == "extended"
+    for offender in {double.offender, surround.offender}:
+        account = chain.state.get(offender)
+        assert account["slashed"] and account["stake"] == 0
+    assert chain.pending_evidence == []
+    # The other block of the slot is valid too: a double block is evidence, never a refusal.
+    assert chain.apply(plain) in ("reorganized", "side_branch")
 
 
 def test_votes_in_blocks_justify_and_finalize_the_chain():

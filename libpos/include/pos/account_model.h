@@ -1,4 +1,4 @@
-// The account state: address -> {balance, stake, nonce, unbonding}, with its commitment
+// The account state: address -> {balance, stake, nonce, unbonding, slashed}, with its commitment
 // state_root maintained incrementally in a crit-bit Merkle tree (docs/protocol.md).
 #pragma once
 
@@ -21,8 +21,13 @@ struct Account {
   std::uint64_t nonce = 0;
   std::uint64_t unbonding = 0;          // unstaked, not yet spendable
   std::uint64_t unbonding_release = 0;  // height at whose start `unbonding` joins the balance
+  // Evidence on the chain burned its stake (docs/consensus.md, "Evidence and slashing"): it can
+  // never stake again, so the account exists even when all else is zero.
+  bool slashed = false;
 
-  bool empty() const { return balance == 0 && stake == 0 && nonce == 0 && unbonding == 0; }
+  bool empty() const {
+    return balance == 0 && stake == 0 && nonce == 0 && unbonding == 0 && !slashed;
+  }
   bool operator==(const Account&) const = default;
 };
 
@@ -39,7 +44,7 @@ class AccountModel {
   // Stores the account; an empty account is removed, so that existence is canonical.
   void put(const Address& address, const Account& account);
 
-  // SHA-256("pos/state/v1" || params_hash || trie_root); recomputes only what changed.
+  // SHA-256("pos/state/v2" || params_hash || trie_root); recomputes only what changed.
   Hash state_root() const;
 
   std::size_t size() const;

@@ -1,6 +1,6 @@
 // The chain: validation of blocks against their parent (every rule of docs/consensus.md),
-// application, fork choice with reorganisation through undo data, finality, equivocation
-// evidence, and forging. Single-threaded: one owner calls it.
+// application, fork choice with reorganisation through undo data, finality, the evidence that
+// slashes, and forging. Single-threaded: one owner calls it.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@
 #include "pos/block.h"
 #include "pos/clock.h"
 #include "pos/epoch.h"
+#include "pos/evidence.h"
 #include "pos/finality.h"
 #include "pos/genesis.h"
 #include "pos/proof_of_stake.h"
@@ -25,17 +26,6 @@
 #include "pos/verifier.h"
 
 namespace pos {
-
-// Two headers signed by one forger for one slot: proof that the forger equivocated.
-struct EquivocationEvidence {
-  BlockHeader first;
-  Signature first_signature;
-  BlockHeader second;
-  Signature second_signature;
-
-  // Both signatures valid, same forger and slot, different headers.
-  [[nodiscard]] bool verify() const;
-};
 
 struct ApplyResult {
   enum class Kind { kExtended, kReorganized, kSideBranch };
@@ -56,12 +46,24 @@ class Blockchain {
   Result<ApplyResult> apply(const BlockPtr& block);
 
   // Builds and signs the block for `slot` on the tip from the pool's ready transactions, if
-  // `key` is the slot's leader, carrying `evidence` and as many of `votes`, in order, as fit in
-  // the block's bytes (apply() judges them).
+  // `key` is the slot's leader, carrying the pending evidence that slashes on the tip (one per
+  // offender, at most kMaxBlockEvidence) and as many of `votes`, in order, as fit in the block's
+  // bytes (apply() judges them).
   // The block is not applied; the state is left as it was.
   Result<BlockPtr> forge(const SecretKey& key, std::uint64_t slot, const TransactionPool& pool,
-                         std::uint64_t now_ms, std::vector<VotePtr> votes = {},
-                         std::vector<EvidencePtr> evidence = {});
+                         std::uint64_t now_ms, std::vector<VotePtr> votes = {});
+
+  // Evidence from a peer or a local detector: refused as Evidence::check refuses (kWrongChain,
+  // kBadEvidence); dropped (false) when already pending, when another pending piece names the
+  // same offender, or when the offender has nothing left to slash on the tip; else kept pending
+  // (stored, so a restart keeps it) until a main-chain block includes it (true).
+  Result<bool> add_evidence(const EvidencePtr& evidence);
+  bool has_pending_evidence(const Hash& id) const { return pending_evidence_.contains(id); }
+  // Pending evidence in id order.
+  std::vector<EvidencePtr> pending_evidence() const;
+  // Evidence this chain found itself since the last call (two blocks of one forger for one
+  // slot), already pending: for the caller to relay.
+  std::vector<EvidencePtr> take_found_evidence();
 
   // Of `candidates`, the votes valid in a block at `slot` on the tip (every vote rule of
   // docs/consensus.md but the signature, which the caller checked), highest target height
@@ -117,7 +119,6 @@ class Blockchain {
   bool knows(const Hash& hash) const { return index_.contains(hash) || storage_.block(hash); }
   // Blocks held in memory: those above the finalized height and their side branches.
   std::size_t indexed_blocks() const { return index_.size(); }
-  const std::vector<EquivocationEvidence>& evidence() const { return evidence_; }
   // What the votes in the tip's chain justify and finalize (docs/consensus.md, "Votes and
   // finality"); fork choice follows the chain whose justified block is highest.
   const FinalityState& vote_finality() const { return index_.at(tip_).finality; }
@@ -187,7 +188,13 @@ class Blockchain {
   // A branch that forks below the finalized block (kConflictsFinalized).
   Status check_fork_point(const Hash& parent) const;
   Error conflicts_finalized(const std::string& why) const;
-  Status record_equivocation(const Block& block);
+  // Remembers who signed each slot; a second, different header of one forger for one slot
+  // becomes double_block evidence (pending and found). Never a refusal: both blocks are valid.
+  void record_signed_slot(const Block& block);
+  // Mirrors a committed batch's evidence changes in pending_evidence_.
+  void committed_evidence(const StorageBatch& batch);
+  // Drops pending evidence that no longer slashes on the tip (its offender slashed or empty).
+  void prune_evidence();
   Result<UndoRecord> connect(const Block& block, StorageBatch& batch);
   Result<ApplyResult> extend(const BlockPtr& block, const EpochState& epochs,
                              const FinalityState& finality);
@@ -210,9 +217,10 @@ class Blockchain {
   Checkpoint finalized_;
   std::uint64_t pruned_below_ = 0;  // the finalized height of the last prune_index
   ProofOfStake validators_;
-  // (slot, forger) -> first block hash seen, for equivocation detection.
+  // (slot, forger) -> first block hash seen, for double_block evidence.
   std::map<std::pair<std::uint64_t, PublicKey>, Hash> signed_slots_;
-  std::vector<EquivocationEvidence> evidence_;
+  std::map<Hash, EvidencePtr> pending_evidence_;  // by id
+  std::vector<EvidencePtr> found_evidence_;
   SignatureVerifier* verifier_ = nullptr;
 };
 

@@ -81,6 +81,9 @@ class ConsensusEngine final : public NetworkHandler {
   Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) override;
   bool has_vote(const Hash& id) const override;
   std::vector<Status> receive_votes(PeerId from, const std::vector<VotePtr>& votes) override;
+  bool has_evidence(const Hash& id) const override;
+  std::vector<Status> receive_evidence(PeerId from,
+                                       const std::vector<EvidencePtr>& evidence) override;
 
   const VotePool& votes() const { return votes_; }
 
@@ -101,6 +104,10 @@ class ConsensusEngine final : public NetworkHandler {
   // vote whose heights do not match its blocks is at fault, not the validator alone.
   void hold_unrelayed(const VotePtr& vote);
   void release_unrelayed(const Hash& target);
+  // Evidence this node built from what it received: kept pending and sent to every peer.
+  void report_evidence(Result<EvidencePtr> evidence);
+  // The chain's own findings (double blocks), relayed.
+  void relay_found_evidence();
   void log(const std::string& line) const;
   void changed() const;
 

@@ -25,11 +25,11 @@ struct LmdbOptions {
 
 class LmdbStorage final : public Storage {
  public:
-  static constexpr std::uint32_t kSchemaVersion = 3;
+  static constexpr std::uint32_t kSchemaVersion = 4;
 
   // Opens or creates the data dir. Refused, with nothing in the dir changed: a dir in use by
-  // another process, one written by another schema (1 and 2 hold protocol v1 blocks, which this
-  // libpos does not read), a damaged or foreign data file.
+  // another process, one written by another schema (1 and 2 hold protocol v1 blocks, 3 protocol
+  // v2 before slashing, which this libpos does not read), a damaged or foreign data file.
   static Result<std::unique_ptr<LmdbStorage>> open(const std::filesystem::path& dir,
                                                    LmdbOptions options = {});
   ~LmdbStorage() override;
@@ -45,6 +45,7 @@ class LmdbStorage final : public Storage {
   void for_each_account(
       const std::function<void(const Address&, const Account&)>& fn) const override;
   std::vector<std::pair<Address, std::uint64_t>> stakers() const override;
+  std::vector<EvidencePtr> pending_evidence() const override;
   std::optional<ChainMeta> meta() const override;
   Status commit(const StorageBatch& batch) override;
   std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,

@@ -30,6 +30,8 @@ struct NodeCounters {
   std::uint64_t connections_dropped = 0;  // closed by this node, for any reason
   std::uint64_t votes_cast = 0;           // signed by this node's key
   std::uint64_t votes_received = 0;       // from peers, kept in the vote pool
+  std::uint64_t evidence_found = 0;       // built by this node from blocks or votes it received
+  std::uint64_t evidence_received = 0;    // from peers, kept pending
 };
 
 struct NodeStatus {
@@ -52,7 +54,8 @@ struct NodeStatus {
   Hash justified_hash;
   std::uint64_t finalized_height = 0;
   Hash finalized_hash;
-  std::size_t vote_pool_size = 0;  // votes held for inclusion
+  std::size_t vote_pool_size = 0;    // votes held for inclusion
+  std::size_t pending_evidence = 0;  // evidence held for inclusion
   std::size_t pool_bytes = 0;
   // The last slot whose turn the slot clock has decided (forged or not); 0 before the first.
   std::uint64_t forge_decided_slot = 0;
@@ -76,12 +79,10 @@ class NodeApi {
   // at each tick of its slot clock (peers, counters).
   virtual NodeStatus status() const = 0;
   // The stored chain (blocks, main-chain index, accounts, stakers, transaction index, address
-  // histories), read on the caller's thread.
+  // histories, pending evidence), read on the caller's thread.
   virtual const Storage& storage() const = 0;
   // The pending transactions, read on the caller's thread.
   virtual const TransactionPool& pool() const = 0;
-  // The equivocation proofs this node has seen (asked of the loop, which holds them).
-  virtual std::vector<EquivocationEvidence> evidence() const = 0;
 };
 
 }  // namespace pos

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "pos/block.h"
+#include "pos/consensus.h"
 #include "pos/crypto.h"
+#include "pos/evidence.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
 #include "pos/vote.h"
@@ -29,6 +31,11 @@ inline constexpr std::size_t kMaxTxsPerMessage = 1000;
 // relays at once what it kept from one message, or its own vote), and keeps the work one message
 // can ask for (decoding, hashing, then the node's signature checks) small next to a block's.
 inline constexpr std::size_t kMaxVotesPerMessage = 1024;
+// Evidence in one EvidenceList message (64): as many as one block may carry, so that what a leader
+// could include goes out in one message, and honest gossip (a handful per offender) never comes
+// near it. An evidence is at most 2,232 bytes (items bounded by kMaxEvidenceItemBytes), so a
+// full message is under 150 KiB, and the node's work for one is at most 128 signature checks.
+inline constexpr std::size_t kMaxEvidencePerMessage = kMaxBlockEvidence;
 inline constexpr std::size_t kMaxBlocksPerMessage = 500;
 inline constexpr std::size_t kMaxLocatorHashes = 64;
 inline constexpr std::size_t kMaxPeersPerMessage = 100;
@@ -83,11 +90,15 @@ struct Reject {
 struct Votes {
   std::vector<VotePtr> votes;
 };
+// Slashing evidence (gossip). Never the same evidence id twice in one message.
+struct EvidenceList {
+  std::vector<EvidencePtr> evidence;
+};
 
 using Message = std::variant<Hello, GetPeers, Peers, Txs, NewBlock, GetBlocks, Blocks, Ping, Pong,
-                             Reject, Votes>;
+                             Reject, Votes, EvidenceList>;
 
-// The message's kind, for logs and per-kind limits ("hello", "txs", "votes", ...).
+// The message's kind, for logs and per-kind limits ("hello", "txs", "votes", "evidence", ...).
 std::string_view message_kind(const Message& message);
 
 // One whole frame: the Cap'n Proto segment table and segments of one Envelope.
@@ -98,10 +109,12 @@ Bytes encode_frame(const Message& message);
 // allocation.
 Result<std::optional<std::size_t>> frame_size(ByteView prefix);
 
-// Decodes one whole frame. Transactions, blocks and votes are parsed from their binary form; a
-// transaction, block or vote of another chain than chain_id is refused (kWrongChain). Lists are
-// checked against their limits from their size, before any element is decoded; a vote id twice
-// in one Votes message is kMalformed. Signatures are not checked here: that is the node's work.
+// Decodes one whole frame. Transactions, blocks, votes and evidence are parsed from their binary
+// form; a transaction, block, vote or evidence of another chain than chain_id is refused
+// (kWrongChain). Lists are checked against their limits from their size, before any element is
+// decoded; a vote id twice in one Votes message, or an evidence id twice in one EvidenceList, is
+// kMalformed. Signatures are not checked here, nor the rest of Evidence::check: that is the
+// node's work.
 Result<Message> decode_frame(ByteView frame, std::string_view chain_id);
 
 }  // namespace pos::p2p

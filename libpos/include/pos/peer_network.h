@@ -44,6 +44,12 @@ struct PeerNetworkConfig {
   // rate_limited's penalty, once per message.
   std::uint32_t max_votes_per_second = 2'000;
   std::uint32_t max_vote_burst = 4'000;
+  // Each peer's evidence budget, a token bucket like the vote budget. Evidence is rare: an honest
+  // network makes a handful per offender, each relayed once by each peer, so 20 a second and a
+  // burst of 128 (two full messages) are far above what an honest peer sends, and bound the
+  // signature checks a peer can ask for. Over the budget: dropped and penalised as votes are.
+  std::uint32_t max_evidence_per_second = 20;
+  std::uint32_t max_evidence_burst = 128;
   // Bans apply to the offender's IP address. Off for networks whose peers share one address
   // (several nodes on one machine); then only the offending connection and node id are banned.
   bool ban_by_ip = true;
@@ -83,6 +89,8 @@ class PeerNetwork final : public Transport {
   // Relays votes to every ready peer but `except`, in messages of at most kMaxVotesPerMessage,
   // and remembers their ids so that they are not processed again when peers echo them.
   void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) override;
+  // The same for evidence, in messages of at most kMaxEvidencePerMessage.
+  void broadcast_evidence(const std::vector<EvidencePtr>& evidence, PeerId except) override;
   std::size_t ready_peers() const override;
   bool peer_ahead() const override;
 

@@ -53,7 +53,6 @@ class PeerNode final : public NodeApi {
   NodeStatus status() const override;
   const Storage& storage() const override { return *storage_; }
   const TransactionPool& pool() const override;
-  std::vector<EquivocationEvidence> evidence() const override;
 
   // Runs fn on the loop with the chain and the pool; fn must not keep references.
   void inspect(const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const;

@@ -7,6 +7,7 @@
 
 #include "pos/account_model.h"
 #include "pos/consensus.h"
+#include "pos/evidence.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
 
@@ -30,6 +31,15 @@ class UndoLog {
 // Assumes tx.check_stateless passed.
 Status apply_transaction(AccountModel& state, const Transaction& tx, const PublicKey& forger,
                          std::uint64_t height, const ChainParams& params, UndoLog& undo);
+
+// Whether the offender has anything left to slash: stake or an unbonding amount, and not slashed
+// already (kSlashed, or kBadEvidence for nothing to burn). Evidence that fails this is stale.
+Status check_slashable(const AccountModel& state, const PublicKey& offender);
+
+// Slashes the evidence's offender (docs/consensus.md, "Evidence and slashing"): its stake and
+// unbonding amount are burned and the account is marked slashed. Refused as check_slashable
+// refuses; assumes evidence.check passed.
+Status apply_evidence(AccountModel& state, const Evidence& evidence, UndoLog& undo);
 
 // Moves unbonded stake whose release height is `height` into balances (start of each block).
 void release_unbonding(AccountModel& state, std::uint64_t height, UndoLog& undo);

@@ -56,7 +56,6 @@ enum class Reason : std::uint16_t {
   kBlockTxInvalid,
   kConflictsFinalized,
   kAlreadyKnown,
-  kEquivocation,
   kNotLeader,
   kInvalidBlock,
   // Peer-to-peer conduct.
@@ -73,9 +72,10 @@ enum class Reason : std::uint16_t {
   // Votes and evidence.
   kBadVote,
   kBadEvidence,
+  kSlashed,  // the account was slashed: it can never stake again
 };
 // The last Reason: the table and the tests cover every value up to it.
-inline constexpr Reason kLastReason = Reason::kBadEvidence;
+inline constexpr Reason kLastReason = Reason::kSlashed;
 
 struct ReasonInfo {
   std::string_view code;  // stable snake_case name, used in RPC errors and logs

@@ -15,6 +15,7 @@
 
 #include "pos/account_model.h"
 #include "pos/block.h"
+#include "pos/evidence.h"
 #include "pos/finality.h"
 #include "pos/status.h"
 
@@ -70,6 +71,9 @@ struct StorageBatch {
   std::vector<std::pair<Address, TxPosition>> address_erase;
   // Final account values; an empty Account erases.
   std::map<Address, Account> accounts;
+  // Evidence this node holds that is not on its main chain yet (pending), by id.
+  std::vector<EvidencePtr> evidence_put;
+  std::vector<Hash> evidence_erase;
   std::optional<ChainMeta> meta;
 };
 
@@ -95,6 +99,8 @@ class Storage {
       const std::function<void(const Address&, const Account&)>& fn) const = 0;
   // Addresses with stake > 0 and their stakes, in address order.
   virtual std::vector<std::pair<Address, std::uint64_t>> stakers() const = 0;
+  // The evidence put and not erased (StorageBatch), in id order.
+  virtual std::vector<EvidencePtr> pending_evidence() const = 0;
   virtual std::optional<ChainMeta> meta() const = 0;
   virtual Status commit(const StorageBatch& batch) = 0;
   // The address's main-chain transactions, newest first, strictly before `before` when given;
@@ -120,6 +126,7 @@ class MemoryStorage final : public Storage {
   void for_each_account(
       const std::function<void(const Address&, const Account&)>& fn) const override;
   std::vector<std::pair<Address, std::uint64_t>> stakers() const override;
+  std::vector<EvidencePtr> pending_evidence() const override;
   std::optional<ChainMeta> meta() const override {
     std::shared_lock lock(mutex_);
     return meta_;
@@ -141,6 +148,7 @@ class MemoryStorage final : public Storage {
   std::unordered_map<Hash, TxLocation> txs_;
   std::map<Address, Account> accounts_;
   std::map<std::pair<Address, TxPosition>, Hash> history_;
+  std::map<Hash, EvidencePtr> evidence_;
   std::optional<ChainMeta> meta_;
   mutable std::shared_mutex mutex_;  // reads on any thread beside commit(), as LmdbStorage
 };

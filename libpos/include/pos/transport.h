@@ -9,6 +9,7 @@
 
 #include "pos/block.h"
 #include "pos/crypto.h"
+#include "pos/evidence.h"
 #include "pos/status.h"
 #include "pos/transaction.h"
 #include "pos/vote.h"
@@ -45,6 +46,14 @@ class NetworkHandler {
   // blocks') costs the sender; votes for blocks unknown here or on another branch are what honest
   // peers send during forks, so the node keeps or drops them with an ok verdict.
   virtual std::vector<Status> receive_votes(PeerId from, const std::vector<VotePtr>& votes) = 0;
+  virtual bool has_evidence(const Hash& id) const = 0;
+  // A peer's evidence: one verdict each. The node relays what it keeps. Evidence that fails
+  // Evidence::check (another chain's layouts, a bad signature, a pair that does not conflict) is
+  // refused with its reason and costs the sender; evidence that is stale here (the offender
+  // already slashed, or holding nothing to slash) is what honest peers send during forks, so it
+  // is dropped with an ok verdict.
+  virtual std::vector<Status> receive_evidence(PeerId from,
+                                               const std::vector<EvidencePtr>& evidence) = 0;
   // A peer's block. Ok when applied or held back; kUnknownParent makes the network sync from
   // that peer; any other refusal but kAlreadyKnown costs the peer its penalty.
   virtual Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) = 0;
@@ -57,6 +66,7 @@ class Transport {
   virtual void broadcast_block(const BlockPtr& block, PeerId except) = 0;
   virtual void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) = 0;
   virtual void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) = 0;
+  virtual void broadcast_evidence(const std::vector<EvidencePtr>& evidence, PeerId except) = 0;
   // Peers that completed the handshake.
   virtual std::size_t ready_peers() const = 0;
   // Whether a ready peer says its best chain is higher than ours.

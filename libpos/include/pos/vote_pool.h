@@ -37,6 +37,9 @@ class VotePool {
   std::size_t size() const { return by_id_.size(); }
   // The held vote by the same validator at the same target height that is not `vote`, if any.
   VotePtr conflicting(const Vote& vote) const;
+  // A held vote by the same validator that surrounds `vote` or that `vote` surrounds
+  // (docs/consensus.md: source and target both strictly inside the other's), if any.
+  VotePtr surrounding(const Vote& vote) const;
   // Every held vote, highest target height first, then lowest id: the order in which a leader
   // includes them.
   std::vector<VotePtr> by_priority() const;

@@ -1,7 +1,7 @@
 # The peer-to-peer messages of libpos (docs/p2p.md). One Envelope per Cap'n Proto
-# stream-framed message on a TCP connection. Transactions, blocks and votes travel in their binary
-# form (pos/codec.h: the signed bytes plus signatures), so that a relayed block is the bytes its
-# signatures cover and needs no re-encoding.
+# stream-framed message on a TCP connection. Transactions, blocks, votes and evidence travel in
+# their binary form (pos/codec.h: the signed bytes plus signatures), so that a relayed block is the
+# bytes its signatures cover and needs no re-encoding.
 @0xa998ae2a9ff4fd4b;
 
 using Cxx = import "/capnp/c++.capnp";
@@ -23,6 +23,7 @@ struct Envelope {
     pong @9 :UInt64;
     reject @10 :Reject;
     votes @11 :List(Data);  # FFG votes, each one vote's binary form
+    evidence @12 :List(Data);  # slashing evidence, each one evidence's bytes (both signatures in)
   }
 }
 
