@@ -20,7 +20,7 @@ std::uint64_t skip_height_of(std::uint64_t height) {
   return (height & 1) ? clear_lowest_one(clear_lowest_one(height - 1)) + 1
                       : clear_lowest_one(height);
 }
-constexpr std::size_t kSignedSlotsKept = 100'000;
+constexpr std::size_t kSignedSlotsKept = 20'000;
 
 std::map<PublicKey, std::uint64_t> genesis_stakes(const Genesis& genesis) {
   std::map<PublicKey, std::uint64_t> out;
@@ -140,7 +140,8 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     chain->index_block(*block, epochs, finality, true, false, nullptr);
     parent = &chain->index_.at(block->hash());
     // A restart must not forget who signed the slots that can still be contested.
-    chain->signed_slots_.emplace(std::make_pair(block->slot(), block->forger()), block->hash());
+    chain->signed_slots_.try_emplace(std::make_pair(block->slot(), block->forger()),
+                                     SignedSlot{block->header(), block->signature(), std::nullopt});
   }
   chain->finalized_ = stored_finalized;
   chain->finalized_ = chain->finalized_after(unfinalized.back().second);
@@ -453,19 +454,27 @@ Status Blockchain::check_fork_point(const Hash& parent) const {
 
 void Blockchain::record_signed_slot(const Block& block) {
   auto [it, inserted] =
-      signed_slots_.emplace(std::make_pair(block.slot(), block.forger()), block.hash());
+      signed_slots_.try_emplace(std::make_pair(block.slot(), block.forger()),
+                                SignedSlot{block.header(), block.signature(), std::nullopt});
   // Bounded memory: the oldest slots go first; a double block that old is found by others or
   // its offender's stake is long gone.
   while (signed_slots_.size() > kSignedSlotsKept) signed_slots_.erase(signed_slots_.begin());
-  if (inserted || it->second == block.hash()) return;
-  // add_evidence keeps one piece per offender, so a forger signing many blocks for one slot
-  // cannot fill our memory.
-  BlockPtr first = storage_.block(it->second);
-  if (!first) return;
-  auto evidence = Evidence::double_block(first, std::make_shared<const Block>(block));
+  SignedSlot& seen = it->second;
+  if (inserted || seen.first.hash() == block.hash()) return;
+  if (!seen.second) seen.second = block.hash();
+  // The first header is kept whole: its block may never be stored (a body that failed).
+  auto evidence =
+      Evidence::double_block(seen.first, seen.first_signature, block.header(), block.signature());
   if (!evidence.ok()) return;
   auto kept = add_evidence(*evidence);
   if (kept.ok() && *kept) found_evidence_.push_back(*evidence);
+}
+
+bool Blockchain::is_extra_header(const Block& block) const {
+  auto it = signed_slots_.find(std::make_pair(block.slot(), block.forger()));
+  if (it == signed_slots_.end() || !it->second.second) return false;
+  const Hash& hash = block.hash();
+  return hash != it->second.first.hash() && hash != *it->second.second;
 }
 
 Result<bool> Blockchain::add_evidence(const EvidencePtr& evidence) {
@@ -494,8 +503,10 @@ std::vector<EvidencePtr> Blockchain::take_found_evidence() {
 
 void Blockchain::prune_evidence() {
   StorageBatch batch;
+  // Only a slashed offender's: one left with nothing to slash on this branch may still have
+  // stake on another that a reorganisation brings back (forge skips it meanwhile).
   for (const auto& [id, evidence] : pending_evidence_)
-    if (!check_slashable(state_, evidence->offender()).ok()) batch.evidence_erase.push_back(id);
+    if (state_.get(evidence->offender()).slashed) batch.evidence_erase.push_back(id);
   // Pending evidence is a cache of what could still slash: failing to forget some is harmless,
   // the next prune retries.
   if (!batch.evidence_erase.empty() && storage_.commit(batch).ok()) committed_evidence(batch);
@@ -795,15 +806,15 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   std::size_t bytes = header.signing_bytes().size() + kBlockSignatureBytes;
   UndoLog undo;
   release_unbonding(state_, header.height, undo);
-  // Transactions cannot make an offender unslashable (unbonding only matures at a block's start,
-  // a slashed account cannot stake), so what slashes now still slashes after them.
-  std::vector<EvidencePtr> evidence;
+  // Room for the evidence that slashes now; after the transactions (an UNSTAKE can empty an
+  // offender when unbonding takes no blocks) only what still slashes goes in.
+  std::vector<EvidencePtr> candidates;
   std::set<PublicKey> offenders;
   for (const auto& [id, e] : pending_evidence_) {
-    if (evidence.size() == kMaxBlockEvidence) break;
+    if (candidates.size() == kMaxBlockEvidence) break;
     if (!check_slashable(state_, e->offender()).ok() || !offenders.insert(e->offender()).second)
       continue;
-    evidence.push_back(e);
+    candidates.push_back(e);
     bytes += e->bytes().size();
   }
   // As many votes as fit, in the order given (a leader's: highest targets first).
@@ -827,7 +838,9 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
     chosen.push_back(tx);
     bytes += tx->encoded_size();
   }
-  for (const auto& e : evidence) (void)apply_evidence(state_, *e, undo);
+  std::vector<EvidencePtr> evidence;
+  for (const auto& e : candidates)
+    if (apply_evidence(state_, *e, undo).ok()) evidence.push_back(e);
   header.state_root = state_.state_root();
   undo.revert(state_);
   return Block::sign(std::move(header), std::move(chosen), key, std::move(votes),

@@ -58,8 +58,9 @@ constexpr std::array kTable = {
     ReasonInfo{"bad_vote", 400, 100},
     ReasonInfo{"bad_evidence", 400, 100},
     ReasonInfo{"slashed", 422, 0},
+    ReasonInfo{"equivocation", 409, 0},
 };
-// Reason::kSlashed is the last reason: a new one goes after it, here and in the enum.
+// Reason::kEquivocation is the last reason: a new one goes after it, here and in the enum.
 static_assert(kTable.size() == static_cast<std::size_t>(kLastReason) + 1,
               "every Reason needs a row in the table");
 

@@ -101,6 +101,12 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
 }
 
 Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockSource source) {
+  // Two headers of a slot are evidence and a fork; more are a flood. A further one still joins
+  // when it comes in a sync batch, as part of a chain a peer says it is on.
+  if (source == BlockSource::kGossip && chain_.is_extra_header(*block))
+    return make_error(Reason::kEquivocation, "forger " + block->forger().hex() +
+                                                 " signed more than two blocks for slot " +
+                                                 std::to_string(block->slot()));
   auto result = apply(block, from);
   if (result.ok()) {
     // A sync batch's blocks are not voted one by one: the tick votes for where the batch ends.
@@ -157,6 +163,7 @@ void ConsensusEngine::on_tick() {
     held_log_.pop_front();
   maybe_forge();
   maybe_vote();
+  announce_evidence();
   if (now < last_expiry_ms_ || now - last_expiry_ms_ > kPoolExpiryEveryMs) {
     last_expiry_ms_ = now;
     pool_.expire(now);
@@ -308,6 +315,17 @@ void ConsensusEngine::relay_found_evidence() {
     ++counters_.evidence_found;
     if (transport_) transport_->broadcast_evidence({evidence}, 0);
   }
+}
+
+// Once an epoch the pending evidence goes to every peer again: a peer that joined since, or that
+// dropped it over its budget, gets it. Peers that hold it drop it unjudged; there is at most one
+// piece per offender.
+void ConsensusEngine::announce_evidence() {
+  std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
+  if (!transport_ || slot < last_evidence_announce_slot_ + chain_.params().epoch_slots) return;
+  last_evidence_announce_slot_ = slot;
+  auto pending = chain_.pending_evidence();
+  if (!pending.empty()) transport_->broadcast_evidence(pending, 0);
 }
 
 bool ConsensusEngine::has_evidence(const Hash& id) const {

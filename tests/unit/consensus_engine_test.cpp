@@ -405,3 +405,55 @@ TEST_CASE("engine: a vote for a block not known yet is relayed once that block c
                  f.net.validators[2].secret_key());
   CHECK(f.engine.receive_votes(4, {again})[0].reason() == Reason::kBadVote);
 }
+
+TEST_CASE("engine: gossip takes two blocks of one forger's slot and drops more; sync takes them",
+          "[engine][evidence]") {
+  EngineFixture f;
+  f.net.advance();
+  BlockPtr first = f.net.craft({});
+  auto variant = [&](std::uint64_t offset) {
+    BlockHeader h = first->header();
+    h.timestamp_ms += offset;
+    return f.net.resign(h, {});
+  };
+  BlockPtr second = variant(1), third = variant(2), fourth = variant(3);
+  REQUIRE(f.engine.receive_block(3, first, BlockSource::kGossip).ok());
+  REQUIRE(f.engine.receive_block(3, second, BlockSource::kGossip).ok());
+  // The pair is evidence, sent to every peer; both blocks were relayed.
+  REQUIRE(f.transport.evidence_batches.size() == 1);
+  CHECK(f.transport.evidence_batches[0].first.at(0)->kind() == EvidenceKind::kDoubleBlock);
+  CHECK(f.transport.blocks.size() == 2);
+  auto refused = f.engine.receive_block(3, third, BlockSource::kGossip);
+  CHECK(refused.reason() == Reason::kEquivocation);
+  CHECK(reason_info(Reason::kEquivocation).peer_penalty == 0);
+  CHECK_FALSE(f.net.chain->knows(third->hash()));
+  CHECK(f.transport.blocks.size() == 2);
+  // In a sync batch it is part of a chain a peer is on: taken.
+  CHECK(f.engine.receive_block(3, fourth, BlockSource::kSync).ok());
+  CHECK(f.net.chain->knows(fourth->hash()));
+  CHECK(f.transport.evidence_batches.size() == 1);
+}
+
+TEST_CASE("engine: pending evidence goes to the peers again once an epoch", "[engine][evidence]") {
+  EngineFixture f;
+  auto vote_at = [&](std::uint8_t target) {
+    return Vote::sign(VoteFields{f.net.chain_id(), {}, filled(1), 0, filled(target), 3},
+                      f.net.validators[1].secret_key());
+  };
+  EvidencePtr evidence = Evidence::double_vote(vote_at(5), vote_at(6)).value();
+  REQUIRE(f.engine.receive_evidence(2, {evidence})[0].ok());
+  REQUIRE(f.transport.evidence_batches.size() == 1);
+  auto at_slot = [&](std::uint64_t slot) {
+    f.net.clock.set(f.net.genesis.params.slot_start_ms(slot) + 1);
+    f.engine.on_tick();
+  };
+  std::uint64_t epoch = f.net.genesis.params.epoch_slots;
+  at_slot(epoch);
+  REQUIRE(f.transport.evidence_batches.size() == 2);
+  CHECK(f.transport.evidence_batches[1].first == std::vector<EvidencePtr>{evidence});
+  CHECK(f.transport.evidence_batches[1].second == 0);
+  at_slot(epoch + 1);
+  CHECK(f.transport.evidence_batches.size() == 2);
+  at_slot(2 * epoch);
+  CHECK(f.transport.evidence_batches.size() == 3);
+}

@@ -172,3 +172,40 @@ TEST_CASE(
   net.restart();
   CHECK(net.chain->pending_evidence().size() == 1);
 }
+
+TEST_CASE("a double block is found even when the first block's body failed",
+          "[chain][evidence][slashing]") {
+  TestNet net;
+  net.advance();
+  BlockPtr first = net.craft({});
+  // The first copy to arrive has a body that does not match its (valid, signed) header.
+  auto tx = net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 1, 0, 0, 1);
+  BlockPtr tampered = Block::make(first->header(), first->signature(), {tx});
+  REQUIRE(net.chain->apply(tampered).reason() == Reason::kBadTxCount);
+  BlockHeader other = first->header();
+  other.timestamp_ms += 1;
+  REQUIRE(net.chain->apply(net.resign(other, {})).ok());
+  auto found = net.chain->take_found_evidence();
+  REQUIRE(found.size() == 1);
+  CHECK(found[0]->offender() == first->forger());
+  // The genuine first block is valid too, and adds nothing.
+  REQUIRE(net.chain->apply(first).ok());
+  CHECK(net.chain->take_found_evidence().empty());
+}
+
+TEST_CASE("a leader leaves out evidence that its own transactions made stale",
+          "[chain][evidence][slashing]") {
+  NetOptions options;
+  options.unbonding_blocks = 0;  // an UNSTAKE pays out at once, leaving nothing to slash
+  TestNet net(options);
+  const Wallet& offender = net.validators[2];
+  REQUIRE(net.chain->add_evidence(double_vote_of(net, offender)).value());
+  auto unstake = offender.unstake(net.chain_id(), 100, 0, net.nonce_of(offender), net.now());
+  REQUIRE(net.pool.add(unstake, net.chain->state(), net.now()).ok());
+  BlockPtr block = net.advance();
+  CHECK(block->transactions().size() == 1);
+  CHECK(block->evidence().empty());
+  CHECK_FALSE(net.chain->state().get(offender.public_key()).slashed);
+  // Nothing to slash on this branch, but another may still have the stake: it stays pending.
+  CHECK(net.chain->pending_evidence().size() == 1);
+}

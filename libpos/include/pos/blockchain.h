@@ -61,6 +61,9 @@ class Blockchain {
   bool has_pending_evidence(const Hash& id) const { return pending_evidence_.contains(id); }
   // Pending evidence in id order.
   std::vector<EvidencePtr> pending_evidence() const;
+  // Whether the block is a third (or later) distinct header of its forger for its slot: two are
+  // all that evidence and fork choice need, so gossip need not store or relay more.
+  bool is_extra_header(const Block& block) const;
   // Evidence this chain found itself since the last call (two blocks of one forger for one
   // slot), already pending: for the caller to relay.
   std::vector<EvidencePtr> take_found_evidence();
@@ -193,7 +196,7 @@ class Blockchain {
   void record_signed_slot(const Block& block);
   // Mirrors a committed batch's evidence changes in pending_evidence_.
   void committed_evidence(const StorageBatch& batch);
-  // Drops pending evidence that no longer slashes on the tip (its offender slashed or empty).
+  // Drops pending evidence whose offender the tip's chain has slashed.
   void prune_evidence();
   Result<UndoRecord> connect(const Block& block, StorageBatch& batch);
   Result<ApplyResult> extend(const BlockPtr& block, const EpochState& epochs,
@@ -217,8 +220,13 @@ class Blockchain {
   Checkpoint finalized_;
   std::uint64_t pruned_below_ = 0;  // the finalized height of the last prune_index
   ProofOfStake validators_;
-  // (slot, forger) -> first block hash seen, for double_block evidence.
-  std::map<std::pair<std::uint64_t, PublicKey>, Hash> signed_slots_;
+  // Per (slot, forger): the first header seen, for double_block evidence, and the second.
+  struct SignedSlot {
+    BlockHeader first;
+    Signature first_signature;
+    std::optional<Hash> second;
+  };
+  std::map<std::pair<std::uint64_t, PublicKey>, SignedSlot> signed_slots_;
   std::map<Hash, EvidencePtr> pending_evidence_;  // by id
   std::vector<EvidencePtr> found_evidence_;
   SignatureVerifier* verifier_ = nullptr;

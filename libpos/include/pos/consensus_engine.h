@@ -108,6 +108,8 @@ class ConsensusEngine final : public NetworkHandler {
   void report_evidence(Result<EvidencePtr> evidence);
   // The chain's own findings (double blocks), relayed.
   void relay_found_evidence();
+  // Sends the pending evidence to every peer again, once an epoch.
+  void announce_evidence();
   void log(const std::string& line) const;
   void changed() const;
 
@@ -128,6 +130,7 @@ class ConsensusEngine final : public NetworkHandler {
   std::uint64_t voted_target_ = 0;
   std::uint64_t voted_source_ = 0;
   std::uint64_t last_expiry_ms_ = 0;
+  std::uint64_t last_evidence_announce_slot_ = 0;
   std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot
   std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)
 };

@@ -73,9 +73,11 @@ enum class Reason : std::uint16_t {
   kBadVote,
   kBadEvidence,
   kSlashed,  // the account was slashed: it can never stake again
+  // A third (or later) header of one forger for one slot from gossip: dropped, not relayed.
+  kEquivocation,
 };
 // The last Reason: the table and the tests cover every value up to it.
-inline constexpr Reason kLastReason = Reason::kSlashed;
+inline constexpr Reason kLastReason = Reason::kEquivocation;
 
 struct ReasonInfo {
   std::string_view code;  // stable snake_case name, used in RPC errors and logs
