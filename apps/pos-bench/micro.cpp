@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "../common/cli.h"
 #include "bench_support.h"
 #include "pos/lmdb_storage.h"
 #include "pos/pos.h"
@@ -202,6 +203,82 @@ std::pair<double, double> storage_rates(std::size_t blocks, std::size_t txs) {
   return {lmdb_rate, memory_rate};
 }
 
+// Milliseconds to apply one block, medians: with no votes, and with every validator's vote.
+struct VoteCost {
+  double empty_ms = 0;
+  double votes_ms = 0;
+};
+
+[[noreturn]] void vote_fail(std::size_t validators, const std::string& why) {
+  pos::apps::fail("pos-bench micro", 1,
+                  "vote cost, " + std::to_string(validators) + " validators: " + why);
+}
+
+// `validators` validators of equal stake: empty blocks for a quarter of `seconds`, then blocks
+// carrying every validator's vote for the parent (the honest steady state: each block justifies
+// its parent and finalizes the grandparent) for the rest. Only apply() is timed, on a copy of
+// the forged block decoded from its bytes, as a peer's block arrives: no vote's signature verdict
+// is cached in it.
+VoteCost vote_cost(std::size_t validators, double seconds, std::size_t min_blocks) {
+  Network net(validators, 0x73);
+  for (auto& a : net.genesis.allocations) a.stake = 1'000;  // Network stakes only keys[0]
+  net.genesis = Genesis::parse(net.genesis.to_json()).value();
+  std::map<PublicKey, const SecretKey*> key_of;
+  for (const auto& k : net.keys) key_of[k.public_key()] = &k;
+  ManualClock clock(0);
+  MemoryStorage storage;
+  auto chain = Blockchain::open(net.genesis, storage, clock).value();
+  TransactionPool no_txs(net.genesis.params);
+
+  auto apply_next = [&](std::vector<VotePtr> votes) {
+    std::uint64_t slot = chain->tip().slot + 1;
+    clock.set(net.genesis.params.slot_start_ms(slot));
+    const SecretKey& leader = *key_of.at(*chain->leader(slot));
+    auto forged = chain->forge(leader, slot, no_txs, clock.now_ms(), votes);
+    if (!forged.ok()) vote_fail(validators, "forge refused: " + forged.error().to_string());
+    if ((*forged)->votes().size() != votes.size()) vote_fail(validators, "forge left votes out");
+    BlockPtr block = decode_block(encode(**forged)).value();
+    auto start = Timer::now();
+    auto applied = chain->apply(block);
+    double ms = seconds_since(start) * 1e3;
+    if (!applied.ok()) vote_fail(validators, "apply refused: " + applied.error().to_string());
+    return ms;
+  };
+
+  // Every validator's vote from the highest justified block to the tip; the block must justify
+  // its parent and, once `steady`, finalize its grandparent.
+  auto apply_voted = [&](bool steady) {
+    const Checkpoint& source = chain->vote_finality().justified();
+    VoteFields fields;
+    fields.chain_id = net.genesis.params.chain_id;
+    fields.source_hash = source.hash;
+    fields.source_height = source.height;
+    fields.target_hash = chain->tip_hash();
+    fields.target_height = chain->height();
+    std::vector<VotePtr> votes;
+    for (const auto& k : net.keys) votes.push_back(Vote::sign(fields, k));
+    double ms = apply_next(std::move(votes));
+    const FinalityState& f = chain->vote_finality();
+    if (f.justified().height != chain->height() - 1 ||
+        (steady && f.finalized().height != chain->height() - 2))
+      vote_fail(validators, "the votes did not justify the parent and finalize the grandparent");
+    return ms;
+  };
+
+  VoteCost cost;
+  std::vector<double> ms;
+  auto phase = Timer::now();
+  while (ms.size() < min_blocks || seconds_since(phase) < seconds / 4) ms.push_back(apply_next({}));
+  cost.empty_ms = median(ms);
+  apply_voted(false);  // justifies the empty tip from genesis, finalizes nothing: not timed
+  ms.clear();
+  phase = Timer::now();
+  while (ms.size() < min_blocks || seconds_since(phase) < seconds * 3 / 4)
+    ms.push_back(apply_voted(true));
+  cost.votes_ms = median(ms);
+  return cost;
+}
+
 void row(const char* what, double value, const char* unit, const std::string& ratio) {
   std::printf("  %-52s %14.0f %-7s %s\n", what, value, unit, ratio.c_str());
   std::fflush(stdout);
@@ -274,6 +351,19 @@ int run_micro(const MicroOptions& o) {
   auto [lmdb, memory] = storage_rates(o.quick ? 3 : 20, 1000);
   row("apply in memory, blocks of 1,000 tx", memory, "tx/s", times(memory / one, "raw1"));
   row("apply on LMDB (fsync), blocks of 1,000 tx", lmdb, "tx/s", times(lmdb / memory, "memory"));
+
+  for (std::size_t n : {4, 32, 128}) {
+    VoteCost cost = vote_cost(n, o.quick ? 0.1 : 1.0, o.quick ? 3 : 9);
+    char what[64], ratio[96];
+    std::snprintf(what, sizeof what, "apply an empty block, %zu validators", n);
+    std::snprintf(ratio, sizeof ratio, "%.3f ms per block", cost.empty_ms);
+    row(what, 1e3 / cost.empty_ms, "block/s", ratio);
+    double votes = static_cast<double>(n) * 1e3 / cost.votes_ms;
+    std::snprintf(what, sizeof what, "apply a block of %zu votes, %zu validators", n, n);
+    std::snprintf(ratio, sizeof ratio, "%s, %.3f ms per block", times(votes / one, "raw1").c_str(),
+                  cost.votes_ms);
+    row(what, votes, "vote/s", ratio);
+  }
   std::printf("\n  p2p (sync rate / apply rate, gossip latency): run pos_bench_p2p.\n");
   return 0;
 }

@@ -826,6 +826,51 @@ class Error(Exception):
           },
           "GET /finality: {\"justified\": {\"height\", \"hash\"}, \"finalized\": {\"height\", "
           "\"hash\"}}, hashes in hex.")
+      .def(
+          "validators",
+          [](RpcClient& c, std::optional<std::uint64_t> epoch) {
+            Result<RpcValidators> r = make_error(Reason::kInvalidArgument, "");
+            {
+              py::gil_scoped_release release;
+              r = c.validators(epoch);
+            }
+            RpcValidators v = unwrap(std::move(r));
+            py::list validators;
+            for (const auto& entry : v.validators) {
+              py::dict item;
+              item["address"] = entry.address.hex();
+              item["stake"] = entry.stake;
+              validators.append(item);
+            }
+            py::dict d;
+            d["epoch"] = v.epoch;
+            d["nonce"] = v.nonce.hex();
+            d["total_stake"] = v.total_stake;
+            d["validators"] = validators;
+            return d;
+          },
+          py::arg("epoch") = py::none(),
+          "GET /validators: {\"epoch\", \"nonce\", \"total_stake\", \"validators\": "
+          "[{\"address\", \"stake\"}]} of the epoch (default: the node's current one), hex "
+          "strings.")
+      .def(
+          "votes",
+          [](RpcClient& c, const std::string& target) {
+            Hash h = unwrap(Hash::from_hex(target));
+            Result<RpcVotes> r = make_error(Reason::kInvalidArgument, "");
+            {
+              py::gil_scoped_release release;
+              r = c.votes(h);
+            }
+            RpcVotes v = unwrap(std::move(r));
+            py::dict d;
+            d["target"] = v.target.hex();
+            d["votes"] = mutable_list(v.votes);
+            return d;
+          },
+          py::arg("target"),
+          "GET /votes: {\"target\": hex, \"votes\": [Vote]}, the votes the node's vote pool "
+          "holds for the target block.")
       .def("account",
            [](RpcClient& c, const py::object& address) {
              Address a = address_from(address);

@@ -304,6 +304,14 @@ class Client:
     def finality(self) -> dict:
         """GET /finality: {"justified": {"height": int, "hash": str},
         "finalized": {"height": int, "hash": str}}, hashes in lower-case hex."""
+    def validators(self, epoch: Optional[int] = None) -> dict:
+        """GET /validators: {"epoch": int, "nonce": str, "total_stake": int,
+        "validators": [{"address": str, "stake": int}]}, the validator set and nonce(epoch) of
+        the node's best chain for epoch (default: the node's current epoch), addresses
+        ascending, hex in lower case."""
+    def votes(self, target: str) -> dict:
+        """GET /votes: {"target": str, "votes": list[Vote]}, the votes the node's vote pool
+        holds for the target block (hex hash)."""
     def account(self, address: Address) -> dict: ...
     def submit(self, tx: Transaction) -> str: ...
     def transaction_status(self, id: str) -> dict: ...

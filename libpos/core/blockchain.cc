@@ -224,6 +224,35 @@ Hash Blockchain::epoch_nonce(std::uint64_t slot) const {
   return index_.at(tip_).epochs.nonce_of(params().epoch_of(std::max(slot, tip().slot)));
 }
 
+// nonce(epoch) is fixed by the chain's blocks before the epoch: the epoch state after the last
+// of them gives it, across any epochs without a block. For an epoch at or after the tip's the
+// tip's state gives it; for an earlier one, epochs grow with height, so the main chain is
+// bisected for that block. Epoch 0 has no block before it: its nonce is genesis's.
+Blockchain::EpochDraw Blockchain::epoch_draw(std::uint64_t epoch) const {
+  auto main_block = [&](std::uint64_t h) {
+    BlockPtr block = block_at(h);
+    if (!block)
+      throw StorageError("the stored main chain has no block at height " + std::to_string(h));
+    return block;
+  };
+  const Entry& tip = index_.at(tip_);
+  // A copy: nonce_of's memo in the tip's state stays at the epochs the leader draws ask for.
+  EpochState before = tip.epochs;
+  if (epoch == 0) {
+    before = EpochState::genesis(genesis_hash_);
+  } else if (epoch < tip.epochs.epoch()) {
+    std::uint64_t lo = 0, hi = tip.header.height;  // epoch_of(lo) < epoch <= epoch_of(hi)
+    while (hi - lo > 1) {
+      std::uint64_t mid = lo + (hi - lo) / 2;
+      (params().epoch_of(main_block(mid)->slot()) < epoch ? lo : hi) = mid;
+    }
+    BlockPtr last = main_block(lo);
+    auto indexed = index_.find(last->hash());
+    before = indexed != index_.end() ? indexed->second.epochs : resume_epochs(last);
+  }
+  return {before.nonce_of(epoch), validators_};
+}
+
 std::optional<PublicKey> Blockchain::leader(std::uint64_t slot) const {
   if (slot <= tip().slot) return std::nullopt;
   return validators_.leader(epoch_nonce(slot), slot);

@@ -1,5 +1,6 @@
 #include "pos/wire.h"
 
+#include "codec.h"
 #include "json_util.h"
 
 namespace pos {
@@ -154,6 +155,105 @@ Result<FinalityInfo> finality_info_from_json(std::string_view json) {
                    read_checkpoint(*o, doc, "finalized", f.finalized)})
     if (!s.ok()) return s.error();
   return f;
+}
+
+std::string to_json(const ValidatorSetInfo& set) {
+  rapidjson::StringBuffer out;
+  JsonWriter w(out);
+  w.StartObject();
+  write_key(w, "epoch");
+  w.Uint64(set.epoch);
+  write_key(w, "nonce");
+  write_string(w, set.nonce.hex());
+  write_key(w, "total_stake");
+  w.Uint64(set.total_stake);
+  write_key(w, "validators");
+  w.StartArray();
+  for (const auto& v : set.validators) {
+    w.StartObject();
+    write_key(w, "address");
+    write_string(w, v.address.hex());
+    write_key(w, "stake");
+    w.Uint64(v.stake);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return out.GetString();
+}
+
+Result<ValidatorSetInfo> validator_set_from_json(std::string_view json,
+                                                 std::optional<std::uint64_t> expected_epoch) {
+  rapidjson::Document doc;
+  auto o = open_answer(json, doc, "validator set");
+  if (!o.ok()) return o.error();
+  ValidatorSetInfo set;
+  for (Status s : {take(o->u64("epoch"), set.epoch), take(o->fixed_hex<Hash>("nonce"), set.nonce),
+                   take(o->u64("total_stake"), set.total_stake)})
+    if (!s.ok()) return s.error();
+  if (expected_epoch && set.epoch != *expected_epoch)
+    return make_error(Reason::kMalformed, "the node answered for epoch " +
+                                              std::to_string(set.epoch) + ", not " +
+                                              std::to_string(*expected_epoch));
+  auto list = o->array("validators");
+  if (!list.ok()) return list.error();
+  std::uint64_t sum = 0;
+  for (const auto& item : (*list)->GetArray()) {
+    auto v = JsonObject::open(item, "validator");
+    if (!v.ok()) return v.error();
+    ValidatorStake entry;
+    for (Status s : {take(v->fixed_hex<Address>("address"), entry.address),
+                     take(v->u64("stake"), entry.stake)})
+      if (!s.ok()) return s.error();
+    if (!set.validators.empty() && !(set.validators.back().address < entry.address))
+      return o->field_error("validators", "must be in ascending address order, each once");
+    if (entry.stake > UINT64_MAX - sum)
+      return o->field_error("validators", "has stakes that overflow a u64");
+    sum += entry.stake;
+    set.validators.push_back(entry);
+  }
+  if (sum != set.total_stake)
+    return o->field_error("total_stake", "is " + std::to_string(set.total_stake) +
+                                             ", the validators' stakes sum to " +
+                                             std::to_string(sum));
+  return set;
+}
+
+std::string to_json(const TargetVotesInfo& votes) {
+  rapidjson::StringBuffer out;
+  JsonWriter w(out);
+  w.StartObject();
+  write_key(w, "target");
+  write_string(w, votes.target.hex());
+  write_key(w, "votes");
+  w.StartArray();
+  for (const auto& vote : votes.votes) detail::write_vote(w, *vote, true);
+  w.EndArray();
+  w.EndObject();
+  return out.GetString();
+}
+
+Result<TargetVotesInfo> target_votes_from_json(std::string_view json, std::string_view chain_id,
+                                               const Hash& expected) {
+  rapidjson::Document doc;
+  auto o = open_answer(json, doc, "votes");
+  if (!o.ok()) return o.error();
+  TargetVotesInfo out;
+  if (auto s = take(o->fixed_hex<Hash>("target"), out.target); !s.ok()) return s.error();
+  if (out.target != expected)
+    return make_error(Reason::kMalformed, "the node answered for target " + out.target.hex() +
+                                              ", not " + expected.hex());
+  auto list = o->array("votes");
+  if (!list.ok()) return list.error();
+  for (const auto& item : (*list)->GetArray()) {
+    auto vote = detail::vote_from_value(item, chain_id);
+    if (!vote.ok()) return vote.error();
+    if ((*vote)->target_hash() != expected)
+      return o->field_error("votes", "holds vote " + (*vote)->id().hex() + " for target " +
+                                         (*vote)->target_hash().hex());
+    out.votes.push_back(std::move(*vote));
+  }
+  return out;
 }
 
 std::string account_to_json(const Address& address, const Account& a) {

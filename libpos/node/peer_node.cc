@@ -131,6 +131,20 @@ const TransactionPool& PeerNode::pool() const {
   return *parts_->pool;
 }
 
+ValidatorSetInfo PeerNode::validators(std::uint64_t epoch) const {
+  return loop_->call_for([&]() {
+    Blockchain::EpochDraw draw = parts_->chain->epoch_draw(epoch);
+    ValidatorSetInfo set{epoch, draw.nonce, draw.validators.total_stake(), {}};
+    // Lots are in public-key order: the addresses ascending.
+    for (const Lot& lot : draw.validators.lots()) set.validators.push_back({lot.staker, lot.stake});
+    return set;
+  });
+}
+
+std::vector<VotePtr> PeerNode::votes(const Hash& target) const {
+  return loop_->call_for([&]() { return parts_->engine->votes().for_target(target); });
+}
+
 void PeerNode::connect(const std::string& address) {
   loop_->call([&]() { parts_->network->connect(address); });
 }

@@ -108,6 +108,9 @@ struct Peer {
   TokenBucket evidence_budget;
   bool blocks_requested = false;
   std::uint64_t blocks_requested_ms = 0;
+  // Its chain forks below our finalized block: nothing to sync from it. It may be a victim fed
+  // a bad chain that learns ours from our gossip, so it pays once, not at every sync round.
+  bool conflicts_finalized = false;
   std::size_t queued_bytes = 0;
   kj::Promise<void> reading = nullptr;
   kj::Promise<void> sending = kj::READY_NOW;
@@ -615,7 +618,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   }
 
   bool better_than_us(const Peer& peer) const {
-    return peer.hello.best_height > handler_.tip_height();
+    return !peer.conflicts_finalized && peer.hello.best_height > handler_.tip_height();
   }
 
   void on(Peer& peer, GetPeers&) { answer_get_peers(peer); }
@@ -707,6 +710,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (result.ok()) {
         progressed = true;
       } else if (result.reason() != Reason::kAlreadyKnown) {
+        if (result.reason() == Reason::kConflictsFinalized) peer.conflicts_finalized = true;
         refuse(peer, result.error());
         return;
       }

@@ -113,6 +113,21 @@ Result<RpcFinality> RpcClient::finality() {
   return finality_info_from_json(*body);
 }
 
+Result<RpcValidators> RpcClient::validators(std::optional<std::uint64_t> epoch) {
+  auto body = answer(get(epoch ? "/validators?epoch=" + std::to_string(*epoch) : "/validators"));
+  if (!body.ok()) return body.error();
+  return validator_set_from_json(*body, epoch);
+}
+
+Result<RpcVotes> RpcClient::votes(const Hash& target) {
+  // Votes carry no chain id in JSON: they are read as the node's chain's.
+  if (chain_id_.empty())
+    if (auto i = info(); !i.ok()) return i.error();
+  auto body = answer(get("/votes?target=" + target.hex()));
+  if (!body.ok()) return body.error();
+  return target_votes_from_json(*body, chain_id_, target);
+}
+
 Result<std::vector<PeerInfo>> RpcClient::peers() {
   auto body = answer(get("/peers"));
   if (!body.ok()) return body.error();

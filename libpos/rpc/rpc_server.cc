@@ -191,6 +191,8 @@ struct RpcServer::Impl {
   void install_explorer();
   Reply info();
   Reply finality();
+  Reply validators(const httplib::Request& req);
+  Reply votes(const httplib::Request& req);
   Reply health();
   Reply metrics();
   Reply blocks_page(const httplib::Request& req);
@@ -216,6 +218,8 @@ std::string RpcServer::Impl::chain_id() const {
 void RpcServer::Impl::install_routes() {
   route("GET", "/info", "/info", [this](const auto&) { return info(); });
   route("GET", "/finality", "/finality", [this](const auto&) { return finality(); });
+  route("GET", "/validators", "/validators", [this](const auto& req) { return validators(req); });
+  route("GET", "/votes", "/votes", [this](const auto& req) { return votes(req); });
   route("GET", "/health", "/health", [this](const auto&) { return health(); });
   route("GET", "/metrics", "/metrics", [this](const auto&) { return metrics(); });
   route("GET", "/blockchain", "/blockchain", [this](const auto& req) { return blocks_page(req); });
@@ -298,6 +302,34 @@ Reply RpcServer::Impl::finality() {
   f.justified = FinalityCheckpoint{s.justified_height, s.justified_hash};
   f.finalized = FinalityCheckpoint{s.finalized_height, s.finalized_hash};
   return Reply{200, to_json(f)};
+}
+
+// The validator set and nonce of an epoch on the best chain, read on the loop. nonce(e) folds in
+// the blocks of epoch e-2, so beyond two epochs after the clock's nothing of it is drawn yet
+// (and asking would cost the loop a hash per epoch); up to there it is what the chain says now.
+Reply RpcServer::Impl::validators(const httplib::Request& req) {
+  std::uint64_t current = node.params().epoch_of(node.status().slot);
+  auto epoch = param_u64(req, "epoch", current);
+  if (!epoch.ok()) return error_reply(epoch.error());
+  if (*epoch > current + 2)
+    return error_reply(Reason::kInvalidArgument, "epoch " + std::to_string(*epoch) +
+                                                     " is not drawn yet: the clock is in epoch " +
+                                                     std::to_string(current) +
+                                                     ", and at most two epochs ahead are");
+  return Reply{200, to_json(node.validators(*epoch))};
+}
+
+// The votes this node's vote pool holds for one target block, read on the loop. Votes included
+// in blocks are there too; the pool keeps each until its target is finalized.
+Reply RpcServer::Impl::votes(const httplib::Request& req) {
+  if (!req.has_param("target"))
+    return error_reply(Reason::kInvalidArgument,
+                       "query parameter \"target\" (a block hash) is required");
+  auto target = Hash::from_hex(req.get_param_value("target"));
+  if (!target.ok())
+    return error_reply(Reason::kInvalidArgument,
+                       "query parameter \"target\" is not a block hash: " + target.error().message);
+  return Reply{200, to_json(TargetVotesInfo{*target, node.votes(*target)})};
 }
 
 Reply RpcServer::Impl::health() {

@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "../unit/peer_test_support.h"
 #include "node_process.h"
 
 using namespace pos;
@@ -173,4 +174,98 @@ TEST_CASE(
   CHECK(code == 2);
   CHECK_THAT(text, Catch::Contains("is damaged"));
   CHECK(test::read_text(file) == "last_signed_slot 5\nvote_source_height x\n");
+}
+
+TEST_CASE("a fresh node that took a longer private chain without votes moves to the honest one",
+          "[functional][finality][adversary]") {
+  TestNetwork net(500, 4);
+  // Three of four validators run: 75% of the weight finalizes, and fills 75% of the slots.
+  std::vector<std::unique_ptr<NodeProcess>> honest;
+  for (std::size_t i = 0; i < 3; ++i) {
+    std::vector<std::string> args = {"--key", net.key_file(i).string()};
+    for (std::size_t j = 0; j < i; ++j) {
+      args.push_back("--peer");
+      args.push_back(honest[j]->p2p_address());
+    }
+    honest.push_back(std::make_unique<NodeProcess>(net, "v" + std::to_string(i), args));
+  }
+  REQUIRE(eventually([&] { return honest[0]->rpc().info()->finalized_height >= 6; }, 60));
+
+  // The attacker holds every key (say, keys that have since unbonded) and signs a block in
+  // every slot since genesis, with no votes: a chain longer than the honest one.
+  ManualClock clock(net.genesis.params.genesis_time_ms);
+  MemoryStorage storage;
+  auto fake = Blockchain::open(net.genesis, storage, clock).value();
+  TransactionPool empty(net.genesis.params);
+  std::vector<BlockPtr> fake_chain = {fake->block_at(0)};
+  std::uint64_t last_slot = net.slot_now() - 1;
+  for (std::uint64_t slot = 1; slot <= last_slot; ++slot) {
+    clock.set(net.genesis.params.slot_start_ms(slot) + 1);
+    const PublicKey leader = *fake->leader(slot);
+    const Wallet* key = nullptr;
+    for (const auto& v : net.validators)
+      if (v.public_key() == leader) key = &v;
+    BlockPtr block = fake->forge(key->secret_key(), slot, empty, clock.now_ms()).value();
+    REQUIRE(fake->apply(block).ok());
+    fake_chain.push_back(block);
+  }
+  const std::uint64_t fake_height = fake->height();
+  REQUIRE(fake_height > honest[0]->rpc().info()->height + 4);
+
+  // A fresh node meets the attacker first and takes its chain: it is longer, and the node has
+  // nothing better.
+  NodeProcess fresh(net, "fresh", {});
+  {
+    test::RawPeer attacker(fresh.p2p_port());
+    p2p::Hello hello;
+    hello.chain_id = net.genesis.params.chain_id;
+    hello.genesis_hash = net.genesis.hash();
+    hello.node_id.bytes[0] = 0x66;
+    hello.best_height = fake_height;
+    hello.best_hash = fake->tip_hash();
+    attacker.send(hello);
+    while (fresh.rpc().info()->tip != fake->tip_hash()) {
+      std::optional<p2p::GetBlocks> asked;
+      REQUIRE(attacker.receive(
+          [&](const p2p::Message& m) {
+            if (const auto* g = std::get_if<p2p::GetBlocks>(&m)) asked = *g;
+            return asked.has_value();
+          },
+          20, net.genesis.params.chain_id));
+      std::uint64_t from = 1;
+      for (const Hash& h : asked->locator) {
+        auto at = std::find_if(fake_chain.begin(), fake_chain.end(),
+                               [&](const BlockPtr& b) { return b->hash() == h; });
+        if (at != fake_chain.end()) {
+          from = (*at)->height() + 1;
+          break;
+        }
+      }
+      p2p::Blocks answer;
+      for (std::uint64_t h = from; h < fake_chain.size() && answer.blocks.size() < 400; ++h)
+        answer.blocks.push_back(fake_chain[h]);
+      attacker.send(answer);
+      REQUIRE(eventually(
+          [&] { return fresh.rpc().info()->height >= from - 1 + answer.blocks.size(); }));
+    }
+  }
+  REQUIRE(fresh.rpc().info()->height == fake_height);
+
+  // Then it meets an honest node. The honest chain is shorter but justified: fork choice takes
+  // it, and the node finalizes what the honest nodes finalize.
+  fresh.stop();
+  fresh.set_args({"--peer", honest[0]->p2p_address()});
+  fresh.start();
+  if (!eventually([&] { return fresh.rpc().info()->finalized_height >= 6; }, 60))
+    FAIL(fresh.log() << "\n---- v0:\n" << honest[0]->log());
+  auto info = fresh.rpc().info();
+  INFO("the fresh node moved at height " << info->height << "; the private chain has "
+                                         << fake_height);
+  CHECK(info->height < fake_height);  // it moved to a shorter chain, for its votes
+  auto mine = fresh.rpc().block(info->finalized_height);
+  auto theirs = honest[0]->rpc().block(info->finalized_height);
+  REQUIRE(mine.ok());
+  REQUIRE(theirs.ok());
+  CHECK((*mine)->hash() == (*theirs)->hash());
+  for (auto& n : honest) CHECK(n->rpc().get("/health")->status == 200);
 }

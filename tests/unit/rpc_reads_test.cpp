@@ -4,8 +4,10 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "peer_test_support.h"
@@ -352,4 +354,350 @@ TEST_CASE("wire: /finality and the new /info fields are read strictly", "[rpc][w
   std::string bad_hash = info_json;
   bad_hash.replace(bad_hash.find(f.finalized.hash.hex()), 64, std::string(64, 'x'));
   CHECK(node_info_from_json(bad_hash).reason() == Reason::kMalformed);
+}
+
+namespace {
+
+// A route's refusal: the status, and exactly {"error": {"code", "message"}} with that code.
+void check_refusal(const Result<RpcClient::Response>& response, int status, const char* code) {
+  REQUIRE(response.ok());
+  INFO(response->body);
+  CHECK(response->status == status);
+  rapidjson::Document doc;
+  doc.Parse(response->body.c_str());
+  REQUIRE_FALSE(doc.HasParseError());
+  REQUIRE(doc.IsObject());
+  CHECK(doc.MemberCount() == 1);
+  REQUIRE(doc.HasMember("error"));
+  const auto& e = doc["error"];
+  REQUIRE(e.IsObject());
+  CHECK(e.MemberCount() == 2);
+  REQUIRE(e.HasMember("code"));
+  REQUIRE(e["code"].IsString());
+  CHECK(std::string(e["code"].GetString()) == code);
+  REQUIRE(e.HasMember("message"));
+  REQUIRE(e["message"].IsString());
+  CHECK(e["message"].GetStringLength() > 0);
+}
+
+// The genesis stakes, addresses ascending: every epoch's validator set for now.
+std::vector<ValidatorStake> genesis_stakes(const Genesis& genesis) {
+  std::map<Address, std::uint64_t> stakes;
+  for (const auto& a : genesis.allocations)
+    if (a.stake > 0) stakes[a.address] = a.stake;
+  std::vector<ValidatorStake> out;
+  for (const auto& [address, stake] : stakes) out.push_back({address, stake});
+  return out;
+}
+
+// An answer of /validators, field by field: exactly {"epoch", "nonce", "total_stake",
+// "validators": [{"address", "stake"}]}, with the genesis stakes.
+void check_validator_set(const std::string& body, const Genesis& genesis, std::uint64_t epoch,
+                         const Hash& nonce) {
+  INFO(body);
+  rapidjson::Document doc;
+  doc.Parse(body.c_str());
+  REQUIRE_FALSE(doc.HasParseError());
+  REQUIRE(doc.IsObject());
+  CHECK(doc.MemberCount() == 4);
+  REQUIRE(doc.HasMember("epoch"));
+  REQUIRE(doc["epoch"].IsUint64());
+  CHECK(doc["epoch"].GetUint64() == epoch);
+  REQUIRE(doc.HasMember("nonce"));
+  CHECK(is_hash_hex(doc["nonce"]));
+  CHECK(std::string(doc["nonce"].GetString()) == nonce.hex());
+  std::vector<ValidatorStake> expected = genesis_stakes(genesis);
+  std::uint64_t total = 0;
+  for (const auto& v : expected) total += v.stake;
+  REQUIRE(doc.HasMember("total_stake"));
+  REQUIRE(doc["total_stake"].IsUint64());
+  CHECK(doc["total_stake"].GetUint64() == total);
+  REQUIRE(doc.HasMember("validators"));
+  REQUIRE(doc["validators"].IsArray());
+  const auto& list = doc["validators"].GetArray();
+  REQUIRE(list.Size() == expected.size());
+  for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+    REQUIRE(list[i].IsObject());
+    CHECK(list[i].MemberCount() == 2);
+    REQUIRE(list[i].HasMember("address"));
+    CHECK(is_hash_hex(list[i]["address"]));
+    CHECK(std::string(list[i]["address"].GetString()) == expected[i].address.hex());
+    REQUIRE(list[i].HasMember("stake"));
+    REQUIRE(list[i]["stake"].IsUint64());
+    CHECK(list[i]["stake"].GetUint64() == expected[i].stake);
+  }
+}
+
+// The leader of `slot` on the node's tip, and the nonce it is drawn with.
+std::pair<PublicKey, Hash> draw_of(PeerNode& node, std::uint64_t slot) {
+  std::pair<PublicKey, Hash> out;
+  node.inspect([&](const Blockchain& chain, const TransactionPool&) {
+    out = {*chain.leader(slot), chain.epoch_nonce(slot)};
+  });
+  return out;
+}
+
+std::uint64_t tip_epoch(PeerNode& node) {
+  std::uint64_t slot = 0;
+  node.inspect([&](const Blockchain& chain, const TransactionPool&) { slot = chain.tip().slot; });
+  return node.params().epoch_of(slot);
+}
+
+}  // namespace
+
+TEST_CASE("/validators gives an epoch's stakes and the nonce its slot leaders are drawn with",
+          "[rpc][node][validators]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  const ChainParams& params = a.params();
+  // nonce(e) as the node drew the leaders of epoch e with: read while the tip was the last block
+  // before e (the one that fixes it), then forged into e or past it.
+  std::map<std::uint64_t, Hash> drawn;
+  drawn[0] = draw_of(a, 1).second;
+  // Blocks in epochs 0, 1, 1, 4 and 6: epochs 2, 3 and 5 have none.
+  for (std::uint64_t slot : {3, 40, 50, 140, 200}) {
+    for (std::uint64_t e = tip_epoch(a) + 1; e <= params.epoch_of(slot); ++e)
+      drawn[e] = draw_of(a, e * params.epoch_slots).second;
+    auto [leader, nonce] = draw_of(a, slot);
+    CHECK(nonce == drawn.at(params.epoch_of(slot)));
+    REQUIRE(a.forge(f.keys.wallet_of(leader).secret_key(), slot).ok());
+  }
+  REQUIRE(tip_epoch(a) == 6);
+  NodeStatus s = a.status();
+  const std::uint64_t current = params.epoch_of(s.slot);
+  REQUIRE(current > 8);
+  // After the tip: what the leader draws of those epochs use now.
+  for (std::uint64_t e : {std::uint64_t{7}, std::uint64_t{8}, current, current + 1, current + 2})
+    drawn[e] = draw_of(a, e * params.epoch_slots).second;
+  CHECK(drawn.at(current) == draw_of(a, s.slot).second);
+  CHECK(drawn.at(0) == initial_nonce(a.genesis_hash()));
+  Rpc rpc(a);
+  RpcClient& client = *rpc.client;
+
+  for (const auto& [epoch, nonce] : drawn) {
+    INFO("epoch " << epoch);
+    auto response = client.get("/validators?epoch=" + std::to_string(epoch));
+    REQUIRE(response.ok());
+    CHECK(response->status == 200);
+    check_validator_set(response->body, f.keys.genesis, epoch, nonce);
+    auto read = client.validators(epoch);
+    REQUIRE(read.ok());
+    CHECK(*read == ValidatorSetInfo{epoch, nonce, 300, genesis_stakes(f.keys.genesis)});
+  }
+
+  // Without an epoch: the clock's.
+  auto response = client.get("/validators");
+  REQUIRE(response.ok());
+  CHECK(response->status == 200);
+  check_validator_set(response->body, f.keys.genesis, current, drawn.at(current));
+  auto read = client.validators();
+  REQUIRE(read.ok());
+  CHECK(read->epoch == current);
+  CHECK(read->nonce == drawn.at(current));
+
+  // An epoch that is not an unsigned integer, or not drawn yet: refused.
+  for (std::string bad : {"abc", "-1", "1.5", "", "0x10", "18446744073709551616"})
+    check_refusal(client.get("/validators?epoch=" + bad), 400, "invalid_argument");
+  auto far = client.get("/validators?epoch=" + std::to_string(current + 3));
+  check_refusal(far, 400, "invalid_argument");
+  CHECK_THAT(far->body, Catch::Contains("not drawn yet"));
+  auto refused = client.validators(current + 3);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.reason() == Reason::kInvalidArgument);
+  check_refusal(client.post("/validators", "{}"), 404, "not_found");
+}
+
+TEST_CASE("the nonce of every epoch, before and after finality and a restart",
+          "[rpc][chain][validators]") {
+  NetOptions options;
+  options.epoch_slots = 8;
+  TestNet net(options);
+  const ChainParams& params = net.genesis.params;
+  std::map<std::uint64_t, Hash> drawn;  // as in the test above
+  drawn[0] = net.chain->epoch_nonce(1);
+  // Epochs 3, 6, 7 and 10 have no block; the others' blocks finalize.
+  for (std::uint64_t after :
+       {0, 1, 2, 8, 9, 10, 16, 17, 32, 33, 34, 40, 64, 65, 66, 67, 72, 88, 89, 90}) {
+    std::uint64_t slot = net.next_slot(std::max(net.chain->tip().slot, after));
+    for (std::uint64_t e = params.epoch_of(net.chain->tip().slot) + 1; e <= params.epoch_of(slot);
+         ++e)
+      drawn[e] = net.chain->epoch_nonce(e * params.epoch_slots);
+    // Votes expire after an epoch: a block past an empty epoch carries none.
+    if (params.epoch_of(slot) > params.epoch_of(net.chain->tip().slot) + 1)
+      net.advance(after);
+    else
+      net.advance_finalizing(after);
+  }
+  std::uint64_t last = params.epoch_of(net.chain->tip().slot);
+  REQUIRE(last == 11);
+  for (std::uint64_t e = last + 1; e <= last + 3; ++e)
+    drawn[e] = net.chain->epoch_nonce(e * params.epoch_slots);
+  // Blocks below the finalized one are no longer held in memory: their epochs are read back
+  // from storage.
+  REQUIRE(net.chain->finalized_height() > 10);
+  REQUIRE_FALSE(net.chain->is_indexed(net.chain->block_at(5)->hash()));
+
+  auto check_all = [&] {
+    for (const auto& [epoch, nonce] : drawn) {
+      INFO("epoch " << epoch);
+      auto draw = net.chain->epoch_draw(epoch);
+      CHECK(draw.nonce == nonce);
+      CHECK(draw.validators.total_stake() == 300);
+      CHECK(draw.validators.size() == 3);
+    }
+  };
+  check_all();
+  net.restart();
+  check_all();
+}
+
+TEST_CASE("/votes gives the votes the node holds for a target block", "[rpc][node][votes]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  BlockPtr first = f.forge(a);
+  BlockPtr second = f.forge(a);
+  Rpc rpc(a);
+  RpcClient& client = *rpc.client;
+  auto vote = [&](const Wallet& w, const BlockPtr& target) {
+    return Vote::sign(
+        VoteFields{f.keys.chain_id(), {}, a.genesis_hash(), 0, target->hash(), target->height()},
+        w.secret_key());
+  };
+  std::vector<VotePtr> for_first = {vote(f.keys.validators[1], first),
+                                    vote(f.keys.validators[2], first)};
+  VotePtr for_second = vote(f.keys.validators[0], second);
+  // Through a peer, as votes reach a node.
+  RawPeer peer(a.port());
+  peer.send(hello_for(f, 61));
+  REQUIRE(eventually([&] { return peer_count(a) == 1; }));
+  peer.send(p2p::Votes{{for_first[0], for_second, for_first[1]}});
+  REQUIRE(peer.round_trip(1));
+  REQUIRE(eventually([&] { return a.status().vote_pool_size == 3; }));
+
+  // The pool's order for one target: by id.
+  std::sort(for_first.begin(), for_first.end(),
+            [](const VotePtr& x, const VotePtr& y) { return x->id() < y->id(); });
+  auto held = client.get("/votes?target=" + first->hash().hex());
+  REQUIRE(held.ok());
+  CHECK(held->status == 200);
+  CHECK(held->body == "{\"target\":\"" + first->hash().hex() + "\",\"votes\":[" +
+                          to_json(*for_first[0]) + "," + to_json(*for_first[1]) + "]}");
+  auto read = client.votes(first->hash());
+  REQUIRE(read.ok());
+  CHECK(read->target == first->hash());
+  REQUIRE(read->votes.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(read->votes[i]->id() == for_first[i]->id());
+    CHECK(read->votes[i]->signature() == for_first[i]->signature());
+    CHECK(read->votes[i]->check().ok());
+  }
+  auto other = client.votes(second->hash());
+  REQUIRE(other.ok());
+  REQUIRE(other->votes.size() == 1);
+  CHECK(other->votes[0]->id() == for_second->id());
+
+  // A block no vote here targets: an empty list.
+  Hash unknown = sha256(std::string_view("no such block"));
+  auto none = client.get("/votes?target=" + unknown.hex());
+  REQUIRE(none.ok());
+  CHECK(none->status == 200);
+  CHECK(none->body == "{\"target\":\"" + unknown.hex() + "\",\"votes\":[]}");
+  auto empty = client.votes(unknown);
+  REQUIRE(empty.ok());
+  CHECK(empty->votes.empty());
+
+  // No target, or not a block hash: refused.
+  check_refusal(client.get("/votes"), 400, "invalid_argument");
+  for (std::string bad : {std::string(), std::string("xyz"), first->hash().hex().substr(1),
+                          first->hash().hex() + "00", std::string(64, 'g')})
+    check_refusal(client.get("/votes?target=" + bad), 400, "invalid_argument");
+  check_refusal(client.post("/votes", "{}"), 404, "not_found");
+}
+
+TEST_CASE("wire: /validators and /votes are read strictly", "[rpc][wire]") {
+  auto address = [](std::uint8_t b) {
+    Address a;
+    a.bytes.fill(b);
+    return a;
+  };
+  ValidatorSetInfo set{7, sha256(std::string_view("nonce")), 300, {}};
+  for (std::uint8_t b = 1; b <= 3; ++b) set.validators.push_back({address(b), 100});
+  std::string json = to_json(set);
+  CHECK(json == "{\"epoch\":7,\"nonce\":\"" + set.nonce.hex() +
+                    "\",\"total_stake\":300,\"validators\":[{\"address\":\"" + address(1).hex() +
+                    "\",\"stake\":100},{\"address\":\"" + address(2).hex() +
+                    "\",\"stake\":100},{\"address\":\"" + address(3).hex() + "\",\"stake\":100}]}");
+  auto back = validator_set_from_json(json);
+  REQUIRE(back.ok());
+  CHECK(*back == set);
+  CHECK(validator_set_from_json(json, 7).ok());
+  std::string newer = json;
+  newer.insert(1, "\"slot_from\":224,");
+  CHECK(validator_set_from_json(newer).ok());
+  auto refused = [](const Result<ValidatorSetInfo>& r, const std::string& said) {
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.reason() == Reason::kMalformed);
+    CHECK_THAT(r.error().message, Catch::Contains(said));
+  };
+  refused(validator_set_from_json(json, 8), "epoch 7, not 8");
+  refused(validator_set_from_json(replace_first(json, "\"epoch\":7,", "")), "epoch");
+  refused(
+      validator_set_from_json(replace_first(json, "\"total_stake\":300", "\"total_stake\":301")),
+      "total_stake");
+  refused(validator_set_from_json(replace_first(json, set.nonce.hex(), "00")), "nonce");
+  refused(validator_set_from_json(replace_first(json, address(3).hex(), address(2).hex())),
+          "ascending");
+  refused(validator_set_from_json(replace_first(json, address(1).hex(), address(4).hex())),
+          "ascending");
+  refused(validator_set_from_json(replace_first(json, "\"stake\":100}", "\"stake\":-1}")), "stake");
+  refused(validator_set_from_json(
+              replace_first(json, "\"validators\":[", "\"validators\":\"\",\"more\":[")),
+          "validators");
+  ValidatorSetInfo huge{1, set.nonce, 0, {{address(1), UINT64_MAX}, {address(2), 1}}};
+  refused(validator_set_from_json(to_json(huge)), "overflow");
+
+  Fixture f;
+  Hash target = sha256(std::string_view("target"));
+  auto vote = [&](const Wallet& w, const Hash& to) {
+    return Vote::sign(VoteFields{f.keys.chain_id(), {}, f.keys.genesis.hash(), 0, to, 5},
+                      w.secret_key());
+  };
+  TargetVotesInfo votes{target,
+                        {vote(f.keys.validators[0], target), vote(f.keys.validators[1], target)}};
+  std::string votes_json = to_json(votes);
+  CHECK(votes_json == "{\"target\":\"" + target.hex() + "\",\"votes\":[" +
+                          to_json(*votes.votes[0]) + "," + to_json(*votes.votes[1]) + "]}");
+  auto read = target_votes_from_json(votes_json, f.keys.chain_id(), target);
+  REQUIRE(read.ok());
+  CHECK(read->target == target);
+  REQUIRE(read->votes.size() == 2);
+  CHECK(read->votes[0]->id() == votes.votes[0]->id());
+  CHECK(read->votes[1]->chain_id() == f.keys.chain_id());
+  auto votes_refused = [](const Result<TargetVotesInfo>& r, Reason reason,
+                          const std::string& said) {
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.reason() == reason);
+    CHECK_THAT(r.error().message, Catch::Contains(said));
+  };
+  Hash other = sha256(std::string_view("other"));
+  votes_refused(target_votes_from_json(votes_json, f.keys.chain_id(), other), Reason::kMalformed,
+                "not " + other.hex());
+  TargetVotesInfo mixed{target, {votes.votes[0], vote(f.keys.validators[2], other)}};
+  votes_refused(target_votes_from_json(to_json(mixed), f.keys.chain_id(), target),
+                Reason::kMalformed, "for target " + other.hex());
+  votes_refused(target_votes_from_json(replace_first(votes_json, "\"target\":", "\"block\":"),
+                                       f.keys.chain_id(), target),
+                Reason::kMalformed, "target");
+  votes_refused(target_votes_from_json(
+                    replace_first(votes_json, "\"source_height\":0", "\"source_height\":\"0\""),
+                    f.keys.chain_id(), target),
+                Reason::kMalformed, "source_height");
+  votes_refused(target_votes_from_json(replace_first(votes_json, votes.votes[0]->id().hex(),
+                                                     votes.votes[1]->id().hex()),
+                                       f.keys.chain_id(), target),
+                Reason::kIdMismatch, "");
+  votes_refused(
+      target_votes_from_json(replace_first(votes_json, "\"votes\":[", "\"votes\":\"\",\"more\":["),
+                             f.keys.chain_id(), target),
+      Reason::kMalformed, "votes");
 }

@@ -590,8 +590,29 @@ def test_client_round_trip_against_a_real_node(tmp_path):
         genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
         tip = client.info()["height"]
         blocks = [client.block(h) for h in range(tip + 1)]
-        check_leaders(genesis, blocks)
+        epochs = check_leaders(genesis, blocks)
         assert all(b.forger == exchange.public_key for b in blocks[1:])
+        # GET /validators: the genesis stakes, and the nonces pypos computed from the blocks
+        # (the tip's epoch and the next are fixed by the blocks up to the tip).
+        stakers = [{"address": a, "stake": s} for a, s in sorted(genesis.stakers.items())]
+        tip_epoch = genesis.epoch_of(blocks[-1].slot)
+        for epoch, nonce in ((0, pypos.initial_nonce(genesis.hash)),
+                             (tip_epoch, epochs.nonce_of(tip_epoch)),
+                             (tip_epoch + 1, epochs.nonce_of(tip_epoch + 1))):
+            assert client.validators(epoch) == {"epoch": epoch, "nonce": nonce.hex(),
+                                                "total_stake": 300, "validators": stakers}
+        current = client.validators()
+        assert current["epoch"] >= info["epoch"] and current["validators"] == stakers
+        with pytest.raises(pypos.Error) as ahead:
+            client.validators(current["epoch"] + 1000)
+        assert ahead.value.code == "invalid_argument"
+        # GET /votes: the node voted for each block it forged as it became the head.
+        votes = client.votes(block.hash_hex)
+        assert votes["target"] == block.hash_hex
+        mine = [v for v in votes["votes"] if v.validator == exchange.public_key]
+        assert len(mine) == 1 and mine[0].target_hash == block.hash
+        assert mine[0].target_height == block.height and mine[0].verify()
+        assert client.votes("00" * 32) == {"target": "00" * 32, "votes": []}
         # The node's data dir, read-only, while the node runs.
         view = pypos.Blockchain.open_data_dir(genesis, str(tmp_path / "data"))
         assert view.height >= status["height"]

@@ -87,6 +87,15 @@ class Blockchain {
   // nonce(epoch(slot)) on the tip's chain, for a slot after the tip's: what the slot's leader
   // draw and VRF input use.
   Hash epoch_nonce(std::uint64_t slot) const;
+  // What draws the slot leaders of `epoch` on the tip's chain: nonce(epoch), for an epoch after
+  // the tip's the one a child of the tip would use, and the validator set, which until
+  // validator sets follow finalized state is the genesis stakes for every epoch. An epoch far
+  // after the tip's costs a hash per epoch; one before it, an epoch's blocks read from storage.
+  struct EpochDraw {
+    Hash nonce;
+    const ProofOfStake& validators;
+  };
+  EpochDraw epoch_draw(std::uint64_t epoch) const;
 
   const ChainParams& params() const { return genesis_.params; }
   const Hash& genesis_hash() const { return genesis_hash_; }

@@ -64,7 +64,8 @@ struct NodeStatus {
 
 // Writes go to the node's event loop and wait for its verdict; reads do not wait for it: the
 // status is a snapshot the loop publishes, and the stored chain is read through the storage's
-// read transactions, so that a busy loop (a long sync) never delays a GET.
+// read transactions, so that a busy loop (a long sync) never delays a GET. The consensus reads
+// (validators, votes) are the exception: what they read only the loop holds.
 class NodeApi {
  public:
   virtual ~NodeApi() = default;
@@ -83,6 +84,12 @@ class NodeApi {
   virtual const Storage& storage() const = 0;
   // The pending transactions, read on the caller's thread.
   virtual const TransactionPool& pool() const = 0;
+  // The validator set that draws `epoch`'s slot leaders on the best chain, and nonce(epoch)
+  // there; read on the loop. An epoch far past the tip's costs a hash per epoch on the loop,
+  // so the caller bounds it (the RPC server: at most two epochs after the clock's).
+  virtual ValidatorSetInfo validators(std::uint64_t epoch) const = 0;
+  // The votes held in the vote pool for one target block, in its order; read on the loop.
+  virtual std::vector<VotePtr> votes(const Hash& target) const = 0;
 };
 
 }  // namespace pos

@@ -53,6 +53,8 @@ class PeerNode final : public NodeApi {
   NodeStatus status() const override;
   const Storage& storage() const override { return *storage_; }
   const TransactionPool& pool() const override;
+  ValidatorSetInfo validators(std::uint64_t epoch) const override;
+  std::vector<VotePtr> votes(const Hash& target) const override;
 
   // Runs fn on the loop with the chain and the pool; fn must not keep references.
   void inspect(const std::function<void(const Blockchain&, const TransactionPool&)>& fn) const;

@@ -21,6 +21,8 @@ namespace pos {
 using RpcInfo = NodeInfo;
 using RpcFinality = FinalityInfo;
 using RpcTxStatus = TxStatus;
+using RpcValidators = ValidatorSetInfo;
+using RpcVotes = TargetVotesInfo;
 
 class RpcClient {
  public:
@@ -33,6 +35,10 @@ class RpcClient {
   Result<RpcInfo> info();
   // GET /finality: the node's justified and finalized checkpoints (height and hash each).
   Result<RpcFinality> finality();
+  // GET /validators: the validator set and nonce of `epoch`, or of the node's current epoch.
+  Result<RpcValidators> validators(std::optional<std::uint64_t> epoch = std::nullopt);
+  // GET /votes: the votes the node's vote pool holds for the target block.
+  Result<RpcVotes> votes(const Hash& target);
   Result<std::vector<PeerInfo>> peers();
   Result<Account> account(const Address& address);
   Result<Hash> submit(const Transaction& tx);

@@ -14,6 +14,7 @@
 #include "pos/account_model.h"
 #include "pos/crypto.h"
 #include "pos/status.h"
+#include "pos/vote.h"
 
 namespace pos {
 
@@ -61,6 +62,39 @@ struct FinalityInfo {
 };
 std::string to_json(const FinalityInfo& finality);
 Result<FinalityInfo> finality_info_from_json(std::string_view json);
+
+// GET /validators?epoch=E: the validator set that draws the epoch's slot leaders on the node's
+// best chain, and the epoch's nonce there. The reader checks what the node promises: the
+// addresses ascending (so each once) and total_stake their stakes' sum.
+struct ValidatorStake {
+  Address address;
+  std::uint64_t stake = 0;
+
+  bool operator==(const ValidatorStake&) const = default;
+};
+struct ValidatorSetInfo {
+  std::uint64_t epoch = 0;
+  Hash nonce;
+  std::uint64_t total_stake = 0;
+  std::vector<ValidatorStake> validators;  // by address, ascending
+
+  bool operator==(const ValidatorSetInfo&) const = default;
+};
+std::string to_json(const ValidatorSetInfo& set);
+// With `expected_epoch`, an answer for another epoch is refused.
+Result<ValidatorSetInfo> validator_set_from_json(
+    std::string_view json, std::optional<std::uint64_t> expected_epoch = std::nullopt);
+
+// GET /votes?target=HASH: the votes a node holds in its vote pool for one target block, in the
+// vote JSON of pos/vote.h (with ids). The reader refuses an answer for another target, or with
+// a vote for another target; the votes' signatures are not its business (Vote::check).
+struct TargetVotesInfo {
+  Hash target;
+  std::vector<VotePtr> votes;
+};
+std::string to_json(const TargetVotesInfo& votes);
+Result<TargetVotesInfo> target_votes_from_json(std::string_view json, std::string_view chain_id,
+                                               const Hash& expected);
 
 // GET /accounts/{address}.
 std::string account_to_json(const Address& address, const Account& account);
