@@ -1,13 +1,14 @@
 // pos-bench: load generator. Funds M accounts, pre-signs N transfers, submits them through the
 // batch RPC at a target rate (or as fast as the nodes accept), and measures accepted tx/s,
-// committed tx/s (until the last is in a block on every node) and submit-to-commit latency.
+// committed tx/s (until the last is in a block on every node), submit-to-commit latency,
+// submit-to-final latency and finalized tx/s (until the last is finalized on every node).
 //   pos-bench local [--nodes K] [options]     starts K pos-node processes on free loopback ports
 //   pos-bench run --node URL [--node URL...] --authority KEY.pem [options]
 //   pos-bench micro [--block-txs N (10000)] [--quick]   core and storage micro-benchmarks
 // options: --accounts M (100) --txs N (2000) --rate R tx/s (0: as fast as accepted)
 //          --batch B (200) --out DIR (pos-bench-out) --slot-ms S (local; 500)
 // Writes DIR/report.json and DIR/throughput.svg. Exit codes: 0 done, 1 a run that did not
-// finish (refusals or a timeout), 2 bad arguments, 3 node unreachable.
+// finish (refusals, or a timeout: commit or finality), 2 bad arguments, 3 node unreachable.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -250,26 +253,107 @@ void write_plot(const fs::path& file, const std::vector<Sample>& samples, double
   svg << "</svg>\n";
 }
 
+// Each node's finalized height over the run, read from GET /info every 50 ms on a thread of its
+// own, so that the submission loop's pace does not blur it: the times at which it rose.
+class FinalityWatch {
+ public:
+  FinalityWatch(const std::vector<std::string>& urls, Timer::time_point start)
+      : rises_(urls.size()), thread_([this, urls, start](std::stop_token stop) {
+          std::vector<pos::RpcClient> clients;
+          for (const auto& url : urls) clients.emplace_back(url, 2000);
+          while (!stop.stop_requested()) {
+            for (std::size_t n = 0; n < clients.size(); ++n) {
+              auto info = clients[n].info();
+              if (!info.ok()) continue;  // a busy node: the next poll tells
+              // Taken after the answer: the height was reached at most this late.
+              double t = since(start);
+              std::lock_guard lock(mutex_);
+              if (rises_[n].empty() || info->finalized_height > rises_[n].back().height)
+                rises_[n].push_back({t, info->finalized_height});
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        }) {}
+
+  std::uint64_t finalized(std::size_t node) const {
+    std::lock_guard lock(mutex_);
+    return rises_[node].empty() ? 0 : rises_[node].back().height;
+  }
+  // When node `node` was first seen with `height` finalized (seconds from the start).
+  std::optional<double> reached(std::size_t node, std::uint64_t height) const {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(rises_[node].begin(), rises_[node].end(),
+                           [&](const Rise& r) { return r.height >= height; });
+    if (it == rises_[node].end()) return std::nullopt;
+    return it->t;
+  }
+
+ private:
+  struct Rise {
+    double t;
+    std::uint64_t height;
+  };
+  mutable std::mutex mutex_;
+  std::vector<std::vector<Rise>> rises_;
+  std::jthread thread_;  // last: joined before the members it uses go
+};
+
+// Until every node has finalized `height`; a run whose transactions do not finalize failed.
+void wait_finalized(const FinalityWatch& watch, const std::vector<std::string>& urls,
+                    std::uint64_t height, double timeout_s) {
+  auto begin = Timer::now();
+  for (std::size_t n = 0; n < urls.size(); ++n)
+    while (watch.finalized(n) < height) {
+      if (since(begin) > timeout_s)
+        fail(1, "finality: node " + urls[n] + " did not finalize height " + std::to_string(height) +
+                    " (holding submitted transactions) within " +
+                    std::to_string(static_cast<int>(timeout_s)) + " s of their commit; its " +
+                    "finalized height is " + std::to_string(watch.finalized(n)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+// `run` has no genesis file. A block's timestamp lies in its slot, [genesis time + slot ×
+// slot_ms, + slot_ms), so (timestamp − genesis time) / slot, rounded down, is slot_ms once the
+// slot number is at least slot_ms, and a little above it before.
+double chain_slot_ms(pos::RpcClient& client, std::uint64_t height) {
+  auto genesis = client.block(0);
+  auto block = client.block(height);
+  if (!genesis.ok() || !block.ok() || (*block)->slot() == 0)
+    fail(3, "cannot read the slot length from blocks 0 and " + std::to_string(height));
+  return static_cast<double>(((*block)->header().timestamp_ms - (*genesis)->header().timestamp_ms) /
+                             (*block)->slot());
+}
+
+double percentile(const std::vector<double>& sorted, double p) {
+  return sorted.empty()
+             ? 0.0
+             : sorted[std::min(sorted.size() - 1,
+                               static_cast<std::size_t>(p * static_cast<double>(sorted.size())))];
+}
+
 // What a load run measured.
 struct LoadResult {
   std::size_t transactions = 0, accepted = 0, refused = 0, included = 0;
   double submit_done = 0, commit_done = 0, all_nodes = 0;  // seconds from the first submission
   std::vector<double> latencies_ms;                        // of each committed transaction
   std::vector<Sample> samples;
+  double all_final = 0;                    // seconds until every node finalized them all
+  std::vector<double> final_latencies_ms;  // submission to finalized on the accepting node
+  double slot_ms = 0;
 };
 
 // The table on stdout, report.json and throughput.svg in o.out.
 void report(const Options& o, LoadResult r, std::size_t nodes, double raw_all_cores) {
   std::vector<double>& lat = r.latencies_ms;
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) {
-    return lat.empty()
-               ? 0.0
-               : lat[std::min(lat.size() - 1,
-                              static_cast<std::size_t>(p * static_cast<double>(lat.size())))];
-  };
+  auto pct = [&](double p) { return percentile(lat, p); };
+  std::vector<double>& final_lat = r.final_latencies_ms;
+  std::sort(final_lat.begin(), final_lat.end());
+  double final_p50 = percentile(final_lat, 0.5), final_p99 = percentile(final_lat, 0.99);
   double accepted_rate = static_cast<double>(r.accepted) / std::max(r.submit_done, 1e-9);
   double committed_rate = static_cast<double>(r.included) / std::max(r.all_nodes, 1e-9);
+  double finalized_rate = static_cast<double>(r.included) / std::max(r.all_final, 1e-9);
   std::printf("\n%-28s %12s\n", "figure", "value");
   std::printf("%-28s %12zu\n", "transactions", r.transactions);
   std::printf("%-28s %12zu\n", "accepted (202)", r.accepted);
@@ -279,11 +363,18 @@ void report(const Options& o, LoadResult r, std::size_t nodes, double raw_all_co
   std::printf("%-28s %12.0f\n", "latency p50 ms", pct(0.5));
   std::printf("%-28s %12.0f\n", "latency p90 ms", pct(0.9));
   std::printf("%-28s %12.0f\n", "latency p99 ms", pct(0.99));
+  std::printf("%-28s %12.0f\n", "finalized tx/s (all nodes)", finalized_rate);
+  std::printf("%-28s %12.0f  (%.2f slots of %.0f ms)\n", "final latency p50 ms", final_p50,
+              final_p50 / r.slot_ms, r.slot_ms);
+  std::printf("%-28s %12.0f  (%.2f slots)\n", "final latency p99 ms", final_p99,
+              final_p99 / r.slot_ms);
   double ceiling = raw_all_cores / static_cast<double>(nodes);
   if (o.same_machine) {
     std::printf("%-28s %12.0f\n", "raw verify/s, all cores", raw_all_cores);
     std::printf("%-28s %12.3f  (committed tx/s over raw verify/s on all cores / %zu nodes)\n",
                 "committed / ceiling", committed_rate / ceiling, nodes);
+    std::printf("%-28s %12.3f  (finalized tx/s, the same way)\n", "finalized / ceiling",
+                finalized_rate / ceiling);
   }
 
   fs::create_directories(o.out);
@@ -294,11 +385,17 @@ void report(const Options& o, LoadResult r, std::size_t nodes, double raw_all_co
        << ", \"accepted_tx_per_s\": " << accepted_rate
        << ", \"committed_tx_per_s\": " << committed_rate
        << ", \"latency_ms\": {\"p50\": " << pct(0.5) << ", \"p90\": " << pct(0.9)
-       << ", \"p99\": " << pct(0.99) << "}, \"seconds\": {\"submit\": " << r.submit_done
-       << ", \"commit\": " << r.commit_done << ", \"all_nodes\": " << r.all_nodes << "}";
+       << ", \"p99\": " << pct(0.99) << "}, \"finalized\": " << r.included
+       << ", \"finalized_tx_per_s\": " << finalized_rate << ", \"slot_ms\": " << r.slot_ms
+       << ", \"final_latency_ms\": {\"p50\": " << final_p50 << ", \"p99\": " << final_p99
+       << "}, \"final_latency_slots\": {\"p50\": " << final_p50 / r.slot_ms
+       << ", \"p99\": " << final_p99 / r.slot_ms << "}, \"seconds\": {\"submit\": " << r.submit_done
+       << ", \"commit\": " << r.commit_done << ", \"all_nodes\": " << r.all_nodes
+       << ", \"all_final\": " << r.all_final << "}";
   if (o.same_machine)
     json << ", \"raw_verify_per_s_all_cores\": " << raw_all_cores
-         << ", \"committed_over_ceiling\": " << committed_rate / ceiling;
+         << ", \"committed_over_ceiling\": " << committed_rate / ceiling
+         << ", \"finalized_over_ceiling\": " << finalized_rate / ceiling;
   json << "}\n";
   write_plot(o.out / "throughput.svg", r.samples, r.all_nodes, r.transactions);
   std::printf("report: %s, plot: %s\n", (o.out / "report.json").c_str(),
@@ -325,22 +422,32 @@ int run(const Options& o) {
 
   // 3. Submit at the target rate, in batches, to the nodes in turn, while following blocks.
   std::vector<double> submitted(txs.size(), -1), committed(txs.size(), -1);
+  std::vector<std::size_t> accepted_by(txs.size());  // the node whose finality a client waits on
+  std::vector<std::uint64_t> block_of(txs.size());   // the height of node 0's block holding it
   std::size_t accepted = 0, refused = 0, included = 0, next = 0, node = 0;
-  std::uint64_t height = clients[0].info()->height;
+  auto tip_before = clients[0].info();
+  if (!tip_before.ok()) fail(3, tip_before.error().message);
+  std::uint64_t height = tip_before->height;
+  // The last block followed; a block whose parent is not it means node 0 reorganised.
+  pos::Hash followed = tip_before->tip;
+  bool reorganised = false;
   std::vector<Sample> samples;
   auto start = Timer::now();
+  FinalityWatch watch(o.nodes, start);
   auto last_print = start;
   auto last_retry = start;
   double submit_done = 0;
   std::vector<std::size_t> retry;
   auto submit = [&](const std::vector<pos::TransactionPtr>& part,
                     const std::vector<std::size_t>& ids) {
-    auto r = clients[node++ % clients.size()].submit_batch(part);
+    std::size_t to = node++ % clients.size();
+    auto r = clients[to].submit_batch(part);
     if (!r.ok()) fail(3, r.error().message);
     for (std::size_t k = 0; k < r->size(); ++k) {
       if (submitted[ids[k]] < 0) submitted[ids[k]] = since(start);
       if ((*r)[k].ok()) {
         ++accepted;
+        accepted_by[ids[k]] = to;
         continue;
       }
       pos::Reason why = (*r)[k].reason();
@@ -380,12 +487,16 @@ int run(const Options& o) {
     auto tip = clients[0].info();
     if (!tip.ok()) fail(3, tip.error().message);
     while (height < tip->height) {
-      auto block = clients[0].block(++height);
-      if (!block.ok()) break;
+      auto block = clients[0].block(height + 1);
+      if (!block.ok()) break;  // read again on the next turn
+      ++height;
+      if ((*block)->parent() != followed) reorganised = true;
+      followed = (*block)->hash();
       for (const auto& tx : (*block)->transactions()) {
         auto it = index.find(tx->id());
         if (it != index.end() && committed[it->second] < 0) {
           committed[it->second] = since(start);
+          block_of[it->second] = height;
           ++included;
         }
       }
@@ -416,10 +527,46 @@ int run(const Options& o) {
   double all_nodes = since(start);
   std::fprintf(stderr, "\n");
 
-  LoadResult result{txs.size(),  accepted,  refused, included,          submit_done,
-                    commit_done, all_nodes, {},      std::move(samples)};
-  for (std::size_t i = 0; i < txs.size(); ++i)
-    if (committed[i] >= 0) result.latencies_ms.push_back((committed[i] - submitted[i]) * 1000);
+  // Finality: every node must finalize the blocks followed. If node 0 left them meanwhile (a
+  // reorganisation), they are not the ones finalized: ask it where each transaction is now.
+  double slot_ms =
+      o.same_machine ? static_cast<double>(o.slot_ms) : chain_slot_ms(clients[0], height);
+  double final_timeout = std::max(60.0, 20 * slot_ms / 1000);
+  wait_finalized(watch, o.nodes, height, final_timeout);
+  auto followed_now = clients[0].block(height);
+  if (!followed_now.ok()) fail(3, followed_now.error().message);
+  if (reorganised || (*followed_now)->hash() != followed) {
+    std::printf("node 0 reorganised the blocks followed; reading each transaction's block\n");
+    auto wait = Timer::now();
+    for (std::size_t i = 0; i < txs.size(); ++i)
+      while (committed[i] >= 0) {
+        auto status = clients[0].transaction_status(txs[i]->id());
+        if (!status.ok()) fail(3, status.error().message);
+        if (status->status == "included") {
+          block_of[i] = *status->height;
+          break;
+        }
+        if (since(wait) > final_timeout)
+          fail(1, "finality: a transaction committed before a reorganisation is not in a block");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+  }
+  std::uint64_t top = *std::max_element(block_of.begin(), block_of.end());
+  wait_finalized(watch, o.nodes, top, final_timeout);  // at once unless they moved up
+  double all_final = 0;
+  if (included > 0)
+    for (std::size_t n = 0; n < clients.size(); ++n)
+      all_final = std::max(all_final, watch.reached(n, top).value());
+
+  LoadResult result{txs.size(),         accepted,    refused,   included,
+                    submit_done,        commit_done, all_nodes, {},
+                    std::move(samples), all_final,   {},        slot_ms};
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    if (committed[i] < 0) continue;
+    result.latencies_ms.push_back((committed[i] - submitted[i]) * 1000);
+    double final_at = watch.reached(accepted_by[i], block_of[i]).value();
+    result.final_latencies_ms.push_back((final_at - submitted[i]) * 1000);
+  }
   report(o, result, clients.size(), raw_all_cores);
   return included == accepted && accepted > 0 ? 0 : 1;
 }

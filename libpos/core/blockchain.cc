@@ -262,13 +262,54 @@ std::optional<PublicKey> Blockchain::leader(std::uint64_t slot) const {
 // greater height, then the lower tip slot (the chain that wasted fewer slots, which a forger
 // cannot improve by delaying), then the lower hash. Every candidate contains the finalized
 // block: check_fork_point refused the others.
+bool Blockchain::better(const Entry& a, const Entry& b) const {
+  std::uint64_t ja = a.finality.justified().height, jb = b.finality.justified().height;
+  if (ja != jb) return ja > jb;
+  std::uint64_t va = latest_vote_weight(a), vb = latest_vote_weight(b);
+  if (va != vb) return va > vb;
+  if (a.header.height != b.header.height) return a.header.height > b.header.height;
+  if (a.header.slot != b.header.slot) return a.header.slot < b.header.slot;
+  return a.hash < b.hash;
+}
+
 bool Blockchain::better_than_tip(const Entry& candidate) const {
-  const Entry& t = index_.at(tip_);
-  std::uint64_t justified = candidate.finality.justified().height;
-  if (justified != t.finality.justified().height) return justified > t.finality.justified().height;
-  if (candidate.header.height != t.header.height) return candidate.header.height > t.header.height;
-  if (candidate.header.slot != t.header.slot) return candidate.header.slot < t.header.slot;
-  return candidate.hash < tip_;
+  return better(candidate, index_.at(tip_));
+}
+
+std::uint64_t Blockchain::latest_vote_weight(const Entry& entry) const {
+  std::uint64_t justified = entry.finality.justified().height;
+  std::uint64_t weight = 0;
+  for (const auto& [validator, vote] : latest_votes_) {
+    if (vote.height <= justified || vote.height > entry.header.height) continue;
+    auto at = hash_at(entry, vote.height);
+    if (at && *at == vote.target) weight += validators_.weight(validator);
+  }
+  return weight;
+}
+
+void Blockchain::note_vote(const Vote& vote) {
+  if (!validators_.contains(vote.validator())) return;
+  auto [it, inserted] = latest_votes_.try_emplace(
+      vote.validator(), LatestVote{vote.target_hash(), vote.target_height()});
+  if (!inserted && vote.target_height() > it->second.height)
+    it->second = LatestVote{vote.target_hash(), vote.target_height()};
+}
+
+Result<ApplyResult> Blockchain::follow_votes() {
+  try {
+    std::unordered_set<Hash> parents;
+    for (const auto& [hash, entry] : index_) parents.insert(entry.header.parent);
+    const Entry* best = &index_.at(tip_);
+    for (const auto& [hash, entry] : index_)
+      if (!entry.failed && !parents.contains(hash) && better(entry, *best)) best = &entry;
+    if (best->hash == tip_)
+      return make_error(Reason::kAlreadyKnown, "the tip's branch is still the best");
+    auto result = reorganize(best->hash);
+    if (result.ok()) after_change(*result);
+    return result;
+  } catch (const StorageError& e) {
+    return make_error(Reason::kStorage, e.what());
+  }
 }
 
 Checkpoint Blockchain::finalized_after(const FinalityState& tip) const {
@@ -615,15 +656,17 @@ void Blockchain::committed_evidence(const StorageBatch& batch) {
 Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
   try {
     auto result = apply_unchecked(block);
-    if (result.ok()) {
-      follow_finality();
-      prune_index();
-      if (!result->connected.empty()) prune_evidence();
-    }
+    if (result.ok()) after_change(*result);
     return result;
   } catch (const StorageError& e) {
     return make_error(Reason::kStorage, e.what());
   }
+}
+
+void Blockchain::after_change(const ApplyResult& result) {
+  follow_finality();
+  prune_index();
+  if (!result.connected.empty()) prune_evidence();
 }
 
 Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
@@ -665,6 +708,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
   auto finality = check_votes(*block, parent->second.finality, chain_through(parent->second));
   if (!finality.ok()) return finality.error();
+  for (const auto& vote : block->votes()) note_vote(*vote);
 
   if (block->parent() == tip_) return extend(block, *epochs, *finality);
 

@@ -222,6 +222,7 @@ void ConsensusEngine::maybe_vote() {
                                        chain_.tip_hash(), head.height},
                             *forger_);
   (void)votes_.add(vote);
+  chain_.note_vote(*vote);
   ++counters_.votes_cast;
   if (transport_) transport_->broadcast_votes({vote}, 0);
 }
@@ -234,9 +235,12 @@ std::vector<Status> ConsensusEngine::receive_votes(PeerId from, const std::vecto
   std::vector<Status> verdicts;
   std::vector<VotePtr> kept;
   verdicts.reserve(votes.size());
+  bool noted = false;
   for (const auto& vote : votes) {
     auto verdict = receive_vote(vote);
     if (verdict.ok() && *verdict) {
+      chain_.note_vote(*vote);
+      noted = true;
       if (chain_.is_indexed(vote->target_hash()))
         kept.push_back(vote);
       else
@@ -245,8 +249,24 @@ std::vector<Status> ConsensusEngine::receive_votes(PeerId from, const std::vecto
     verdicts.push_back(verdict.ok() ? Status{} : Status(verdict.error()));
   }
   if (transport_ && !kept.empty()) transport_->broadcast_votes(kept, from);
+  if (noted) follow_votes();
   if (!kept.empty()) changed();
   return verdicts;
+}
+
+// Votes moved fork choice's second rule: the best branch may now be another.
+void ConsensusEngine::follow_votes() {
+  auto result = chain_.follow_votes();
+  if (!result.ok()) {
+    if (result.reason() != Reason::kAlreadyKnown)
+      log("following the votes failed: " + result.error().to_string());
+    return;
+  }
+  pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
+  ++counters_.reorganisations;
+  log("reorganised to height " + std::to_string(chain_.height()) + " after votes (" +
+      std::to_string(result->disconnected.size()) + " blocks undone)");
+  maybe_vote();
 }
 
 void ConsensusEngine::hold_unrelayed(const VotePtr& vote) {

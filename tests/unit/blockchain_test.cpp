@@ -395,6 +395,43 @@ TEST_CASE("fork choice: a shorter chain whose justified block is higher wins",
   CHECK(a.chain->finalized_height() == 0);
 }
 
+TEST_CASE("fork choice: between equally justified chains, the latest votes' stake decides",
+          "[chain][reorg][finality]") {
+  TestNet a;
+  TestNet b;
+  for (int i = 0; i < 3; ++i) a.advance();
+  BlockPtr b1 = b.advance(a.chain->tip().slot);
+  a.clock.set(b.now());
+  REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);  // shorter, no votes
+  auto vote_for = [&](const Wallet& w, const BlockPtr& target) {
+    return Vote::sign(
+        VoteFields{a.chain_id(), {}, a.genesis.hash(), 0, target->hash(), target->height()},
+        w.secret_key());
+  };
+  BlockPtr a3 = a.chain->block_at(3);
+  // One validator's latest vote is on a's branch, two are on b's: b's branch carries more
+  // stake, though it is shorter and justifies no more.
+  a.chain->note_vote(*vote_for(a.validators[2], a3));
+  CHECK(a.chain->follow_votes().reason() == Reason::kAlreadyKnown);
+  a.chain->note_vote(*vote_for(a.validators[0], b1));
+  CHECK(a.chain->follow_votes().reason() == Reason::kAlreadyKnown);  // 100 against 100
+  a.chain->note_vote(*vote_for(a.validators[1], b1));
+  auto moved = a.chain->follow_votes();
+  REQUIRE(moved.ok());
+  CHECK(moved->kind == ApplyResult::Kind::kReorganized);
+  CHECK(a.chain->tip_hash() == b1->hash());
+  CHECK(moved->disconnected.size() == 3);
+  // A higher target replaces a validator's latest vote: two are on a's branch again.
+  a.chain->note_vote(*vote_for(a.validators[0], a.chain->block(a3->parent())));
+  auto back = a.chain->follow_votes();
+  REQUIRE(back.ok());
+  CHECK(a.chain->tip_hash() == a3->hash());
+  // A lower target does not.
+  a.chain->note_vote(*vote_for(a.validators[0], b1));
+  CHECK(a.chain->follow_votes().reason() == Reason::kAlreadyKnown);
+  CHECK(a.chain->tip_hash() == a3->hash());
+}
+
 TEST_CASE("the finalized block never moves back and bounds what is indexed", "[chain][finality]") {
   TestNet net;
   for (int i = 0; i < 6; ++i) net.advance_finalizing();

@@ -457,3 +457,21 @@ TEST_CASE("engine: pending evidence goes to the peers again once an epoch", "[en
   at_slot(2 * epoch);
   CHECK(f.transport.evidence_batches.size() == 3);
 }
+
+TEST_CASE("engine: votes from peers can move the head to an equally justified, shorter branch",
+          "[engine][votes][reorg]") {
+  EngineFixture f;
+  TestNet other;
+  for (int i = 0; i < 3; ++i) f.net.advance();
+  BlockPtr b1 = other.advance(f.net.chain->tip().slot);
+  f.net.clock.set(other.now());
+  REQUIRE(f.engine.receive_block(3, b1, BlockSource::kGossip).ok());
+  BlockPtr a3 = f.net.chain->block_at(3);
+  CHECK(f.net.chain->tip_hash() == a3->hash());
+  BlockPtr genesis = f.net.chain->block_at(0);
+  auto verdicts = f.engine.receive_votes(
+      4, {f.vote(f.net.validators[0], genesis, b1), f.vote(f.net.validators[1], genesis, b1)});
+  CHECK((verdicts[0].ok() && verdicts[1].ok()));
+  CHECK(f.net.chain->tip_hash() == b1->hash());
+  CHECK(f.engine.status().counters.reorganisations == 1);
+}

@@ -79,6 +79,13 @@ class Blockchain {
   // target is unknown here pass: honest peers send them during forks. Not the signature.
   Status check_vote_blocks(const Vote& vote) const;
   bool is_validator(const PublicKey& key) const { return validators_.contains(key); }
+  // A vote this node holds (gossiped or its own, after the node's checks): fork choice weighs
+  // each validator's latest vote, its highest target, the first seen at that height
+  // (docs/consensus.md, "Fork choice"). Votes in applied blocks are noted here by the chain.
+  void note_vote(const Vote& vote);
+  // Fork choice again, after votes moved: reorganises to the best branch if it is not the
+  // tip's (kAlreadyKnown, changing nothing, when the tip stays best).
+  Result<ApplyResult> follow_votes();
   // Whether the block is held in memory: above the finalized block, on any branch.
   bool is_indexed(const Hash& hash) const { return index_.contains(hash); }
 
@@ -212,7 +219,14 @@ class Blockchain {
                              const FinalityState& finality);
   void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
   Result<ApplyResult> reorganize(const Hash& new_tip);
+  // Fork choice (docs/consensus.md): whether the chain ending at `a` beats the one at `b`.
+  bool better(const Entry& a, const Entry& b) const;
   bool better_than_tip(const Entry& candidate) const;
+  // The weight of the validators whose latest vote's target is on the chain ending at `entry`,
+  // above that chain's highest justified block: fork choice's second rule.
+  std::uint64_t latest_vote_weight(const Entry& entry) const;
+  // What apply() and follow_votes() do after a change of the chain.
+  void after_change(const ApplyResult& result);
   // The finalized block once `tip` (a finality state of the best chain) is the tip's: the higher
   // of finalized_ and what that chain finalizes.
   Checkpoint finalized_after(const FinalityState& tip) const;
@@ -237,6 +251,11 @@ class Blockchain {
   };
   std::map<std::pair<std::uint64_t, PublicKey>, SignedSlot> signed_slots_;
   std::map<Hash, EvidencePtr> pending_evidence_;  // by id
+  struct LatestVote {
+    Hash target;
+    std::uint64_t height = 0;
+  };
+  std::map<PublicKey, LatestVote> latest_votes_;
   std::vector<EvidencePtr> found_evidence_;
   SignatureVerifier* verifier_ = nullptr;
 };
