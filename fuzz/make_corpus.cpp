@@ -1,5 +1,6 @@
-// Writes valid seed inputs for every fuzz target: frames of each message kind, block bytes,
-// transaction and block JSON, PEM keys and a genesis. usage: make_corpus DIR
+// Writes valid seed inputs for every fuzz target: frames of each message kind, block bytes (one
+// with a vote and evidence), transaction and block JSON, PEM keys and a genesis. usage: make_corpus
+// DIR
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +59,15 @@ int main(int argc, char** argv) {
   write(out / "fuzz_genesis", "genesis", genesis.to_json());
   write(out / "fuzz_pem", "private", pos::private_key_pem(keys[0]));
   write(out / "fuzz_pem", "public", pos::public_key_pem(keys[0].public_key()));
+  // A vote for the block, and double_vote evidence from two votes at one target height.
+  pos::VotePtr vote =
+      pos::Vote::sign(pos::VoteFields{"pos-demo", {}, genesis.hash(), 0, block->hash(), 1}, *key);
+  pos::VotePtr other =
+      pos::Vote::sign(pos::VoteFields{"pos-demo", {}, genesis.hash(), 0, genesis.hash(), 1}, *key);
+  pos::EvidencePtr evidence = pos::Evidence::double_vote(vote, other).value();
+  write(out / "fuzz_block_apply", "block_with_vote_and_evidence",
+        str(pos::encode(
+            *pos::Block::sign(block->header(), block->transactions(), *key, {vote}, {evidence}))));
   namespace p2p = pos::p2p;
   pos::Hash id;
   id.bytes[0] = 7;
@@ -70,7 +80,9 @@ int main(int argc, char** argv) {
                              p2p::GetBlocks{{block->hash(), genesis.hash()}, 100},
                              p2p::Blocks{{block}},
                              p2p::Ping{1},
-                             p2p::Reject{"wrong_chain", "no"}};
+                             p2p::Reject{"wrong_chain", "no"},
+                             p2p::Votes{{vote}},
+                             p2p::EvidenceList{{evidence}}};
   for (const auto& m : messages)
     write(out / "fuzz_p2p_frame", std::string(p2p::message_kind(m)), str(p2p::encode_frame(m)));
   std::printf("seed corpus written to %s\n", out.c_str());

@@ -1,6 +1,7 @@
-// End-to-end test of the block explorer: a real 2-node network of pos-node processes (the demo
-// keys and genesis), Debian's Chromium driven by playwright-core, on a desktop-sized and a
-// phone-sized window. Screenshots of every page go to ARTIFACTS_DIR.
+// End-to-end test of the block explorer: a real network of pos-node processes (the demo keys and
+// genesis: validators 1 and 2, and validator 3's key run twice, so that it is slashed), Debian's
+// Chromium driven by playwright-core, on a desktop-sized and a phone-sized window. Screenshots of
+// every page go to ARTIFACTS_DIR.
 //
 // Environment: POS_NODE_BINARY, POS_WALLET_BINARY, POS_SOURCE_DIR, ARTIFACTS_DIR, and CHROMIUM
 // (default /usr/bin/chromium). Exit status 0 passed, 1 failed, 77 skipped (Chromium cannot start).
@@ -51,15 +52,16 @@ async function getJson(url) {
 
 const nodes = [];
 // Ports 0: the node binds what the system gives and writes the ports to its --ports-file.
-async function startNode(dir, name, key, peers) {
-  const out = openSync(join(dir, `${name}.log`), "w");
+async function launch(node, peers) {
+  const { dir, name } = node;
+  const out = openSync(node.log, "a");
   const portsFile = join(dir, `${name}.ports`);
+  rmSync(portsFile, { force: true });
   const args = ["--p2p", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--ports-file", portsFile,
-    "--key", join(KEYS, key), "--genesis", join(KEYS, "genesis.json"), "--data-dir", join(dir, name),
+    "--key", join(KEYS, node.key), "--genesis", join(KEYS, "genesis.json"), "--data-dir", join(dir, name),
     ...peers.flatMap((p) => ["--peer", p])];
   const child = spawn(NODE, args, { stdio: ["ignore", out, out] });
-  const node = { name, child, log: join(dir, `${name}.log`) };
-  nodes.push(node);
+  node.child = child;
   const ports = await waitFor(`${name} to write its ports file`, () => {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
     return existsSync(portsFile) && JSON.parse(readFileSync(portsFile, "utf8"));
@@ -70,14 +72,35 @@ async function startNode(dir, name, key, peers) {
   return node;
 }
 
+async function startNode(dir, name, key, peers) {
+  const node = { dir, name, key, log: join(dir, `${name}.log`) };
+  nodes.push(node);
+  return launch(node, peers);
+}
+
+async function stopNode(n) {
+  if (!n.child || n.child.exitCode !== null) return;
+  n.child.kill("SIGTERM");
+  await Promise.race([new Promise((r) => n.child.once("exit", r)), sleep(10000)]);
+  if (n.child.exitCode === null) n.child.kill("SIGKILL");
+}
+
 async function stopNodes() {
-  for (const n of nodes) {
-    if (n.child.exitCode !== null) continue;
-    n.child.kill("SIGTERM");
-    await Promise.race([new Promise((r) => n.child.once("exit", r)), sleep(10000)]);
-    if (n.child.exitCode === null) n.child.kill("SIGKILL");
+  for (const n of nodes) await stopNode(n);
+}
+
+// The first main-chain block of the node at url that includes evidence, or null.
+async function evidenceBlock(url) {
+  for (let from = 1; ;) {
+    const page = await getJson(`${url}/blocks?from=${from}&limit=100&transactions=false`);
+    const found = page.blocks.find((b) => b.evidence_count > 0);
+    if (found) return found;
+    if (page.next === undefined) return null;
+    from = page.next;
   }
 }
+
+const numberText = (n) => n.toLocaleString("en-US");
 
 async function launchBrowser() {
   try {
@@ -146,6 +169,12 @@ async function main() {
     const n1 = await startNode(dir, "validator1", "validator1.pem", []);
     const n2 = await startNode(dir, "validator2", "validator2.pem", [n1.p2p]);
     await waitFor("the two nodes to connect", async () => (await getJson(`${n1.url}/info`)).peers >= 1);
+    // Validator 3's key in two processes with their own data dirs: one with the network, one cut
+    // off from it, both signing blocks and votes for validator 3. When the lone one joins later,
+    // the network sees both and slashes validator 3 (docs/consensus.md, evidence and slashing).
+    await startNode(dir, "validator3", "validator3.pem", [n1.p2p, n2.p2p]);
+    const lone = await startNode(dir, "validator3-lone", "validator3.pem", []);
+    const v3 = (await run(WALLET, ["address", "--key", join(KEYS, "validator3.pem")])).stdout.trim();
     log(`nodes up: ${n1.url} ${n2.url}`);
 
     section("Desktop: the home page, and the height growing without a reload");
@@ -172,6 +201,22 @@ async function main() {
     const shownHeight = await heightOf();
     assert.ok(justified <= shownHeight && finalized <= shownHeight,
       `justified ${justified} and finalized ${finalized} at most the height ${shownHeight}`);
+    // The Votes column shows each block's vote count; the validators vote for every block.
+    for (const text of await page.locator("[data-testid=row-votes]").allTextContents())
+      assert.match(text, /^[0-9,]+$/, `the Votes column shows a number, not "${text}"`);
+    await waitFor("a listed block with votes", async () =>
+      (await page.locator("[data-testid=row-votes]").allTextContents()).some((t) => Number(t) > 0));
+    // The Validators section: the network's three validators, none slashed yet, no evidence.
+    const set = await getJson(`${n1.url}/validators`);
+    assert.equal(set.validators.length, 3);
+    const validatorRows = page.locator("[data-testid=validator-row]");
+    assert.deepEqual((await validatorRows.evaluateAll((rs) => rs.map((r) => r.dataset.address))).sort(),
+      set.validators.map((v) => v.address).sort(), "the validators of /validators are listed");
+    assert.deepEqual(await validatorRows.evaluateAll((rs) => rs.map((r) => r.dataset.slashed)),
+      ["false", "false", "false"]);
+    for (const text of await page.locator("[data-testid=validator-status]").allTextContents())
+      assert.equal(text, "active");
+    await page.waitForSelector("[data-testid=no-pending-evidence]");
     await shot(page, "home-desktop");
     log(`height grew from ${first} to ${await heightOf()}`);
 
@@ -187,6 +232,23 @@ async function main() {
     await page.waitForSelector(`[data-testid=tx-row][data-id="${txId}"]`);
     assert.equal(await page.textContent("[data-testid=block-title]"), `Block ${height.toLocaleString("en-US")}`);
     await shot(page, "block");
+
+    section("A block's page lists its votes: validator, source → target height, target hash");
+    const voted = (await getJson(`${n1.url}/blocks?from=${Math.max(1, height - 5)}&limit=20&transactions=false`))
+      .blocks.find((b) => b.vote_count > 0);
+    assert.ok(voted, "a recent block carries votes");
+    const votedBlock = await getJson(`${n1.url}/blocks/${voted.height}`);
+    await page.goto(`${n1.url}/#/block/${voted.height}`);
+    await page.waitForSelector("[data-testid=block-votes] [data-testid=vote-row]");
+    assert.equal(await page.textContent("[data-testid=block-vote-count]"), numberText(voted.vote_count));
+    assert.equal(await page.locator("[data-testid=vote-row]").count(), voted.vote_count);
+    const spans = await page.locator("[data-testid=vote-span]").allTextContents();
+    assert.deepEqual(spans, votedBlock.votes.map((v) =>
+      `${numberText(v.source_height)} → ${numberText(v.target_height)}`));
+    assert.deepEqual(await page.locator("[data-testid=vote-row]").evaluateAll((rs) => rs.map((r) => r.dataset.validator)),
+      votedBlock.votes.map((v) => v.validator));
+    await page.waitForSelector("[data-testid=no-evidence]");
+    await shot(page, "block-votes");
 
     section("The search box: a height, a block hash, a transaction id, an address");
     await page.goto(`${n1.url}/`);
@@ -230,6 +292,39 @@ async function main() {
     await page.locator(".copy").first().click();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), txId);
 
+    section("Validator 3 signs twice: the evidence and the slashing show on the explorer");
+    await waitFor("the lone validator 3 to sign blocks of its own", async () =>
+      (await getJson(`${lone.url}/info`)).height >= 2, 60);
+    await page.goto(`${n1.url}/`);
+    await page.waitForSelector("[data-testid=validator-row]");
+    // The latest blocks mark the block that includes the evidence while it is among them.
+    const marked = page.waitForSelector("[data-testid=block-row] [data-testid=row-evidence]", { timeout: 120000 });
+    marked.catch(() => {}); // awaited below
+    await stopNode(lone);
+    await launch(lone, [n1.p2p]);
+    log("validator 3's lone process joined the network");
+    await waitFor("validator 3 to be slashed", async () => (await getJson(`${n1.url}/accounts/${v3}`)).slashed, 120);
+    await marked;
+    await page.waitForSelector(`[data-testid=validator-row][data-address="${v3}"][data-slashed="true"]`);
+    assert.equal(await page.textContent(`[data-testid=validator-row][data-address="${v3}"] [data-testid=validator-status]`),
+      "slashed");
+    assert.equal(await page.locator("[data-testid=validator-row][data-slashed=true]").count(), 1, "only validator 3");
+    await shot(page, "home-slashed");
+
+    const included = await evidenceBlock(n1.url);
+    assert.ok(included, "a main-chain block includes the evidence");
+    log(`evidence against ${v3} in block ${included.height}`);
+    await page.goto(`${n1.url}/#/block/${included.height}`);
+    await page.waitForSelector(`[data-testid=block-evidence] [data-testid=evidence-row][data-offender="${v3}"]`);
+    const kind = await page.getAttribute("[data-testid=evidence-row]", "data-kind");
+    assert.ok(["double_block", "double_vote", "surround_vote"].includes(kind), kind);
+    assert.equal(await page.textContent("[data-testid=evidence-row] .badge"), kind.replace(/_/g, " "));
+    assert.equal(await page.textContent("[data-testid=block-evidence-count]"), numberText(included.evidence_count));
+    await shot(page, "block-evidence");
+    await page.goto(`${n1.url}/#/account/${v3}`);
+    await page.waitForSelector("[data-testid=account-slashed]");
+    await shot(page, "account-slashed");
+
     assert.deepEqual(page.errors, [], "no script errors");
     assert.deepEqual(page.foreign, [], "no request leaves the node");
 
@@ -237,6 +332,7 @@ async function main() {
     const phone = await openPage(browser, n2.url, { width: 390, height: 844 }, true);
     await phone.goto(`${n2.url}/`);
     await phone.waitForSelector("[data-testid=block-row]");
+    await phone.waitForSelector(`[data-testid=validator-row][data-address="${v3}"][data-slashed="true"]`);
     await noHorizontalScroll(phone);
     await shot(phone, "home-phone");
     await phone.goto(`${n2.url}/#/tx/${txId}`);

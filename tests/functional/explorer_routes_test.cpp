@@ -175,6 +175,79 @@ TEST_CASE("transactions carry their fields, pages can leave transactions out, st
   CHECK(error_code(rpc.get("/stakers?window=-1"), 400) == "invalid_argument");
 }
 
+TEST_CASE("the explorer's votes, evidence and validators come from the routes it reads",
+          "[functional][rpc][explorer]") {
+  TestNetwork net;
+  NodeProcess node(net, "a", {"--key", net.key_file(0).string()});
+  RpcClient& rpc = node.rpc();
+  const std::string voter = net.validators[0].public_key().hex();
+
+  // The latest blocks: headers only, with the counts the Votes and Evidence columns show. The
+  // node votes for its own blocks and includes its votes: some block soon carries one.
+  std::uint64_t voted = 0;
+  REQUIRE(eventually(
+      [&] {
+        auto r = rpc.get("/blocks?from=1&limit=100&transactions=false");
+        if (!r.ok() || r->status != 200) return false;
+        rapidjson::Document page;
+        page.Parse(r->body.c_str());
+        if (page.HasParseError()) return false;
+        for (const auto& b : page["blocks"].GetArray()) {
+          REQUIRE(b["vote_count"].IsUint64());
+          REQUIRE(b["evidence_count"].IsUint64());
+          CHECK_FALSE(b.HasMember("votes"));
+          CHECK_FALSE(b.HasMember("evidence"));
+          if (b["vote_count"].GetUint64() > 0) voted = b["height"].GetUint64();
+        }
+        return voted > 0;
+      },
+      30));
+
+  // A block's page: each vote's validator, source and target heights and target hash; evidence.
+  auto block = json_of(rpc.get("/blocks/" + std::to_string(voted)));
+  REQUIRE(block["votes"].Size() == block["vote_count"].GetUint64());
+  for (const auto& v : block["votes"].GetArray()) {
+    CHECK(v["validator"] == voter.c_str());
+    CHECK(v["source_height"].GetUint64() < v["target_height"].GetUint64());
+    CHECK(v["target_height"].GetUint64() < voted);
+    CHECK(v["target_hash"].GetStringLength() == 64);
+    CHECK(v["source_hash"].GetStringLength() == 64);
+  }
+  CHECK(block["evidence"].Size() == block["evidence_count"].GetUint64());
+
+  // The Validators section: the set of the current epoch, and each validator's account.
+  auto info = json_of(rpc.get("/info"));
+  auto set = json_of(rpc.get("/validators"));
+  CHECK(set["epoch"].GetUint64() >= info["epoch"].GetUint64());
+  CHECK(set["epoch"].GetUint64() <= info["epoch"].GetUint64() + 1);
+  REQUIRE(set["validators"].Size() == net.validators.size());
+  std::set<std::string> expected, listed;
+  for (const auto& v : net.validators) expected.insert(v.public_key().hex());
+  std::uint64_t total = 0;
+  for (const auto& v : set["validators"].GetArray()) {
+    listed.insert(v["address"].GetString());
+    total += v["stake"].GetUint64();
+    auto account = json_of(rpc.get(std::string("/accounts/") + v["address"].GetString()));
+    REQUIRE(account["slashed"].IsBool());
+    CHECK_FALSE(account["slashed"].GetBool());
+  }
+  CHECK(listed == expected);
+  CHECK(total == set["total_stake"].GetUint64());
+  // Pending evidence: none on an honest one-node network.
+  auto evidence = json_of(rpc.get("/evidence"));
+  REQUIRE(evidence["pending"].IsArray());
+  CHECK(evidence["pending"].Size() == 0);
+
+  // The served script reads them.
+  auto script = rpc.get("/explorer.js");
+  REQUIRE(script.ok());
+  for (const char* used : {"\"/validators\"", "\"/evidence\"", "b.vote_count", "b.evidence_count",
+                           "account.slashed", "v.target_hash", "e.offender"}) {
+    INFO(used);
+    CHECK_THAT(script->body, Catch::Contains(used));
+  }
+}
+
 TEST_CASE("the explorer's files come from the node itself, under a strict content policy",
           "[functional][rpc][explorer]") {
   TestNetwork net;

@@ -6,6 +6,8 @@
 const POLL_MS = 2000;
 const LATEST = 10;
 const HISTORY_PAGE = 20;
+const SLOW_EVERY = 10; // blocks between reads of the stakers and of the validators' accounts
+const MAX_ACCOUNT_LOOKUPS = 64; // validators whose account (slashed or not) the home page reads
 const HEX64 = /^[0-9a-f]{64}$/;
 
 const view = document.getElementById("view");
@@ -149,6 +151,27 @@ function txRow(tx, extra) {
     extra || null);
 }
 
+// Votes and evidence travel inside blocks (docs/consensus.md); evidence is also pending.
+function voteRow(v) {
+  return h("tr", { "data-testid": "vote-row", "data-validator": v.validator },
+    h("td", {}, hash(v.validator, accountLink(v.validator))),
+    h("td", { class: "num", "data-testid": "vote-span" },
+      h("a", { href: blockLink(v.source_hash) }, num(v.source_height)), " → ",
+      h("a", { href: blockLink(v.target_hash) }, num(v.target_height))),
+    h("td", {}, hash(v.target_hash, blockLink(v.target_hash))));
+}
+
+const voteColumns = [{ title: "Validator" }, { title: "Source → target", class: "num" }, { title: "Target" }];
+
+function evidenceRow(e) {
+  return h("tr", { "data-testid": "evidence-row", "data-kind": e.kind, "data-offender": e.offender },
+    h("td", {}, badge(String(e.kind).replace(/_/g, " "), "evidence")),
+    h("td", {}, hash(e.offender, accountLink(e.offender))),
+    h("td", { class: "hide-narrow" }, e.id ? hash(e.id) : "—"));
+}
+
+const evidenceColumns = [{ title: "Kind" }, { title: "Offender" }, { title: "Id", class: "hide-narrow" }];
+
 const txColumns = [
   { title: "Transaction" }, { title: "Type" }, { title: "From" }, { title: "To", class: "hide-narrow" },
   { title: "Amount", class: "num" }, { title: "Fee", class: "num hide-narrow" },
@@ -175,14 +198,18 @@ function blocksCard(page, previousTop) {
   const rows = page.blocks.slice().reverse().map((b) =>
     h("tr", { "data-testid": "block-row", "data-height": b.height, class: b.height > previousTop ? "fresh" : null },
       h("td", {}, h("a", { href: blockLink(b.height) }, num(b.height))),
-      h("td", {}, hash(b.hash, blockLink(b.hash))),
+      h("td", { class: "hide-narrow" }, hash(b.hash, blockLink(b.hash))),
       h("td", { class: "hide-narrow" }, b.height === 0 ? h("span", { class: "muted" }, "genesis")
         : hash(b.forger, accountLink(b.forger))),
       h("td", { class: "num" }, num(b.tx_count)),
+      h("td", { class: "num", "data-testid": "row-votes" }, num(b.vote_count)),
+      h("td", {}, b.evidence_count > 0
+        ? h("span", { "data-testid": "row-evidence" }, badge(`${num(b.evidence_count)} evidence`, "evidence"))
+        : null),
       h("td", { title: new Date(b.timestamp).toISOString() }, age(b.timestamp))));
   return card("Latest blocks", table(
-    [{ title: "Height" }, { title: "Hash" }, { title: "Forger", class: "hide-narrow" },
-      { title: "Txs", class: "num" }, { title: "Age" }],
+    [{ title: "Height" }, { title: "Hash", class: "hide-narrow" }, { title: "Forger", class: "hide-narrow" },
+      { title: "Txs", class: "num" }, { title: "Votes", class: "num" }, { title: "Evidence" }, { title: "Age" }],
     rows, { "data-testid": "latest-blocks" }));
 }
 
@@ -203,11 +230,55 @@ function stakersCard(s) {
       + `${num(s.recent.from)} to ${num(s.recent.to)} (${num(s.recent.blocks)} blocks).`));
 }
 
+// The validator set of the current epoch (GET /validators), each with its account, which says
+// whether evidence against it was included (slashed). At most MAX_ACCOUNT_LOOKUPS accounts.
+async function readValidators() {
+  const set = await api("/validators");
+  const looked = set.validators.filter((v) => HEX64.test(v.address)).slice(0, MAX_ACCOUNT_LOOKUPS);
+  const accounts = new Map(await Promise.all(looked.map(async (v) =>
+    [v.address, await api(`/accounts/${v.address}`).catch(() => null)])));
+  return { set, accounts };
+}
+
+function validatorsCard(validators, evidence) {
+  const pending = evidence ? evidence.pending : [];
+  const pendingList = [
+    h("h3", {}, `Pending evidence (${num(pending.length)})`),
+    pending.length
+      ? table(evidenceColumns, pending.map(evidenceRow), { "data-testid": "pending-evidence" })
+      : notice("None.", "", "no-pending-evidence")];
+  if (validators.error)
+    return card("Validators", notice(`Cannot read the validator set: ${validators.error}`, "not-found", "validators-error"),
+      pendingList);
+  const { set, accounts } = validators;
+  const rows = set.validators.slice().sort((a, b) => b.stake - a.stake || (a.address < b.address ? -1 : 1))
+    .map((v) => {
+      const account = accounts.get(v.address);
+      const slashed = Boolean(account && account.slashed);
+      return h("tr", { "data-testid": "validator-row", "data-address": v.address, "data-slashed": String(slashed) },
+        h("td", {}, hash(v.address, accountLink(v.address))),
+        h("td", { class: "num" }, num(v.stake)),
+        h("td", { class: "num hide-narrow" }, percent(v.stake, set.total_stake)),
+        h("td", { "data-testid": "validator-status" },
+          !account ? h("span", { class: "muted" }, "—") : slashed ? badge("slashed") : badge("active", "ok")));
+    });
+  return card("Validators",
+    table([{ title: "Address" }, { title: "Weight", class: "num" }, { title: "Share", class: "num hide-narrow" },
+      { title: "Status" }], rows, { "data-testid": "validators" }),
+    h("p", { class: "muted" }, `Epoch ${num(set.epoch)}: the validators that draw its slot leaders and `
+      + `vote, weighted by stake (total ${num(set.total_stake)}). A slashed validator's stake was burned `
+      + "when evidence against it was included in a block."),
+    pendingList);
+}
+
 async function home(gen) {
   let top = -1;
   let stakersAt = -1;
   let stakers = null;
   let blocks = null;
+  let evidence = null;
+  let validators = null;
+  let validatorsAt = -1;
   const tick = async () => {
     if (gen !== generation) return;
     try {
@@ -216,14 +287,28 @@ async function home(gen) {
       document.querySelector("[data-testid=chain-id]").textContent = info.chain_id;
       if (info.height !== top || !blocks) {
         const from = Math.max(0, info.height - (LATEST - 1));
-        blocks = await api(`/blocks?from=${from}&limit=${LATEST}&transactions=false`);
+        [blocks, evidence] = await Promise.all([
+          api(`/blocks?from=${from}&limit=${LATEST}&transactions=false`), api("/evidence")]);
       }
-      if (stakersAt < 0 || info.height - stakersAt >= 10) {
+      // A block with evidence slashed someone: stakes and accounts changed, read them again.
+      const slashing = blocks.blocks.some((b) => b.evidence_count > 0 && b.height > validatorsAt);
+      if (stakersAt < 0 || info.height - stakersAt >= SLOW_EVERY || slashing) {
         stakers = await api("/stakers?window=100");
         stakersAt = info.height;
       }
+      // The validator set and accounts: every SLOW_EVERY blocks, at a new epoch, and on slashing.
+      // /validators waits for the node's event loop: when it fails, the rest of the page still
+      // shows (with the set read last, if any).
+      const epochMoved = validators && validators.set && info.epoch !== undefined
+        && info.epoch !== validators.set.epoch;
+      if (!validators || validators.error || info.height - validatorsAt >= SLOW_EVERY || slashing || epochMoved) {
+        validators = await readValidators().catch((e) =>
+          (validators && validators.set ? validators : { error: e.message }));
+        validatorsAt = info.height;
+      }
       if (gen !== generation) return;
-      show(statusCard(info), blocksCard(blocks, top < 0 ? Infinity : top), stakersCard(stakers));
+      show(statusCard(info), blocksCard(blocks, top < 0 ? Infinity : top), validatorsCard(validators, evidence),
+        stakersCard(stakers));
       top = info.height;
       connection("");
     } catch (e) {
@@ -253,6 +338,9 @@ async function blockView(id, gen) {
       ["Time", when(b.timestamp)],
       ["Forger", b.height === 0 ? "— (genesis)" : hash(b.forger, accountLink(b.forger))],
       ["Transactions", num(b.tx_count)],
+      ["Votes", h("span", { "data-testid": "block-vote-count" }, num(b.vote_count))],
+      ["Evidence", h("span", { "data-testid": "block-evidence-count" }, b.evidence_count > 0
+        ? badge(num(b.evidence_count), "evidence") : "0")],
       ["Transaction root", hash(b.tx_root)],
       ["State root", hash(b.state_root)],
       ["Signature", b.signature ? hash(b.signature) : "—"],
@@ -261,7 +349,13 @@ async function blockView(id, gen) {
       " ", b.height < info.height ? h("a", { href: blockLink(b.height + 1) }, "next →") : null),
     card(`Transactions (${num(b.tx_count)})`, b.transactions.length
       ? table(txColumns, b.transactions.map((tx) => txRow(tx)), { "data-testid": "block-transactions" })
-      : notice("No transactions in this block.", "", "no-transactions")));
+      : notice("No transactions in this block.", "", "no-transactions")),
+    card(`Votes (${num(b.vote_count)})`, (b.votes || []).length
+      ? table(voteColumns, b.votes.map(voteRow), { "data-testid": "block-votes" })
+      : notice("No votes in this block.", "", "no-votes")),
+    card(`Evidence (${num(b.evidence_count)})`, (b.evidence || []).length
+      ? table(evidenceColumns, b.evidence.map(evidenceRow), { "data-testid": "block-evidence" })
+      : notice("No evidence in this block.", "", "no-evidence")));
 }
 
 async function txView(id, gen) {
@@ -318,6 +412,8 @@ async function accountView(address, gen) {
       ["Balance", h("span", { "data-testid": "account-balance" }, num(a.balance))],
       ["Stake", num(a.stake)],
       ["Nonce", num(a.nonce)],
+      a.slashed ? ["Status", h("span", { "data-testid": "account-slashed" }, badge("slashed"),
+        h("span", { class: "muted" }, " evidence against it was included in a block: its stake was burned"))] : null,
       a.unbonding ? ["Unbonding", `${num(a.unbonding)} (released at height ${num(a.unbonding_release)})`] : null,
     ])),
     history.pending.length ? card(`Pending (${history.pending.length})`,
@@ -345,7 +441,7 @@ async function search(query, gen) {
   if (tx && tx.status !== "unknown") return go(txLink(q), true);
   const [account, history] = await Promise.all([found(`/accounts/${q}`), found(`/accounts/${q}/transactions?limit=1`)]);
   if (gen !== generation) return;
-  const seen = account && (account.balance || account.stake || account.nonce || account.unbonding);
+  const seen = account && (account.balance || account.stake || account.nonce || account.unbonding || account.slashed);
   if (seen || (history && (history.transactions.length || history.pending.length))) return go(accountLink(q), true);
   throw new NotFound(`no block, transaction or account ${q}`);
 }
