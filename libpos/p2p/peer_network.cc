@@ -109,7 +109,7 @@ struct Peer {
   bool blocks_requested = false;
   std::uint64_t blocks_requested_ms = 0;
   // Its chain forks below our finalized block: nothing to sync from it. It may be a victim fed
-  // a bad chain that learns ours from our gossip, so it pays once, not at every sync round.
+  // a bad chain that learns ours from our gossip, so it pays once, not for every block it sends.
   bool conflicts_finalized = false;
   std::size_t queued_bytes = 0;
   kj::Promise<void> reading = nullptr;
@@ -674,12 +674,23 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     const BlockPtr& block = message.block;
     peer.hello.best_height = std::max(peer.hello.best_height, block->height());
     auto result = handler_.receive_block(peer.id, block, BlockSource::kGossip);
+    if (result.ok()) peer.conflicts_finalized = false;  // it is on our chain now
     if (result.ok() || result.reason() == Reason::kAlreadyKnown) return;
     if (result.reason() == Reason::kUnknownParent) {
-      if (!syncing_from_) request_blocks(peer);
+      if (!syncing_from_ && !peer.conflicts_finalized) request_blocks(peer);
       return;
     }
-    refuse(peer, result.error());
+    refuse_block(peer, result.error());
+  }
+
+  // As refuse(), but a peer on a chain that conflicts with our finalized block pays for it once:
+  // it may be a victim that goes on building there until our gossip brings it our chain.
+  void refuse_block(Peer& peer, const Error& error) {
+    if (error.reason == Reason::kConflictsFinalized) {
+      if (peer.conflicts_finalized) return;
+      peer.conflicts_finalized = true;
+    }
+    refuse(peer, error);
   }
 
   void on(Peer& peer, GetBlocks& message) {
@@ -710,8 +721,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (result.ok()) {
         progressed = true;
       } else if (result.reason() != Reason::kAlreadyKnown) {
-        if (result.reason() == Reason::kConflictsFinalized) peer.conflicts_finalized = true;
-        refuse(peer, result.error());
+        refuse_block(peer, result.error());
         return;
       }
     }

@@ -595,3 +595,30 @@ TEST_CASE("evidence beyond the per-peer budget is cut before the node and penali
   CHECK(n.handler().received_count() == 1);
   CHECK(n.misbehaviour(91) == 2 * over);
 }
+
+TEST_CASE("a peer on a chain that conflicts with our finalized block pays once, not per block",
+          "[p2p][net][hostile]") {
+  Fixture f;
+  std::vector<BlockPtr> blocks;
+  for (std::uint64_t slot = 1; slot <= 7; ++slot) blocks.push_back(f.keys.forge(slot));
+  const Hash accepted = blocks[5]->hash();
+  BareNetwork n(f, {}, {}, {}, [&](const Block& b) -> Status {
+    if (b.hash() == accepted) return {};
+    return make_error(Reason::kConflictsFinalized, "a test reason");
+  });
+  RawPeer victim(n.port());
+  victim.send(hello_for(f, 83));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  const int penalty = reason_info(Reason::kConflictsFinalized).peer_penalty;
+  REQUIRE(penalty > 0);
+  // A node fed a bad chain goes on forging there: one penalty, not a ban after a few blocks.
+  for (std::size_t i = 0; i < 5; ++i) victim.send(p2p::NewBlock{blocks[i]});
+  REQUIRE(victim.round_trip(1));
+  CHECK(n.misbehaviour(83) == penalty);
+  // Once it sends a block we take, it is on our chain; going astray again costs again.
+  victim.send(p2p::NewBlock{blocks[5]});
+  victim.send(p2p::NewBlock{blocks[6]});
+  REQUIRE(victim.round_trip(2));
+  CHECK(n.misbehaviour(83) == 2 * penalty);
+  CHECK(n.status().banned == 0);
+}

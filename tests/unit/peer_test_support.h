@@ -210,11 +210,11 @@ inline std::vector<EvidencePtr> double_votes_for(const Fixture& f, std::uint64_t
 }
 
 // A NetworkHandler standing in for the node: a chain of its genesis alone, every transaction
-// and block let through, votes judged by `verdict` and evidence by `evidence_verdict` (set
-// before the network starts; ok for all by default). Like the node, it keeps the votes and
-// evidence it accepts and has the network relay them to every peer but their sender. It records
-// what it was handed; the test thread reads that while the network's loop writes it, hence the
-// lock.
+// let through, votes judged by `verdict`, evidence by `evidence_verdict` and blocks by
+// `block_verdict` (set before the network starts; ok for all by default). Like the node, it keeps
+// the votes and evidence it accepts and has the network relay them to every peer but their sender.
+// It records what it was handed; the test thread reads that while the network's loop writes it,
+// hence the lock.
 class RecordingHandler final : public NetworkHandler {
  public:
   explicit RecordingHandler(const Genesis& genesis) : genesis_hash_(genesis.hash()) {}
@@ -223,6 +223,7 @@ class RecordingHandler final : public NetworkHandler {
   std::function<Status(const Evidence&)> evidence_verdict = [](const Evidence&) {
     return Status{};
   };
+  std::function<Status(const Block&)> block_verdict = [](const Block&) { return Status{}; };
   Transport* transport = nullptr;
 
   std::uint64_t tip_height() const override { return 0; }
@@ -237,7 +238,9 @@ class RecordingHandler final : public NetworkHandler {
                                            const std::vector<TransactionPtr>& txs) override {
     return std::vector<Status>(txs.size());
   }
-  Status receive_block(PeerId, const BlockPtr&, BlockSource) override { return {}; }
+  Status receive_block(PeerId, const BlockPtr& block, BlockSource) override {
+    return block_verdict(*block);
+  }
 
   bool has_vote(const Hash& id) const override {
     std::lock_guard lock(mutex_);
@@ -326,10 +329,12 @@ class BareNetwork {
  public:
   BareNetwork(Fixture& f, PeerNetworkConfig config = {},
               std::function<Status(const Vote&)> verdict = {},
-              std::function<Status(const Evidence&)> evidence_verdict = {})
+              std::function<Status(const Evidence&)> evidence_verdict = {},
+              std::function<Status(const Block&)> block_verdict = {})
       : handler_(f.keys.genesis) {
     if (verdict) handler_.verdict = std::move(verdict);
     if (evidence_verdict) handler_.evidence_verdict = std::move(evidence_verdict);
+    if (block_verdict) handler_.block_verdict = std::move(block_verdict);
     config.ban_by_ip = false;  // every test peer is 127.0.0.1
     std::function<void(const std::string&)> log;
     if (std::getenv("POS_TEST_LOG"))
