@@ -287,25 +287,47 @@ std::uint64_t Blockchain::latest_vote_weight(const Entry& entry) const {
   return weight;
 }
 
-void Blockchain::note_vote(const Vote& vote) {
-  if (!validators_.contains(vote.validator())) return;
+bool Blockchain::note_vote(const Vote& vote) {
+  if (!validators_.contains(vote.validator())) return false;
   auto [it, inserted] = latest_votes_.try_emplace(
       vote.validator(), LatestVote{vote.target_hash(), vote.target_height()});
-  if (!inserted && vote.target_height() > it->second.height)
+  if (!inserted) {
+    if (vote.target_height() <= it->second.height) return false;
     it->second = LatestVote{vote.target_hash(), vote.target_height()};
+  }
+  latest_votes_moved_ = true;
+  return true;
 }
 
 Result<ApplyResult> Blockchain::follow_votes() {
+  latest_votes_moved_ = false;
   try {
+    // The leaves: a failed child does not hide its parent's branch.
     std::unordered_set<Hash> parents;
-    for (const auto& [hash, entry] : index_) parents.insert(entry.header.parent);
-    const Entry* best = &index_.at(tip_);
     for (const auto& [hash, entry] : index_)
-      if (!entry.failed && !parents.contains(hash) && better(entry, *best)) best = &entry;
+      if (!entry.failed) parents.insert(entry.header.parent);
+    // Each branch's weight once: the same order as better(), without recounting the best.
+    auto key = [&](const Entry& e) {
+      return std::make_tuple(e.finality.justified().height, latest_vote_weight(e), e.header.height,
+                             ~e.header.slot);
+    };
+    const Entry* best = &index_.at(tip_);
+    auto best_key = key(*best);
+    for (const auto& [hash, entry] : index_) {
+      if (entry.failed || parents.contains(hash) || hash == tip_) continue;
+      auto k = key(entry);
+      if (k > best_key || (k == best_key && entry.hash < best->hash)) {
+        best = &entry;
+        best_key = k;
+      }
+    }
     if (best->hash == tip_)
       return make_error(Reason::kAlreadyKnown, "the tip's branch is still the best");
     auto result = reorganize(best->hash);
-    if (result.ok()) after_change(*result);
+    if (result.ok())
+      after_change(*result);
+    else
+      latest_votes_moved_ = true;  // the failed blocks are marked: the next choice differs
     return result;
   } catch (const StorageError& e) {
     return make_error(Reason::kStorage, e.what());
@@ -663,6 +685,18 @@ Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
   }
 }
 
+// Every indexed block above a failed one fails too: no branch through it can be taken.
+void Blockchain::mark_failed_descendants() {
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (auto& [hash, entry] : index_) {
+      if (entry.failed) continue;
+      auto parent = index_.find(entry.header.parent);
+      if (parent != index_.end() && parent->second.failed) changed = entry.failed = true;
+    }
+  }
+}
+
 void Blockchain::after_change(const ApplyResult& result) {
   follow_finality();
   prune_index();
@@ -828,11 +862,12 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
       BlockPtr block = stored(hash);
       auto undo = connect(*block, batch);
       if (!undo.ok()) {
-        // This block and every block after it on the branch are invalid. The valid part before
-        // it is never better than the tip: each of its blocks was stored as a side block that
-        // was not better than the tip of its time, and the tip only ever improves. So roll back.
+        // This block and every block after it on the branch are invalid. Roll back to the tip:
+        // the valid part before it may still be the best branch by the latest votes, which
+        // the next follow_votes() finds with the failed blocks out of the way.
         for (auto it = std::find(branch.begin(), branch.end(), hash); it != branch.end(); ++it)
           index_.at(*it).failed = true;
+        mark_failed_descendants();
         return rollback(undo.error());
       }
       remember(*undo, false);

@@ -90,12 +90,7 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
     log("reorganised to height " + std::to_string(chain_.height()) + " (" +
         std::to_string(result->disconnected.size()) + " blocks undone)");
   }
-  votes_.drop_targets_through(chain_.finalized_height());
-  std::erase_if(unrelayed_, [&](const auto& item) {
-    bool stale = item.second.front()->target_height() <= chain_.finalized_height();
-    if (stale) unrelayed_count_ -= item.second.size();
-    return stale;
-  });
+  forget_finalized_votes();
   changed();
   return result;
 }
@@ -161,6 +156,7 @@ void ConsensusEngine::on_tick() {
   while (!held_log_.empty() && now > held_log_.front().first &&
          now - held_log_.front().first > kHeldLogMs)
     held_log_.pop_front();
+  if (chain_.latest_votes_moved()) follow_votes();
   maybe_forge();
   maybe_vote();
   announce_evidence();
@@ -235,12 +231,10 @@ std::vector<Status> ConsensusEngine::receive_votes(PeerId from, const std::vecto
   std::vector<Status> verdicts;
   std::vector<VotePtr> kept;
   verdicts.reserve(votes.size());
-  bool noted = false;
   for (const auto& vote : votes) {
     auto verdict = receive_vote(vote);
     if (verdict.ok() && *verdict) {
       chain_.note_vote(*vote);
-      noted = true;
       if (chain_.is_indexed(vote->target_hash()))
         kept.push_back(vote);
       else
@@ -249,12 +243,12 @@ std::vector<Status> ConsensusEngine::receive_votes(PeerId from, const std::vecto
     verdicts.push_back(verdict.ok() ? Status{} : Status(verdict.error()));
   }
   if (transport_ && !kept.empty()) transport_->broadcast_votes(kept, from);
-  if (noted) follow_votes();
   if (!kept.empty()) changed();
   return verdicts;
 }
 
-// Votes moved fork choice's second rule: the best branch may now be another.
+// Votes moved fork choice's second rule: the best branch may now be another. Run from the tick,
+// so that a flood of votes costs one comparison of the branches per tick, not one per message.
 void ConsensusEngine::follow_votes() {
   auto result = chain_.follow_votes();
   if (!result.ok()) {
@@ -266,7 +260,18 @@ void ConsensusEngine::follow_votes() {
   ++counters_.reorganisations;
   log("reorganised to height " + std::to_string(chain_.height()) + " after votes (" +
       std::to_string(result->disconnected.size()) + " blocks undone)");
+  forget_finalized_votes();
   maybe_vote();
+}
+
+// Votes at or below the finalized height can no longer change what the chain justifies.
+void ConsensusEngine::forget_finalized_votes() {
+  votes_.drop_targets_through(chain_.finalized_height());
+  std::erase_if(unrelayed_, [&](const auto& item) {
+    bool stale = item.second.front()->target_height() <= chain_.finalized_height();
+    if (stale) unrelayed_count_ -= item.second.size();
+    return stale;
+  });
 }
 
 void ConsensusEngine::hold_unrelayed(const VotePtr& vote) {

@@ -47,6 +47,8 @@ constexpr std::size_t kSeenVotesGeneration = 50'000;
 constexpr std::size_t kSeenEvidenceGeneration = 10'000;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
+// How long the blocks of a peer on a chain that conflicts with our finalized block go unheard.
+constexpr std::uint64_t kConflictQuietMs = 60'000;
 
 // Milliseconds from `then` to `now`; 0 when the clock went back (a wall clock set backwards must
 // not look like a long silence).
@@ -109,8 +111,10 @@ struct Peer {
   bool blocks_requested = false;
   std::uint64_t blocks_requested_ms = 0;
   // Its chain forks below our finalized block: nothing to sync from it. It may be a victim fed
-  // a bad chain that learns ours from our gossip, so it pays once, not for every block it sends.
+  // a bad chain that learns ours from our gossip, so it pays once, not for every block it sends,
+  // and for a while its blocks are not even looked at (each can cost storage reads).
   bool conflicts_finalized = false;
+  std::uint64_t conflicts_since_ms = 0;
   std::size_t queued_bytes = 0;
   kj::Promise<void> reading = nullptr;
   kj::Promise<void> sending = kj::READY_NOW;
@@ -618,7 +622,13 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   }
 
   bool better_than_us(const Peer& peer) const {
-    return !peer.conflicts_finalized && peer.hello.best_height > handler_.tip_height();
+    return !ignoring_conflicts(peer) && peer.hello.best_height > handler_.tip_height();
+  }
+
+  // Within kConflictQuietMs of its last conflicting block; then it is heard (and pays) again, so
+  // a victim that has since taken our chain can be synced from.
+  bool ignoring_conflicts(const Peer& peer) const {
+    return peer.conflicts_finalized && clock_.now_ms() < peer.conflicts_since_ms + kConflictQuietMs;
   }
 
   void on(Peer& peer, GetPeers&) { answer_get_peers(peer); }
@@ -672,12 +682,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
   void on(Peer& peer, NewBlock& message) {
     const BlockPtr& block = message.block;
+    if (ignoring_conflicts(peer)) return;
     peer.hello.best_height = std::max(peer.hello.best_height, block->height());
     auto result = handler_.receive_block(peer.id, block, BlockSource::kGossip);
-    if (result.ok()) peer.conflicts_finalized = false;  // it is on our chain now
     if (result.ok() || result.reason() == Reason::kAlreadyKnown) return;
     if (result.reason() == Reason::kUnknownParent) {
-      if (!syncing_from_ && !peer.conflicts_finalized) request_blocks(peer);
+      if (!syncing_from_) request_blocks(peer);
       return;
     }
     refuse_block(peer, result.error());
@@ -687,8 +697,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   // it may be a victim that goes on building there until our gossip brings it our chain.
   void refuse_block(Peer& peer, const Error& error) {
     if (error.reason == Reason::kConflictsFinalized) {
-      if (peer.conflicts_finalized) return;
+      if (ignoring_conflicts(peer)) return;
       peer.conflicts_finalized = true;
+      peer.conflicts_since_ms = clock_.now_ms();
     }
     refuse(peer, error);
   }

@@ -432,6 +432,33 @@ TEST_CASE("fork choice: between equally justified chains, the latest votes' stak
   CHECK(a.chain->tip_hash() == a3->hash());
 }
 
+TEST_CASE("fork choice: a failed child does not hide its parent's branch from the votes",
+          "[chain][reorg][finality]") {
+  TestNet a;
+  TestNet b;
+  for (int i = 0; i < 2; ++i) a.advance();
+  BlockPtr a2 = a.chain->block_at(2);
+  BlockPtr b1 = b.advance(a2->slot());
+  a.clock.set(b.now());
+  REQUIRE(a.chain->apply(b1).ok());
+  BlockPtr bad = a.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; });
+  REQUIRE(a.chain->apply(bad).reason() == Reason::kBadStateRoot);  // a2's child, failed
+  auto vote_for = [&](const Wallet& w, const BlockPtr& target) {
+    return Vote::sign(
+        VoteFields{a.chain_id(), {}, a.genesis.hash(), 0, target->hash(), target->height()},
+        w.secret_key());
+  };
+  a.chain->note_vote(*vote_for(a.validators[0], b1));
+  a.chain->note_vote(*vote_for(a.validators[1], b1));
+  REQUIRE(a.chain->follow_votes().ok());
+  REQUIRE(a.chain->tip_hash() == b1->hash());
+  // The votes move back to a2's branch: it is still a candidate, its failed child aside.
+  a.chain->note_vote(*vote_for(a.validators[0], a2));
+  a.chain->note_vote(*vote_for(a.validators[1], a2));
+  REQUIRE(a.chain->follow_votes().ok());
+  CHECK(a.chain->tip_hash() == a2->hash());
+}
+
 TEST_CASE("the finalized block never moves back and bounds what is indexed", "[chain][finality]") {
   TestNet net;
   for (int i = 0; i < 6; ++i) net.advance_finalizing();

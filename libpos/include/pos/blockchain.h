@@ -82,10 +82,14 @@ class Blockchain {
   // A vote this node holds (gossiped or its own, after the node's checks): fork choice weighs
   // each validator's latest vote, its highest target, the first seen at that height
   // (docs/consensus.md, "Fork choice"). Votes in applied blocks are noted here by the chain.
-  void note_vote(const Vote& vote);
+  // True when it became its validator's latest vote.
+  bool note_vote(const Vote& vote);
   // Fork choice again, after votes moved: reorganises to the best branch if it is not the
   // tip's (kAlreadyKnown, changing nothing, when the tip stays best).
   Result<ApplyResult> follow_votes();
+  // Whether a latest vote changed (or a reorganisation failed) since the last follow_votes():
+  // the owner runs it then, at most once per tick, since it weighs every branch.
+  bool latest_votes_moved() const { return latest_votes_moved_; }
   // Whether the block is held in memory: above the finalized block, on any branch.
   bool is_indexed(const Hash& hash) const { return index_.contains(hash); }
 
@@ -225,6 +229,8 @@ class Blockchain {
   // The weight of the validators whose latest vote's target is on the chain ending at `entry`,
   // above that chain's highest justified block: fork choice's second rule.
   std::uint64_t latest_vote_weight(const Entry& entry) const;
+  // After a reorganisation failed at a block: its indexed descendants are marked failed too.
+  void mark_failed_descendants();
   // What apply() and follow_votes() do after a change of the chain.
   void after_change(const ApplyResult& result);
   // The finalized block once `tip` (a finality state of the best chain) is the tip's: the higher
@@ -256,6 +262,7 @@ class Blockchain {
     std::uint64_t height = 0;
   };
   std::map<PublicKey, LatestVote> latest_votes_;
+  bool latest_votes_moved_ = false;
   std::vector<EvidencePtr> found_evidence_;
   SignatureVerifier* verifier_ = nullptr;
 };

@@ -96,6 +96,8 @@ class ConsensusEngine final : public NetworkHandler {
   void maybe_forge();
   // Fork choice again after votes were noted; a reorganisation updates the pool.
   void follow_votes();
+  // Drops held votes whose target is at or below the finalized height.
+  void forget_finalized_votes();
   // Signs a vote for the head if the honest voting rule allows one now.
   void maybe_vote();
   // A vote from a peer: the cheap checks, then the signature; kept in the pool when it passes.
