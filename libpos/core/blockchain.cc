@@ -142,7 +142,10 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     // A restart must not forget who signed the slots that can still be contested.
     chain->signed_slots_.try_emplace(std::make_pair(block->slot(), block->forger()),
                                      SignedSlot{block->header(), block->signature(), std::nullopt});
+    // Nor the latest votes its chain carries, which fork choice weighs.
+    for (const auto& vote : block->votes()) chain->note_vote(*vote);
   }
+  chain->latest_votes_moved_ = false;  // the stored tip was chosen with them
   chain->finalized_ = stored_finalized;
   chain->finalized_ = chain->finalized_after(unfinalized.back().second);
   chain->pruned_below_ = chain->finalized_.height;

@@ -459,6 +459,32 @@ TEST_CASE("fork choice: a failed child does not hide its parent's branch from th
   CHECK(a.chain->tip_hash() == a2->hash());
 }
 
+TEST_CASE("fork choice: a restart keeps the latest votes its chain carries",
+          "[chain][reorg][finality][storage]") {
+  TempDir dir;
+  NetOptions options;
+  options.data_dir = dir.path() / "data";
+  TestNet a(options);
+  BlockPtr a1 = a.advance();
+  BlockPtr a2 = a.advance();
+  // One validator's vote for a2, in a3: a third of the weight justifies nothing.
+  VotePtr vote = Vote::sign(VoteFields{a.chain_id(), {}, a.genesis.hash(), 0, a2->hash(), 2},
+                            a.validators[0].secret_key());
+  BlockPtr a3 = a.forge_next({vote});
+  REQUIRE(a.chain->apply(a3).ok());
+  REQUIRE(a.chain->vote_finality().justified().height == 0);
+  a.restart();
+  // A longer branch that no vote is on loses to the one a latest vote is on.
+  TestNet b;
+  std::vector<BlockPtr> branch;
+  for (int i = 0; i < 4; ++i) branch.push_back(b.advance(a3->slot()));
+  a.clock.set(b.now());
+  for (const auto& block : branch) REQUIRE(a.chain->apply(block).ok());
+  CHECK(a.chain->tip_hash() == a3->hash());
+  CHECK(a.chain->follow_votes().reason() == Reason::kAlreadyKnown);
+  CHECK(a1->height() == 1);
+}
+
 TEST_CASE("the finalized block never moves back and bounds what is indexed", "[chain][finality]") {
   TestNet net;
   for (int i = 0; i < 6; ++i) net.advance_finalizing();
