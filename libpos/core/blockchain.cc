@@ -265,14 +265,14 @@ std::optional<PublicKey> Blockchain::leader(std::uint64_t slot) const {
 // greater height, then the lower tip slot (the chain that wasted fewer slots, which a forger
 // cannot improve by delaying), then the lower hash. Every candidate contains the finalized
 // block: check_fork_point refused the others.
+Blockchain::Rank Blockchain::rank(const Entry& e) const {
+  return Rank{
+      {e.finality.justified().height, latest_vote_weight(e), e.header.height, ~e.header.slot},
+      e.hash};
+}
+
 bool Blockchain::better(const Entry& a, const Entry& b) const {
-  std::uint64_t ja = a.finality.justified().height, jb = b.finality.justified().height;
-  if (ja != jb) return ja > jb;
-  std::uint64_t va = latest_vote_weight(a), vb = latest_vote_weight(b);
-  if (va != vb) return va > vb;
-  if (a.header.height != b.header.height) return a.header.height > b.header.height;
-  if (a.header.slot != b.header.slot) return a.header.slot < b.header.slot;
-  return a.hash < b.hash;
+  return rank(a) > rank(b);
 }
 
 bool Blockchain::better_than_tip(const Entry& candidate) const {
@@ -309,19 +309,15 @@ Result<ApplyResult> Blockchain::follow_votes() {
     std::unordered_set<Hash> parents;
     for (const auto& [hash, entry] : index_)
       if (!entry.failed) parents.insert(entry.header.parent);
-    // Each branch's weight once: the same order as better(), without recounting the best.
-    auto key = [&](const Entry& e) {
-      return std::make_tuple(e.finality.justified().height, latest_vote_weight(e), e.header.height,
-                             ~e.header.slot);
-    };
+    // Each branch ranked once, the best's rank kept rather than recounted.
     const Entry* best = &index_.at(tip_);
-    auto best_key = key(*best);
+    Rank best_rank = rank(*best);
     for (const auto& [hash, entry] : index_) {
       if (entry.failed || parents.contains(hash) || hash == tip_) continue;
-      auto k = key(entry);
-      if (k > best_key || (k == best_key && entry.hash < best->hash)) {
+      Rank r = rank(entry);
+      if (r > best_rank) {
         best = &entry;
-        best_key = k;
+        best_rank = std::move(r);
       }
     }
     if (best->hash == tip_)

@@ -146,20 +146,6 @@ TEST_CASE("context-free checks catch count, root, signature and chain", "[block]
   }
 }
 
-namespace {
-
-VotePtr vote_by(const TestNet& net, const Wallet& w, std::uint64_t source, std::uint64_t target) {
-  VoteFields f;
-  f.chain_id = net.chain_id();
-  f.source_hash = sha256(std::string_view("source " + std::to_string(source)));
-  f.source_height = source;
-  f.target_hash = sha256(std::string_view("target " + std::to_string(target)));
-  f.target_height = target;
-  return Vote::sign(f, w.secret_key());
-}
-
-}  // namespace
-
 TEST_CASE("a block carries votes and evidence under its roots, in binary and JSON",
           "[block][vote][evidence]") {
   TestNet net;

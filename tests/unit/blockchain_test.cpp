@@ -395,6 +395,17 @@ TEST_CASE("fork choice: a shorter chain whose justified block is higher wins",
   CHECK(a.chain->finalized_height() == 0);
 }
 
+namespace {
+
+// w's vote from genesis to `target`, a block of net's chain or of another branch.
+VotePtr vote_from_genesis(const TestNet& net, const Wallet& w, const BlockPtr& target) {
+  return Vote::sign(
+      VoteFields{net.chain_id(), {}, net.genesis.hash(), 0, target->hash(), target->height()},
+      w.secret_key());
+}
+
+}  // namespace
+
 TEST_CASE("fork choice: between equally justified chains, the latest votes' stake decides",
           "[chain][reorg][finality]") {
   TestNet a;
@@ -403,31 +414,26 @@ TEST_CASE("fork choice: between equally justified chains, the latest votes' stak
   BlockPtr b1 = b.advance(a.chain->tip().slot);
   a.clock.set(b.now());
   REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);  // shorter, no votes
-  auto vote_for = [&](const Wallet& w, const BlockPtr& target) {
-    return Vote::sign(
-        VoteFields{a.chain_id(), {}, a.genesis.hash(), 0, target->hash(), target->height()},
-        w.secret_key());
-  };
   BlockPtr a3 = a.chain->block_at(3);
   // One validator's latest vote is on a's branch, two are on b's: b's branch carries more
   // stake, though it is shorter and justifies no more.
-  a.chain->note_vote(*vote_for(a.validators[2], a3));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[2], a3));
   CHECK(a.chain->follow_votes().reason() == Reason::kAlreadyKnown);
-  a.chain->note_vote(*vote_for(a.validators[0], b1));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[0], b1));
   CHECK(a.chain->follow_votes().reason() == Reason::kAlreadyKnown);  // 100 against 100
-  a.chain->note_vote(*vote_for(a.validators[1], b1));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[1], b1));
   auto moved = a.chain->follow_votes();
   REQUIRE(moved.ok());
   CHECK(moved->kind == ApplyResult::Kind::kReorganized);
   CHECK(a.chain->tip_hash() == b1->hash());
   CHECK(moved->disconnected.size() == 3);
   // A higher target replaces a validator's latest vote: two are on a's branch again.
-  a.chain->note_vote(*vote_for(a.validators[0], a.chain->block(a3->parent())));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[0], a.chain->block(a3->parent())));
   auto back = a.chain->follow_votes();
   REQUIRE(back.ok());
   CHECK(a.chain->tip_hash() == a3->hash());
   // A lower target does not.
-  a.chain->note_vote(*vote_for(a.validators[0], b1));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[0], b1));
   CHECK(a.chain->follow_votes().reason() == Reason::kAlreadyKnown);
   CHECK(a.chain->tip_hash() == a3->hash());
 }
@@ -443,18 +449,13 @@ TEST_CASE("fork choice: a failed child does not hide its parent's branch from th
   REQUIRE(a.chain->apply(b1).ok());
   BlockPtr bad = a.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; });
   REQUIRE(a.chain->apply(bad).reason() == Reason::kBadStateRoot);  // a2's child, failed
-  auto vote_for = [&](const Wallet& w, const BlockPtr& target) {
-    return Vote::sign(
-        VoteFields{a.chain_id(), {}, a.genesis.hash(), 0, target->hash(), target->height()},
-        w.secret_key());
-  };
-  a.chain->note_vote(*vote_for(a.validators[0], b1));
-  a.chain->note_vote(*vote_for(a.validators[1], b1));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[0], b1));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[1], b1));
   REQUIRE(a.chain->follow_votes().ok());
   REQUIRE(a.chain->tip_hash() == b1->hash());
   // The votes move back to a2's branch: it is still a candidate, its failed child aside.
-  a.chain->note_vote(*vote_for(a.validators[0], a2));
-  a.chain->note_vote(*vote_for(a.validators[1], a2));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[0], a2));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[1], a2));
   REQUIRE(a.chain->follow_votes().ok());
   CHECK(a.chain->tip_hash() == a2->hash());
 }
@@ -468,8 +469,7 @@ TEST_CASE("fork choice: a restart keeps the latest votes its chain carries",
   BlockPtr a1 = a.advance();
   BlockPtr a2 = a.advance();
   // One validator's vote for a2, in a3: a third of the weight justifies nothing.
-  VotePtr vote = Vote::sign(VoteFields{a.chain_id(), {}, a.genesis.hash(), 0, a2->hash(), 2},
-                            a.validators[0].secret_key());
+  VotePtr vote = vote_from_genesis(a, a.validators[0], a2);
   BlockPtr a3 = a.forge_next({vote});
   REQUIRE(a.chain->apply(a3).ok());
   REQUIRE(a.chain->vote_finality().justified().height == 0);

@@ -8,18 +8,6 @@ using namespace pos::test;
 
 namespace {
 
-VotePtr vote_by(const TestNet& net, const Wallet& w, std::uint64_t source, std::uint64_t target,
-                std::uint8_t variant = 0) {
-  VoteFields f;
-  f.chain_id = net.chain_id();
-  f.source_hash = sha256(std::string_view("source " + std::to_string(source)));
-  f.source_height = source;
-  f.target_hash =
-      sha256(std::string_view("target " + std::to_string(target) + "/" + std::to_string(variant)));
-  f.target_height = target;
-  return Vote::sign(f, w.secret_key());
-}
-
 EvidencePtr double_vote_of(const TestNet& net, const Wallet& w) {
   return Evidence::double_vote(vote_by(net, w, 0, 3, 0), vote_by(net, w, 0, 3, 1)).value();
 }

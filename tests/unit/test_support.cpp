@@ -69,6 +69,18 @@ void write_schema_version(const std::filesystem::path& data_dir, std::uint32_t v
   mdb_env_close(env);
 }
 
+VotePtr vote_by(const TestNet& net, const Wallet& w, std::uint64_t source, std::uint64_t target,
+                std::uint8_t variant) {
+  VoteFields f;
+  f.chain_id = net.chain_id();
+  f.source_hash = sha256(std::string_view("source " + std::to_string(source)));
+  f.source_height = source;
+  f.target_hash =
+      sha256(std::string_view("target " + std::to_string(target) + "/" + std::to_string(variant)));
+  f.target_height = target;
+  return Vote::sign(f, w.secret_key());
+}
+
 void TestNet::restart() {
   chain.reset();
   if (options.data_dir.empty()) {

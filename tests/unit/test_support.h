@@ -80,6 +80,11 @@ class TestNet {
   std::uint64_t last_crafted_slot_ = 0;
 };
 
+// A vote by `w` on `net`'s chain between made-up blocks at the given heights (their hashes are
+// derived from the heights and `variant`): for rules that need no real blocks.
+VotePtr vote_by(const TestNet& net, const Wallet& w, std::uint64_t source, std::uint64_t target,
+                std::uint8_t variant = 0);
+
 // A fresh directory under the system temp dir, removed when the object goes.
 class TempDir {
  public:

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -223,7 +224,15 @@ class Blockchain {
                              const FinalityState& finality);
   void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
   Result<ApplyResult> reorganize(const Hash& new_tip);
-  // Fork choice (docs/consensus.md): whether the chain ending at `a` beats the one at `b`.
+  // Where the chain ending at an entry stands in fork choice (docs/consensus.md): by justified
+  // height, latest votes' weight, height and lower tip slot, greater first; then lower tip hash.
+  struct Rank {
+    std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t> key;  // slot as ~slot
+    Hash hash;
+    bool operator>(const Rank& o) const { return key != o.key ? key > o.key : hash < o.hash; }
+  };
+  Rank rank(const Entry& e) const;
+  // Whether the chain ending at `a` beats the one at `b`.
   bool better(const Entry& a, const Entry& b) const;
   bool better_than_tip(const Entry& candidate) const;
   // The weight of the validators whose latest vote's target is on the chain ending at `entry`,
