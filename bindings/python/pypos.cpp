@@ -478,8 +478,8 @@ class Error(Exception):
               if (a.stake > 0) d[py::str(a.address.hex())] = a.stake;
             return d;
           },
-          "The validators, {address hex: stake}: the allocations with stake, whose leader draw "
-          "every slot of the chain uses.")
+          "The validators of epochs 0 to 2, {address hex: stake}: the allocations with stake. "
+          "Later sets follow finalized stakes (Blockchain.validators).")
       .def_property_readonly("exchange_authority",
                              [](const Genesis& g) { return g.params.exchange_authority.hex(); })
       .def_property_readonly("hash", [](const Genesis& g) { return to_bytes(g.hash().view()); })
@@ -750,6 +750,17 @@ class Error(Exception):
       .def_property_readonly(
           "pending_evidence",
           [](const PyChain& c) { return mutable_list(c.chain->pending_evidence()); })
+      .def(
+          "validators",
+          [](const PyChain& c, std::uint64_t epoch) {
+            py::dict d;
+            for (const Lot& lot : c.chain->epoch_draw(epoch).validators->lots())
+              d[py::str(lot.staker.hex())] = lot.stake;
+            return d;
+          },
+          py::arg("epoch"),
+          "validators(epoch) on the tip's chain, {address hex: weight}: the finalized stakes "
+          "under the entry cap (docs/consensus.md, \"Validator sets\").")
       .def("leader",
            [](const PyChain& c, std::uint64_t slot) -> py::object {
              auto l = c.chain->leader(slot);

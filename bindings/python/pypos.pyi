@@ -285,6 +285,9 @@ class Blockchain:
         left to slash; Error('bad_evidence') or Error('wrong_chain') for evidence that proves
         nothing."""
     pending_evidence: list[Evidence]
+    def validators(self, epoch: int) -> dict[str, int]:
+        """validators(epoch) on the tip's chain, {address hex: weight}: the finalized stakes
+        under the entry cap (docs/consensus.md, "Validator sets")."""
     def leader(self, slot: int) -> Optional[bytes]: ...
     def block_at(self, height: int) -> Optional[Block]: ...
     height: int

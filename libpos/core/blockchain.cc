@@ -22,10 +22,10 @@ std::uint64_t skip_height_of(std::uint64_t height) {
 }
 constexpr std::size_t kSignedSlotsKept = 20'000;
 
-std::map<PublicKey, std::uint64_t> genesis_stakes(const Genesis& genesis) {
-  std::map<PublicKey, std::uint64_t> out;
+StakeTablePtr genesis_stakes(const Genesis& genesis) {
+  auto out = std::make_shared<StakeTable>();
   for (const auto& a : genesis.allocations)
-    if (a.stake > 0) out[a.address] = a.stake;
+    if (a.stake > 0) (*out)[a.address] = a.stake;
   return out;
 }
 
@@ -39,11 +39,7 @@ VrfOutput stored_vrf_output(const Block& block) {
 }  // namespace
 
 Blockchain::Blockchain(const Genesis& genesis, Storage& storage, const Clock& clock)
-    : genesis_(genesis),
-      storage_(storage),
-      clock_(clock),
-      state_(genesis.params.hash()),
-      validators_(genesis_stakes(genesis)) {}
+    : genesis_(genesis), storage_(storage), clock_(clock), state_(genesis.params.hash()) {}
 
 Blockchain::~Blockchain() = default;
 
@@ -62,6 +58,10 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   std::unique_ptr<Blockchain> chain(new Blockchain(genesis, storage, clock));
   BlockPtr genesis_block = genesis.block();
   chain->genesis_hash_ = genesis_block->hash();
+  chain->genesis_stakes_ =
+      StakeSnapshot{Checkpoint{chain->genesis_hash_, 0, 0}, genesis_stakes(genesis)};
+  chain->last_pruned_ = ValidatorSchedule::genesis(chain->genesis_stakes_);
+  chain->past_sets_[0] = chain->last_pruned_.set_ptr(0);
   auto meta = storage.meta();
   if (!meta) {
     chain->state_ = genesis.initial_state();
@@ -106,52 +106,74 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     if (h >= replayed_blocks.size() || replayed_blocks[h].first != hash) return std::nullopt;
     return Checkpoint{hash, h, replayed_blocks[h].second};
   };
-  auto replayed = [&](const BlockPtr& block, const FinalityState& before) {
-    auto after = chain->check_votes(*block, before, on_main);
-    if (!after.ok())
-      throw StorageError("stored block " + block->hash().hex() + ": " + after.error().message);
+  // The stakes after the main chain's blocks from the replayed chain's finalized one up: a block
+  // that becomes finalized is among them.
+  std::map<std::uint64_t, StakeTablePtr> recent_stakes = {{0, chain->genesis_stakes_.stakes}};
+  struct Replayed {
+    BlockPtr block;
+    ChainState state;
+  };
+  auto replayed = [&](const BlockPtr& block, const ChainState& before) {
+    ValidatorSchedule validators =
+        before.validators.at_epoch(genesis.params.epoch_of(block->slot()));
+    auto finality = chain->check_votes(*block, before.finality, validators, on_main);
+    if (!finality.ok())
+      throw StorageError("stored block " + block->hash().hex() + ": " + finality.error().message);
     replayed_blocks.emplace_back(block->hash(), block->slot());
-    return *after;
+    StakeTablePtr stakes = stakes_after(before.stakes, *block);
+    recent_stakes[block->height()] = stakes;
+    const Checkpoint& finalized = finality->finalized();
+    validators =
+        validators.after_block(StakeSnapshot{finalized, recent_stakes.at(finalized.height)});
+    recent_stakes.erase(recent_stakes.begin(), recent_stakes.find(finalized.height));
+    return ChainState{EpochState{}, *finality, stakes, validators};
   };
   // The finalized block is the stored one: after a reorganisation the tip's chain may finalize
   // less by its own votes (a chain needs the finalized block, not the votes that finalized it).
   Checkpoint stored_finalized = meta->finalized.value_or(Checkpoint{chain->genesis_hash_, 0, 0});
-  // The blocks from the finalized height so far up, with the chain's finality after each.
-  std::deque<std::pair<BlockPtr, FinalityState>> unfinalized;
-  unfinalized.emplace_back(main_block(0), FinalityState::genesis(chain->genesis_hash_));
+  // The blocks from the finalized height so far up, with the chain's state after each (but its
+  // nonces, which the stored ones give).
+  std::deque<Replayed> unfinalized;
+  unfinalized.push_back(
+      Replayed{main_block(0), ChainState{EpochState{}, FinalityState::genesis(chain->genesis_hash_),
+                                         chain->genesis_stakes_.stakes, chain->last_pruned_}});
   for (std::uint64_t h = 1; h <= meta->height; ++h) {
     BlockPtr block = main_block(h);
-    unfinalized.emplace_back(block, replayed(block, unfinalized.back().second));
+    unfinalized.push_back(Replayed{block, replayed(block, unfinalized.back().state)});
     std::uint64_t finalized =
-        std::max(stored_finalized.height, unfinalized.back().second.finalized().height);
+        std::max(stored_finalized.height, unfinalized.back().state.finality.finalized().height);
     // The stored finalized height may be above h: the last block stays, to replay from.
-    while (unfinalized.size() > 1 && unfinalized.front().first->height() < finalized)
+    while (unfinalized.size() > 1 && unfinalized.front().block->height() < finalized) {
+      if (unfinalized.front().block->height() > 0)
+        chain->record_past_sets(unfinalized.front().state.validators);
       unfinalized.pop_front();
+    }
   }
-  if (unfinalized.front().first->hash() != stored_finalized.hash &&
-      unfinalized.front().first->height() == stored_finalized.height)
+  if (unfinalized.front().block->hash() != stored_finalized.hash &&
+      unfinalized.front().block->height() == stored_finalized.height)
     throw StorageError("the stored finalized block " + stored_finalized.hash.hex() +
                        " is not on the stored main chain");
   const Entry* parent = nullptr;
-  for (const auto& [block, finality] : unfinalized) {
-    EpochState epochs = parent ? parent->epochs.child(genesis.params.epoch_of(block->slot()),
-                                                      stored_vrf_output(*block))
-                               : chain->resume_epochs(block);
-    chain->index_block(*block, epochs, finality, true, false, nullptr);
+  for (auto& [block, state] : unfinalized) {
+    state.epochs = parent ? parent->epochs.child(genesis.params.epoch_of(block->slot()),
+                                                 stored_vrf_output(*block))
+                          : chain->resume_epochs(block);
+    chain->index_block(*block, state, true, false, nullptr);
     parent = &chain->index_.at(block->hash());
     // A restart must not forget who signed the slots that can still be contested.
     chain->signed_slots_.try_emplace(std::make_pair(block->slot(), block->forger()),
                                      SignedSlot{block->header(), block->signature(), std::nullopt});
-    // Nor the latest votes its chain carries, which fork choice weighs.
-    for (const auto& vote : block->votes()) chain->note_vote(*vote);
   }
-  chain->latest_votes_moved_ = false;  // the stored tip was chosen with them
   chain->finalized_ = stored_finalized;
-  chain->finalized_ = chain->finalized_after(unfinalized.back().second);
+  chain->finalized_ = chain->finalized_after(unfinalized.back().state.finality);
   chain->pruned_below_ = chain->finalized_.height;
   if (!chain->index_.contains(meta->tip))
     return make_error(Reason::kStorage, "the stored tip is not the main chain's last block");
   chain->tip_ = meta->tip;
+  // Nor the latest votes its chain carries, which fork choice weighs.
+  for (const auto& item : unfinalized)
+    for (const auto& vote : item.block->votes()) chain->note_vote(*vote);
+  chain->latest_votes_moved_ = false;  // the stored tip was chosen with them
   if (chain->state_.state_root() != chain->tip().state_root)
     return make_error(Reason::kStorage, "the stored accounts do not match the tip's state root");
   return chain;
@@ -204,12 +226,20 @@ EpochState Blockchain::resume_epochs(const BlockPtr& block) const {
   return EpochState::resume(nonces->epoch, nonces->nonce, nonces->next, outputs);
 }
 
-void Blockchain::index_block(const Block& block, const EpochState& epochs,
-                             const FinalityState& finality, bool on_main, bool failed,
+void Blockchain::index_block(const Block& block, const ChainState& state, bool on_main, bool failed,
                              StorageBatch* batch) {
-  Entry entry{block.hash(), block.header(), block.signature(),
-              on_main,      failed,         epochs,
-              finality,     block.parent(), block.height() > 0 ? block.height() - 1 : 0};
+  const EpochState& epochs = state.epochs;
+  Entry entry{block.hash(),
+              block.header(),
+              block.signature(),
+              on_main,
+              failed,
+              epochs,
+              state.finality,
+              state.stakes,
+              state.validators,
+              block.parent(),
+              block.height() > 0 ? block.height() - 1 : 0};
   if (auto parent = index_.find(block.parent()); parent != index_.end()) {
     std::uint64_t target = skip_height_of(block.height());
     if (auto at = hash_at(parent->second, target)) {
@@ -252,13 +282,53 @@ Blockchain::EpochDraw Blockchain::epoch_draw(std::uint64_t epoch) const {
     BlockPtr last = main_block(lo);
     auto indexed = index_.find(last->hash());
     before = indexed != index_.end() ? indexed->second.epochs : resume_epochs(last);
+    // validators(epoch) is what the schedule after that block gives for the epoch.
+    ValidatorSetPtr set;
+    if (indexed != index_.end())
+      set = indexed->second.validators.at_epoch(epoch).set_ptr(epoch);
+    else if (epoch > last_pruned_.epoch())
+      set = last_pruned_.at_epoch(epoch).set_ptr(epoch);
+    else
+      set = std::prev(past_sets_.upper_bound(epoch))->second;
+    return {before.nonce_of(epoch), set};
   }
-  return {before.nonce_of(epoch), validators_};
+  return {before.nonce_of(epoch),
+          epoch == 0 ? past_sets_.at(0)
+                     : tip_schedule(std::max(epoch, tip.validators.epoch())).set_ptr(epoch)};
+}
+
+const ValidatorSchedule& Blockchain::tip_schedule(std::uint64_t epoch) const {
+  if (!tip_schedule_ || std::get<0>(*tip_schedule_) != tip_ || std::get<1>(*tip_schedule_) != epoch)
+    tip_schedule_.emplace(tip_, epoch, index_.at(tip_).validators.at_epoch(epoch));
+  return std::get<2>(*tip_schedule_);
+}
+
+void Blockchain::record_past_sets(const ValidatorSchedule& schedule) {
+  // The previous block is the chain's last before each epoch up to this block's: its schedule
+  // gives their sets.
+  ValidatorSchedule before = last_pruned_;
+  for (std::uint64_t e = before.epoch() + 1; e <= schedule.epoch(); ++e) {
+    before = before.at_epoch(e);
+    if (past_sets_.rbegin()->second != before.set_ptr(e)) past_sets_[e] = before.set_ptr(e);
+  }
+  last_pruned_ = schedule;
+}
+
+bool Blockchain::is_validator(const PublicKey& key) const {
+  return index_.at(tip_).validators.in_any_set(key) || state_.stakers().contains(key);
+}
+
+bool Blockchain::is_voter(const PublicKey& key) const {
+  const ValidatorSchedule& validators = index_.at(tip_).validators;
+  std::uint64_t epoch = validators.epoch();
+  return validators.set(epoch).contains(key) ||
+         validators.set(epoch > 0 ? epoch - 1 : 0).contains(key);
 }
 
 std::optional<PublicKey> Blockchain::leader(std::uint64_t slot) const {
   if (slot <= tip().slot) return std::nullopt;
-  return validators_.leader(epoch_nonce(slot), slot);
+  std::uint64_t epoch = params().epoch_of(slot);
+  return tip_schedule(epoch).set(epoch).leader(epoch_nonce(slot), slot);
 }
 
 // Fork choice (docs/consensus.md): the chain whose highest justified block is highest, then the
@@ -285,13 +355,16 @@ std::uint64_t Blockchain::latest_vote_weight(const Entry& entry) const {
   for (const auto& [validator, vote] : latest_votes_) {
     if (vote.height <= justified || vote.height > entry.header.height) continue;
     auto at = hash_at(entry, vote.height);
-    if (at && *at == vote.target) weight += validators_.weight(validator);
+    if (!at || *at != vote.target) continue;
+    // Weighted in validators(epoch(T)) of the chain, which the target's own schedule holds.
+    if (auto target = index_.find(vote.target); target != index_.end())
+      weight += target->second.validators.set(target->second.validators.epoch()).weight(validator);
   }
   return weight;
 }
 
 bool Blockchain::note_vote(const Vote& vote) {
-  if (!validators_.contains(vote.validator())) return false;
+  if (!is_validator(vote.validator())) return false;
   auto [it, inserted] = latest_votes_.try_emplace(
       vote.validator(), LatestVote{vote.target_hash(), vote.target_height()});
   if (!inserted) {
@@ -341,7 +414,8 @@ void Blockchain::follow_finality() {
   finalized_ = finalized_after(vote_finality());
 }
 
-Result<EpochState> Blockchain::check_header(const Block& block, const Entry& parent) const {
+Result<EpochState> Blockchain::check_header(const Block& block, const Entry& parent,
+                                            const ValidatorSchedule& validators) const {
   const BlockHeader& header = block.header();
   if (header.height != parent.header.height + 1)
     return make_error(Reason::kBadHeight, "height " + std::to_string(header.height) +
@@ -362,13 +436,15 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
                                                  " is outside slot " + std::to_string(header.slot));
   // Membership and the signature need no nonce: checked first, so that an unsigned header cannot
   // make the node hash its way across a long run of empty epochs.
-  if (!validators_.contains(header.forger))
-    return make_error(Reason::kWrongForger,
-                      "forger " + header.forger.hex() + " is not a validator of this chain");
-  if (auto ok = block.check_signature(); !ok.ok()) return ok.error();
   std::uint64_t epoch = params().epoch_of(header.slot);
+  const ProofOfStake& set = validators.set(epoch);
+  if (!set.contains(header.forger))
+    return make_error(Reason::kWrongForger, "forger " + header.forger.hex() +
+                                                " is not a validator of this chain in epoch " +
+                                                std::to_string(epoch));
+  if (auto ok = block.check_signature(); !ok.ok()) return ok.error();
   Hash nonce = parent.epochs.nonce_of(epoch);
-  auto leader = validators_.leader(nonce, header.slot);
+  auto leader = set.leader(nonce, header.slot);
   if (!leader || *leader != header.forger)
     return make_error(Reason::kWrongForger, "forger " + header.forger.hex() +
                                                 " is not the leader of slot " +
@@ -415,6 +491,7 @@ Blockchain::ChainLookup Blockchain::chain_through(const Entry& entry) const {
 // genesis stakes until they follow finalized state.
 Result<CountedVote> Blockchain::count_vote(const Vote& vote, std::uint64_t block_height,
                                            std::uint64_t block_epoch, const FinalityState& parent,
+                                           const ValidatorSchedule& validators,
                                            const ChainLookup& on_chain,
                                            VotesInBlock& in_block) const {
   auto refuse = [&](const std::string& why) {
@@ -433,28 +510,66 @@ Result<CountedVote> Blockchain::count_vote(const Vote& vote, std::uint64_t block
     return refuse("it expired: its target is in epoch " +
                   std::to_string(params().epoch_of(target->slot)) + ", the block in epoch " +
                   std::to_string(block_epoch));
-  std::uint64_t weight = validators_.weight(vote.validator());
-  if (weight == 0) return refuse("the validator is not in the target's validator sets");
+  // Not expired, so the target's epoch and the one before are among the block's three sets.
+  const std::uint64_t target_epoch = params().epoch_of(target->slot);
+  const ProofOfStake& current = validators.set(target_epoch);
+  const ProofOfStake& previous = validators.set(target_epoch > 0 ? target_epoch - 1 : 0);
+  std::uint64_t weight = current.weight(vote.validator());
+  std::uint64_t previous_weight = previous.weight(vote.validator());
+  if (weight == 0 && previous_weight == 0)
+    return refuse("the validator is not in the target's validator sets");
   if (parent.has_vote(vote.validator(), ht) || !in_block.emplace(ht, vote.validator()).second)
     return refuse("the validator already has a vote for target height " + std::to_string(ht));
   return CountedVote{
-      vote.validator(),         *source, *target, weight, weight, validators_.total_stake(),
-      validators_.total_stake()};
+      vote.validator(),      *source, *target, weight, previous_weight, current.total_stake(),
+      previous.total_stake()};
 }
 
 Result<FinalityState> Blockchain::check_votes(const Block& block, const FinalityState& parent,
+                                              const ValidatorSchedule& validators,
                                               const ChainLookup& on_chain) const {
   const std::uint64_t epoch = params().epoch_of(block.slot());
   VotesInBlock in_block;
   std::vector<CountedVote> counted;
   counted.reserve(block.votes().size());
   for (const auto& vote : block.votes()) {
-    auto vote_counted = count_vote(*vote, block.height(), epoch, parent, on_chain, in_block);
+    auto vote_counted =
+        count_vote(*vote, block.height(), epoch, parent, validators, on_chain, in_block);
     if (!vote_counted.ok()) return vote_counted.error();
     counted.push_back(*vote_counted);
   }
   return parent.child(Checkpoint{block.hash(), block.height(), block.slot()}, counted,
                       params().epoch_slots);
+}
+
+Blockchain::ChainState Blockchain::chain_state_after(const Block& block, const EpochState& epochs,
+                                                     const FinalityState& finality,
+                                                     const StakeTablePtr& parent_stakes,
+                                                     const ValidatorSchedule& validators) const {
+  return ChainState{epochs, finality, stakes_after(parent_stakes, block),
+                    validators.after_block(finalized_snapshot(finality.finalized(), validators))};
+}
+
+StakeSnapshot Blockchain::finalized_snapshot(const Checkpoint& finalized,
+                                             const ValidatorSchedule& before) const {
+  const StakeSnapshot& known = before.finalized();
+  if (finalized.height <= known.block.height) return known;
+  if (auto it = index_.find(finalized.hash); it != index_.end())
+    return StakeSnapshot{finalized, it->second.stakes};
+  // Below the node's finalized block, out of the index: the stored blocks from the chain's
+  // previous finalized block up give the stakes.
+  std::vector<BlockPtr> blocks;
+  for (Hash hash = finalized.hash; hash != known.block.hash;) {
+    BlockPtr block = storage_.block(hash);
+    if (!block || block->height() <= known.block.height)
+      throw StorageError("the stored chain lacks the blocks between finalized blocks " +
+                         known.block.hash.hex() + " and " + finalized.hash.hex());
+    hash = block->parent();
+    blocks.push_back(std::move(block));
+  }
+  StakeTablePtr stakes = known.stakes;
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) stakes = stakes_after(stakes, **it);
+  return StakeSnapshot{finalized, stakes};
 }
 
 std::vector<VotePtr> Blockchain::select_votes(const std::vector<VotePtr>& candidates,
@@ -476,13 +591,16 @@ std::vector<VotePtr> Blockchain::select_votes_unchecked(const std::vector<VotePt
   const Entry& tip = index_.at(tip_);
   const ChainLookup on_chain = chain_through(tip);
   const std::uint64_t epoch = params().epoch_of(slot);
+  const ValidatorSchedule& validators = tip_schedule(std::max(epoch, tip.validators.epoch()));
+  const std::size_t limit = max_block_votes(validators);
   VotesInBlock taken;
   std::vector<VotePtr> chosen;
   for (const auto& vote : sorted) {
-    if (chosen.size() >= max_block_votes()) break;
+    if (chosen.size() >= limit) break;
     // check_body's refusal, before the vote could take its validator's place at its height.
     if (vote->source_height() >= vote->target_height()) continue;
-    if (!count_vote(*vote, tip.header.height + 1, epoch, tip.finality, on_chain, taken).ok() ||
+    if (!count_vote(*vote, tip.header.height + 1, epoch, tip.finality, validators, on_chain, taken)
+             .ok() ||
         !vote->check().ok())
       continue;
     chosen.push_back(vote);
@@ -503,8 +621,8 @@ Status Blockchain::check_vote_blocks_unchecked(const Vote& vote) const {
     return make_error(Reason::kBadVote,
                       "vote " + vote.id().hex() + " by " + vote.validator().hex() + ": " + why);
   };
-  if (!validators_.contains(vote.validator()))
-    return refuse("the validator is not in this chain's validator sets");
+  if (!is_validator(vote.validator()))
+    return refuse("the validator is neither in this chain's validator sets nor staking");
   auto it = index_.find(vote.target_hash());
   if (it == index_.end()) return {};  // unknown here, or finalized long ago: nothing to hold
   const Entry& target = it->second;
@@ -722,15 +840,18 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   }
   if (parent->second.failed)
     return make_error(Reason::kInvalidBlock, "the parent was found invalid");
-  auto epochs = check_header(*block, parent->second);
+  const Entry& parent_entry = parent->second;
+  const ValidatorSchedule validators =
+      parent_entry.validators.at_epoch(params().epoch_of(block->slot()));
+  auto epochs = check_header(*block, parent_entry, validators);
   if (!epochs.ok()) return epochs.error();
   // The header is the leader's, signed: a second one for its slot is evidence, whatever the body.
   record_signed_slot(*block);
   // Before the body's signature checks, so that a block stuffed with votes costs nothing.
-  if (block->votes().size() > max_block_votes())
+  if (block->votes().size() > max_block_votes(validators))
     return make_error(Reason::kBadVote, std::to_string(block->votes().size()) +
                                             " votes, the limit is 4 per validator (" +
-                                            std::to_string(max_block_votes()) + ")");
+                                            std::to_string(max_block_votes(validators)) + ")");
   if (auto ok = block->check_body(); !ok.ok()) return ok.error();
   if (block->transactions().size() > params().max_block_txs)
     return make_error(Reason::kTooManyTransactions, std::to_string(block->transactions().size()) +
@@ -739,15 +860,18 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   // The fork point first: a branch forking below finality cannot have its votes looked up, and
   // its sender deserves conflicts_finalized's penalty, not bad_vote's.
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
-  auto finality = check_votes(*block, parent->second.finality, chain_through(parent->second));
+  auto finality =
+      check_votes(*block, parent_entry.finality, validators, chain_through(parent_entry));
   if (!finality.ok()) return finality.error();
   for (const auto& vote : block->votes()) note_vote(*vote);
+  ChainState chain_state =
+      chain_state_after(*block, *epochs, *finality, parent_entry.stakes, validators);
 
-  if (block->parent() == tip_) return extend(block, *epochs, *finality);
+  if (block->parent() == tip_) return extend(block, chain_state);
 
   StorageBatch batch;
   batch.blocks.push_back(block);
-  index_block(*block, *epochs, *finality, false, false, &batch);
+  index_block(*block, chain_state, false, false, &batch);
   if (auto ok = storage_.commit(batch); !ok.ok()) {
     index_.erase(hash);
     return ok.error();
@@ -758,18 +882,17 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   return result;
 }
 
-Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const EpochState& epochs,
-                                       const FinalityState& finality) {
+Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const ChainState& chain_state) {
   StorageBatch batch;
   auto undo = connect(*block, batch);
   if (!undo.ok()) {
-    index_block(*block, epochs, finality, false, true, nullptr);
+    index_block(*block, chain_state, false, true, nullptr);
     return undo.error();
   }
   batch.blocks.push_back(block);
   batch.meta = ChainMeta{params().chain_id, genesis_hash_, block->hash(), block->height(),
-                         finalized_after(finality)};
-  index_block(*block, epochs, finality, true, false, &batch);
+                         finalized_after(chain_state.finality)};
+  index_block(*block, chain_state, true, false, &batch);
   if (auto ok = storage_.commit(batch); !ok.ok()) {
     index_.erase(block->hash());
     undo_block(state_, *undo);
@@ -795,12 +918,14 @@ bool Blockchain::index_stored_branch(const Hash& hash) {
   for (auto it = branch.rbegin(); it != branch.rend(); ++it) {
     const Block& block = **it;
     const Entry& parent = index_.at(block.parent());
-    EpochState epochs =
-        parent.epochs.child(params().epoch_of(block.slot()), stored_vrf_output(block));
-    auto finality = check_votes(block, parent.finality, chain_through(parent));
+    const std::uint64_t epoch = params().epoch_of(block.slot());
+    EpochState epochs = parent.epochs.child(epoch, stored_vrf_output(block));
+    ValidatorSchedule validators = parent.validators.at_epoch(epoch);
+    auto finality = check_votes(block, parent.finality, validators, chain_through(parent));
     if (!finality.ok())
       throw StorageError("stored block " + block.hash().hex() + ": " + finality.error().message);
-    index_block(block, epochs, *finality, false, false, nullptr);
+    index_block(block, chain_state_after(block, epochs, *finality, parent.stakes, validators),
+                false, false, nullptr);
   }
   return true;
 }
@@ -811,6 +936,13 @@ void Blockchain::prune_index() {
   std::uint64_t keep_from = finalized_height();
   if (keep_from <= pruned_below_) return;
   pruned_below_ = keep_from;
+  std::vector<const Entry*> leaving;
+  for (const auto& [hash, entry] : index_)
+    if (entry.on_main && entry.header.height < keep_from) leaving.push_back(&entry);
+  std::sort(leaving.begin(), leaving.end(),
+            [](const Entry* a, const Entry* b) { return a->header.height < b->header.height; });
+  for (const Entry* entry : leaving)
+    if (entry->header.height > 0) record_past_sets(entry->validators);
   std::erase_if(index_, [&](const auto& item) { return item.second.header.height < keep_from; });
   std::vector<std::pair<std::uint64_t, Hash>> side;
   for (const auto& [hash, entry] : index_)

@@ -198,7 +198,7 @@ void ConsensusEngine::maybe_forge() {
 void ConsensusEngine::maybe_vote() {
   if (!forger_) return;
   const PublicKey& me = forger_->public_key();
-  if (!chain_.is_validator(me)) return;
+  if (!chain_.is_voter(me)) return;
   const BlockHeader& head = chain_.tip();
   // A head an epoch old is a node still syncing: its vote could not count anywhere soon.
   if (chain_.params().slot_at(clock_.now_ms()) > head.slot + chain_.params().epoch_slots) return;

@@ -134,9 +134,10 @@ const TransactionPool& PeerNode::pool() const {
 ValidatorSetInfo PeerNode::validators(std::uint64_t epoch) const {
   return loop_->call_for([&]() {
     Blockchain::EpochDraw draw = parts_->chain->epoch_draw(epoch);
-    ValidatorSetInfo set{epoch, draw.nonce, draw.validators.total_stake(), {}};
+    ValidatorSetInfo set{epoch, draw.nonce, draw.validators->total_stake(), {}};
     // Lots are in public-key order: the addresses ascending.
-    for (const Lot& lot : draw.validators.lots()) set.validators.push_back({lot.staker, lot.stake});
+    for (const Lot& lot : draw.validators->lots())
+      set.validators.push_back({lot.staker, lot.stake});
     return set;
   });
 }

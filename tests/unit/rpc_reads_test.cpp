@@ -542,8 +542,8 @@ TEST_CASE("the nonce of every epoch, before and after finality and a restart",
       INFO("epoch " << epoch);
       auto draw = net.chain->epoch_draw(epoch);
       CHECK(draw.nonce == nonce);
-      CHECK(draw.validators.total_stake() == 300);
-      CHECK(draw.validators.size() == 3);
+      CHECK(draw.validators->total_stake() == 300);
+      CHECK(draw.validators->size() == 3);
     }
   };
   check_all();

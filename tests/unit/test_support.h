@@ -58,8 +58,8 @@ class TestNet {
   // Forges the next block (in the first slot after both the tip's and `after`) from the pool,
   // applies it and updates the pool.
   BlockPtr advance(std::uint64_t after = 0);
-  // Every validator's vote from the tip chain's highest justified block to the tip (none when
-  // the tip is that block).
+  // The vote of each of our validators that votes on the tip's chain, from its highest justified
+  // block to the tip (none when the tip is that block).
   std::vector<VotePtr> tip_votes() const;
   // advance() carrying tip_votes(): with every block doing so, each block justifies its parent
   // and finalizes the block before that.

@@ -250,6 +250,9 @@ def test_leaders_and_vrf_proofs_of_a_chain_across_epochs():
     validators = pypos.ProofOfStake(genesis.stakers)
     for slot in (191, 200, 260, 300):
         assert chain.leader(slot) == validators.leader(epochs.nonce_of(genesis.epoch_of(slot)), slot)
+    # Nobody staked or unstaked: every epoch's set is the genesis stakes.
+    for epoch in (0, 3, 5, 9):
+        assert chain.validators(epoch) == genesis.stakers
 
 
 def test_refusals_raise_error_with_codes():

@@ -24,6 +24,7 @@
 #include "pos/status.h"
 #include "pos/storage.h"
 #include "pos/transaction_pool.h"
+#include "pos/validator_sets.h"
 #include "pos/verifier.h"
 
 namespace pos {
@@ -79,7 +80,12 @@ class Blockchain {
   // source is the block at the source height on the target's chain (kBadVote). Votes whose
   // target is unknown here pass: honest peers send them during forks. Not the signature.
   Status check_vote_blocks(const Vote& vote) const;
-  bool is_validator(const PublicKey& key) const { return validators_.contains(key); }
+  // Whether `key` may sign votes that count on some chain this node knows: a member of the tip's
+  // validators(e-2 .. e), or an account staking on the tip (which a branch may have let in).
+  bool is_validator(const PublicKey& key) const;
+  // Whether `key` votes on the tip's chain now: a member of validators(e) or validators(e-1),
+  // e the tip's epoch (docs/consensus.md, "Honest voting").
+  bool is_voter(const PublicKey& key) const;
   // A vote this node holds (gossiped or its own, after the node's checks): fork choice weighs
   // each validator's latest vote, its highest target, the first seen at that height
   // (docs/consensus.md, "Fork choice"). Votes in applied blocks are noted here by the chain.
@@ -99,13 +105,12 @@ class Blockchain {
   // nonce(epoch(slot)) on the tip's chain, for a slot after the tip's: what the slot's leader
   // draw and VRF input use.
   Hash epoch_nonce(std::uint64_t slot) const;
-  // What draws the slot leaders of `epoch` on the tip's chain: nonce(epoch), for an epoch after
-  // the tip's the one a child of the tip would use, and the validator set, which until
-  // validator sets follow finalized state is the genesis stakes for every epoch. An epoch far
-  // after the tip's costs a hash per epoch; one before it, an epoch's blocks read from storage.
+  // What draws the slot leaders of `epoch` on the tip's chain: nonce(epoch) and validators(epoch),
+  // for an epoch after the tip's those a child of the tip would use. An epoch far after the
+  // tip's costs a hash per epoch; one before it, an epoch's blocks read from storage.
   struct EpochDraw {
     Hash nonce;
-    const ProofOfStake& validators;
+    ValidatorSetPtr validators;
   };
   EpochDraw epoch_draw(std::uint64_t epoch) const;
 
@@ -159,8 +164,10 @@ class Blockchain {
     Signature signature;
     bool on_main = false;
     bool failed = false;
-    EpochState epochs;       // the chain's nonces after this block
-    FinalityState finality;  // what the chain's votes justify and finalize, up to this block
+    EpochState epochs;             // the chain's nonces after this block
+    FinalityState finality;        // what the chain's votes justify and finalize, up to this block
+    StakeTablePtr stakes;          // the stakes after this block
+    ValidatorSchedule validators;  // the chain's validator sets in this block's epoch
     // An ancestor further back (Bitcoin Core's skip list), so that finding the block of a side
     // branch at a height takes O(log length) steps, not one per block.
     Hash skip;
@@ -181,14 +188,38 @@ class Blockchain {
   // it does not reach below the finalized height.
   bool index_stored_branch(const Hash& hash);
 
+  // What a block's chain is after it: its nonces, finality, stakes and validator sets.
+  struct ChainState {
+    EpochState epochs;
+    FinalityState finality;
+    StakeTablePtr stakes;
+    ValidatorSchedule validators;
+  };
   // Every check of the header against its parent, in docs/consensus.md's order (height, slot,
-  // timestamp, leader, VRF proof, signature); the chain's epoch state after the block.
-  Result<EpochState> check_header(const Block& block, const Entry& parent) const;
+  // timestamp, leader, VRF proof, signature); the chain's epoch state after the block, and the
+  // validator sets of the block's epoch in `validators`.
+  Result<EpochState> check_header(const Block& block, const Entry& parent,
+                                  const ValidatorSchedule& validators) const;
   // Every vote of the block against its chain, which `on_chain` answers for (the vote rules of
   // docs/consensus.md; the block's vote count is checked before, with its body); the chain's
   // finality state after the block.
   Result<FinalityState> check_votes(const Block& block, const FinalityState& parent,
+                                    const ValidatorSchedule& validators,
                                     const ChainLookup& on_chain) const;
+  // The chain state after `block` on the chain through `parent`, whose votes it has checked:
+  // `validators` is the parent's schedule at the block's epoch.
+  ChainState chain_state_after(const Block& block, const EpochState& epochs,
+                               const FinalityState& finality, const StakeTablePtr& parent_stakes,
+                               const ValidatorSchedule& validators) const;
+  // `finalized` (a block of the chain that `before` belongs to, at or above its finalized
+  // block) with the stakes after it.
+  StakeSnapshot finalized_snapshot(const Checkpoint& finalized,
+                                   const ValidatorSchedule& before) const;
+  // The tip's schedule at `epoch` (>= the tip's), memoised: leader draws ask for it every tick.
+  const ValidatorSchedule& tip_schedule(std::uint64_t epoch) const;
+  // Keeps validators(e) of the epochs up to a main-chain block that leaves the index, for
+  // epoch_draw: `schedule` is the block's, and blocks come in height order.
+  void record_past_sets(const ValidatorSchedule& schedule);
   // (target height, validator) of the votes a block holds so far.
   using VotesInBlock = std::set<std::pair<std::uint64_t, PublicKey>>;
   // One vote of a block at `block_height` in `block_epoch` on the chain of `parent` and
@@ -196,16 +227,19 @@ class Blockchain {
   // how it counts there, or kBadVote. check_votes and select_votes judge by it alike.
   Result<CountedVote> count_vote(const Vote& vote, std::uint64_t block_height,
                                  std::uint64_t block_epoch, const FinalityState& parent,
-                                 const ChainLookup& on_chain, VotesInBlock& in_block) const;
-  // At most 4 votes per validator, in all (docs/consensus.md).
-  std::size_t max_block_votes() const { return 4 * validators_.size(); }
+                                 const ValidatorSchedule& validators, const ChainLookup& on_chain,
+                                 VotesInBlock& in_block) const;
+  // 4 votes per validator of the block's epoch and the two before (docs/consensus.md).
+  static std::size_t max_block_votes(const ValidatorSchedule& validators) {
+    return 4 * validators.distinct_validators();
+  }
   // The lookup for the chain ending at an indexed entry.
   ChainLookup chain_through(const Entry& entry) const;
   // The hash at `height` of the chain through `from` (at or below from's height).
   std::optional<Hash> hash_at(const Entry& from, std::uint64_t height) const;
   // Adds a block's index entry and, to the batch, its epoch record.
-  void index_block(const Block& block, const EpochState& epochs, const FinalityState& finality,
-                   bool on_main, bool failed, StorageBatch* batch);
+  void index_block(const Block& block, const ChainState& state, bool on_main, bool failed,
+                   StorageBatch* batch);
   // The epoch state after a stored main-chain block, from its stored nonces and its epoch's
   // blocks before it.
   EpochState resume_epochs(const BlockPtr& block) const;
@@ -220,8 +254,7 @@ class Blockchain {
   // Drops pending evidence whose offender the tip's chain has slashed.
   void prune_evidence();
   Result<UndoRecord> connect(const Block& block, StorageBatch& batch);
-  Result<ApplyResult> extend(const BlockPtr& block, const EpochState& epochs,
-                             const FinalityState& finality);
+  Result<ApplyResult> extend(const BlockPtr& block, const ChainState& chain_state);
   void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
   Result<ApplyResult> reorganize(const Hash& new_tip);
   // Where the chain ending at an entry stands in fork choice (docs/consensus.md): by justified
@@ -257,7 +290,12 @@ class Blockchain {
   Hash tip_;
   Checkpoint finalized_;
   std::uint64_t pruned_below_ = 0;  // the finalized height of the last prune_index
-  ProofOfStake validators_;
+  StakeSnapshot genesis_stakes_;
+  // validators(e) of the epochs below the index, from the epoch each set began (the sets of
+  // pruned main-chain blocks), and the schedule of the last such block.
+  std::map<std::uint64_t, ValidatorSetPtr> past_sets_;
+  ValidatorSchedule last_pruned_;
+  mutable std::optional<std::tuple<Hash, std::uint64_t, ValidatorSchedule>> tip_schedule_;
   // Per (slot, forger): the first header seen, for double_block evidence, and the second.
   struct SignedSlot {
     BlockHeader first;

@@ -1,0 +1,79 @@
+// Validator sets that follow finalized state (docs/consensus.md, "Validator sets"): validators(e)
+// comes from the stakes after F(e), the chain's highest block finalized as it stood at the end of
+// epoch e-3, and at most a quarter of the previous set's weight enters per epoch (the entry cap).
+// So stake counts only once finalized, two sides of a partition draw from one set until one of
+// them finalizes, and a burst of new stake cannot take over a set faster than finality follows.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "pos/block.h"
+#include "pos/finality.h"
+#include "pos/proof_of_stake.h"
+
+namespace pos {
+
+// The accounts with stake > 0 after a block (a slashed account has none), by address.
+using StakeTable = std::map<Address, std::uint64_t>;
+using StakeTablePtr = std::shared_ptr<const StakeTable>;
+using ValidatorSetPtr = std::shared_ptr<const ProofOfStake>;
+
+// The stake table after `block` from the one after its parent: STAKE adds its amount, UNSTAKE
+// takes it away, evidence empties its offender. The block is assumed valid (connecting it checks
+// that); the result shares `before` when the block changes no stake.
+StakeTablePtr stakes_after(const StakeTablePtr& before, const Block& block);
+
+// validators(e) from validators(e-1) and the stakes after F(e), with the entry cap: each account
+// keeps min(stake, previous weight); then, in ascending address order, each grows towards its
+// stake while the growth so far stays within ceil(total(previous) / 4). `previous` itself when
+// nothing changed, or when no account would be left.
+ValidatorSetPtr next_validator_set(const ValidatorSetPtr& previous, const StakeTable& finalized);
+
+// A block as validator sets use it: its place and the stakes after it.
+struct StakeSnapshot {
+  Checkpoint block;
+  StakeTablePtr stakes;
+};
+
+// Where a chain stands in its validator sets after one of its blocks, in the block's epoch e:
+// validators(e), validators(e-1), validators(e-2), and what fixes the later sets. O(1) to copy;
+// crossing epochs costs a set computation per epoch until nothing changes.
+class ValidatorSchedule {
+ public:
+  // The schedule after genesis: validators(e) for e < 3 are the genesis stakes.
+  static ValidatorSchedule genesis(const StakeSnapshot& genesis);
+
+  // The schedule for a child block in `epoch` (>= this one's), before the child's own effects:
+  // the sets of `epoch` and the two before it, which the chain up to this block fixes.
+  ValidatorSchedule at_epoch(std::uint64_t epoch) const;
+  // The schedule after a block of this schedule's epoch whose chain has finalized `finalized`.
+  ValidatorSchedule after_block(const StakeSnapshot& finalized) const;
+
+  std::uint64_t epoch() const { return epoch_; }
+  // validators(e) for e in [epoch() - 2, epoch()] (clamped at 0).
+  const ProofOfStake& set(std::uint64_t e) const;
+  const ValidatorSetPtr& set_ptr(std::uint64_t e) const;
+  // Whether `key` is in validators(epoch() - 2 .. epoch()).
+  bool in_any_set(const PublicKey& key) const;
+  // How many distinct validators those three sets hold.
+  std::size_t distinct_validators() const;
+  // The chain's finalized block so far, with its stakes.
+  const StakeSnapshot& finalized() const { return finalized_; }
+
+  ValidatorSchedule() = default;
+
+ private:
+  std::uint64_t epoch_ = 0;
+  StakeSnapshot finalized_;
+  // ends_[i]: the chain's finalized block as it stood at the end of epoch epoch_-1-i, with its
+  // stakes; so ends_[2] is F(epoch_).
+  std::array<StakeSnapshot, 3> ends_;
+  // sets_[i] = validators(epoch_ - i).
+  std::array<ValidatorSetPtr, 3> sets_;
+  ValidatorSetPtr genesis_set_;
+};
+
+}  // namespace pos
