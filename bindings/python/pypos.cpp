@@ -99,7 +99,7 @@ py::dict account_dict(const Address& address, const Account& a) {
   d["stake"] = a.stake;
   d["nonce"] = a.nonce;
   d["unbonding"] = a.unbonding;
-  d["unbonding_release"] = a.unbonding_release;
+  d["unbonding_height"] = a.unbonding_height;
   d["slashed"] = a.slashed;
   return d;
 }
@@ -465,8 +465,8 @@ class Error(Exception):
       .def_property_readonly("genesis_time",
                              [](const Genesis& g) { return g.params.genesis_time_ms; })
       .def_property_readonly("slot_ms", [](const Genesis& g) { return g.params.slot_ms; })
-      .def_property_readonly("unbonding_blocks",
-                             [](const Genesis& g) { return g.params.unbonding_blocks; })
+      .def_property_readonly("unbonding_epochs",
+                             [](const Genesis& g) { return g.params.unbonding_epochs; })
       .def_property_readonly("epoch_slots", [](const Genesis& g) { return g.params.epoch_slots; })
       .def_property_readonly("max_block_txs",
                              [](const Genesis& g) { return g.params.max_block_txs; })

@@ -158,7 +158,7 @@ class Genesis:
     chain_id: str
     genesis_time: int
     slot_ms: int
-    unbonding_blocks: int
+    unbonding_epochs: int
     epoch_slots: int
     max_block_txs: int
     exchange_authority: str

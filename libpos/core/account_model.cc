@@ -3,7 +3,7 @@
 // every node computes the same root however the accounts arrived; each change re-hashes only the
 // path from its leaf to the root (about log2(accounts) nodes), lazily at the next state_root().
 //   leaf     = SHA-256(0x00 || address || u64 balance || u64 stake || u64 nonce
-//                      || u64 unbonding || u64 unbonding_release || u8 flags)
+//                      || u64 unbonding || u64 unbonding_height || u8 flags)
 //              flags: bit 0 slashed; the other bits are zero
 //   internal = SHA-256(0x01 || u8 critical_bit || left || right)
 //   empty    = SHA-256("")
@@ -56,7 +56,7 @@ const Hash& node_hash(Node& n) {
         .u64(n.account.stake)
         .u64(n.account.nonce)
         .u64(n.account.unbonding)
-        .u64(n.account.unbonding_release)
+        .u64(n.account.unbonding_height)
         .u8(n.account.slashed ? 1 : 0);
     n.hash = sha256(std::move(w).take());
   } else {
@@ -169,13 +169,13 @@ void AccountModel::put(const Address& address, const Account& account) {
     ++stakers_version_;
   }
   if (old.unbonding != 0) {
-    auto it = releases_.find(old.unbonding_release);
+    auto it = releases_.find(old.unbonding_height);
     if (it != releases_.end()) {
       it->second.erase(address);
       if (it->second.empty()) releases_.erase(it);
     }
   }
-  if (account.unbonding != 0) releases_[account.unbonding_release].insert(address);
+  if (account.unbonding != 0) releases_[account.unbonding_height].insert(address);
   if (account.empty())
     trie_->erase(address);
   else
@@ -195,10 +195,11 @@ std::size_t AccountModel::size() const {
   return trie_->leaves.size();
 }
 
-std::vector<Address> AccountModel::releases_at(std::uint64_t height) const {
-  auto it = releases_.find(height);
-  if (it == releases_.end()) return {};
-  return {it->second.begin(), it->second.end()};
+std::vector<Address> AccountModel::unbonding_up_to(std::uint64_t height) const {
+  std::vector<Address> out;
+  for (auto it = releases_.begin(); it != releases_.end() && it->first <= height; ++it)
+    out.insert(out.end(), it->second.begin(), it->second.end());
+  return out;
 }
 
 void AccountModel::for_each(const std::function<void(const Address&, const Account&)>& fn) const {

@@ -60,7 +60,9 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   chain->genesis_hash_ = genesis_block->hash();
   chain->genesis_stakes_ =
       StakeSnapshot{Checkpoint{chain->genesis_hash_, 0, 0}, genesis_stakes(genesis)};
-  chain->last_pruned_ = ValidatorSchedule::genesis(chain->genesis_stakes_);
+  // Unbonding looks back F(e - unbonding_epochs), which needs that many epochs of F and two more.
+  chain->last_pruned_ =
+      ValidatorSchedule::genesis(chain->genesis_stakes_, genesis.params.unbonding_epochs + 3);
   chain->past_sets_[0] = chain->last_pruned_.set_ptr(0);
   auto meta = storage.meta();
   if (!meta) {
@@ -721,16 +723,22 @@ void Blockchain::prune_evidence() {
   if (!batch.evidence_erase.empty() && storage_.commit(batch).ok()) committed_evidence(batch);
 }
 
-Result<UndoRecord> Blockchain::connect(const Block& block, StorageBatch& batch) {
+std::uint64_t Blockchain::matured_height(const ValidatorSchedule& validators) const {
+  const std::uint64_t epoch = validators.epoch(), wait = params().unbonding_epochs;
+  return epoch < wait ? 0 : validators.finalized_by(epoch - wait).height;
+}
+
+Result<UndoRecord> Blockchain::connect(const Block& block, const ValidatorSchedule& validators,
+                                       StorageBatch& batch) {
   const BlockHeader& h = block.header();
   // All signatures at once, in parallel; the loop below then finds their verdicts kept.
   if (verifier_) (void)verifier_->verify_all(block.transactions());
   UndoLog undo;
-  release_unbonding(state_, h.height, undo);
+  release_unbonding(state_, matured_height(validators), undo);
   const auto& txs = block.transactions();
   for (std::size_t i = 0; i < txs.size(); ++i) {
     Status ok = txs[i]->check_stateless(params().exchange_authority);
-    if (ok.ok()) ok = apply_transaction(state_, *txs[i], h.forger, h.height, params(), undo);
+    if (ok.ok()) ok = apply_transaction(state_, *txs[i], h.forger, h.height, undo);
     if (!ok.ok()) {
       undo.revert(state_);
       return make_error(Reason::kBlockTxInvalid, "transaction " + std::to_string(i) + " (" +
@@ -884,7 +892,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
 
 Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const ChainState& chain_state) {
   StorageBatch batch;
-  auto undo = connect(*block, batch);
+  auto undo = connect(*block, chain_state.validators, batch);
   if (!undo.ok()) {
     index_block(*block, chain_state, false, true, nullptr);
     return undo.error();
@@ -991,7 +999,7 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
     }
     for (const Hash& hash : branch) {
       BlockPtr block = stored(hash);
-      auto undo = connect(*block, batch);
+      auto undo = connect(*block, index_.at(hash).validators, batch);
       if (!undo.ok()) {
         // This block and every block after it on the branch are invalid. Roll back to the tip:
         // the valid part before it may still be the best branch by the latest votes, which
@@ -1044,9 +1052,9 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   header.vrf_proof = vrf_prove(key, vrf_input(header.chain_id, nonce, slot));
   std::size_t bytes = header.signing_bytes().size() + kBlockSignatureBytes;
   UndoLog undo;
-  release_unbonding(state_, header.height, undo);
-  // Room for the evidence that slashes now; after the transactions (an UNSTAKE can empty an
-  // offender when unbonding takes no blocks) only what still slashes goes in.
+  release_unbonding(state_, matured_height(tip_schedule(params().epoch_of(slot))), undo);
+  // Room for the evidence that slashes now; after the transactions each piece is judged again,
+  // as connect() will, against the state they leave.
   std::vector<EvidencePtr> candidates;
   std::set<PublicKey> offenders;
   for (const auto& [id, e] : pending_evidence_) {
@@ -1068,8 +1076,7 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
     if (chosen.size() == params().max_block_txs) break;
     if (bytes + tx->encoded_size() > kMaxBlockBytes || blocked.contains(tx->sender())) continue;
     Status ok = tx->check_stateless(params().exchange_authority);
-    if (ok.ok())
-      ok = apply_transaction(state_, *tx, key.public_key(), header.height, params(), undo);
+    if (ok.ok()) ok = apply_transaction(state_, *tx, key.public_key(), header.height, undo);
     if (!ok.ok()) {
       blocked.insert(tx->sender());
       continue;

@@ -6,11 +6,11 @@ namespace pos {
 
 Hash ChainParams::hash() const {
   detail::ByteWriter w;
-  w.raw(std::string_view("pos/params/v2"))
+  w.raw(std::string_view("pos/params/v3"))
       .str(chain_id)
       .u64(genesis_time_ms)
       .u64(slot_ms)
-      .u64(unbonding_blocks)
+      .u64(unbonding_epochs)
       .u64(epoch_slots)
       .u64(max_block_txs)
       .raw(exchange_authority.view());

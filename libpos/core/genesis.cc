@@ -24,6 +24,8 @@ Status validate(const Genesis& g) {
   if (p.slot_ms == 0) return bad_genesis("slot_ms must be positive");
   if (p.epoch_slots < kMinEpochSlots)
     return bad_genesis("epoch_slots must be at least " + std::to_string(kMinEpochSlots));
+  if (p.unbonding_epochs < kMinUnbondingEpochs)
+    return bad_genesis("unbonding_epochs must be at least " + std::to_string(kMinUnbondingEpochs));
   if (p.max_block_txs == 0 || p.max_block_txs > kMaxBlockTransactions)
     return bad_genesis("max_block_txs must be 1 to " + std::to_string(kMaxBlockTransactions));
   if (g.allocations.empty()) return bad_genesis("allocations must not be empty");
@@ -58,12 +60,15 @@ Result<Genesis> Genesis::parse(std::string_view json) {
     return bad_genesis(
         "\"finality_depth\" was removed in protocol v2: blocks are final when votes finalize "
         "them (docs/consensus.md); delete the field");
+  if (obj->has("unbonding_blocks"))
+    return bad_genesis(
+        "\"unbonding_blocks\" was replaced in protocol v2 by \"unbonding_epochs\" (at least " +
+        std::to_string(kMinUnbondingEpochs) +
+        "): an unstaked amount matures that many epochs after it is finalized (docs/consensus.md)");
   struct {
     const char* name;
     std::uint64_t* out;
-  } numbers[] = {{"genesis_time", &g.params.genesis_time_ms},
-                 {"slot_ms", &g.params.slot_ms},
-                 {"unbonding_blocks", &g.params.unbonding_blocks}};
+  } numbers[] = {{"genesis_time", &g.params.genesis_time_ms}, {"slot_ms", &g.params.slot_ms}};
   for (auto& n : numbers) {
     auto v = obj->u64(n.name);
     if (!v.ok()) return bad_genesis(v.error().message);
@@ -73,7 +78,8 @@ Result<Genesis> Genesis::parse(std::string_view json) {
   struct {
     const char* name;
     std::uint64_t* out;
-  } optional_numbers[] = {{"epoch_slots", &g.params.epoch_slots},
+  } optional_numbers[] = {{"unbonding_epochs", &g.params.unbonding_epochs},
+                          {"epoch_slots", &g.params.epoch_slots},
                           {"max_block_txs", &g.params.max_block_txs}};
   for (auto& n : optional_numbers) {
     if (!obj->has(n.name)) continue;
@@ -128,8 +134,8 @@ std::string Genesis::to_json() const {
   w.Uint64(params.genesis_time_ms);
   w.Key("slot_ms");
   w.Uint64(params.slot_ms);
-  w.Key("unbonding_blocks");
-  w.Uint64(params.unbonding_blocks);
+  w.Key("unbonding_epochs");
+  w.Uint64(params.unbonding_epochs);
   w.Key("epoch_slots");
   w.Uint64(params.epoch_slots);
   w.Key("max_block_txs");

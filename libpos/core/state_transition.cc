@@ -43,7 +43,7 @@ void undo_block(AccountModel& state, const UndoRecord& undo) {
 }
 
 Status apply_transaction(AccountModel& state, const Transaction& tx, const PublicKey& forger,
-                         std::uint64_t height, const ChainParams& params, UndoLog& undo) {
+                         std::uint64_t height, UndoLog& undo) {
   Account sender = state.get(tx.sender());
   if (tx.nonce() < sender.nonce)
     return make_error(Reason::kStaleNonce, "nonce " + std::to_string(tx.nonce()) +
@@ -65,6 +65,10 @@ Status apply_transaction(AccountModel& state, const Transaction& tx, const Publi
       break;
     case TxType::kUnstake:
       if (sender.stake < tx.amount()) return insufficient("stake", sender.stake, tx.amount());
+      // Slashed accounts hold no stake, so this is the unslashed stake of the whole chain.
+      if (state.total_stake() == tx.amount())
+        return make_error(Reason::kInsufficientStake,
+                          "the UNSTAKE would leave no stake on the chain, so no validator");
       cost = tx.fee();
       if (sender.balance < cost) return insufficient("balance", sender.balance, cost);
       break;
@@ -85,12 +89,10 @@ Status apply_transaction(AccountModel& state, const Transaction& tx, const Publi
   if (tx.type() == TxType::kStake) sender.stake += tx.amount();
   if (tx.type() == TxType::kUnstake) {
     sender.stake -= tx.amount();
-    if (params.unbonding_blocks == 0) {
-      sender.balance += tx.amount();
-    } else {
-      sender.unbonding += tx.amount();
-      sender.unbonding_release = height + params.unbonding_blocks;
-    }
+    // One amount per account: a later UNSTAKE joins it and restarts its wait, which never
+    // releases stake earlier than its own rule would.
+    sender.unbonding += tx.amount();
+    sender.unbonding_height = height;
   }
   put(state, undo, tx.sender(), sender);
   if (tx.type() == TxType::kTransfer || tx.type() == TxType::kExchange) {
@@ -120,18 +122,18 @@ Status apply_evidence(AccountModel& state, const Evidence& evidence, UndoLog& un
   Account account = state.get(evidence.offender());
   account.stake = 0;
   account.unbonding = 0;
-  account.unbonding_release = 0;
+  account.unbonding_height = 0;
   account.slashed = true;
   put(state, undo, evidence.offender(), account);
   return {};
 }
 
-void release_unbonding(AccountModel& state, std::uint64_t height, UndoLog& undo) {
-  for (const Address& address : state.releases_at(height)) {
+void release_unbonding(AccountModel& state, std::uint64_t matured, UndoLog& undo) {
+  for (const Address& address : state.unbonding_up_to(matured)) {
     Account a = state.get(address);
     a.balance += a.unbonding;
     a.unbonding = 0;
-    a.unbonding_release = 0;
+    a.unbonding_height = 0;
     put(state, undo, address, a);
   }
 }

@@ -62,10 +62,11 @@ ValidatorSetPtr next_validator_set(const ValidatorSetPtr& previous, const StakeT
   return same ? previous : std::make_shared<const ProofOfStake>(weights);
 }
 
-ValidatorSchedule ValidatorSchedule::genesis(const StakeSnapshot& genesis) {
+ValidatorSchedule ValidatorSchedule::genesis(const StakeSnapshot& genesis, std::size_t history) {
   ValidatorSchedule s;
   s.finalized_ = genesis;
-  s.ends_.fill(genesis);
+  s.ends_ = std::make_shared<const std::vector<StakeSnapshot>>(std::max<std::size_t>(history, 3),
+                                                               genesis);
   s.genesis_set_ = std::make_shared<const ProofOfStake>(*genesis.stakes);
   s.sets_.fill(s.genesis_set_);
   return s;
@@ -75,15 +76,19 @@ ValidatorSchedule ValidatorSchedule::at_epoch(std::uint64_t epoch) const {
   ValidatorSchedule s = *this;
   for (std::uint64_t x = epoch_ + 1; x <= epoch; ++x) {
     // The chain's last block before epoch x is this schedule's: what it finalized is G(x).
-    s.ends_ = {finalized_, s.ends_[0], s.ends_[1]};
+    auto ends = std::make_shared<std::vector<StakeSnapshot>>();
+    ends->reserve(s.ends_->size());
+    ends->push_back(finalized_);
+    ends->insert(ends->end(), s.ends_->begin(), s.ends_->end() - 1);
+    s.ends_ = std::move(ends);
     ValidatorSetPtr next =
-        x < 3 ? genesis_set_ : next_validator_set(s.sets_[0], *s.ends_[2].stakes);
+        x < 3 ? genesis_set_ : next_validator_set(s.sets_[0], *(*s.ends_)[2].stakes);
     s.sets_ = {next, s.sets_[0], s.sets_[1]};
     s.epoch_ = x;
     // F stays put and the set no longer moves: every later epoch has this set too, so from
     // epoch x + 1 on all three sets are this one.
     bool settled = x >= 3 && x < epoch && s.sets_[0] == s.sets_[1] &&
-                   std::all_of(s.ends_.begin(), s.ends_.end(), [&](const StakeSnapshot& end) {
+                   std::all_of(s.ends_->begin(), s.ends_->end(), [&](const StakeSnapshot& end) {
                      return end.block.hash == finalized_.block.hash;
                    });
     if (settled) {
@@ -105,6 +110,13 @@ const ValidatorSetPtr& ValidatorSchedule::set_ptr(std::uint64_t e) const {
   std::uint64_t back = e <= epoch_ ? epoch_ - e : 0;
   if (e > epoch_ || back > 2) throw std::logic_error("ValidatorSchedule: epoch out of range");
   return sets_[back];
+}
+
+const Checkpoint& ValidatorSchedule::finalized_by(std::uint64_t e) const {
+  std::uint64_t back = e <= epoch_ ? epoch_ - e + 2 : 0;
+  if (e > epoch_ || back >= ends_->size())
+    throw std::logic_error("ValidatorSchedule: F(e) out of range");
+  return (*ends_)[back].block;
 }
 
 const ProofOfStake& ValidatorSchedule::set(std::uint64_t e) const {

@@ -270,8 +270,8 @@ std::string account_to_json(const Address& address, const Account& a) {
   w.Uint64(a.nonce);
   write_key(w, "unbonding");
   w.Uint64(a.unbonding);
-  write_key(w, "unbonding_release");
-  w.Uint64(a.unbonding_release);
+  write_key(w, "unbonding_height");
+  w.Uint64(a.unbonding_height);
   write_key(w, "slashed");
   w.Bool(a.slashed);
   w.EndObject();
@@ -287,7 +287,7 @@ Result<Account> account_from_json(std::string_view json, const Address& expected
   for (Status s : {take(o->fixed_hex<Address>("address"), address),
                    take(o->u64("balance"), a.balance), take(o->u64("stake"), a.stake),
                    take(o->u64("nonce"), a.nonce), take(o->u64("unbonding"), a.unbonding),
-                   take(o->u64("unbonding_release"), a.unbonding_release),
+                   take(o->u64("unbonding_height"), a.unbonding_height),
                    take(o->boolean("slashed"), a.slashed)})
     if (!s.ok()) return s.error();
   if (address != expected)

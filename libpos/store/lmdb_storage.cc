@@ -9,7 +9,8 @@
 //   blocks    block hash (32)    -> the block's binary form (pos/codec.h)
 //   main      u64 height (big-endian, so keys sort by height) -> main-chain block hash (32)
 //   accounts  address (32)       -> u64 balance || u64 stake || u64 nonce || u64 unbonding
-//                                   || u64 unbonding_release || u8 flags (bit 0: slashed)
+//                                   || u64 unbonding_height || u8 flags (bit 0: slashed)
+//                                   (unbonding_height: the latest UNSTAKE's block)
 //   stakers   address (32)       -> u64 stake, for every account with stake > 0
 //   undo      block hash (32)    -> u32 n || n * (address (32) || account as above)
 //   txs       transaction id (32) -> u64 height || u32 index || block hash (32)
@@ -18,8 +19,9 @@
 //   epochs    block hash (32)    -> u64 epoch || nonce (32) || next nonce (32), for every stored
 //             block (pos/epoch.h)
 //   evidence  evidence id (32)   -> the evidence's bytes, for evidence not yet on the main chain
-// Schema 4 holds protocol v2 blocks with slashing; schema 3 (v2 before slashing) and schemas 1
-// and 2 (protocol v1) are refused, not converted: their chain is another network's.
+// Schema 5 holds protocol v2 blocks with validator sets and unbonding that follow finality;
+// schemas 3 and 4 (earlier v2) and 1 and 2 (protocol v1) are refused, not converted: their chain
+// is another network's.
 // Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the state
 // before or after it, never a mix.
 #include "pos/lmdb_storage.h"
@@ -115,7 +117,7 @@ Bytes history_key(const Address& address, TxPosition position) {
 }
 
 void write_account(detail::ByteWriter& w, const Account& a) {
-  w.u64(a.balance).u64(a.stake).u64(a.nonce).u64(a.unbonding).u64(a.unbonding_release);
+  w.u64(a.balance).u64(a.stake).u64(a.nonce).u64(a.unbonding).u64(a.unbonding_height);
   w.u8(a.slashed ? 1 : 0);
 }
 
@@ -125,7 +127,7 @@ Account read_account(detail::ByteReader& r) {
   a.stake = r.u64();
   a.nonce = r.u64();
   a.unbonding = r.u64();
-  a.unbonding_release = r.u64();
+  a.unbonding_height = r.u64();
   std::uint8_t flags = r.u8();
   if (flags > 1) throw StorageError("damaged account record: unknown flags");
   a.slashed = flags == 1;
@@ -307,12 +309,13 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
                          std::to_string(version) + "; this libpos reads schema version " +
                          std::to_string(LmdbStorage::kSchemaVersion) +
                          ": open it with a newer libpos");
-  if (version == 3)
-    return storage_error(dir.string() +
-                         " holds a chain of protocol v2 before slashing (schema "
-                         "version 3), which this libpos cannot read or convert: accounts and "
-                         "state roots changed, so that network is gone. Move the directory "
-                         "aside or delete it (rm -r " +
+  if (version == 3 || version == 4)
+    return storage_error(dir.string() + " holds a chain of protocol v2 before " +
+                         (version == 3 ? "slashing" : "validator sets followed finality") +
+                         " (schema version " + std::to_string(version) +
+                         "), which this libpos cannot read or convert: accounts and state roots "
+                         "changed, so that network is gone. Move the directory aside or delete "
+                         "it (rm -r " +
                          dir.string() + "), then start again to sync the current network");
   if (version < LmdbStorage::kSchemaVersion)
     return storage_error(dir.string() + " holds a protocol v1 chain (schema version " +

@@ -42,7 +42,7 @@ TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t u
   genesis.params.chain_id = "pos-functional";
   genesis.params.genesis_time_ms = SystemClock().now_ms() - 10 * slot_ms;
   genesis.params.slot_ms = slot_ms;
-  genesis.params.unbonding_blocks = 5;
+  genesis.params.unbonding_epochs = 5;
   if (count == 0) return;  // demo(): the genesis comes from keys/
   genesis.params.exchange_authority = validators[0].public_key();
   for (const auto& v : validators) genesis.allocations.push_back({v.public_key(), 1'000'000, 100});

@@ -69,7 +69,7 @@ done
 now_ms=$(($(date +%s%3N) - 5000))
 {
   echo "{\"chain_id\": \"pos-netns\", \"genesis_time\": $now_ms, \"slot_ms\": 500,"
-  echo " \"unbonding_blocks\": 5, \"exchange_authority\": \"${addresses[0]}\","
+  echo " \"unbonding_epochs\": 5, \"exchange_authority\": \"${addresses[0]}\","
   echo " \"allocations\": ["
   for i in 0 1 2 3; do echo "  {\"address\": \"${addresses[$i]}\", \"balance\": 1000000, \"stake\": 100},"; done
   echo "  {\"address\": \"${addresses[4]}\", \"balance\": 100000, \"stake\": 0},"

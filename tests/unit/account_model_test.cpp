@@ -56,7 +56,7 @@ TEST_CASE("every field of every account changes the state root", "[state]") {
   for (int field = 0; field < 5; ++field) {
     Account changed{10, 0, 0, 0, 0};
     std::uint64_t* f[] = {&changed.balance, &changed.stake, &changed.nonce, &changed.unbonding,
-                          &changed.unbonding_release};
+                          &changed.unbonding_height};
     *f[field] += 1;
     if (field == 4) changed.unbonding = 1;
     m.put(y, changed);
@@ -89,12 +89,14 @@ TEST_CASE("totals, stakers and release schedule follow every change", "[state]")
   CHECK(m.total_supply() == 165);
   CHECK(m.total_stake() == 50);
   CHECK(m.stakers().size() == 1);
-  CHECK(m.releases_at(9) == std::vector<Address>{y});
+  CHECK(m.unbonding_up_to(9) == std::vector<Address>{y});
+  CHECK(m.unbonding_up_to(100) == std::vector<Address>{y});
+  CHECK(m.unbonding_up_to(8).empty());
   std::uint64_t version = m.stakers_version();
   m.put(x, Account{100, 0, 0, 0, 0});
   CHECK(m.stakers().empty());
   CHECK(m.stakers_version() != version);
   m.put(y, Account{15, 0, 0, 0, 0});
-  CHECK(m.releases_at(9).empty());
+  CHECK(m.unbonding_up_to(9).empty());
   CHECK(m.total_supply() == 115);
 }

@@ -33,10 +33,8 @@ void require_refused(TestNet& net, const BlockPtr& block, Reason reason,
 // The state root a block on the tip would have with `txs` applied in order.
 Hash root_with(TestNet& net, const BlockHeader& h, const std::vector<TransactionPtr>& txs) {
   AccountModel& state = const_cast<AccountModel&>(net.chain->state());
-  UndoLog undo;
-  release_unbonding(state, h.height, undo);
-  for (const auto& tx : txs)
-    REQUIRE(apply_transaction(state, *tx, h.forger, h.height, net.genesis.params, undo).ok());
+  UndoLog undo;  // nothing unbonding matures on these chains, which finalize nothing
+  for (const auto& tx : txs) REQUIRE(apply_transaction(state, *tx, h.forger, h.height, undo).ok());
   Hash root = state.state_root();
   undo.revert(state);
   return root;
@@ -593,27 +591,54 @@ TEST_CASE("a failed block in a longer branch rolls the reorganisation back", "[c
   CHECK(a.chain->block_at(1)->hash() == a1->hash());
 }
 
-TEST_CASE("stake, unstake and unbonding through blocks", "[chain]") {
-  TestNet net;
+TEST_CASE("stake, unstake, and unbonding that matures unbonding_epochs after it is finalized",
+          "[chain]") {
+  NetOptions options;
+  options.epoch_slots = 8;
+  TestNet net(options);
   const Wallet& u = net.users[0];
   REQUIRE(net.pool.add(u.stake(net.chain_id(), 300, 0, 0, 1), net.chain->state(), net.now()).ok());
-  net.advance();
+  net.advance_finalizing();
   CHECK(net.chain->state().get(u.public_key()).stake == 300);
   CHECK(net.chain->state().stakers().contains(u.public_key()));
   REQUIRE(
       net.pool.add(u.unstake(net.chain_id(), 100, 0, 1, 2), net.chain->state(), net.now()).ok());
-  net.advance();  // height 2: unbonding until 2 + 3
+  BlockPtr unstaked = net.advance_finalizing();
   Account a = net.chain->state().get(u.public_key());
   CHECK(a.stake == 200);
   CHECK(a.unbonding == 100);
-  CHECK(a.unbonding_release == 5);
+  CHECK(a.unbonding_height == unstaked->height());
   CHECK(a.balance == 700);
+  // Finalized in epoch y, the block is F(y + 3); the amount matures in the first block of epoch
+  // y + 3 + unbonding_epochs.
+  std::optional<std::uint64_t> y;
+  const ChainParams& params = net.genesis.params;
+  for (;;) {
+    BlockPtr block = net.advance_finalizing();
+    std::uint64_t epoch = params.epoch_of(block->slot());
+    if (!y && net.chain->vote_finality().finalized().height >= unstaked->height()) y = epoch;
+    Account now = net.chain->state().get(u.public_key());
+    INFO("block " << block->height() << " in epoch " << epoch);
+    if (y && epoch >= *y + 3 + params.unbonding_epochs) {
+      CHECK(now.balance == 800);
+      CHECK(now.unbonding == 0);
+      break;
+    }
+    CHECK(now.balance == 700);
+    CHECK(now.unbonding == 100);
+  }
+}
+
+TEST_CASE("unbonding never matures while nothing is finalized", "[chain]") {
+  NetOptions options;
+  options.epoch_slots = 8;
+  TestNet net(options);
+  const Wallet& u = net.validators[1];
+  REQUIRE(net.pool.add(u.unstake(net.chain_id(), 40, 0, 0, 1), net.chain->state(), net.now()).ok());
   net.advance();
-  net.advance();
-  CHECK(net.chain->state().get(u.public_key()).balance == 700);
-  net.advance();  // height 5
-  CHECK(net.chain->state().get(u.public_key()).balance == 800);
-  CHECK(net.chain->state().get(u.public_key()).unbonding == 0);
+  while (net.chain->tip().slot < 12 * 8) net.advance();
+  CHECK(net.chain->finalized_height() == 0);
+  CHECK(net.chain->state().get(u.public_key()).unbonding == 40);
 }
 
 TEST_CASE("the chain keeps going when a leader is offline: the next slot has another leader",

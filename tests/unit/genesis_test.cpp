@@ -54,7 +54,7 @@ TEST_CASE("every parameter is part of the network's identity", "[genesis]") {
   other.params.max_block_txs -= 1;
   CHECK(other.hash() != base);
   other = g;
-  other.params.unbonding_blocks += 1;
+  other.params.unbonding_epochs += 1;
   CHECK(other.hash() != base);
   other = g;
   other.params.exchange_authority.bytes[0] ^= 1;
@@ -71,8 +71,15 @@ TEST_CASE("bad genesis files are refused with a clear message", "[genesis]") {
              Catch::Contains("slot_ms"));
   CHECK_THAT(refusal(replaced(json, "\"chain_id\": \"pos-test\"", "\"chain_id\": \"\"")).message,
              Catch::Contains("chain_id"));
-  CHECK_THAT(refusal(replaced(json, "\"unbonding_blocks\": 3,", "")).message,
-             Catch::Contains("unbonding_blocks"));
+  CHECK_THAT(refusal(replaced(json, "\"unbonding_epochs\": 5", "\"unbonding_epochs\": 4")).message,
+             Catch::Contains("unbonding_epochs must be at least 5"));
+  // Optional, with the minimum as default.
+  CHECK(Genesis::parse(replaced(json, "\"unbonding_epochs\": 5,", ""))
+            .value()
+            .params.unbonding_epochs == 5);
+  // A v1 genesis: unbonding by blocks is gone, and the message names its replacement.
+  CHECK_THAT(refusal(replaced(json, "\"unbonding_epochs\": 5", "\"unbonding_blocks\": 10")).message,
+             Catch::Contains("replaced in protocol v2 by \"unbonding_epochs\""));
   // A v1 genesis: depth finality is gone, and the message says so.
   CHECK_THAT(
       refusal(replaced(json, "\"slot_ms\": 1000,", "\"slot_ms\": 1000, \"finality_depth\": 32,"))

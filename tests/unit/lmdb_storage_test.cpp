@@ -238,7 +238,7 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     tip_hash = net.chain->tip_hash();
     tip_header = net.chain->block(tip_hash)->header().signing_bytes();
     Account a = net.chain->state().get(net.users[0].public_key());
-    for (auto v : {a.balance, a.stake, a.nonce, a.unbonding, a.unbonding_release}) {
+    for (auto v : {a.balance, a.stake, a.nonce, a.unbonding, a.unbonding_height}) {
       Bytes b = be64(v);
       account_record.insert(account_record.end(), b.begin(), b.end());
     }
@@ -265,12 +265,12 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     CHECK(snapshot(data) == before);
   }
   SECTION("a newer schema") {
-    write_schema_version(data, 5);
+    write_schema_version(data, 6);
     auto changed = snapshot(data);
     auto r = open_chain(genesis);
     REQUIRE(r.reason() == Reason::kStorage);
-    CHECK_THAT(r.error().message, Catch::Contains("schema version 5"));
-    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 4"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 6"));
+    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 5"));
     CHECK(snapshot(data) == changed);
   }
   SECTION("a protocol v2 data dir from before slashing (schema 3)") {
@@ -279,6 +279,16 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     auto r = open_chain(genesis);
     REQUIRE(r.reason() == Reason::kStorage);
     CHECK_THAT(r.error().message, Catch::Contains("before slashing (schema version 3)"));
+    CHECK_THAT(r.error().message, Catch::Contains("rm -r " + data.string()));
+    CHECK(snapshot(data) == changed);
+  }
+  SECTION("a protocol v2 data dir from before finalized validator sets (schema 4)") {
+    write_schema_version(data, 4);
+    auto changed = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message,
+               Catch::Contains("before validator sets followed finality (schema version 4)"));
     CHECK_THAT(r.error().message, Catch::Contains("rm -r " + data.string()));
     CHECK(snapshot(data) == changed);
   }

@@ -267,7 +267,7 @@ TEST_CASE("docs/protocol.md: the state root example", "[doc][state]") {
   p.chain_id = e.at("chain_id");
   p.genesis_time_ms = u64_of(e, "genesis_time");
   p.slot_ms = u64_of(e, "slot_ms");
-  p.unbonding_blocks = u64_of(e, "unbonding_blocks");
+  p.unbonding_epochs = u64_of(e, "unbonding_epochs");
   p.epoch_slots = u64_of(e, "epoch_slots");
   p.max_block_txs = u64_of(e, "max_block_txs");
   p.exchange_authority = Address::from_hex(e.at("exchange_authority")).value();
@@ -278,7 +278,7 @@ TEST_CASE("docs/protocol.md: the state root example", "[doc][state]") {
     std::string n = std::to_string(i);
     state.put(Address::from_hex(e.at("account" + n)).value(),
               Account{u64_of(e, "balance" + n), u64_of(e, "stake" + n), u64_of(e, "nonce" + n),
-                      u64_or_zero(e, "unbonding" + n), u64_or_zero(e, "unbonding_release" + n),
+                      u64_or_zero(e, "unbonding" + n), u64_or_zero(e, "unbonding_height" + n),
                       u64_or_zero(e, "slashed" + n) == 1});
     check_value(e, "state_root_" + std::to_string(i + 1), state.state_root().hex());
   }

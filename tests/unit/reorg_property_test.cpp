@@ -16,7 +16,6 @@ NetOptions tree_options() {
   NetOptions o;
   // No votes: nothing is finalized, so every fork in these trees may be reorganised.
   o.users = 4;
-  o.unbonding_blocks = 2;
   return o;
 }
 

@@ -50,14 +50,11 @@ TEST_CASE("included evidence burns the offender's stake and marks it slashed",
   UndoLog undo;
   AccountModel state = net.genesis.initial_state();
   state.put(offender.public_key(), copy);
-  auto refused =
-      apply_transaction(state, *stake, net.validators[0].public_key(), 5, net.genesis.params, undo);
+  auto refused = apply_transaction(state, *stake, net.validators[0].public_key(), 5, undo);
   CHECK(refused.reason() == Reason::kSlashed);
   auto transfer =
       offender.transfer(net.chain_id(), net.users[0].public_key(), 5, 0, after.nonce, net.now());
-  CHECK(apply_transaction(state, *transfer, net.validators[0].public_key(), 5, net.genesis.params,
-                          undo)
-            .ok());
+  CHECK(apply_transaction(state, *transfer, net.validators[0].public_key(), 5, undo).ok());
 }
 
 TEST_CASE("evidence that proves nothing is refused; a block carrying it is invalid",
@@ -181,19 +178,21 @@ TEST_CASE("a double block is found even when the first block's body failed",
   CHECK(net.chain->take_found_evidence().empty());
 }
 
-TEST_CASE("a leader leaves out evidence that its own transactions made stale",
+TEST_CASE("an offender that unstakes everything is still slashed: its unbonding amount burns",
           "[chain][evidence][slashing]") {
-  NetOptions options;
-  options.unbonding_blocks = 0;  // an UNSTAKE pays out at once, leaving nothing to slash
-  TestNet net(options);
+  TestNet net;
   const Wallet& offender = net.validators[2];
+  std::uint64_t supply = net.chain->state().total_supply();
   REQUIRE(net.chain->add_evidence(double_vote_of(net, offender)).value());
   auto unstake = offender.unstake(net.chain_id(), 100, 0, net.nonce_of(offender), net.now());
   REQUIRE(net.pool.add(unstake, net.chain->state(), net.now()).ok());
   BlockPtr block = net.advance();
   CHECK(block->transactions().size() == 1);
-  CHECK(block->evidence().empty());
-  CHECK_FALSE(net.chain->state().get(offender.public_key()).slashed);
-  // Nothing to slash on this branch, but another may still have the stake: it stays pending.
-  CHECK(net.chain->pending_evidence().size() == 1);
+  CHECK(block->evidence().size() == 1);
+  Account after = net.chain->state().get(offender.public_key());
+  CHECK(after.slashed);
+  CHECK(after.stake == 0);
+  CHECK(after.unbonding == 0);
+  CHECK(net.chain->state().total_supply() == supply - 100);
+  CHECK(net.chain->pending_evidence().empty());
 }

@@ -16,7 +16,7 @@ struct Fixture {
   SecretKey forger = key_from_index(3);
   Fixture() : state(Hash{}) {
     params.chain_id = "pos-test";
-    params.unbonding_blocks = 2;
+    params.unbonding_epochs = 2;
     params.exchange_authority = authority.public_key();
     state.put(alice.public_key(), Account{100, 0, 0, 0, 0});
     state.put(authority.public_key(), Account{10, 0, 0, 0, 0});
@@ -34,7 +34,7 @@ struct Fixture {
     return Transaction::sign(f, from);
   }
   Status apply(const TransactionPtr& t, std::uint64_t height = 1) {
-    return apply_transaction(state, *t, forger.public_key(), height, params, undo);
+    return apply_transaction(state, *t, forger.public_key(), height, undo);
   }
   Account of(const SecretKey& k) const { return state.get(k.public_key()); }
   UndoLog undo;
@@ -91,19 +91,36 @@ TEST_CASE("EXCHANGE mints within the u64 supply", "[rules]") {
             .reason() == Reason::kOverflow);
 }
 
-TEST_CASE("STAKE locks balance; UNSTAKE unbonds and releases after unbonding_blocks", "[rules]") {
+TEST_CASE("STAKE locks balance; UNSTAKE unbonds, and releases once its block has matured",
+          "[rules]") {
   Fixture f;
   REQUIRE(f.apply(f.tx(f.alice, TxType::kStake, f.alice.public_key(), 40, 1, 0), 1).ok());
   CHECK(f.of(f.alice) == Account{59, 40, 1, 0, 0});
   CHECK(f.state.total_stake() == 40);
   REQUIRE(f.apply(f.tx(f.alice, TxType::kUnstake, f.alice.public_key(), 15, 1, 1), 5).ok());
-  CHECK(f.of(f.alice) == Account{58, 25, 2, 15, 7});
+  CHECK(f.of(f.alice) == Account{58, 25, 2, 15, 5});
   CHECK(f.state.total_supply() == 110);
+  // A second UNSTAKE joins the amount and restarts its wait from its own block.
+  REQUIRE(f.apply(f.tx(f.alice, TxType::kUnstake, f.alice.public_key(), 5, 0, 2), 7).ok());
+  CHECK(f.of(f.alice) == Account{58, 20, 3, 20, 7});
   UndoLog undo;
   release_unbonding(f.state, 6, undo);
-  CHECK(f.of(f.alice).unbonding == 15);
+  CHECK(f.of(f.alice).unbonding == 20);
   release_unbonding(f.state, 7, undo);
-  CHECK(f.of(f.alice) == Account{73, 25, 2, 0, 0});
+  CHECK(f.of(f.alice) == Account{78, 20, 3, 0, 0});
+  CHECK(f.state.total_supply() == 110);
+}
+
+TEST_CASE("an UNSTAKE that would leave no stake on the chain is refused", "[rules]") {
+  Fixture f;
+  REQUIRE(f.apply(f.tx(f.alice, TxType::kStake, f.alice.public_key(), 40, 0, 0)).ok());
+  Hash root = f.state.state_root();
+  auto last = f.apply(f.tx(f.alice, TxType::kUnstake, f.alice.public_key(), 40, 0, 1));
+  CHECK(last.reason() == Reason::kInsufficientStake);
+  CHECK_THAT(last.error().message, Catch::Contains("no stake on the chain"));
+  CHECK(f.state.state_root() == root);
+  // Anything short of the last unit goes.
+  CHECK(f.apply(f.tx(f.alice, TxType::kUnstake, f.alice.public_key(), 39, 0, 1)).ok());
 }
 
 TEST_CASE("an undo log restores every account a block touched", "[rules]") {

@@ -21,7 +21,7 @@ TestNet::TestNet(NetOptions opts)
   genesis.params.chain_id = "pos-test";
   genesis.params.genesis_time_ms = kGenesisTime;
   genesis.params.slot_ms = 1000;
-  genesis.params.unbonding_blocks = options.unbonding_blocks;
+  genesis.params.unbonding_epochs = options.unbonding_epochs;
   genesis.params.epoch_slots = options.epoch_slots;
   genesis.params.exchange_authority = validators[0].public_key();
   for (std::size_t i = 0; i < validators.size(); ++i)

@@ -24,7 +24,7 @@ struct NetOptions {
   std::uint64_t balance = 1'000'000;   // of every validator
   std::uint64_t user_balance = 1'000;  // of each user
   std::size_t users = 2;
-  std::uint64_t unbonding_blocks = 3;
+  std::uint64_t unbonding_epochs = kMinUnbondingEpochs;
   std::uint64_t epoch_slots = 32;
   PoolLimits pool_limits = {};
   // Empty: in-memory storage; otherwise an LMDB data dir.

@@ -171,7 +171,7 @@ TEST_CASE("included transactions leave the pool; stale ones too", "[pool]") {
   BlockPtr block = f.net.craft({rival}, [&](BlockHeader& h) {
     UndoLog undo;
     AccountModel& state = const_cast<AccountModel&>(f.net.chain->state());
-    REQUIRE(apply_transaction(state, *rival, h.forger, h.height, f.net.genesis.params, undo).ok());
+    REQUIRE(apply_transaction(state, *rival, h.forger, h.height, undo).ok());
     h.state_root = state.state_root();
     undo.revert(state);
   });

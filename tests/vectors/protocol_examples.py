@@ -158,7 +158,7 @@ def bit(address, i):
 
 
 def trie_root(accounts):
-    """accounts: {address: (balance, stake, nonce, unbonding, unbonding_release, slashed)}."""
+    """accounts: {address: (balance, stake, nonce, unbonding, unbonding_height, slashed)}."""
     def node(addresses):
         if len(addresses) == 1:
             a = addresses[0]
@@ -172,10 +172,10 @@ def trie_root(accounts):
     return node(live) if live else sha256(b"")
 
 
-def params_hash(chain_id, genesis_time, slot_ms, unbonding_blocks, epoch_slots, max_block_txs,
+def params_hash(chain_id, genesis_time, slot_ms, unbonding_epochs, epoch_slots, max_block_txs,
                 exchange_authority):
-    return sha256(b"pos/params/v2", string(chain_id), u64(genesis_time), u64(slot_ms),
-                  u64(unbonding_blocks), u64(epoch_slots), u64(max_block_txs), exchange_authority)
+    return sha256(b"pos/params/v3", string(chain_id), u64(genesis_time), u64(slot_ms),
+                  u64(unbonding_epochs), u64(epoch_slots), u64(max_block_txs), exchange_authority)
 
 
 def state_root(p_hash, accounts):
@@ -279,14 +279,14 @@ def ex_leader(e):
 
 def ex_state_root(e):
     p = params_hash(e["chain_id"], int(e["genesis_time"]), int(e["slot_ms"]),
-                    int(e["unbonding_blocks"]), int(e["epoch_slots"]), int(e["max_block_txs"]),
+                    int(e["unbonding_epochs"]), int(e["epoch_slots"]), int(e["max_block_txs"]),
                     h(e["exchange_authority"]))
     out = dict(params_hash=p.hex(), empty_state_root=state_root(p, {}).hex())
     accounts = {}
     for i in range(3):
         accounts[h(e["account%d" % i])] = tuple(
             int(e.get("%s%d" % (f, i), "0"))
-            for f in ("balance", "stake", "nonce", "unbonding", "unbonding_release", "slashed"))
+            for f in ("balance", "stake", "nonce", "unbonding", "unbonding_height", "slashed"))
         out["state_root_%d" % (i + 1)] = state_root(p, accounts).hex()
     return out
 
@@ -294,7 +294,7 @@ def ex_state_root(e):
 def ex_genesis(e):
     with open(GENESIS) as f:
         g = json.load(f)
-    p = params_hash(g["chain_id"], g["genesis_time"], g["slot_ms"], g["unbonding_blocks"], g.get("epoch_slots", 32), g.get("max_block_txs", 10000),
+    p = params_hash(g["chain_id"], g["genesis_time"], g["slot_ms"], g["unbonding_epochs"], g.get("epoch_slots", 32), g.get("max_block_txs", 10000),
                     h(g["exchange_authority"]))
     accounts = {h(a["address"]): (a["balance"], a["stake"], 0, 0, 0, 0) for a in g["allocations"]}
     root = state_root(p, accounts)
@@ -321,11 +321,11 @@ EXAMPLES = {
     "nonce": (ex_nonce, {"genesis_hash", "epoch0_output0", "epoch0_output1"}),
     "leader": (ex_leader, {"nonce", "slot", "validator0", "weight0", "validator1", "weight1",
                            "validator2", "weight2"}),
-    "state_root": (ex_state_root, {"chain_id", "genesis_time", "slot_ms", "unbonding_blocks", "epoch_slots", "max_block_txs",
+    "state_root": (ex_state_root, {"chain_id", "genesis_time", "slot_ms", "unbonding_epochs", "epoch_slots", "max_block_txs",
                                    "exchange_authority"}
                    | {"%s%d" % (f, i) for i in range(3)
                       for f in ("account", "balance", "stake", "nonce", "unbonding",
-                                "unbonding_release", "slashed")}),
+                                "unbonding_height", "slashed")}),
     "genesis": (ex_genesis, set()),
 }
 

@@ -19,8 +19,10 @@ struct Account {
   std::uint64_t balance = 0;
   std::uint64_t stake = 0;
   std::uint64_t nonce = 0;
-  std::uint64_t unbonding = 0;          // unstaked, not yet spendable
-  std::uint64_t unbonding_release = 0;  // height at whose start `unbonding` joins the balance
+  // Unstaked, not yet spendable, and the height of the latest UNSTAKE that added to it: the
+  // amount matures once that block is finalized deep enough (docs/consensus.md, "Unbonding").
+  std::uint64_t unbonding = 0;
+  std::uint64_t unbonding_height = 0;
   // Evidence on the chain burned its stake (docs/consensus.md, "Evidence and slashing"): it can
   // never stake again, so the account exists even when all else is zero.
   bool slashed = false;
@@ -55,7 +57,8 @@ class AccountModel {
   const std::map<Address, std::uint64_t>& stakers() const { return stakers_; }
   // Counts changes to the staker set, so that leader draws can be cached per version.
   std::uint64_t stakers_version() const { return stakers_version_; }
-  std::vector<Address> releases_at(std::uint64_t height) const;
+  // The accounts whose unbonding amount comes from an UNSTAKE at or below `height`.
+  std::vector<Address> unbonding_up_to(std::uint64_t height) const;
   void for_each(const std::function<void(const Address&, const Account&)>& fn) const;
 
  private:

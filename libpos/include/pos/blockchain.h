@@ -253,7 +253,12 @@ class Blockchain {
   void committed_evidence(const StorageBatch& batch);
   // Drops pending evidence whose offender the tip's chain has slashed.
   void prune_evidence();
-  Result<UndoRecord> connect(const Block& block, StorageBatch& batch);
+  // Applies a block to the state; `validators` is its chain's schedule at the block's epoch.
+  Result<UndoRecord> connect(const Block& block, const ValidatorSchedule& validators,
+                             StorageBatch& batch);
+  // The height up to which UNSTAKEs have matured at the start of a block whose chain's schedule
+  // at its epoch e is `validators`: F(e - unbonding_epochs)'s (docs/consensus.md, "Unbonding").
+  std::uint64_t matured_height(const ValidatorSchedule& validators) const;
   Result<ApplyResult> extend(const BlockPtr& block, const ChainState& chain_state);
   void disconnect(const Block& block, const UndoRecord& undo, StorageBatch& batch);
   Result<ApplyResult> reorganize(const Hash& new_tip);

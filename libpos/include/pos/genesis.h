@@ -24,7 +24,7 @@ struct Genesis {
   ChainParams params;
   std::vector<GenesisAllocation> allocations;  // sorted by address, one per address
 
-  // {"chain_id", "genesis_time", "slot_ms", "unbonding_blocks",
+  // {"chain_id", "genesis_time", "slot_ms", "unbonding_epochs",
   //  "epoch_slots" (optional, 32), "max_block_txs" (optional, 10000), "exchange_authority",
   //  "allocations": [{"address", "balance", "stake"}]}
   static Result<Genesis> parse(std::string_view json);

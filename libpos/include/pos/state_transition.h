@@ -30,7 +30,7 @@ class UndoLog {
 // Checks tx against the state and applies it: fees go to the forger. On refusal nothing changed.
 // Assumes tx.check_stateless passed.
 Status apply_transaction(AccountModel& state, const Transaction& tx, const PublicKey& forger,
-                         std::uint64_t height, const ChainParams& params, UndoLog& undo);
+                         std::uint64_t height, UndoLog& undo);
 
 // Whether the offender has anything left to slash: stake or an unbonding amount, and not slashed
 // already (kSlashed, or kBadEvidence for nothing to burn). Evidence that fails this is stale.
@@ -41,8 +41,9 @@ Status check_slashable(const AccountModel& state, const PublicKey& offender);
 // refuses; assumes evidence.check passed.
 Status apply_evidence(AccountModel& state, const Evidence& evidence, UndoLog& undo);
 
-// Moves unbonded stake whose release height is `height` into balances (start of each block).
-void release_unbonding(AccountModel& state, std::uint64_t height, UndoLog& undo);
+// Moves the unbonding amounts of UNSTAKEs at or below height `matured` into balances (start of
+// each block; the chain gives `matured`, docs/consensus.md "Unbonding").
+void release_unbonding(AccountModel& state, std::uint64_t matured, UndoLog& undo);
 
 // Restores the accounts of an UndoRecord.
 void undo_block(AccountModel& state, const UndoRecord& undo);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "pos/block.h"
 #include "pos/finality.h"
@@ -39,12 +40,14 @@ struct StakeSnapshot {
 };
 
 // Where a chain stands in its validator sets after one of its blocks, in the block's epoch e:
-// validators(e), validators(e-1), validators(e-2), and what fixes the later sets. O(1) to copy;
-// crossing epochs costs a set computation per epoch until nothing changes.
+// validators(e), validators(e-1), validators(e-2), F(x) for the last `history` - 2 epochs x up
+// to e (unbonding looks that far back), and what fixes the later sets. O(1) to copy; crossing
+// epochs costs a set computation and a copy of the history per epoch until nothing changes.
 class ValidatorSchedule {
  public:
-  // The schedule after genesis: validators(e) for e < 3 are the genesis stakes.
-  static ValidatorSchedule genesis(const StakeSnapshot& genesis);
+  // The schedule after genesis: validators(e) for e < 3 are the genesis stakes. `history` (at
+  // least 3) bounds how far back finalized_by() answers.
+  static ValidatorSchedule genesis(const StakeSnapshot& genesis, std::size_t history = 3);
 
   // The schedule for a child block in `epoch` (>= this one's), before the child's own effects:
   // the sets of `epoch` and the two before it, which the chain up to this block fixes.
@@ -62,15 +65,18 @@ class ValidatorSchedule {
   std::size_t distinct_validators() const;
   // The chain's finalized block so far, with its stakes.
   const StakeSnapshot& finalized() const { return finalized_; }
+  // F(e), for e in [epoch() + 3 - history, epoch()]: what the chain had finalized by the end of
+  // epoch e - 3 (genesis for e < 3).
+  const Checkpoint& finalized_by(std::uint64_t e) const;
 
   ValidatorSchedule() = default;
 
  private:
   std::uint64_t epoch_ = 0;
   StakeSnapshot finalized_;
-  // ends_[i]: the chain's finalized block as it stood at the end of epoch epoch_-1-i, with its
-  // stakes; so ends_[2] is F(epoch_).
-  std::array<StakeSnapshot, 3> ends_;
+  // (*ends_)[i]: the chain's finalized block as it stood at the end of epoch epoch_-1-i, with
+  // its stakes; so (*ends_)[2] is F(epoch_). Shared by the schedules of one epoch.
+  std::shared_ptr<const std::vector<StakeSnapshot>> ends_;
   // sets_[i] = validators(epoch_ - i).
   std::array<ValidatorSetPtr, 3> sets_;
   ValidatorSetPtr genesis_set_;

@@ -414,7 +414,7 @@ async function accountView(address, gen) {
       ["Nonce", num(a.nonce)],
       a.slashed ? ["Status", h("span", { "data-testid": "account-slashed" }, badge("slashed"),
         h("span", { class: "muted" }, " evidence against it was included in a block: its stake was burned"))] : null,
-      a.unbonding ? ["Unbonding", `${num(a.unbonding)} (released at height ${num(a.unbonding_release)})`] : null,
+      a.unbonding ? ["Unbonding", `${num(a.unbonding)} (since the UNSTAKE at height ${num(a.unbonding_height)}; spendable once finalized and unbonding_epochs more epochs passed)`] : null,
     ])),
     history.pending.length ? card(`Pending (${history.pending.length})`,
       table(txColumns, history.pending.map((tx) => txRow(tx)), { "data-testid": "account-pending" })) : null,
