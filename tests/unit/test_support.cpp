@@ -151,6 +151,17 @@ BlockPtr TestNet::advance_finalizing(std::uint64_t after) {
   return block;
 }
 
+std::uint64_t TestNet::finalize_then_advance(std::uint64_t height, std::uint64_t epochs_after) {
+  std::optional<std::uint64_t> finalizing_epoch;
+  while (!finalizing_epoch ||
+         chain->tip().slot < (*finalizing_epoch + epochs_after) * genesis.params.epoch_slots) {
+    advance_finalizing();
+    if (!finalizing_epoch && chain->vote_finality().finalized().height >= height)
+      finalizing_epoch = genesis.params.epoch_of(chain->tip().slot);
+  }
+  return *finalizing_epoch;
+}
+
 BlockPtr TestNet::craft(std::vector<TransactionPtr> txs,
                         const std::function<void(BlockHeader&)>& tamper) {
   TransactionPool empty(genesis.params);

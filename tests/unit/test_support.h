@@ -64,6 +64,10 @@ class TestNet {
   // advance() carrying tip_votes(): with every block doing so, each block justifies its parent
   // and finalizes the block before that.
   BlockPtr advance_finalizing(std::uint64_t after = 0);
+  // advance_finalizing() until the tip's chain finalizes the block at `height`, then until the
+  // tip's slot is `epochs_after` epochs past the start of the epoch of the block that did so;
+  // returns that epoch.
+  std::uint64_t finalize_then_advance(std::uint64_t height, std::uint64_t epochs_after);
   // A properly signed block on the tip for the next slot carrying exactly `txs`, with the
   // header changed by `tamper` before signing (the state root is that of a forged empty block).
   BlockPtr craft(std::vector<TransactionPtr> txs,

@@ -148,13 +148,7 @@ TEST_CASE("stake counts only once finalized, from the third epoch after, and acr
   CHECK(net.chain->is_validator(user.public_key()));
 
   // The epoch of the first block whose chain finalizes the STAKE's block.
-  std::optional<std::uint64_t> finalizing_epoch;
-  while (!finalizing_epoch || net.chain->tip().slot < (*finalizing_epoch + 6) * 8) {
-    net.advance_finalizing();
-    if (!finalizing_epoch && net.chain->vote_finality().finalized().height >= staked->height())
-      finalizing_epoch = net.genesis.params.epoch_of(net.chain->tip().slot);
-  }
-  const std::uint64_t e = *finalizing_epoch;
+  const std::uint64_t e = net.finalize_then_advance(staked->height(), 6);
   auto check_sets = [&] {
     CHECK(first_epoch_with(*net.chain, user.public_key(), e + 5) == e + 3);
     CHECK(net.chain->epoch_draw(e + 3).validators->weight(user.public_key()) == 75);
@@ -182,13 +176,7 @@ TEST_CASE("a slashed validator leaves validators(e) three epochs after its slash
   REQUIRE(net.chain->add_evidence(evidence).value());
   BlockPtr slashing = net.advance_finalizing();
   REQUIRE(slashing->evidence().size() == 1);
-  std::optional<std::uint64_t> finalizing_epoch;
-  while (!finalizing_epoch || net.chain->tip().slot < (*finalizing_epoch + 4) * 8) {
-    net.advance_finalizing();
-    if (!finalizing_epoch && net.chain->vote_finality().finalized().height >= slashing->height())
-      finalizing_epoch = net.genesis.params.epoch_of(net.chain->tip().slot);
-  }
-  const std::uint64_t e = *finalizing_epoch;
+  const std::uint64_t e = net.finalize_then_advance(slashing->height(), 4);
   CHECK(net.chain->epoch_draw(e + 2).validators->contains(offender.public_key()));
   CHECK_FALSE(net.chain->epoch_draw(e + 3).validators->contains(offender.public_key()));
   CHECK(net.chain->epoch_draw(e + 3).validators->total_stake() == 200);
