@@ -307,11 +307,13 @@ const ValidatorSchedule& Blockchain::tip_schedule(std::uint64_t epoch) const {
 
 void Blockchain::record_past_sets(const ValidatorSchedule& schedule) {
   // The previous block is the chain's last before each epoch up to this block's: its schedule
-  // gives their sets.
+  // gives their sets. Once settled, none of the later ones differs, which matters after a gap of
+  // many epochs (a chain whose genesis time lies far in the past has one before its first block).
   ValidatorSchedule before = last_pruned_;
   for (std::uint64_t e = before.epoch() + 1; e <= schedule.epoch(); ++e) {
     before = before.at_epoch(e);
     if (past_sets_.rbegin()->second != before.set_ptr(e)) past_sets_[e] = before.set_ptr(e);
+    if (before.settled()) break;
   }
   last_pruned_ = schedule;
 }

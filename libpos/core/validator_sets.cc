@@ -85,19 +85,21 @@ ValidatorSchedule ValidatorSchedule::at_epoch(std::uint64_t epoch) const {
         x < 3 ? genesis_set_ : next_validator_set(s.sets_[0], *(*s.ends_)[2].stakes);
     s.sets_ = {next, s.sets_[0], s.sets_[1]};
     s.epoch_ = x;
-    // F stays put and the set no longer moves: every later epoch has this set too, so from
-    // epoch x + 1 on all three sets are this one.
-    bool settled = x >= 3 && x < epoch && s.sets_[0] == s.sets_[1] &&
-                   std::all_of(s.ends_->begin(), s.ends_->end(), [&](const StakeSnapshot& end) {
-                     return end.block.hash == finalized_.block.hash;
-                   });
-    if (settled) {
+    // Every later epoch has this set too, so from epoch x + 1 on all three sets are this one.
+    if (x < epoch && s.settled()) {
       s.sets_.fill(next);
       s.epoch_ = epoch;
       break;
     }
   }
   return s;
+}
+
+bool ValidatorSchedule::settled() const {
+  return epoch_ >= 3 && sets_[0] == sets_[1] &&
+         std::all_of(ends_->begin(), ends_->end(), [&](const StakeSnapshot& end) {
+           return end.block.hash == finalized_.block.hash;
+         });
 }
 
 ValidatorSchedule ValidatorSchedule::after_block(const StakeSnapshot& finalized) const {

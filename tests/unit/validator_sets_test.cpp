@@ -123,6 +123,12 @@ TEST_CASE("a finalized change reaches validators(e) three epochs after the epoch
   ValidatorSchedule far = at5.at_epoch(1'000'000'000);
   CHECK(far.epoch() == 1'000'000'000);
   CHECK(weights_of(far.set(far.epoch() - 2)) == StakeTable{{a, 100}, {b, 100}, {c, 80}});
+  // Settled: nothing later moves the set until a block finalizes more.
+  CHECK(genesis.at_epoch(3).settled());
+  CHECK_FALSE(at5.settled());
+  CHECK_FALSE(at8.settled());
+  CHECK(at5.at_epoch(10).settled());
+  CHECK_FALSE(at5.at_epoch(10).after_block(snapshot(12, {{a, 100}})).settled());
   // A lower finalized block never replaces the chain's.
   CHECK(at5.after_block(snapshot(4, {})).finalized().block.height == 9);
   CHECK_THROWS_AS(at8.set(5), std::logic_error);
@@ -184,4 +190,24 @@ TEST_CASE("a slashed validator leaves validators(e) three epochs after its slash
   std::uint64_t finalized = net.chain->finalized_height();
   for (int i = 0; i < 4; ++i) net.advance_finalizing();
   CHECK(net.chain->finalized_height() > finalized);
+}
+
+TEST_CASE("a chain whose first block comes long after genesis keeps the sets of the epochs between",
+          "[validators][chain]") {
+  TempDir dir;
+  NetOptions options;
+  options.epoch_slots = 8;
+  options.data_dir = dir.path();
+  TestNet net(options);
+  const std::uint64_t gap = 100'000;
+  net.advance_finalizing(gap * options.epoch_slots);
+  for (int i = 0; i < 4; ++i) net.advance_finalizing();
+  REQUIRE(net.chain->finalized_height() >= 2);  // the first blocks left the index
+  auto check_sets = [&] {
+    for (std::uint64_t e : {std::uint64_t{1}, gap / 2, gap - 1, gap})
+      CHECK(net.chain->epoch_draw(e).validators->total_stake() == 300);
+  };
+  check_sets();
+  net.restart();
+  check_sets();
 }

@@ -56,6 +56,9 @@ class ValidatorSchedule {
   ValidatorSchedule after_block(const StakeSnapshot& finalized) const;
 
   std::uint64_t epoch() const { return epoch_; }
+  // Whether no later epoch's set differs from this epoch's unless a block finalizes more: F is
+  // the same block over the whole history and the set reached its fixed point.
+  bool settled() const;
   // validators(e) for e in [epoch() - 2, epoch()] (clamped at 0).
   const ProofOfStake& set(std::uint64_t e) const;
   const ValidatorSetPtr& set_ptr(std::uint64_t e) const;
