@@ -101,6 +101,7 @@ py::dict account_dict(const Address& address, const Account& a) {
   d["unbonding"] = a.unbonding;
   d["unbonding_height"] = a.unbonding_height;
   d["slashed"] = a.slashed;
+  d["jailed"] = a.jailed;
   return d;
 }
 

@@ -4,7 +4,7 @@
 // path from its leaf to the root (about log2(accounts) nodes), lazily at the next state_root().
 //   leaf     = SHA-256(0x00 || address || u64 balance || u64 stake || u64 nonce
 //                      || u64 unbonding || u64 unbonding_height || u8 flags)
-//              flags: bit 0 slashed; the other bits are zero
+//              flags: bit 0 slashed, bit 1 jailed; the other bits are zero
 //   internal = SHA-256(0x01 || u8 critical_bit || left || right)
 //   empty    = SHA-256("")
 //   state_root = SHA-256("pos/state/v2" || params_hash || trie root)
@@ -57,7 +57,7 @@ const Hash& node_hash(Node& n) {
         .u64(n.account.nonce)
         .u64(n.account.unbonding)
         .u64(n.account.unbonding_height)
-        .u8(n.account.slashed ? 1 : 0);
+        .u8(account_flags(n.account));
     n.hash = sha256(std::move(w).take());
   } else {
     const Hash& left = node_hash(*n.child[0]);

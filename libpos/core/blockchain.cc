@@ -25,7 +25,7 @@ constexpr std::size_t kSignedSlotsKept = 20'000;
 StakeTablePtr genesis_stakes(const Genesis& genesis) {
   auto out = std::make_shared<StakeTable>();
   for (const auto& a : genesis.allocations)
-    if (a.stake > 0) (*out)[a.address] = a.stake;
+    if (a.stake > 0) (*out)[a.address] = Staker{a.stake, false};
   return out;
 }
 
@@ -108,9 +108,6 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     if (h >= replayed_blocks.size() || replayed_blocks[h].first != hash) return std::nullopt;
     return Checkpoint{hash, h, replayed_blocks[h].second};
   };
-  // The stakes after the main chain's blocks from the replayed chain's finalized one up: a block
-  // that becomes finalized is among them.
-  std::map<std::uint64_t, StakeTablePtr> recent_stakes = {{0, chain->genesis_stakes_.stakes}};
   struct Replayed {
     BlockPtr block;
     ChainState state;
@@ -118,17 +115,15 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   auto replayed = [&](const BlockPtr& block, const ChainState& before) {
     ValidatorSchedule validators =
         before.validators.at_epoch(genesis.params.epoch_of(block->slot()));
-    auto finality = chain->check_votes(*block, before.finality, validators, on_main);
+    std::vector<CountedVote> counted;
+    auto finality = chain->check_votes(*block, before.finality, validators, on_main, &counted);
     if (!finality.ok())
       throw StorageError("stored block " + block->hash().hex() + ": " + finality.error().message);
     replayed_blocks.emplace_back(block->hash(), block->slot());
-    StakeTablePtr stakes = stakes_after(before.stakes, *block);
-    recent_stakes[block->height()] = stakes;
-    const Checkpoint& finalized = finality->finalized();
-    validators =
-        validators.after_block(StakeSnapshot{finalized, recent_stakes.at(finalized.height)});
-    recent_stakes.erase(recent_stakes.begin(), recent_stakes.find(finalized.height));
-    return ChainState{EpochState{}, *finality, stakes, validators};
+    ChainState after =
+        chain->chain_state_after(*block, before, EpochState{}, *finality, counted, validators);
+    chain->past_stakes_[block->height()] = {block->hash(), after.stakes};
+    return after;
   };
   // The finalized block is the stored one: after a reorganisation the tip's chain may finalize
   // less by its own votes (a chain needs the finalized block, not the votes that finalized it).
@@ -138,7 +133,8 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   std::deque<Replayed> unfinalized;
   unfinalized.push_back(
       Replayed{main_block(0), ChainState{EpochState{}, FinalityState::genesis(chain->genesis_hash_),
-                                         chain->genesis_stakes_.stakes, chain->last_pruned_}});
+                                         chain->genesis_stakes_.stakes, chain->last_pruned_,
+                                         IncludedVotes{}, {}}});
   for (std::uint64_t h = 1; h <= meta->height; ++h) {
     BlockPtr block = main_block(h);
     unfinalized.push_back(Replayed{block, replayed(block, unfinalized.back().state)});
@@ -150,6 +146,11 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
         chain->record_past_sets(unfinalized.front().state.validators);
       unfinalized.pop_front();
     }
+    // What the lowest block that may stay indexed had finalized: no chain through it finalizes
+    // less.
+    auto keep = chain->past_stakes_.lower_bound(
+        unfinalized.front().state.validators.finalized().block.height);
+    chain->past_stakes_.erase(chain->past_stakes_.begin(), keep);
   }
   if (unfinalized.front().block->hash() != stored_finalized.hash &&
       unfinalized.front().block->height() == stored_finalized.height)
@@ -176,6 +177,7 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   for (const auto& item : unfinalized)
     for (const auto& vote : item.block->votes()) chain->note_vote(*vote);
   chain->latest_votes_moved_ = false;  // the stored tip was chosen with them
+  chain->trim_past_stakes();
   if (chain->state_.state_root() != chain->tip().state_root)
     return make_error(Reason::kStorage, "the stored accounts do not match the tip's state root");
   return chain;
@@ -231,17 +233,15 @@ EpochState Blockchain::resume_epochs(const BlockPtr& block) const {
 void Blockchain::index_block(const Block& block, const ChainState& state, bool on_main, bool failed,
                              StorageBatch* batch) {
   const EpochState& epochs = state.epochs;
-  Entry entry{block.hash(),
-              block.header(),
-              block.signature(),
-              on_main,
-              failed,
-              epochs,
-              state.finality,
-              state.stakes,
-              state.validators,
-              block.parent(),
-              block.height() > 0 ? block.height() - 1 : 0};
+  Entry entry;
+  static_cast<ChainState&>(entry) = state;
+  entry.hash = block.hash();
+  entry.header = block.header();
+  entry.signature = block.signature();
+  entry.on_main = on_main;
+  entry.failed = failed;
+  entry.skip = block.parent();
+  entry.skip_height = block.height() > 0 ? block.height() - 1 : 0;
   if (auto parent = index_.find(block.parent()); parent != index_.end()) {
     std::uint64_t target = skip_height_of(block.height());
     if (auto at = hash_at(parent->second, target)) {
@@ -531,10 +531,13 @@ Result<CountedVote> Blockchain::count_vote(const Vote& vote, std::uint64_t block
 
 Result<FinalityState> Blockchain::check_votes(const Block& block, const FinalityState& parent,
                                               const ValidatorSchedule& validators,
-                                              const ChainLookup& on_chain) const {
+                                              const ChainLookup& on_chain,
+                                              std::vector<CountedVote>* counted_out) const {
   const std::uint64_t epoch = params().epoch_of(block.slot());
   VotesInBlock in_block;
-  std::vector<CountedVote> counted;
+  std::vector<CountedVote> local;
+  std::vector<CountedVote>& counted = counted_out ? *counted_out : local;
+  counted.clear();
   counted.reserve(block.votes().size());
   for (const auto& vote : block.votes()) {
     auto vote_counted =
@@ -546,12 +549,20 @@ Result<FinalityState> Blockchain::check_votes(const Block& block, const Finality
                       params().epoch_slots);
 }
 
-Blockchain::ChainState Blockchain::chain_state_after(const Block& block, const EpochState& epochs,
+Blockchain::ChainState Blockchain::chain_state_after(const Block& block, const ChainState& parent,
+                                                     const EpochState& epochs,
                                                      const FinalityState& finality,
-                                                     const StakeTablePtr& parent_stakes,
+                                                     std::span<const CountedVote> counted,
                                                      const ValidatorSchedule& validators) const {
-  return ChainState{epochs, finality, stakes_after(parent_stakes, block),
-                    validators.after_block(finalized_snapshot(finality.finalized(), validators))};
+  const std::uint64_t epoch = params().epoch_of(block.slot());
+  std::vector<PublicKey> jails = parent.validators.downtime(parent.votes, epoch);
+  StakeTablePtr stakes = stakes_after(parent.stakes, block, jails);
+  return ChainState{epochs,
+                    finality,
+                    stakes,
+                    validators.after_block(finalized_snapshot(finality.finalized(), validators)),
+                    parent.votes.after_block(epoch, counted, params().epoch_slots),
+                    std::move(jails)};
 }
 
 StakeSnapshot Blockchain::finalized_snapshot(const Checkpoint& finalized,
@@ -560,20 +571,19 @@ StakeSnapshot Blockchain::finalized_snapshot(const Checkpoint& finalized,
   if (finalized.height <= known.block.height) return known;
   if (auto it = index_.find(finalized.hash); it != index_.end())
     return StakeSnapshot{finalized, it->second.stakes};
-  // Below the node's finalized block, out of the index: the stored blocks from the chain's
-  // previous finalized block up give the stakes.
-  std::vector<BlockPtr> blocks;
-  for (Hash hash = finalized.hash; hash != known.block.hash;) {
-    BlockPtr block = storage_.block(hash);
-    if (!block || block->height() <= known.block.height)
-      throw StorageError("the stored chain lacks the blocks between finalized blocks " +
-                         known.block.hash.hex() + " and " + finalized.hash.hex());
-    hash = block->parent();
-    blocks.push_back(std::move(block));
-  }
-  StakeTablePtr stakes = known.stakes;
-  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) stakes = stakes_after(stakes, **it);
-  return StakeSnapshot{finalized, stakes};
+  // Below the node's finalized block, out of the index: a main-chain block, whose stakes are kept.
+  auto past = past_stakes_.find(finalized.height);
+  if (past == past_stakes_.end() || past->second.first != finalized.hash)
+    throw StorageError("no stakes kept for finalized block " + finalized.hash.hex() +
+                       " at height " + std::to_string(finalized.height));
+  return StakeSnapshot{finalized, past->second.second};
+}
+
+void Blockchain::trim_past_stakes() {
+  std::uint64_t lowest = finalized_height();
+  for (const auto& [hash, entry] : index_)
+    lowest = std::min(lowest, entry.validators.finalized().block.height);
+  past_stakes_.erase(past_stakes_.begin(), past_stakes_.lower_bound(lowest));
 }
 
 std::vector<VotePtr> Blockchain::select_votes(const std::vector<VotePtr>& candidates,
@@ -730,13 +740,14 @@ std::uint64_t Blockchain::matured_height(const ValidatorSchedule& validators) co
   return epoch < wait ? 0 : validators.finalized_by(epoch - wait).height;
 }
 
-Result<UndoRecord> Blockchain::connect(const Block& block, const ValidatorSchedule& validators,
+Result<UndoRecord> Blockchain::connect(const Block& block, const ChainState& chain,
                                        StorageBatch& batch) {
   const BlockHeader& h = block.header();
   // All signatures at once, in parallel; the loop below then finds their verdicts kept.
   if (verifier_) (void)verifier_->verify_all(block.transactions());
   UndoLog undo;
-  release_unbonding(state_, matured_height(validators), undo);
+  jail_validators(state_, chain.jails, undo);
+  release_unbonding(state_, matured_height(chain.validators), undo);
   const auto& txs = block.transactions();
   for (std::size_t i = 0; i < txs.size(); ++i) {
     Status ok = txs[i]->check_stateless(params().exchange_authority);
@@ -870,12 +881,13 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   // The fork point first: a branch forking below finality cannot have its votes looked up, and
   // its sender deserves conflicts_finalized's penalty, not bad_vote's.
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
-  auto finality =
-      check_votes(*block, parent_entry.finality, validators, chain_through(parent_entry));
+  std::vector<CountedVote> counted;
+  auto finality = check_votes(*block, parent_entry.finality, validators,
+                              chain_through(parent_entry), &counted);
   if (!finality.ok()) return finality.error();
   for (const auto& vote : block->votes()) note_vote(*vote);
   ChainState chain_state =
-      chain_state_after(*block, *epochs, *finality, parent_entry.stakes, validators);
+      chain_state_after(*block, parent_entry, *epochs, *finality, counted, validators);
 
   if (block->parent() == tip_) return extend(block, chain_state);
 
@@ -894,7 +906,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
 
 Result<ApplyResult> Blockchain::extend(const BlockPtr& block, const ChainState& chain_state) {
   StorageBatch batch;
-  auto undo = connect(*block, chain_state.validators, batch);
+  auto undo = connect(*block, chain_state, batch);
   if (!undo.ok()) {
     index_block(*block, chain_state, false, true, nullptr);
     return undo.error();
@@ -931,10 +943,12 @@ bool Blockchain::index_stored_branch(const Hash& hash) {
     const std::uint64_t epoch = params().epoch_of(block.slot());
     EpochState epochs = parent.epochs.child(epoch, stored_vrf_output(block));
     ValidatorSchedule validators = parent.validators.at_epoch(epoch);
-    auto finality = check_votes(block, parent.finality, validators, chain_through(parent));
+    std::vector<CountedVote> counted;
+    auto finality =
+        check_votes(block, parent.finality, validators, chain_through(parent), &counted);
     if (!finality.ok())
       throw StorageError("stored block " + block.hash().hex() + ": " + finality.error().message);
-    index_block(block, chain_state_after(block, epochs, *finality, parent.stakes, validators),
+    index_block(block, chain_state_after(block, parent, epochs, *finality, counted, validators),
                 false, false, nullptr);
   }
   return true;
@@ -951,8 +965,10 @@ void Blockchain::prune_index() {
     if (entry.on_main && entry.header.height < keep_from) leaving.push_back(&entry);
   std::sort(leaving.begin(), leaving.end(),
             [](const Entry* a, const Entry* b) { return a->header.height < b->header.height; });
-  for (const Entry* entry : leaving)
+  for (const Entry* entry : leaving) {
     if (entry->header.height > 0) record_past_sets(entry->validators);
+    past_stakes_[entry->header.height] = {entry->hash, entry->stakes};
+  }
   std::erase_if(index_, [&](const auto& item) { return item.second.header.height < keep_from; });
   std::vector<std::pair<std::uint64_t, Hash>> side;
   for (const auto& [hash, entry] : index_)
@@ -960,6 +976,7 @@ void Blockchain::prune_index() {
   std::sort(side.begin(), side.end());
   for (const auto& [height, hash] : side)
     if (!index_.contains(index_.at(hash).header.parent)) index_.erase(hash);
+  trim_past_stakes();
 }
 
 Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
@@ -1001,7 +1018,7 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
     }
     for (const Hash& hash : branch) {
       BlockPtr block = stored(hash);
-      auto undo = connect(*block, index_.at(hash).validators, batch);
+      auto undo = connect(*block, index_.at(hash), batch);
       if (!undo.ok()) {
         // This block and every block after it on the branch are invalid. Roll back to the tip:
         // the valid part before it may still be the best branch by the latest votes, which
@@ -1054,6 +1071,9 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
   header.vrf_proof = vrf_prove(key, vrf_input(header.chain_id, nonce, slot));
   std::size_t bytes = header.signing_bytes().size() + kBlockSignatureBytes;
   UndoLog undo;
+  const Entry& tip_entry = index_.at(tip_);
+  jail_validators(state_, tip_entry.validators.downtime(tip_entry.votes, params().epoch_of(slot)),
+                  undo);
   release_unbonding(state_, matured_height(tip_schedule(params().epoch_of(slot))), undo);
   // Room for the evidence that slashes now; after the transactions each piece is judged again,
   // as connect() will, against the state they leave.

@@ -86,7 +86,10 @@ Status apply_transaction(AccountModel& state, const Transaction& tx, const Publi
 
   sender.balance -= cost;
   sender.nonce += 1;
-  if (tx.type() == TxType::kStake) sender.stake += tx.amount();
+  if (tx.type() == TxType::kStake) {
+    sender.stake += tx.amount();
+    sender.jailed = false;  // any STAKE rejoins
+  }
   if (tx.type() == TxType::kUnstake) {
     sender.stake -= tx.amount();
     // One amount per account: a later UNSTAKE joins it and restarts its wait, which never
@@ -126,6 +129,15 @@ Status apply_evidence(AccountModel& state, const Evidence& evidence, UndoLog& un
   account.slashed = true;
   put(state, undo, evidence.offender(), account);
   return {};
+}
+
+void jail_validators(AccountModel& state, std::span<const PublicKey> validators, UndoLog& undo) {
+  for (const PublicKey& key : validators) {
+    Account a = state.get(key);
+    if (a.stake == 0 || a.slashed || a.jailed) continue;
+    a.jailed = true;
+    put(state, undo, key, a);
+  }
 }
 
 void release_unbonding(AccountModel& state, std::uint64_t matured, UndoLog& undo) {

@@ -9,24 +9,30 @@
 
 namespace pos {
 
-StakeTablePtr stakes_after(const StakeTablePtr& before, const Block& block) {
+StakeTablePtr stakes_after(const StakeTablePtr& before, const Block& block,
+                           std::span<const PublicKey> jailed) {
   std::shared_ptr<StakeTable> changed;
   auto table = [&]() -> StakeTable& {
     if (!changed) changed = std::make_shared<StakeTable>(*before);
     return *changed;
   };
+  for (const PublicKey& key : jailed)
+    if (auto it = before->find(key); it != before->end() && !it->second.jailed)
+      table()[key].jailed = true;
   for (const auto& tx : block.transactions()) {
     if (tx->amount() == 0) continue;
     if (tx->type() == TxType::kStake) {
-      std::uint64_t& stake = table()[tx->sender()];
-      stake = __builtin_add_overflow(stake, tx->amount(), &stake) ? ~std::uint64_t{0} : stake;
+      Staker& staker = table()[tx->sender()];
+      if (__builtin_add_overflow(staker.stake, tx->amount(), &staker.stake))
+        staker.stake = ~std::uint64_t{0};
+      staker.jailed = false;
     } else if (tx->type() == TxType::kUnstake) {
       auto it = table().find(tx->sender());
       if (it == table().end()) continue;
-      if (it->second <= tx->amount())
+      if (it->second.stake <= tx->amount())
         table().erase(it);
       else
-        it->second -= tx->amount();
+        it->second.stake -= tx->amount();
     }
   }
   for (const auto& evidence : block.evidence())
@@ -36,19 +42,23 @@ StakeTablePtr stakes_after(const StakeTablePtr& before, const Block& block) {
   return changed;
 }
 
-ValidatorSetPtr next_validator_set(const ValidatorSetPtr& previous, const StakeTable& finalized) {
+ValidatorSetPtr next_validator_set(const ValidatorSetPtr& previous, const StakeTable& finalized,
+                                   bool count_jailed) {
   const std::uint64_t total = previous->total_stake();
   const std::uint64_t cap = total / 4 + (total % 4 != 0);  // (total + 3) / 4 without overflow
-  StakeTable weights;
-  for (const auto& [address, stake] : finalized)
-    if (std::uint64_t kept = std::min(stake, previous->weight(address)); kept > 0)
+  auto eligible = [&](const Staker& s) { return count_jailed || !s.jailed; };
+  Weights weights;
+  for (const auto& [address, staker] : finalized)
+    if (std::uint64_t kept = std::min(staker.stake, previous->weight(address));
+        kept > 0 && eligible(staker))
       weights[address] = kept;
   std::uint64_t entered = 0;
-  for (const auto& [address, stake] : finalized) {
+  for (const auto& [address, staker] : finalized) {
     if (entered == cap) break;
+    if (!eligible(staker)) continue;
     auto it = weights.find(address);
     std::uint64_t kept = it == weights.end() ? 0 : it->second;
-    std::uint64_t more = std::min(stake - kept, cap - entered);
+    std::uint64_t more = std::min(staker.stake - kept, cap - entered);
     if (more == 0) continue;
     weights[address] = kept + more;
     entered += more;
@@ -62,12 +72,39 @@ ValidatorSetPtr next_validator_set(const ValidatorSetPtr& previous, const StakeT
   return same ? previous : std::make_shared<const ProofOfStake>(weights);
 }
 
+IncludedVotes IncludedVotes::after_block(std::uint64_t epoch, std::span<const CountedVote> votes,
+                                         std::uint64_t epoch_slots) const {
+  IncludedVotes out = *this;
+  std::map<std::uint64_t, std::shared_ptr<std::set<PublicKey>>> grown;
+  for (const CountedVote& vote : votes) {
+    std::uint64_t target_epoch = vote.target.slot / epoch_slots;
+    if (has_vote(vote.validator, target_epoch)) continue;
+    auto& set = grown[target_epoch];
+    if (!set) {
+      auto it = by_epoch_.find(target_epoch);
+      set = it == by_epoch_.end() ? std::make_shared<std::set<PublicKey>>()
+                                  : std::make_shared<std::set<PublicKey>>(*it->second);
+    }
+    set->insert(vote.validator);
+  }
+  for (auto& [target_epoch, set] : grown) out.by_epoch_[target_epoch] = std::move(set);
+  if (epoch >= 2) out.by_epoch_.erase(out.by_epoch_.begin(), out.by_epoch_.lower_bound(epoch - 2));
+  return out;
+}
+
+bool IncludedVotes::has_vote(const PublicKey& validator, std::uint64_t target_epoch) const {
+  auto it = by_epoch_.find(target_epoch);
+  return it != by_epoch_.end() && it->second->contains(validator);
+}
+
 ValidatorSchedule ValidatorSchedule::genesis(const StakeSnapshot& genesis, std::size_t history) {
   ValidatorSchedule s;
   s.finalized_ = genesis;
-  s.ends_ = std::make_shared<const std::vector<StakeSnapshot>>(std::max<std::size_t>(history, 3),
+  s.ends_ = std::make_shared<const std::vector<StakeSnapshot>>(std::max<std::size_t>(history, 5),
                                                                genesis);
-  s.genesis_set_ = std::make_shared<const ProofOfStake>(*genesis.stakes);
+  Weights weights;
+  for (const auto& [address, staker] : *genesis.stakes) weights[address] = staker.stake;
+  s.genesis_set_ = std::make_shared<const ProofOfStake>(weights);
   s.sets_.fill(s.genesis_set_);
   return s;
 }
@@ -81,8 +118,13 @@ ValidatorSchedule ValidatorSchedule::at_epoch(std::uint64_t epoch) const {
     ends->push_back(finalized_);
     ends->insert(ends->end(), s.ends_->begin(), s.ends_->end() - 1);
     s.ends_ = std::move(ends);
+    // While finality is stalled (F(x) = F(x-2)) jail flags are ignored, so that returning
+    // validators can restart it.
+    const auto& ends_now = *s.ends_;
     ValidatorSetPtr next =
-        x < 3 ? genesis_set_ : next_validator_set(s.sets_[0], *(*s.ends_)[2].stakes);
+        x < 3 ? genesis_set_
+              : next_validator_set(s.sets_[0], *ends_now[2].stakes,
+                                   ends_now[2].block.hash == ends_now[4].block.hash);
     s.sets_ = {next, s.sets_[0], s.sets_[1]};
     s.epoch_ = x;
     // Every later epoch has this set too, so from epoch x + 1 on all three sets are this one.
@@ -119,6 +161,24 @@ const Checkpoint& ValidatorSchedule::finalized_by(std::uint64_t e) const {
   if (e > epoch_ || back >= ends_->size())
     throw std::logic_error("ValidatorSchedule: F(e) out of range");
   return (*ends_)[back].block;
+}
+
+std::vector<PublicKey> ValidatorSchedule::downtime(const IncludedVotes& votes,
+                                                  std::uint64_t child_epoch) const {
+  // Epoch e is judged at the chain's first block above epoch e + 1: for a child of this block,
+  // e is this block's epoch or the one before, if the child is that far on. Finality rose
+  // during e when G(e + 1), what the chain had finalized by e's end, is above G(e).
+  auto finalized_before = [&](std::uint64_t x) -> const Checkpoint& {
+    return x == epoch_ + 1 ? finalized_.block : (*ends_)[epoch_ - x].block;
+  };
+  std::set<PublicKey> jailed;
+  for (std::uint64_t e = epoch_ > 0 ? epoch_ - 1 : 0; e <= epoch_ && e + 2 <= child_epoch; ++e) {
+    if (finalized_before(e + 1).height <= finalized_before(e).height) continue;
+    for (const Lot& lot : set(e).lots())
+      if (!votes.has_vote(lot.staker, e) && (e == 0 || !votes.has_vote(lot.staker, e - 1)))
+        jailed.insert(lot.staker);
+  }
+  return {jailed.begin(), jailed.end()};
 }
 
 const ProofOfStake& ValidatorSchedule::set(std::uint64_t e) const {

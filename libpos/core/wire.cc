@@ -274,6 +274,8 @@ std::string account_to_json(const Address& address, const Account& a) {
   w.Uint64(a.unbonding_height);
   write_key(w, "slashed");
   w.Bool(a.slashed);
+  write_key(w, "jailed");
+  w.Bool(a.jailed);
   w.EndObject();
   return out.GetString();
 }
@@ -288,7 +290,7 @@ Result<Account> account_from_json(std::string_view json, const Address& expected
                    take(o->u64("balance"), a.balance), take(o->u64("stake"), a.stake),
                    take(o->u64("nonce"), a.nonce), take(o->u64("unbonding"), a.unbonding),
                    take(o->u64("unbonding_height"), a.unbonding_height),
-                   take(o->boolean("slashed"), a.slashed)})
+                   take(o->boolean("slashed"), a.slashed), take(o->boolean("jailed"), a.jailed)})
     if (!s.ok()) return s.error();
   if (address != expected)
     return make_error(Reason::kMalformed,

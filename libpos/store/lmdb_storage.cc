@@ -9,7 +9,7 @@
 //   blocks    block hash (32)    -> the block's binary form (pos/codec.h)
 //   main      u64 height (big-endian, so keys sort by height) -> main-chain block hash (32)
 //   accounts  address (32)       -> u64 balance || u64 stake || u64 nonce || u64 unbonding
-//                                   || u64 unbonding_height || u8 flags (bit 0: slashed)
+//                                   || u64 unbonding_height || u8 flags (bit 0: slashed, bit 1: jailed)
 //                                   (unbonding_height: the latest UNSTAKE's block)
 //   stakers   address (32)       -> u64 stake, for every account with stake > 0
 //   undo      block hash (32)    -> u32 n || n * (address (32) || account as above)
@@ -118,7 +118,7 @@ Bytes history_key(const Address& address, TxPosition position) {
 
 void write_account(detail::ByteWriter& w, const Account& a) {
   w.u64(a.balance).u64(a.stake).u64(a.nonce).u64(a.unbonding).u64(a.unbonding_height);
-  w.u8(a.slashed ? 1 : 0);
+  w.u8(account_flags(a));
 }
 
 Account read_account(detail::ByteReader& r) {
@@ -129,8 +129,9 @@ Account read_account(detail::ByteReader& r) {
   a.unbonding = r.u64();
   a.unbonding_height = r.u64();
   std::uint8_t flags = r.u8();
-  if (flags > 1) throw StorageError("damaged account record: unknown flags");
-  a.slashed = flags == 1;
+  if (flags > 3) throw StorageError("damaged account record: unknown flags");
+  a.slashed = (flags & 1) != 0;
+  a.jailed = (flags & 2) != 0;
   return a;
 }
 

@@ -14,19 +14,26 @@ PublicKey key(std::uint8_t byte) {
   return k;
 }
 
-ValidatorSetPtr set_of(const StakeTable& weights) {
+ValidatorSetPtr set_of(const Weights& weights) {
   return std::make_shared<const ProofOfStake>(weights);
 }
 
-StakeTable weights_of(const ProofOfStake& set) {
+// Stakes of unjailed accounts.
+StakeTable table(const Weights& stakes) {
   StakeTable out;
+  for (const auto& [address, stake] : stakes) out[address] = Staker{stake, false};
+  return out;
+}
+
+Weights weights_of(const ProofOfStake& set) {
+  Weights out;
   for (const Lot& lot : set.lots()) out[lot.staker] = lot.stake;
   return out;
 }
 
-StakeSnapshot snapshot(std::uint64_t height, StakeTable stakes) {
+StakeSnapshot snapshot(std::uint64_t height, const Weights& stakes) {
   return StakeSnapshot{Checkpoint{filled(static_cast<std::uint8_t>(height)), height, height},
-                       std::make_shared<const StakeTable>(std::move(stakes))};
+                       std::make_shared<const StakeTable>(table(stakes))};
 }
 
 // The first epoch whose validator set on the tip's chain holds `key`.
@@ -46,28 +53,28 @@ TEST_CASE("the entry cap lets a quarter of the previous weight in per epoch, in 
 
   // ceil(300 / 4) = 75 enters: d (lower address) first, e gets nothing yet.
   ValidatorSetPtr next =
-      next_validator_set(previous, {{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
-  CHECK(weights_of(*next) == StakeTable{{a, 100}, {b, 100}, {c, 100}, {d, 75}});
+      next_validator_set(previous, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
+  CHECK(weights_of(*next) == Weights{{a, 100}, {b, 100}, {c, 100}, {d, 75}});
   // ceil(375 / 4) = 94 more: d grows to 169, e still waits.
-  next = next_validator_set(next, {{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
-  CHECK(weights_of(*next) == StakeTable{{a, 100}, {b, 100}, {c, 100}, {d, 169}});
+  next = next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
+  CHECK(weights_of(*next) == Weights{{a, 100}, {b, 100}, {c, 100}, {d, 169}});
   // ceil(469 / 4) = 118: d's last 31, then 50 for e.
-  next = next_validator_set(next, {{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
-  CHECK(weights_of(*next) == StakeTable{{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
+  next = next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
+  CHECK(weights_of(*next) == Weights{{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
   // Nothing moves any more: the same set, shared.
-  CHECK(next_validator_set(next, {{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}}) == next);
+  CHECK(next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}}) == next);
 
   // Stake that leaves is not capped: an unstake or a slash counts at once.
-  CHECK(weights_of(*next_validator_set(previous, {{a, 10}, {b, 100}})) ==
-        StakeTable{{a, 10}, {b, 100}});
+  CHECK(weights_of(*next_validator_set(previous, table({{a, 10}, {b, 100}})) ==
+        Weights{{a, 10}, {b, 100}});
   // A member that stakes more grows under the cap like a newcomer.
-  CHECK(weights_of(*next_validator_set(previous, {{a, 500}, {b, 100}, {c, 100}})) ==
-        StakeTable{{a, 175}, {b, 100}, {c, 100}});
+  CHECK(weights_of(*next_validator_set(previous, table({{a, 500}, {b, 100}, {c, 100}})) ==
+        Weights{{a, 175}, {b, 100}, {c, 100}});
   // Nobody left staking: the previous set stays, so the chain can go on.
-  CHECK(next_validator_set(previous, {}) == previous);
+  CHECK(next_validator_set(previous, table({}) == previous);
   // The cap rounds up: a set of weight 1 lets 1 in.
-  CHECK(weights_of(*next_validator_set(set_of({{a, 1}}), {{a, 1}, {b, 9}})) ==
-        StakeTable{{a, 1}, {b, 1}});
+  CHECK(weights_of(*next_validator_set(set_of({{a, 1}}), table({{a, 1}, {b, 9}})) ==
+        Weights{{a, 1}, {b, 1}});
 }
 
 TEST_CASE("a block's stake table: STAKE adds, UNSTAKE takes away, evidence empties, nothing shares",
@@ -76,7 +83,7 @@ TEST_CASE("a block's stake table: STAKE adds, UNSTAKE takes away, evidence empti
   const Wallet& user = net.users[0];
   const Wallet& validator = net.validators[1];
   auto before = std::make_shared<const StakeTable>(
-      StakeTable{{validator.public_key(), 100}, {net.validators[2].public_key(), 100}});
+      table({{validator.public_key(), 100}, {net.validators[2].public_key(), 100}}));
   auto stake = user.stake(net.chain_id(), 30, 1, 0, net.now());
   auto unstake = validator.unstake(net.chain_id(), 40, 1, 0, net.now());
   auto transfer = user.transfer(net.chain_id(), validator.public_key(), 5, 1, 1, net.now());
@@ -90,9 +97,8 @@ TEST_CASE("a block's stake table: STAKE adds, UNSTAKE takes away, evidence empti
   auto block = Block::sign(header, {stake, unstake, transfer}, net.validators[0].secret_key(), {},
                            {evidence});
   StakeTablePtr after = stakes_after(before, *block);
-  CHECK(*after == StakeTable{{user.public_key(), 30}, {validator.public_key(), 60}});
-  CHECK(*before ==
-        StakeTable{{validator.public_key(), 100}, {net.validators[2].public_key(), 100}});
+  CHECK(*after == table({{user.public_key(), 30}, {validator.public_key(), 60}}));
+  CHECK(*before == table({{validator.public_key(), 100}, {net.validators[2].public_key(), 100}}));
 
   auto transfers_only = Block::sign(header, {transfer}, net.validators[0].secret_key(), {}, {});
   CHECK(stakes_after(before, *transfers_only) == before);
@@ -104,7 +110,7 @@ TEST_CASE("a finalized change reaches validators(e) three epochs after the epoch
   ValidatorSchedule genesis = ValidatorSchedule::genesis(snapshot(0, {{a, 100}, {b, 100}}));
   CHECK(genesis.epoch() == 0);
   for (std::uint64_t e : {1, 2, 3, 40})
-    CHECK(weights_of(genesis.at_epoch(e).set(e)) == StakeTable{{a, 100}, {b, 100}});
+    CHECK(weights_of(genesis.at_epoch(e).set(e)) == Weights{{a, 100}, {b, 100}});
 
   // A block of epoch 5 finalizes one whose stakes let c in.
   ValidatorSchedule at5 =
@@ -115,14 +121,14 @@ TEST_CASE("a finalized change reaches validators(e) three epochs after the epoch
   ValidatorSchedule at8 = at5.at_epoch(8);
   CHECK_FALSE(at8.set(6).contains(c));
   CHECK_FALSE(at8.set(7).contains(c));
-  CHECK(weights_of(at8.set(8)) == StakeTable{{a, 100}, {b, 100}, {c, 50}});
+  CHECK(weights_of(at8.set(8)) == Weights{{a, 100}, {b, 100}, {c, 50}});
   CHECK(at8.in_any_set(c));
   CHECK(at8.distinct_validators() == 3);
-  CHECK(weights_of(at5.at_epoch(9).set(9)) == StakeTable{{a, 100}, {b, 100}, {c, 80}});
+  CHECK(weights_of(at5.at_epoch(9).set(9)) == Weights{{a, 100}, {b, 100}, {c, 80}});
   // Far ahead, the cap has let all of it in; the schedule settles instead of walking each epoch.
   ValidatorSchedule far = at5.at_epoch(1'000'000'000);
   CHECK(far.epoch() == 1'000'000'000);
-  CHECK(weights_of(far.set(far.epoch() - 2)) == StakeTable{{a, 100}, {b, 100}, {c, 80}});
+  CHECK(weights_of(far.set(far.epoch() - 2)) == Weights{{a, 100}, {b, 100}, {c, 80}});
   // Settled: nothing later moves the set until a block finalizes more.
   CHECK(genesis.at_epoch(3).settled());
   CHECK_FALSE(at5.settled());

@@ -1,4 +1,4 @@
-// The account state: address -> {balance, stake, nonce, unbonding, slashed}, with its commitment
+// The account state: address -> {balance, stake, nonce, unbonding, slashed, jailed}, with its commitment
 // state_root maintained incrementally in a crit-bit Merkle tree (docs/protocol.md).
 #pragma once
 
@@ -26,12 +26,20 @@ struct Account {
   // Evidence on the chain burned its stake (docs/consensus.md, "Evidence and slashing"): it can
   // never stake again, so the account exists even when all else is zero.
   bool slashed = false;
+  // Downtime jailed it (docs/consensus.md, "Downtime"): it keeps its stake but leaves the
+  // validator sets until it sends a STAKE.
+  bool jailed = false;
 
   bool empty() const {
-    return balance == 0 && stake == 0 && nonce == 0 && unbonding == 0 && !slashed;
+    return balance == 0 && stake == 0 && nonce == 0 && unbonding == 0 && !slashed && !jailed;
   }
   bool operator==(const Account&) const = default;
 };
+
+// The flags byte of the state root's leaf and of the stored account: bit 0 slashed, bit 1 jailed.
+inline std::uint8_t account_flags(const Account& a) {
+  return static_cast<std::uint8_t>((a.slashed ? 1 : 0) | (a.jailed ? 2 : 0));
+}
 
 class AccountModel {
  public:

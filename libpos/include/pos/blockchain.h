@@ -158,16 +158,22 @@ class Blockchain {
   void set_verifier(SignatureVerifier* verifier) { verifier_ = verifier; }
 
  private:
-  struct Entry {
+  // What a block's chain is after it: its nonces, finality, stakes, validator sets and
+  // included votes, and whom the block jailed.
+  struct ChainState {
+    EpochState epochs;             // the chain's nonces after this block
+    FinalityState finality;        // what the chain's votes justify and finalize, up to it
+    StakeTablePtr stakes;          // the stakes after this block
+    ValidatorSchedule validators;  // the chain's validator sets in this block's epoch
+    IncludedVotes votes;           // who has votes in the chain, by target epoch
+    std::vector<PublicKey> jails;  // whom downtime jails at this block, before its transactions
+  };
+  struct Entry : ChainState {
     Hash hash;
     BlockHeader header;
     Signature signature;
     bool on_main = false;
     bool failed = false;
-    EpochState epochs;             // the chain's nonces after this block
-    FinalityState finality;        // what the chain's votes justify and finalize, up to this block
-    StakeTablePtr stakes;          // the stakes after this block
-    ValidatorSchedule validators;  // the chain's validator sets in this block's epoch
     // An ancestor further back (Bitcoin Core's skip list), so that finding the block of a side
     // branch at a height takes O(log length) steps, not one per block.
     Hash skip;
@@ -188,13 +194,6 @@ class Blockchain {
   // it does not reach below the finalized height.
   bool index_stored_branch(const Hash& hash);
 
-  // What a block's chain is after it: its nonces, finality, stakes and validator sets.
-  struct ChainState {
-    EpochState epochs;
-    FinalityState finality;
-    StakeTablePtr stakes;
-    ValidatorSchedule validators;
-  };
   // Every check of the header against its parent, in docs/consensus.md's order (height, slot,
   // timestamp, leader, VRF proof, signature); the chain's epoch state after the block, and the
   // validator sets of the block's epoch in `validators`.
@@ -205,11 +204,13 @@ class Blockchain {
   // finality state after the block.
   Result<FinalityState> check_votes(const Block& block, const FinalityState& parent,
                                     const ValidatorSchedule& validators,
-                                    const ChainLookup& on_chain) const;
-  // The chain state after `block` on the chain through `parent`, whose votes it has checked:
-  // `validators` is the parent's schedule at the block's epoch.
-  ChainState chain_state_after(const Block& block, const EpochState& epochs,
-                               const FinalityState& finality, const StakeTablePtr& parent_stakes,
+                                    const ChainLookup& on_chain,
+                                    std::vector<CountedVote>* counted = nullptr) const;
+  // The chain state after `block` on the chain of `parent`, whose votes check_votes counted
+  // (`counted`, giving `finality`): `validators` is the parent's schedule at the block's epoch.
+  ChainState chain_state_after(const Block& block, const ChainState& parent,
+                               const EpochState& epochs, const FinalityState& finality,
+                               std::span<const CountedVote> counted,
                                const ValidatorSchedule& validators) const;
   // `finalized` (a block of the chain that `before` belongs to, at or above its finalized
   // block) with the stakes after it.
@@ -253,9 +254,8 @@ class Blockchain {
   void committed_evidence(const StorageBatch& batch);
   // Drops pending evidence whose offender the tip's chain has slashed.
   void prune_evidence();
-  // Applies a block to the state; `validators` is its chain's schedule at the block's epoch.
-  Result<UndoRecord> connect(const Block& block, const ValidatorSchedule& validators,
-                             StorageBatch& batch);
+  // Applies a block to the state; `chain` is its chain's state after it.
+  Result<UndoRecord> connect(const Block& block, const ChainState& chain, StorageBatch& batch);
   // The height up to which UNSTAKEs have matured at the start of a block whose chain's schedule
   // at its epoch e is `validators`: F(e - unbonding_epochs)'s (docs/consensus.md, "Unbonding").
   std::uint64_t matured_height(const ValidatorSchedule& validators) const;
@@ -300,6 +300,11 @@ class Blockchain {
   // pruned main-chain blocks), and the schedule of the last such block.
   std::map<std::uint64_t, ValidatorSetPtr> past_sets_;
   ValidatorSchedule last_pruned_;
+  // The stakes after main-chain blocks out of the index that a chain held here may still
+  // finalize: those from the lowest finalized block of an indexed chain up (by height).
+  std::map<std::uint64_t, std::pair<Hash, StakeTablePtr>> past_stakes_;
+  // Drops past_stakes_ below the lowest finalized block of an indexed chain.
+  void trim_past_stakes();
   mutable std::optional<std::tuple<Hash, std::uint64_t, ValidatorSchedule>> tip_schedule_;
   // Per (slot, forger): the first header seen, for double_block evidence, and the second.
   struct SignedSlot {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <unordered_set>
 
 #include "pos/account_model.h"
@@ -40,6 +41,10 @@ Status check_slashable(const AccountModel& state, const PublicKey& offender);
 // unbonding amount are burned and the account is marked slashed. Refused as check_slashable
 // refuses; assumes evidence.check passed.
 Status apply_evidence(AccountModel& state, const Evidence& evidence, UndoLog& undo);
+
+// Jails the validators that downtime names at the start of a block (docs/consensus.md,
+// "Downtime"): each that still has stake, is not slashed and is not jailed already.
+void jail_validators(AccountModel& state, std::span<const PublicKey> validators, UndoLog& undo);
 
 // Moves the unbonding amounts of UNSTAKEs at or below height `matured` into balances (start of
 // each block; the chain gives `matured`, docs/consensus.md "Unbonding").
