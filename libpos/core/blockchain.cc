@@ -132,9 +132,12 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   // nonces, which the stored ones give).
   std::deque<Replayed> unfinalized;
   unfinalized.push_back(
-      Replayed{main_block(0), ChainState{EpochState{}, FinalityState::genesis(chain->genesis_hash_),
-                                         chain->genesis_stakes_.stakes, chain->last_pruned_,
-                                         IncludedVotes{}, {}}});
+      Replayed{main_block(0), ChainState{EpochState{},
+                                         FinalityState::genesis(chain->genesis_hash_),
+                                         chain->genesis_stakes_.stakes,
+                                         chain->last_pruned_,
+                                         IncludedVotes{},
+                                         {}}});
   for (std::uint64_t h = 1; h <= meta->height; ++h) {
     BlockPtr block = main_block(h);
     unfinalized.push_back(Replayed{block, replayed(block, unfinalized.back().state)});
@@ -882,8 +885,8 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   // its sender deserves conflicts_finalized's penalty, not bad_vote's.
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();
   std::vector<CountedVote> counted;
-  auto finality = check_votes(*block, parent_entry.finality, validators,
-                              chain_through(parent_entry), &counted);
+  auto finality =
+      check_votes(*block, parent_entry.finality, validators, chain_through(parent_entry), &counted);
   if (!finality.ok()) return finality.error();
   for (const auto& vote : block->votes()) note_vote(*vote);
   ChainState chain_state =

@@ -6,7 +6,7 @@ namespace pos {
 
 Hash ChainParams::hash() const {
   detail::ByteWriter w;
-  w.raw(std::string_view("pos/params/v3"))
+  w.raw(std::string_view("pos/params/v4"))
       .str(chain_id)
       .u64(genesis_time_ms)
       .u64(slot_ms)

@@ -164,7 +164,7 @@ const Checkpoint& ValidatorSchedule::finalized_by(std::uint64_t e) const {
 }
 
 std::vector<PublicKey> ValidatorSchedule::downtime(const IncludedVotes& votes,
-                                                  std::uint64_t child_epoch) const {
+                                                   std::uint64_t child_epoch) const {
   // Epoch e is judged at the chain's first block above epoch e + 1: for a child of this block,
   // e is this block's epoch or the one before, if the child is that far on. Finality rose
   // during e when G(e + 1), what the chain had finalized by e's end, is above G(e).

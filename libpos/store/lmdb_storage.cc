@@ -9,8 +9,8 @@
 //   blocks    block hash (32)    -> the block's binary form (pos/codec.h)
 //   main      u64 height (big-endian, so keys sort by height) -> main-chain block hash (32)
 //   accounts  address (32)       -> u64 balance || u64 stake || u64 nonce || u64 unbonding
-//                                   || u64 unbonding_height || u8 flags (bit 0: slashed, bit 1: jailed)
-//                                   (unbonding_height: the latest UNSTAKE's block)
+//                                   || u64 unbonding_height || u8 flags (bit 0: slashed, bit 1:
+//                                   jailed) (unbonding_height: the latest UNSTAKE's block)
 //   stakers   address (32)       -> u64 stake, for every account with stake > 0
 //   undo      block hash (32)    -> u32 n || n * (address (32) || account as above)
 //   txs       transaction id (32) -> u64 height || u32 index || block hash (32)
@@ -19,9 +19,9 @@
 //   epochs    block hash (32)    -> u64 epoch || nonce (32) || next nonce (32), for every stored
 //             block (pos/epoch.h)
 //   evidence  evidence id (32)   -> the evidence's bytes, for evidence not yet on the main chain
-// Schema 5 holds protocol v2 blocks with validator sets and unbonding that follow finality;
-// schemas 3 and 4 (earlier v2) and 1 and 2 (protocol v1) are refused, not converted: their chain
-// is another network's.
+// Schema 6 holds protocol v2 blocks with validator sets and unbonding that follow finality and
+// downtime jailing; schemas 3 to 5 (earlier v2) and 1 and 2 (protocol v1) are refused, not
+// converted: their chain is another network's.
 // Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the state
 // before or after it, never a mix.
 #include "pos/lmdb_storage.h"
@@ -310,9 +310,11 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
                          std::to_string(version) + "; this libpos reads schema version " +
                          std::to_string(LmdbStorage::kSchemaVersion) +
                          ": open it with a newer libpos");
-  if (version == 3 || version == 4)
+  if (version >= 3 && version <= 5)
     return storage_error(dir.string() + " holds a chain of protocol v2 before " +
-                         (version == 3 ? "slashing" : "validator sets followed finality") +
+                         (version == 3   ? "slashing"
+                          : version == 4 ? "validator sets followed finality"
+                                         : "downtime jailing") +
                          " (schema version " + std::to_string(version) +
                          "), which this libpos cannot read or convert: accounts and state roots "
                          "changed, so that network is gone. Move the directory aside or delete "

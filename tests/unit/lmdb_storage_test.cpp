@@ -265,12 +265,12 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     CHECK(snapshot(data) == before);
   }
   SECTION("a newer schema") {
-    write_schema_version(data, 6);
+    write_schema_version(data, 7);
     auto changed = snapshot(data);
     auto r = open_chain(genesis);
     REQUIRE(r.reason() == Reason::kStorage);
-    CHECK_THAT(r.error().message, Catch::Contains("schema version 6"));
-    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 5"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 7"));
+    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 6"));
     CHECK(snapshot(data) == changed);
   }
   SECTION("a protocol v2 data dir from before slashing (schema 3)") {
@@ -289,6 +289,15 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     REQUIRE(r.reason() == Reason::kStorage);
     CHECK_THAT(r.error().message,
                Catch::Contains("before validator sets followed finality (schema version 4)"));
+    CHECK_THAT(r.error().message, Catch::Contains("rm -r " + data.string()));
+    CHECK(snapshot(data) == changed);
+  }
+  SECTION("a protocol v2 data dir from before downtime jailing (schema 5)") {
+    write_schema_version(data, 5);
+    auto changed = snapshot(data);
+    auto r = open_chain(genesis);
+    REQUIRE(r.reason() == Reason::kStorage);
+    CHECK_THAT(r.error().message, Catch::Contains("before downtime jailing (schema version 5)"));
     CHECK_THAT(r.error().message, Catch::Contains("rm -r " + data.string()));
     CHECK(snapshot(data) == changed);
   }

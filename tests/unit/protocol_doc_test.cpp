@@ -279,7 +279,7 @@ TEST_CASE("docs/protocol.md: the state root example", "[doc][state]") {
     state.put(Address::from_hex(e.at("account" + n)).value(),
               Account{u64_of(e, "balance" + n), u64_of(e, "stake" + n), u64_of(e, "nonce" + n),
                       u64_or_zero(e, "unbonding" + n), u64_or_zero(e, "unbonding_height" + n),
-                      u64_or_zero(e, "slashed" + n) == 1});
+                      u64_or_zero(e, "slashed" + n) == 1, u64_or_zero(e, "jailed" + n) == 1});
     check_value(e, "state_root_" + std::to_string(i + 1), state.state_root().hex());
   }
 }

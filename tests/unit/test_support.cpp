@@ -133,8 +133,9 @@ std::vector<VotePtr> TestNet::tip_votes() const {
   const Checkpoint& source = chain->vote_finality().justified();
   std::vector<VotePtr> out;
   if (source.height >= chain->height()) return out;  // the tip is justified: nothing to vote
-  for (const auto& v : validators) {
-    if (!chain->is_voter(v.public_key())) continue;  // slashed out of the sets, say
+  for (std::size_t i = 0; i < validators.size(); ++i) {
+    const Wallet& v = validators[i];
+    if (silent.contains(i) || !chain->is_voter(v.public_key())) continue;  // slashed, say
     out.push_back(Vote::sign(
         VoteFields{chain_id(), {}, source.hash, source.height, chain->tip_hash(), chain->height()},
         v.secret_key()));

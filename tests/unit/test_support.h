@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,9 @@ class TestNet {
   std::unique_ptr<Storage> storage;
   std::unique_ptr<Blockchain> chain;
   TransactionPool pool;
+  // Validators (indexes into `validators`) whose votes tip_votes() leaves out: keys whose votes
+  // never reach a block, as when they run no node.
+  std::set<std::size_t> silent;
 
   const std::string& chain_id() const { return genesis.params.chain_id; }
   const Wallet& wallet_of(const PublicKey& key) const;
@@ -58,8 +62,8 @@ class TestNet {
   // Forges the next block (in the first slot after both the tip's and `after`) from the pool,
   // applies it and updates the pool.
   BlockPtr advance(std::uint64_t after = 0);
-  // The vote of each of our validators that votes on the tip's chain, from its highest justified
-  // block to the tip (none when the tip is that block).
+  // The vote of each of our validators that votes on the tip's chain and is not silent, from its
+  // highest justified block to the tip (none when the tip is that block).
   std::vector<VotePtr> tip_votes() const;
   // advance() carrying tip_votes(): with every block doing so, each block justifies its parent
   // and finalizes the block before that.

@@ -53,27 +53,34 @@ TEST_CASE("the entry cap lets a quarter of the previous weight in per epoch, in 
 
   // ceil(300 / 4) = 75 enters: d (lower address) first, e gets nothing yet.
   ValidatorSetPtr next =
-      next_validator_set(previous, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
+      next_validator_set(previous, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}}));
   CHECK(weights_of(*next) == Weights{{a, 100}, {b, 100}, {c, 100}, {d, 75}});
   // ceil(375 / 4) = 94 more: d grows to 169, e still waits.
-  next = next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
+  next = next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}}));
   CHECK(weights_of(*next) == Weights{{a, 100}, {b, 100}, {c, 100}, {d, 169}});
   // ceil(469 / 4) = 118: d's last 31, then 50 for e.
-  next = next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
+  next = next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}}));
   CHECK(weights_of(*next) == Weights{{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}});
   // Nothing moves any more: the same set, shared.
-  CHECK(next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}}) == next);
+  CHECK(next_validator_set(next, table({{a, 100}, {b, 100}, {c, 100}, {d, 200}, {e, 50}})) == next);
 
   // Stake that leaves is not capped: an unstake or a slash counts at once.
-  CHECK(weights_of(*next_validator_set(previous, table({{a, 10}, {b, 100}})) ==
+  CHECK(weights_of(*next_validator_set(previous, table({{a, 10}, {b, 100}}))) ==
         Weights{{a, 10}, {b, 100}});
   // A member that stakes more grows under the cap like a newcomer.
-  CHECK(weights_of(*next_validator_set(previous, table({{a, 500}, {b, 100}, {c, 100}})) ==
+  CHECK(weights_of(*next_validator_set(previous, table({{a, 500}, {b, 100}, {c, 100}}))) ==
         Weights{{a, 175}, {b, 100}, {c, 100}});
   // Nobody left staking: the previous set stays, so the chain can go on.
-  CHECK(next_validator_set(previous, table({}) == previous);
+  CHECK(next_validator_set(previous, table({})) == previous);
+  // A jailed account leaves at once, unless finality is stalled: then it counts (capped as ever).
+  StakeTable with_jailed = table({{a, 100}, {b, 100}, {c, 100}, {d, 40}});
+  with_jailed[b].jailed = true;
+  with_jailed[d].jailed = true;
+  CHECK(weights_of(*next_validator_set(previous, with_jailed)) == Weights{{a, 100}, {c, 100}});
+  CHECK(weights_of(*next_validator_set(previous, with_jailed, true)) ==
+        Weights{{a, 100}, {b, 100}, {c, 100}, {d, 40}});
   // The cap rounds up: a set of weight 1 lets 1 in.
-  CHECK(weights_of(*next_validator_set(set_of({{a, 1}}), table({{a, 1}, {b, 9}})) ==
+  CHECK(weights_of(*next_validator_set(set_of({{a, 1}}), table({{a, 1}, {b, 9}}))) ==
         Weights{{a, 1}, {b, 1}});
 }
 
@@ -102,6 +109,20 @@ TEST_CASE("a block's stake table: STAKE adds, UNSTAKE takes away, evidence empti
 
   auto transfers_only = Block::sign(header, {transfer}, net.validators[0].secret_key(), {}, {});
   CHECK(stakes_after(before, *transfers_only) == before);
+
+  // Jails come first: the jailed validator keeps its stake; a STAKE in the same block frees it;
+  // a key without stake is not in the table to jail.
+  const PublicKey jailed[] = {validator.public_key(), net.validators[2].public_key(),
+                              user.public_key()};
+  StakeTable expected =
+      table({{validator.public_key(), 100}, {net.validators[2].public_key(), 100}});
+  expected[validator.public_key()].jailed = true;
+  expected[net.validators[2].public_key()].jailed = true;
+  CHECK(*stakes_after(before, *transfers_only, jailed) == expected);
+  auto restake = validator.stake(net.chain_id(), 1, 1, 0, net.now());
+  auto rejoining = Block::sign(header, {restake}, net.validators[0].secret_key(), {}, {});
+  expected[validator.public_key()] = Staker{101, false};
+  CHECK(*stakes_after(before, *rejoining, jailed) == expected);
 }
 
 TEST_CASE("a finalized change reaches validators(e) three epochs after the epoch that finalized it",

@@ -158,23 +158,25 @@ def bit(address, i):
 
 
 def trie_root(accounts):
-    """accounts: {address: (balance, stake, nonce, unbonding, unbonding_height, slashed)}."""
+    """accounts: {address: (balance, stake, nonce, unbonding, unbonding_height, slashed,
+    jailed)}."""
     def node(addresses):
         if len(addresses) == 1:
             a = addresses[0]
-            *amounts, slashed = accounts[a]
-            return sha256(b"\x00", a, *(u64(v) for v in amounts), u8(1 if slashed else 0))
+            *amounts, slashed, jailed = accounts[a]
+            flags = (1 if slashed else 0) | (2 if jailed else 0)
+            return sha256(b"\x00", a, *(u64(v) for v in amounts), u8(flags))
         crit = next(i for i in range(256) if len({bit(a, i) for a in addresses}) == 2)
         left = [a for a in addresses if bit(a, crit) == 0]
         right = [a for a in addresses if bit(a, crit) == 1]
         return sha256(b"\x01", u8(crit), node(left), node(right))
-    live = sorted(a for a, v in accounts.items() if any(v[:4]) or v[5])
+    live = sorted(a for a, v in accounts.items() if any(v[:4]) or v[5] or v[6])
     return node(live) if live else sha256(b"")
 
 
 def params_hash(chain_id, genesis_time, slot_ms, unbonding_epochs, epoch_slots, max_block_txs,
                 exchange_authority):
-    return sha256(b"pos/params/v3", string(chain_id), u64(genesis_time), u64(slot_ms),
+    return sha256(b"pos/params/v4", string(chain_id), u64(genesis_time), u64(slot_ms),
                   u64(unbonding_epochs), u64(epoch_slots), u64(max_block_txs), exchange_authority)
 
 
@@ -286,7 +288,8 @@ def ex_state_root(e):
     for i in range(3):
         accounts[h(e["account%d" % i])] = tuple(
             int(e.get("%s%d" % (f, i), "0"))
-            for f in ("balance", "stake", "nonce", "unbonding", "unbonding_height", "slashed"))
+            for f in ("balance", "stake", "nonce", "unbonding", "unbonding_height", "slashed",
+                      "jailed"))
         out["state_root_%d" % (i + 1)] = state_root(p, accounts).hex()
     return out
 
@@ -296,7 +299,7 @@ def ex_genesis(e):
         g = json.load(f)
     p = params_hash(g["chain_id"], g["genesis_time"], g["slot_ms"], g["unbonding_epochs"], g.get("epoch_slots", 32), g.get("max_block_txs", 10000),
                     h(g["exchange_authority"]))
-    accounts = {h(a["address"]): (a["balance"], a["stake"], 0, 0, 0, 0) for a in g["allocations"]}
+    accounts = {h(a["address"]): (a["balance"], a["stake"], 0, 0, 0, 0, 0) for a in g["allocations"]}
     root = state_root(p, accounts)
     zero = bytes(32)
     hb = header_bytes(g["chain_id"], 0, zero, 0, g["genesis_time"], zero, bytes(80), EMPTY, EMPTY,
@@ -325,7 +328,7 @@ EXAMPLES = {
                                    "exchange_authority"}
                    | {"%s%d" % (f, i) for i in range(3)
                       for f in ("account", "balance", "stake", "nonce", "unbonding",
-                                "unbonding_height", "slashed")}),
+                                "unbonding_height", "slashed", "jailed")}),
     "genesis": (ex_genesis, set()),
 }
 

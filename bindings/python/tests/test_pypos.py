@@ -470,7 +470,7 @@ def test_evidence_of_surround_votes_and_double_blocks_and_its_refusals():
     assert chain.apply(slashing) == "extended"
     for offender in {double.offender, surround.offender}:
         account = chain.state.get(offender)
-        assert account["slashed"] and account["stake"] == 0
+        assert account["slashed"] and account["stake"] == 0 and account["jailed"] is False
     assert chain.pending_evidence == []
     # The other block of the slot is valid too: a double block is evidence, never a refusal.
     assert chain.apply(plain) in ("reorganized", "side_branch")

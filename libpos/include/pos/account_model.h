@@ -1,5 +1,5 @@
-// The account state: address -> {balance, stake, nonce, unbonding, slashed, jailed}, with its commitment
-// state_root maintained incrementally in a crit-bit Merkle tree (docs/protocol.md).
+// The account state: address -> {balance, stake, nonce, unbonding, slashed, jailed}, with its
+// commitment state_root maintained incrementally in a crit-bit Merkle tree (docs/protocol.md).
 #pragma once
 
 #include <cstdint>

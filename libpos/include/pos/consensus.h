@@ -29,7 +29,7 @@ struct ChainParams {
   std::uint64_t max_block_txs = kMaxBlockTransactions;
   Address exchange_authority;
 
-  // SHA-256("pos/params/v3" || str(chain_id) || u64 genesis_time_ms || u64 slot_ms
+  // SHA-256("pos/params/v4" || str(chain_id) || u64 genesis_time_ms || u64 slot_ms
   //         || u64 unbonding_epochs || u64 epoch_slots
   //         || u64 max_block_txs || exchange_authority)
   Hash hash() const;

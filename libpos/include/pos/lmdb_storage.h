@@ -25,7 +25,7 @@ struct LmdbOptions {
 
 class LmdbStorage final : public Storage {
  public:
-  static constexpr std::uint32_t kSchemaVersion = 5;
+  static constexpr std::uint32_t kSchemaVersion = 6;
 
   // Opens or creates the data dir. Refused, with nothing in the dir changed: a dir in use by
   // another process, one written by another schema (1 and 2 hold protocol v1 blocks, 3 protocol

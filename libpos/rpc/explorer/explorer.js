@@ -255,19 +255,23 @@ function validatorsCard(validators, evidence) {
     .map((v) => {
       const account = accounts.get(v.address);
       const slashed = Boolean(account && account.slashed);
-      return h("tr", { "data-testid": "validator-row", "data-address": v.address, "data-slashed": String(slashed) },
+      const jailed = Boolean(account && account.jailed);
+      return h("tr", { "data-testid": "validator-row", "data-address": v.address, "data-slashed": String(slashed),
+        "data-jailed": String(jailed) },
         h("td", {}, hash(v.address, accountLink(v.address))),
         h("td", { class: "num" }, num(v.stake)),
         h("td", { class: "num hide-narrow" }, percent(v.stake, set.total_stake)),
         h("td", { "data-testid": "validator-status" },
-          !account ? h("span", { class: "muted" }, "—") : slashed ? badge("slashed") : badge("active", "ok")));
+          !account ? h("span", { class: "muted" }, "—") : slashed ? badge("slashed")
+            : jailed ? badge("jailed") : badge("active", "ok")));
     });
   return card("Validators",
     table([{ title: "Address" }, { title: "Weight", class: "num" }, { title: "Share", class: "num hide-narrow" },
       { title: "Status" }], rows, { "data-testid": "validators" }),
     h("p", { class: "muted" }, `Epoch ${num(set.epoch)}: the validators that draw its slot leaders and `
       + `vote, weighted by stake (total ${num(set.total_stake)}). A slashed validator's stake was burned `
-      + "when evidence against it was included in a block."),
+      + "when evidence against it was included in a block; a jailed one missed its votes for an epoch "
+      + "and leaves the set until it sends a STAKE."),
     pendingList);
 }
 
@@ -413,7 +417,10 @@ async function accountView(address, gen) {
       ["Stake", num(a.stake)],
       ["Nonce", num(a.nonce)],
       a.slashed ? ["Status", h("span", { "data-testid": "account-slashed" }, badge("slashed"),
-        h("span", { class: "muted" }, " evidence against it was included in a block: its stake was burned"))] : null,
+        h("span", { class: "muted" }, " evidence against it was included in a block: its stake was burned"))]
+        : a.jailed ? ["Status", h("span", { "data-testid": "account-jailed" }, badge("jailed"),
+          h("span", { class: "muted" }, " none of its votes was included for an epoch: it keeps its stake but leaves the validator sets until it sends a STAKE"))]
+          : null,
       a.unbonding ? ["Unbonding", `${num(a.unbonding)} (since the UNSTAKE at height ${num(a.unbonding_height)}; spendable once finalized and unbonding_epochs more epochs passed)`] : null,
     ])),
     history.pending.length ? card(`Pending (${history.pending.length})`,
@@ -441,7 +448,7 @@ async function search(query, gen) {
   if (tx && tx.status !== "unknown") return go(txLink(q), true);
   const [account, history] = await Promise.all([found(`/accounts/${q}`), found(`/accounts/${q}/transactions?limit=1`)]);
   if (gen !== generation) return;
-  const seen = account && (account.balance || account.stake || account.nonce || account.unbonding || account.slashed);
+  const seen = account && (account.balance || account.stake || account.nonce || account.unbonding || account.slashed || account.jailed);
   if (seen || (history && (history.transactions.length || history.pending.length))) return go(accountLink(q), true);
   throw new NotFound(`no block, transaction or account ${q}`);
 }
