@@ -19,8 +19,9 @@ StakeTablePtr stakes_after(const StakeTablePtr& before, const Block& block,
   for (const PublicKey& key : jailed)
     if (auto it = before->find(key); it != before->end() && !it->second.jailed)
       table()[key].jailed = true;
+  // Like apply_transaction, which this table must agree with: every STAKE clears a jail (a zero
+  // amount never gets here: check_stateless refuses it).
   for (const auto& tx : block.transactions()) {
-    if (tx->amount() == 0) continue;
     if (tx->type() == TxType::kStake) {
       Staker& staker = table()[tx->sender()];
       if (__builtin_add_overflow(staker.stake, tx->amount(), &staker.stake))

@@ -121,6 +121,62 @@ TEST_CASE("finality goes on with 3 of 4 validators, waits with 2 of 4, resumes w
   for (std::size_t i = 0; i < 4; ++i) CHECK(f.finalizes_above(i, later.finalized + 2, 60));
 }
 
+TEST_CASE(
+    "a validator with a quarter of the stake that runs no node is jailed; finality goes on "
+    "and the others lead every slot",
+    "[functional][finality][downtime]") {
+  // Epochs of 8 slots of 500 ms: the jail comes about two epochs after the first epoch whose
+  // finality rose, and the sets drop the key three epochs after the jail is finalized.
+  TestNetwork net(500, 4, 4, 8);
+  const PublicKey absent = net.validators[3].public_key();
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  for (std::size_t i = 0; i < 3; ++i) {
+    std::vector<std::string> args = {"--key", net.key_file(i).string()};
+    for (std::size_t j = 0; j < i; ++j) {
+      args.push_back("--peer");
+      args.push_back(nodes[j]->p2p_address());
+    }
+    nodes.push_back(std::make_unique<NodeProcess>(net, "v" + std::to_string(i), args));
+  }
+  auto jailed_on = [&](NodeProcess& n) {
+    auto account = n.rpc().account(absent);
+    return account.ok() && account->jailed && account->stake == 100;
+  };
+  REQUIRE(eventually([&] { return jailed_on(*nodes[0]); }, 60));
+  for (auto& n : nodes) CHECK(eventually([&] { return jailed_on(*n); }));
+
+  // The current set leaves it out once the jail's block is finalized and three epochs passed.
+  std::uint64_t left_at = 0;
+  REQUIRE(eventually(
+      [&] {
+        auto set = nodes[0]->rpc().validators();
+        if (!set.ok()) return false;
+        bool member = std::any_of(set->validators.begin(), set->validators.end(),
+                                  [&](const ValidatorStake& v) { return v.address == absent; });
+        left_at = set->epoch;
+        return !member && set->total_stake == 300;
+      },
+      60));
+  // From then on every slot has a running leader: the chain grows a block per slot, and
+  // finality follows it.
+  auto start = nodes[0]->rpc().info();
+  REQUIRE(start.ok());
+  const std::uint64_t epoch_slots = net.genesis.params.epoch_slots;
+  REQUIRE(eventually([&] { return net.slot_now() >= (left_at + 4) * epoch_slots; }, 30));
+  auto later = nodes[0]->rpc().info();
+  REQUIRE(later.ok());
+  INFO("heights " << start->height << " -> " << later->height << ", slots " << start->slot << " -> "
+                  << later->slot);
+  // A quarter of 24 slots or more would be 6 empty ones; a loaded machine may miss one or two.
+  CHECK(later->height - start->height + 3 >= later->slot - start->slot);
+  CHECK(later->finalized_height > start->finalized_height);
+  for (auto& n : nodes) {
+    auto info = n->rpc().info();
+    REQUIRE(info.ok());
+    CHECK(info->finalized_height + 6 >= later->height);
+  }
+}
+
 namespace {
 
 // The signing-state file's "word value" lines.

@@ -34,7 +34,8 @@ ClosedPort::~ClosedPort() {
   close(fd_);
 }
 
-TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t user_count) {
+TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t user_count,
+                         std::uint64_t epoch_slots) {
   for (std::size_t i = 0; i < count; ++i)
     validators.emplace_back(test::key_from_index(static_cast<std::uint32_t>(i)));
   for (std::size_t i = 0; i < user_count; ++i)
@@ -43,6 +44,7 @@ TestNetwork::TestNetwork(std::uint64_t slot_ms, std::size_t count, std::size_t u
   genesis.params.genesis_time_ms = SystemClock().now_ms() - 10 * slot_ms;
   genesis.params.slot_ms = slot_ms;
   genesis.params.unbonding_epochs = 5;
+  genesis.params.epoch_slots = epoch_slots;
   if (count == 0) return;  // demo(): the genesis comes from keys/
   genesis.params.exchange_authority = validators[0].public_key();
   for (const auto& v : validators) genesis.allocations.push_back({v.public_key(), 1'000'000, 100});

@@ -39,7 +39,7 @@ class ClosedPort {
 // A network's files: genesis (slot_ms short, three equal validators, funded users) and keys.
 struct TestNetwork {
   explicit TestNetwork(std::uint64_t slot_ms = 500, std::size_t validators = 3,
-                       std::size_t users = 4);
+                       std::size_t users = 4, std::uint64_t epoch_slots = 32);
   // The demo network of keys/: its genesis and validator keys.
   static std::unique_ptr<TestNetwork> demo();
   test::TempDir dir;

@@ -62,6 +62,11 @@ TEST_CASE(
   CHECK(account.stake == 50);  // it keeps its stake
   CHECK(account.balance == options.balance);
   for (std::size_t i = 0; i < 3; ++i) CHECK_FALSE(jailed(net, i));
+  // A restart while the jail is not yet finalized replays it from the stored blocks.
+  REQUIRE(net.chain->finalized_height() < jailing->height());
+  net.restart();
+  CHECK(jailed(net, 3));
+  CHECK(net.chain->tip_hash() == jailing->hash());
 
   // The jail is finalized during epoch 2, so validators(5) is the first set without it.
   advance_to_epoch(net, 6);
