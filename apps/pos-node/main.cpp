@@ -32,12 +32,16 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
   --no-discovery        dial only the --peer addresses, never those that peers tell about
   --forge-min-peers N   forge only with at least N connected peers (default 0); 1 keeps a
                         validator cut off from the network from building a branch of its own
+  --checkpoint HEIGHT:HASH
+                        refuse every chain without this block: a recent finalized block from
+                        a source you trust, for a node that has been away longer than the
+                        unbonding period or starts on an old network
   --log-level LEVEL     error, warn, info (default) or debug
   --ports-file FILE     once both listeners are bound, write {"p2p": PORT, "rpc": PORT} to
                         FILE (for scripts that ask for port 0 and need the one chosen)
   --config FILE         a JSON file with the same keys ("p2p", "rpc", "key", "data_dir",
                         "genesis", "peers", "log_level", "discovery",
-                        "forge_min_peers"); flags win
+                        "forge_min_peers", "checkpoint"); flags win
   --help, --version
 )";
 
@@ -151,6 +155,10 @@ Options parse(int argc, char** argv) {
         config.forge_min_peers = std::stoul(n);
         if (config.forge_min_peers > 1000)
           fail("--forge-min-peers needs a whole number up to 1000");
+      } else if (a == "--checkpoint") {
+        auto block = pos::TrustedBlock::parse(value());
+        if (!block.ok()) fail("--checkpoint: " + block.error().message);
+        config.checkpoint = *block;
       } else if (a == "--config") {
         ++i;
       } else {

@@ -655,6 +655,34 @@ Status Blockchain::check_vote_blocks_unchecked(const Vote& vote) const {
   return {};
 }
 
+Status Blockchain::require_block(const TrustedBlock& block) {
+  if (block.height <= height()) {
+    auto stored = storage_.main_chain_hash(block.height);
+    if (!stored || *stored != block.hash)
+      return make_error(
+          Reason::kConflictsFinalized,
+          "the stored chain has block " + (stored ? stored->hex() : std::string("(none)")) +
+              " at height " + std::to_string(block.height) + ", not the checkpoint's " +
+              block.hash.hex() +
+              ": it followed another chain. Move the data dir aside (or delete it) and start "
+              "again with the checkpoint to sync the checkpoint's chain");
+  }
+  required_ = block;
+  return {};
+}
+
+Status Blockchain::check_required(const Block& block, const Entry& parent) const {
+  if (!required_ || block.height() < required_->height) return {};
+  // Below the index the main chain is final, and it held the block when it was required.
+  std::optional<Hash> at =
+      block.height() == required_->height ? block.hash() : hash_at(parent, required_->height);
+  if (!at || *at == required_->hash) return {};
+  return make_error(Reason::kConflictsFinalized,
+                    "the block's chain has " + at->hex() + " at height " +
+                        std::to_string(required_->height) + ", not the checkpoint " +
+                        required_->hash.hex());
+}
+
 Error Blockchain::conflicts_finalized(const std::string& why) const {
   return make_error(Reason::kConflictsFinalized,
                     "the block's chain lacks the finalized block " + finalized_.hash.hex() +
@@ -865,6 +893,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   if (parent->second.failed)
     return make_error(Reason::kInvalidBlock, "the parent was found invalid");
   const Entry& parent_entry = parent->second;
+  if (auto ok = check_required(*block, parent_entry); !ok.ok()) return ok.error();
   const ValidatorSchedule validators =
       parent_entry.validators.at_epoch(params().epoch_of(block->slot()));
   auto epochs = check_header(*block, parent_entry, validators);
@@ -943,6 +972,8 @@ bool Blockchain::index_stored_branch(const Hash& hash) {
   for (auto it = branch.rbegin(); it != branch.rend(); ++it) {
     const Block& block = **it;
     const Entry& parent = index_.at(block.parent());
+    // A branch stored before the checkpoint was required may lack it.
+    if (!check_required(block, parent).ok()) return false;
     const std::uint64_t epoch = params().epoch_of(block.slot());
     EpochState epochs = parent.epochs.child(epoch, stored_vrf_output(block));
     ValidatorSchedule validators = parent.validators.at_epoch(epoch);

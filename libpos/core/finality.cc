@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace pos {
@@ -212,6 +214,26 @@ const Checkpoint& FinalityState::block() const {
 bool FinalityState::has_vote(const PublicKey& validator, std::uint64_t target_height) const {
   auto held = impl_->targets.find(target_height);
   return held != impl_->targets.end() && held->second->voters.contains(validator);
+}
+
+Result<TrustedBlock> TrustedBlock::parse(std::string_view text) {
+  auto refuse = [&](const std::string& why) {
+    return make_error(Reason::kInvalidArgument,
+                      "a checkpoint is HEIGHT:HASH (a block height, a colon and the block's "
+                      "64-character hex hash); \"" +
+                          std::string(text) + "\" " + why);
+  };
+  auto colon = text.find(':');
+  if (colon == std::string_view::npos) return refuse("has no colon");
+  TrustedBlock out;
+  std::string_view height = text.substr(0, colon);
+  auto [end, ec] = std::from_chars(height.data(), height.data() + height.size(), out.height);
+  if (height.empty() || ec != std::errc() || end != height.data() + height.size())
+    return refuse("has no decimal height before the colon");
+  auto hash = Hash::from_hex(text.substr(colon + 1));
+  if (!hash.ok()) return refuse("has no hash after the colon: " + hash.error().message);
+  out.hash = *hash;
+  return out;
 }
 
 }  // namespace pos

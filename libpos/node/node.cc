@@ -223,6 +223,11 @@ Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
       if (!v.IsUint() || v.GetUint() > 1000)
         return invalid("config key \"forge_min_peers\" must be a whole number up to 1000");
       c.forge_min_peers = v.GetUint();
+    } else if (name == "checkpoint") {
+      if (auto ok = need_string(); !ok.ok()) return ok.error();
+      auto block = TrustedBlock::parse(v.GetString());
+      if (!block.ok()) return invalid("config key \"checkpoint\": " + block.error().message);
+      c.checkpoint = *block;
     } else {
       return invalid("unknown config key \"" + name + "\"");
     }
@@ -313,6 +318,7 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   pc.network.listen_port = p2p->port;
   pc.network.seeds = config.peers;
   pc.network.discovery = config.discovery;
+  pc.checkpoint = config.checkpoint;
   pc.log = [log](const std::string& line) { log(LogLevel::kInfo, line); };
   auto peer = PeerNode::start(*genesis, std::move(*storage), pc, impl->clock);
   if (!peer.ok()) return peer.error();

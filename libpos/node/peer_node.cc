@@ -42,6 +42,12 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
       return;
     }
     parts->chain = std::move(*chain);
+    if (config.checkpoint) {
+      if (auto ok = parts->chain->require_block(*config.checkpoint); !ok.ok()) {
+        started = ok.error();
+        return;
+      }
+    }
     parts->chain->set_verifier(&parts->verifier);
     parts->pool = std::make_unique<TransactionPool>(genesis.params, config.pool_limits);
     parts->pool->set_verifier(&parts->verifier);

@@ -59,6 +59,11 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   CHECK(run("--log-level loud" + g).first == 2);
   CHECK(run("--forge-min-peers many" + g).first == 2);
   CHECK(run("--forge-min-peers 5000" + g).first == 2);
+  auto bad_checkpoint = run("--checkpoint 12" + g);
+  CHECK(bad_checkpoint.first == 2);
+  CHECK_THAT(bad_checkpoint.second, Catch::Contains("HEIGHT:HASH"));
+  CHECK(run("--checkpoint 12:abc" + g).first == 2);
+  CHECK(run("--checkpoint" + g).first == 2);
   CHECK(run("127.0.0.1 7000" + g).first == 2);
   auto removed = run("--allow-empty-blocks" + g);
   CHECK(removed.first == 2);
@@ -81,6 +86,10 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   auto bad_discovery = run("--config " + (work.path() / "discovery.json").string() + g);
   CHECK(bad_discovery.first == 2);
   CHECK_THAT(bad_discovery.second, Catch::Contains("discovery"));
+  test::write_text(work.path() / "checkpoint.json", "{\"checkpoint\": 12}");
+  auto checkpoint_number = run("--config " + (work.path() / "checkpoint.json").string() + g);
+  CHECK(checkpoint_number.first == 2);
+  CHECK_THAT(checkpoint_number.second, Catch::Contains("checkpoint"));
   test::write_text(work.path() / "empty.json", "{\"allow_empty_blocks\": true}");
   auto removed_key = run("--config " + (work.path() / "empty.json").string() + g);
   CHECK(removed_key.first == 2);
@@ -303,6 +312,39 @@ TEST_CASE("stopping a leader does not stop the chain; pending transactions get i
   }
   CHECK(eventually([&] { return b.rpc().info()->height >= height + 5; }, 30));
   for (const auto& id : ids) CHECK(eventually([&] { return included(c.rpc(), id); }, 30));
+}
+
+TEST_CASE(
+    "a checkpoint (pos-node --checkpoint): the node syncs only the chain through that block, "
+    "and refuses to start on a data dir that followed another",
+    "[functional][checkpoint]") {
+  TestNetwork net;
+  NodeProcess v(net, "v", {"--key", net.key_file(0).string()});
+  REQUIRE(eventually([&] { return v.rpc().info()->height >= 3; }, 30));
+  auto block2 = v.rpc().block(2);
+  REQUIRE(block2.ok());
+  const std::string good = "2:" + (*block2)->hash().hex();
+  const std::string other = "2:" + std::string(64, 'a');
+
+  NodeProcess trusting(net, "trusting", {"--peer", v.p2p_address(), "--checkpoint", good});
+  NodeProcess misled(net, "misled", {"--peer", v.p2p_address(), "--checkpoint", other});
+  std::uint64_t target = v.rpc().info()->height;
+  REQUIRE(eventually([&] { return trusting.rpc().info()->height >= target; }, 30));
+  // By now the other has been offered the same blocks: it took none from height 2 on.
+  REQUIRE(eventually([&] { return misled.rpc().info()->height >= 1; }));
+  CHECK(misled.rpc().info()->height == 1);
+  CHECK(misled.rpc().block(1).ok());
+
+  trusting.stop();
+  auto [code, text] = run_pos_node({"--genesis", net.genesis_file.string(), "--data-dir",
+                                    trusting.data_dir().string(), "--p2p", "127.0.0.1:0", "--rpc",
+                                    "127.0.0.1:0", "--checkpoint", other});
+  CHECK(code == 2);
+  CHECK_THAT(text, Catch::Contains("followed another chain"));
+  // Nothing changed: it starts again with the right checkpoint at the height it had.
+  trusting.set_args({"--peer", v.p2p_address(), "--checkpoint", good});
+  trusting.start();
+  CHECK(trusting.rpc().info()->height >= target);
 }
 
 TEST_CASE("a graceful stop and restart keeps the pool", "[functional][pool]") {

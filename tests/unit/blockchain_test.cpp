@@ -357,6 +357,68 @@ TEST_CASE("fork choice: the longer branch wins; the dropped transactions return 
   CHECK(a.chain->transaction_location(tx->id())->block == again->hash());
 }
 
+TEST_CASE("a checkpoint is HEIGHT:HASH; anything else is refused, naming the form",
+          "[chain][checkpoint]") {
+  const std::string hash(64, 'a');
+  auto good = TrustedBlock::parse("12:" + hash);
+  REQUIRE(good.ok());
+  CHECK(good->height == 12);
+  CHECK(good->hash.hex() == hash);
+  for (std::string bad :
+       {std::string("12"), ":" + hash, "x12:" + hash, "-1:" + hash, "99999999999999999999:" + hash,
+        "12:" + hash.substr(1), "12:" + std::string(64, 'g'), "12 :" + hash, std::string()}) {
+    auto r = TrustedBlock::parse(bad);
+    INFO(bad);
+    REQUIRE(r.reason() == Reason::kInvalidArgument);
+    CHECK_THAT(r.error().message, Catch::Contains("HEIGHT:HASH"));
+  }
+}
+
+TEST_CASE(
+    "a required block (--checkpoint): another block at its height, or a branch through "
+    "one, is refused; a stored chain without it is refused",
+    "[chain][checkpoint]") {
+  TestNet a;
+  BlockPtr a1 = a.advance();
+  // A rival branch b1 <- b2, longer than a's: without the checkpoint a would move to it.
+  BlockPtr b1 = rival_first_block(a1->hash(), false, 1);
+  TestNet b;
+  b.clock.set(b.genesis.params.slot_start_ms(b1->slot()));
+  REQUIRE(b.chain->apply(b1).ok());
+  BlockPtr b2 = b.advance();
+  a.clock.set(b.clock.now_ms());
+  const Hash root = a.chain->state().state_root();
+
+  SECTION("the stored main chain has another block there") {
+    auto r = a.chain->require_block({1, b1->hash()});
+    REQUIRE(r.reason() == Reason::kConflictsFinalized);
+    CHECK_THAT(r.error().message, Catch::Contains(a1->hash().hex()));
+    CHECK_THAT(r.error().message, Catch::Contains("followed another chain"));
+    // Not required: the longer branch still wins.
+    REQUIRE(a.chain->apply(b1).ok());
+    CHECK(a.chain->apply(b2)->kind == ApplyResult::Kind::kReorganized);
+  }
+  SECTION("another block at the height") {
+    REQUIRE(a.chain->require_block({1, a1->hash()}).ok());
+    auto r = a.chain->apply(b1);
+    REQUIRE(r.reason() == Reason::kConflictsFinalized);
+    CHECK_THAT(r.error().message, Catch::Contains("not the checkpoint " + a1->hash().hex()));
+    CHECK(a.chain->apply(b2).reason() == Reason::kUnknownParent);
+  }
+  SECTION("a block above it on a branch already held") {
+    REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);
+    REQUIRE(a.chain->require_block({1, a1->hash()}).ok());
+    CHECK(a.chain->apply(b2).reason() == Reason::kConflictsFinalized);
+  }
+  SECTION("a height the chain has not reached") {
+    REQUIRE(a.chain->require_block({2, b2->hash()}).ok());
+    BlockPtr a2 = a.forge_next();
+    CHECK(a.chain->apply(a2).reason() == Reason::kConflictsFinalized);
+  }
+  CHECK(a.chain->tip_hash() == (a.chain->height() == 1 ? a1->hash() : b2->hash()));
+  if (a.chain->height() == 1) CHECK(a.chain->state().state_root() == root);
+}
+
 TEST_CASE("a reorganisation below the finalized block is refused, however long the branch",
           "[chain][reorg][finality]") {
   TestNet a;

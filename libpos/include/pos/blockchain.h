@@ -43,6 +43,11 @@ class Blockchain {
   static Result<std::unique_ptr<Blockchain>> open(const Genesis& genesis, Storage& storage,
                                                   const Clock& clock);
 
+  // From now on refuses every chain without `block`: a block of another chain at its height,
+  // or above it on such a chain, is refused as kConflictsFinalized. kConflictsFinalized when
+  // the stored main chain has another block at that height (it followed another chain).
+  Status require_block(const TrustedBlock& block);
+
   // Validates and applies a block; may reorganise. On refusal the chain and state are unchanged.
   // A storage failure is a kStorage refusal, after which the state is rolled back too.
   Result<ApplyResult> apply(const BlockPtr& block);
@@ -194,6 +199,8 @@ class Blockchain {
   // it does not reach below the finalized height.
   bool index_stored_branch(const Hash& hash);
 
+  // The block's chain holds the required block, or is not that high (require_block).
+  Status check_required(const Block& block, const Entry& parent) const;
   // Every check of the header against its parent, in docs/consensus.md's order (height, slot,
   // timestamp, leader, VRF proof, signature); the chain's epoch state after the block, and the
   // validator sets of the block's epoch in `validators`.
@@ -305,6 +312,7 @@ class Blockchain {
   std::map<std::uint64_t, std::pair<Hash, StakeTablePtr>> past_stakes_;
   // Drops past_stakes_ below the lowest finalized block of an indexed chain.
   void trim_past_stakes();
+  std::optional<TrustedBlock> required_;
   mutable std::optional<std::tuple<Hash, std::uint64_t, ValidatorSchedule>> tip_schedule_;
   // Per (slot, forger): the first header seen, for double_block evidence, and the second.
   struct SignedSlot {

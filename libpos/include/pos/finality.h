@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 
 #include "pos/crypto.h"
+#include "pos/status.h"
 
 namespace pos {
 
@@ -19,6 +21,16 @@ struct Checkpoint {
   std::uint64_t slot = 0;
 
   bool operator==(const Checkpoint&) const = default;
+};
+
+// A block the operator trusts to be on the network's chain (pos-node --checkpoint HEIGHT:HASH;
+// docs/consensus.md, "Weak subjectivity").
+struct TrustedBlock {
+  std::uint64_t height = 0;
+  Hash hash;
+  // "HEIGHT:HASH", the height in decimal and the hash as 64 hex characters.
+  static Result<TrustedBlock> parse(std::string_view text);
+  bool operator==(const TrustedBlock&) const = default;
 };
 
 // One vote as it counts on a chain: already found valid there (signature, source and target

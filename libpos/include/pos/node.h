@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pos/finality.h"
 #include "pos/keys.h"
 #include "pos/status.h"
 
@@ -35,11 +36,14 @@ struct NodeConfig {
   bool discovery = true;
   // Forge only with at least this many connected peers (ForgingOptions::min_peers).
   std::size_t forge_min_peers = 0;
+  // --checkpoint: refuse every chain without this block (docs/consensus.md, "Weak
+  // subjectivity").
+  std::optional<TrustedBlock> checkpoint;
   // Asked for the passphrase when the key file is encrypted (not a config file key).
   PassphraseSource passphrase;
 
   // The --config file: a JSON object with the keys "p2p", "rpc", "key", "data_dir", "genesis",
-  // "peers" (array), "log_level", "discovery", "forge_min_peers". Unknown
+  // "peers" (array), "log_level", "discovery", "forge_min_peers", "checkpoint". Unknown
   // keys are refused.
   // Keys absent from the file keep their value in `defaults`.
   static Result<NodeConfig> from_json(std::string_view json, NodeConfig defaults);

@@ -27,6 +27,8 @@ namespace pos {
 struct PeerNodeConfig {
   PeerNetworkConfig network;
   PoolLimits pool_limits = {};
+  // Blockchain::require_block at the start: the node refuses every chain without this block.
+  std::optional<TrustedBlock> checkpoint;
   // Receives one line per notable event (connections, bans, sync, forging); none when empty.
   std::function<void(const std::string&)> log;
 };
