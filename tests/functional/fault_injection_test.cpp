@@ -117,6 +117,61 @@ TEST_CASE(
   expect_all_held(f.settle_and_check());
 }
 
+TEST_CASE(
+    "faults: a 60/40 partition in which both sides stake more finalizes nothing on either side, "
+    "jails nobody, and heals into one chain holding both stakes",
+    "[functional][fault][finality]") {
+  // Epochs of 8 slots of 300 ms, so that the partition outlasts every delay of the validator
+  // sets (a stake counts three epochs after the epoch that finalizes it).
+  FaultNetwork f(5, kUsers, 300, 8);
+  warm_up(f);
+  auto finalized = [&](std::size_t i) { return f.node(i).rpc().info()->finalized_height; };
+  REQUIRE(eventually([&] { return finalized(0) > 0; }, 30));
+  f.partition({0, 1, 2});
+  const std::uint64_t cut = f.net().slot_now();
+  std::uint64_t cut_height = 0;
+  for (std::size_t i = 0; i < 5; ++i) cut_height = std::max(cut_height, f.height(i));
+  // Each side stakes more: 60% would hold 500 of 700 with its new stake, more than 2/3, if
+  // stake counted before it is finalized.
+  auto stake = [&](std::size_t node, std::uint64_t amount) {
+    const Wallet& w = f.net().validators[node];
+    auto nonce = f.node(node).rpc().account(w.public_key())->nonce;
+    auto tx = w.stake(f.net().genesis.params.chain_id, amount, 1, nonce, 1);
+    REQUIRE(f.node(node).rpc().submit(*tx).ok());
+  };
+  stake(0, 200);
+  stake(3, 300);
+  const std::uint64_t epoch_slots = f.net().genesis.params.epoch_slots;
+  REQUIRE(eventually([&] { return f.net().slot_now() >= cut + 8 * epoch_slots; }, 120));
+  CHECK(f.node(0).rpc().account(f.net().validators[0].public_key())->stake == 300);
+  CHECK(f.node(3).rpc().account(f.net().validators[3].public_key())->stake == 400);
+  // Votes cast before the cut may still finalize a block from before it, on both sides alike.
+  CHECK(finalized(0) <= cut_height);
+  CHECK(finalized(3) <= cut_height);
+  for (std::size_t side : {0, 3}) {
+    auto set = f.node(side).rpc().validators();
+    REQUIRE(set.ok());
+    CHECK(set->total_stake == 500);
+    for (std::size_t v = 0; v < 5; ++v)
+      CHECK_FALSE(f.node(side).rpc().account(f.net().validators[v].public_key())->jailed);
+  }
+  f.heal();
+  CHECK(eventually([&] { return f.node(0).rpc().info()->tip == f.node(3).rpc().info()->tip; }, 60));
+  const std::uint64_t stalled = std::max(finalized(0), finalized(3));
+  for (std::size_t i = 0; i < 5; ++i)
+    CHECK(eventually([&] { return finalized(i) > stalled + 2; }, 60));
+  // The losing side's STAKE went back to its pool and into the one chain.
+  for (std::size_t i = 0; i < 5; ++i)
+    CHECK(eventually(
+        [&] {
+          return f.node(i).rpc().account(f.net().validators[0].public_key())->stake == 300 &&
+                 f.node(i).rpc().account(f.net().validators[3].public_key())->stake == 400;
+        },
+        30));
+  run_on(f, 3);
+  expect_all_held(f.settle_and_check());
+}
+
 TEST_CASE("faults: a validator that stays offline", "[functional][fault]") {
   FaultNetwork f(kNodes, kUsers);
   warm_up(f);

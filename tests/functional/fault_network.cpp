@@ -125,8 +125,9 @@ void Verdicts::check(bool ok, const std::string& invariant, const std::string& d
 
 // ---- FaultNetwork --------------------------------------------------------------------------
 
-FaultNetwork::FaultNetwork(std::size_t nodes, std::size_t users, std::uint64_t slot_ms)
-    : net_(slot_ms, nodes, users), stayed_up_(nodes, true), down_(nodes, false) {
+FaultNetwork::FaultNetwork(std::size_t nodes, std::size_t users, std::uint64_t slot_ms,
+                           std::uint64_t epoch_slots)
+    : net_(slot_ms, nodes, users, epoch_slots), stayed_up_(nodes, true), down_(nodes, false) {
   // Node i dials every lower-numbered node through its own link, made when that node started.
   for (std::size_t i = 0; i < nodes; ++i) {
     nodes_.push_back(

@@ -68,7 +68,8 @@ class FaultNetwork {
  public:
   // `nodes` validators of equal stake, each dialling the lower-numbered ones through a Link,
   // discovery off (so every connection is a Link the test can cut); `users` funded accounts.
-  FaultNetwork(std::size_t nodes, std::size_t users, std::uint64_t slot_ms = 300);
+  FaultNetwork(std::size_t nodes, std::size_t users, std::uint64_t slot_ms = 300,
+               std::uint64_t epoch_slots = 32);
   ~FaultNetwork();
 
   std::size_t size() const { return nodes_.size(); }
