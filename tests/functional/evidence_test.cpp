@@ -71,15 +71,7 @@ TEST_CASE(
     "finality goes on",
     "[functional][finality][evidence][slashing]") {
   TestNetwork net(500, 4);
-  std::vector<std::unique_ptr<NodeProcess>> nodes;
-  for (std::size_t i = 0; i < 3; ++i) {
-    std::vector<std::string> args = {"--key", net.key_file(i).string()};
-    for (std::size_t j = 0; j < i; ++j) {
-      args.push_back("--peer");
-      args.push_back(nodes[j]->p2p_address());
-    }
-    nodes.push_back(std::make_unique<NodeProcess>(net, "v" + std::to_string(i), args));
-  }
+  std::vector<std::unique_ptr<NodeProcess>> nodes = start_validators(net, 3);
   // An operator's hot standby: validator 3's key in two processes, each with its own data dir
   // and signing-state. One runs with the network, the other cut off from it, so that both sign
   // blocks for validator 3's slots on their own chains. On a shared link the first block of a

@@ -30,16 +30,8 @@ std::optional<Heights> heights(NodeProcess& n) {
 // Four validators, each dialling the ones before it.
 struct FourValidators {
   TestNetwork net{500, 4};
-  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  std::vector<std::unique_ptr<NodeProcess>> nodes = start_validators(net, 4);
   FourValidators() {
-    for (std::size_t i = 0; i < 4; ++i) {
-      std::vector<std::string> args = {"--key", net.key_file(i).string()};
-      for (std::size_t j = 0; j < i; ++j) {
-        args.push_back("--peer");
-        args.push_back(nodes[j]->p2p_address());
-      }
-      nodes.push_back(std::make_unique<NodeProcess>(net, "v" + std::to_string(i), args));
-    }
     REQUIRE(eventually([&] {
       for (auto& n : nodes)
         if (n->rpc().info()->peers != 3) return false;
@@ -129,15 +121,7 @@ TEST_CASE(
   // finality rose, and the sets drop the key three epochs after the jail is finalized.
   TestNetwork net(500, 4, 4, 8);
   const PublicKey absent = net.validators[3].public_key();
-  std::vector<std::unique_ptr<NodeProcess>> nodes;
-  for (std::size_t i = 0; i < 3; ++i) {
-    std::vector<std::string> args = {"--key", net.key_file(i).string()};
-    for (std::size_t j = 0; j < i; ++j) {
-      args.push_back("--peer");
-      args.push_back(nodes[j]->p2p_address());
-    }
-    nodes.push_back(std::make_unique<NodeProcess>(net, "v" + std::to_string(i), args));
-  }
+  std::vector<std::unique_ptr<NodeProcess>> nodes = start_validators(net, 3);
   auto jailed_on = [&](NodeProcess& n) {
     auto account = n.rpc().account(absent);
     return account.ok() && account->jailed && account->stake == 100;
@@ -236,15 +220,7 @@ TEST_CASE("a fresh node that took a longer private chain without votes moves to 
           "[functional][finality][adversary]") {
   TestNetwork net(500, 4);
   // Three of four validators run: 75% of the weight finalizes, and fills 75% of the slots.
-  std::vector<std::unique_ptr<NodeProcess>> honest;
-  for (std::size_t i = 0; i < 3; ++i) {
-    std::vector<std::string> args = {"--key", net.key_file(i).string()};
-    for (std::size_t j = 0; j < i; ++j) {
-      args.push_back("--peer");
-      args.push_back(honest[j]->p2p_address());
-    }
-    honest.push_back(std::make_unique<NodeProcess>(net, "v" + std::to_string(i), args));
-  }
+  std::vector<std::unique_ptr<NodeProcess>> honest = start_validators(net, 3);
   REQUIRE(eventually([&] { return honest[0]->rpc().info()->finalized_height >= 6; }, 60));
 
   // The attacker holds every key (say, keys that have since unbonded) and signs a block in

@@ -179,6 +179,20 @@ std::string NodeProcess::log() const {
   return test::read_text(log_file_);
 }
 
+std::vector<std::unique_ptr<NodeProcess>> start_validators(const TestNetwork& net,
+                                                           std::size_t count) {
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::vector<std::string> args = {"--key", net.key_file(i).string()};
+    for (const auto& before : nodes) {
+      args.push_back("--peer");
+      args.push_back(before->p2p_address());
+    }
+    nodes.push_back(std::make_unique<NodeProcess>(net, "v" + std::to_string(i), args));
+  }
+  return nodes;
+}
+
 std::pair<int, std::string> run_pos_node(const std::vector<std::string>& args) {
   test::TempDir dir;
   auto err = dir.path() / "stderr";

@@ -91,6 +91,11 @@ class NodeProcess {
   std::unique_ptr<RpcClient> client_;
 };
 
+// Starts validators 0 .. count-1 of `net` as nodes "v0", "v1", ..., each dialling the ones
+// before it.
+std::vector<std::unique_ptr<NodeProcess>> start_validators(const TestNetwork& net,
+                                                           std::size_t count);
+
 // Runs the program with arguments; returns its exit code and what it printed on stderr.
 std::pair<int, std::string> run_pos_node(const std::vector<std::string>& args);
 
