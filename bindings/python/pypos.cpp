@@ -748,6 +748,16 @@ class Error(Exception):
           "Keeps evidence pending for the next forged block: True when kept, False when already "
           "held or stale (the offender slashed or holding nothing); raises Error for evidence "
           "that proves nothing ('bad_evidence', 'wrong_chain').")
+      .def(
+          "require_block",
+          [](PyChain& c, std::uint64_t height, const py::object& hash) {
+            check(c.chain->require_block(TrustedBlock{height, hash_from(hash, "a block hash")}));
+          },
+          py::arg("height"), py::arg("hash"),
+          "From now on refuses every chain without this block (pos-node --checkpoint): another "
+          "block at its height, or above it on a branch through another, is refused as "
+          "'conflicts_finalized'. Raises Error('conflicts_finalized') when the stored main "
+          "chain has another block there.")
       .def_property_readonly(
           "pending_evidence",
           [](const PyChain& c) { return mutable_list(c.chain->pending_evidence()); })

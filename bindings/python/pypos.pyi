@@ -284,6 +284,11 @@ class Blockchain:
         already, when another piece names the same offender, or when the offender has nothing
         left to slash; Error('bad_evidence') or Error('wrong_chain') for evidence that proves
         nothing."""
+    def require_block(self, height: int, hash: bytes | str) -> None:
+        """From now on refuses every chain without this block (pos-node --checkpoint):
+        another block at its height, or above it on a branch through another, is refused as
+        'conflicts_finalized'; Error('conflicts_finalized') when the stored main chain has
+        another block there."""
     pending_evidence: list[Evidence]
     def validators(self, epoch: int) -> dict[str, int]:
         """validators(epoch) on the tip's chain, {address hex: weight}: the finalized stakes

@@ -255,6 +255,32 @@ def test_leaders_and_vrf_proofs_of_a_chain_across_epochs():
         assert chain.validators(epoch) == genesis.stakers
 
 
+def test_a_required_block_refuses_other_chains():
+    genesis = pypos.Genesis.load(str(KEYS / "genesis.json"))
+    wallets = {w.public_key: w for w in
+               (pypos.Wallet.load(str(KEYS / f"validator{i}.pem")) for i in (1, 2, 3))}
+    chain = pypos.Blockchain(genesis, now_ms=genesis.genesis_time)
+    pool = pypos.TransactionPool(genesis)
+
+    def forge(slot):
+        chain.set_time(genesis.genesis_time + slot * genesis.slot_ms)
+        return chain.forge(wallets[chain.leader(slot)], slot, pool)
+
+    for slot in (1, 2, 3):
+        assert chain.apply(forge(slot)) == "extended"
+    other = "ab" * 32
+    with pytest.raises(pypos.Error) as stored:
+        chain.require_block(2, other)
+    assert stored.value.code == "conflicts_finalized"
+    chain.require_block(2, chain.block_at(2).hash)
+    # A height not reached yet: the chain's own next block there is not that block.
+    chain.require_block(4, other)
+    with pytest.raises(pypos.Error) as refused:
+        chain.apply(forge(4))
+    assert refused.value.code == "conflicts_finalized"
+    assert chain.height == 3
+
+
 def test_refusals_raise_error_with_codes():
     with pytest.raises(pypos.Error) as bad_json:
         pypos.Transaction.from_json('{"type": 1}', "pos-demo")
