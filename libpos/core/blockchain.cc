@@ -564,7 +564,7 @@ Blockchain::ChainState Blockchain::chain_state_after(const Block& block, const C
                     finality,
                     stakes,
                     validators.after_block(finalized_snapshot(finality.finalized(), validators)),
-                    parent.votes.after_block(epoch, counted, params().epoch_slots),
+                    parent.votes.after_block(epoch, counted, params()),
                     std::move(jails)};
 }
 

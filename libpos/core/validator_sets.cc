@@ -74,11 +74,11 @@ ValidatorSetPtr next_validator_set(const ValidatorSetPtr& previous, const StakeT
 }
 
 IncludedVotes IncludedVotes::after_block(std::uint64_t epoch, std::span<const CountedVote> votes,
-                                         std::uint64_t epoch_slots) const {
+                                         const ChainParams& params) const {
   IncludedVotes out = *this;
   std::map<std::uint64_t, std::shared_ptr<std::set<PublicKey>>> grown;
   for (const CountedVote& vote : votes) {
-    std::uint64_t target_epoch = vote.target.slot / epoch_slots;
+    std::uint64_t target_epoch = params.epoch_of(vote.target.slot);
     if (has_vote(vote.validator, target_epoch)) continue;
     auto& set = grown[target_epoch];
     if (!set) {

@@ -297,6 +297,26 @@ BlockPtr rival_first_block(const Hash& than, bool lower, std::uint64_t after) {
   }
 }
 
+// A rival branch b1 <- b2 on the same genesis, longer than `a1` (a block at height 1), whose
+// first block loses the tie against it; with the time of b2's slot and the state after b2.
+struct RivalBranch {
+  BlockPtr b1, b2;
+  std::uint64_t now_ms = 0;
+  Hash state_root;
+};
+
+RivalBranch rival_branch(const BlockPtr& a1) {
+  RivalBranch r;
+  r.b1 = rival_first_block(a1->hash(), false, 1);
+  TestNet b;
+  b.clock.set(b.genesis.params.slot_start_ms(r.b1->slot()));
+  REQUIRE(b.chain->apply(r.b1).ok());
+  r.b2 = b.advance();
+  r.now_ms = b.clock.now_ms();
+  r.state_root = b.chain->state().state_root();
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("fork choice: a tie at equal height goes to the lower tip slot, in either order",
@@ -326,14 +346,9 @@ TEST_CASE("fork choice: the longer branch wins; the dropped transactions return 
   REQUIRE(a.pool.add(tx, a.chain->state(), a.now()).ok());
   BlockPtr a1 = a.advance();
   REQUIRE(a1->transactions().size() == 1);
-  // A rival branch b1 <- b2 whose first block loses the tie against a1.
-  BlockPtr b1 = rival_first_block(a1->hash(), false, 1);
-  TestNet b;
-  b.clock.set(b.genesis.params.slot_start_ms(b1->slot()));
-  REQUIRE(b.chain->apply(b1).ok());
-  BlockPtr b2 = b.advance();
+  auto [b1, b2, b_now, b_root] = rival_branch(a1);
 
-  a.clock.set(b.clock.now_ms());
+  a.clock.set(b_now);
   REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);
   CHECK(a.chain->tip_hash() == a1->hash());
   auto result = a.chain->apply(b2);
@@ -345,7 +360,7 @@ TEST_CASE("fork choice: the longer branch wins; the dropped transactions return 
   CHECK(result->connected[0]->hash() == b1->hash());
   CHECK(result->connected[1]->hash() == b2->hash());
   CHECK(a.chain->tip_hash() == b2->hash());
-  CHECK(a.chain->state().state_root() == b.chain->state().state_root());
+  CHECK(a.chain->state().state_root() == b_root);
   CHECK_FALSE(a.chain->transaction_location(tx->id()).has_value());
   CHECK(a.chain->block_at(1)->hash() == b1->hash());
 
@@ -380,13 +395,9 @@ TEST_CASE(
     "[chain][checkpoint]") {
   TestNet a;
   BlockPtr a1 = a.advance();
-  // A rival branch b1 <- b2, longer than a's: without the checkpoint a would move to it.
-  BlockPtr b1 = rival_first_block(a1->hash(), false, 1);
-  TestNet b;
-  b.clock.set(b.genesis.params.slot_start_ms(b1->slot()));
-  REQUIRE(b.chain->apply(b1).ok());
-  BlockPtr b2 = b.advance();
-  a.clock.set(b.clock.now_ms());
+  // Without the checkpoint a would move to the longer rival branch.
+  auto [b1, b2, b_now, b_root] = rival_branch(a1);
+  a.clock.set(b_now);
   const Hash root = a.chain->state().state_root();
 
   SECTION("the stored main chain has another block there") {

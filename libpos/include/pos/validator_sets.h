@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "pos/block.h"
+#include "pos/consensus.h"
 #include "pos/finality.h"
 #include "pos/proof_of_stake.h"
 
@@ -54,7 +55,7 @@ class IncludedVotes {
   // After a block of `epoch` that counted `votes` (targets of epochs before epoch - 2 are
   // forgotten: downtime never asks for them again).
   IncludedVotes after_block(std::uint64_t epoch, std::span<const CountedVote> votes,
-                            std::uint64_t epoch_slots) const;
+                            const ChainParams& params) const;
   // Whether `validator` has an included vote whose target is in `target_epoch`.
   bool has_vote(const PublicKey& validator, std::uint64_t target_epoch) const;
 
