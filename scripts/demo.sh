@@ -37,7 +37,7 @@ start_node() {  # name p2p rpc [more flags]
   local name=$1 p2p=$2 rpc=$3
   shift 3
   "$node" --p2p "127.0.0.1:$p2p" --rpc "127.0.0.1:$rpc" --genesis "$root/keys/genesis.json" \
-    --data-dir "$run/$name" "$@" >"$run/$name.log" 2>&1 &
+    --data-dir "$run/$name" --sync-without-checkpoint "$@" >"$run/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$rpc/health" >/dev/null 2>&1 && return 0

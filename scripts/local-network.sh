@@ -18,7 +18,8 @@ for i in 1 2 3; do
   peers=()
   [ "$i" -gt 1 ] && peers=(--peer 127.0.0.1:7001)
   "$node" --p2p "127.0.0.1:700$i" --rpc "127.0.0.1:500$i" --key "keys/validator$i.pem" \
-    --genesis keys/genesis.json --data-dir "pos-data/validator$i" "${peers[@]}" &
+    --genesis keys/genesis.json --data-dir "pos-data/validator$i" --sync-without-checkpoint \
+    "${peers[@]}" &
   pids+=($!)
 done
 echo "local network up: RPC on http://127.0.0.1:5001, :5002, :5003 (Ctrl-C stops it)"

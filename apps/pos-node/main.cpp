@@ -20,7 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kUsage = R"(usage: pos-node [options]
-       pos-node HOST P2P_PORT RPC_PORT [KEY.pem]     (the teaching project's form)
+       pos-node HOST P2P_PORT RPC_PORT [KEY.pem]     (the teaching project's form, for
+                                                      the demo network: it implies
+                                                      --sync-without-checkpoint)
 
   --p2p HOST:PORT       where peers connect (default 127.0.0.1:7000)
   --rpc HOST:PORT       the HTTP API (default 127.0.0.1:5000; loopback unless told otherwise)
@@ -36,12 +38,17 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
                         refuse every chain without this block: a recent finalized block from
                         a source you trust, for a node that has been away longer than the
                         unbonding period or starts on an old network
+  --sync-without-checkpoint
+                        take peers' blocks even when this node's finalized block is older
+                        than the unbonding period (a new node on an old network is): trust
+                        the peers' history instead of a checkpoint (for a test or demo network)
   --log-level LEVEL     error, warn, info (default) or debug
   --ports-file FILE     once both listeners are bound, write {"p2p": PORT, "rpc": PORT} to
                         FILE (for scripts that ask for port 0 and need the one chosen)
   --config FILE         a JSON file with the same keys ("p2p", "rpc", "key", "data_dir",
                         "genesis", "peers", "log_level", "discovery",
-                        "forge_min_peers", "checkpoint"); flags win
+                        "forge_min_peers", "checkpoint", "sync_without_checkpoint");
+                        flags win
   --help, --version
 )";
 
@@ -109,6 +116,7 @@ Options parse(int argc, char** argv) {
     config.p2p = args[0] + ":" + args[1];
     config.rpc = "127.0.0.1:" + args[2];
     if (positional == 4) config.key = args[3];
+    config.sync_without_checkpoint = true;
   }
   {
     for (std::size_t i = positional; i < args.size(); ++i) {
@@ -159,6 +167,8 @@ Options parse(int argc, char** argv) {
         auto block = pos::TrustedBlock::parse(value());
         if (!block.ok()) fail("--checkpoint: " + block.error().message);
         config.checkpoint = *block;
+      } else if (a == "--sync-without-checkpoint") {
+        config.sync_without_checkpoint = true;
       } else if (a == "--config") {
         ++i;
       } else {

@@ -26,4 +26,9 @@ std::uint64_t ChainParams::slot_start_ms(std::uint64_t slot) const {
   return genesis_time_ms + slot * slot_ms;
 }
 
+std::uint64_t ChainParams::weak_subjectivity_slots() const {
+  if (epoch_slots != 0 && unbonding_epochs > UINT64_MAX / epoch_slots) return UINT64_MAX;
+  return unbonding_epochs * epoch_slots;
+}
+
 }  // namespace pos

@@ -59,8 +59,9 @@ constexpr std::array kTable = {
     ReasonInfo{"bad_evidence", 400, 100},
     ReasonInfo{"slashed", 422, 0},
     ReasonInfo{"equivocation", 409, 0},
+    ReasonInfo{"checkpoint_required", 409, 0},
 };
-// Reason::kEquivocation is the last reason: a new one goes after it, here and in the enum.
+// Reason::kCheckpointRequired is the last reason: a new one goes after it, here and in the enum.
 static_assert(kTable.size() == static_cast<std::size_t>(kLastReason) + 1,
               "every Reason needs a row in the table");
 

@@ -84,7 +84,10 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   release_unrelayed(block->hash());
   pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
   if (transport_) transport_->broadcast_block(block, from);
-  if (from != 0) ++counters_.blocks_received;
+  if (from != 0) {
+    ++counters_.blocks_received;
+    peer_block_slot_ = chain_.params().slot_at(clock_.now_ms());
+  }
   if (result->kind == ApplyResult::Kind::kReorganized) {
     ++counters_.reorganisations;
     log("reorganised to height " + std::to_string(chain_.height()) + " (" +
@@ -96,6 +99,10 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
 }
 
 Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockSource source) {
+  if (!takes_peer_blocks())
+    return make_error(Reason::kCheckpointRequired,
+                      "this node's finalized block is older than the weak-subjectivity period: "
+                      "it takes no peer's block without a checkpoint");
   // Two headers of a slot are evidence and a fork; more are a flood. A further one still joins
   // when it comes in a sync batch, as part of a chain a peer says it is on.
   if (source == BlockSource::kGossip && chain_.is_extra_header(*block))
@@ -149,8 +156,42 @@ void ConsensusEngine::stop_forging() {
   forger_.reset();
 }
 
+void ConsensusEngine::trust_peers_now() {
+  peer_block_slot_ = chain_.params().slot_at(clock_.now_ms());
+}
+
+bool ConsensusEngine::takes_peer_blocks() const {
+  const ChainParams& params = chain_.params();
+  std::uint64_t period = params.weak_subjectivity_slots();
+  std::uint64_t now = params.slot_at(clock_.now_ms());
+  auto older = [&](std::uint64_t slot) { return now > slot && now - slot > period; };
+  return !older(chain_.finalized().slot) || (peer_block_slot_ && !older(*peer_block_slot_));
+}
+
+void ConsensusEngine::log_weak_subjectivity() {
+  bool refusing = !takes_peer_blocks();
+  if (refusing == refusal_logged_) return;
+  refusal_logged_ = refusing;
+  const ChainParams& params = chain_.params();
+  if (!refusing) {
+    log("taking peers' blocks again: the finalized block is within the weak-subjectivity period");
+    return;
+  }
+  const Checkpoint& finalized = chain_.finalized();
+  log("refusing peers' blocks: this node's finalized block " + std::to_string(finalized.height) +
+      " (slot " + std::to_string(finalized.slot) +
+      ") is older than the weak-subjectivity period (" +
+      std::to_string(params.weak_subjectivity_slots()) +
+      " slots) and no peer's block came within it, so keys that have unbonded since could show "
+      "it a false history. Read a recent finalized block from a node you trust (GET /finality: "
+      "finalized.height and finalized.hash) and restart with --checkpoint HEIGHT:HASH, or restart "
+      "with --sync-without-checkpoint to trust the peers it has (docs/consensus.md, \"Weak "
+      "subjectivity and checkpoints\")");
+}
+
 void ConsensusEngine::on_tick() {
   std::uint64_t now = clock_.now_ms();
+  log_weak_subjectivity();
   retry_held();
   // Kept while younger than kHeldLogMs; a clock set back keeps them (no underflow).
   while (!held_log_.empty() && now > held_log_.front().first &&
@@ -399,6 +440,7 @@ NodeStatus ConsensusEngine::status() const {
   s.forge_decided_slot = last_forge_slot_;
   s.vote_pool_size = votes_.size();
   s.pending_evidence = chain_.pending_evidence().size();
+  s.checkpoint_required = !takes_peer_blocks();
   s.counters = counters_;
   return s;
 }

@@ -228,6 +228,10 @@ Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
       auto block = TrustedBlock::parse(v.GetString());
       if (!block.ok()) return invalid("config key \"checkpoint\": " + block.error().message);
       c.checkpoint = *block;
+    } else if (name == "sync_without_checkpoint") {
+      if (!v.IsBool())
+        return invalid("config key \"sync_without_checkpoint\" must be true or false");
+      c.sync_without_checkpoint = v.GetBool();
     } else {
       return invalid("unknown config key \"" + name + "\"");
     }
@@ -319,6 +323,7 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   pc.network.seeds = config.peers;
   pc.network.discovery = config.discovery;
   pc.checkpoint = config.checkpoint;
+  pc.sync_without_checkpoint = config.sync_without_checkpoint;
   pc.log = [log](const std::string& line) { log(LogLevel::kInfo, line); };
   auto peer = PeerNode::start(*genesis, std::move(*storage), pc, impl->clock);
   if (!peer.ok()) return peer.error();

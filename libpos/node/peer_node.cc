@@ -53,6 +53,7 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
     parts->pool->set_verifier(&parts->verifier);
     parts->engine =
         std::make_unique<ConsensusEngine>(*parts->chain, *parts->pool, clock, config.log);
+    if (config.checkpoint || config.sync_without_checkpoint) parts->engine->trust_peers_now();
     auto network =
         PeerNetwork::start(*node->loop_, std::move(config.network), genesis.params.chain_id,
                            node->genesis_hash_, *parts->engine, clock, config.log);

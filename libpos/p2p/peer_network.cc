@@ -622,7 +622,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   }
 
   bool better_than_us(const Peer& peer) const {
-    return !ignoring_conflicts(peer) && peer.hello.best_height > handler_.tip_height();
+    return handler_.takes_peer_blocks() && !ignoring_conflicts(peer) &&
+           peer.hello.best_height > handler_.tip_height();
   }
 
   // Within kConflictQuietMs of its last conflicting block; then it is heard (and pays) again, so
@@ -684,6 +685,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     const BlockPtr& block = message.block;
     if (ignoring_conflicts(peer)) return;
     peer.hello.best_height = std::max(peer.hello.best_height, block->height());
+    if (!handler_.takes_peer_blocks()) return;
     auto result = handler_.receive_block(peer.id, block, BlockSource::kGossip);
     if (result.ok() || result.reason() == Reason::kAlreadyKnown) return;
     if (result.reason() == Reason::kUnknownParent) {

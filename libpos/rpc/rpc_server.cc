@@ -339,7 +339,9 @@ Reply RpcServer::Impl::health() {
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "status");
-    str(w, clock_behind ? "clock_behind" : "ok");
+    str(w, s.checkpoint_required ? "checkpoint_required" : clock_behind ? "clock_behind" : "ok");
+    key(w, "checkpoint_required");
+    w.Bool(s.checkpoint_required);
     key(w, "clock");
     w.StartObject();
     key(w, "held_back_blocks");
@@ -374,6 +376,10 @@ Reply RpcServer::Impl::metrics() {
         "Height of the highest block the votes included in the best chain justify.",
         static_cast<double>(s.justified_height));
   gauge("pos_slot", "The clock's current slot.", static_cast<double>(s.slot));
+  gauge("pos_checkpoint_required",
+        "1 while peers' blocks are refused: the finalized block is older than the "
+        "weak-subjectivity period (restart with --checkpoint).",
+        s.checkpoint_required ? 1 : 0);
   gauge("pos_peers", "Connected peers.", static_cast<double>(s.peers.size()));
   gauge("pos_pool_transactions", "Transactions in the pool.", static_cast<double>(s.pool_size));
   gauge("pos_pool_bytes", "Bytes of the transactions in the pool.",

@@ -59,7 +59,7 @@ async function launch(node, peers) {
   rmSync(portsFile, { force: true });
   const args = ["--p2p", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--ports-file", portsFile,
     "--key", join(KEYS, node.key), "--genesis", join(KEYS, "genesis.json"), "--data-dir", join(dir, name),
-    ...peers.flatMap((p) => ["--peer", p])];
+    "--sync-without-checkpoint", ...peers.flatMap((p) => ["--peer", p])];
   const child = spawn(NODE, args, { stdio: ["ignore", out, out] });
   node.child = child;
   const ports = await waitFor(`${name} to write its ports file`, () => {

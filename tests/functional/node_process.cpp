@@ -61,6 +61,7 @@ std::unique_ptr<TestNetwork> TestNetwork::demo() {
   net->keys_dir = std::filesystem::path(POS_SOURCE_DIR) / "keys";
   net->genesis_file = net->keys_dir / "genesis.json";
   net->genesis = Genesis::load(net->genesis_file).value();
+  net->node_args = {"--sync-without-checkpoint"};
   return net;
 }
 
@@ -106,6 +107,7 @@ void NodeProcess::start() {
                                    data_dir_.string(),
                                    "--log-level",
                                    "debug"};
+  args.insert(args.end(), net_.node_args.begin(), net_.node_args.end());
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = fork();
   REQUIRE(pid_ >= 0);

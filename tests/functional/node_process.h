@@ -50,6 +50,9 @@ struct TestNetwork {
   std::filesystem::path key_file(std::size_t validator) const;
   std::filesystem::path keys_dir;  // where key_file() looks
   std::uint64_t slot_now() const;
+  // pos-node arguments of every node of this network: the demo's genesis is older than the
+  // weak-subjectivity period, so its nodes sync without a checkpoint.
+  std::vector<std::string> node_args;
 };
 
 class NodeProcess {

@@ -90,6 +90,10 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   auto checkpoint_number = run("--config " + (work.path() / "checkpoint.json").string() + g);
   CHECK(checkpoint_number.first == 2);
   CHECK_THAT(checkpoint_number.second, Catch::Contains("checkpoint"));
+  test::write_text(work.path() / "sync.json", "{\"sync_without_checkpoint\": \"yes\"}");
+  auto sync_string = run("--config " + (work.path() / "sync.json").string() + g);
+  CHECK(sync_string.first == 2);
+  CHECK_THAT(sync_string.second, Catch::Contains("sync_without_checkpoint"));
   test::write_text(work.path() / "empty.json", "{\"allow_empty_blocks\": true}");
   auto removed_key = run("--config " + (work.path() / "empty.json").string() + g);
   CHECK(removed_key.first == 2);
@@ -345,6 +349,66 @@ TEST_CASE(
   trusting.set_args({"--peer", v.p2p_address(), "--checkpoint", good});
   trusting.start();
   CHECK(trusting.rpc().info()->height >= target);
+}
+
+TEST_CASE(
+    "weak subjectivity: a node whose finalized block is older than the period takes no peer's "
+    "block until a checkpoint or --sync-without-checkpoint, and refuses again after an absence",
+    "[functional][checkpoint]") {
+  // One validator with all the stake finalizes alone. The period: 5 epochs of 8 slots of 150 ms
+  // (6 s); the genesis is 500 slots old, so a new node starts with an old finalized block.
+  TestNetwork net(150, 1, 0, 8);
+  net.genesis.params.genesis_time_ms -= 500 * 150;
+  net.genesis = Genesis::parse(net.genesis.to_json()).value();
+  test::write_text(net.genesis_file, net.genesis.to_json());
+  NodeProcess v(net, "v", {"--key", net.key_file(0).string()});
+  REQUIRE(eventually([&] { return v.rpc().finality()->finalized.height >= 2; }, 30));
+  auto health = [](NodeProcess& node) {
+    auto reply = node.rpc().get("/health");
+    REQUIRE(reply.ok());
+    auto doc = json(*reply);
+    CHECK(doc["checkpoint_required"].GetBool() == (doc["status"] == "checkpoint_required"));
+    return std::string(doc["status"].GetString());
+  };
+  CHECK(health(v) == "ok");
+
+  NodeProcess fresh(net, "fresh", {"--peer", v.p2p_address()});
+  REQUIRE(eventually([&] { return fresh.rpc().info()->peers == 1; }));
+  CHECK(health(fresh) == "checkpoint_required");
+  CHECK_THAT(fresh.log(), Catch::Contains("refusing peers' blocks"));
+  std::uint64_t seen = v.rpc().info()->height;
+  REQUIRE(eventually([&] { return v.rpc().info()->height >= seen + 3; }, 30));
+  CHECK(fresh.rpc().info()->height == 0);  // offered every block, took none
+  auto metrics = fresh.rpc().get("/metrics");
+  CHECK_THAT(metrics->body, Catch::Contains("pos_checkpoint_required 1"));
+
+  // A checkpoint from the validator (a node its operator trusts): it syncs.
+  auto finalized = v.rpc().finality()->finalized;
+  fresh.stop();
+  fresh.set_args({"--peer", v.p2p_address(), "--checkpoint",
+                  std::to_string(finalized.height) + ":" + finalized.hash.hex()});
+  fresh.start();
+  REQUIRE(eventually([&] { return fresh.rpc().info()->height > finalized.height; }, 30));
+  CHECK(health(fresh) == "ok");
+
+  // The validator stops for longer than the period: the follower's finalized block grows old
+  // with no peer's block coming, and it refuses again, also once the validator is back.
+  v.stop();
+  REQUIRE(eventually([&] { return health(fresh) == "checkpoint_required"; }, 30));
+  std::uint64_t held = fresh.rpc().info()->height;
+  v.start();
+  REQUIRE(eventually([&] { return fresh.rpc().info()->peers == 1; }, 30));
+  seen = v.rpc().info()->height;
+  REQUIRE(eventually([&] { return v.rpc().info()->height >= seen + 3; }, 30));
+  CHECK(fresh.rpc().info()->height == held);
+
+  // --sync-without-checkpoint trusts the peers instead.
+  fresh.stop();
+  fresh.set_args({"--peer", v.p2p_address(), "--sync-without-checkpoint"});
+  fresh.start();
+  seen = v.rpc().info()->height;
+  REQUIRE(eventually([&] { return fresh.rpc().info()->height >= seen; }, 30));
+  CHECK(health(fresh) == "ok");
 }
 
 TEST_CASE("a graceful stop and restart keeps the pool", "[functional][pool]") {

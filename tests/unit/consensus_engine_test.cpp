@@ -39,7 +39,9 @@ struct RecordingTransport final : Transport {
 struct EngineFixture {
   TestNet net;
   RecordingTransport transport;
-  ConsensusEngine engine{*net.chain, net.pool, net.clock, {}};
+  std::vector<std::string> logged;
+  ConsensusEngine engine{*net.chain, net.pool, net.clock,
+                         [this](const std::string& line) { logged.push_back(line); }};
   EngineFixture() { engine.set_transport(&transport); }
 
   TransactionPtr transfer(std::size_t user, std::uint64_t nonce, std::uint64_t amount = 1) {
@@ -476,4 +478,67 @@ TEST_CASE("engine: votes from peers can move the head to an equally justified, s
   f.engine.on_tick();
   CHECK(f.net.chain->tip_hash() == b1->hash());
   CHECK(f.engine.status().counters.reorganisations == 1);
+}
+
+TEST_CASE(
+    "engine: peers' blocks are refused while the finalized block is older than the period "
+    "and no peer's block came within it",
+    "[engine][checkpoint]") {
+  EngineFixture f;
+  const auto& params = f.net.genesis.params;
+  const std::uint64_t period = params.weak_subjectivity_slots();
+  REQUIRE(period == params.unbonding_epochs * params.epoch_slots);
+  auto logged = [&](const std::string& text) {
+    return std::count_if(f.logged.begin(), f.logged.end(), [&](const std::string& line) {
+      return line.find(text) != std::string::npos;
+    });
+  };
+  // A node that starts with the genesis block as its finalized block, a period and more after
+  // it: a new node on an old network.
+  BlockPtr first = f.net.forge(f.net.next_slot(period + 1));
+  f.engine.on_tick();
+  CHECK_FALSE(f.engine.takes_peer_blocks());
+  CHECK(f.engine.status().checkpoint_required);
+  CHECK(logged("refusing peers' blocks") == 1);
+  CHECK(logged("--checkpoint HEIGHT:HASH") == 1);
+  auto refused = f.engine.receive_block(3, first, BlockSource::kSync);
+  CHECK(refused.reason() == Reason::kCheckpointRequired);
+  CHECK(reason_info(Reason::kCheckpointRequired).peer_penalty == 0);
+  CHECK(f.engine.tip_height() == 0);
+  CHECK(f.transport.blocks.empty());
+  f.engine.on_tick();
+  CHECK(logged("refusing peers' blocks") == 1);  // said once, not at every tick
+
+  // A restart with --checkpoint or --sync-without-checkpoint: the start counts as a peer's block.
+  f.engine.trust_peers_now();
+  CHECK(f.engine.takes_peer_blocks());
+  REQUIRE(f.engine.receive_block(3, first, BlockSource::kSync).ok());
+  f.engine.on_tick();
+  CHECK(logged("taking peers' blocks again") == 1);
+  CHECK_FALSE(f.engine.status().checkpoint_required);
+
+  // Finality stalls (no votes) for several periods while peers' blocks keep coming: never
+  // refused, or a network-wide stall would end with every node refusing every other.
+  std::uint64_t slot = first->slot();
+  for (int i = 0; i < 3; ++i) {
+    slot = f.net.next_slot(slot + period - 1);
+    BlockPtr next = f.net.forge(slot);
+    REQUIRE(f.engine.takes_peer_blocks());
+    REQUIRE(f.engine.receive_block(3, next, BlockSource::kGossip).ok());
+  }
+  CHECK(f.net.chain->finalized_height() == 0);
+
+  // Then nothing from peers for longer than the period (a node cut off, or stopped): refused
+  // again. A block of its own does not count: it says nothing of what the network did.
+  const Wallet& v0 = f.net.validators[0];
+  std::uint64_t own = slot + 1;
+  while (f.net.chain->leader(own) != v0.public_key()) ++own;
+  f.net.clock.set(params.slot_start_ms(own));
+  REQUIRE(f.engine.forge(SecretKey::from_seed(v0.secret_key().seed()), own).ok());
+  f.net.clock.set(params.slot_start_ms(slot + period));
+  CHECK(f.engine.takes_peer_blocks());
+  f.net.clock.set(params.slot_start_ms(slot + period + 1));
+  CHECK_FALSE(f.engine.takes_peer_blocks());
+  f.engine.on_tick();
+  CHECK(logged("refusing peers' blocks") == 2);
 }

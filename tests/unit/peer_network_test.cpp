@@ -630,3 +630,32 @@ TEST_CASE("a peer on a chain that conflicts with our finalized block pays once, 
   CHECK(n.misbehaviour(83) == 2 * penalty);
   CHECK(n.status().banned == 0);
 }
+
+TEST_CASE("a node that needs a checkpoint asks no peer for blocks and judges none it is sent",
+          "[p2p][net][checkpoint]") {
+  Fixture f;
+  std::atomic<int> judged = 0;
+  BareNetwork n(f, {}, {}, {}, [&](const Block&) -> Status {
+    ++judged;
+    return {};
+  });
+  n.set_takes_blocks(false);
+  RawPeer peer(n.port());
+  p2p::Hello hello = hello_for(f, 84);
+  hello.best_height = 50;  // ahead: a node that takes blocks asks for them at once
+  peer.send(hello);
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  peer.send(p2p::NewBlock{f.keys.forge(1)});
+  std::vector<p2p::Message> got;
+  REQUIRE(peer.round_trip(1, 10, f.keys.chain_id(), &got));
+  CHECK(judged == 0);
+  CHECK(std::none_of(got.begin(), got.end(), [](const p2p::Message& m) {
+    return std::holds_alternative<p2p::GetBlocks>(m);
+  }));
+  CHECK(n.misbehaviour(84) == 0);
+  // Taking blocks again (a restart with a checkpoint, or its own finality): the peer ahead is
+  // asked for them.
+  n.set_takes_blocks(true);
+  CHECK(peer.receive(
+      [](const p2p::Message& m) { return std::holds_alternative<p2p::GetBlocks>(m); }));
+}

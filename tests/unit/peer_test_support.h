@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -40,6 +41,9 @@ struct Fixture {
     c.network.seeds = std::move(seeds);
     c.network.discovery = discovery;
     c.network.ban_by_ip = false;  // every test peer is 127.0.0.1
+    // The clock stands far past the weak-subjectivity period after genesis, which these chains
+    // never finalize: the nodes trust their peers, as pos-node --sync-without-checkpoint does.
+    c.sync_without_checkpoint = true;
     if (std::getenv("POS_TEST_LOG"))
       c.log = [](const std::string& line) { std::cerr << "[p2p] " << line << "\n"; };
     return c;
@@ -224,6 +228,7 @@ class RecordingHandler final : public NetworkHandler {
     return Status{};
   };
   std::function<Status(const Block&)> block_verdict = [](const Block&) { return Status{}; };
+  std::atomic<bool> takes_blocks = true;  // set by the test thread, read on the loop
   Transport* transport = nullptr;
 
   std::uint64_t tip_height() const override { return 0; }
@@ -241,6 +246,7 @@ class RecordingHandler final : public NetworkHandler {
   Status receive_block(PeerId, const BlockPtr& block, BlockSource) override {
     return block_verdict(*block);
   }
+  bool takes_peer_blocks() const override { return takes_blocks; }
 
   bool has_vote(const Hash& id) const override {
     std::lock_guard lock(mutex_);
@@ -378,6 +384,8 @@ class BareNetwork {
     loop_.call([&] { network_->broadcast_evidence(evidence, except); });
   }
   const RecordingHandler& handler() const { return handler_; }
+  // What the handler says of peers' blocks from now on (a node that needs a checkpoint: false).
+  void set_takes_blocks(bool takes) { handler_.takes_blocks = takes; }
 
  private:
   EventLoop loop_;

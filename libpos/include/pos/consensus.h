@@ -37,6 +37,8 @@ struct ChainParams {
   // The slot that holds now_ms (0 before genesis).
   std::uint64_t slot_at(std::uint64_t now_ms) const;
   std::uint64_t slot_start_ms(std::uint64_t slot) const;
+  // The weak-subjectivity period in slots: unbonding_epochs epochs (docs/consensus.md).
+  std::uint64_t weak_subjectivity_slots() const;
 };
 
 }  // namespace pos

@@ -66,6 +66,15 @@ class ConsensusEngine final : public NetworkHandler {
   // expiry. Called often (every 100 ms on the node's loop); cheap when there is nothing to do.
   void on_tick();
 
+  // Weak subjectivity (docs/consensus.md): while this node's finalized block is older than the
+  // period (unbonding_epochs epochs) and no peer's block was taken within the period, keys that
+  // have since unbonded could show it a false history, so peers' blocks are refused
+  // (kCheckpointRequired, no penalty). Judged at each call, never latched: a node that keeps
+  // taking its peers' blocks through a network-wide stall of finality is never refused, so the
+  // network can resume. A --checkpoint or --sync-without-checkpoint at start calls
+  // trust_peers_now(): the start counts as a peer's block taken.
+  void trust_peers_now();
+
   // The chain's and the pool's part of the node's status.
   NodeStatus status() const;
 
@@ -79,6 +88,7 @@ class ConsensusEngine final : public NetworkHandler {
   std::vector<Status> receive_transactions(PeerId from,
                                            const std::vector<TransactionPtr>& txs) override;
   Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) override;
+  bool takes_peer_blocks() const override;
   bool has_vote(const Hash& id) const override;
   std::vector<Status> receive_votes(PeerId from, const std::vector<VotePtr>& votes) override;
   bool has_evidence(const Hash& id) const override;
@@ -114,6 +124,8 @@ class ConsensusEngine final : public NetworkHandler {
   void relay_found_evidence();
   // Sends the pending evidence to every peer again, once an epoch.
   void announce_evidence();
+  // Says in the log when takes_peer_blocks() turns, and what the operator can do.
+  void log_weak_subjectivity();
   void log(const std::string& line) const;
   void changed() const;
 
@@ -135,6 +147,9 @@ class ConsensusEngine final : public NetworkHandler {
   std::uint64_t voted_source_ = 0;
   std::uint64_t last_expiry_ms_ = 0;
   std::uint64_t last_evidence_announce_slot_ = 0;
+  // The slot in which a peer's block was last taken (or the start was trusted); none: never.
+  std::optional<std::uint64_t> peer_block_slot_;
+  bool refusal_logged_ = false;
   std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot
   std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)
 };

@@ -39,11 +39,15 @@ struct NodeConfig {
   // --checkpoint: refuse every chain without this block (docs/consensus.md, "Weak
   // subjectivity").
   std::optional<TrustedBlock> checkpoint;
+  // --sync-without-checkpoint: take peers' blocks at the start even when the node's finalized
+  // block is older than the weak-subjectivity period (ConsensusEngine::trust_peers_now).
+  bool sync_without_checkpoint = false;
   // Asked for the passphrase when the key file is encrypted (not a config file key).
   PassphraseSource passphrase;
 
   // The --config file: a JSON object with the keys "p2p", "rpc", "key", "data_dir", "genesis",
-  // "peers" (array), "log_level", "discovery", "forge_min_peers", "checkpoint". Unknown
+  // "peers" (array), "log_level", "discovery", "forge_min_peers", "checkpoint",
+  // "sync_without_checkpoint". Unknown
   // keys are refused.
   // Keys absent from the file keep their value in `defaults`.
   static Result<NodeConfig> from_json(std::string_view json, NodeConfig defaults);

@@ -56,6 +56,9 @@ struct NodeStatus {
   Hash finalized_hash;
   std::size_t vote_pool_size = 0;    // votes held for inclusion
   std::size_t pending_evidence = 0;  // evidence held for inclusion
+  // Peers' blocks are refused until a restart with a checkpoint (docs/consensus.md, "Weak
+  // subjectivity and checkpoints"; ConsensusEngine::trust_peers_now).
+  bool checkpoint_required = false;
   std::size_t pool_bytes = 0;
   // The last slot whose turn the slot clock has decided (forged or not); 0 before the first.
   std::uint64_t forge_decided_slot = 0;

@@ -75,9 +75,12 @@ enum class Reason : std::uint16_t {
   kSlashed,  // the account was slashed: it can never stake again
   // A third (or later) header of one forger for one slot from gossip: dropped, not relayed.
   kEquivocation,
+  // A peer's block while this node's finalized block is older than the weak-subjectivity period
+  // (docs/consensus.md, "Weak subjectivity"): not the peer's fault.
+  kCheckpointRequired,
 };
 // The last Reason: the table and the tests cover every value up to it.
-inline constexpr Reason kLastReason = Reason::kEquivocation;
+inline constexpr Reason kLastReason = Reason::kCheckpointRequired;
 
 struct ReasonInfo {
   std::string_view code;  // stable snake_case name, used in RPC errors and logs

@@ -57,6 +57,9 @@ class NetworkHandler {
   // A peer's block. Ok when applied or held back; kUnknownParent makes the network sync from
   // that peer; any other refusal but kAlreadyKnown costs the peer its penalty.
   virtual Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) = 0;
+  // False while the node refuses every peer's block (a node that needs a checkpoint): the
+  // network then asks no peer for blocks and hands it none.
+  virtual bool takes_peer_blocks() const = 0;
 };
 
 // What the node asks of the network.
