@@ -39,9 +39,9 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
                         a source you trust, for a node that has been away longer than the
                         unbonding period or starts on an old network
   --sync-without-checkpoint
-                        take peers' blocks even when this node's finalized block is older
-                        than the unbonding period (a new node on an old network is): trust
-                        the peers' history instead of a checkpoint (for a test or demo network)
+                        never refuse peers' blocks for a finalized block older than the
+                        unbonding period (a new node on an old network has one): trust the
+                        peers' history instead of a checkpoint (a test or demo network only)
   --log-level LEVEL     error, warn, info (default) or debug
   --ports-file FILE     once both listeners are bound, write {"p2p": PORT, "rpc": PORT} to
                         FILE (for scripts that ask for port 0 and need the one chosen)

@@ -84,10 +84,7 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   release_unrelayed(block->hash());
   pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
   if (transport_) transport_->broadcast_block(block, from);
-  if (from != 0) {
-    ++counters_.blocks_received;
-    peer_block_slot_ = chain_.params().slot_at(clock_.now_ms());
-  }
+  if (from != 0) ++counters_.blocks_received;
   if (result->kind == ApplyResult::Kind::kReorganized) {
     ++counters_.reorganisations;
     log("reorganised to height " + std::to_string(chain_.height()) + " (" +
@@ -99,6 +96,7 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
 }
 
 Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockSource source) {
+  update_refusal();
   if (!takes_peer_blocks())
     return make_error(Reason::kCheckpointRequired,
                       "this node's finalized block is older than the weak-subjectivity period: "
@@ -111,6 +109,7 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
                                                  std::to_string(block->slot()));
   auto result = apply(block, from);
   if (result.ok()) {
+    note_peer_block(*result);
     // A sync batch's blocks are not voted one by one: the tick votes for where the batch ends.
     if (source == BlockSource::kGossip) maybe_vote();
     return {};
@@ -139,11 +138,12 @@ void ConsensusEngine::hold_back(const BlockPtr& block) {
 }
 
 void ConsensusEngine::retry_held() {
+  if (!takes_peer_blocks()) held_.clear();
   std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
   while (!held_.empty() && held_.begin()->first <= slot + 1) {
     BlockPtr block = held_.begin()->second;
     held_.erase(held_.begin());
-    (void)apply(block, 0);
+    if (auto result = apply(block, 0); result.ok()) note_peer_block(*result);
   }
 }
 
@@ -156,27 +156,50 @@ void ConsensusEngine::stop_forging() {
   forger_.reset();
 }
 
-void ConsensusEngine::trust_peers_now() {
+void ConsensusEngine::trust_checkpoint(const TrustedBlock& checkpoint) {
+  if (checkpoint.height <= chain_.finalized_height()) {
+    log("the checkpoint " + std::to_string(checkpoint.height) +
+        " is not above this node's finalized block " + std::to_string(chain_.finalized_height()) +
+        ": it does not count as a recent block from the network");
+    return;
+  }
   peer_block_slot_ = chain_.params().slot_at(clock_.now_ms());
 }
 
-bool ConsensusEngine::takes_peer_blocks() const {
-  const ChainParams& params = chain_.params();
-  std::uint64_t period = params.weak_subjectivity_slots();
-  std::uint64_t now = params.slot_at(clock_.now_ms());
-  auto older = [&](std::uint64_t slot) { return now > slot && now - slot > period; };
-  return !older(chain_.finalized().slot) || (peer_block_slot_ && !older(*peer_block_slot_));
+void ConsensusEngine::trust_peers_always() {
+  trust_always_ = true;
 }
 
-void ConsensusEngine::log_weak_subjectivity() {
-  bool refusing = !takes_peer_blocks();
-  if (refusing == refusal_logged_) return;
-  refusal_logged_ = refusing;
-  const ChainParams& params = chain_.params();
-  if (!refusing) {
-    log("taking peers' blocks again: the finalized block is within the weak-subjectivity period");
+bool ConsensusEngine::older_than_period(std::uint64_t slot) const {
+  std::uint64_t now = chain_.params().slot_at(clock_.now_ms());
+  return now > slot && now - slot > chain_.params().weak_subjectivity_slots();
+}
+
+bool ConsensusEngine::out_of_date() const {
+  return older_than_period(chain_.finalized().slot) &&
+         (!peer_block_slot_ || older_than_period(*peer_block_slot_));
+}
+
+bool ConsensusEngine::takes_peer_blocks() const {
+  return trust_always_ || (!refusing_ && !out_of_date());
+}
+
+// Latched: no peer's block taken later lifts it. A block finalized by this node's own votes
+// does (its key holds more than 2/3 of its chain's stake): peers' votes are dropped while it
+// refuses, so keys that have unbonded cannot finalize its blocks for it.
+void ConsensusEngine::update_refusal() {
+  if (trust_always_) return;
+  if (refusing_) {
+    if (older_than_period(chain_.finalized().slot)) return;
+    refusing_ = false;
+    log("taking peers' blocks again: this node's own votes finalized block " +
+        std::to_string(chain_.finalized_height()));
     return;
   }
+  if (!out_of_date()) return;
+  refusing_ = true;
+  held_.clear();
+  const ChainParams& params = chain_.params();
   const Checkpoint& finalized = chain_.finalized();
   log("refusing peers' blocks: this node's finalized block " + std::to_string(finalized.height) +
       " (slot " + std::to_string(finalized.slot) +
@@ -189,9 +212,14 @@ void ConsensusEngine::log_weak_subjectivity() {
       "subjectivity and checkpoints\")");
 }
 
+void ConsensusEngine::note_peer_block(const ApplyResult& result) {
+  if (result.kind != ApplyResult::Kind::kSideBranch)
+    peer_block_slot_ = chain_.params().slot_at(clock_.now_ms());
+}
+
 void ConsensusEngine::on_tick() {
   std::uint64_t now = clock_.now_ms();
-  log_weak_subjectivity();
+  update_refusal();
   retry_held();
   // Kept while younger than kHeldLogMs; a clock set back keeps them (no underflow).
   while (!held_log_.empty() && now > held_log_.front().first &&
@@ -269,6 +297,9 @@ bool ConsensusEngine::has_vote(const Hash& id) const {
 }
 
 std::vector<Status> ConsensusEngine::receive_votes(PeerId from, const std::vector<VotePtr>& votes) {
+  // A node that needs a checkpoint follows nobody: peers' votes could finalize its own blocks
+  // with keys that have unbonded, or move it onto a branch they chose. Dropped without blame.
+  if (!takes_peer_blocks()) return std::vector<Status>(votes.size());
   std::vector<Status> verdicts;
   std::vector<VotePtr> kept;
   verdicts.reserve(votes.size());

@@ -53,7 +53,8 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
     parts->pool->set_verifier(&parts->verifier);
     parts->engine =
         std::make_unique<ConsensusEngine>(*parts->chain, *parts->pool, clock, config.log);
-    if (config.checkpoint || config.sync_without_checkpoint) parts->engine->trust_peers_now();
+    if (config.sync_without_checkpoint) parts->engine->trust_peers_always();
+    if (config.checkpoint) parts->engine->trust_checkpoint(*config.checkpoint);
     auto network =
         PeerNetwork::start(*node->loop_, std::move(config.network), genesis.params.chain_id,
                            node->genesis_hash_, *parts->engine, clock, config.log);

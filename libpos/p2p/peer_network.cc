@@ -721,7 +721,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     if (syncing_from_ == peer.id) syncing_from_.reset();
     // Pipelining: a full batch means more follow; ask for them before applying this one, so
     // that the peer reads and sends while this node verifies.
-    if (!message.blocks.empty() && message.blocks.size() >= config_.sync_batch_blocks) {
+    if (!message.blocks.empty() && message.blocks.size() >= config_.sync_batch_blocks &&
+        handler_.takes_peer_blocks()) {
       std::vector<Hash> locator = {message.blocks.back()->hash()};
       for (const auto& h : handler_.locator())
         if (locator.size() < kMaxLocatorHashes) locator.push_back(h);

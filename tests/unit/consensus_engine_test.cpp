@@ -481,8 +481,8 @@ TEST_CASE("engine: votes from peers can move the head to an equally justified, s
 }
 
 TEST_CASE(
-    "engine: peers' blocks are refused while the finalized block is older than the period "
-    "and no peer's block came within it",
+    "engine: once the finalized block and the last peer's block are older than the period, "
+    "peers' blocks and votes are refused until a restart",
     "[engine][checkpoint]") {
   EngineFixture f;
   const auto& params = f.net.genesis.params;
@@ -493,8 +493,7 @@ TEST_CASE(
       return line.find(text) != std::string::npos;
     });
   };
-  // A node that starts with the genesis block as its finalized block, a period and more after
-  // it: a new node on an old network.
+  // Genesis is the finalized block, a period and more ago: a new node on an old network.
   BlockPtr first = f.net.forge(f.net.next_slot(period + 1));
   f.engine.on_tick();
   CHECK_FALSE(f.engine.takes_peer_blocks());
@@ -508,14 +507,22 @@ TEST_CASE(
   CHECK(f.transport.blocks.empty());
   f.engine.on_tick();
   CHECK(logged("refusing peers' blocks") == 1);  // said once, not at every tick
+  // A checkpoint at or below the finalized block tells nothing new; and a restart is the only
+  // way back (nothing this engine sees lifts the refusal).
+  f.engine.trust_checkpoint(TrustedBlock{0, f.net.genesis.hash()});
+  CHECK(logged("is not above this node's finalized block") == 1);
+  CHECK_FALSE(f.engine.takes_peer_blocks());
 
-  // A restart with --checkpoint or --sync-without-checkpoint: the start counts as a peer's block.
-  f.engine.trust_peers_now();
-  CHECK(f.engine.takes_peer_blocks());
-  REQUIRE(f.engine.receive_block(3, first, BlockSource::kSync).ok());
-  f.engine.on_tick();
-  CHECK(logged("taking peers' blocks again") == 1);
-  CHECK_FALSE(f.engine.status().checkpoint_required);
+  // A restart with a checkpoint above the finalized block: the start counts as a peer's block.
+  std::vector<std::string> lines;
+  ConsensusEngine restarted{*f.net.chain, f.net.pool, f.net.clock,
+                            [&](const std::string& line) { lines.push_back(line); }};
+  restarted.set_transport(&f.transport);
+  restarted.trust_checkpoint(TrustedBlock{1, first->hash()});
+  restarted.on_tick();
+  CHECK(restarted.takes_peer_blocks());
+  CHECK(lines.empty());  // nothing to say
+  REQUIRE(restarted.receive_block(3, first, BlockSource::kSync).ok());
 
   // Finality stalls (no votes) for several periods while peers' blocks keep coming: never
   // refused, or a network-wide stall would end with every node refusing every other.
@@ -523,22 +530,53 @@ TEST_CASE(
   for (int i = 0; i < 3; ++i) {
     slot = f.net.next_slot(slot + period - 1);
     BlockPtr next = f.net.forge(slot);
-    REQUIRE(f.engine.takes_peer_blocks());
-    REQUIRE(f.engine.receive_block(3, next, BlockSource::kGossip).ok());
+    restarted.on_tick();
+    REQUIRE(restarted.takes_peer_blocks());
+    REQUIRE(restarted.receive_block(3, next, BlockSource::kGossip).ok());
   }
   CHECK(f.net.chain->finalized_height() == 0);
 
-  // Then nothing from peers for longer than the period (a node cut off, or stopped): refused
-  // again. A block of its own does not count: it says nothing of what the network did.
+  // A block of its own does not count: it says nothing of what the network did.
   const Wallet& v0 = f.net.validators[0];
   std::uint64_t own = slot + 1;
   while (f.net.chain->leader(own) != v0.public_key()) ++own;
   f.net.clock.set(params.slot_start_ms(own));
-  REQUIRE(f.engine.forge(SecretKey::from_seed(v0.secret_key().seed()), own).ok());
+  REQUIRE(restarted.forge(SecretKey::from_seed(v0.secret_key().seed()), own).ok());
+  // A peer's block ahead of the clock is held back; the refusal drops it.
+  BlockPtr early = f.net.forge(f.net.next_slot(slot + period + 2));
+  std::uint64_t height = restarted.tip_height();
   f.net.clock.set(params.slot_start_ms(slot + period));
-  CHECK(f.engine.takes_peer_blocks());
+  REQUIRE(restarted.receive_block(3, early, BlockSource::kGossip).ok());
+  CHECK(restarted.status().held_back_blocks == 1);
+  restarted.on_tick();
+  CHECK(restarted.takes_peer_blocks());
+  // Nothing from peers for longer than the period (a node cut off, or stopped): refused.
   f.net.clock.set(params.slot_start_ms(slot + period + 1));
-  CHECK_FALSE(f.engine.takes_peer_blocks());
+  restarted.on_tick();
+  CHECK_FALSE(restarted.takes_peer_blocks());
+  f.net.clock.set(params.slot_start_ms(early->slot()));
+  restarted.on_tick();
+  CHECK(restarted.tip_height() == height);
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& line) {
+          return line.find("refusing peers' blocks") != std::string::npos;
+        }) == 1);
+  // Peers' votes are dropped unjudged: they could finalize its own blocks with unbonded keys.
+  VotePtr vote = f.vote(f.net.validators[1], f.net.genesis.block(), first);
+  std::size_t pooled = restarted.votes().size();
+  auto verdicts = restarted.receive_votes(3, {vote});
+  REQUIRE(verdicts.size() == 1);
+  CHECK(verdicts[0].ok());
+  CHECK(restarted.votes().size() == pooled);
+}
+
+TEST_CASE("engine: --sync-without-checkpoint never refuses peers' blocks", "[engine][checkpoint]") {
+  EngineFixture f;
+  f.engine.trust_peers_always();
+  BlockPtr block =
+      f.net.forge(f.net.next_slot(10 * f.net.genesis.params.weak_subjectivity_slots()));
   f.engine.on_tick();
-  CHECK(logged("refusing peers' blocks") == 2);
+  CHECK(f.engine.takes_peer_blocks());
+  CHECK_FALSE(f.engine.status().checkpoint_required);
+  CHECK(f.engine.receive_block(3, block, BlockSource::kGossip).ok());
+  CHECK(f.logged.empty());
 }

@@ -66,14 +66,18 @@ class ConsensusEngine final : public NetworkHandler {
   // expiry. Called often (every 100 ms on the node's loop); cheap when there is nothing to do.
   void on_tick();
 
-  // Weak subjectivity (docs/consensus.md): while this node's finalized block is older than the
-  // period (unbonding_epochs epochs) and no peer's block was taken within the period, keys that
-  // have since unbonded could show it a false history, so peers' blocks are refused
-  // (kCheckpointRequired, no penalty). Judged at each call, never latched: a node that keeps
-  // taking its peers' blocks through a network-wide stall of finality is never refused, so the
-  // network can resume. A --checkpoint or --sync-without-checkpoint at start calls
-  // trust_peers_now(): the start counts as a peer's block taken.
-  void trust_peers_now();
+  // Weak subjectivity (docs/consensus.md): once this node's finalized block is older than the
+  // period (unbonding_epochs epochs) with no peer's block joining its best chain within the
+  // period, keys that have since unbonded could show it a false history, so from then on it
+  // refuses peers' blocks (kCheckpointRequired, no penalty) and drops their votes, until a
+  // restart or until its own votes finalize a block. A node that keeps taking its peers' blocks
+  // through a network-wide stall of finality is never refused, so the network can resume.
+  //
+  // --checkpoint: the start counts as a peer's block taken, if the checkpoint is above this
+  // node's finalized block (one at or below it tells the node nothing new).
+  void trust_checkpoint(const TrustedBlock& checkpoint);
+  // --sync-without-checkpoint: peers' blocks are never refused (a test or demo network).
+  void trust_peers_always();
 
   // The chain's and the pool's part of the node's status.
   NodeStatus status() const;
@@ -124,8 +128,14 @@ class ConsensusEngine final : public NetworkHandler {
   void relay_found_evidence();
   // Sends the pending evidence to every peer again, once an epoch.
   void announce_evidence();
-  // Says in the log when takes_peer_blocks() turns, and what the operator can do.
-  void log_weak_subjectivity();
+  // The weak-subjectivity condition now: the finalized block and the last peer's block taken are
+  // both older than the period.
+  bool out_of_date() const;
+  bool older_than_period(std::uint64_t slot) const;
+  // Latches the refusal once out_of_date(), saying so in the log with what the operator can do.
+  void update_refusal();
+  // A peer's block joined the best chain now.
+  void note_peer_block(const ApplyResult& result);
   void log(const std::string& line) const;
   void changed() const;
 
@@ -147,10 +157,12 @@ class ConsensusEngine final : public NetworkHandler {
   std::uint64_t voted_source_ = 0;
   std::uint64_t last_expiry_ms_ = 0;
   std::uint64_t last_evidence_announce_slot_ = 0;
-  // The slot in which a peer's block was last taken (or the start was trusted); none: never.
+  // The slot in which a peer's block last joined the best chain (or the start was trusted);
+  // none: never.
   std::optional<std::uint64_t> peer_block_slot_;
-  bool refusal_logged_ = false;
-  std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot
+  bool refusing_ = false;
+  bool trust_always_ = false;
+  std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot, all from peers
   std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)
 };
 

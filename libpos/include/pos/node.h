@@ -39,8 +39,8 @@ struct NodeConfig {
   // --checkpoint: refuse every chain without this block (docs/consensus.md, "Weak
   // subjectivity").
   std::optional<TrustedBlock> checkpoint;
-  // --sync-without-checkpoint: take peers' blocks at the start even when the node's finalized
-  // block is older than the weak-subjectivity period (ConsensusEngine::trust_peers_now).
+  // --sync-without-checkpoint: never refuse peers' blocks for an old finalized block (a test or
+  // demo network; ConsensusEngine::trust_peers_always).
   bool sync_without_checkpoint = false;
   // Asked for the passphrase when the key file is encrypted (not a config file key).
   PassphraseSource passphrase;

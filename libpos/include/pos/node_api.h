@@ -57,7 +57,7 @@ struct NodeStatus {
   std::size_t vote_pool_size = 0;    // votes held for inclusion
   std::size_t pending_evidence = 0;  // evidence held for inclusion
   // Peers' blocks are refused until a restart with a checkpoint (docs/consensus.md, "Weak
-  // subjectivity and checkpoints"; ConsensusEngine::trust_peers_now).
+  // subjectivity and checkpoints"; ConsensusEngine::trust_checkpoint).
   bool checkpoint_required = false;
   std::size_t pool_bytes = 0;
   // The last slot whose turn the slot clock has decided (forged or not); 0 before the first.

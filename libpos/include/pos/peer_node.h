@@ -29,8 +29,9 @@ struct PeerNodeConfig {
   PoolLimits pool_limits = {};
   // Blockchain::require_block at the start: the node refuses every chain without this block.
   std::optional<TrustedBlock> checkpoint;
-  // Take peers' blocks from the start even with a finalized block older than the
-  // weak-subjectivity period; a checkpoint does the same (ConsensusEngine::trust_peers_now).
+  // Never refuse peers' blocks for a finalized block older than the weak-subjectivity period
+  // (ConsensusEngine::trust_peers_always); a checkpoint above the finalized block lifts the
+  // refusal for this start (trust_checkpoint).
   bool sync_without_checkpoint = false;
   // Receives one line per notable event (connections, bans, sync, forging); none when empty.
   std::function<void(const std::string&)> log;
