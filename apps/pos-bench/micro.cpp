@@ -209,74 +209,119 @@ struct VoteCost {
   double votes_ms = 0;
 };
 
-[[noreturn]] void vote_fail(std::size_t validators, const std::string& why) {
-  pos::apps::fail("pos-bench micro", 1,
-                  "vote cost, " + std::to_string(validators) + " validators: " + why);
-}
+// A chain of `validators` validators of equal stake on `storage`, grown one block at a time.
+class VotedChain {
+ public:
+  VotedChain(std::size_t validators, Storage& storage)
+      : validators_(validators), net_(validators, 0x73) {
+    for (auto& a : net_.genesis.allocations) a.stake = 1'000;  // Network stakes only keys[0]
+    net_.genesis = Genesis::parse(net_.genesis.to_json()).value();
+    for (const auto& k : net_.keys) key_of_[k.public_key()] = &k;
+    chain_ = Blockchain::open(net_.genesis, storage, clock_).value();
+  }
+  const Genesis& genesis() const { return net_.genesis; }
+  Blockchain& chain() { return *chain_; }
 
-// `validators` validators of equal stake: empty blocks for a quarter of `seconds`, then blocks
-// carrying every validator's vote for the parent (the honest steady state: each block justifies
-// its parent and finalizes the grandparent) for the rest. Only apply() is timed, on a copy of
-// the forged block decoded from its bytes, as a peer's block arrives: no vote's signature verdict
-// is cached in it.
-VoteCost vote_cost(std::size_t validators, double seconds, std::size_t min_blocks) {
-  Network net(validators, 0x73);
-  for (auto& a : net.genesis.allocations) a.stake = 1'000;  // Network stakes only keys[0]
-  net.genesis = Genesis::parse(net.genesis.to_json()).value();
-  std::map<PublicKey, const SecretKey*> key_of;
-  for (const auto& k : net.keys) key_of[k.public_key()] = &k;
-  ManualClock clock(0);
-  MemoryStorage storage;
-  auto chain = Blockchain::open(net.genesis, storage, clock).value();
-  TransactionPool no_txs(net.genesis.params);
-
-  auto apply_next = [&](std::vector<VotePtr> votes) {
-    std::uint64_t slot = chain->tip().slot + 1;
-    clock.set(net.genesis.params.slot_start_ms(slot));
-    const SecretKey& leader = *key_of.at(*chain->leader(slot));
-    auto forged = chain->forge(leader, slot, no_txs, clock.now_ms(), votes);
-    if (!forged.ok()) vote_fail(validators, "forge refused: " + forged.error().to_string());
-    if ((*forged)->votes().size() != votes.size()) vote_fail(validators, "forge left votes out");
+  // Forges the next block carrying `votes` and applies a copy decoded from its bytes, as a
+  // peer's block arrives (no vote's signature verdict cached in it); only apply() is timed (ms).
+  double apply_next(std::vector<VotePtr> votes) {
+    std::uint64_t slot = chain_->tip().slot + 1;
+    clock_.set(net_.genesis.params.slot_start_ms(slot));
+    const SecretKey& leader = *key_of_.at(*chain_->leader(slot));
+    auto forged = chain_->forge(leader, slot, no_txs_, clock_.now_ms(), votes);
+    if (!forged.ok()) fail("forge refused: " + forged.error().to_string());
+    if ((*forged)->votes().size() != votes.size()) fail("forge left votes out");
     BlockPtr block = decode_block(encode(**forged)).value();
     auto start = Timer::now();
-    auto applied = chain->apply(block);
+    auto applied = chain_->apply(block);
     double ms = seconds_since(start) * 1e3;
-    if (!applied.ok()) vote_fail(validators, "apply refused: " + applied.error().to_string());
+    if (!applied.ok()) fail("apply refused: " + applied.error().to_string());
     return ms;
-  };
+  }
 
-  // Every validator's vote from the highest justified block to the tip; the block must justify
-  // its parent and, once `steady`, finalize its grandparent.
-  auto apply_voted = [&](bool steady) {
-    const Checkpoint& source = chain->vote_finality().justified();
+  // The next block with every validator's vote from the highest justified block to the tip: it
+  // must justify its parent and, once `steady`, finalize its grandparent (the honest steady
+  // state).
+  double apply_voted(bool steady) {
+    const Checkpoint& source = chain_->vote_finality().justified();
     VoteFields fields;
-    fields.chain_id = net.genesis.params.chain_id;
+    fields.chain_id = net_.genesis.params.chain_id;
     fields.source_hash = source.hash;
     fields.source_height = source.height;
-    fields.target_hash = chain->tip_hash();
-    fields.target_height = chain->height();
+    fields.target_hash = chain_->tip_hash();
+    fields.target_height = chain_->height();
     std::vector<VotePtr> votes;
-    for (const auto& k : net.keys) votes.push_back(Vote::sign(fields, k));
+    for (const auto& k : net_.keys) votes.push_back(Vote::sign(fields, k));
     double ms = apply_next(std::move(votes));
-    const FinalityState& f = chain->vote_finality();
-    if (f.justified().height != chain->height() - 1 ||
-        (steady && f.finalized().height != chain->height() - 2))
-      vote_fail(validators, "the votes did not justify the parent and finalize the grandparent");
+    const FinalityState& f = chain_->vote_finality();
+    if (f.justified().height != chain_->height() - 1 ||
+        (steady && f.finalized().height != chain_->height() - 2))
+      fail("the votes did not justify the parent and finalize the grandparent");
     return ms;
-  };
+  }
 
+ private:
+  [[noreturn]] void fail(const std::string& why) const {
+    pos::apps::fail("pos-bench micro", 1,
+                    "a chain of " + std::to_string(validators_) + " validators: " + why);
+  }
+
+  std::size_t validators_;
+  Network net_;
+  std::map<PublicKey, const SecretKey*> key_of_;
+  ManualClock clock_{0};
+  TransactionPool no_txs_{net_.genesis.params};
+  std::unique_ptr<Blockchain> chain_;
+};
+
+// Empty blocks for a quarter of `seconds`, then blocks carrying every validator's vote for the
+// parent for the rest; medians of the apply times.
+VoteCost vote_cost(std::size_t validators, double seconds, std::size_t min_blocks) {
+  MemoryStorage storage;
+  VotedChain voted(validators, storage);
   VoteCost cost;
   std::vector<double> ms;
   auto phase = Timer::now();
-  while (ms.size() < min_blocks || seconds_since(phase) < seconds / 4) ms.push_back(apply_next({}));
+  while (ms.size() < min_blocks || seconds_since(phase) < seconds / 4)
+    ms.push_back(voted.apply_next({}));
   cost.empty_ms = median(ms);
-  apply_voted(false);  // justifies the empty tip from genesis, finalizes nothing: not timed
+  voted.apply_voted(false);  // justifies the empty tip from genesis, finalizes nothing: not timed
   ms.clear();
   phase = Timer::now();
   while (ms.size() < min_blocks || seconds_since(phase) < seconds * 3 / 4)
-    ms.push_back(apply_voted(true));
+    ms.push_back(voted.apply_voted(true));
   cost.votes_ms = median(ms);
   return cost;
+}
+
+// Seconds to open an LMDB data dir holding a chain of `blocks` blocks of 4 validators, each block
+// carrying every vote (so all but the last two are final): the median of three opens.
+double open_seconds(std::size_t blocks) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("pos-bench-open-" + std::to_string(::getpid()) + "-" + std::to_string(blocks));
+  std::filesystem::remove_all(dir);
+  Genesis genesis;
+  {
+    LmdbOptions options;
+    options.sync = false;  // the build is not what is measured
+    auto lmdb = LmdbStorage::open(dir, options).value();
+    VotedChain voted(4, *lmdb);
+    genesis = voted.genesis();
+    voted.apply_next({});
+    voted.apply_voted(false);
+    while (voted.chain().height() < blocks) voted.apply_voted(true);
+  }
+  std::vector<double> runs;
+  for (int i = 0; i < 3; ++i) {
+    auto start = Timer::now();
+    auto lmdb = LmdbStorage::open(dir).value();
+    ManualClock clock(0);
+    auto chain = Blockchain::open(genesis, *lmdb, clock).value();
+    runs.push_back(seconds_since(start));
+    if (chain->height() != blocks) std::abort();
+  }
+  std::filesystem::remove_all(dir);
+  return median(runs);
 }
 
 void row(const char* what, double value, const char* unit, const std::string& ratio) {
@@ -352,9 +397,9 @@ int run_micro(const MicroOptions& o) {
   row("apply in memory, blocks of 1,000 tx", memory, "tx/s", times(memory / one, "raw1"));
   row("apply on LMDB (fsync), blocks of 1,000 tx", lmdb, "tx/s", times(lmdb / memory, "memory"));
 
+  char what[64], ratio[128];
   for (std::size_t n : {4, 32, 128}) {
     VoteCost cost = vote_cost(n, o.quick ? 0.1 : 1.0, o.quick ? 3 : 9);
-    char what[64], ratio[96];
     std::snprintf(what, sizeof what, "apply an empty block, %zu validators", n);
     std::snprintf(ratio, sizeof ratio, "%.3f ms per block", cost.empty_ms);
     row(what, 1e3 / cost.empty_ms, "block/s", ratio);
@@ -364,6 +409,16 @@ int run_micro(const MicroOptions& o) {
                   cost.votes_ms);
     row(what, votes, "vote/s", ratio);
   }
+  std::size_t short_chain = o.quick ? 200 : 1'000, long_chain = short_chain * 10;
+  double open_short = open_seconds(short_chain), open_long = open_seconds(long_chain);
+  std::snprintf(what, sizeof what, "open a data dir at height %zu, 4 validators", short_chain);
+  std::snprintf(ratio, sizeof ratio, "%.1f ms", open_short * 1e3);
+  row(what, static_cast<double>(short_chain) / open_short, "block/s", ratio);
+  std::snprintf(what, sizeof what, "open a data dir at height %zu, 4 validators", long_chain);
+  std::snprintf(
+      ratio, sizeof ratio, "%.1f ms, %s", open_long * 1e3,
+      times(open_long / open_short, "the open at a tenth of it (target about 1)").c_str());
+  row(what, static_cast<double>(long_chain) / open_long, "block/s", ratio);
   std::printf("\n  p2p (sync rate / apply rate, gossip latency): run pos_bench_p2p.\n");
   return 0;
 }
