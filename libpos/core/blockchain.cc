@@ -89,8 +89,10 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     storage.for_each_account([&](const Address& address, const Account& account) {
       chain->state_.put(address, account);
     });
-    for (auto& evidence : storage.pending_evidence())
+    for (auto& evidence : storage.pending_evidence()) {
+      chain->equivocators_.insert(evidence->offender());
       chain->pending_evidence_.emplace(evidence->id(), std::move(evidence));
+    }
   }
   // The votes' finality is replayed from genesis along the stored main chain. Only the blocks
   // from the finalized one up can still be reorganised, so only they are indexed in memory;
@@ -361,6 +363,7 @@ std::uint64_t Blockchain::latest_vote_weight(const Entry& entry) const {
   std::uint64_t weight = 0;
   for (const auto& [validator, vote] : latest_votes_) {
     if (vote.height <= justified || vote.height > entry.header.height) continue;
+    if (is_equivocator(validator)) continue;  // slashed on the tip's chain since it was noted
     auto at = hash_at(entry, vote.height);
     if (!at || *at != vote.target) continue;
     // Weighted in validators(epoch(T)) of the chain, which the target's own schedule holds.
@@ -370,8 +373,12 @@ std::uint64_t Blockchain::latest_vote_weight(const Entry& entry) const {
   return weight;
 }
 
+bool Blockchain::is_equivocator(const PublicKey& key) const {
+  return equivocators_.contains(key) || state_.get(key).slashed;
+}
+
 bool Blockchain::note_vote(const Vote& vote) {
-  if (!is_validator(vote.validator())) return false;
+  if (!is_validator(vote.validator()) || is_equivocator(vote.validator())) return false;
   auto [it, inserted] = latest_votes_.try_emplace(
       vote.validator(), LatestVote{vote.target_hash(), vote.target_height()});
   if (!inserted) {
@@ -638,11 +645,17 @@ Status Blockchain::check_vote_blocks_unchecked(const Vote& vote) const {
     return make_error(Reason::kBadVote,
                       "vote " + vote.id().hex() + " by " + vote.validator().hex() + ": " + why);
   };
-  if (!is_validator(vote.validator()))
-    return refuse("the validator is neither in this chain's validator sets nor staking");
   auto it = index_.find(vote.target_hash());
-  if (it == index_.end()) return {};  // unknown here, or finalized long ago: nothing to hold
+  if (it == index_.end()) {
+    // Unknown here, or finalized long ago: only the tip's sets to hold it against.
+    if (!is_validator(vote.validator()))
+      return refuse("the validator is neither in this chain's validator sets nor staking");
+    return {};
+  }
   const Entry& target = it->second;
+  // The target's own chain decides: a member there may be none on the tip's branch.
+  if (!target.validators.in_any_set(vote.validator()))
+    return refuse("the validator is not in the validator sets of its target's chain");
   const std::uint64_t ht = vote.target_height(), hs = vote.source_height();
   if (target.header.height != ht)
     return refuse("its target is at height " + std::to_string(target.header.height) + ", not " +
@@ -733,6 +746,10 @@ bool Blockchain::is_extra_header(const Block& block) const {
 
 Result<bool> Blockchain::add_evidence(const EvidencePtr& evidence) {
   if (auto ok = evidence->check(params().chain_id); !ok.ok()) return ok.error();
+  // Checked evidence proves the offence whether or not it is kept for inclusion.
+  if (equivocators_.insert(evidence->offender()).second &&
+      latest_votes_.erase(evidence->offender()))
+    latest_votes_moved_ = true;
   if (pending_evidence_.contains(evidence->id())) return false;
   if (!check_slashable(state_, evidence->offender()).ok()) return false;
   for (const auto& [id, held] : pending_evidence_)

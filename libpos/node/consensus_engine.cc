@@ -371,6 +371,11 @@ Result<bool> ConsensusEngine::receive_vote(const VotePtr& vote) {
   if (vote->chain_id() != chain_.params().chain_id)
     return make_error(Reason::kWrongChain, "vote for chain \"" + vote->chain_id() + "\"");
   if (votes_.contains(vote->id())) return false;
+  // A stranger to the tip's sets voting for a block not known here may be a member on a branch
+  // this node has not seen: dropped unjudged (and unverified), since an honest peer on that
+  // branch relays it.
+  if (!chain_.is_indexed(vote->target_hash()) && !chain_.is_validator(vote->validator()))
+    return false;
   if (auto ok = chain_.check_vote_blocks(*vote); !ok.ok()) return ok.error();
   if (vote->target_height() <= chain_.finalized_height()) return false;
   if (auto ok = vote->check(); !ok.ok()) return ok.error();

@@ -509,6 +509,40 @@ TEST_CASE("fork choice: between equally justified chains, the latest votes' stak
   CHECK(a.chain->tip_hash() == a3->hash());
 }
 
+TEST_CASE("fork choice: a validator with evidence against it has no weight in the latest votes",
+          "[chain][reorg][finality][evidence]") {
+  TestNet a;
+  TestNet b;
+  for (int i = 0; i < 3; ++i) a.advance();
+  BlockPtr b1 = b.advance(a.chain->tip().slot);
+  a.clock.set(b.now());
+  REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);
+  BlockPtr a3 = a.chain->block_at(3);
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[2], a3));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[0], b1));
+  a.chain->note_vote(*vote_from_genesis(a, a.validators[1], b1));
+  REQUIRE(a.chain->follow_votes().ok());
+  REQUIRE(a.chain->tip_hash() == b1->hash());  // 200 against 100
+  CHECK_FALSE(a.chain->is_equivocator(a.validators[1].public_key()));
+  // validators[1] signed two votes for one target height: its vote on b's branch weighs nothing,
+  // 100 against 100, and the longer branch wins again.
+  auto evidence = Evidence::double_vote(vote_by(a, a.validators[1], 0, 7),
+                                        vote_by(a, a.validators[1], 0, 7, 1));
+  REQUIRE(evidence.ok());
+  REQUIRE(a.chain->add_evidence(*evidence).ok());
+  CHECK(a.chain->is_equivocator(a.validators[1].public_key()));
+  CHECK(a.chain->latest_votes_moved());
+  auto moved = a.chain->follow_votes();
+  REQUIRE(moved.ok());
+  CHECK(a.chain->tip_hash() == a3->hash());
+  // Its later votes are not noted; a restart still knows it from the stored evidence.
+  CHECK_FALSE(a.chain->note_vote(*vote_from_genesis(a, a.validators[1], b1)));
+  a.restart();
+  CHECK(a.chain->is_equivocator(a.validators[1].public_key()));
+  CHECK_FALSE(a.chain->is_equivocator(a.validators[0].public_key()));
+  CHECK_FALSE(a.chain->note_vote(*vote_from_genesis(a, a.validators[1], b1)));
+}
+
 TEST_CASE("fork choice: a failed child does not hide its parent's branch from the votes",
           "[chain][reorg][finality]") {
   TestNet a;

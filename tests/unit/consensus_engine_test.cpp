@@ -272,11 +272,14 @@ TEST_CASE("engine: a peer's votes are judged cheaply first, kept, relayed past t
   Hash unknown = filled(7);
   VotePtr unknown_target = sign(v2, genesis->hash(), 0, unknown, 9, f.net.chain_id());
   VotePtr second_at_height = sign(v1, genesis->hash(), 0, filled(8), 1, f.net.chain_id());
+  // A key outside the tip's sets voting for a block not known here: it may be a member on a
+  // branch this node has not seen, so its sender is not blamed; nor is it kept.
+  VotePtr stranger = sign(f.net.users[1], genesis->hash(), 0, filled(9), 4, f.net.chain_id());
 
   auto verdicts =
       f.engine.receive_votes(5, {good, other_chain, outsider, wrong_height, wrong_source, forged,
-                                 unknown_target, good, second_at_height});
-  REQUIRE(verdicts.size() == 9);
+                                 unknown_target, good, second_at_height, stranger});
+  REQUIRE(verdicts.size() == 10);
   CHECK(verdicts[0].ok());
   CHECK(verdicts[1].reason() == Reason::kWrongChain);
   CHECK(verdicts[2].reason() == Reason::kBadVote);
@@ -286,6 +289,8 @@ TEST_CASE("engine: a peer's votes are judged cheaply first, kept, relayed past t
   CHECK(verdicts[6].ok());  // its target may be a block this node has not seen yet
   CHECK(verdicts[7].ok());  // the same vote again: nothing to blame, nothing new
   CHECK(verdicts[8].ok());  // a second vote at one height is evidence, not the sender's fault
+  CHECK(verdicts[9].ok());
+  CHECK_FALSE(f.engine.has_vote(stranger->id()));
   REQUIRE(f.transport.vote_batches.size() == 1);
   // Kept, but not relayed before this node can check it against its target.
   CHECK(f.transport.vote_batches[0].first == std::vector<VotePtr>{good});

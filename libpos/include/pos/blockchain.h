@@ -80,10 +80,11 @@ class Blockchain {
   // first, then lowest id, at most the block's vote limit: what a leader includes.
   std::vector<VotePtr> select_votes(const std::vector<VotePtr>& candidates,
                                     std::uint64_t slot) const;
-  // What a node can tell of a vote outside any block: its validator is in a validator set, and
-  // if the node knows the target block, the target is at the vote's target height and the
-  // source is the block at the source height on the target's chain (kBadVote). Votes whose
-  // target is unknown here pass: honest peers send them during forks. Not the signature.
+  // What a node can tell of a vote outside any block (kBadVote): if the node knows the target
+  // block, its validator is in the validator sets of the target's chain, the target is at the
+  // vote's target height and the source is the block at the source height on that chain;
+  // otherwise its validator is in the tip's sets or staking. Votes whose target is unknown here
+  // pass: honest peers send them during forks. Not the signature.
   Status check_vote_blocks(const Vote& vote) const;
   // Whether `key` may sign votes that count on some chain this node knows: a member of the tip's
   // validators(e-2 .. e), or an account staking on the tip (which a branch may have let in).
@@ -94,8 +95,14 @@ class Blockchain {
   // A vote this node holds (gossiped or its own, after the node's checks): fork choice weighs
   // each validator's latest vote, its highest target, the first seen at that height
   // (docs/consensus.md, "Fork choice"). Votes in applied blocks are noted here by the chain.
-  // True when it became its validator's latest vote.
+  // True when it became its validator's latest vote. A validator with evidence against it
+  // (is_equivocator) has none.
   bool note_vote(const Vote& vote);
+  // Whether the node holds valid evidence against `key` (since it started, or pending in
+  // storage) or `key` is slashed on the tip's chain. Such a key's latest vote weighs nothing in
+  // fork choice (Gasper's equivocating validators): a key that signs conflicting votes could
+  // otherwise back every branch in turn and keep honest nodes apart.
+  bool is_equivocator(const PublicKey& key) const;
   // Fork choice again, after votes moved: reorganises to the best branch if it is not the
   // tip's (kAlreadyKnown, changing nothing, when the tip stays best).
   Result<ApplyResult> follow_votes();
@@ -328,6 +335,7 @@ class Blockchain {
   };
   std::map<PublicKey, LatestVote> latest_votes_;
   bool latest_votes_moved_ = false;
+  std::set<PublicKey> equivocators_;  // offenders of evidence this node checked
   std::vector<EvidencePtr> found_evidence_;
   SignatureVerifier* verifier_ = nullptr;
 };
