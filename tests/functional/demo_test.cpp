@@ -121,3 +121,25 @@ TEST_CASE("pos-interact run: scenario files, expectations on all nodes, failures
   CHECK(run(bad.string() + " --node " + v1.url()).first == 2);
   CHECK(run("/nonexistent.json").first == 2);
 }
+
+TEST_CASE(
+    "the teaching project's form (pos-node HOST P2P_PORT RPC_PORT KEY) joins the demo network, "
+    "whose genesis is older than the weak-subjectivity period",
+    "[functional][demo][checkpoint]") {
+  auto net = TestNetwork::demo();
+  net->node_args.clear();  // the form itself implies --sync-without-checkpoint
+  auto teaching = [&](std::size_t validator) {
+    return std::vector<std::string>{"127.0.0.1", "0", "0", net->key_file(validator).string()};
+  };
+  NodeProcess v1(*net, "v1", {}, 0, 0, teaching(1));
+  NodeProcess v2(*net, "v2", {"--peer", v1.p2p_address()}, 0, 0, teaching(2));
+  // Each takes the other's blocks: one chain, though each node's finalized block is the
+  // months-old genesis and two of three validators cannot finalize.
+  REQUIRE(eventually(
+      [&] {
+        auto a = v1.rpc().info(), b = v2.rpc().info();
+        return a.ok() && b.ok() && a->height >= 3 && a->tip == b->tip;
+      },
+      60));
+  CHECK_THAT(v2.rpc().get("/health")->body, Catch::Contains("\"checkpoint_required\":false"));
+}

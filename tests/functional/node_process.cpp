@@ -74,10 +74,11 @@ std::uint64_t TestNetwork::slot_now() const {
 }
 
 NodeProcess::NodeProcess(const TestNetwork& net, std::string name, std::vector<std::string> extra,
-                         std::uint16_t p2p, std::uint16_t rpc)
+                         std::uint16_t p2p, std::uint16_t rpc, std::vector<std::string> positional)
     : net_(net),
       name_(std::move(name)),
       extra_(std::move(extra)),
+      positional_(std::move(positional)),
       p2p_(p2p),
       rpc_(rpc),
       data_dir_(net.dir.path() / ("data-" + name_)),
@@ -94,19 +95,12 @@ void NodeProcess::start() {
   // Port 0 on the first start: the node binds what the system gives and writes it to the ports
   // file; a restart asks for the same ports again, since peers know the node by them.
   std::filesystem::remove(ports_file_);
-  std::vector<std::string> args = {POS_NODE_BINARY,
-                                   "--p2p",
-                                   p2p_address(),
-                                   "--rpc",
-                                   "127.0.0.1:" + std::to_string(rpc_),
-                                   "--ports-file",
-                                   ports_file_.string(),
-                                   "--genesis",
-                                   net_.genesis_file.string(),
-                                   "--data-dir",
-                                   data_dir_.string(),
-                                   "--log-level",
-                                   "debug"};
+  std::vector<std::string> args = {POS_NODE_BINARY};
+  args.insert(args.end(), positional_.begin(), positional_.end());
+  args.insert(args.end(),
+              {"--p2p", p2p_address(), "--rpc", "127.0.0.1:" + std::to_string(rpc_), "--ports-file",
+               ports_file_.string(), "--genesis", net_.genesis_file.string(), "--data-dir",
+               data_dir_.string(), "--log-level", "debug"});
   args.insert(args.end(), net_.node_args.begin(), net_.node_args.end());
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = fork();

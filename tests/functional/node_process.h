@@ -59,9 +59,11 @@ class NodeProcess {
  public:
   // extra: more pos-node arguments (--key, --peer, ...). Ports 0: the node picks them (read back
   // from its --ports-file) on its first start and keeps them on restarts. Waits until /health
-  // answers.
+  // answers. positional: the teaching project's form (HOST P2P_PORT RPC_PORT [KEY]), put first;
+  // the flags that follow still choose the ports and files.
   NodeProcess(const TestNetwork& net, std::string name, std::vector<std::string> extra,
-              std::uint16_t p2p = 0, std::uint16_t rpc = 0);
+              std::uint16_t p2p = 0, std::uint16_t rpc = 0,
+              std::vector<std::string> positional = {});
   ~NodeProcess();
 
   void start();   // (again) with the same ports and data dir
@@ -85,6 +87,7 @@ class NodeProcess {
   const TestNetwork& net_;
   std::string name_;
   std::vector<std::string> extra_;
+  std::vector<std::string> positional_;
   std::uint16_t p2p_;
   std::uint16_t rpc_;
   std::filesystem::path data_dir_;

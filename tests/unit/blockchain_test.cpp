@@ -475,16 +475,23 @@ VotePtr vote_from_genesis(const TestNet& net, const Wallet& w, const BlockPtr& t
       w.secret_key());
 }
 
+// Three blocks on `a`, and a rival first block (from another network of the same genesis) that
+// `a` takes as a shorter side branch without votes; returns the rival.
+BlockPtr three_blocks_and_a_shorter_rival(TestNet& a) {
+  TestNet b;
+  for (int i = 0; i < 3; ++i) a.advance();
+  BlockPtr b1 = b.advance(a.chain->tip().slot);
+  a.clock.set(b.now());
+  REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);
+  return b1;
+}
+
 }  // namespace
 
 TEST_CASE("fork choice: between equally justified chains, the latest votes' stake decides",
           "[chain][reorg][finality]") {
   TestNet a;
-  TestNet b;
-  for (int i = 0; i < 3; ++i) a.advance();
-  BlockPtr b1 = b.advance(a.chain->tip().slot);
-  a.clock.set(b.now());
-  REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);  // shorter, no votes
+  BlockPtr b1 = three_blocks_and_a_shorter_rival(a);
   BlockPtr a3 = a.chain->block_at(3);
   // One validator's latest vote is on a's branch, two are on b's: b's branch carries more
   // stake, though it is shorter and justifies no more.
@@ -512,11 +519,7 @@ TEST_CASE("fork choice: between equally justified chains, the latest votes' stak
 TEST_CASE("fork choice: a validator with evidence against it has no weight in the latest votes",
           "[chain][reorg][finality][evidence]") {
   TestNet a;
-  TestNet b;
-  for (int i = 0; i < 3; ++i) a.advance();
-  BlockPtr b1 = b.advance(a.chain->tip().slot);
-  a.clock.set(b.now());
-  REQUIRE(a.chain->apply(b1)->kind == ApplyResult::Kind::kSideBranch);
+  BlockPtr b1 = three_blocks_and_a_shorter_rival(a);
   BlockPtr a3 = a.chain->block_at(3);
   a.chain->note_vote(*vote_from_genesis(a, a.validators[2], a3));
   a.chain->note_vote(*vote_from_genesis(a, a.validators[0], b1));
