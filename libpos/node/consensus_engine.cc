@@ -24,6 +24,10 @@ void ConsensusEngine::log(const std::string& line) const {
   if (log_) log_(line);
 }
 
+std::uint64_t ConsensusEngine::clock_slot() const {
+  return chain_.params().slot_at(clock_.now_ms());
+}
+
 void ConsensusEngine::changed() const {
   if (on_change_) on_change_();
 }
@@ -129,7 +133,7 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
 void ConsensusEngine::hold_back(const BlockPtr& block) {
   if (held_.size() >= kMaxHeldBlocks) held_.erase(std::prev(held_.end()));
   held_.emplace(block->slot(), block);
-  std::uint64_t now_slot = chain_.params().slot_at(clock_.now_ms());
+  std::uint64_t now_slot = clock_slot();
   held_log_.emplace_back(clock_.now_ms(), block->slot() > now_slot ? block->slot() - now_slot : 0);
   log("holding back block " + block->hash().hex() + " of slot " + std::to_string(block->slot()) +
       ": ahead of this node's clock (slot " + std::to_string(now_slot) +
@@ -138,8 +142,7 @@ void ConsensusEngine::hold_back(const BlockPtr& block) {
 }
 
 void ConsensusEngine::retry_held() {
-  if (!takes_peer_blocks()) held_.clear();
-  std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
+  std::uint64_t slot = clock_slot();
   while (!held_.empty() && held_.begin()->first <= slot + 1) {
     BlockPtr block = held_.begin()->second;
     held_.erase(held_.begin());
@@ -163,7 +166,7 @@ void ConsensusEngine::trust_checkpoint(const TrustedBlock& checkpoint) {
         ": it does not count as a recent block from the network");
     return;
   }
-  peer_block_slot_ = chain_.params().slot_at(clock_.now_ms());
+  peer_block_slot_ = clock_slot();
 }
 
 void ConsensusEngine::trust_peers_always() {
@@ -171,7 +174,7 @@ void ConsensusEngine::trust_peers_always() {
 }
 
 bool ConsensusEngine::older_than_period(std::uint64_t slot) const {
-  std::uint64_t now = chain_.params().slot_at(clock_.now_ms());
+  std::uint64_t now = clock_slot();
   return now > slot && now - slot > chain_.params().weak_subjectivity_slots();
 }
 
@@ -213,8 +216,7 @@ void ConsensusEngine::update_refusal() {
 }
 
 void ConsensusEngine::note_peer_block(const ApplyResult& result) {
-  if (result.kind != ApplyResult::Kind::kSideBranch)
-    peer_block_slot_ = chain_.params().slot_at(clock_.now_ms());
+  if (result.kind != ApplyResult::Kind::kSideBranch) peer_block_slot_ = clock_slot();
 }
 
 void ConsensusEngine::on_tick() {
@@ -242,7 +244,7 @@ void ConsensusEngine::on_tick() {
 // halted the network.
 void ConsensusEngine::maybe_forge() {
   if (!forger_) return;
-  std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
+  std::uint64_t slot = clock_slot();
   if (slot <= chain_.tip().slot || slot <= last_forge_slot_) return;
   last_forge_slot_ = slot;
   auto leader = chain_.leader(slot);
@@ -270,7 +272,7 @@ void ConsensusEngine::maybe_vote() {
   if (!chain_.is_voter(me)) return;
   const BlockHeader& head = chain_.tip();
   // A head an epoch old is a node still syncing: its vote could not count anywhere soon.
-  if (chain_.params().slot_at(clock_.now_ms()) > head.slot + chain_.params().epoch_slots) return;
+  if (clock_slot() > head.slot + chain_.params().epoch_slots) return;
   const Checkpoint& source = chain_.vote_finality().justified();
   if (head.height <= source.height || head.height <= voted_target_ || source.height < voted_source_)
     return;
@@ -423,7 +425,7 @@ void ConsensusEngine::relay_found_evidence() {
 // dropped it over its budget, gets it. Peers that hold it drop it unjudged; there is at most one
 // piece per offender.
 void ConsensusEngine::announce_evidence() {
-  std::uint64_t slot = chain_.params().slot_at(clock_.now_ms());
+  std::uint64_t slot = clock_slot();
   if (!transport_ || slot < last_evidence_announce_slot_ + chain_.params().epoch_slots) return;
   last_evidence_announce_slot_ = slot;
   auto pending = chain_.pending_evidence();
@@ -463,7 +465,7 @@ NodeStatus ConsensusEngine::status() const {
   s.state_root = chain_.state().state_root();
   s.pool_size = pool_.size();
   s.pool_bytes = pool_.bytes();
-  s.slot = chain_.params().slot_at(clock_.now_ms());
+  s.slot = clock_slot();
   for (const auto& [when, ahead] : held_log_) {
     ++s.held_back_blocks;
     s.max_slots_ahead = std::max(s.max_slots_ahead, ahead);

@@ -136,6 +136,8 @@ class ConsensusEngine final : public NetworkHandler {
   void update_refusal();
   // A peer's block joined the best chain now.
   void note_peer_block(const ApplyResult& result);
+  // The slot the clock is in now.
+  std::uint64_t clock_slot() const;
   void log(const std::string& line) const;
   void changed() const;
 
