@@ -46,7 +46,9 @@ Resident resident() {
 
 struct Network : bench::Network {
   explicit Network(std::size_t accounts) : bench::Network(accounts, 0x5b) {}
-  // Forges the next block with n transfers on `chain` and applies it.
+  // Forges the next block with n transfers on `chain` and applies it. It carries the only
+  // staker's vote for its parent, so the chain finalizes all but its last two blocks, as a live
+  // network's does.
   BlockPtr next(Blockchain& chain, ManualClock& clock, std::size_t n, std::mt19937_64& rng) {
     TransactionPool pool(genesis.params, PoolLimits{n + 10, 64 << 20, n + 10, n + 10, ~0ULL, 0});
     std::map<std::size_t, std::uint64_t> nonces;
@@ -64,7 +66,17 @@ struct Network : bench::Network {
     }
     std::uint64_t slot = chain.tip().slot + 1;
     clock.set(genesis.params.slot_start_ms(slot));
-    BlockPtr block = chain.forge(keys[0], slot, pool, clock.now_ms()).value();
+    std::vector<VotePtr> votes;
+    const Checkpoint& source = chain.vote_finality().justified();
+    if (source.height < chain.height())
+      votes.push_back(Vote::sign(VoteFields{genesis.params.chain_id,
+                                            {},
+                                            source.hash,
+                                            source.height,
+                                            chain.tip_hash(),
+                                            chain.height()},
+                                 keys[0]));
+    BlockPtr block = chain.forge(keys[0], slot, pool, clock.now_ms(), votes).value();
     if (block->transactions().size() != n || !chain.apply(block).ok()) std::abort();
     return block;
   }

@@ -9,6 +9,7 @@
 #include "pos/state_transition.h"
 #include "pos/vote.h"
 #include "pos/vrf.h"
+#include "snapshot_codec.h"
 
 namespace pos {
 namespace {
@@ -27,6 +28,16 @@ StakeTablePtr genesis_stakes(const Genesis& genesis) {
   for (const auto& a : genesis.allocations)
     if (a.stake > 0) (*out)[a.address] = Staker{a.stake, false};
   return out;
+}
+
+// What a data dir's consensus snapshot begins with (docs/storage.md).
+constexpr std::string_view kSnapshotTag = "pos/snapshot/v1";
+
+// Content, not identity: sets read back from storage are new objects.
+bool same_weights(const ProofOfStake& a, const ProofOfStake& b) {
+  return std::equal(
+      a.lots().begin(), a.lots().end(), b.lots().begin(), b.lots().end(),
+      [](const Lot& x, const Lot& y) { return x.staker == y.staker && x.stake == y.stake; });
 }
 
 // A block that was stored had its proof verified, so it decodes; anything else is damage.
@@ -64,6 +75,9 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   chain->last_pruned_ =
       ValidatorSchedule::genesis(chain->genesis_stakes_, genesis.params.unbonding_epochs + 3);
   chain->past_sets_[0] = chain->last_pruned_.set_ptr(0);
+  // The snapshot before the tip: beside a writer (a read-only view), a snapshot read after the
+  // tip could be newer than the finalized block read with it.
+  auto snapshot = storage.consensus_snapshot();
   auto meta = storage.meta();
   if (!meta) {
     chain->state_ = genesis.initial_state();
@@ -94,9 +108,10 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
       chain->pending_evidence_.emplace(evidence->id(), std::move(evidence));
     }
   }
-  // The votes' finality is replayed from genesis along the stored main chain. Only the blocks
-  // from the finalized one up can still be reorganised, so only they are indexed in memory;
-  // older ones are read from storage on demand, and memory does not grow with the chain.
+  // The votes' finality is replayed along the stored main chain, from the stored consensus
+  // snapshot or else from genesis. Only the blocks from the finalized one up can still be
+  // reorganised, so only they are indexed in memory; older ones are read from storage on
+  // demand, and memory does not grow with the chain.
   auto main_block = [&](std::uint64_t h) {
     auto hash = storage.main_chain_hash(h);
     BlockPtr block = hash ? storage.block(*hash) : nullptr;
@@ -104,15 +119,37 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
       throw StorageError("the stored main chain has no block at height " + std::to_string(h));
     return block;
   };
-  // (hash, slot) of each height replayed so far: votes point below their block.
-  std::vector<std::pair<Hash, std::uint64_t>> replayed_blocks = {{chain->genesis_hash_, 0}};
+  // The finalized block is the stored one: after a reorganisation the tip's chain may finalize
+  // less by its own votes (a chain needs the finalized block, not the votes that finalized it).
+  Checkpoint stored_finalized = meta->finalized.value_or(Checkpoint{chain->genesis_hash_, 0, 0});
+  // The blocks from the finalized height so far up, with the chain's state after each (but its
+  // nonces, which the stored ones give).
+  std::deque<Replayed> unfinalized;
+  if (snapshot)
+    unfinalized.push_back(chain->load_snapshot(*snapshot, stored_finalized));
+  else
+    unfinalized.push_back(
+        Replayed{main_block(0), ChainState{EpochState{},
+                                           FinalityState::genesis(chain->genesis_hash_),
+                                           chain->genesis_stakes_.stakes,
+                                           chain->last_pruned_,
+                                           IncludedVotes{},
+                                           {}}});
+  // (hash, slot) of each height replayed so far, from the first one's: votes point below their
+  // block. Below the first, the stored main chain answers.
+  const std::uint64_t first_height = unfinalized.front().block->height();
+  std::vector<std::pair<Hash, std::uint64_t>> replayed_blocks = {
+      {unfinalized.front().block->hash(), unfinalized.front().block->slot()}};
   ChainLookup on_main = [&](const Hash& hash, std::uint64_t h) -> std::optional<Checkpoint> {
-    if (h >= replayed_blocks.size() || replayed_blocks[h].first != hash) return std::nullopt;
-    return Checkpoint{hash, h, replayed_blocks[h].second};
-  };
-  struct Replayed {
-    BlockPtr block;
-    ChainState state;
+    if (h < first_height) {
+      auto at = storage.main_chain_hash(h);
+      if (!at || *at != hash) return std::nullopt;
+      return Checkpoint{hash, h, main_block(h)->slot()};
+    }
+    if (h - first_height >= replayed_blocks.size() ||
+        replayed_blocks[h - first_height].first != hash)
+      return std::nullopt;
+    return Checkpoint{hash, h, replayed_blocks[h - first_height].second};
   };
   auto replayed = [&](const BlockPtr& block, const ChainState& before) {
     ValidatorSchedule validators =
@@ -127,20 +164,7 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     chain->past_stakes_[block->height()] = {block->hash(), after.stakes};
     return after;
   };
-  // The finalized block is the stored one: after a reorganisation the tip's chain may finalize
-  // less by its own votes (a chain needs the finalized block, not the votes that finalized it).
-  Checkpoint stored_finalized = meta->finalized.value_or(Checkpoint{chain->genesis_hash_, 0, 0});
-  // The blocks from the finalized height so far up, with the chain's state after each (but its
-  // nonces, which the stored ones give).
-  std::deque<Replayed> unfinalized;
-  unfinalized.push_back(
-      Replayed{main_block(0), ChainState{EpochState{},
-                                         FinalityState::genesis(chain->genesis_hash_),
-                                         chain->genesis_stakes_.stakes,
-                                         chain->last_pruned_,
-                                         IncludedVotes{},
-                                         {}}});
-  for (std::uint64_t h = 1; h <= meta->height; ++h) {
+  for (std::uint64_t h = first_height + 1; h <= meta->height; ++h) {
     BlockPtr block = main_block(h);
     unfinalized.push_back(Replayed{block, replayed(block, unfinalized.back().state)});
     std::uint64_t finalized =
@@ -157,10 +181,6 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
         unfinalized.front().state.validators.finalized().block.height);
     chain->past_stakes_.erase(chain->past_stakes_.begin(), keep);
   }
-  if (unfinalized.front().block->hash() != stored_finalized.hash &&
-      unfinalized.front().block->height() == stored_finalized.height)
-    throw StorageError("the stored finalized block " + stored_finalized.hash.hex() +
-                       " is not on the stored main chain");
   const Entry* parent = nullptr;
   for (auto& [block, state] : unfinalized) {
     state.epochs = parent ? parent->epochs.child(genesis.params.epoch_of(block->slot()),
@@ -185,7 +205,81 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
   chain->trim_past_stakes();
   if (chain->state_.state_root() != chain->tip().state_root)
     return make_error(Reason::kStorage, "the stored accounts do not match the tip's state root");
+  // A data dir without a snapshot (new, or from schema 6) replays from genesis only once.
+  chain->save_snapshot(chain->index_.at(unfinalized.front().block->hash()));
   return chain;
+}
+
+Bytes Blockchain::encode_snapshot(const Entry& at) const {
+  detail::SnapshotWriter w(genesis_stakes_.stakes, past_sets_.at(0));
+  w.body().raw(genesis_hash_.view());
+  w.checkpoint(Checkpoint{at.hash, at.header.height, at.header.slot});
+  detail::SnapshotCodec::write(w, at.finality);
+  w.stakes(at.stakes);
+  detail::SnapshotCodec::write(w, at.validators);
+  detail::SnapshotCodec::write(w, at.votes);
+  w.body().u32(static_cast<std::uint32_t>(at.jails.size()));
+  for (const PublicKey& key : at.jails) w.body().raw(key.view());
+  detail::SnapshotCodec::write(w, last_pruned_);
+  auto first = past_stakes_.lower_bound(at.validators.finalized().block.height);
+  auto last = past_stakes_.lower_bound(at.header.height);
+  w.body().u32(static_cast<std::uint32_t>(std::distance(first, last)));
+  for (auto it = first; it != last; ++it) {
+    w.body().u64(it->first).raw(it->second.first.view());
+    w.stakes(it->second.second);
+  }
+  return std::move(w).finish(kSnapshotTag);
+}
+
+Blockchain::Replayed Blockchain::load_snapshot(ByteView bytes, const Checkpoint& stored_finalized) {
+  const std::size_t history = params().unbonding_epochs + 3;
+  detail::SnapshotReader r(bytes, kSnapshotTag, genesis_stakes_.stakes, past_sets_.at(0));
+  if (r.hash() != genesis_hash_) r.damaged("it belongs to another genesis");
+  const Checkpoint at = r.checkpoint();
+  ChainState state;
+  state.finality = detail::SnapshotCodec::read_finality(r);
+  state.stakes = r.stakes();
+  state.validators = detail::SnapshotCodec::read_schedule(r, history);
+  state.votes = detail::SnapshotCodec::read_included_votes(r);
+  for (std::uint32_t n = r.count(32); n > 0; --n) state.jails.push_back(r.key());
+  last_pruned_ = detail::SnapshotCodec::read_schedule(r, history);
+  for (std::uint32_t n = r.count(44); n > 0; --n) {
+    std::uint64_t height = r.u64();
+    Hash hash = r.hash();
+    past_stakes_[height] = {hash, r.stakes()};
+  }
+  r.finish();
+  // A snapshot is taken at a finalized main-chain block, so the stored chain must agree.
+  auto stored = storage_.main_chain_hash(at.height);
+  BlockPtr block = stored && *stored == at.hash ? storage_.block(at.hash) : nullptr;
+  if (!block || block->slot() != at.slot || at.height > stored_finalized.height ||
+      state.finality.block() != at || last_pruned_.epoch() > state.validators.epoch())
+    r.damaged("its block " + at.hash.hex() + " at height " + std::to_string(at.height) +
+              " is not a finalized block of the stored main chain");
+  past_stakes_[at.height] = {at.hash, state.stakes};
+  for (auto& [epoch, set] : storage_.past_validator_sets()) {
+    if (epoch == 0) r.damaged("a stored validator set for epoch 0, which is genesis's");
+    // Beside a writer, sets stored with a later snapshot may be there too.
+    if (epoch > last_pruned_.epoch()) break;
+    past_sets_[epoch] = std::move(set);
+    saved_sets_epoch_ = epoch;
+  }
+  snapshot_epoch_ = params().epoch_of(at.slot);
+  return Replayed{std::move(block), std::move(state)};
+}
+
+void Blockchain::save_snapshot(const Entry& at) {
+  const std::uint64_t epoch = params().epoch_of(at.header.slot);
+  if (at.header.height == 0 || (snapshot_epoch_ && epoch <= *snapshot_epoch_)) return;
+  StorageBatch batch;
+  batch.snapshot = encode_snapshot(at);
+  for (auto it = past_sets_.upper_bound(saved_sets_epoch_); it != past_sets_.end(); ++it)
+    batch.sets_put.emplace_back(*it);
+  // The snapshot only saves replaying: when it cannot be written (a read-only store), the
+  // next epoch's try writes the sets too.
+  if (!storage_.commit(batch).ok()) return;
+  snapshot_epoch_ = epoch;
+  saved_sets_epoch_ = past_sets_.rbegin()->first;
 }
 
 const BlockHeader& Blockchain::tip() const {
@@ -225,11 +319,12 @@ EpochState Blockchain::resume_epochs(const BlockPtr& block) const {
   if (!nonces) throw StorageError("no epoch record for block " + block->hash().hex());
   // The outputs of the block's epoch up to it: at most epoch_slots blocks back.
   std::vector<VrfOutput> outputs;
-  for (BlockPtr b = block; b && b->height() > 0 && params().epoch_of(b->slot()) == nonces->epoch;
-       b = storage_.block(b->parent())) {
+  for (BlockPtr b = block; b->height() > 0 && params().epoch_of(b->slot()) == nonces->epoch;) {
     outputs.push_back(stored_vrf_output(*b));
-    if (b->height() > 1 && !storage_.block(b->parent()))
+    BlockPtr parent = storage_.block(b->parent());
+    if (!parent)
       throw StorageError("the stored chain lacks the parent of block " + b->hash().hex());
+    b = std::move(parent);
   }
   std::reverse(outputs.begin(), outputs.end());
   return EpochState::resume(nonces->epoch, nonces->nonce, nonces->next, outputs);
@@ -317,7 +412,8 @@ void Blockchain::record_past_sets(const ValidatorSchedule& schedule) {
   ValidatorSchedule before = last_pruned_;
   for (std::uint64_t e = before.epoch() + 1; e <= schedule.epoch(); ++e) {
     before = before.at_epoch(e);
-    if (past_sets_.rbegin()->second != before.set_ptr(e)) past_sets_[e] = before.set_ptr(e);
+    if (!same_weights(*past_sets_.rbegin()->second, before.set(e)))
+      past_sets_[e] = before.set_ptr(e);
     if (before.settled()) break;
   }
   last_pruned_ = schedule;
@@ -1028,6 +1124,7 @@ void Blockchain::prune_index() {
   for (const auto& [height, hash] : side)
     if (!index_.contains(index_.at(hash).header.parent)) index_.erase(hash);
   trim_past_stakes();
+  if (auto at = index_.find(finalized_.hash); at != index_.end()) save_snapshot(at->second);
 }
 
 Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "snapshot_codec.h"
+
 namespace pos {
 namespace {
 
@@ -32,6 +34,25 @@ class HeightSet {
     }
     std::uint64_t bit = h & (kLeafHeights - 1);
     return (node->bits[bit / 64] >> (bit % 64)) & 1;
+  }
+
+  // The heights as maximal runs (first, count), ascending.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs() const {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+    if (root_) collect(root_.get(), levels_, 0, out);
+    return out;
+  }
+  // The set of the heights in `runs`: ascending, disjoint, not empty, each within 2^64.
+  static HeightSet from_runs(std::span<const std::pair<std::uint64_t, std::uint64_t>> runs) {
+    HeightSet out;
+    if (runs.empty()) return out;
+    const std::uint64_t highest = runs.back().first + runs.back().second - 1;
+    while (highest >= capacity(out.levels_)) ++out.levels_;
+    auto root = std::make_shared<Node>();
+    for (const auto& [first, count] : runs)
+      for (std::uint64_t h = first; h - first < count; ++h) set_in_place(*root, out.levels_, h);
+    out.root_ = std::move(root);
+    return out;
   }
 
   HeightSet with(std::uint64_t h) const {
@@ -65,6 +86,34 @@ class HeightSet {
   }
   static std::size_t index(std::uint64_t h, unsigned level) {
     return static_cast<std::size_t>((h >> (12 + kFanBits * (level - 1))) & 63);
+  }
+  static void collect(const Node* node, unsigned level, std::uint64_t base,
+                      std::vector<std::pair<std::uint64_t, std::uint64_t>>& out) {
+    if (level == 0) {
+      for (std::uint64_t word = 0; word < kLeafHeights / 64; ++word)
+        for (std::uint64_t bits = node->bits[word]; bits != 0; bits &= bits - 1) {
+          std::uint64_t h = base + word * 64 + static_cast<std::uint64_t>(__builtin_ctzll(bits));
+          if (!out.empty() && out.back().first + out.back().second == h)
+            ++out.back().second;
+          else
+            out.emplace_back(h, 1);
+        }
+      return;
+    }
+    for (std::uint64_t i = 0; i < 64; ++i)
+      if (const Node* child = node->children[i].get())
+        collect(child, level - 1, base + (i << (12 + kFanBits * (level - 1))), out);
+  }
+  // On a tree that from_runs is building, whose nodes nobody else holds yet.
+  static void set_in_place(Node& root, unsigned levels, std::uint64_t h) {
+    Node* node = &root;
+    for (unsigned level = levels; level > 0; --level) {
+      auto& child = node->children[index(h, level)];
+      if (!child) child = std::make_shared<Node>();
+      node = const_cast<Node*>(child.get());  // made here, not const
+    }
+    std::uint64_t bit = h & (kLeafHeights - 1);
+    node->bits[bit / 64] |= std::uint64_t{1} << (bit % 64);
   }
   static std::shared_ptr<const Node> set(const Node* node, unsigned level, std::uint64_t h) {
     auto copy = node ? std::make_shared<Node>(*node) : std::make_shared<Node>();
@@ -214,6 +263,70 @@ const Checkpoint& FinalityState::block() const {
 bool FinalityState::has_vote(const PublicKey& validator, std::uint64_t target_height) const {
   auto held = impl_->targets.find(target_height);
   return held != impl_->targets.end() && held->second->voters.contains(validator);
+}
+
+void detail::SnapshotCodec::write(SnapshotWriter& w, const FinalityState& finality) {
+  const FinalityState::Impl& f = *finality.impl_;
+  w.checkpoint(f.block);
+  w.checkpoint(f.justified);
+  w.checkpoint(f.finalized);
+  auto runs = f.justified_heights.runs();
+  w.body().u32(static_cast<std::uint32_t>(runs.size()));
+  for (const auto& [first, count] : runs) w.body().u64(first).u64(count);
+  w.body().u32(static_cast<std::uint32_t>(f.targets.size()));
+  for (const auto& [height, votes] : f.targets) {
+    w.body().u64(height).u64(votes->epoch).u32(static_cast<std::uint32_t>(votes->voters.size()));
+    for (const PublicKey& key : votes->voters) w.body().raw(key.view());
+    w.body().u32(static_cast<std::uint32_t>(votes->links.size()));
+    for (const auto& [source, link] : votes->links) {
+      w.checkpoint(link.source);
+      w.checkpoint(link.target);
+      w.body().u64(link.weight).u64(link.previous_weight).u64(link.total).u64(link.previous_total);
+    }
+  }
+}
+
+FinalityState detail::SnapshotCodec::read_finality(SnapshotReader& r) {
+  auto f = std::make_shared<FinalityState::Impl>();
+  f->block = r.checkpoint();
+  f->justified = r.checkpoint();
+  f->finalized = r.checkpoint();
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs(r.count(16));
+  std::uint64_t previous_end = 0;  // one past the previous run's last height
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    auto& [first, count] = runs[i];
+    first = r.u64();
+    count = r.u64();
+    if (count == 0 || first > f->block.height || count - 1 > f->block.height - first ||
+        (i > 0 && first <= previous_end))
+      SnapshotReader::damaged("justified heights that are not separate runs up to the block");
+    previous_end = first + count;
+  }
+  f->justified_heights = HeightSet::from_runs(runs);
+  if (!f->justified_heights.contains(f->justified.height) ||
+      !f->justified_heights.contains(f->finalized.height))
+    SnapshotReader::damaged("a justified or finalized block that is not justified");
+  for (std::uint32_t n = r.count(24); n > 0; --n) {
+    std::uint64_t height = r.u64();
+    auto votes = std::make_shared<TargetVotes>();
+    votes->epoch = r.u64();
+    for (std::uint32_t i = r.count(32); i > 0; --i) votes->voters.insert(r.key());
+    for (std::uint32_t i = r.count(2 * 48 + 32); i > 0; --i) {
+      Link link;
+      link.source = r.checkpoint();
+      link.target = r.checkpoint();
+      link.weight = r.u64();
+      link.previous_weight = r.u64();
+      link.total = r.u64();
+      link.previous_total = r.u64();
+      if (link.target.height != height || link.source.height >= height ||
+          !votes->links.emplace(link.source.height, link).second)
+        SnapshotReader::damaged("a vote tally that does not fit its target");
+    }
+    if (height >= f->block.height || !f->targets.emplace(height, std::move(votes)).second)
+      SnapshotReader::damaged("vote tallies that do not fit the block");
+  }
+  return FinalityState(std::move(f));
 }
 
 Result<TrustedBlock> TrustedBlock::parse(std::string_view text) {

@@ -120,6 +120,8 @@ Status MemoryStorage::commit(const StorageBatch& batch) {
   for (const auto& id : batch.evidence_erase) evidence_.erase(id);
   for (const auto& evidence : batch.evidence_put) evidence_[evidence->id()] = evidence;
   if (batch.meta) meta_ = batch.meta;
+  if (batch.snapshot) snapshot_ = batch.snapshot;
+  for (const auto& [epoch, set] : batch.sets_put) sets_[epoch] = set;
   return {};
 }
 

@@ -18,10 +18,16 @@
 //             transaction the address sent or received
 //   epochs    block hash (32)    -> u64 epoch || nonce (32) || next nonce (32), for every stored
 //             block (pos/epoch.h)
+//             "snapshot" -> the consensus snapshot: the chain's consensus state at a finalized
+//                           block, in the layout of docs/storage.md
 //   evidence  evidence id (32)   -> the evidence's bytes, for evidence not yet on the main chain
-// Schema 6 holds protocol v2 blocks with validator sets and unbonding that follow finality and
-// downtime jailing; schemas 3 to 5 (earlier v2) and 1 and 2 (protocol v1) are refused, not
-// converted: their chain is another network's.
+//   sets      u64 epoch          -> u32 n || n * (public key (32) || u64 weight): validators(e)
+//             from each epoch e up to the snapshot's whose set changed
+// Schema 7 holds protocol v2 blocks with validator sets and unbonding that follow finality and
+// downtime jailing, and the consensus snapshot. Schema 6 is schema 7 without the snapshot: a
+// writer upgrades it in place (the first open replays from genesis, as schema 6 always did); a
+// reader sees no snapshot. Schemas 3 to 5 (earlier v2) and 1 and 2 (protocol v1) are refused,
+// not converted: their chain is another network's.
 // Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the state
 // before or after it, never a mix.
 #include "pos/lmdb_storage.h"
@@ -51,8 +57,8 @@ constexpr std::size_t kChecksumBytes = crypto_shorthash_BYTES;
 constexpr std::array<unsigned char, crypto_shorthash_KEYBYTES> kChecksumKey = {
     'l', 'i', 'b', 'p', 'o', 's', '-', 's', 't', 'o', 'r', 'e', '-', 'v', '1', '\0'};
 
-constexpr const char* kTables[] = {"meta", "blocks", "main",      "accounts", "stakers",
-                                   "undo", "txs",    "addresses", "epochs",   "evidence"};
+constexpr const char* kTables[] = {"meta", "blocks",    "main",   "accounts", "stakers", "undo",
+                                   "txs",  "addresses", "epochs", "evidence", "sets"};
 enum Table {
   kMeta,
   kBlocks,
@@ -64,8 +70,11 @@ enum Table {
   kAddresses,
   kEpochs,
   kEvidence,
+  kSets,  // since schema 7: always the last table
   kTableCount
 };
+// The schema that gained the consensus snapshot and the sets table.
+constexpr std::uint32_t kSnapshotSchema = 7;
 
 Error storage_error(const std::string& message) {
   return make_error(Reason::kStorage, message);
@@ -204,6 +213,7 @@ struct LmdbStorage::Impl {
   MDB_env* env = nullptr;
   std::array<MDB_dbi, kTableCount> dbi{};
   std::size_t map_size = 0;
+  bool has_sets = true;       // false: a schema-6 dir opened read-only
   mutable MapLock map_mutex;  // shared by read transactions, exclusive for a resize
 
   ~Impl() {
@@ -320,13 +330,14 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
                          "changed, so that network is gone. Move the directory aside or delete "
                          "it (rm -r " +
                          dir.string() + "), then start again to sync the current network");
-  if (version < LmdbStorage::kSchemaVersion)
+  if (version < 3)
     return storage_error(dir.string() + " holds a protocol v1 chain (schema version " +
                          std::to_string(version) +
                          "), which this libpos (protocol v2) cannot read or convert: that network "
                          "is gone. Move the directory aside or delete it (rm -r " +
                          dir.string() + "), then start again to sync the v2 network");
-  if ((rc = open_tables(txn.get(), dbi, false, missing)) != 0)
+  if ((rc = open_tables(txn.get(), dbi, false, missing,
+                        version < kSnapshotSchema ? kSets : kTableCount)) != 0)
     return storage_error(data.string() + ": table \"" + missing + "\" is missing (" +
                          lmdb_message(rc) + "): damaged, or not a libpos data dir");
   return {};
@@ -372,11 +383,15 @@ Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, Lmdb
 
   MDB_txn* txn = nullptr;
   bool create = existing == 0;
-  if ((rc = mdb_txn_begin(impl->env, nullptr, create ? 0 : MDB_RDONLY, &txn)) != 0)
+  // A schema-6 dir gains the sets table; read-only, it has none and no snapshot.
+  bool upgrade = !create && version < kSnapshotSchema && !options.read_only;
+  impl->has_sets = create || version >= kSnapshotSchema || upgrade;
+  if ((rc = mdb_txn_begin(impl->env, nullptr, create || upgrade ? 0 : MDB_RDONLY, &txn)) != 0)
     return storage_error(dir.string() + ": " + lmdb_message(rc));
   std::string missing;
-  rc = open_tables(txn, impl->dbi, create, missing);
-  if (rc == 0 && create) {
+  rc =
+      open_tables(txn, impl->dbi, create || upgrade, missing, impl->has_sets ? kTableCount : kSets);
+  if (rc == 0 && (create || upgrade)) {
     detail::ByteWriter w(4);
     w.u32(kSchemaVersion);
     Bytes value = seal(std::move(w).take());
@@ -458,7 +473,7 @@ namespace {
 
 // Calls fn(key, payload) for every record of a table, in key order.
 void scan(MDB_env* env, MapLock& map_mutex, MDB_dbi dbi, Table table,
-          const std::function<void(ByteView, ByteView)>& fn) {
+          const std::function<void(ByteView, ByteView)>& fn, std::size_t key_size = 32) {
   ReadTxn txn(env, map_mutex);
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn.get(), dbi, &cursor);
@@ -470,7 +485,7 @@ void scan(MDB_env* env, MapLock& map_mutex, MDB_dbi dbi, Table table,
   MDB_val k, v;
   for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-    if (k.mv_size != 32)
+    if (k.mv_size != key_size)
       throw StorageError(std::string("damaged key in table \"") + kTables[table] + "\"");
     fn(ByteView(static_cast<const std::uint8_t*>(k.mv_data), k.mv_size), unseal(v, table));
   }
@@ -513,6 +528,37 @@ std::vector<EvidencePtr> LmdbStorage::pending_evidence() const {
            throw StorageError("damaged record in table \"evidence\"");
          out.push_back(std::move(*evidence));
        });
+  return out;
+}
+
+std::optional<Bytes> LmdbStorage::consensus_snapshot() const {
+  return impl_->get(kMeta, ByteView(reinterpret_cast<const std::uint8_t*>("snapshot"), 8));
+}
+
+std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> LmdbStorage::past_validator_sets() const {
+  std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> out;
+  if (!impl_->has_sets) return out;
+  scan(
+      impl_->env, impl_->map_mutex, impl_->dbi[kSets], kSets,
+      [&](ByteView key, ByteView value) {
+        detail::ByteReader r(value);
+        std::uint32_t n = r.u32();
+        if (n == 0 || n > value.size() / 40) throw StorageError("damaged record in table \"sets\"");
+        std::map<PublicKey, std::uint64_t> weights;
+        std::uint64_t total = 0;
+        bool damaged = false;
+        for (std::uint32_t i = 0; i < n; ++i) {
+          PublicKey staker = r.fixed<PublicKey>();
+          std::uint64_t weight = r.u64();
+          damaged |= weight == 0 || __builtin_add_overflow(total, weight, &total);
+          weights[staker] = weight;
+        }
+        require_complete(r, kSets);
+        if (damaged || weights.size() != n) throw StorageError("damaged record in table \"sets\"");
+        out.emplace_back(detail::read_u64_be(key.data()),
+                         std::make_shared<const ProofOfStake>(weights));
+      },
+      8);
   return out;
 }
 
@@ -630,6 +676,13 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
     if (!step(del(txn, dbi[kEvidence], id.view()))) return rc;
   for (const auto& evidence : batch.evidence_put)
     if (!step(put(txn, dbi[kEvidence], evidence->id().view(), evidence->bytes()))) return rc;
+  for (const auto& [epoch, set] : batch.sets_put) {
+    detail::ByteWriter w(4 + set->size() * 40);
+    w.u32(static_cast<std::uint32_t>(set->size()));
+    for (const Lot& lot : set->lots()) w.raw(lot.staker.view()).u64(lot.stake);
+    if (!step(put(txn, dbi[kSets], height_key(epoch), std::move(w).take()))) return rc;
+  }
+  if (batch.snapshot && !step(put(txn, dbi[kMeta], text("snapshot"), *batch.snapshot))) return rc;
   if (batch.meta) {
     detail::ByteWriter w(40);
     w.raw(batch.meta->tip.view()).u64(batch.meta->height);

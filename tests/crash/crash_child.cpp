@@ -1,6 +1,7 @@
 // Helper of the crash-safety test: applies blocks to an LMDB data dir forever, writing each
-// applied block's hash (32 bytes) to a file descriptor once apply has returned success. The test
-// kills it with SIGKILL at random moments.
+// applied block's hash (32 bytes) to a file descriptor once apply has returned success. Each block
+// carries every validator's vote for its parent, so the chain finalizes and stores a consensus
+// snapshot once an epoch. The test kills it with SIGKILL at random moments.
 //   pos_crash_child DATA_DIR GENESIS_FILE FD
 #include <unistd.h>
 
@@ -59,7 +60,14 @@ int main(int argc, char** argv) {
     for (const auto& k : keys)
       if (leader && k.public_key() == *leader) key = &k;
     if (key == nullptr) return 3;
-    auto block = c.forge(*key, slot, pool, clock.now_ms());
+    std::vector<VotePtr> votes;
+    const Checkpoint& source = c.vote_finality().justified();
+    for (std::uint32_t i = 0; i < 3 && source.height < c.height(); ++i)
+      votes.push_back(Vote::sign(
+          VoteFields{
+              genesis->params.chain_id, {}, source.hash, source.height, c.tip_hash(), c.height()},
+          keys[i]));
+    auto block = c.forge(*key, slot, pool, clock.now_ms(), votes);
     if (!block.ok() || !c.apply(*block).ok()) return 4;
     if (write(fd, (*block)->hash().data(), 32) != 32) return 5;
   }

@@ -1,6 +1,7 @@
 // A child process applying blocks to an LMDB data dir is killed with SIGKILL at random moments.
-// After each kill the data dir must open, its state must equal a replay from genesis of its
-// stored main chain, and every block the child reported as applied must be there.
+// After each kill the data dir must open (from its consensus snapshot, which the child stores
+// once an epoch), its state and finality must equal a replay from genesis of its stored main
+// chain, and every block the child reported as applied must be there.
 #include <catch2/catch.hpp>
 
 #include <poll.h>
@@ -117,6 +118,9 @@ TEST_CASE("SIGKILL at random moments never loses an applied block or mixes state
     CHECK(replay->tip_hash() == (*chain)->tip_hash());
     CHECK(replay->state().state_root() == (*chain)->state().state_root());
     CHECK(accounts_of(replay->state()) == accounts_of((*chain)->state()));
+    CHECK(replay->finalized() == (*chain)->finalized());
+    CHECK(replay->vote_finality().justified() == (*chain)->vote_finality().justified());
+    CHECK((*storage)->consensus_snapshot().has_value() == ((*chain)->finalized_height() > 0));
     heights_seen = (*chain)->height();
   }
   INFO("blocks applied across all runs: " << heights_seen);

@@ -265,12 +265,12 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     CHECK(snapshot(data) == before);
   }
   SECTION("a newer schema") {
-    write_schema_version(data, 7);
+    write_schema_version(data, 8);
     auto changed = snapshot(data);
     auto r = open_chain(genesis);
     REQUIRE(r.reason() == Reason::kStorage);
-    CHECK_THAT(r.error().message, Catch::Contains("schema version 7"));
-    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 6"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 8"));
+    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 7"));
     CHECK(snapshot(data) == changed);
   }
   SECTION("a protocol v2 data dir of an earlier network (schemas 3 to 5)") {
@@ -394,4 +394,110 @@ TEST_CASE("a read-only view beside the writer: reads, sees new blocks, writes no
   CHECK((*chain)->state().state_root() == net.chain->state().state_root());
   CHECK_FALSE(LmdbStorage::open(dir.path() / "absent", read_only).ok());
   CHECK_FALSE(std::filesystem::exists(dir.path() / "absent"));
+}
+
+TEST_CASE("the consensus snapshot and the past validator sets survive a restart", "[store][lmdb]") {
+  TempDir dir;
+  auto storage = LmdbStorage::open(dir.path()).value();
+  CHECK_FALSE(storage->consensus_snapshot());
+  CHECK(storage->past_validator_sets().empty());
+  auto set = [](std::uint64_t salt, std::uint64_t weight) {
+    std::map<PublicKey, std::uint64_t> weights;
+    for (std::uint8_t i = 0; i < 3; ++i)
+      weights[PublicKey::from_bytes(filled(static_cast<std::uint8_t>(salt + i)).view())] =
+          weight + i;
+    return std::make_shared<const ProofOfStake>(weights);
+  };
+  StorageBatch batch;
+  batch.snapshot = Bytes{1, 2, 3};
+  batch.sets_put = {{3, set(1, 10)}, {1, set(7, 20)}};
+  REQUIRE(storage->commit(batch).ok());
+  batch.snapshot = Bytes{4, 5};
+  batch.sets_put = {{9, set(3, 30)}};
+  REQUIRE(storage->commit(batch).ok());
+  storage.reset();
+  storage = LmdbStorage::open(dir.path()).value();
+  CHECK(storage->consensus_snapshot() == Bytes{4, 5});
+  auto sets = storage->past_validator_sets();
+  REQUIRE(sets.size() == 3);
+  std::vector<std::uint64_t> epochs;
+  for (const auto& [epoch, stored] : sets) epochs.push_back(epoch);
+  CHECK(epochs == std::vector<std::uint64_t>{1, 3, 9});
+  const ProofOfStake& nine = *sets[2].second;
+  REQUIRE(nine.size() == 3);
+  CHECK(nine.lots()[0].staker == PublicKey::from_bytes(filled(3).view()));
+  CHECK(nine.lots()[2].stake == 32);
+  CHECK(nine.total_stake() == set(3, 30)->total_stake());
+}
+
+TEST_CASE(
+    "a schema-6 data dir opens: read-only as it is, to write upgraded to schema 7, replaying "
+    "from genesis once",
+    "[store][lmdb][open]") {
+  TempDir dir;
+  NetOptions options = on_disk(dir);
+  options.epoch_slots = 8;
+  Genesis genesis;
+  Hash tip;
+  Checkpoint finalized;
+  {
+    TestNet net(options);
+    while (net.chain->height() < 40) net.advance_finalizing();
+    REQUIRE(net.storage->consensus_snapshot());
+    genesis = net.genesis;
+    tip = net.chain->tip_hash();
+    finalized = net.chain->finalized();
+  }
+  write_schema_version(options.data_dir, 6);
+  ManualClock clock(kGenesisTime);
+  LmdbOptions read_only;
+  read_only.read_only = true;
+  {
+    auto view = LmdbStorage::open(options.data_dir, read_only).value();
+    CHECK_FALSE(view->consensus_snapshot());
+    CHECK(view->past_validator_sets().empty());
+    auto chain = Blockchain::open(genesis, *view, clock).value();  // from genesis, writing nothing
+    CHECK(chain->tip_hash() == tip);
+    CHECK(chain->finalized() == finalized);
+  }
+  {
+    auto storage = LmdbStorage::open(options.data_dir).value();
+    CHECK_FALSE(storage->consensus_snapshot());
+    auto chain = Blockchain::open(genesis, *storage, clock).value();
+    CHECK(chain->finalized() == finalized);
+    CHECK(storage->consensus_snapshot());  // written by that open
+  }
+  auto view = LmdbStorage::open(options.data_dir, read_only).value();
+  CHECK(view->consensus_snapshot());
+  auto chain = Blockchain::open(genesis, *view, clock).value();
+  CHECK(chain->tip_hash() == tip);
+  CHECK(chain->finalized() == finalized);
+  // An older libpos would take it for a newer schema.
+  view.reset();
+  chain.reset();
+  write_schema_version(options.data_dir, 8);
+  CHECK_THAT(LmdbStorage::open(options.data_dir).error().message,
+             Catch::Contains("schema version 8"));
+}
+
+TEST_CASE("damaged bytes in the stored snapshot are reported, not believed", "[store][lmdb]") {
+  TempDir dir;
+  NetOptions options = on_disk(dir);
+  options.epoch_slots = 8;
+  Genesis genesis;
+  {
+    TestNet net(options);
+    while (net.chain->height() < 20) net.advance_finalizing();
+    genesis = net.genesis;
+  }
+  const std::string tag = "pos/snapshot/v1";
+  flip_every(options.data_dir / "data.mdb", Bytes(tag.begin(), tag.end()));
+  auto damaged = snapshot(options.data_dir);
+  auto storage = LmdbStorage::open(options.data_dir).value();
+  ManualClock clock(kGenesisTime);
+  auto chain = Blockchain::open(genesis, *storage, clock);
+  REQUIRE(chain.reason() == Reason::kStorage);
+  CHECK_THAT(chain.error().message, Catch::Contains("damaged record in table \"meta\""));
+  storage.reset();
+  CHECK(snapshot(options.data_dir) == damaged);
 }

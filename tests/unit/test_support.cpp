@@ -55,6 +55,14 @@ void write_schema_version(const std::filesystem::path& data_dir, std::uint32_t v
   MDB_val k{6, const_cast<char*>("schema")};
   MDB_val v{value.size(), value.data()};
   REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+  if (version < 7) {
+    MDB_dbi sets;
+    REQUIRE(mdb_dbi_open(txn, "sets", 0, &sets) == 0);
+    REQUIRE(mdb_drop(txn, sets, 1) == 0);
+    MDB_val snapshot{8, const_cast<char*>("snapshot")};
+    int rc = mdb_del(txn, dbi, &snapshot, nullptr);
+    REQUIRE((rc == 0 || rc == MDB_NOTFOUND));
+  }
   if (version < 4) {
     MDB_dbi evidence;
     REQUIRE(mdb_dbi_open(txn, "evidence", 0, &evidence) == 0);

@@ -248,6 +248,21 @@ class Blockchain {
   static std::size_t max_block_votes(const ValidatorSchedule& validators) {
     return 4 * validators.distinct_validators();
   }
+  // A stored main-chain block and its chain's state after it (its nonces aside): where open()
+  // replays from.
+  struct Replayed {
+    BlockPtr block;
+    ChainState state;
+  };
+  // The consensus snapshot at `at`, the main-chain block at the finalized height just pruned
+  // to (docs/storage.md): its chain state but nonces, with last_pruned_ and the past stakes from
+  // what `at` had finalized up.
+  Bytes encode_snapshot(const Entry& at) const;
+  // The snapshot read back into last_pruned_, past_stakes_ and past_sets_ (with the stored
+  // sets); the block to replay from. StorageError when damaged or not on the stored chain.
+  Replayed load_snapshot(ByteView bytes, const Checkpoint& stored_finalized);
+  // Stores the snapshot at `at` and the past sets since the last, at most once an epoch.
+  void save_snapshot(const Entry& at);
   // The lookup for the chain ending at an indexed entry.
   ChainLookup chain_through(const Entry& entry) const;
   // The hash at `height` of the chain through `from` (at or below from's height).
@@ -314,6 +329,9 @@ class Blockchain {
   // pruned main-chain blocks), and the schedule of the last such block.
   std::map<std::uint64_t, ValidatorSetPtr> past_sets_;
   ValidatorSchedule last_pruned_;
+  // The epoch of the stored snapshot's block, and the last epoch of past_sets_ stored.
+  std::optional<std::uint64_t> snapshot_epoch_;
+  std::uint64_t saved_sets_epoch_ = 0;
   // The stakes after main-chain blocks out of the index that a chain held here may still
   // finalize: those from the lowest finalized block of an indexed chain up (by height).
   std::map<std::uint64_t, std::pair<Hash, StakeTablePtr>> past_stakes_;

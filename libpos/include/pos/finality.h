@@ -14,6 +14,9 @@
 #include "pos/status.h"
 
 namespace pos {
+namespace detail {
+struct SnapshotCodec;
+}
 
 struct Checkpoint {
   Hash hash;
@@ -78,6 +81,7 @@ class FinalityState {
   FinalityState() = default;
 
  private:
+  friend struct detail::SnapshotCodec;  // a data dir's consensus snapshot holds the state
   struct Impl;
   explicit FinalityState(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;

@@ -25,11 +25,12 @@ struct LmdbOptions {
 
 class LmdbStorage final : public Storage {
  public:
-  static constexpr std::uint32_t kSchemaVersion = 6;
+  static constexpr std::uint32_t kSchemaVersion = 7;
 
-  // Opens or creates the data dir. Refused, with nothing in the dir changed: a dir in use by
-  // another process, one written by another schema (1 and 2 hold protocol v1 blocks, 3 protocol
-  // v2 before slashing, which this libpos does not read), a damaged or foreign data file.
+  // Opens or creates the data dir; a schema-6 dir opened to write becomes schema 7 (it gains the
+  // sets table). Refused, with nothing in the dir changed: a dir in use by another process, one
+  // written by another schema (1 and 2 hold protocol v1 blocks, 3 to 5 earlier protocol v2
+  // networks, which this libpos does not read; a newer one), a damaged or foreign data file.
   static Result<std::unique_ptr<LmdbStorage>> open(const std::filesystem::path& dir,
                                                    LmdbOptions options = {});
   ~LmdbStorage() override;
@@ -47,6 +48,8 @@ class LmdbStorage final : public Storage {
   std::vector<std::pair<Address, std::uint64_t>> stakers() const override;
   std::vector<EvidencePtr> pending_evidence() const override;
   std::optional<ChainMeta> meta() const override;
+  std::optional<Bytes> consensus_snapshot() const override;
+  std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> past_validator_sets() const override;
   Status commit(const StorageBatch& batch) override;
   std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
                                           std::size_t max_bytes) const override;

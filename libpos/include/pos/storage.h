@@ -18,6 +18,7 @@
 #include "pos/evidence.h"
 #include "pos/finality.h"
 #include "pos/status.h"
+#include "pos/validator_sets.h"
 
 namespace pos {
 
@@ -75,6 +76,10 @@ struct StorageBatch {
   std::vector<EvidencePtr> evidence_put;
   std::vector<Hash> evidence_erase;
   std::optional<ChainMeta> meta;
+  // A new consensus snapshot (Storage::consensus_snapshot) replacing the old one, and the past
+  // validator sets it adds, by epoch.
+  std::optional<Bytes> snapshot;
+  std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> sets_put;
 };
 
 // A read that found the stored data damaged or the store failing: not a refusal of anybody's
@@ -102,6 +107,12 @@ class Storage {
   // The evidence put and not erased (StorageBatch), in id order.
   virtual std::vector<EvidencePtr> pending_evidence() const = 0;
   virtual std::optional<ChainMeta> meta() const = 0;
+  // The chain's consensus state at a finalized block, as the Blockchain encoded it
+  // (docs/storage.md, "The consensus snapshot"): opening replays only the blocks above it.
+  virtual std::optional<Bytes> consensus_snapshot() const = 0;
+  // validators(e) of the epochs up to the snapshot's, from each epoch whose set changed, in
+  // epoch order.
+  virtual std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> past_validator_sets() const = 0;
   virtual Status commit(const StorageBatch& batch) = 0;
   // The address's main-chain transactions, newest first, strictly before `before` when given;
   // at most `limit` of them.
@@ -131,6 +142,14 @@ class MemoryStorage final : public Storage {
     std::shared_lock lock(mutex_);
     return meta_;
   }
+  std::optional<Bytes> consensus_snapshot() const override {
+    std::shared_lock lock(mutex_);
+    return snapshot_;
+  }
+  std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> past_validator_sets() const override {
+    std::shared_lock lock(mutex_);
+    return {sets_.begin(), sets_.end()};
+  }
   Status commit(const StorageBatch& batch) override;
   std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
                                          std::size_t limit) const override;
@@ -150,6 +169,8 @@ class MemoryStorage final : public Storage {
   std::map<std::pair<Address, TxPosition>, Hash> history_;
   std::map<Hash, EvidencePtr> evidence_;
   std::optional<ChainMeta> meta_;
+  std::optional<Bytes> snapshot_;
+  std::map<std::uint64_t, ValidatorSetPtr> sets_;
   mutable std::shared_mutex mutex_;  // reads on any thread beside commit(), as LmdbStorage
 };
 

@@ -60,6 +60,7 @@ class IncludedVotes {
   bool has_vote(const PublicKey& validator, std::uint64_t target_epoch) const;
 
  private:
+  friend struct detail::SnapshotCodec;  // a data dir's consensus snapshot holds them
   std::map<std::uint64_t, std::shared_ptr<const std::set<PublicKey>>> by_epoch_;
 };
 
@@ -109,6 +110,7 @@ class ValidatorSchedule {
   ValidatorSchedule() = default;
 
  private:
+  friend struct detail::SnapshotCodec;  // a data dir's consensus snapshot holds the schedule
   std::uint64_t epoch_ = 0;
   StakeSnapshot finalized_;
   // (*ends_)[i]: the chain's finalized block as it stood at the end of epoch epoch_-1-i, with
