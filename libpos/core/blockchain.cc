@@ -192,6 +192,10 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     chain->signed_slots_.try_emplace(std::make_pair(block->slot(), block->forger()),
                                      SignedSlot{block->header(), block->signature(), std::nullopt});
   }
+  if (unfinalized.front().block->hash() != stored_finalized.hash &&
+      unfinalized.front().block->height() == stored_finalized.height)
+    throw StorageError("the stored finalized block " + stored_finalized.hash.hex() +
+                       " is not on the stored main chain");
   chain->finalized_ = stored_finalized;
   chain->finalized_ = chain->finalized_after(unfinalized.back().state.finality);
   chain->pruned_below_ = chain->finalized_.height;
@@ -236,10 +240,19 @@ Blockchain::Replayed Blockchain::load_snapshot(ByteView bytes, const Checkpoint&
   detail::SnapshotReader r(bytes, kSnapshotTag, genesis_stakes_.stakes, past_sets_.at(0));
   if (r.hash() != genesis_hash_) r.damaged("it belongs to another genesis");
   const Checkpoint at = r.checkpoint();
+  // A snapshot is taken at a finalized main-chain block, so the stored chain must agree; the
+  // heights read after this are then bounded by a real chain's.
+  auto stored = storage_.main_chain_hash(at.height);
+  BlockPtr block = stored && *stored == at.hash ? storage_.block(at.hash) : nullptr;
+  if (!block || block->slot() != at.slot || at.height == 0 || at.height > stored_finalized.height)
+    r.damaged("its block " + at.hash.hex() + " at height " + std::to_string(at.height) +
+              " is not a finalized block of the stored main chain");
   ChainState state;
-  state.finality = detail::SnapshotCodec::read_finality(r);
+  state.finality = detail::SnapshotCodec::read_finality(r, at);
   state.stakes = r.stakes();
   state.validators = detail::SnapshotCodec::read_schedule(r, history);
+  if (state.validators.epoch() != params().epoch_of(at.slot))
+    r.damaged("its block's validator schedule is for another epoch");
   state.votes = detail::SnapshotCodec::read_included_votes(r);
   for (std::uint32_t n = r.count(32); n > 0; --n) state.jails.push_back(r.key());
   last_pruned_ = detail::SnapshotCodec::read_schedule(r, history);
@@ -249,13 +262,8 @@ Blockchain::Replayed Blockchain::load_snapshot(ByteView bytes, const Checkpoint&
     past_stakes_[height] = {hash, r.stakes()};
   }
   r.finish();
-  // A snapshot is taken at a finalized main-chain block, so the stored chain must agree.
-  auto stored = storage_.main_chain_hash(at.height);
-  BlockPtr block = stored && *stored == at.hash ? storage_.block(at.hash) : nullptr;
-  if (!block || block->slot() != at.slot || at.height > stored_finalized.height ||
-      state.finality.block() != at || last_pruned_.epoch() > state.validators.epoch())
-    r.damaged("its block " + at.hash.hex() + " at height " + std::to_string(at.height) +
-              " is not a finalized block of the stored main chain");
+  if (last_pruned_.epoch() > state.validators.epoch())
+    r.damaged("the schedule below its block is for a later epoch than its block's");
   past_stakes_[at.height] = {at.hash, state.stakes};
   for (auto& [epoch, set] : storage_.past_validator_sets()) {
     if (epoch == 0) r.damaged("a stored validator set for epoch 0, which is genesis's");
@@ -275,11 +283,10 @@ void Blockchain::save_snapshot(const Entry& at) {
   batch.snapshot = encode_snapshot(at);
   for (auto it = past_sets_.upper_bound(saved_sets_epoch_); it != past_sets_.end(); ++it)
     batch.sets_put.emplace_back(*it);
-  // The snapshot only saves replaying: when it cannot be written (a read-only store), the
-  // next epoch's try writes the sets too.
-  if (!storage_.commit(batch).ok()) return;
+  // The snapshot only saves replaying: when it cannot be written (a read-only store, a full
+  // disk, which the next block's commit reports), the next epoch's try writes the sets too.
   snapshot_epoch_ = epoch;
-  saved_sets_epoch_ = past_sets_.rbegin()->first;
+  if (storage_.commit(batch).ok()) saved_sets_epoch_ = past_sets_.rbegin()->first;
 }
 
 const BlockHeader& Blockchain::tip() const {

@@ -286,9 +286,10 @@ void detail::SnapshotCodec::write(SnapshotWriter& w, const FinalityState& finali
   }
 }
 
-FinalityState detail::SnapshotCodec::read_finality(SnapshotReader& r) {
+FinalityState detail::SnapshotCodec::read_finality(SnapshotReader& r, const Checkpoint& block) {
   auto f = std::make_shared<FinalityState::Impl>();
   f->block = r.checkpoint();
+  if (f->block != block) SnapshotReader::damaged("a finality state of another block");
   f->justified = r.checkpoint();
   f->finalized = r.checkpoint();
   std::vector<std::pair<std::uint64_t, std::uint64_t>> runs(r.count(16));

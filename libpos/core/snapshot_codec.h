@@ -72,7 +72,8 @@ class SnapshotReader {
 
 struct SnapshotCodec {
   static void write(SnapshotWriter& w, const FinalityState& finality);
-  static FinalityState read_finality(SnapshotReader& r);
+  // The state of the chain up to `block`, which the bytes must name.
+  static FinalityState read_finality(SnapshotReader& r, const Checkpoint& block);
   static void write(SnapshotWriter& w, const ValidatorSchedule& schedule);
   // `history`: the length a schedule of this chain keeps (ValidatorSchedule::genesis).
   static ValidatorSchedule read_schedule(SnapshotReader& r, std::size_t history);

@@ -6,6 +6,8 @@
 //             "genesis"  -> genesis hash (32)
 //             "tip"      -> tip block hash (32) || u64 tip height
 //             "finalized" -> finalized block hash (32) || u64 height || u64 slot
+//             "snapshot" -> the consensus snapshot: the chain's consensus state at a finalized
+//                           block, in the layout of docs/storage.md
 //   blocks    block hash (32)    -> the block's binary form (pos/codec.h)
 //   main      u64 height (big-endian, so keys sort by height) -> main-chain block hash (32)
 //   accounts  address (32)       -> u64 balance || u64 stake || u64 nonce || u64 unbonding
@@ -18,18 +20,16 @@
 //             transaction the address sent or received
 //   epochs    block hash (32)    -> u64 epoch || nonce (32) || next nonce (32), for every stored
 //             block (pos/epoch.h)
-//             "snapshot" -> the consensus snapshot: the chain's consensus state at a finalized
-//                           block, in the layout of docs/storage.md
 //   evidence  evidence id (32)   -> the evidence's bytes, for evidence not yet on the main chain
 //   sets      u64 epoch          -> u32 n || n * (public key (32) || u64 weight): validators(e)
 //             from each epoch e up to the snapshot's whose set changed
 // Schema 7 holds protocol v2 blocks with validator sets and unbonding that follow finality and
-// downtime jailing, and the consensus snapshot. Schema 6 is schema 7 without the snapshot: a
-// writer upgrades it in place (the first open replays from genesis, as schema 6 always did); a
-// reader sees no snapshot. Schemas 3 to 5 (earlier v2) and 1 and 2 (protocol v1) are refused,
-// not converted: their chain is another network's.
-// Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the state
-// before or after it, never a mix.
+// downtime jailing, and the consensus snapshot. Schema 6 is schema 7 without the snapshot: its
+// first commit (the first snapshot, once the chain opened) upgrades it in place, so a refused
+// open leaves it as it was; until then, and for a reader, it has no snapshot. Schemas 3 to 5
+// (earlier v2) and 1 and 2 (protocol v1) are refused, not converted: their chain is another
+// network's. Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the
+// state before or after it, never a mix.
 #include "pos/lmdb_storage.h"
 
 #include <fcntl.h>
@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -213,7 +214,10 @@ struct LmdbStorage::Impl {
   MDB_env* env = nullptr;
   std::array<MDB_dbi, kTableCount> dbi{};
   std::size_t map_size = 0;
-  bool has_sets = true;       // false: a schema-6 dir opened read-only
+  // False for a schema-6 dir until its first commit (upgrade_pending) upgrades it, or for good
+  // when it is open read-only.
+  std::atomic<bool> has_sets = true;
+  bool upgrade_pending = false;
   mutable MapLock map_mutex;  // shared by read transactions, exclusive for a resize
 
   ~Impl() {
@@ -384,14 +388,13 @@ Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, Lmdb
   MDB_txn* txn = nullptr;
   bool create = existing == 0;
   // A schema-6 dir gains the sets table; read-only, it has none and no snapshot.
-  bool upgrade = !create && version < kSnapshotSchema && !options.read_only;
-  impl->has_sets = create || version >= kSnapshotSchema || upgrade;
-  if ((rc = mdb_txn_begin(impl->env, nullptr, create || upgrade ? 0 : MDB_RDONLY, &txn)) != 0)
+  impl->has_sets = create || version >= kSnapshotSchema;
+  impl->upgrade_pending = !impl->has_sets && !options.read_only;
+  if ((rc = mdb_txn_begin(impl->env, nullptr, create ? 0 : MDB_RDONLY, &txn)) != 0)
     return storage_error(dir.string() + ": " + lmdb_message(rc));
   std::string missing;
-  rc =
-      open_tables(txn, impl->dbi, create || upgrade, missing, impl->has_sets ? kTableCount : kSets);
-  if (rc == 0 && (create || upgrade)) {
+  rc = open_tables(txn, impl->dbi, create, missing, impl->has_sets ? kTableCount : kSets);
+  if (rc == 0 && create) {
     detail::ByteWriter w(4);
     w.u32(kSchemaVersion);
     Bytes value = seal(std::move(w).take());
@@ -532,6 +535,8 @@ std::vector<EvidencePtr> LmdbStorage::pending_evidence() const {
 }
 
 std::optional<Bytes> LmdbStorage::consensus_snapshot() const {
+  // Not before the sets are there: a view of a schema-6 dir that a writer upgrades meanwhile.
+  if (!impl_->has_sets) return std::nullopt;
   return impl_->get(kMeta, ByteView(reinterpret_cast<const std::uint8_t*>("snapshot"), 8));
 }
 
@@ -610,6 +615,14 @@ int del(MDB_txn* txn, MDB_dbi dbi, ByteView key) {
 
 ByteView text(std::string_view s) {
   return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+// Schema 6 to 7, in the write transaction of the first commit: the sets table and the version.
+int upgrade_to_snapshots(MDB_txn* txn, std::array<MDB_dbi, kTableCount>& dbi) {
+  int rc = mdb_dbi_open(txn, kTables[kSets], MDB_CREATE, &dbi[kSets]);
+  detail::ByteWriter w(4);
+  w.u32(kSnapshotSchema);
+  return rc != 0 ? rc : put(txn, dbi[kMeta], text("schema"), std::move(w).take());
 }
 
 // Writes the whole batch into txn; erasures before puts, as the Storage contract says.
@@ -708,12 +721,17 @@ Status LmdbStorage::commit(const StorageBatch& batch) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(impl_->env, nullptr, 0, &txn);
     if (rc != 0) return storage_error("cannot begin a write transaction: " + lmdb_message(rc));
-    rc = write_batch(txn, impl_->dbi, batch);
+    if (impl_->upgrade_pending) rc = upgrade_to_snapshots(txn, impl_->dbi);
+    if (rc == 0) rc = write_batch(txn, impl_->dbi, batch);
     if (rc == 0)
       rc = mdb_txn_commit(txn);
     else
       mdb_txn_abort(txn);
-    if (rc == 0) return {};
+    if (rc == 0) {
+      impl_->upgrade_pending = false;
+      impl_->has_sets = true;
+      return {};
+    }
     if (rc != MDB_MAP_FULL) return storage_error("commit failed: " + lmdb_message(rc));
     // Full: grow the map and retry the whole batch.
     if (impl_->map_size >= impl_->options.max_map_size)

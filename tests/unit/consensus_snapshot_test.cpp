@@ -312,3 +312,22 @@ TEST_CASE("a damaged snapshot, or one of another chain, is refused on open, chan
   // The good one still opens.
   REQUIRE(open_with(good).ok());
 }
+
+TEST_CASE("a stored finalized block that is not on the stored main chain is refused on open",
+          "[chain][snapshot]") {
+  NetOptions options;
+  options.epoch_slots = 8;
+  TestNet net(options);
+  advance_to_epoch(net, 2);
+  ChainMeta meta = net.storage->meta().value();
+  meta.finalized->hash = filled(7);
+  StorageBatch batch;
+  batch.meta = meta;
+  REQUIRE(net.storage->commit(batch).ok());
+  const bool hide = GENERATE(false, true);
+  INFO((hide ? "replaying from genesis" : "from the snapshot"));
+  View view(*net.storage, hide);
+  auto opened = Blockchain::open(net.genesis, view, net.clock);
+  REQUIRE(opened.reason() == Reason::kStorage);
+  CHECK_THAT(opened.error().message, Catch::Contains(filled(7).hex()));
+}

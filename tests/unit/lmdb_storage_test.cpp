@@ -450,6 +450,16 @@ TEST_CASE(
   }
   write_schema_version(options.data_dir, 6);
   ManualClock clock(kGenesisTime);
+  {
+    // A refused open leaves it schema 6, for the libpos it came from.
+    auto before = snapshot(options.data_dir);
+    auto storage = LmdbStorage::open(options.data_dir).value();
+    Genesis other = genesis;
+    other.params.chain_id = "pos-elsewhere";
+    CHECK(Blockchain::open(other, *storage, clock).reason() == Reason::kBadGenesis);
+    storage.reset();
+    CHECK(snapshot(options.data_dir) == before);
+  }
   LmdbOptions read_only;
   read_only.read_only = true;
   {
