@@ -60,8 +60,9 @@ constexpr std::array kTable = {
     ReasonInfo{"slashed", 422, 0},
     ReasonInfo{"equivocation", 409, 0},
     ReasonInfo{"checkpoint_required", 409, 0},
+    ReasonInfo{"sync_timeout", 504, 10},
 };
-// Reason::kCheckpointRequired is the last reason: a new one goes after it, here and in the enum.
+// Reason::kSyncTimeout is the last reason: a new one goes after it, here and in the enum.
 static_assert(kTable.size() == static_cast<std::size_t>(kLastReason) + 1,
               "every Reason needs a row in the table");
 

@@ -107,6 +107,7 @@ void PeerNode::publish_status() {
   NetworkStatus n = parts_->network->status();
   s->peers = std::move(n.peers);
   s->banned = n.banned;
+  s->known_addresses = n.known_addresses;
   s->syncing_from = n.syncing_from;
   s->counters.connections_dropped = n.connections_dropped;
   std::lock_guard lock(status_mutex_);

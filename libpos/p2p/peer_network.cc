@@ -36,6 +36,8 @@ using namespace p2p;
 
 constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;
 constexpr std::size_t kMaxAddressBook = 1000;
+// Address-book entries one network group's peers may fill (learn()).
+constexpr std::size_t kMaxAddressesPerSource = 64;
 constexpr std::size_t kMaxSeenTxs = 100'000;
 // Vote ids remembered per generation of the seen-set (SeenSet): 50,000 is four minutes of 200
 // validators voting every second, while a vote stops counting after the epoch that follows its
@@ -96,6 +98,8 @@ struct Peer {
   std::string remote;  // "ip:port" of the socket
   std::string remote_ip;
   std::optional<std::string> dialed;  // the address-book key of an outbound connection
+  // The address-book key of the address it listens on, when we dialled it by another name.
+  std::optional<std::string> listen_key;
   kj::Own<kj::AsyncIoStream> stream;
   bool ready = false;
   bool closing = false;
@@ -126,7 +130,23 @@ struct AddressEntry {
   bool self = false;
   std::uint64_t next_attempt_ms = 0;
   std::uint64_t backoff_ms = 0;
+  // A seed or an address the operator gave (connect()): never evicted, always redialled.
+  bool kept = false;
+  // The network group of the peer that told us of it (peers' Peers messages), empty if kept.
+  std::string source;
 };
+
+// The network group of an IP address (its text as a socket gives it): the /16 of an IPv4
+// address, the /32 of an IPv6 one. Addresses in one group are usually one operator's, so inbound
+// slots and address-book entries are shared per group, and one operator cannot take them all.
+std::string network_group(const std::string& ip) {
+  std::string v4 = ip;
+  if (auto colon = ip.rfind(':'); colon != std::string::npos && ip.find('.') != std::string::npos)
+    v4 = ip.substr(colon + 1);  // an IPv4-mapped IPv6 address
+  if (v4.find('.') != std::string::npos) return v4.substr(0, v4.find('.', v4.find('.') + 1));
+  auto second = ip.find(':', ip.find(':') + 1);
+  return ip.substr(0, second);
+}
 
 Hash random_node_id() {
   std::random_device random;
@@ -187,7 +207,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         listen_address_(std::move(listen_address)),
         tasks_(*this) {
     for (const auto& seed : config_.seeds)
-      if (auto a = parse_host_port(seed)) remember(*a);
+      if (auto a = parse_host_port(seed)) keep(*a);
     tasks_.add(tick());
   }
 
@@ -203,7 +223,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
   void connect(const std::string& address) {
     if (auto a = parse_host_port(address)) {
-      auto& entry = remember(*a);
+      auto& entry = keep(*a);
       entry.next_attempt_ms = 0;
       entry.self = false;
     }
@@ -211,6 +231,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
   void isolate() {
     book_.clear();
+    source_counts_.clear();
     for (auto& [id, peer] : peers_) drop(*peer, "isolated");
   }
 
@@ -223,6 +244,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     }
     s.banned = banned_ips_.size() + banned_nodes_.size();
     s.connections_dropped = connections_dropped_;
+    s.known_addresses = book_.size();
     if (syncing_from_)
       if (auto it = peers_.find(*syncing_from_); it != peers_.end())
         s.syncing_from = it->second->hello.node_id;
@@ -277,23 +299,50 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     if (log_) log_(line);
   }
 
-  AddressEntry& remember(const PeerAddress& a) {
-    std::string key = to_string(a);
+  // An address to keep (a seed, or one the operator gave): never evicted.
+  AddressEntry& keep(const PeerAddress& a) {
+    auto key = to_string(a);
     auto it = book_.find(key);
-    if (it == book_.end()) {
-      if (book_.size() >= kMaxAddressBook) {
-        for (auto e = book_.begin(); e != book_.end(); ++e)
-          if (!e->second.connected) {
-            book_.erase(e);
-            break;
-          }
-      }
+    if (it == book_.end())
       it = book_
-               .emplace(key, AddressEntry{a, false, key == listen_address_, 0,
-                                          config_.redial_initial_ms})
+               .emplace(
+                   key,
+                   AddressEntry{
+                       a, false, key == listen_address_, 0, config_.redial_initial_ms, true, {}})
                .first;
-    }
+    if (!it->second.kept) forget_source(it->second);
+    it->second.kept = true;
     return it->second;
+  }
+
+  // An address a peer in network group `source` told us of. Each group may fill at most
+  // kMaxAddressesPerSource entries (more from it are ignored), so one operator's peers cannot
+  // fill the book; when the book is full a random entry that is neither kept nor connected
+  // makes room, so which ones go cannot be foreseen.
+  void learn(const PeerAddress& a, const std::string& source) {
+    auto key = to_string(a);
+    if (book_.contains(key)) return;
+    std::size_t& from_source = source_counts_[source];
+    if (from_source >= kMaxAddressesPerSource) return;
+    if (book_.size() >= kMaxAddressBook) {
+      std::vector<std::map<std::string, AddressEntry>::iterator> evictable;
+      for (auto e = book_.begin(); e != book_.end(); ++e)
+        if (!e->second.kept && !e->second.connected) evictable.push_back(e);
+      if (evictable.empty()) return;
+      auto victim =
+          evictable[std::uniform_int_distribution<std::size_t>(0, evictable.size() - 1)(random_)];
+      forget_source(victim->second);
+      book_.erase(victim);
+    }
+    ++from_source;
+    book_.emplace(key, AddressEntry{a, false, key == listen_address_, 0, config_.redial_initial_ms,
+                                    false, source});
+  }
+
+  void forget_source(const AddressEntry& entry) {
+    if (entry.kept) return;
+    auto it = source_counts_.find(entry.source);
+    if (it != source_counts_.end() && --it->second == 0) source_counts_.erase(it);
   }
 
   // ---- connections ------------------------------------------------------------------------
@@ -366,11 +415,26 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     peer->vote_budget = {static_cast<double>(config_.max_vote_burst), now};
     peer->evidence_budget = {static_cast<double>(config_.max_evidence_burst), now};
     if (inbound) {
-      std::size_t count = 0;
-      for (const auto& [id, p] : peers_) count += p->inbound ? 1 : 0;
+      // Dropping the stream closes it: banned, or over a limit of inbound connections in all,
+      // from its address, or from its network group.
+      std::size_t count = 0, same_ip = 0, same_group = 0;
+      const std::string group = network_group(peer->remote_ip);
+      for (const auto& [id, p] : peers_) {
+        if (!p->inbound || p->closing) continue;
+        ++count;
+        same_ip += p->remote_ip == peer->remote_ip ? 1 : 0;
+        same_group += network_group(p->remote_ip) == group ? 1 : 0;
+      }
       auto ban = banned_ips_.find(peer->remote_ip);
       if (config_.ban_by_ip && ban != banned_ips_.end() && ban->second > now) return;
-      if (count >= config_.max_inbound) return;  // dropping the stream closes it
+      if (count >= config_.max_inbound || same_ip >= config_.max_inbound_per_ip ||
+          same_group >= config_.max_inbound_per_group) {
+        log("inbound connection " + peer->remote + " refused: " +
+            (count >= config_.max_inbound            ? "inbound slots full"
+             : same_ip >= config_.max_inbound_per_ip ? "too many from " + peer->remote_ip
+                                                     : "too many from network " + group));
+        return;
+      }
     }
     Peer& p = *peer;
     peers_.emplace(p.id, kj::mv(peer));
@@ -389,6 +453,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     ++connections_dropped_;
     log("dropping peer " + peer.remote + ": " + why);
     if (peer.dialed) dial_failed(*peer.dialed);
+    if (peer.listen_key)
+      if (auto it = book_.find(*peer.listen_key); it != book_.end()) it->second.connected = false;
     if (syncing_from_ == peer.id) syncing_from_.reset();
     std::uint64_t id = peer.id;
     tasks_.add(kj::evalLater([this, id]() { peers_.erase(id); }));
@@ -613,9 +679,19 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         return drop(peer, "duplicate connection");
     peer.ready = true;
     peer.hello = hello;
-    if (peer.dialed) book_[*peer.dialed].backoff_ms = config_.redial_initial_ms;
-    // The address the peer listens on (perhaps not the name it was dialled by) is connected.
-    if (auto a = parse_host_port(hello.listen_address)) remember(*a).connected = true;
+    if (peer.dialed) {
+      book_[*peer.dialed].backoff_ms = config_.redial_initial_ms;
+      // The address it listens on (perhaps not the name it was dialled by) is connected too.
+      // Only for a peer we dialled: an inbound one could name any address (a seed's, say) and
+      // so stop us dialling it.
+      if (auto a = parse_host_port(hello.listen_address); a && to_string(*a) != *peer.dialed) {
+        auto listen = book_.find(to_string(*a));
+        if (listen != book_.end() && !listen->second.connected) {
+          listen->second.connected = true;
+          peer.listen_key = listen->first;
+        }
+      }
+    }
     send(peer, GetPeers{});
     log("peer " + peer.remote + " ready at height " + std::to_string(hello.best_height));
     if (better_than_us(peer) && !syncing_from_) request_blocks(peer);
@@ -634,10 +710,11 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
   void on(Peer& peer, GetPeers&) { answer_get_peers(peer); }
 
-  void on(Peer&, Peers& message) {
+  void on(Peer& peer, Peers& message) {
     if (!config_.discovery) return;
+    const std::string source = network_group(peer.remote_ip);
     for (const auto& a : message.peers)
-      if (a.port != 0 && !a.host.empty()) remember(a);
+      if (a.port != 0 && !a.host.empty()) learn(a, source);
   }
 
   void on(Peer& peer, Txs& message) {
@@ -728,6 +805,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         if (locator.size() < kMaxLocatorHashes) locator.push_back(h);
       request_blocks(peer, std::move(locator));
     }
+    // A batch short of the limit is all the peer has above our locator: a height it claimed
+    // beyond that was not its main chain's (a liar, or a chain that moved), so it is not asked
+    // again until it shows a higher block.
+    if (message.blocks.size() < config_.sync_batch_blocks)
+      peer.hello.best_height =
+          message.blocks.empty() ? handler_.tip_height() : message.blocks.back()->height();
     bool progressed = false;
     for (const auto& block : message.blocks) {
       peer.hello.best_height = std::max(peer.hello.best_height, block->height());
@@ -799,12 +882,21 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       dial(entry);
       ++outbound;
     }
-    // A sync whose peer went quiet or away moves to another peer that is ahead.
+    // A sync whose peer went away moves to another peer that is ahead; one whose peer sent
+    // nothing in time too, and that peer pays and is not asked again until it shows a higher
+    // block (its claimed height alone never holds the sync).
     if (syncing_from_) {
       auto it = peers_.find(*syncing_from_);
-      if (it == peers_.end() || it->second->closing ||
-          since(now, it->second->blocks_requested_ms) > kSyncStallMs)
+      if (it == peers_.end() || it->second->closing) {
         syncing_from_.reset();
+      } else if (since(now, it->second->blocks_requested_ms) > kSyncStallMs) {
+        syncing_from_.reset();
+        Peer& stalled = *it->second;
+        stalled.hello.best_height = std::min(stalled.hello.best_height, handler_.tip_height());
+        refuse(stalled,
+               Error{Reason::kSyncTimeout,
+                     "no blocks within " + std::to_string(kSyncStallMs / 1000) + " s of asking"});
+      }
     }
     if (!syncing_from_) {
       for (auto& [id, peer] : peers_)
@@ -827,6 +919,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   kj::Own<kj::ConnectionReceiver> receiver_;
   std::map<std::uint64_t, kj::Own<Peer>> peers_;
   std::map<std::string, AddressEntry> book_;
+  std::map<std::string, std::size_t> source_counts_;  // learnt book entries per source group
+  std::mt19937_64 random_{std::random_device{}()};
   std::map<std::string, std::uint64_t> banned_ips_;
   std::map<Hash, std::uint64_t> banned_nodes_;
   std::unordered_set<Hash> seen_txs_;

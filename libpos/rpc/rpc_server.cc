@@ -381,6 +381,8 @@ Reply RpcServer::Impl::metrics() {
         "weak-subjectivity period (restart with --checkpoint).",
         s.checkpoint_required ? 1 : 0);
   gauge("pos_peers", "Connected peers.", static_cast<double>(s.peers.size()));
+  gauge("pos_known_addresses", "Peer addresses in the address book.",
+        static_cast<double>(s.known_addresses));
   gauge("pos_pool_transactions", "Transactions in the pool.", static_cast<double>(s.pool_size));
   gauge("pos_pool_bytes", "Bytes of the transactions in the pool.",
         static_cast<double>(s.pool_bytes));

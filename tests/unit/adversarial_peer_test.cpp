@@ -278,3 +278,152 @@ TEST_CASE("a vote flood beyond the per-peer budget is cut before the node and pe
   CHECK(n.misbehaviour(62) == 0);
   CHECK(n.status().peers.size() == 1);
 }
+
+namespace {
+
+// A raw peer that says in its hello that its chain is as high as can be.
+std::unique_ptr<RawPeer> tall_liar(const Fixture& f, const PeerNode& node) {
+  auto liar = std::make_unique<RawPeer>(node.port());
+  p2p::Hello hello = hello_for(f, 9);
+  hello.best_height = UINT64_MAX;
+  liar->send(hello);
+  return liar;
+}
+
+bool is_get_blocks(const p2p::Message& m) {
+  return std::holds_alternative<p2p::GetBlocks>(m);
+}
+
+// The misbehaviour `node` counts against the peer whose node id starts with `id`.
+int misbehaviour_of(const PeerNode& node, std::uint8_t id) {
+  for (const auto& p : node.status().peers)
+    if (p.node_id.bytes[0] == id) return p.misbehaviour;
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a peer that claims a great height and answers no getBlocks holds the sync 10 s at most, "
+    "pays sync_timeout, and is not asked again",
+    "[p2p][adversarial][sync]") {
+  Fixture f;
+  PeerNode& honest = f.start(f.config());
+  for (int i = 0; i < 20; ++i) f.forge(honest);
+  PeerNode& n = f.start(f.config({}, false));
+  auto liar = tall_liar(f, n);
+  REQUIRE(liar->receive(is_get_blocks));  // the sync goes to the first peer ahead
+  n.connect(Fixture::address(honest));
+  REQUIRE(eventually([&] { return peer_count(n) == 2; }));
+  REQUIRE(liar->round_trip(1));
+  CHECK(n.status().height == 0);  // the sync is the liar's until it times out
+
+  f.clock.set(f.clock.now_ms() + 10'001);
+  CHECK(eventually([&] { return n.status().height == 20; }));
+  CHECK(misbehaviour_of(n, 9) == reason_info(Reason::kSyncTimeout).peer_penalty);
+  std::vector<p2p::Message> got;
+  REQUIRE(liar->round_trip(2, 10, f.keys.chain_id(), &got));
+  CHECK(std::none_of(got.begin(), got.end(), is_get_blocks));
+}
+
+TEST_CASE(
+    "a peer that claims a great height and answers getBlocks with nothing is asked once, and "
+    "the sync goes on with another",
+    "[p2p][adversarial][sync]") {
+  Fixture f;
+  PeerNode& honest = f.start(f.config());
+  for (int i = 0; i < 20; ++i) f.forge(honest);
+  PeerNode& n = f.start(f.config({}, false));
+  auto liar = tall_liar(f, n);
+  REQUIRE(liar->receive(is_get_blocks));
+  liar->send(p2p::Blocks{});
+  n.connect(Fixture::address(honest));
+  CHECK(eventually([&] { return n.status().height == 20; }));
+  std::vector<p2p::Message> got;
+  REQUIRE(liar->round_trip(1, 10, f.keys.chain_id(), &got));
+  CHECK(std::none_of(got.begin(), got.end(), is_get_blocks));
+  CHECK(misbehaviour_of(n, 9) == 0);  // an empty answer is no offence: chains move
+}
+
+TEST_CASE("one address, or one network group, cannot take every inbound slot",
+          "[p2p][adversarial][eclipse]") {
+  Fixture f;
+  PeerNodeConfig config = f.config({}, false);
+  const bool per_ip = GENERATE(true, false);
+  INFO((per_ip ? "per IP" : "per network group"));
+  if (per_ip)
+    config.network.max_inbound_per_ip = 2;
+  else
+    config.network.max_inbound_per_group = 2;
+  PeerNode& n = f.start(config);
+  // 127.0.0.1 and 127.0.0.2 share an address only in the per-IP case; both are in group 127.0.
+  RawPeer first(n.port());
+  RawPeer second(n.port(), per_ip ? "127.0.0.1" : "127.0.0.2");
+  first.send(hello_for(f, 1));
+  second.send(hello_for(f, 2));
+  REQUIRE(first.round_trip(1));
+  REQUIRE(second.round_trip(2));
+  RawPeer third(n.port(), "127.0.0.1");
+  CHECK(third.closed_by_node(5));
+  // Another network group still gets in, and the first two stay.
+  RawPeer elsewhere(n.port(), "127.1.0.1");
+  elsewhere.send(hello_for(f, 4));
+  CHECK(elsewhere.round_trip(4));
+  CHECK(first.round_trip(5));
+  CHECK(second.round_trip(6));
+}
+
+TEST_CASE("one network group's peers fill at most 64 entries of the address book",
+          "[p2p][adversarial][eclipse]") {
+  Fixture f;
+  PeerNodeConfig config = f.config();
+  config.network.max_outbound = 0;  // learn the addresses, dial none of them
+  PeerNode& n = f.start(config);
+  auto flood = [&](RawPeer& peer, std::uint16_t first_port) {
+    for (std::uint16_t batch = 0; batch < 3; ++batch) {
+      p2p::Peers message;
+      for (std::uint16_t i = 0; i < p2p::kMaxPeersPerMessage; ++i)
+        message.peers.push_back(p2p::PeerAddress{
+            "127.0.0.1", static_cast<std::uint16_t>(first_port + batch * 100 + i)});
+      peer.send(message);
+    }
+  };
+  RawPeer one(n.port());
+  one.send(hello_for(f, 1));
+  flood(one, 20'000);
+  REQUIRE(one.round_trip(1));
+  CHECK(eventually([&] { return n.status().known_addresses == 64; }));
+  // A second peer of the same group adds nothing; one of another group adds its own 64.
+  RawPeer same(n.port());
+  same.send(hello_for(f, 2));
+  flood(same, 21'000);
+  REQUIRE(same.round_trip(2));
+  RawPeer other(n.port(), "127.1.0.1");
+  other.send(hello_for(f, 3));
+  flood(other, 22'000);
+  REQUIRE(other.round_trip(3));
+  CHECK(eventually([&] { return n.status().known_addresses == 128; }));
+  REQUIRE(one.round_trip(4));
+  CHECK(n.status().known_addresses == 128);
+}
+
+TEST_CASE("an inbound hello naming a seed's address does not stop the node dialling that seed",
+          "[p2p][adversarial][eclipse]") {
+  Fixture f;
+  PeerNode& seed = f.start(f.config());
+  PeerNode& n = f.start(f.config({Fixture::address(seed)}));
+  REQUIRE(eventually([&] { return peer_count(n) == 1; }));
+  seed.isolate();  // the seed goes away for a moment: n will redial it
+  REQUIRE(eventually([&] { return peer_count(n) == 0; }));
+  RawPeer impostor(n.port());
+  p2p::Hello hello = hello_for(f, 7);
+  hello.listen_address = Fixture::address(seed);
+  impostor.send(hello);
+  REQUIRE(impostor.round_trip(1));
+  f.clock.set(f.clock.now_ms() + 1'000);  // past the redial backoff
+  CHECK(eventually([&] {
+    for (const auto& p : n.status().peers)
+      if (p.node_id == seed.node_id()) return true;
+    return false;
+  }));
+}

@@ -81,8 +81,16 @@ inline std::size_t peer_count(const PeerNode& node) {
 // A hostile or test peer speaking the wire protocol over a plain socket.
 class RawPeer {
  public:
-  explicit RawPeer(std::uint16_t port) {
+  // From `source_ip` (a loopback address such as 127.1.0.1, to be another network group than
+  // 127.0.0.1's) when given.
+  explicit RawPeer(std::uint16_t port, const char* source_ip = nullptr) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (source_ip) {
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      REQUIRE(inet_pton(AF_INET, source_ip, &from.sin_addr) == 1);
+      REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof(from)) == 0);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);

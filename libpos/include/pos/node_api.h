@@ -41,6 +41,7 @@ struct NodeStatus {
   std::size_t pool_size = 0;
   std::vector<PeerInfo> peers;
   std::size_t banned = 0;
+  std::size_t known_addresses = 0;   // in the peer address book
   std::optional<Hash> syncing_from;  // the peer blocks are being fetched from, if any
   std::uint64_t slot = 0;            // the clock's current slot
   // Blocks from peers held back in the last ten minutes because they were ahead of this node's

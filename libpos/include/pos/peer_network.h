@@ -26,6 +26,11 @@ struct PeerNetworkConfig {
   // Dial the addresses peers tell about (peer exchange). Off: only the seeds are dialled.
   bool discovery = true;
   std::size_t max_inbound = 32;
+  // Of those, at most this many from one IP address, and from one network group (an IPv4 /16,
+  // an IPv6 /32): one operator cannot take every inbound slot (docs/p2p.md, "Defence"). Several
+  // nodes on one machine share its address; the defaults leave room for eight.
+  std::size_t max_inbound_per_ip = 8;
+  std::size_t max_inbound_per_group = 16;
   std::size_t max_outbound = 8;
   std::uint64_t handshake_timeout_ms = 5'000;
   std::uint64_t idle_timeout_ms = 60'000;
@@ -61,6 +66,7 @@ struct NetworkStatus {
   std::size_t banned = 0;
   std::optional<Hash> syncing_from;
   std::uint64_t connections_dropped = 0;
+  std::size_t known_addresses = 0;  // in the address book
 };
 
 class PeerNetwork final : public Transport {

@@ -78,9 +78,11 @@ enum class Reason : std::uint16_t {
   // A peer's block while this node's finalized block is older than the weak-subjectivity period
   // (docs/consensus.md, "Weak subjectivity"): not the peer's fault.
   kCheckpointRequired,
+  // A sync peer that sent no blocks within the timeout of being asked (docs/p2p.md, "Sync").
+  kSyncTimeout,
 };
 // The last Reason: the table and the tests cover every value up to it.
-inline constexpr Reason kLastReason = Reason::kCheckpointRequired;
+inline constexpr Reason kLastReason = Reason::kSyncTimeout;
 
 struct ReasonInfo {
   std::string_view code;  // stable snake_case name, used in RPC errors and logs
