@@ -7,6 +7,8 @@ build="${BUILD_DIR:-$root/build/release}"
 bash "$root/scripts/install-deps.sh"
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# The nodes refuse a key file others can read (keys/README.md); cmake's configure does this too.
+chmod 600 "$root"/keys/*.pem
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOS_BUILD_TESTS=OFF \
   -DPOS_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
 cmake --build "$build" -j "$(nproc)" --target pos-node

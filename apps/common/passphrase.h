@@ -1,13 +1,19 @@
 // The passphrase of an encrypted key file, for the programs: POS_PASSPHRASE if set, else a
-// prompt on the terminal with echo off; without either, a clear refusal.
+// prompt on the terminal with echo off; without either, a clear refusal. POS_PASSPHRASE is read
+// once, then wiped and removed from the environment (so /proc/PID/environ and child processes
+// do not show it); later calls get the copy.
 #pragma once
 
 #include <termios.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "pos/status.h"
@@ -15,7 +21,13 @@
 namespace pos::apps {
 
 inline Result<std::string> read_passphrase(const char* prompt) {
-  if (const char* env = std::getenv("POS_PASSPHRASE")) return std::string(env);
+  static std::optional<std::string> from_environment;
+  if (char* env = std::getenv("POS_PASSPHRASE")) {
+    from_environment = std::string(env);
+    sodium_memzero(env, std::strlen(env));
+    unsetenv("POS_PASSPHRASE");
+  }
+  if (from_environment) return *from_environment;
   if (!isatty(STDIN_FILENO))
     return make_error(Reason::kBadKeyFile,
                       "the key is encrypted: set POS_PASSPHRASE or run on a terminal");

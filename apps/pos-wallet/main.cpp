@@ -155,6 +155,8 @@ pos::Wallet load_key(const Args& a) {
   auto w = pos::Wallet::load(a.need("key"),
                              [] { return pos::apps::read_passphrase("passphrase of the key: "); });
   if (!w.ok()) fail(kBadKey, w.error().message);
+  if (auto private_only = pos::check_private_key_mode(a.need("key")); !private_only.ok())
+    fail(kBadKey, private_only.error().message);
   return std::move(*w);
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace pos {
@@ -89,8 +90,9 @@ std::string pem_encode(std::string_view label, ByteView der) {
   sodium_bin2base64(b64.data(), b64.size(), der.data(), der.size(), sodium_base64_VARIANT_ORIGINAL);
   b64.resize(std::strlen(b64.c_str()));
   std::string out = "-----BEGIN " + std::string(label) + "-----\n";
-  for (std::size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
+  for (std::size_t i = 0; i < b64.size(); i += 64) out.append(b64, i, 64).append("\n");
   out += "-----END " + std::string(label) + "-----\n";
+  sodium_memzero(b64.data(), b64.size());  // a private key's seed, in base64
   return out;
 }
 
@@ -106,6 +108,11 @@ Result<SecretKey> parse_private_key_pem(std::string_view pem) {
   auto der = pem_body(pem, "PRIVATE KEY");
   if (!der.ok()) return der.error();
   const Bytes& d = *der;
+  // The DER holds the seed: wiped however this returns.
+  struct Wipe {
+    Bytes& bytes;
+    ~Wipe() { sodium_memzero(bytes.data(), bytes.size()); }
+  } wipe{*der};
   if (d.size() >= kPkcs8Prefix.size() &&
       std::equal(kPkcs8Prefix.begin(), kPkcs8Prefix.end(), d.begin()) &&
       d.size() == kPkcs8Prefix.size() + 32)
@@ -163,6 +170,10 @@ constexpr std::size_t kHeaderBytes =
 // Bounds on what a key file may ask of the machine, so that a crafted file cannot stall it.
 constexpr std::uint64_t kMaxOpsLimit = crypto_pwhash_OPSLIMIT_SENSITIVE;
 constexpr std::uint64_t kMaxMemLimit = std::uint64_t{1} << 30;
+// What new files use: libsodium's moderate limits (3 passes, 256 MiB), about a second here, so
+// that guessing passphrases of a stolen file costs that much per guess.
+constexpr std::uint64_t kNewOpsLimit = crypto_pwhash_OPSLIMIT_MODERATE;
+constexpr std::uint64_t kNewMemLimit = crypto_pwhash_MEMLIMIT_MODERATE;
 
 void put_u64(Bytes& out, std::uint64_t v) {
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
@@ -187,8 +198,8 @@ bool derive(std::uint8_t* out, std::string_view passphrase, const std::uint8_t* 
 std::string encrypted_private_key_pem(const SecretKey& key, std::string_view passphrase) {
   Bytes body;
   body.push_back(1);
-  put_u64(body, crypto_pwhash_OPSLIMIT_INTERACTIVE);
-  put_u64(body, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+  put_u64(body, kNewOpsLimit);
+  put_u64(body, kNewMemLimit);
   std::size_t salt_at = body.size();
   body.resize(kHeaderBytes);
   randombytes_buf(body.data() + salt_at,
@@ -196,9 +207,7 @@ std::string encrypted_private_key_pem(const SecretKey& key, std::string_view pas
   const std::uint8_t* salt = body.data() + salt_at;
   const std::uint8_t* nonce = salt + crypto_pwhash_SALTBYTES;
   std::uint8_t k[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-  if (!derive(k, passphrase, salt, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-              crypto_pwhash_MEMLIMIT_INTERACTIVE))
-    throw std::bad_alloc();
+  if (!derive(k, passphrase, salt, kNewOpsLimit, kNewMemLimit)) throw std::bad_alloc();
   body.resize(kHeaderBytes + 32 + crypto_aead_xchacha20poly1305_ietf_ABYTES);
   unsigned long long written = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(body.data() + kHeaderBytes, &written,
@@ -263,6 +272,17 @@ Result<SecretKey> load_private_key(const std::filesystem::path& path,
   }
   sodium_memzero(text->data(), text->size());
   return name_file(std::move(key), path);
+}
+
+Status check_private_key_mode(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return make_error(Reason::kIoError, path.string() + ": " + std::strerror(errno));
+  if ((st.st_mode & 077) == 0) return {};
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return bad_key(path.string() + " can be read by group or others (mode " + mode +
+                 "): a private key must be its owner's alone; run chmod 600 " + path.string());
 }
 
 Result<PublicKey> load_public_key(const std::filesystem::path& path) {

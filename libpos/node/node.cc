@@ -298,6 +298,8 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   if (config.key) {
     auto loaded = load_private_key(*config.key, config.passphrase);
     if (!loaded.ok()) return loaded.error();
+    if (auto private_only = check_private_key_mode(*config.key); !private_only.ok())
+      return private_only.error();
     key.emplace(std::move(*loaded));
   }
   auto p2p = parse_host_port(config.p2p, "--p2p");

@@ -76,6 +76,13 @@ TEST_CASE("bad command lines, keys, genesis files and ports: one line, exit 2, n
   auto bad_key = run("--key " + (work.path() / "bad.pem").string() + g);
   CHECK(bad_key.first == 2);
   CHECK_THAT(bad_key.second, Catch::Contains("RSA"));
+  auto shared_key = work.path() / "shared.pem";
+  REQUIRE(net.validators[0].save(shared_key).ok());
+  std::filesystem::permissions(shared_key, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  auto readable = run("--key " + shared_key.string() + g);
+  CHECK(readable.first == 2);
+  CHECK_THAT(readable.second, Catch::Contains("chmod 600 " + shared_key.string()));
   test::write_text(work.path() / "bad.json", "{\"chain_id\": 5}");
   auto bad_genesis = run("--genesis " + (work.path() / "bad.json").string());
   CHECK(bad_genesis.first == 2);

@@ -62,6 +62,11 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
     auto bad = wallet("address --key " + (dir.path() / "rsa.pem").string());
     CHECK(bad.code == 4);
     CHECK_THAT(bad.err, Catch::Contains("RSA"));
+    std::filesystem::permissions(dir.path() / "new.pem", std::filesystem::perms::others_read,
+                                 std::filesystem::perm_options::add);
+    auto readable = wallet("address --key " + (dir.path() / "new.pem").string());
+    CHECK(readable.code == 4);
+    CHECK_THAT(readable.err, Catch::Contains("chmod 600"));
   }
   SECTION("encrypted keys, in pos-wallet and pos-node") {
     auto enc = (dir.path() / "enc.pem").string();
@@ -86,6 +91,11 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
     NodeProcess encrypted(net, "encrypted", {"--key", node_key, "--peer", node.p2p_address()});
     unsetenv("POS_PASSPHRASE");
     CHECK(encrypted.rpc().info()->address == net.validators[0].public_key());
+    // Read once, then wiped from the node's environment.
+    std::string environ_text =
+        test::read_text("/proc/" + std::to_string(encrypted.pid()) + "/environ");
+    CHECK(environ_text.find("n0de") == std::string::npos);
+    CHECK(environ_text.find("PATH=") != std::string::npos);  // the file was read
   }
   SECTION("account, send, stake, unstake, exchange, status") {
     auto account = wallet(n + "account " + user);

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <sodium.h>
+
+#include <algorithm>
+
 #include "pos/keys.h"
 #include "test_support.h"
 
@@ -192,4 +196,46 @@ TEST_CASE("encrypted key files: round trip, wrong passphrase, tampering, limits"
           return Result<std::string>(std::string("x"));
         }).ok());
   CHECK_FALSE(asked);
+}
+
+TEST_CASE("new encrypted key files use Argon2id at libsodium's moderate limits",
+          "[keys][encrypted]") {
+  std::string pem = encrypted_private_key_pem(SecretKey::generate(), "pw");
+  const std::string begin = "-----BEGIN POS ENCRYPTED PRIVATE KEY-----\n";
+  auto body_at = pem.find(begin) + begin.size();
+  std::string base64 = pem.substr(body_at, pem.find("-----END") - body_at);
+  base64.erase(std::remove(base64.begin(), base64.end(), '\n'), base64.end());
+  Bytes body(base64.size());
+  std::size_t length = 0;
+  REQUIRE(sodium_base642bin(body.data(), body.size(), base64.data(), base64.size(), nullptr,
+                            &length, nullptr, sodium_base64_VARIANT_ORIGINAL) == 0);
+  REQUIRE(length > 17);
+  auto u64_at = [&](std::size_t at) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | body[at + i];
+    return v;
+  };
+  CHECK(body[0] == 1);  // u8 version || u64 opslimit || u64 memlimit || ...
+  CHECK(u64_at(1) == crypto_pwhash_OPSLIMIT_MODERATE);
+  CHECK(u64_at(9) == crypto_pwhash_MEMLIMIT_MODERATE);
+}
+
+TEST_CASE("a private key file that group or others can read is named, with the chmod that fixes it",
+          "[keys]") {
+  TempDir dir;
+  auto path = dir.path() / "k.pem";
+  REQUIRE(save_private_key(path, SecretKey::generate()).ok());
+  CHECK(check_private_key_mode(path).ok());
+  namespace fs = std::filesystem;
+  for (auto [extra, mode] :
+       {std::pair{fs::perms::group_read, "0640"}, std::pair{fs::perms::others_read, "0604"},
+        std::pair{fs::perms::group_write, "0620"}}) {
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | extra);
+    auto refused = check_private_key_mode(path);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.reason() == Reason::kBadKeyFile);
+    CHECK_THAT(refused.error().message, Catch::Contains(std::string("mode ") + mode));
+    CHECK_THAT(refused.error().message, Catch::Contains("chmod 600 " + path.string()));
+  }
+  CHECK(check_private_key_mode(dir.path() / "absent.pem").reason() == Reason::kIoError);
 }
