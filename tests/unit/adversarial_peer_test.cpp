@@ -301,19 +301,34 @@ int misbehaviour_of(const PeerNode& node, std::uint8_t id) {
   return -1;
 }
 
+// An honest node 20 blocks ahead, and a node `n` whose first peer is the tall liar, which `n`
+// asks for blocks (the sync goes to the first peer ahead).
+struct LiarFirst {
+  Fixture f;
+  PeerNode* honest = nullptr;
+  PeerNode* n = nullptr;
+  std::unique_ptr<RawPeer> liar;
+
+  LiarFirst() {
+    honest = &f.start(f.config());
+    for (int i = 0; i < 20; ++i) f.forge(*honest);
+    n = &f.start(f.config({}, false));
+    liar = tall_liar(f, *n);
+    REQUIRE(liar->receive(is_get_blocks));
+  }
+};
+
 }  // namespace
 
 TEST_CASE(
     "a peer that claims a great height and answers no getBlocks holds the sync 10 s at most, "
     "pays sync_timeout, and is not asked again",
     "[p2p][adversarial][sync]") {
-  Fixture f;
-  PeerNode& honest = f.start(f.config());
-  for (int i = 0; i < 20; ++i) f.forge(honest);
-  PeerNode& n = f.start(f.config({}, false));
-  auto liar = tall_liar(f, n);
-  REQUIRE(liar->receive(is_get_blocks));  // the sync goes to the first peer ahead
-  n.connect(Fixture::address(honest));
+  LiarFirst setup;
+  Fixture& f = setup.f;
+  PeerNode& n = *setup.n;
+  auto& liar = setup.liar;
+  n.connect(Fixture::address(*setup.honest));
   REQUIRE(eventually([&] { return peer_count(n) == 2; }));
   REQUIRE(liar->round_trip(1));
   CHECK(n.status().height == 0);  // the sync is the liar's until it times out
@@ -330,14 +345,12 @@ TEST_CASE(
     "a peer that claims a great height and answers getBlocks with nothing is asked once, and "
     "the sync goes on with another",
     "[p2p][adversarial][sync]") {
-  Fixture f;
-  PeerNode& honest = f.start(f.config());
-  for (int i = 0; i < 20; ++i) f.forge(honest);
-  PeerNode& n = f.start(f.config({}, false));
-  auto liar = tall_liar(f, n);
-  REQUIRE(liar->receive(is_get_blocks));
+  LiarFirst setup;
+  Fixture& f = setup.f;
+  PeerNode& n = *setup.n;
+  auto& liar = setup.liar;
   liar->send(p2p::Blocks{});
-  n.connect(Fixture::address(honest));
+  n.connect(Fixture::address(*setup.honest));
   CHECK(eventually([&] { return n.status().height == 20; }));
   std::vector<p2p::Message> got;
   REQUIRE(liar->round_trip(1, 10, f.keys.chain_id(), &got));
