@@ -11,6 +11,26 @@ constexpr std::size_t kWeightBytes = 32 + 8;
 
 }  // namespace
 
+void write_validator_set(ByteWriter& w, const ProofOfStake& set) {
+  w.u32(static_cast<std::uint32_t>(set.size()));
+  for (const Lot& lot : set.lots()) w.raw(lot.staker.view()).u64(lot.stake);
+}
+
+ValidatorSetPtr read_validator_set(ByteReader& r) {
+  std::uint32_t n = r.u32();
+  if (!r.ok() || n == 0 || n > r.remaining() / kWeightBytes) return nullptr;
+  std::map<PublicKey, std::uint64_t> weights;
+  std::uint64_t total = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    PublicKey staker = r.fixed<PublicKey>();
+    std::uint64_t weight = r.u64();
+    if (!r.ok() || weight == 0 || __builtin_add_overflow(total, weight, &total) ||
+        !weights.emplace(staker, weight).second)
+      return nullptr;
+  }
+  return std::make_shared<const ProofOfStake>(weights);
+}
+
 SnapshotWriter::SnapshotWriter(StakeTablePtr genesis_stakes, ValidatorSetPtr genesis_set) {
   table_numbers_[genesis_stakes.get()] = 0;
   set_numbers_[genesis_set.get()] = 0;
@@ -44,10 +64,7 @@ Bytes SnapshotWriter::finish(std::string_view tag) && {
       out.raw(address.view()).u64(staker.stake).u8(staker.jailed ? 1 : 0);
   }
   out.u32(static_cast<std::uint32_t>(sets_.size()));
-  for (const auto& set : sets_) {
-    out.u32(static_cast<std::uint32_t>(set->size()));
-    for (const Lot& lot : set->lots()) out.raw(lot.staker.view()).u64(lot.stake);
-  }
+  for (const auto& set : sets_) write_validator_set(out, *set);
   out.raw(ByteView(std::move(body_).take()));
   return std::move(out).take();
 }
@@ -73,17 +90,9 @@ SnapshotReader::SnapshotReader(ByteView bytes, std::string_view tag, StakeTableP
   }
   sets_.push_back(genesis_set_);
   for (std::uint32_t n = count(4); n > 0; --n) {
-    std::map<PublicKey, std::uint64_t> weights;
-    std::uint64_t total = 0;
-    for (std::uint32_t i = count(kWeightBytes); i > 0; --i) {
-      PublicKey staker = key();
-      std::uint64_t weight = u64();
-      if (weight == 0 || __builtin_add_overflow(total, weight, &total) ||
-          !weights.emplace(staker, weight).second)
-        damaged("a validator set is not a set of weights");
-    }
-    if (weights.empty()) damaged("an empty validator set");
-    sets_.push_back(std::make_shared<const ProofOfStake>(weights));
+    auto set = read_validator_set(r_);
+    if (!set) damaged("a validator set is not a set of positive weights");
+    sets_.push_back(std::move(set));
   }
 }
 

@@ -19,6 +19,13 @@
 
 namespace pos::detail {
 
+// A validator set's bytes, in a snapshot's pool and in the data dir's `sets` table: u32 n, then
+// n x (public key (32), u64 weight) in key order.
+void write_validator_set(ByteWriter& w, const ProofOfStake& set);
+// The set those bytes hold; nullptr when they are not one: no staker, a count larger than the
+// bytes left can hold, a weight of 0, a key twice, weights whose sum overflows, too few bytes.
+ValidatorSetPtr read_validator_set(ByteReader& r);
+
 class SnapshotWriter {
  public:
   SnapshotWriter(StakeTablePtr genesis_stakes, ValidatorSetPtr genesis_set);

@@ -48,6 +48,7 @@
 #include "byte_reader.h"
 #include "encoding.h"
 #include "pos/codec.h"
+#include "snapshot_codec.h"
 
 namespace pos {
 namespace {
@@ -547,21 +548,10 @@ std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> LmdbStorage::past_validat
       impl_->env, impl_->map_mutex, impl_->dbi[kSets], kSets,
       [&](ByteView key, ByteView value) {
         detail::ByteReader r(value);
-        std::uint32_t n = r.u32();
-        if (n == 0 || n > value.size() / 40) throw StorageError("damaged record in table \"sets\"");
-        std::map<PublicKey, std::uint64_t> weights;
-        std::uint64_t total = 0;
-        bool damaged = false;
-        for (std::uint32_t i = 0; i < n; ++i) {
-          PublicKey staker = r.fixed<PublicKey>();
-          std::uint64_t weight = r.u64();
-          damaged |= weight == 0 || __builtin_add_overflow(total, weight, &total);
-          weights[staker] = weight;
-        }
+        ValidatorSetPtr set = detail::read_validator_set(r);
+        if (!set) throw StorageError("damaged record in table \"sets\"");
         require_complete(r, kSets);
-        if (damaged || weights.size() != n) throw StorageError("damaged record in table \"sets\"");
-        out.emplace_back(detail::read_u64_be(key.data()),
-                         std::make_shared<const ProofOfStake>(weights));
+        out.emplace_back(detail::read_u64_be(key.data()), std::move(set));
       },
       8);
   return out;
@@ -691,8 +681,7 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
     if (!step(put(txn, dbi[kEvidence], evidence->id().view(), evidence->bytes()))) return rc;
   for (const auto& [epoch, set] : batch.sets_put) {
     detail::ByteWriter w(4 + set->size() * 40);
-    w.u32(static_cast<std::uint32_t>(set->size()));
-    for (const Lot& lot : set->lots()) w.raw(lot.staker.view()).u64(lot.stake);
+    detail::write_validator_set(w, *set);
     if (!step(put(txn, dbi[kSets], height_key(epoch), std::move(w).take()))) return rc;
   }
   if (batch.snapshot && !step(put(txn, dbi[kMeta], text("snapshot"), *batch.snapshot))) return rc;
