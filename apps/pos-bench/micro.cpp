@@ -127,6 +127,29 @@ double admission_rate(std::size_t n) {
   return static_cast<double>(n) / seconds_since(start);
 }
 
+// Transactions a second that the pool refuses as unfunded, from senders with nothing (a flood
+// from a peer): the cheap checks alone, no signature check.
+double unfunded_refusal_rate(std::size_t n) {
+  Network net(4, 0x6f);
+  AccountModel state(net.genesis.params.hash());
+  std::vector<TransactionPtr> txs;
+  for (std::size_t i = 0; i < n; ++i) {
+    TxFields f;
+    f.chain_id = net.genesis.params.chain_id;
+    f.sender = key_for(static_cast<std::uint32_t>(20'000 + i % 64), 0x71).public_key();
+    f.receiver = net.keys[0].public_key();
+    f.amount = 1'000;
+    f.fee = 1;
+    f.timestamp_ms = i;
+    txs.push_back(Transaction::sign(f, key_for(static_cast<std::uint32_t>(20'000 + i % 64), 0x71)));
+  }
+  TransactionPool pool(net.genesis.params);
+  auto start = Timer::now();
+  for (const auto& tx : txs)
+    if (pool.add(tx, state, 0).reason() != Reason::kInsufficientFunds) std::abort();
+  return static_cast<double>(n) / seconds_since(start);
+}
+
 // Seconds per leader draw among `stakers` stakers of `stake` each.
 double draw_seconds(std::size_t stakers, std::uint64_t stake, std::size_t draws) {
   std::map<PublicKey, std::uint64_t> set;
@@ -378,6 +401,9 @@ int run_micro(const MicroOptions& o) {
       times(median(cached_runs) / all, "rawN"));
   double admit = admission_rate(o.quick ? 2'000 : 10'000);
   row("transaction admission from JSON, 1 thread", admit, "tx/s", times(admit / one, "raw1"));
+  double unfunded = unfunded_refusal_rate(o.quick ? 2'000 : 20'000);
+  row("unfunded transaction refused, no signature check", unfunded, "tx/s",
+      times(unfunded / one, "raw1"));
 
   auto [prove, verify] = vrf_rates(o.quick ? 500 : 5'000);
   row("VRF prove (RFC 9381 ECVRF), 1 core", prove, "proof/s", times(prove / one, "raw1"));

@@ -22,6 +22,9 @@ std::uint64_t skip_height_of(std::uint64_t height) {
                       : clear_lowest_one(height);
 }
 constexpr std::size_t kSignedSlotsKept = 20'000;
+// Side blocks deleted by one prune: one LMDB transaction stays small; a backlog (side blocks a
+// restart left behind, or a flood) goes over the next prunes, one per finalized block.
+constexpr std::size_t kMaxSideBlocksPerPrune = 1024;
 
 StakeTablePtr genesis_stakes(const Genesis& genesis) {
   auto out = std::make_shared<StakeTable>();
@@ -1045,6 +1048,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
 
   StorageBatch batch;
   batch.blocks.push_back(block);
+  batch.side_put.emplace_back(block->height(), hash);
   index_block(*block, chain_state, false, false, &batch);
   if (auto ok = storage_.commit(batch); !ok.ok()) {
     index_.erase(hash);
@@ -1132,6 +1136,32 @@ void Blockchain::prune_index() {
     if (!index_.contains(index_.at(hash).header.parent)) index_.erase(hash);
   trim_past_stakes();
   if (auto at = index_.find(finalized_.hash); at != index_.end()) save_snapshot(at->second);
+  delete_side_blocks(keep_from);
+}
+
+void Blockchain::delete_side_blocks(std::uint64_t height) {
+  StorageBatch batch;
+  for (const auto& [at, hash] : storage_.side_blocks(height, kMaxSideBlocksPerPrune)) {
+    // A side entry never names a main-chain block; if one did, the block must stay.
+    if (storage_.main_chain_hash(at) == hash)
+      batch.side_erase.emplace_back(at, hash);
+    else
+      batch.blocks_erase.emplace_back(at, hash);
+  }
+  if (batch.side_erase.empty() && batch.blocks_erase.empty()) return;
+  (void)storage_.commit(batch);  // failing (read-only, disk full), it tries at the next prune
+}
+
+void Blockchain::delete_failed_blocks() {
+  StorageBatch batch;
+  std::vector<Entry*> doomed;
+  for (auto& [hash, entry] : index_) {
+    if (!entry.failed || entry.deleted || entry.on_main) continue;
+    batch.blocks_erase.emplace_back(entry.header.height, hash);
+    doomed.push_back(&entry);
+  }
+  if (doomed.empty() || !storage_.commit(batch).ok()) return;
+  for (Entry* entry : doomed) entry->deleted = true;
 }
 
 Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
@@ -1169,6 +1199,7 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
       if (!undo) throw StorageError("no undo data for block " + cur.hex());
       remember(*undo, true);
       disconnect(*block, *undo, batch);
+      batch.side_put.emplace_back(block->height(), cur);
       result.disconnected.push_back(block);
     }
     for (const Hash& hash : branch) {
@@ -1181,9 +1212,12 @@ Result<ApplyResult> Blockchain::reorganize(const Hash& new_tip) {
         for (auto it = std::find(branch.begin(), branch.end(), hash); it != branch.end(); ++it)
           index_.at(*it).failed = true;
         mark_failed_descendants();
-        return rollback(undo.error());
+        Error error = rollback(undo.error());
+        delete_failed_blocks();
+        return error;
       }
       remember(*undo, false);
+      batch.side_erase.emplace_back(block->height(), hash);
       result.connected.push_back(block);
     }
   } catch (const StorageError& e) {

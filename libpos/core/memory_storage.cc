@@ -122,7 +122,24 @@ Status MemoryStorage::commit(const StorageBatch& batch) {
   if (batch.meta) meta_ = batch.meta;
   if (batch.snapshot) snapshot_ = batch.snapshot;
   for (const auto& [epoch, set] : batch.sets_put) sets_[epoch] = set;
+  for (const auto& entry : batch.side_erase) side_.erase(entry);
+  for (const auto& entry : batch.side_put) side_.insert(entry);
+  for (const auto& [height, hash] : batch.blocks_erase) {
+    blocks_.erase(hash);
+    undo_.erase(hash);
+    epochs_.erase(hash);
+    side_.erase({height, hash});
+  }
   return {};
+}
+
+std::vector<std::pair<std::uint64_t, Hash>> MemoryStorage::side_blocks(std::uint64_t height,
+                                                                       std::size_t limit) const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::pair<std::uint64_t, Hash>> out;
+  for (auto it = side_.begin(); it != side_.end() && it->first < height && out.size() < limit; ++it)
+    out.push_back(*it);
+  return out;
 }
 
 }  // namespace pos

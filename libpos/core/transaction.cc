@@ -69,7 +69,7 @@ Status Transaction::check_signature() const {
   return {};
 }
 
-Status Transaction::check_stateless(const Address& exchange_authority) const {
+Status Transaction::check_form(const Address& exchange_authority) const {
   if (tx_type_name(type()) == "UNKNOWN")
     return make_error(Reason::kUnknownType,
                       "unknown transaction type " + std::to_string(static_cast<int>(type())));
@@ -83,6 +83,11 @@ Status Transaction::check_stateless(const Address& exchange_authority) const {
   if (type() == TxType::kExchange && sender() != exchange_authority)
     return make_error(Reason::kUnauthorizedExchange,
                       "EXCHANGE sender " + sender().hex() + " is not the exchange authority");
+  return {};
+}
+
+Status Transaction::check_stateless(const Address& exchange_authority) const {
+  if (auto ok = check_form(exchange_authority); !ok.ok()) return ok;
   return check_signature();
 }
 

@@ -91,37 +91,45 @@ Status TransactionPool::check_against_state(const Transaction& tx,
   return {};
 }
 
-Status TransactionPool::add(const TransactionPtr& tx, const AccountModel& state,
-                            std::uint64_t now_ms) {
-  if (by_id_.contains(tx->id()))
-    return make_error(Reason::kDuplicate, "transaction " + tx->id().hex() + " is already pending");
-  if (tx->chain_id() != params_.chain_id)
-    return make_error(Reason::kWrongChain, "transaction for chain \"" + tx->chain_id() +
+Status TransactionPool::screen(const Transaction& tx, const AccountModel& state) const {
+  if (by_id_.contains(tx.id()))
+    return make_error(Reason::kDuplicate, "transaction " + tx.id().hex() + " is already pending");
+  if (tx.chain_id() != params_.chain_id)
+    return make_error(Reason::kWrongChain, "transaction for chain \"" + tx.chain_id() +
                                                "\", this chain is \"" + params_.chain_id + "\"");
-  if (verifier_) (void)verifier_->verify(*tx);  // keeps the verdict on tx, caches a valid one
-  if (auto ok = tx->check_stateless(params_.exchange_authority); !ok.ok()) return ok;
-  if (tx->fee() < limits_.min_fee)
-    return make_error(Reason::kFeeTooLow, "fee " + std::to_string(tx->fee()) +
+  if (auto ok = tx.check_form(params_.exchange_authority); !ok.ok()) return ok;
+  if (tx.fee() < limits_.min_fee)
+    return make_error(Reason::kFeeTooLow, "fee " + std::to_string(tx.fee()) +
                                               " is below the minimum " +
                                               std::to_string(limits_.min_fee));
-  if (auto ok = check_against_state(*tx, state); !ok.ok()) return ok;
+  if (auto ok = check_against_state(tx, state); !ok.ok()) return ok;
+  auto sender = by_sender_.find(tx.sender());
+  if (sender == by_sender_.end()) return {};
+  if (auto same = sender->second.find(tx.nonce()); same != sender->second.end()) {
+    const Transaction& pending = *by_id_.at(same->second).tx;
+    if (tx.fee() <= pending.fee())
+      return make_error(Reason::kReplacementUnderpriced,
+                        "a transaction with nonce " + std::to_string(tx.nonce()) +
+                            " is pending with fee " + std::to_string(pending.fee()) +
+                            "; a replacement needs a higher fee");
+  } else if (sender->second.size() >= limits_.max_per_sender) {
+    return make_error(Reason::kSenderLimit, "the sender already has " +
+                                                std::to_string(sender->second.size()) +
+                                                " pending transactions");
+  }
+  return {};
+}
+
+Status TransactionPool::add(const TransactionPtr& tx, const AccountModel& state,
+                            std::uint64_t now_ms) {
+  if (auto ok = screen(*tx, state); !ok.ok()) return ok;
+  if (verifier_) (void)verifier_->verify(*tx);  // keeps the verdict on tx, caches a valid one
+  if (auto ok = tx->check_signature(); !ok.ok()) return ok;
 
   const Entry* replaced = nullptr;
-  auto sender = by_sender_.find(tx->sender());
-  if (sender != by_sender_.end()) {
-    if (auto same = sender->second.find(tx->nonce()); same != sender->second.end()) {
+  if (auto sender = by_sender_.find(tx->sender()); sender != by_sender_.end())
+    if (auto same = sender->second.find(tx->nonce()); same != sender->second.end())
       replaced = &by_id_.at(same->second);
-      if (tx->fee() <= replaced->tx->fee())
-        return make_error(Reason::kReplacementUnderpriced,
-                          "a transaction with nonce " + std::to_string(tx->nonce()) +
-                              " is pending with fee " + std::to_string(replaced->tx->fee()) +
-                              "; a replacement needs a higher fee");
-    } else if (sender->second.size() >= limits_.max_per_sender) {
-      return make_error(Reason::kSenderLimit, "the sender already has " +
-                                                  std::to_string(sender->second.size()) +
-                                                  " pending transactions");
-    }
-  }
   std::unique_lock lock(*mutex_);
   if (replaced != nullptr) {
     erase(replaced->tx->id());

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -45,6 +46,17 @@ struct SignatureVerifier::Impl {
   std::uint64_t generation = 0;
   bool stopping = false;
   std::vector<std::thread> threads;
+
+  // verify_all_async's batches and the thread that checks them, started by the first.
+  struct Batch {
+    std::vector<TransactionPtr> txs;
+    std::function<void()> done;
+  };
+  std::mutex batches_mutex;
+  std::condition_variable batch_ready;
+  std::deque<Batch> batches;
+  bool batches_stopping = false;
+  std::thread batch_thread;
 
   bool cached(const Hash& key) {
     std::lock_guard lock(cache_mutex);
@@ -104,7 +116,8 @@ struct SignatureVerifier::Impl {
     drain(*job);
     std::unique_lock lock(work_mutex);
     work_done.wait(lock, [&] { return job->remaining.load() == 0; });
-    current.reset();
+    // Another caller's batch may have taken the workers meanwhile: leave it theirs.
+    if (current == job) current.reset();
   }
 };
 
@@ -117,6 +130,13 @@ SignatureVerifier::SignatureVerifier(std::size_t threads, std::size_t cache_entr
 
 SignatureVerifier::~SignatureVerifier() {
   {
+    std::lock_guard lock(impl_->batches_mutex);
+    impl_->batches_stopping = true;
+    impl_->batches.clear();
+  }
+  impl_->batch_ready.notify_all();
+  if (impl_->batch_thread.joinable()) impl_->batch_thread.join();
+  {
     std::lock_guard lock(impl_->work_mutex);
     impl_->stopping = true;
   }
@@ -125,6 +145,9 @@ SignatureVerifier::~SignatureVerifier() {
 }
 
 bool SignatureVerifier::verify(const Transaction& tx) {
+  // Checked already, by this verifier (off the event loop, say) or another path.
+  if (std::int8_t known = tx.signature_verdict_.load(std::memory_order_relaxed); known != 0)
+    return known > 0;
   Hash key = key_of(tx);
   if (impl_->cached(key)) {
     ++impl_->hits;
@@ -148,6 +171,33 @@ std::optional<std::size_t> SignatureVerifier::verify_all(const std::vector<Trans
   for (std::size_t i = 0; i < txs.size(); ++i)
     if (!valid[i]) return i;
   return std::nullopt;
+}
+
+void SignatureVerifier::verify_all_async(std::vector<TransactionPtr> txs,
+                                         std::function<void()> done) {
+  {
+    std::lock_guard lock(impl_->batches_mutex);
+    impl_->batches.push_back({std::move(txs), std::move(done)});
+    if (!impl_->batch_thread.joinable())
+      impl_->batch_thread = std::thread([this] { check_batches(); });
+  }
+  impl_->batch_ready.notify_one();
+}
+
+void SignatureVerifier::check_batches() {
+  for (;;) {
+    Impl::Batch batch;
+    {
+      std::unique_lock lock(impl_->batches_mutex);
+      impl_->batch_ready.wait(lock,
+                              [&] { return impl_->batches_stopping || !impl_->batches.empty(); });
+      if (impl_->batches_stopping) return;
+      batch = std::move(impl_->batches.front());
+      impl_->batches.pop_front();
+    }
+    (void)verify_all(batch.txs);
+    batch.done();
+  }
 }
 
 std::uint64_t SignatureVerifier::cache_hits() const {

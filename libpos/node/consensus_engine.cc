@@ -13,6 +13,11 @@ constexpr std::uint64_t kHeldLogMs = 10 * 60'000;
 constexpr std::uint64_t kPoolExpiryEveryMs = 10'000;
 // Votes held back from relay until their target arrives (beyond this they are kept, not relayed).
 constexpr std::size_t kMaxUnrelayedVotes = 4096;
+// Further headers (a third or later block of one forger's slot) that one peer's sync batches may
+// store in an epoch of the clock. An honest peer sends one only when its chain builds on it,
+// after its leader signed three blocks for a slot: rare, and slashed. Without a bound, a leader
+// could have a peer hand over endless variants of its slot, each stored until finality passes.
+constexpr std::size_t kMaxExtraHeadersPerPeer = 8;
 
 }  // namespace
 
@@ -39,6 +44,18 @@ std::vector<Status> ConsensusEngine::submit(const std::vector<TransactionPtr>& t
 std::vector<Status> ConsensusEngine::receive_transactions(PeerId from,
                                                           const std::vector<TransactionPtr>& txs) {
   return admit(txs, from, "p2p");
+}
+
+// A refusal here is counted as admit() counts one: the transaction goes no further.
+std::vector<Status> ConsensusEngine::screen_transactions(const std::vector<TransactionPtr>& txs) {
+  std::vector<Status> verdicts;
+  verdicts.reserve(txs.size());
+  for (const auto& tx : txs) {
+    verdicts.push_back(pool_.screen(*tx, chain_.state()));
+    if (!verdicts.back().ok())
+      ++counters_.txs_refused[std::string(reason_code(verdicts.back().reason()))];
+  }
+  return verdicts;
 }
 
 // Admits each, then broadcasts the admitted ones together: one message per batch, not one each.
@@ -106,13 +123,14 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
                       "this node's finalized block is older than the weak-subjectivity period: "
                       "it takes no peer's block without a checkpoint");
   // Two headers of a slot are evidence and a fork; more are a flood. A further one still joins
-  // when it comes in a sync batch, as part of a chain a peer says it is on.
-  if (source == BlockSource::kGossip && chain_.is_extra_header(*block))
-    return make_error(Reason::kEquivocation, "forger " + block->forger().hex() +
-                                                 " signed more than two blocks for slot " +
-                                                 std::to_string(block->slot()));
+  // when it comes in a sync batch, as part of a chain a peer says it is on: a few per peer.
+  const bool extra = chain_.is_extra_header(*block);
+  if (extra) {
+    if (auto ok = count_extra_header(from, source, *block); !ok.ok()) return ok;
+  }
   auto result = apply(block, from);
   if (result.ok()) {
+    if (extra) ++extra_headers_[from];
     note_peer_block(*result);
     // A sync batch's blocks are not voted one by one: the tick votes for where the batch ends.
     if (source == BlockSource::kGossip) maybe_vote();
@@ -126,6 +144,24 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
   // Beyond any clock skew a block is not held (it would crowd out honest early blocks and make
   // /health blame our clock): the refusal stands, and the sender pays its penalty.
   return result.error();
+}
+
+Status ConsensusEngine::count_extra_header(PeerId from, BlockSource source, const Block& block) {
+  auto refuse = [&](const std::string& why) {
+    return make_error(Reason::kEquivocation, "forger " + block.forger().hex() +
+                                                 " signed more than two blocks for slot " +
+                                                 std::to_string(block.slot()) + why);
+  };
+  if (source == BlockSource::kGossip) return refuse("");
+  std::uint64_t epoch = chain_.params().epoch_of(clock_slot());
+  if (epoch != extra_headers_epoch_) {
+    extra_headers_.clear();
+    extra_headers_epoch_ = epoch;
+  }
+  if (extra_headers_[from] >= kMaxExtraHeadersPerPeer)
+    return refuse("; this peer's sync batches brought " + std::to_string(kMaxExtraHeadersPerPeer) +
+                  " such blocks this epoch already");
+  return {};
 }
 
 // A block ahead of our clock is kept (a few of them) and tried again as the clock advances;

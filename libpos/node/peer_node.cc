@@ -63,6 +63,7 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
       return;
     }
     parts->network = std::move(*network);
+    parts->network->set_verifier(&parts->verifier);
     parts->engine->set_transport(parts->network.get());
     PeerNode* self = node.get();
     parts->engine->set_on_change([self]() { self->publish_status(); });

@@ -28,6 +28,7 @@
 #include "event_loop_impl.h"
 #include "pos/clock.h"
 #include "pos/p2p_messages.h"
+#include "pos/verifier.h"
 
 namespace pos {
 namespace {
@@ -38,7 +39,13 @@ constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;
 constexpr std::size_t kMaxAddressBook = 1000;
 // Address-book entries one network group's peers may fill (learn()).
 constexpr std::size_t kMaxAddressesPerSource = 64;
-constexpr std::size_t kMaxSeenTxs = 100'000;
+// Transaction ids per generation of the seen-set (SeenSet): at most twice that are held.
+constexpr std::size_t kSeenTxsGeneration = 50'000;
+// Peers' transactions waiting for their signature checks, all peers together. Each peer's budget
+// bounds its share; this bounds the sum when the verifier falls behind all of them at once.
+constexpr std::size_t kMaxPendingSignatureChecks = 50'000;
+// A backlog of signature checks is logged at most this often.
+constexpr std::uint64_t kBacklogLogMs = 10'000;
 // Vote ids remembered per generation of the seen-set (SeenSet): 50,000 is four minutes of 200
 // validators voting every second, while a vote stops counting after the epoch that follows its
 // target's (about a minute with the default 32 slots of 1 s); at most twice that is held.
@@ -110,8 +117,11 @@ struct Peer {
   std::uint64_t last_ping_ms = 0;
   double tokens = 0;
   std::uint64_t tokens_ms = 0;
+  TokenBucket byte_budget;
   TokenBucket vote_budget;
   TokenBucket evidence_budget;
+  TokenBucket tx_signature_budget;
+  TokenBucket unfunded_tx_budget;
   bool blocks_requested = false;
   std::uint64_t blocks_requested_ms = 0;
   // Its chain forks below our finalized block: nothing to sync from it. It may be a victim fed
@@ -120,8 +130,15 @@ struct Peer {
   bool conflicts_finalized = false;
   std::uint64_t conflicts_since_ms = 0;
   std::size_t queued_bytes = 0;
+  std::size_t pending_signature_checks = 0;  // its transactions at the verifier
   kj::Promise<void> reading = nullptr;
   kj::Promise<void> sending = kj::READY_NOW;
+};
+
+// Whom a ban is for: an IP address, and a node id once its hello came.
+struct Offender {
+  std::string ip;
+  std::optional<Hash> node_id;
 };
 
 struct AddressEntry {
@@ -228,6 +245,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       entry.self = false;
     }
   }
+
+  void set_verifier(SignatureVerifier* verifier) { verifier_ = verifier; }
 
   void isolate() {
     book_.clear();
@@ -414,6 +433,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     peer->tokens = config_.max_messages_per_second;
     peer->vote_budget = {static_cast<double>(config_.max_vote_burst), now};
     peer->evidence_budget = {static_cast<double>(config_.max_evidence_burst), now};
+    peer->byte_budget = {byte_burst(), now};
+    peer->tx_signature_budget = {static_cast<double>(config_.max_tx_signature_burst), now};
+    peer->unfunded_tx_budget = {static_cast<double>(config_.max_unfunded_tx_burst), now};
     if (inbound) {
       // Dropping the stream closes it: banned, or over a limit of inbound connections in all,
       // from its address, or from its network group.
@@ -479,10 +501,14 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     log("peer " + peer.remote + " misbehaves (+" + std::to_string(penalty) +
         "): " + error.to_string());
     if (peer.misbehaviour < 100) return;
-    std::uint64_t until = clock_.now_ms() + config_.ban_ms;
-    if (config_.ban_by_ip) banned_ips_[peer.remote_ip] = until;
-    if (peer.ready) banned_nodes_[peer.hello.node_id] = until;
+    ban(Offender{peer.remote_ip, peer.ready ? std::optional(peer.hello.node_id) : std::nullopt});
     drop(peer, "banned: " + error.to_string());
+  }
+
+  void ban(const Offender& offender) {
+    std::uint64_t until = clock_.now_ms() + config_.ban_ms;
+    if (config_.ban_by_ip) banned_ips_[offender.ip] = until;
+    if (offender.node_id) banned_nodes_[*offender.node_id] = until;
   }
 
   // ---- frames -----------------------------------------------------------------------------
@@ -522,10 +548,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     relay(encode_frame(Txs{txs}), except);
   }
 
-  void remember_tx(const Hash& id) {
-    if (seen_txs_.size() >= kMaxSeenTxs) seen_txs_.clear();
-    seen_txs_.insert(id);
-  }
+  void remember_tx(const Hash& id) { seen_txs_.insert(id); }
 
   void relay_votes(const std::vector<VotePtr>& votes, std::uint64_t except) {
     if (votes.empty()) return;
@@ -585,6 +608,11 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       p->last_frame_ms = clock_.now_ms();
       if (!take_token(*p)) {
         refuse(*p, Error{Reason::kRateLimited, "over its message rate"});
+      } else if (!take_bytes(*p, frame->size())) {
+        refuse(*p,
+               Error{Reason::kRateLimited,
+                     "a frame of " + std::to_string(frame->size()) + " bytes over its budget of " +
+                         std::to_string(config_.max_bytes_per_second) + " bytes a second"});
       } else {
         auto message = decode_frame(*frame, chain_id_);
         if (!message.ok())
@@ -603,11 +631,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   template <class T>
   void cut_to_budget(Peer& peer, TokenBucket& budget, std::uint32_t rate, std::uint32_t burst,
                      std::vector<T>& items, const char* what) {
-    std::uint64_t now = clock_.now_ms();
-    budget.tokens = std::min(
-        static_cast<double>(burst),
-        budget.tokens + rate * static_cast<double>(since(now, budget.refilled_ms)) / 1000.0);
-    budget.refilled_ms = now;
+    refill(budget, rate, burst);
     auto allowed = std::min(items.size(), static_cast<std::size_t>(budget.tokens));
     budget.tokens -= static_cast<double>(allowed);
     if (allowed == items.size()) return;
@@ -624,6 +648,26 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       refuse(peer, verdict.error());
       if (peer.closing) break;
     }
+  }
+
+  void refill(TokenBucket& budget, double rate, double burst) {
+    std::uint64_t now = clock_.now_ms();
+    budget.tokens = std::min(
+        burst, budget.tokens + rate * static_cast<double>(since(now, budget.refilled_ms)) / 1000.0);
+    budget.refilled_ms = now;
+  }
+
+  // Twice the rate, and never less than the largest frame.
+  double byte_burst() const {
+    return std::max(2 * static_cast<double>(config_.max_bytes_per_second),
+                    static_cast<double>(kMaxFrameBytes));
+  }
+
+  bool take_bytes(Peer& peer, std::size_t bytes) {
+    refill(peer.byte_budget, static_cast<double>(config_.max_bytes_per_second), byte_burst());
+    if (peer.byte_budget.tokens < static_cast<double>(bytes)) return false;
+    peer.byte_budget.tokens -= static_cast<double>(bytes);
+    return true;
   }
 
   bool take_token(Peer& peer) {
@@ -717,15 +761,114 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (a.port != 0 && !a.host.empty()) learn(a, source);
   }
 
+  // The cheap checks first, then the signature budget, then the signatures of what is left, in
+  // parallel off the loop; what passes goes to the node. A transaction dropped for a budget or
+  // the verifier's backlog is not remembered: from another peer it still counts.
   void on(Peer& peer, Txs& message) {
     std::vector<TransactionPtr> fresh;
-    for (const auto& tx : message.txs) {
-      if (seen_txs_.contains(tx->id()) || handler_.has_transaction(tx->id())) continue;
-      remember_tx(tx->id());
-      fresh.push_back(tx);
-    }
+    std::unordered_set<Hash> in_message;  // a transaction twice in one message is looked at once
+    for (const auto& tx : message.txs)
+      if (!seen_txs_.contains(tx->id()) && !handler_.has_transaction(tx->id()) &&
+          in_message.insert(tx->id()).second)
+        fresh.push_back(tx);
     if (fresh.empty()) return;
-    penalise(peer, handler_.receive_transactions(peer.id, fresh));
+    auto verdicts = handler_.screen_transactions(fresh);
+    std::vector<TransactionPtr> passed;
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      if (verdicts[i].ok())
+        passed.push_back(fresh[i]);
+      else
+        remember_tx(fresh[i]->id());
+    }
+    penalise_txs(peer, verdicts);
+    if (peer.closing) return;
+    cut_to_budget(peer, peer.tx_signature_budget, config_.max_tx_signatures_per_second,
+                  config_.max_tx_signature_burst, passed, "transactions");
+    if (peer.closing || passed.empty()) return;
+    check_signatures_then_admit(peer, std::move(passed));
+  }
+
+  void check_signatures_then_admit(Peer& peer, std::vector<TransactionPtr> txs) {
+    if (verifier_ == nullptr) {
+      for (const auto& tx : txs) remember_tx(tx->id());
+      return admit_txs(peer.id, txs);
+    }
+    // Each peer's share of the backlog is its burst, and all of them together are bounded too.
+    // Beyond either the batch is dropped unblamed (the peer kept within its budget; the verifier
+    // fell behind) and unremembered.
+    if (peer.pending_signature_checks + txs.size() > config_.max_tx_signature_burst ||
+        pending_signature_checks_ + txs.size() > kMaxPendingSignatureChecks) {
+      std::uint64_t now = clock_.now_ms();
+      if (since(now, backlog_logged_ms_) >= kBacklogLogMs) {
+        backlog_logged_ms_ = now;
+        log("dropped " + std::to_string(txs.size()) + " transactions from " + peer.remote + ": " +
+            std::to_string(pending_signature_checks_) + " wait for their signature checks");
+      }
+      return;
+    }
+    for (const auto& tx : txs) remember_tx(tx->id());
+    peer.pending_signature_checks += txs.size();
+    pending_signature_checks_ += txs.size();
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+    auto fulfiller =
+        std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
+    verifier_->verify_all_async(txs, [fulfiller]() { (*fulfiller)->fulfill(); });
+    tasks_.add(
+        paf.promise.then([this, id = peer.id, sender = Offender{peer.remote_ip, peer.hello.node_id},
+                          txs = std::move(txs)]() {
+          pending_signature_checks_ -= txs.size();
+          if (auto it = peers_.find(id); it != peers_.end())
+            it->second->pending_signature_checks -= txs.size();
+          admit_txs(id, txs, &sender);
+        }));
+  }
+
+  // The node admits what it will (each signature's verdict is already kept on its transaction);
+  // the sender pays for each refusal. One that left before its signatures were checked is banned
+  // for a refusal no honest node earns (a bad signature): leaving must not be a way out.
+  void admit_txs(std::uint64_t peer_id, const std::vector<TransactionPtr>& txs,
+                 const Offender* sender = nullptr) {
+    auto verdicts = handler_.receive_transactions(peer_id, txs);
+    auto it = peers_.find(peer_id);
+    if (it != peers_.end() && !it->second->closing) return penalise_txs(*it->second, verdicts);
+    if (sender == nullptr) return;
+    for (const auto& verdict : verdicts)
+      if (!verdict.ok() && reason_info(verdict.reason()).peer_penalty >= 100) {
+        ban(*sender);
+        log("banned " + sender->ip + " after it left: " + verdict.error().to_string());
+        return;
+      }
+  }
+
+  // penalise(), and refusals as unfunded (no penalty each) draw on the peer's unfunded budget:
+  // a message that overdraws it costs rate_limited's penalty.
+  void penalise_txs(Peer& peer, const std::vector<Status>& verdicts) {
+    std::size_t unfunded = 0;
+    for (const auto& verdict : verdicts)
+      if (!verdict.ok() && is_unfunded(verdict.reason())) ++unfunded;
+    if (unfunded > 0) {
+      refill(peer.unfunded_tx_budget, config_.max_unfunded_txs_per_second,
+             config_.max_unfunded_tx_burst);
+      if (peer.unfunded_tx_budget.tokens >= static_cast<double>(unfunded)) {
+        peer.unfunded_tx_budget.tokens -= static_cast<double>(unfunded);
+      } else {
+        peer.unfunded_tx_budget.tokens = 0;
+        refuse(peer, Error{Reason::kRateLimited,
+                           std::to_string(unfunded) + " unfunded transactions over its budget of " +
+                               std::to_string(config_.max_unfunded_txs_per_second) + " a second"});
+        if (peer.closing) return;
+      }
+    }
+    penalise(peer, verdicts);
+  }
+
+  // The refusals of no penalty that the node's pool alone does not explain (pool_full does: an
+  // honest peer relays what its own pool took).
+  static bool is_unfunded(Reason reason) {
+    return reason == Reason::kStaleNonce || reason == Reason::kNonceGap ||
+           reason == Reason::kInsufficientFunds || reason == Reason::kInsufficientStake ||
+           reason == Reason::kSlashed || reason == Reason::kFeeTooLow ||
+           reason == Reason::kSenderLimit || reason == Reason::kReplacementUnderpriced;
   }
 
   void on(Peer& peer, Votes& message) {
@@ -923,7 +1066,10 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   std::mt19937_64 random_{std::random_device{}()};
   std::map<std::string, std::uint64_t> banned_ips_;
   std::map<Hash, std::uint64_t> banned_nodes_;
-  std::unordered_set<Hash> seen_txs_;
+  SeenSet seen_txs_{kSeenTxsGeneration};
+  SignatureVerifier* verifier_ = nullptr;
+  std::size_t pending_signature_checks_ = 0;
+  std::uint64_t backlog_logged_ms_ = 0;
   SeenSet seen_votes_{kSeenVotesGeneration};
   SeenSet seen_evidence_{kSeenEvidenceGeneration};
   std::optional<std::uint64_t> syncing_from_;
@@ -971,6 +1117,9 @@ void PeerNetwork::connect(const std::string& address) {
 }
 void PeerNetwork::isolate() {
   impl_->isolate();
+}
+void PeerNetwork::set_verifier(SignatureVerifier* verifier) {
+  impl_->set_verifier(verifier);
 }
 void PeerNetwork::broadcast_block(const BlockPtr& block, PeerId except) {
   impl_->broadcast_block(block, except);

@@ -23,10 +23,14 @@
 //   evidence  evidence id (32)   -> the evidence's bytes, for evidence not yet on the main chain
 //   sets      u64 epoch          -> u32 n || n * (public key (32) || u64 weight): validators(e)
 //             from each epoch e up to the snapshot's whose set changed
-// Schema 7 holds protocol v2 blocks with validator sets and unbonding that follow finality and
-// downtime jailing, and the consensus snapshot. Schema 6 is schema 7 without the snapshot: its
-// first commit (the first snapshot, once the chain opened) upgrades it in place, so a refused
-// open leaves it as it was; until then, and for a reader, it has no snapshot. Schemas 3 to 5
+//   side      u64 height || block hash (32) -> nothing (the checksum alone), for every stored
+//             block off the main chain
+// Schema 8 holds protocol v2 blocks with validator sets and unbonding that follow finality and
+// downtime jailing, the consensus snapshot, and the side table. Schema 7 is schema 8 without the
+// side table, schema 6 schema 7 without the snapshot: the first commit (the first snapshot, once
+// the chain opened) upgrades either in place, and lists the stored side blocks, so a refused
+// open leaves it as it was; until then, and for a reader, it has no snapshot (6) and no side
+// blocks (6, 7). Schemas 3 to 5
 // (earlier v2) and 1 and 2 (protocol v1) are refused, not converted: their chain is another
 // network's. Integers are big-endian. A StorageBatch is one write transaction: a crash leaves the
 // state before or after it, never a mix.
@@ -44,6 +48,7 @@
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_set>
 
 #include "byte_reader.h"
 #include "encoding.h"
@@ -60,7 +65,7 @@ constexpr std::array<unsigned char, crypto_shorthash_KEYBYTES> kChecksumKey = {
     'l', 'i', 'b', 'p', 'o', 's', '-', 's', 't', 'o', 'r', 'e', '-', 'v', '1', '\0'};
 
 constexpr const char* kTables[] = {"meta", "blocks",    "main",   "accounts", "stakers", "undo",
-                                   "txs",  "addresses", "epochs", "evidence", "sets"};
+                                   "txs",  "addresses", "epochs", "evidence", "sets",    "side"};
 enum Table {
   kMeta,
   kBlocks,
@@ -72,11 +77,21 @@ enum Table {
   kAddresses,
   kEpochs,
   kEvidence,
-  kSets,  // since schema 7: always the last table
+  kSets,  // since schema 7
+  kSide,  // since schema 8: always the last table
   kTableCount
 };
 // The schema that gained the consensus snapshot and the sets table.
 constexpr std::uint32_t kSnapshotSchema = 7;
+// The schema that gained the side table.
+constexpr std::uint32_t kSideSchema = 8;
+
+// How many of the tables, in kTables order, a dir of `version` has.
+int tables_of(std::uint32_t version) {
+  if (version < kSnapshotSchema) return kSets;
+  if (version < kSideSchema) return kSide;
+  return kTableCount;
+}
 
 Error storage_error(const std::string& message) {
   return make_error(Reason::kStorage, message);
@@ -215,9 +230,11 @@ struct LmdbStorage::Impl {
   MDB_env* env = nullptr;
   std::array<MDB_dbi, kTableCount> dbi{};
   std::size_t map_size = 0;
-  // False for a schema-6 dir until its first commit (upgrade_pending) upgrades it, or for good
-  // when it is open read-only.
+  // False for a schema-6 dir (has_sets) or a schema-6 or 7 dir (has_side) until its first commit
+  // (upgrade_pending) upgrades it, or for good when it is open read-only.
   std::atomic<bool> has_sets = true;
+  std::atomic<bool> has_side = true;
+  std::uint32_t version = LmdbStorage::kSchemaVersion;
   bool upgrade_pending = false;
   mutable MapLock map_mutex;  // shared by read transactions, exclusive for a resize
 
@@ -341,8 +358,7 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
                          "), which this libpos (protocol v2) cannot read or convert: that network "
                          "is gone. Move the directory aside or delete it (rm -r " +
                          dir.string() + "), then start again to sync the v2 network");
-  if ((rc = open_tables(txn.get(), dbi, false, missing,
-                        version < kSnapshotSchema ? kSets : kTableCount)) != 0)
+  if ((rc = open_tables(txn.get(), dbi, false, missing, tables_of(version))) != 0)
     return storage_error(data.string() + ": table \"" + missing + "\" is missing (" +
                          lmdb_message(rc) + "): damaged, or not a libpos data dir");
   return {};
@@ -388,13 +404,16 @@ Result<std::unique_ptr<LmdbStorage>> LmdbStorage::open(const fs::path& dir, Lmdb
 
   MDB_txn* txn = nullptr;
   bool create = existing == 0;
-  // A schema-6 dir gains the sets table; read-only, it has none and no snapshot.
+  // A schema-6 dir gains the sets table, a schema-7 one the side table; read-only, they have
+  // none (and no snapshot, no side blocks).
+  impl->version = version;
   impl->has_sets = create || version >= kSnapshotSchema;
-  impl->upgrade_pending = !impl->has_sets && !options.read_only;
+  impl->has_side = create || version >= kSideSchema;
+  impl->upgrade_pending = !impl->has_side && !options.read_only;
   if ((rc = mdb_txn_begin(impl->env, nullptr, create ? 0 : MDB_RDONLY, &txn)) != 0)
     return storage_error(dir.string() + ": " + lmdb_message(rc));
   std::string missing;
-  rc = open_tables(txn, impl->dbi, create, missing, impl->has_sets ? kTableCount : kSets);
+  rc = open_tables(txn, impl->dbi, create, missing, create ? kTableCount : tables_of(version));
   if (rc == 0 && create) {
     detail::ByteWriter w(4);
     w.u32(kSchemaVersion);
@@ -476,11 +495,11 @@ std::optional<Account> LmdbStorage::account(const Address& address) const {
 namespace {
 
 // Calls fn(key, payload) for every record of a table, in key order.
-void scan(MDB_env* env, MapLock& map_mutex, MDB_dbi dbi, Table table,
-          const std::function<void(ByteView, ByteView)>& fn, std::size_t key_size = 32) {
-  ReadTxn txn(env, map_mutex);
+// Calls fn(key, payload) for each record of the table in key order, in txn, until fn says stop.
+void scan_in(MDB_txn* txn, MDB_dbi dbi, Table table,
+             const std::function<bool(ByteView, ByteView)>& fn, std::size_t key_size) {
   MDB_cursor* cursor = nullptr;
-  int rc = mdb_cursor_open(txn.get(), dbi, &cursor);
+  int rc = mdb_cursor_open(txn, dbi, &cursor);
   if (rc != 0) throw StorageError("cannot open a cursor: " + lmdb_message(rc));
   struct Closer {
     MDB_cursor* c;
@@ -491,11 +510,24 @@ void scan(MDB_env* env, MapLock& map_mutex, MDB_dbi dbi, Table table,
        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
     if (k.mv_size != key_size)
       throw StorageError(std::string("damaged key in table \"") + kTables[table] + "\"");
-    fn(ByteView(static_cast<const std::uint8_t*>(k.mv_data), k.mv_size), unseal(v, table));
+    if (!fn(ByteView(static_cast<const std::uint8_t*>(k.mv_data), k.mv_size), unseal(v, table)))
+      return;
   }
   if (rc != MDB_NOTFOUND)
     throw StorageError(std::string("scan of table \"") + kTables[table] +
                        "\" failed: " + lmdb_message(rc));
+}
+
+void scan(MDB_env* env, MapLock& map_mutex, MDB_dbi dbi, Table table,
+          const std::function<void(ByteView, ByteView)>& fn, std::size_t key_size = 32) {
+  ReadTxn txn(env, map_mutex);
+  scan_in(
+      txn.get(), dbi, table,
+      [&](ByteView key, ByteView value) {
+        fn(key, value);
+        return true;
+      },
+      key_size);
 }
 
 }  // namespace
@@ -557,6 +589,24 @@ std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> LmdbStorage::past_validat
   return out;
 }
 
+std::vector<std::pair<std::uint64_t, Hash>> LmdbStorage::side_blocks(std::uint64_t height,
+                                                                     std::size_t limit) const {
+  std::vector<std::pair<std::uint64_t, Hash>> out;
+  if (!impl_->has_side || limit == 0) return out;
+  ReadTxn txn(impl_->env, impl_->map_mutex);
+  scan_in(
+      txn.get(), impl_->dbi[kSide], kSide,
+      [&](ByteView key, ByteView value) {
+        if (!value.empty()) throw StorageError("damaged record in table \"side\"");
+        std::uint64_t at = detail::read_u64_be(key.data());
+        if (at >= height) return false;
+        out.emplace_back(at, Hash::from_bytes(key.subspan(8)));
+        return out.size() < limit;
+      },
+      40);
+  return out;
+}
+
 std::optional<ChainMeta> LmdbStorage::meta() const {
   ReadTxn txn(impl_->env, impl_->map_mutex);
   auto tip =
@@ -607,11 +657,56 @@ ByteView text(std::string_view s) {
   return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
 }
 
-// Schema 6 to 7, in the write transaction of the first commit: the sets table and the version.
-int upgrade_to_snapshots(MDB_txn* txn, std::array<MDB_dbi, kTableCount>& dbi) {
-  int rc = mdb_dbi_open(txn, kTables[kSets], MDB_CREATE, &dbi[kSets]);
+Bytes side_key(std::uint64_t height, const Hash& hash) {
+  Bytes key = height_key(height);
+  key.insert(key.end(), hash.bytes.begin(), hash.bytes.end());
+  return key;
+}
+
+// The side table of a dir written before it: every stored block (each has an epochs record)
+// that the main table does not name. Read once, at the upgrade.
+int list_side_blocks(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi) {
+  std::unordered_set<Hash> main;
+  scan_in(
+      txn, dbi[kMain], kMain,
+      [&](ByteView, ByteView value) {
+        if (value.size() != 32) throw StorageError("damaged record in table \"main\"");
+        main.insert(Hash::from_bytes(value));
+        return true;
+      },
+      8);
+  std::vector<Hash> side;
+  scan_in(
+      txn, dbi[kEpochs], kEpochs,
+      [&](ByteView key, ByteView) {
+        Hash hash = Hash::from_bytes(key);
+        if (!main.contains(hash)) side.push_back(hash);
+        return true;
+      },
+      32);
+  for (const Hash& hash : side) {
+    MDB_val k = as_val(hash.view());
+    MDB_val v;
+    int rc = mdb_get(txn, dbi[kBlocks], &k, &v);
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc != 0) return rc;
+    auto block = decode_block(unseal(v, kBlocks));
+    if (!block.ok() || (*block)->hash() != hash)
+      throw StorageError("damaged block record " + hash.hex());
+    if ((rc = put(txn, dbi[kSide], side_key((*block)->height(), hash), {})) != 0) return rc;
+  }
+  return 0;
+}
+
+// Schema 6 or 7 to 8, in the write transaction of the first commit: the tables it lacks, the
+// side blocks listed, and the version.
+int upgrade(MDB_txn* txn, std::array<MDB_dbi, kTableCount>& dbi, std::uint32_t from) {
+  int rc = 0;
+  if (from < kSnapshotSchema) rc = mdb_dbi_open(txn, kTables[kSets], MDB_CREATE, &dbi[kSets]);
+  if (rc == 0) rc = mdb_dbi_open(txn, kTables[kSide], MDB_CREATE, &dbi[kSide]);
+  if (rc == 0) rc = list_side_blocks(txn, dbi);
   detail::ByteWriter w(4);
-  w.u32(kSnapshotSchema);
+  w.u32(kSideSchema);
   return rc != 0 ? rc : put(txn, dbi[kMeta], text("schema"), std::move(w).take());
 }
 
@@ -684,6 +779,16 @@ int write_batch(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi,
     detail::write_validator_set(w, *set);
     if (!step(put(txn, dbi[kSets], height_key(epoch), std::move(w).take()))) return rc;
   }
+  for (const auto& [height, hash] : batch.side_erase)
+    if (!step(del(txn, dbi[kSide], side_key(height, hash)))) return rc;
+  for (const auto& [height, hash] : batch.side_put)
+    if (!step(put(txn, dbi[kSide], side_key(height, hash), {}))) return rc;
+  for (const auto& [height, hash] : batch.blocks_erase) {
+    if (!step(del(txn, dbi[kBlocks], hash.view())) || !step(del(txn, dbi[kUndo], hash.view())) ||
+        !step(del(txn, dbi[kEpochs], hash.view())) ||
+        !step(del(txn, dbi[kSide], side_key(height, hash))))
+      return rc;
+  }
   if (batch.snapshot && !step(put(txn, dbi[kMeta], text("snapshot"), *batch.snapshot))) return rc;
   if (batch.meta) {
     detail::ByteWriter w(40);
@@ -710,15 +815,27 @@ Status LmdbStorage::commit(const StorageBatch& batch) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(impl_->env, nullptr, 0, &txn);
     if (rc != 0) return storage_error("cannot begin a write transaction: " + lmdb_message(rc));
-    if (impl_->upgrade_pending) rc = upgrade_to_snapshots(txn, impl_->dbi);
+    if (impl_->upgrade_pending) {
+      try {
+        rc = upgrade(txn, impl_->dbi, impl_->version);
+      } catch (const StorageError& e) {
+        mdb_txn_abort(txn);
+        return storage_error(impl_->dir.string() + ": cannot upgrade to schema " +
+                             std::to_string(kSideSchema) + ": " + e.what());
+      }
+    }
     if (rc == 0) rc = write_batch(txn, impl_->dbi, batch);
     if (rc == 0)
       rc = mdb_txn_commit(txn);
     else
       mdb_txn_abort(txn);
     if (rc == 0) {
-      impl_->upgrade_pending = false;
-      impl_->has_sets = true;
+      if (impl_->upgrade_pending) {
+        impl_->upgrade_pending = false;
+        impl_->version = kSideSchema;
+        impl_->has_sets = true;
+        impl_->has_side = true;
+      }
       return {};
     }
     if (rc != MDB_MAP_FULL) return storage_error("commit failed: " + lmdb_message(rc));

@@ -3,6 +3,8 @@
 // a ban. Honest nodes stay up, drop and ban it, keep consensus, and keep the evidence.
 #include <catch2/catch.hpp>
 
+#include <future>
+
 #include "peer_test_support.h"
 
 using namespace pos;
@@ -439,4 +441,229 @@ TEST_CASE("an inbound hello naming a seed's address does not stop the node diall
       if (p.node_id == seed.node_id()) return true;
     return false;
   }));
+}
+
+namespace {
+
+// `count` distinct transfers from users[0], nonces from `first`, with signatures never checked
+// here (the stand-in node judges them by tx_verdict): cheap to make in the thousands.
+std::vector<TransactionPtr> unsigned_transfers(const Fixture& f, std::uint64_t first,
+                                               std::size_t count) {
+  std::vector<TransactionPtr> txs;
+  for (std::uint64_t nonce = first; nonce < first + count; ++nonce) {
+    TxFields fields;
+    fields.chain_id = f.keys.chain_id();
+    fields.sender = f.keys.users[0].public_key();
+    fields.receiver = f.keys.users[1].public_key();
+    fields.amount = 1;
+    fields.fee = 1;
+    fields.nonce = nonce;
+    txs.push_back(Transaction::make(fields, Signature{}));
+  }
+  return txs;
+}
+
+Status refuse_as(Reason reason) {
+  return make_error(reason, std::string(reason_code(reason)));
+}
+
+}  // namespace
+
+TEST_CASE("transactions refused as unfunded draw on a budget: a flood of them is penalised",
+          "[p2p][net][hostile][adversary][txs]") {
+  Fixture f;
+  PeerNetworkConfig defaults;
+  REQUIRE(defaults.max_unfunded_tx_burst == 2000);
+  REQUIRE(defaults.max_unfunded_txs_per_second == 200);
+  BareNetwork n(f);
+  n.set_tx_verdict([](const Transaction&) { return refuse_as(Reason::kInsufficientFunds); });
+  REQUIRE(reason_info(Reason::kInsufficientFunds).peer_penalty == 0);
+  const int over = reason_info(Reason::kRateLimited).peer_penalty;
+  RawPeer evil(n.port());
+  evil.send(hello_for(f, 71));
+  RawPeer other(n.port());
+  other.send(hello_for(f, 72));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+
+  // The burst: two full messages of unfunded transactions cost nothing (a peer on another tip
+  // relays some in good faith), and none reaches a signature check or the node's pool.
+  std::uint64_t nonce = 0;
+  for (int i = 0; i < 2; ++i) {
+    evil.send(p2p::Txs{unsigned_transfers(f, nonce, 1000)});
+    nonce += 1000;
+  }
+  REQUIRE(evil.round_trip(1));
+  CHECK(n.handler().txs_screened() == 2000);
+  CHECK(n.handler().txs_received() == 0);
+  CHECK(n.misbehaviour(71) == 0);
+  // One more is over the budget: the message costs rate_limited's penalty once.
+  evil.send(p2p::Txs{unsigned_transfers(f, nonce, 1000)});
+  nonce += 1000;
+  REQUIRE(evil.round_trip(2));
+  CHECK(n.misbehaviour(71) == over);
+  // A second of the node's clock refills 200.
+  f.clock.advance(1000);
+  evil.send(p2p::Txs{unsigned_transfers(f, nonce, 200)});
+  nonce += 200;
+  REQUIRE(evil.round_trip(3));
+  CHECK(n.misbehaviour(71) == over);
+  // A flood that goes on is banned; the other peer's few refusals cost it nothing.
+  other.send(p2p::Txs{unsigned_transfers(f, 1'000'000, 10)});
+  REQUIRE(other.round_trip(4));
+  bool closed = false;
+  for (int i = 0; i < 100 / over + 1 && !closed; ++i) {
+    evil.send(p2p::Txs{unsigned_transfers(f, nonce, 10)});
+    nonce += 10;
+    closed = !evil.round_trip(10 + static_cast<std::uint64_t>(i), 5);
+  }
+  CHECK(closed);
+  CHECK(n.misbehaviour(72) == 0);
+  CHECK(n.status().peers.size() == 1);
+  CHECK(n.handler().txs_received() == 0);
+}
+
+TEST_CASE("transactions beyond the per-peer signature budget are dropped unchecked and penalised",
+          "[p2p][net][hostile][adversary][txs]") {
+  Fixture f;
+  PeerNetworkConfig defaults;
+  const std::size_t burst = defaults.max_tx_signature_burst;
+  const std::size_t rate = defaults.max_tx_signatures_per_second;
+  REQUIRE(burst == 10'000);
+  REQUIRE(rate == 5'000);
+  BareNetwork n(f);
+  const int over = reason_info(Reason::kRateLimited).peer_penalty;
+  RawPeer evil(n.port());
+  evil.send(hello_for(f, 73));
+  RawPeer other(n.port());
+  other.send(hello_for(f, 74));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+
+  // Eleven full messages at once (the clock stands still): the burst reaches the node, the
+  // eleventh message's transactions are dropped, and it costs the penalty once.
+  auto flood = unsigned_transfers(f, 0, burst + p2p::kMaxTxsPerMessage);
+  for (std::size_t i = 0; i < flood.size(); i += p2p::kMaxTxsPerMessage)
+    evil.send(p2p::Txs{{flood.begin() + static_cast<long>(i),
+                        flood.begin() + static_cast<long>(i + p2p::kMaxTxsPerMessage)}});
+  REQUIRE(evil.round_trip(1));
+  CHECK(n.handler().txs_received() == burst);
+  CHECK(n.misbehaviour(73) == over);
+  // A tenth of a second refills a tenth of the rate.
+  f.clock.advance(100);
+  evil.send(p2p::Txs{unsigned_transfers(f, 100'000, p2p::kMaxTxsPerMessage)});
+  REQUIRE(evil.round_trip(2));
+  CHECK(n.handler().txs_received() == burst + rate / 10);
+  CHECK(n.misbehaviour(73) == 2 * over);
+  // What was dropped was not remembered: from a peer within its budget it reaches the node.
+  std::vector<TransactionPtr> dropped(flood.begin() + static_cast<long>(burst), flood.end());
+  other.send(p2p::Txs{dropped});
+  REQUIRE(other.round_trip(3));
+  CHECK(n.handler().txs_received() == burst + rate / 10 + dropped.size());
+  CHECK(n.misbehaviour(74) == 0);
+}
+
+TEST_CASE("frames beyond a peer's byte budget are not decoded and are penalised",
+          "[p2p][net][hostile][adversary][txs]") {
+  Fixture f;
+  PeerNetworkConfig config;
+  config.max_bytes_per_second = 1;  // the bucket still holds one frame of the largest size
+  BareNetwork n(f, config);
+  // Refusals that cost nothing and draw on no budget but the bytes (the pool is full, say).
+  n.set_tx_verdict([](const Transaction&) { return refuse_as(Reason::kPoolFull); });
+  const int over = reason_info(Reason::kRateLimited).peer_penalty;
+  RawPeer evil(n.port());
+  evil.send(hello_for(f, 75));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  p2p::Txs message{unsigned_transfers(f, 0, p2p::kMaxTxsPerMessage)};
+  const std::size_t frame = p2p::encode_frame(message).size();
+  // The hello and the pings of round trips are small frames: one fewer big one fits.
+  const std::size_t fit = p2p::kMaxFrameBytes / frame - 1;
+  for (std::size_t i = 0; i < fit; ++i) evil.send(message);
+  REQUIRE(evil.round_trip(1));
+  CHECK(n.misbehaviour(75) == 0);
+  CHECK(n.handler().txs_screened() == p2p::kMaxTxsPerMessage);  // the rest were seen before
+  // Two frames of new transactions: the bucket holds one at most. A frame over it is not
+  // decoded (its transactions are not screened) and costs the penalty.
+  p2p::Txs fresh{unsigned_transfers(f, 10'000, p2p::kMaxTxsPerMessage)};
+  evil.send(fresh);
+  evil.send(fresh);
+  REQUIRE(evil.round_trip(2));
+  const std::size_t decoded =
+      (n.handler().txs_screened() - p2p::kMaxTxsPerMessage) / p2p::kMaxTxsPerMessage;
+  CHECK(decoded <= 1);
+  CHECK(n.misbehaviour(75) == over * static_cast<int>(2 - decoded));
+  // With time the bucket refills at the configured rate (1 byte a second here): not soon.
+  f.clock.advance(1000);
+  evil.send(fresh);
+  REQUIRE(evil.round_trip(3));
+  CHECK(n.misbehaviour(75) == over * static_cast<int>(3 - decoded));
+}
+
+TEST_CASE("the transaction seen-set forgets its oldest half, never everything at once",
+          "[p2p][net][txs]") {
+  Fixture f;
+  PeerNetworkConfig config;
+  config.max_bytes_per_second = 64 * 1024 * 1024;
+  BareNetwork n(f, config);
+  n.set_tx_verdict([](const Transaction&) { return refuse_as(Reason::kPoolFull); });
+  RawPeer peer(n.port());
+  peer.send(hello_for(f, 76));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  // 101 messages of 1,000 new transactions: more than 100,000 ids.
+  std::vector<p2p::Txs> messages;
+  for (std::uint64_t i = 0; i < 101; ++i)
+    messages.push_back(p2p::Txs{unsigned_transfers(f, i * 1000, 1000)});
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    peer.send(messages[i]);
+    if (i % 20 == 19) REQUIRE(peer.round_trip(i));
+  }
+  REQUIRE(peer.round_trip(1000));
+  REQUIRE(n.handler().txs_screened() == 101'000);
+  // The latest 50,000 are remembered: seen before, they are not screened again.
+  peer.send(messages[51]);
+  peer.send(messages[100]);
+  REQUIRE(peer.round_trip(1001));
+  CHECK(n.handler().txs_screened() == 101'000);
+  // The oldest are forgotten (at most 100,000 are held), and looked at again.
+  peer.send(messages[0]);
+  REQUIRE(peer.round_trip(1002));
+  CHECK(n.handler().txs_screened() == 102'000);
+  CHECK(n.misbehaviour(76) == 0);
+}
+
+TEST_CASE(
+    "a peer that sends forged transactions and leaves before their check is banned all the same",
+    "[p2p][net][hostile][adversary][txs]") {
+  Fixture f;
+  SignatureVerifier verifier(0);
+  BareNetwork n(f);
+  n.check_signatures_on(verifier);
+  // The verifier's thread is held in a batch of the test's own until the peer has gone, so the
+  // forged transaction's verdict comes after it left.
+  struct Hold {
+    std::promise<void> promise;
+    bool released = false;
+    void release() {
+      if (!std::exchange(released, true)) promise.set_value();
+    }
+    ~Hold() { release(); }  // a failed REQUIRE must not leave the verifier's thread waiting
+  } hold;
+  verifier.verify_all_async({}, [held = hold.promise.get_future().share()] { held.wait(); });
+  {
+    RawPeer evil(n.port());
+    evil.send(hello_for(f, 77));
+    REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+    // The same forgery five times in one message: looked at once.
+    auto forged = forged_transfer(f, 0);
+    evil.send(p2p::Txs{std::vector<TransactionPtr>(5, forged)});
+    REQUIRE(evil.round_trip(1));
+    CHECK(n.handler().txs_screened() == 1);
+  }
+  REQUIRE(eventually([&] { return n.status().peers.empty(); }));
+  CHECK(n.status().banned == 0);
+  hold.release();
+  CHECK(eventually([&] { return n.status().banned == 1; }));
+  CHECK(n.handler().txs_received() == 1);
+  RawPeer again(n.port());
+  again.send(hello_for(f, 77));
+  CHECK(again.closed_by_node(5));
 }

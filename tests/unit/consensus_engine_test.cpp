@@ -439,6 +439,17 @@ TEST_CASE("engine: gossip takes two blocks of one forger's slot and drops more; 
   CHECK(f.engine.receive_block(3, fourth, BlockSource::kSync).ok());
   CHECK(f.net.chain->knows(fourth->hash()));
   CHECK(f.transport.evidence_batches.size() == 1);
+  // But only a few from one peer in an epoch of the clock: eight, then refused unstored.
+  std::vector<BlockPtr> more;
+  for (std::uint64_t offset = 4; offset < 14; ++offset) more.push_back(variant(offset));
+  for (std::size_t i = 0; i < 7; ++i)
+    REQUIRE(f.engine.receive_block(3, more[i], BlockSource::kSync).ok());
+  CHECK(f.engine.receive_block(3, more[7], BlockSource::kSync).reason() == Reason::kEquivocation);
+  CHECK_FALSE(f.net.chain->knows(more[7]->hash()));
+  // Another peer has a bound of its own; the next epoch of the clock starts the count again.
+  CHECK(f.engine.receive_block(4, more[7], BlockSource::kSync).ok());
+  f.net.clock.advance(f.net.genesis.params.slot_ms * f.net.genesis.params.epoch_slots);
+  CHECK(f.engine.receive_block(3, more[8], BlockSource::kSync).ok());
 }
 
 TEST_CASE("engine: pending evidence goes to the peers again once an epoch", "[engine][evidence]") {

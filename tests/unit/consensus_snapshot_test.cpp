@@ -54,6 +54,10 @@ class View final : public Storage {
     if (hide_) return {};
     return inner_.past_validator_sets();
   }
+  std::vector<std::pair<std::uint64_t, Hash>> side_blocks(std::uint64_t height,
+                                                          std::size_t limit) const override {
+    return inner_.side_blocks(height, limit);
+  }
   Status commit(const StorageBatch&) override {
     return make_error(Reason::kStorage, "a view writes nothing");
   }

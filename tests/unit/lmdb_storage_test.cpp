@@ -265,12 +265,12 @@ TEST_CASE("opening is refused, changing nothing, for each problem", "[store][lmd
     CHECK(snapshot(data) == before);
   }
   SECTION("a newer schema") {
-    write_schema_version(data, 8);
+    write_schema_version(data, 9);
     auto changed = snapshot(data);
     auto r = open_chain(genesis);
     REQUIRE(r.reason() == Reason::kStorage);
-    CHECK_THAT(r.error().message, Catch::Contains("schema version 8"));
-    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 7"));
+    CHECK_THAT(r.error().message, Catch::Contains("schema version 9"));
+    CHECK_THAT(r.error().message, Catch::Contains("reads schema version 8"));
     CHECK(snapshot(data) == changed);
   }
   SECTION("a protocol v2 data dir of an earlier network (schemas 3 to 5)") {
@@ -431,7 +431,7 @@ TEST_CASE("the consensus snapshot and the past validator sets survive a restart"
 }
 
 TEST_CASE(
-    "a schema-6 data dir opens: read-only as it is, to write upgraded to schema 7, replaying "
+    "a schema-6 data dir opens: read-only as it is, to write upgraded to schema 8, replaying "
     "from genesis once",
     "[store][lmdb][open]") {
   TempDir dir;
@@ -485,9 +485,9 @@ TEST_CASE(
   // An older libpos would take it for a newer schema.
   view.reset();
   chain.reset();
-  write_schema_version(options.data_dir, 8);
+  write_schema_version(options.data_dir, 9);
   CHECK_THAT(LmdbStorage::open(options.data_dir).error().message,
-             Catch::Contains("schema version 8"));
+             Catch::Contains("schema version 9"));
 }
 
 TEST_CASE("damaged bytes in the stored snapshot are reported, not believed", "[store][lmdb]") {
@@ -510,4 +510,127 @@ TEST_CASE("damaged bytes in the stored snapshot are reported, not believed", "[s
   CHECK_THAT(chain.error().message, Catch::Contains("damaged record in table \"meta\""));
   storage.reset();
   CHECK(snapshot(options.data_dir) == damaged);
+}
+
+namespace {
+
+using SideList = std::vector<std::pair<std::uint64_t, Hash>>;
+
+// A chain on disk whose main chain is a1 <- a2 <- a3 <- a4, with a rival branch a1 <- b2 <- b3
+// from an earlier slot stored beside it as side blocks.
+struct SideBranch {
+  TempDir dir;
+  TestNet a;
+  BlockPtr b2, b3;
+
+  explicit SideBranch(NetOptions options) : a(with_dir(options)) {
+    NetOptions in_memory = a.options;
+    in_memory.data_dir.clear();
+    BlockPtr a1 = a.advance();
+    TestNet b(in_memory);
+    b.clock.set(a.clock.now_ms());
+    REQUIRE(b.chain->apply(a1).ok());
+    b2 = b.advance();
+    b3 = b.advance();
+    a.advance(b3->slot());
+    a.advance();
+    a.advance();
+    REQUIRE(a.chain->apply(b2)->kind == ApplyResult::Kind::kSideBranch);
+    REQUIRE(a.chain->apply(b3)->kind == ApplyResult::Kind::kSideBranch);
+  }
+  NetOptions with_dir(NetOptions options) {
+    options.data_dir = dir.path() / "data";
+    return options;
+  }
+  SideList listed() const { return a.storage->side_blocks(UINT64_MAX, 100); }
+  SideList expected() const { return {{2, b2->hash()}, {3, b3->hash()}}; }
+};
+
+}  // namespace
+
+TEST_CASE("side blocks that finality leaves behind are deleted from storage; the main chain stays",
+          "[store][lmdb][reorg]") {
+  NetOptions options;
+  options.epoch_slots = 8;
+  SideBranch s(options);
+  TestNet& a = s.a;
+  CHECK(s.listed() == s.expected());
+  CHECK(a.storage->side_blocks(3, 100) == SideList{{2, s.b2->hash()}});
+  CHECK(a.storage->side_blocks(UINT64_MAX, 1).size() == 1);
+  a.restart();
+  CHECK(s.listed() == s.expected());
+  REQUIRE(a.storage->block(s.b3->hash()));
+
+  while (a.chain->finalized_height() < 4) a.advance_finalizing();
+  CHECK(s.listed().empty());
+  for (const BlockPtr& side : {s.b2, s.b3}) {
+    CHECK_FALSE(a.storage->block(side->hash()));
+    CHECK_FALSE(a.storage->epoch_nonces(side->hash()));
+  }
+  for (std::uint64_t h = 0; h <= a.chain->height(); ++h) {
+    auto hash = a.storage->main_chain_hash(h);
+    REQUIRE(hash);
+    CHECK(a.storage->block(*hash));
+  }
+  // Offered again: b2 forks below the finalized block; b3's parent is gone.
+  CHECK(a.chain->apply(s.b2).reason() == Reason::kConflictsFinalized);
+  CHECK(a.chain->apply(s.b3).reason() == Reason::kUnknownParent);
+  a.restart();
+  CHECK(s.listed().empty());
+  CHECK(a.chain->finalized_height() >= 4);
+}
+
+TEST_CASE("a branch found invalid when connected is deleted from storage, and refused unchecked",
+          "[store][lmdb][reorg]") {
+  TempDir dir;
+  NetOptions options = on_disk(dir);
+  NetOptions in_memory = options;
+  in_memory.data_dir.clear();
+  // Main: a1 <- a2 <- a3. Rival, from later slots: a1 <- b2 <- b3 <- b4, b4 with a bad state
+  // root under a good header, so that it is stored and only connecting it finds it invalid.
+  TestNet a(options);
+  BlockPtr a1 = a.advance();
+  a.advance();
+  BlockPtr a3 = a.advance();
+  TestNet b(in_memory);
+  b.clock.set(a.clock.now_ms());
+  REQUIRE(b.chain->apply(a1).ok());
+  BlockPtr b2 = b.advance(a3->slot());
+  BlockPtr b3 = b.advance();
+  BlockPtr b4 = b.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; });
+  a.clock.set(b.clock.now_ms());
+  REQUIRE(a.chain->apply(b2)->kind == ApplyResult::Kind::kSideBranch);
+  REQUIRE(a.chain->apply(b3)->kind == ApplyResult::Kind::kSideBranch);
+  CHECK(a.chain->apply(b4).reason() == Reason::kBadStateRoot);
+  CHECK(a.chain->tip_hash() == a3->hash());
+  CHECK_FALSE(a.storage->block(b4->hash()));
+  CHECK(a.storage->side_blocks(UINT64_MAX, 100) == SideList{{2, b2->hash()}, {3, b3->hash()}});
+  CHECK(a.chain->apply(b4).reason() == Reason::kInvalidBlock);
+  // After a restart it is checked again, and refused again.
+  a.restart();
+  CHECK(a.chain->apply(b4).reason() == Reason::kBadStateRoot);
+  CHECK_FALSE(a.storage->block(b4->hash()));
+  CHECK(a.chain->tip_hash() == a3->hash());
+}
+
+TEST_CASE("a schema-7 data dir lists its side blocks at its first commit; read-only, none",
+          "[store][lmdb][open]") {
+  NetOptions options;
+  SideBranch s(options);
+  const fs::path data = s.a.options.data_dir;
+  const SideList expected = s.expected();
+  s.a.storage.reset();
+  s.a.chain.reset();
+  write_schema_version(data, 7);
+  LmdbOptions read_only;
+  read_only.read_only = true;
+  CHECK(LmdbStorage::open(data, read_only).value()->side_blocks(UINT64_MAX, 100).empty());
+  {
+    auto storage = LmdbStorage::open(data).value();
+    CHECK(storage->side_blocks(UINT64_MAX, 100).empty());
+    REQUIRE(storage->commit(StorageBatch{}).ok());
+    CHECK(storage->side_blocks(UINT64_MAX, 100) == expected);
+  }
+  // Upgraded to schema 8: a reader sees the side table now.
+  CHECK(LmdbStorage::open(data, read_only).value()->side_blocks(UINT64_MAX, 100) == expected);
 }

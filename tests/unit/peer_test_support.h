@@ -221,12 +221,12 @@ inline std::vector<EvidencePtr> double_votes_for(const Fixture& f, std::uint64_t
   return evidence;
 }
 
-// A NetworkHandler standing in for the node: a chain of its genesis alone, every transaction
-// let through, votes judged by `verdict`, evidence by `evidence_verdict` and blocks by
-// `block_verdict` (set before the network starts; ok for all by default). Like the node, it keeps
-// the votes and evidence it accepts and has the network relay them to every peer but their sender.
-// It records what it was handed; the test thread reads that while the network's loop writes it,
-// hence the lock.
+// A NetworkHandler standing in for the node: a chain of its genesis alone, transactions screened
+// by `tx_verdict` (and all that pass admitted), votes judged by `verdict`, evidence by
+// `evidence_verdict` and blocks by `block_verdict` (set before the network starts; ok for all by
+// default). Like the node, it keeps the votes and evidence it accepts and has the network relay
+// them to every peer but their sender. It records what it was handed; the test thread reads that
+// while the network's loop writes it, hence the lock.
 class RecordingHandler final : public NetworkHandler {
  public:
   explicit RecordingHandler(const Genesis& genesis) : genesis_hash_(genesis.hash()) {}
@@ -236,6 +236,11 @@ class RecordingHandler final : public NetworkHandler {
     return Status{};
   };
   std::function<Status(const Block&)> block_verdict = [](const Block&) { return Status{}; };
+  // The cheap checks' verdict on a transaction (screen_transactions); what passes is admitted.
+  std::function<Status(const Transaction&)> tx_verdict = [](const Transaction&) {
+    return Status{};
+  };
+  bool check_signatures = false;
   std::atomic<bool> takes_blocks = true;  // set by the test thread, read on the loop
   Transport* transport = nullptr;
 
@@ -247,9 +252,30 @@ class RecordingHandler final : public NetworkHandler {
     return {};
   }
   bool has_transaction(const Hash&) const override { return false; }
+  std::vector<Status> screen_transactions(const std::vector<TransactionPtr>& txs) override {
+    std::vector<Status> verdicts;
+    for (const auto& tx : txs) verdicts.push_back(tx_verdict(*tx));
+    std::lock_guard lock(mutex_);
+    txs_screened_ += txs.size();
+    return verdicts;
+  }
+  // Each admitted, or with check_signatures each judged by its signature, as a pool would.
   std::vector<Status> receive_transactions(PeerId,
                                            const std::vector<TransactionPtr>& txs) override {
-    return std::vector<Status>(txs.size());
+    std::vector<Status> verdicts;
+    for (const auto& tx : txs)
+      verdicts.push_back(check_signatures ? tx->check_signature() : Status{});
+    std::lock_guard lock(mutex_);
+    txs_received_ += txs.size();
+    return verdicts;
+  }
+  std::size_t txs_received() const {
+    std::lock_guard lock(mutex_);
+    return txs_received_;
+  }
+  std::size_t txs_screened() const {
+    std::lock_guard lock(mutex_);
+    return txs_screened_;
   }
   Status receive_block(PeerId, const BlockPtr& block, BlockSource) override {
     return block_verdict(*block);
@@ -335,6 +361,8 @@ class RecordingHandler final : public NetworkHandler {
   std::vector<std::pair<PeerId, EvidencePtr>> received_evidence_;
   std::set<Hash> kept_evidence_;
   std::size_t evidence_calls_ = 0;
+  std::size_t txs_received_ = 0;
+  std::size_t txs_screened_ = 0;
 };
 
 // A PeerNetwork alone on its own event loop, listening on a loopback port, with a
@@ -384,6 +412,18 @@ class BareNetwork {
     for (const auto& p : status().peers)
       if (p.node_id.bytes[0] == id) return p.misbehaviour;
     return std::nullopt;
+  }
+  // On the loop: the stand-in node's verdict on the transactions it screens.
+  void set_tx_verdict(std::function<Status(const Transaction&)> verdict) {
+    loop_.call([&] { handler_.tx_verdict = std::move(verdict); });
+  }
+  // On the loop: peers' transaction signatures are checked on `verifier` (which must outlive
+  // this), and the stand-in node refuses those that do not verify.
+  void check_signatures_on(SignatureVerifier& verifier) {
+    loop_.call([&] {
+      network_->set_verifier(&verifier);
+      handler_.check_signatures = true;
+    });
   }
   void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except = 0) {
     loop_.call([&] { network_->broadcast_votes(votes, except); });

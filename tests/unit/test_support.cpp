@@ -55,6 +55,12 @@ void write_schema_version(const std::filesystem::path& data_dir, std::uint32_t v
   MDB_val k{6, const_cast<char*>("schema")};
   MDB_val v{value.size(), value.data()};
   REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+  if (version < 8) {
+    MDB_dbi side;
+    int rc = mdb_dbi_open(txn, "side", 0, &side);
+    REQUIRE((rc == 0 || rc == MDB_NOTFOUND));
+    if (rc == 0) REQUIRE(mdb_drop(txn, side, 1) == 0);
+  }
   if (version < 7) {
     MDB_dbi sets;
     REQUIRE(mdb_dbi_open(txn, "sets", 0, &sets) == 0);

@@ -220,3 +220,38 @@ TEST_CASE("a reader on another thread sees whole listings while the owner adds a
   reader.join();
   CHECK(torn == 0);
 }
+
+TEST_CASE("the cheap checks come before the signature: an unfunded forgery costs no check",
+          "[pool][hostile]") {
+  PoolFixture f;
+  SignatureVerifier verifier(0);
+  f.net.pool.set_verifier(&verifier);
+  auto forge = [](const TransactionPtr& tx) {
+    Signature sig = tx->signature();
+    sig.bytes[0] ^= 1;
+    return Transaction::make(tx->fields(), sig);
+  };
+  // Each refused for a rule that needs no signature, the signature never checked.
+  auto unfunded = forge(f.send(0, 5'000, 1, 0));
+  auto twin = forge(f.send(1, 1, 1, 0));
+  auto underpriced = forge(f.send(1, 2, 1, 0));
+  REQUIRE(f.add(f.send(1, 1, 1, 0)).ok());
+  REQUIRE(verifier.verified() == 1);
+  auto gapped = forge(f.send(2, 1, 1, 1'000'000));
+  auto other_chain =
+      forge(f.net.users[0].transfer("pos-other", f.net.users[1].public_key(), 1, 1, 0, 1));
+  CHECK(f.net.pool.screen(*unfunded, f.net.chain->state()).reason() == Reason::kInsufficientFunds);
+  CHECK(f.add(unfunded).reason() == Reason::kInsufficientFunds);
+  CHECK(f.add(twin).reason() == Reason::kDuplicate);  // its id (the signed fields) is pending
+  CHECK(f.add(underpriced).reason() == Reason::kReplacementUnderpriced);
+  CHECK(f.add(gapped).reason() == Reason::kNonceGap);
+  CHECK(f.add(other_chain).reason() == Reason::kWrongChain);
+  CHECK(verifier.verified() == 1);
+  // A forgery that passes them is refused for its signature, and screen() alone did not see it.
+  auto funded = forge(f.send(3, 1, 1, 0));
+  CHECK(f.net.pool.screen(*funded, f.net.chain->state()).ok());
+  CHECK(verifier.verified() == 1);
+  CHECK(f.add(funded).reason() == Reason::kBadSignature);
+  CHECK(verifier.verified() == 2);
+  CHECK(f.net.pool.size() == 1);
+}

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "test_support.h"
 
 using namespace pos;
@@ -91,4 +95,41 @@ TEST_CASE("with a verifier, blocks are validated the same way", "[verifier][chai
   auto refused = net.chain->apply(bad);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.reason() == Reason::kBlockTxInvalid);
+}
+
+TEST_CASE("verify_all_async checks batches in order off the calling thread and keeps verdicts",
+          "[verifier]") {
+  SignatureVerifier verifier(1);
+  auto good = batch(100);
+  auto bad = batch(40, 7);
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<int> finished;
+  std::thread::id caller = std::this_thread::get_id();
+  bool other_thread = true;
+  auto done = [&](int which) {
+    return [&, which]() {
+      std::lock_guard lock(mutex);
+      other_thread = other_thread && std::this_thread::get_id() != caller;
+      finished.push_back(which);
+      cv.notify_all();
+    };
+  };
+  verifier.verify_all_async(good, done(1));
+  verifier.verify_all_async(bad, done(2));
+  {
+    std::unique_lock lock(mutex);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return finished.size() == 2; }));
+  }
+  CHECK(finished == std::vector{1, 2});
+  CHECK(other_thread);
+  // The bad batch shares its first 40 transactions but the forged one with the good batch.
+  CHECK(verifier.verified() == 101);
+  CHECK(verifier.cache_hits() == 39);
+  // The verdicts are on the transactions: checking them again costs nothing.
+  CHECK_FALSE(verifier.verify_all(good).has_value());
+  CHECK(verifier.verify_all(bad) == 7u);
+  CHECK(verifier.verified() == 101);
+  CHECK(verifier.cache_hits() == 39);
+  CHECK(bad[7]->check_signature().reason() == Reason::kBadSignature);
 }

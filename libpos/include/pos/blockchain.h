@@ -186,6 +186,7 @@ class Blockchain {
     Signature signature;
     bool on_main = false;
     bool failed = false;
+    bool deleted = false;  // failed, and deleted from storage
     // An ancestor further back (Bitcoin Core's skip list), so that finding the block of a side
     // branch at a height takes O(log length) steps, not one per block.
     Hash skip;
@@ -202,6 +203,12 @@ class Blockchain {
   Status check_vote_blocks_unchecked(const Vote& vote) const;
   // Forgets index entries below the finalized height: they can never be reorganised.
   void prune_index();
+  // Deletes stored side blocks below `height`, at most kMaxSideBlocksPerPrune of them: once
+  // finalized past, they can never join the chain. The rest go at the next prune.
+  void delete_side_blocks(std::uint64_t height);
+  // Deletes the stored blocks found invalid (the failed entries): no branch through them can be
+  // taken. Their entries stay, so that they are refused again without a check.
+  void delete_failed_blocks();
   // Indexes a stored side branch (not in memory after a restart) down to an indexed block, if
   // it does not reach below the finalized height.
   bool index_stored_branch(const Hash& hash);

@@ -89,6 +89,7 @@ class ConsensusEngine final : public NetworkHandler {
   std::vector<BlockPtr> blocks_after(const std::vector<Hash>& locator, std::size_t max_blocks,
                                      std::size_t max_bytes) const override;
   bool has_transaction(const Hash& id) const override;
+  std::vector<Status> screen_transactions(const std::vector<TransactionPtr>& txs) override;
   std::vector<Status> receive_transactions(PeerId from,
                                            const std::vector<TransactionPtr>& txs) override;
   Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) override;
@@ -107,6 +108,10 @@ class ConsensusEngine final : public NetworkHandler {
   Result<ApplyResult> apply(const BlockPtr& block, PeerId from);
   void hold_back(const BlockPtr& block);
   void retry_held();
+  // Ok when `block`, a further header of its forger's slot, may be tried: not from gossip, and
+  // within the sender's bound for this epoch.
+  Status count_extra_header(PeerId from, BlockSource source, const Block& block);
+
   void maybe_forge();
   // Fork choice again after votes were noted; a reorganisation updates the pool.
   void follow_votes();
@@ -164,7 +169,10 @@ class ConsensusEngine final : public NetworkHandler {
   std::optional<std::uint64_t> peer_block_slot_;
   bool refusing_ = false;
   bool trust_always_ = false;
-  std::multimap<std::uint64_t, BlockPtr> held_;                   // by slot, all from peers
+  std::multimap<std::uint64_t, BlockPtr> held_;  // by slot, all from peers
+  // Further headers each peer's sync batches stored in epoch extra_headers_epoch_ of the clock.
+  std::map<PeerId, std::size_t> extra_headers_;
+  std::uint64_t extra_headers_epoch_ = 0;
   std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)
 };
 

@@ -25,12 +25,13 @@ struct LmdbOptions {
 
 class LmdbStorage final : public Storage {
  public:
-  static constexpr std::uint32_t kSchemaVersion = 7;
+  static constexpr std::uint32_t kSchemaVersion = 8;
 
-  // Opens or creates the data dir; a schema-6 dir opened to write becomes schema 7 (it gains the
-  // sets table). Refused, with nothing in the dir changed: a dir in use by another process, one
-  // written by another schema (1 and 2 hold protocol v1 blocks, 3 to 5 earlier protocol v2
-  // networks, which this libpos does not read; a newer one), a damaged or foreign data file.
+  // Opens or creates the data dir; a schema-6 or 7 dir opened to write becomes schema 8 at its
+  // first commit (it gains the sets and side tables it lacks, and lists its side blocks).
+  // Refused, with nothing in the dir changed: a dir in use by another process, one written by
+  // another schema (1 and 2 hold protocol v1 blocks, 3 to 5 earlier protocol v2 networks, which
+  // this libpos does not read; a newer one), a damaged or foreign data file.
   static Result<std::unique_ptr<LmdbStorage>> open(const std::filesystem::path& dir,
                                                    LmdbOptions options = {});
   ~LmdbStorage() override;
@@ -50,6 +51,8 @@ class LmdbStorage final : public Storage {
   std::optional<ChainMeta> meta() const override;
   std::optional<Bytes> consensus_snapshot() const override;
   std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> past_validator_sets() const override;
+  std::vector<std::pair<std::uint64_t, Hash>> side_blocks(std::uint64_t height,
+                                                          std::size_t limit) const override;
   Status commit(const StorageBatch& batch) override;
   std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
                                           std::size_t max_bytes) const override;

@@ -18,6 +18,8 @@
 
 namespace pos {
 
+class SignatureVerifier;
+
 struct PeerNetworkConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  // 0: the system picks; see PeerNetwork::port()
@@ -41,6 +43,26 @@ struct PeerNetworkConfig {
   std::uint32_t sync_batch_blocks = 200;
   std::size_t sync_batch_bytes = 8 * 1024 * 1024;
   std::uint32_t max_messages_per_second = 1'000;
+  // Each peer's byte budget over all its frames: a token bucket refilled at max_bytes_per_second
+  // up to twice that (and never less than one frame of the largest size). A frame over it is not
+  // decoded and costs rate_limited's penalty. 16 MiB a second is five times an honest sync at
+  // full speed; the budget bounds the decoding one peer can ask for.
+  std::size_t max_bytes_per_second = 16 * 1024 * 1024;
+  // Each peer's budget of transaction signature checks: a token bucket refilled at
+  // max_tx_signatures_per_second up to max_tx_signature_burst, spent by the transactions that
+  // pass the cheap checks (nonce, balance, fee, form). Beyond it they are dropped unchecked and
+  // the message costs rate_limited's penalty. A node relays about what its clients submit, a few
+  // thousand a second at this machine's throughput; 5,000/s and a burst of 10,000 leave room.
+  std::uint32_t max_tx_signatures_per_second = 5'000;
+  std::uint32_t max_tx_signature_burst = 10'000;
+  // Each peer's budget of transactions refused as unfunded (stale_nonce, nonce_gap,
+  // insufficient_funds, insufficient_stake, slashed, fee_too_low, sender_limit,
+  // replacement_underpriced): refusals that cost no penalty, since a peer on another tip or with
+  // other pool settings relays a few in good faith, and no signature check, but are a flood when
+  // they never stop. Beyond 200 a second, bursts of 2,000, each message with such refusals costs
+  // rate_limited's penalty.
+  std::uint32_t max_unfunded_txs_per_second = 200;
+  std::uint32_t max_unfunded_tx_burst = 2'000;
   // Each peer's vote budget (docs/p2p.md): a token bucket refilled at max_votes_per_second up to
   // max_vote_burst. 200 validators voting about once per 1-second slot make about 200 votes a
   // second, each relayed once by each peer; 2,000/s is ten times that, and a burst of 4,000
@@ -89,6 +111,9 @@ class PeerNetwork final : public Transport {
   void connect(const std::string& address);
   // Closes every connection and forgets every address: the node is alone until told otherwise.
   void isolate();
+  // Where peers' transaction signatures are checked, off the event loop (not owned; it must
+  // outlive the network). Without one they are checked on the loop, by the node's pool.
+  void set_verifier(SignatureVerifier* verifier);
 
   void broadcast_block(const BlockPtr& block, PeerId except) override;
   void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) override;

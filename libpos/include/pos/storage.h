@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
@@ -80,6 +81,12 @@ struct StorageBatch {
   // validator sets it adds, by epoch.
   std::optional<Bytes> snapshot;
   std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> sets_put;
+  // Stored blocks off the main chain, by height and hash (Storage::side_blocks): those stored
+  // there or disconnected by a reorganisation are put; those connected are erased.
+  std::vector<std::pair<std::uint64_t, Hash>> side_put;
+  std::vector<std::pair<std::uint64_t, Hash>> side_erase;
+  // Side blocks deleted: the block, its undo and epoch records and its side entry.
+  std::vector<std::pair<std::uint64_t, Hash>> blocks_erase;
 };
 
 // A read that found the stored data damaged or the store failing: not a refusal of anybody's
@@ -113,6 +120,10 @@ class Storage {
   // validators(e) of the epochs up to the snapshot's, from each epoch whose set changed, in
   // epoch order.
   virtual std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> past_validator_sets() const = 0;
+  // Stored blocks off the main chain below `height`, lowest first, at most `limit`: the side
+  // branches that finality has left behind, for deletion.
+  virtual std::vector<std::pair<std::uint64_t, Hash>> side_blocks(std::uint64_t height,
+                                                                  std::size_t limit) const = 0;
   virtual Status commit(const StorageBatch& batch) = 0;
   // The address's main-chain transactions, newest first, strictly before `before` when given;
   // at most `limit` of them.
@@ -150,6 +161,8 @@ class MemoryStorage final : public Storage {
     std::shared_lock lock(mutex_);
     return {sets_.begin(), sets_.end()};
   }
+  std::vector<std::pair<std::uint64_t, Hash>> side_blocks(std::uint64_t height,
+                                                          std::size_t limit) const override;
   Status commit(const StorageBatch& batch) override;
   std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
                                          std::size_t limit) const override;
@@ -171,6 +184,7 @@ class MemoryStorage final : public Storage {
   std::optional<ChainMeta> meta_;
   std::optional<Bytes> snapshot_;
   std::map<std::uint64_t, ValidatorSetPtr> sets_;
+  std::set<std::pair<std::uint64_t, Hash>> side_;
   mutable std::shared_mutex mutex_;  // reads on any thread beside commit(), as LmdbStorage
 };
 

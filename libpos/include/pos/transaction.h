@@ -67,11 +67,14 @@ class Transaction {
 
   // Ed25519 check of the signature over the signing bytes; the verdict is computed once.
   Status check_signature() const;
-  // Every rule that needs no account state: type-specific shape, authority, signature.
+  // The rules that need neither account state nor the signature: type-specific shape, authority.
+  // Cheap, so a peer's transactions meet them before any signature is checked.
+  Status check_form(const Address& exchange_authority) const;
+  // Every rule that needs no account state: check_form, then the signature.
   Status check_stateless(const Address& exchange_authority) const;
 
  private:
-  friend class SignatureVerifier;  // records verdicts that its cache already knows
+  friend class SignatureVerifier;  // reads verdicts, and records those its cache already knows
   void record_signature_verdict(bool valid) const {
     signature_verdict_.store(valid ? 1 : -1, std::memory_order_relaxed);
   }

@@ -53,7 +53,12 @@ class TransactionPool {
   // Admits tx if it is valid against `state` (and the sender's pending transactions before it).
   // A same-nonce transaction is replaced only by a higher fee; when full, the lowest-fee entry of
   // another sender is evicted only for a higher fee.
+  // The checks run first, cheapest first, and the signature last: a transaction refused for its
+  // chain, form, fee, nonce or funds costs no signature check.
   Status add(const TransactionPtr& tx, const AccountModel& state, std::uint64_t now_ms);
+  // Every check of add() but the signature and the room in a full pool, changing nothing: what
+  // a peer's transactions meet before their signatures are checked off the event loop.
+  Status screen(const Transaction& tx, const AccountModel& state) const;
 
   bool contains(const Hash& id) const;
   TransactionPtr get(const Hash& id) const;

@@ -36,6 +36,11 @@ class NetworkHandler {
                                              std::size_t max_blocks,
                                              std::size_t max_bytes) const = 0;
   virtual bool has_transaction(const Hash& id) const = 0;
+  // The cheap checks of a peer's transactions (everything but the signature, changing nothing):
+  // one verdict each. The network checks the signatures of those that pass (in parallel, off the
+  // event loop) and then hands them to receive_transactions; it punishes the sender for each
+  // refusal here as it would there.
+  virtual std::vector<Status> screen_transactions(const std::vector<TransactionPtr>& txs) = 0;
   // A peer's transactions: one verdict each. The node relays what it admits; the network
   // punishes the sender for each refusal (the reason's penalty, docs/consensus.md).
   virtual std::vector<Status> receive_transactions(PeerId from,

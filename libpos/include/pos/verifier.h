@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -26,11 +27,18 @@ class SignatureVerifier {
   [[nodiscard]] bool verify(const Transaction& tx);
   // Checks all of them, in parallel for large batches; the index of the first invalid one.
   [[nodiscard]] std::optional<std::size_t> verify_all(const std::vector<TransactionPtr>& txs);
+  // Checks them on a thread of the verifier's own (with the workers, as verify_all does), then
+  // calls `done` on that thread; each verdict is kept on its transaction. Batches are checked in
+  // the order given. Batches still queued when the verifier is destroyed are dropped, `done`
+  // uncalled. For a caller whose thread must not wait: the node's event loop.
+  void verify_all_async(std::vector<TransactionPtr> txs, std::function<void()> done);
 
   std::uint64_t cache_hits() const;
   std::uint64_t verified() const;  // signatures actually checked
 
  private:
+  void check_batches();  // the batch thread
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
