@@ -1093,6 +1093,15 @@ bool Blockchain::index_stored_branch(const Hash& hash) {
     branch.push_back(block);
     cur = block->parent();
   }
+  if (index_.at(cur).failed) {
+    // Above a block found invalid (whose stored children a restart left unindexed): none of it
+    // can join the chain, so it goes from storage instead of into the index.
+    StorageBatch batch;
+    for (const auto& block : branch)
+      batch.blocks_erase.emplace_back(block->height(), block->hash());
+    (void)storage_.commit(batch);  // failing, finality deletes them later
+    return false;
+  }
   for (auto it = branch.rbegin(); it != branch.rend(); ++it) {
     const Block& block = **it;
     const Entry& parent = index_.at(block.parent());
@@ -1113,7 +1122,7 @@ bool Blockchain::index_stored_branch(const Hash& hash) {
 }
 
 // Below the finalized block nothing can be reorganised, and a side branch that forks below it
-// conflicts with it: both leave the index (side blocks stay stored).
+// conflicts with it: both leave the index (stored side blocks go when finality passes them).
 void Blockchain::prune_index() {
   std::uint64_t keep_from = finalized_height();
   if (keep_from <= pruned_below_) return;

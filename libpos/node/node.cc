@@ -324,6 +324,7 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   pc.network.listen_port = p2p->port;
   pc.network.seeds = config.peers;
   pc.network.discovery = config.discovery;
+  pc.network.anchors_file = config.data_dir / "anchors";
   pc.checkpoint = config.checkpoint;
   pc.sync_without_checkpoint = config.sync_without_checkpoint;
   pc.log = [log](const std::string& line) { log(LogLevel::kInfo, line); };

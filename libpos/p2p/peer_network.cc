@@ -20,9 +20,12 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
+#include <tuple>
 #include <unordered_set>
 
 #include "event_loop_impl.h"
@@ -44,6 +47,8 @@ constexpr std::size_t kSeenTxsGeneration = 50'000;
 // Peers' transactions waiting for their signature checks, all peers together. Each peer's budget
 // bounds its share; this bounds the sum when the verifier falls behind all of them at once.
 constexpr std::size_t kMaxPendingSignatureChecks = 50'000;
+// Outbound peers remembered across restarts (PeerNetworkConfig::anchors_file).
+constexpr std::size_t kMaxAnchors = 2;
 // A backlog of signature checks is logged at most this often.
 constexpr std::uint64_t kBacklogLogMs = 10'000;
 // Vote ids remembered per generation of the seen-set (SeenSet): 50,000 is four minutes of 200
@@ -225,6 +230,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         tasks_(*this) {
     for (const auto& seed : config_.seeds)
       if (auto a = parse_host_port(seed)) keep(*a);
+    load_anchors();
     tasks_.add(tick());
   }
 
@@ -478,8 +484,58 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     if (peer.listen_key)
       if (auto it = book_.find(*peer.listen_key); it != book_.end()) it->second.connected = false;
     if (syncing_from_ == peer.id) syncing_from_.reset();
+    if (peer.ready && peer.dialed) save_anchors();
     std::uint64_t id = peer.id;
     tasks_.add(kj::evalLater([this, id]() { peers_.erase(id); }));
+  }
+
+  // ---- anchors ----------------------------------------------------------------------------
+
+  // The outbound peers of the last run (config_.anchors_file): dialled first, and always
+  // redialled, as seeds are. So a restart does not depend on the address book alone, which
+  // peers' Peers messages fill: an attacker who filled it would otherwise have every
+  // connection after a restart (an eclipse; Bitcoin Core's anchors.dat).
+  // Not in a fixed topology (discovery off): the seeds alone are dialled there.
+  void load_anchors() {
+    if (config_.anchors_file.empty() || !config_.discovery) return;
+    std::ifstream in(config_.anchors_file);
+    std::size_t loaded = 0;
+    for (std::string line; loaded < kMaxAnchors && std::getline(in, line);) {
+      if (auto a = parse_host_port(line)) {
+        keep(*a);
+        ++loaded;
+      } else {
+        log("ignoring a line of " + config_.anchors_file.string() +
+            " that is not host:port: " + line.substr(0, 80));
+      }
+    }
+    if (loaded > 0) log("dialling " + std::to_string(loaded) + " anchors of the last run");
+  }
+
+  // Writes the kMaxAnchors longest-connected outbound peers when they change (a peer became
+  // ready or left). Written whole to a temporary file, then renamed over the old one.
+  void save_anchors() {
+    if (config_.anchors_file.empty()) return;
+    std::vector<const Peer*> outbound;
+    for (const auto& [id, p] : peers_)
+      if (p->ready && !p->closing && p->dialed) outbound.push_back(p.get());
+    std::sort(outbound.begin(), outbound.end(), [](const Peer* a, const Peer* b) {
+      return std::tie(a->connected_ms, a->id) < std::tie(b->connected_ms, b->id);
+    });
+    std::string text;
+    for (std::size_t i = 0; i < outbound.size() && i < kMaxAnchors; ++i)
+      text += *outbound[i]->dialed + "\n";
+    if (text == anchors_written_) return;
+    std::filesystem::path tmp = config_.anchors_file;
+    tmp += ".tmp";
+    bool ok = static_cast<bool>(std::ofstream(tmp, std::ios::trunc) << text);
+    std::error_code ec;
+    if (ok) std::filesystem::rename(tmp, config_.anchors_file, ec);
+    if (!ok || ec) {
+      log("cannot write the anchors file " + config_.anchors_file.string());
+      return;
+    }
+    anchors_written_ = std::move(text);
   }
 
   // Sends what is queued, then closes: for Reject.
@@ -738,6 +794,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     }
     send(peer, GetPeers{});
     log("peer " + peer.remote + " ready at height " + std::to_string(hello.best_height));
+    if (peer.dialed) save_anchors();
     if (better_than_us(peer) && !syncing_from_) request_blocks(peer);
   }
 
@@ -1070,6 +1127,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   SignatureVerifier* verifier_ = nullptr;
   std::size_t pending_signature_checks_ = 0;
   std::uint64_t backlog_logged_ms_ = 0;
+  std::string anchors_written_;  // the anchors file's text as last written
   SeenSet seen_votes_{kSeenVotesGeneration};
   SeenSet seen_evidence_{kSeenEvidenceGeneration};
   std::optional<std::uint64_t> syncing_from_;

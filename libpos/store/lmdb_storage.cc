@@ -42,13 +42,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
-#include <unordered_set>
 
 #include "byte_reader.h"
 #include "encoding.h"
@@ -666,21 +666,22 @@ Bytes side_key(std::uint64_t height, const Hash& hash) {
 // The side table of a dir written before it: every stored block (each has an epochs record)
 // that the main table does not name. Read once, at the upgrade.
 int list_side_blocks(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& dbi) {
-  std::unordered_set<Hash> main;
+  std::vector<Hash> main;  // sorted: 32 bytes a block, no more
   scan_in(
       txn, dbi[kMain], kMain,
       [&](ByteView, ByteView value) {
         if (value.size() != 32) throw StorageError("damaged record in table \"main\"");
-        main.insert(Hash::from_bytes(value));
+        main.push_back(Hash::from_bytes(value));
         return true;
       },
       8);
+  std::sort(main.begin(), main.end());
   std::vector<Hash> side;
   scan_in(
       txn, dbi[kEpochs], kEpochs,
       [&](ByteView key, ByteView) {
         Hash hash = Hash::from_bytes(key);
-        if (!main.contains(hash)) side.push_back(hash);
+        if (!std::binary_search(main.begin(), main.end(), hash)) side.push_back(hash);
         return true;
       },
       32);

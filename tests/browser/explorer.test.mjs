@@ -257,8 +257,10 @@ async function main() {
     await page.waitForSelector(`[data-testid=tx-row][data-id="${txId}"]`);
     const blockHash = (await getJson(`${n1.url}/blocks/${height}`)).hash;
     await searchFor(page, blockHash.toUpperCase());
+    // The page of the height searched before shows the same block: wait for the search's own
+    // navigation, not for a selector that page already matches.
+    await page.waitForURL((url) => url.hash === `#/block/${blockHash}`);
     await page.waitForSelector(`[data-testid=block-height]:text("${height.toLocaleString("en-US")}")`);
-    assert.ok(page.url().endsWith(`#/block/${blockHash}`), page.url());
 
     await searchFor(page, ` ${txId} `);
     await page.waitForSelector("[data-testid=tx-status]");

@@ -634,3 +634,70 @@ TEST_CASE("a schema-7 data dir lists its side blocks at its first commit; read-o
   // Upgraded to schema 8: a reader sees the side table now.
   CHECK(LmdbStorage::open(data, read_only).value()->side_blocks(UINT64_MAX, 100) == expected);
 }
+
+namespace {
+
+// A properly signed empty block on `parent` by the leader of the first slot after both the
+// parent's and `after`, with the VRF proof of `net`'s tip chain (the same nonce while the epoch
+// is the one both branches share).
+BlockPtr child_of(TestNet& net, const BlockPtr& parent, std::uint64_t after) {
+  std::uint64_t slot = net.next_slot(std::max(parent->slot(), after));
+  net.clock.set(net.genesis.params.slot_start_ms(slot) + 10);
+  const Wallet& leader = net.wallet_of(*net.chain->leader(slot));
+  TransactionPool empty(net.genesis.params);
+  BlockHeader header =
+      net.chain->forge(leader.secret_key(), slot, empty, net.now()).value()->header();
+  header.parent = parent->hash();
+  header.height = parent->height() + 1;
+  return net.resign(header, {});
+}
+
+}  // namespace
+
+TEST_CASE(
+    "stored children of a block found invalid after a restart are deleted when reached, not "
+    "indexed",
+    "[store][lmdb][reorg]") {
+  TempDir dir;
+  NetOptions options = on_disk(dir);
+  options.epoch_slots = 64;  // every block below in one epoch, so both branches share its nonce
+  NetOptions in_memory = options;
+  in_memory.data_dir.clear();
+  TestNet a(options);
+  BlockPtr a1 = a.advance();
+  for (int i = 0; i < 5; ++i) a.advance();
+  TestNet b(in_memory);
+  b.clock.set(a.clock.now_ms());
+  REQUIRE(b.chain->apply(a1).ok());
+  // bad2 has a bad state root under a good header; c3 and c3x are two children of it.
+  BlockPtr bad2 = b.craft({}, [](BlockHeader& h) { h.state_root.bytes[0] ^= 1; });
+  BlockPtr c3 = child_of(b, bad2, 0);
+  BlockPtr c3x = child_of(b, bad2, c3->slot());
+  std::vector<BlockPtr> line = {c3};
+  for (int i = 0; i < 4; ++i) line.push_back(child_of(b, line.back(), c3x->slot()));
+  BlockPtr c4x = child_of(b, c3x, line.back()->slot());
+  a.clock.set(std::max(a.clock.now_ms(), b.clock.now_ms()));
+  for (const BlockPtr& side : {bad2, c3, c3x})
+    REQUIRE(a.chain->apply(side)->kind == ApplyResult::Kind::kSideBranch);
+  a.restart();  // the side blocks are stored, not indexed
+  const Hash tip = a.chain->tip_hash();
+  // The line through c3 grows until it is the better branch; connecting it finds bad2 invalid.
+  bool refused = false;
+  for (std::size_t i = 1; i < line.size() && !refused; ++i) {
+    auto result = a.chain->apply(line[i]);
+    if (!result.ok()) {
+      CHECK(result.reason() == Reason::kBadStateRoot);
+      refused = true;
+    }
+  }
+  REQUIRE(refused);
+  CHECK(a.chain->tip_hash() == tip);
+  CHECK_FALSE(a.storage->block(bad2->hash()));
+  REQUIRE(a.storage->block(c3x->hash()));  // not reached yet
+  // A child of c3x reaches it: c3x goes from storage, and the child is not taken.
+  CHECK(a.chain->apply(c4x).reason() == Reason::kUnknownParent);
+  CHECK_FALSE(a.storage->block(c3x->hash()));
+  CHECK_FALSE(a.storage->block(c4x->hash()));
+  CHECK(a.storage->side_blocks(UINT64_MAX, 100).empty());
+  CHECK(a.chain->tip_hash() == tip);
+}

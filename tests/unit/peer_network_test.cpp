@@ -71,6 +71,34 @@ TEST_CASE("discovery: a node given one seed connects to that seed's peers", "[p2
   CHECK(ids == std::set<Hash>{a.node_id(), b.node_id(), c.node_id()});
 }
 
+TEST_CASE("a restarted node dials the outbound peers of its last run (anchors) without seeds",
+          "[p2p][net]") {
+  Fixture f;
+  TempDir dir;
+  const auto anchors = dir.path() / "anchors";
+  PeerNode& b = f.start(f.config());
+  auto with_anchors = [&](std::vector<std::string> seeds) {
+    PeerNodeConfig c = f.config(std::move(seeds));
+    c.network.anchors_file = anchors;
+    return c;
+  };
+  f.start(with_anchors({Fixture::address(b)}));
+  REQUIRE(eventually([&] { return peer_count(*f.nodes.back()) == 1; }));
+  CHECK(eventually([&] { return std::filesystem::exists(anchors); }));
+  CHECK(read_text(anchors) == Fixture::address(b) + "\n");
+  f.nodes.pop_back();  // stopped
+  REQUIRE(eventually([&] { return peer_count(b) == 0; }));
+  // No seed now, an empty address book: the anchor is dialled all the same.
+  f.start(with_anchors({}));
+  CHECK(eventually([&] { return peer_count(*f.nodes.back()) == 1; }));
+  f.nodes.pop_back();
+  REQUIRE(eventually([&] { return peer_count(b) == 0; }));
+  // A line that is not host:port is passed over, the rest still dialled.
+  write_text(anchors, "not an address\n" + Fixture::address(b) + "\n");
+  f.start(with_anchors({}));
+  CHECK(eventually([&] { return peer_count(*f.nodes.back()) == 1; }));
+}
+
 TEST_CASE("a node drops self-connections and refuses another chain", "[p2p][net]") {
   Fixture f;
   PeerNode& a = f.start(f.config());

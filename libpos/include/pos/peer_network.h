@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,6 +26,10 @@ struct PeerNetworkConfig {
   std::uint16_t listen_port = 0;  // 0: the system picks; see PeerNetwork::port()
   bool listen = true;
   std::vector<std::string> seeds;  // "host:port", dialled and redialled with backoff
+  // Where the two longest-connected outbound peers are kept for the next start, which dials
+  // them as it dials seeds when discovery is on (docs/p2p.md, "Defence"); empty: none. pos-node
+  // keeps it in the data dir.
+  std::filesystem::path anchors_file;
   // Dial the addresses peers tell about (peer exchange). Off: only the seeds are dialled.
   bool discovery = true;
   std::size_t max_inbound = 32;
