@@ -47,9 +47,10 @@ struct SignatureVerifier::Impl {
   bool stopping = false;
   std::vector<std::thread> threads;
 
-  // verify_all_async's batches and the thread that checks them, started by the first.
+  // The async batches (their checks, then `done`) and the thread that runs them, started by the
+  // first.
   struct Batch {
-    std::vector<TransactionPtr> txs;
+    std::function<void()> work;
     std::function<void()> done;
   };
   std::mutex batches_mutex;
@@ -175,9 +176,26 @@ std::optional<std::size_t> SignatureVerifier::verify_all(const std::vector<Trans
 
 void SignatureVerifier::verify_all_async(std::vector<TransactionPtr> txs,
                                          std::function<void()> done) {
+  enqueue([this, txs = std::move(txs)] { (void)verify_all(txs); }, std::move(done));
+}
+
+void SignatureVerifier::verify_votes_async(std::vector<VotePtr> votes, std::function<void()> done) {
+  enqueue(
+      [this, votes = std::move(votes)] {
+        auto check = [&](std::size_t i) { (void)votes[i]->check_signature(); };
+        if (votes.size() < kParallelFrom || impl_->threads.empty()) {
+          for (std::size_t i = 0; i < votes.size(); ++i) check(i);
+        } else {
+          impl_->run(votes.size(), check);
+        }
+      },
+      std::move(done));
+}
+
+void SignatureVerifier::enqueue(std::function<void()> work, std::function<void()> done) {
   {
     std::lock_guard lock(impl_->batches_mutex);
-    impl_->batches.push_back({std::move(txs), std::move(done)});
+    impl_->batches.push_back({std::move(work), std::move(done)});
     if (!impl_->batch_thread.joinable())
       impl_->batch_thread = std::thread([this] { check_batches(); });
   }
@@ -195,7 +213,7 @@ void SignatureVerifier::check_batches() {
       batch = std::move(impl_->batches.front());
       impl_->batches.pop_front();
     }
-    (void)verify_all(batch.txs);
+    batch.work();
     batch.done();
   }
 }

@@ -405,17 +405,32 @@ void ConsensusEngine::release_unrelayed(const Hash& target) {
 // Cheap checks first (chain, known, validator, heights against known blocks), the signature
 // last. Votes that are merely stale or that lose to another vote held here are dropped without
 // blame: honest peers relay them.
-Result<bool> ConsensusEngine::receive_vote(const VotePtr& vote) {
-  if (vote->chain_id() != chain_.params().chain_id)
-    return make_error(Reason::kWrongChain, "vote for chain \"" + vote->chain_id() + "\"");
-  if (votes_.contains(vote->id())) return false;
+std::vector<Result<bool>> ConsensusEngine::screen_votes(const std::vector<VotePtr>& votes) {
+  std::vector<Result<bool>> verdicts;
+  verdicts.reserve(votes.size());
+  // A node that needs a checkpoint drops them all unjudged, as receive_votes does.
+  for (const auto& vote : votes)
+    verdicts.push_back(takes_peer_blocks() ? screen_vote(*vote) : Result<bool>(false));
+  return verdicts;
+}
+
+Result<bool> ConsensusEngine::screen_vote(const Vote& vote) const {
+  if (vote.chain_id() != chain_.params().chain_id)
+    return make_error(Reason::kWrongChain, "vote for chain \"" + vote.chain_id() + "\"");
+  if (votes_.contains(vote.id())) return false;
   // A stranger to the tip's sets voting for a block not known here may be a member on a branch
   // this node has not seen: dropped unjudged (and unverified), since an honest peer on that
   // branch relays it.
-  if (!chain_.is_indexed(vote->target_hash()) && !chain_.is_validator(vote->validator()))
+  if (!chain_.is_indexed(vote.target_hash()) && !chain_.is_validator(vote.validator()))
     return false;
-  if (auto ok = chain_.check_vote_blocks(*vote); !ok.ok()) return ok.error();
-  if (vote->target_height() <= chain_.finalized_height()) return false;
+  if (auto ok = chain_.check_vote_blocks(vote); !ok.ok()) return ok.error();
+  if (vote.target_height() <= chain_.finalized_height()) return false;
+  return true;
+}
+
+Result<bool> ConsensusEngine::receive_vote(const VotePtr& vote) {
+  auto screened = screen_vote(*vote);
+  if (!screened.ok() || !*screened) return screened;
   if (auto ok = vote->check(); !ok.ok()) return ok.error();
   if (forger_ && vote->validator() == forger_->public_key())
     log("a vote signed with this node's key that this process did not sign (target " +

@@ -83,6 +83,10 @@ class SeenSet {
  public:
   explicit SeenSet(std::size_t generation) : generation_(generation) {}
   bool contains(const Hash& id) const { return current_.contains(id) || previous_.contains(id); }
+  void erase(const Hash& id) {
+    current_.erase(id);
+    previous_.erase(id);
+  }
   void insert(const Hash& id) {
     if (current_.contains(id)) return;
     if (current_.size() >= generation_) {
@@ -557,7 +561,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     log("peer " + peer.remote + " misbehaves (+" + std::to_string(penalty) +
         "): " + error.to_string());
     if (peer.misbehaviour < 100) return;
-    ban(Offender{peer.remote_ip, peer.ready ? std::optional(peer.hello.node_id) : std::nullopt});
+    ban(offender_of(peer));
     drop(peer, "banned: " + error.to_string());
   }
 
@@ -848,51 +852,65 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   void check_signatures_then_admit(Peer& peer, std::vector<TransactionPtr> txs) {
     if (verifier_ == nullptr) {
       for (const auto& tx : txs) remember_tx(tx->id());
-      return admit_txs(peer.id, txs);
+      return penalise_txs(peer, handler_.receive_transactions(peer.id, txs));
     }
     // Each peer's share of the backlog is its burst, and all of them together are bounded too.
     // Beyond either the batch is dropped unblamed (the peer kept within its budget; the verifier
     // fell behind) and unremembered.
     if (peer.pending_signature_checks + txs.size() > config_.max_tx_signature_burst ||
-        pending_signature_checks_ + txs.size() > kMaxPendingSignatureChecks) {
-      std::uint64_t now = clock_.now_ms();
-      if (since(now, backlog_logged_ms_) >= kBacklogLogMs) {
-        backlog_logged_ms_ = now;
-        log("dropped " + std::to_string(txs.size()) + " transactions from " + peer.remote + ": " +
-            std::to_string(pending_signature_checks_) + " wait for their signature checks");
-      }
-      return;
-    }
+        pending_signature_checks_ + txs.size() > kMaxPendingSignatureChecks)
+      return log_backlog(peer, txs.size(), "transactions");
     for (const auto& tx : txs) remember_tx(tx->id());
     peer.pending_signature_checks += txs.size();
     pending_signature_checks_ += txs.size();
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
-    auto fulfiller =
-        std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
-    verifier_->verify_all_async(txs, [fulfiller]() { (*fulfiller)->fulfill(); });
-    tasks_.add(
-        paf.promise.then([this, id = peer.id, sender = Offender{peer.remote_ip, peer.hello.node_id},
-                          txs = std::move(txs)]() {
+    verifier_->verify_all_async(
+        txs, wake_on_loop([this, id = peer.id, sender = offender_of(peer), txs]() {
           pending_signature_checks_ -= txs.size();
           if (auto it = peers_.find(id); it != peers_.end())
             it->second->pending_signature_checks -= txs.size();
-          admit_txs(id, txs, &sender);
+          // Each signature's verdict is kept on its transaction now.
+          auto verdicts = handler_.receive_transactions(id, txs);
+          if (Peer* sent_by = live_peer(id))
+            penalise_txs(*sent_by, verdicts);
+          else
+            ban_departed(sender, verdicts);
         }));
   }
 
-  // The node admits what it will (each signature's verdict is already kept on its transaction);
-  // the sender pays for each refusal. One that left before its signatures were checked is banned
-  // for a refusal no honest node earns (a bad signature): leaving must not be a way out.
-  void admit_txs(std::uint64_t peer_id, const std::vector<TransactionPtr>& txs,
-                 const Offender* sender = nullptr) {
-    auto verdicts = handler_.receive_transactions(peer_id, txs);
-    auto it = peers_.find(peer_id);
-    if (it != peers_.end() && !it->second->closing) return penalise_txs(*it->second, verdicts);
-    if (sender == nullptr) return;
+  // A `done` for the verifier's thread that runs `then` on the loop (through the task set, so
+  // not after the network is gone).
+  std::function<void()> wake_on_loop(std::function<void()> then) {
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+    auto fulfiller =
+        std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
+    tasks_.add(paf.promise.then(kj::mv(then)));
+    return [fulfiller]() { (*fulfiller)->fulfill(); };
+  }
+
+  void log_backlog(const Peer& peer, std::size_t count, const char* what) {
+    std::uint64_t now = clock_.now_ms();
+    if (since(now, backlog_logged_ms_) < kBacklogLogMs) return;
+    backlog_logged_ms_ = now;
+    log("dropped " + std::to_string(count) + " " + what + " from " + peer.remote + ": " +
+        std::to_string(pending_signature_checks_) + " wait for their signature checks");
+  }
+
+  static Offender offender_of(const Peer& peer) {
+    return Offender{peer.remote_ip, peer.ready ? std::optional(peer.hello.node_id) : std::nullopt};
+  }
+
+  Peer* live_peer(std::uint64_t id) {
+    auto it = peers_.find(id);
+    return it != peers_.end() && !it->second->closing ? it->second.get() : nullptr;
+  }
+
+  // A peer that left before its signatures were checked is banned for a refusal no honest node
+  // earns (a bad signature): leaving must not be a way out.
+  void ban_departed(const Offender& sender, const std::vector<Status>& verdicts) {
     for (const auto& verdict : verdicts)
       if (!verdict.ok() && reason_info(verdict.reason()).peer_penalty >= 100) {
-        ban(*sender);
-        log("banned " + sender->ip + " after it left: " + verdict.error().to_string());
+        ban(sender);
+        log("banned " + sender.ip + " after it left: " + verdict.error().to_string());
         return;
       }
   }
@@ -928,6 +946,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
            reason == Reason::kSenderLimit || reason == Reason::kReplacementUnderpriced;
   }
 
+  // The budget, then what is new to the network and the node meets the node's cheap checks;
+  // the signatures of what passes are checked in parallel off the loop, then the node takes them.
   void on(Peer& peer, Votes& message) {
     cut_to_budget(peer, peer.vote_budget, config_.max_votes_per_second, config_.max_vote_burst,
                   message.votes, "votes");
@@ -939,7 +959,35 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       fresh.push_back(vote);
     }
     if (fresh.empty()) return;
-    penalise(peer, handler_.receive_votes(peer.id, fresh));
+    auto screened = handler_.screen_votes(fresh);
+    std::vector<VotePtr> passed;
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      if (!screened[i].ok()) {
+        refuse(peer, screened[i].error());
+        if (peer.closing) return;
+      } else if (*screened[i]) {
+        passed.push_back(fresh[i]);
+      }
+    }
+    if (passed.empty()) return;
+    if (verifier_ == nullptr) return penalise(peer, handler_.receive_votes(peer.id, passed));
+    // Within the vote budget, so never more than a burst per peer; all peers together are
+    // bounded as transactions are, and beyond that the votes are dropped unblamed and forgotten.
+    if (pending_signature_checks_ + passed.size() > kMaxPendingSignatureChecks) {
+      for (const auto& vote : passed) seen_votes_.erase(vote->id());
+      log_backlog(peer, passed.size(), "votes");
+      return;
+    }
+    pending_signature_checks_ += passed.size();
+    verifier_->verify_votes_async(
+        passed, wake_on_loop([this, id = peer.id, sender = offender_of(peer), passed]() {
+          pending_signature_checks_ -= passed.size();
+          auto verdicts = handler_.receive_votes(id, passed);
+          if (Peer* sent_by = live_peer(id))
+            penalise(*sent_by, verdicts);
+          else
+            ban_departed(sender, verdicts);
+        }));
   }
 
   // Like votes: the budget, then what is new to the network and the node goes to the node, which

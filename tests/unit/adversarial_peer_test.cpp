@@ -667,3 +667,45 @@ TEST_CASE(
   again.send(hello_for(f, 77));
   CHECK(again.closed_by_node(5));
 }
+
+TEST_CASE("votes' signatures are checked off the loop; a forger that leaves first is banned",
+          "[p2p][net][hostile][adversary][votes]") {
+  Fixture f;
+  SignatureVerifier verifier(0);
+  BareNetwork n(f, {}, [](const Vote& v) { return v.check_signature(); });
+  n.check_signatures_on(verifier);
+  RawPeer honest(n.port());
+  honest.send(hello_for(f, 81));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  // A good vote goes through the verifier to the node, and on to no one else (one peer).
+  honest.send(p2p::Votes{{vote_for(f, 10)}});
+  REQUIRE(eventually([&] { return n.handler().received_count() == 1; }));
+  CHECK(n.misbehaviour(81) == 0);
+
+  struct Hold {
+    std::promise<void> promise;
+    bool released = false;
+    void release() {
+      if (!std::exchange(released, true)) promise.set_value();
+    }
+    ~Hold() { release(); }
+  } hold;
+  verifier.verify_votes_async({}, [held = hold.promise.get_future().share()] { held.wait(); });
+  {
+    RawPeer evil(n.port());
+    evil.send(hello_for(f, 82));
+    REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+    VotePtr good = vote_for(f, 11);
+    evil.send(p2p::Votes{{Vote::make(good->fields(), vote_for(f, 12)->signature())}});
+    REQUIRE(evil.round_trip(1));
+    CHECK(n.handler().received_count() == 1);  // waiting for its check
+  }
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  hold.release();
+  CHECK(eventually([&] { return n.status().banned == 1; }));
+  CHECK(n.handler().received_count() == 2);
+  RawPeer again(n.port());
+  again.send(hello_for(f, 82));
+  CHECK(again.closed_by_node(5));
+  CHECK(n.misbehaviour(81) == 0);
+}

@@ -276,6 +276,21 @@ TEST_CASE("engine: a peer's votes are judged cheaply first, kept, relayed past t
   // branch this node has not seen, so its sender is not blamed; nor is it kept.
   VotePtr stranger = sign(f.net.users[1], genesis->hash(), 0, filled(9), 4, f.net.chain_id());
 
+  // The cheap checks alone (what the network asks before it checks signatures off the loop)
+  // keep nothing and check no signature: the forgery passes them.
+  auto screened = f.engine.screen_votes(
+      {good, other_chain, outsider, wrong_height, wrong_source, forged, unknown_target, stranger});
+  REQUIRE(screened.size() == 8);
+  CHECK(screened[0].value());
+  CHECK(screened[1].reason() == Reason::kWrongChain);
+  CHECK(screened[2].reason() == Reason::kBadVote);
+  CHECK(screened[3].reason() == Reason::kBadVote);
+  CHECK(screened[4].reason() == Reason::kBadVote);
+  CHECK(screened[5].value());
+  CHECK(screened[6].value());
+  CHECK_FALSE(screened[7].value());  // dropped unjudged
+  CHECK_FALSE(f.engine.has_vote(good->id()));
+
   auto verdicts =
       f.engine.receive_votes(5, {good, other_chain, outsider, wrong_height, wrong_source, forged,
                                  unknown_target, good, second_at_height, stranger});

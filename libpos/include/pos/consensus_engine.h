@@ -95,6 +95,7 @@ class ConsensusEngine final : public NetworkHandler {
   Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) override;
   bool takes_peer_blocks() const override;
   bool has_vote(const Hash& id) const override;
+  std::vector<Result<bool>> screen_votes(const std::vector<VotePtr>& votes) override;
   std::vector<Status> receive_votes(PeerId from, const std::vector<VotePtr>& votes) override;
   bool has_evidence(const Hash& id) const override;
   std::vector<Status> receive_evidence(PeerId from,
@@ -122,6 +123,8 @@ class ConsensusEngine final : public NetworkHandler {
   // A vote from a peer: the cheap checks, then the signature; kept in the pool when it passes.
   // True when the vote is new here and kept.
   Result<bool> receive_vote(const VotePtr& vote);
+  // receive_vote's checks before the signature: true when the vote goes on to it.
+  Result<bool> screen_vote(const Vote& vote) const;
   // Votes kept for a target not known here are relayed only once the target arrives and they
   // pass the checks against it: a node relays only what it checked, so a peer that relays a
   // vote whose heights do not match its blocks is at fault, not the validator alone.

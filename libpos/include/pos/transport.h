@@ -46,6 +46,11 @@ class NetworkHandler {
   virtual std::vector<Status> receive_transactions(PeerId from,
                                                    const std::vector<TransactionPtr>& txs) = 0;
   virtual bool has_vote(const Hash& id) const = 0;
+  // The cheap checks of a peer's votes (everything but the signature, changing nothing), one
+  // verdict each: an error (the sender pays), false (dropped unjudged: what honest peers send in
+  // races), or true: the network checks its signature (in parallel, off the event loop) and then
+  // hands it to receive_votes.
+  virtual std::vector<Result<bool>> screen_votes(const std::vector<VotePtr>& votes) = 0;
   // A peer's votes: one verdict each. The node relays what it keeps. A refusal whose reason
   // carries a penalty (a bad signature, a validator outside the set, heights that are not their
   // blocks') costs the sender; votes for blocks unknown here or on another branch are what honest

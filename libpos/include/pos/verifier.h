@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pos/transaction.h"
+#include "pos/vote.h"
 
 namespace pos {
 
@@ -32,12 +33,16 @@ class SignatureVerifier {
   // the order given. Batches still queued when the verifier is destroyed are dropped, `done`
   // uncalled. For a caller whose thread must not wait: the node's event loop.
   void verify_all_async(std::vector<TransactionPtr> txs, std::function<void()> done);
+  // The same for votes: each vote's signature checked (in parallel for large batches), its
+  // verdict kept on the vote, then `done`, on the batch thread.
+  void verify_votes_async(std::vector<VotePtr> votes, std::function<void()> done);
 
   std::uint64_t cache_hits() const;
   std::uint64_t verified() const;  // signatures actually checked
 
  private:
   void check_batches();  // the batch thread
+  void enqueue(std::function<void()> work, std::function<void()> done);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
