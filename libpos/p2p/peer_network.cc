@@ -687,17 +687,19 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
   // Cuts `items` to what the budget (refilled at `rate` a second up to `burst`) allows now. The
   // budget comes first: items over it are dropped before anything looks at them (no seen-set
-  // entry, no signature check), and the peer pays rate_limited's penalty once for the message.
+  // entry, no signature check), and with `penalise` the peer pays rate_limited's penalty once for
+  // the message.
   template <class T>
   void cut_to_budget(Peer& peer, TokenBucket& budget, std::uint32_t rate, std::uint32_t burst,
-                     std::vector<T>& items, const char* what) {
+                     std::vector<T>& items, const char* what, bool penalise = true) {
     refill(budget, rate, burst);
     auto allowed = std::min(items.size(), static_cast<std::size_t>(budget.tokens));
     budget.tokens -= static_cast<double>(allowed);
     if (allowed == items.size()) return;
-    refuse(peer, Error{Reason::kRateLimited, std::to_string(items.size() - allowed) + " " + what +
-                                                 " over its budget of " + std::to_string(rate) +
-                                                 " a second"});
+    if (penalise)
+      refuse(peer, Error{Reason::kRateLimited, std::to_string(items.size() - allowed) + " " + what +
+                                                   " over its budget of " + std::to_string(rate) +
+                                                   " a second"});
     items.resize(allowed);
   }
 
@@ -843,8 +845,10 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     }
     penalise_txs(peer, verdicts);
     if (peer.closing) return;
+    // Not penalised: an honest peer relaying a busy network's valid transactions may go over,
+    // and what it loses here reaches this node in blocks. The cut alone bounds the work.
     cut_to_budget(peer, peer.tx_signature_budget, config_.max_tx_signatures_per_second,
-                  config_.max_tx_signature_burst, passed, "transactions");
+                  config_.max_tx_signature_burst, passed, "transactions", false);
     if (peer.closing || passed.empty()) return;
     check_signatures_then_admit(peer, std::move(passed));
   }

@@ -56,8 +56,9 @@ struct PeerNetworkConfig {
   // Each peer's budget of transaction signature checks: a token bucket refilled at
   // max_tx_signatures_per_second up to max_tx_signature_burst, spent by the transactions that
   // pass the cheap checks (nonce, balance, fee, form). Beyond it they are dropped unchecked and
-  // the message costs rate_limited's penalty. A node relays about what its clients submit, a few
-  // thousand a second at this machine's throughput; 5,000/s and a burst of 10,000 leave room.
+  // unremembered, with no penalty: an honest peer relaying a busy network's transactions may go
+  // over (they reach this node in blocks), and the cut alone bounds the work. A node relays
+  // about what its clients submit, a few thousand a second at this machine's throughput.
   std::uint32_t max_tx_signatures_per_second = 5'000;
   std::uint32_t max_tx_signature_burst = 10'000;
   // Each peer's budget of transactions refused as unfunded (stale_nonce, nonce_gap,
