@@ -56,6 +56,7 @@ struct SignatureVerifier::Impl {
   std::mutex batches_mutex;
   std::condition_variable batch_ready;
   std::deque<Batch> batches;
+  std::deque<Batch> urgent;  // votes: taken before any transaction batch
   bool batches_stopping = false;
   std::thread batch_thread;
 
@@ -134,6 +135,7 @@ SignatureVerifier::~SignatureVerifier() {
     std::lock_guard lock(impl_->batches_mutex);
     impl_->batches_stopping = true;
     impl_->batches.clear();
+    impl_->urgent.clear();
   }
   impl_->batch_ready.notify_all();
   if (impl_->batch_thread.joinable()) impl_->batch_thread.join();
@@ -176,7 +178,7 @@ std::optional<std::size_t> SignatureVerifier::verify_all(const std::vector<Trans
 
 void SignatureVerifier::verify_all_async(std::vector<TransactionPtr> txs,
                                          std::function<void()> done) {
-  enqueue([this, txs = std::move(txs)] { (void)verify_all(txs); }, std::move(done));
+  enqueue([this, txs = std::move(txs)] { (void)verify_all(txs); }, std::move(done), false);
 }
 
 void SignatureVerifier::verify_votes_async(std::vector<VotePtr> votes, std::function<void()> done) {
@@ -189,13 +191,14 @@ void SignatureVerifier::verify_votes_async(std::vector<VotePtr> votes, std::func
           impl_->run(votes.size(), check);
         }
       },
-      std::move(done));
+      std::move(done), true);
 }
 
-void SignatureVerifier::enqueue(std::function<void()> work, std::function<void()> done) {
+void SignatureVerifier::enqueue(std::function<void()> work, std::function<void()> done,
+                                bool urgent) {
   {
     std::lock_guard lock(impl_->batches_mutex);
-    impl_->batches.push_back({std::move(work), std::move(done)});
+    (urgent ? impl_->urgent : impl_->batches).push_back({std::move(work), std::move(done)});
     if (!impl_->batch_thread.joinable())
       impl_->batch_thread = std::thread([this] { check_batches(); });
   }
@@ -207,11 +210,13 @@ void SignatureVerifier::check_batches() {
     Impl::Batch batch;
     {
       std::unique_lock lock(impl_->batches_mutex);
-      impl_->batch_ready.wait(lock,
-                              [&] { return impl_->batches_stopping || !impl_->batches.empty(); });
+      impl_->batch_ready.wait(lock, [&] {
+        return impl_->batches_stopping || !impl_->urgent.empty() || !impl_->batches.empty();
+      });
       if (impl_->batches_stopping) return;
-      batch = std::move(impl_->batches.front());
-      impl_->batches.pop_front();
+      auto& queue = impl_->urgent.empty() ? impl_->batches : impl_->urgent;
+      batch = std::move(queue.front());
+      queue.pop_front();
     }
     batch.work();
     batch.done();

@@ -47,6 +47,9 @@ constexpr std::size_t kSeenTxsGeneration = 50'000;
 // Peers' transactions waiting for their signature checks, all peers together. Each peer's budget
 // bounds its share; this bounds the sum when the verifier falls behind all of them at once.
 constexpr std::size_t kMaxPendingSignatureChecks = 50'000;
+// The same for votes, apart: transactions never crowd them out (and the verifier checks them
+// first).
+constexpr std::size_t kMaxPendingVoteChecks = 50'000;
 // Outbound peers remembered across restarts (PeerNetworkConfig::anchors_file).
 constexpr std::size_t kMaxAnchors = 2;
 // A backlog of signature checks is logged at most this often.
@@ -140,6 +143,7 @@ struct Peer {
   std::uint64_t conflicts_since_ms = 0;
   std::size_t queued_bytes = 0;
   std::size_t pending_signature_checks = 0;  // its transactions at the verifier
+  std::size_t pending_vote_checks = 0;       // its votes at the verifier
   kj::Promise<void> reading = nullptr;
   kj::Promise<void> sending = kj::READY_NOW;
 };
@@ -856,14 +860,16 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   void check_signatures_then_admit(Peer& peer, std::vector<TransactionPtr> txs) {
     if (verifier_ == nullptr) {
       for (const auto& tx : txs) remember_tx(tx->id());
-      return penalise_txs(peer, handler_.receive_transactions(peer.id, txs));
+      auto verdicts = handler_.receive_transactions(peer.id, txs);
+      forget_forgeries(txs, verdicts, seen_txs_);
+      return penalise_txs(peer, verdicts);
     }
     // Each peer's share of the backlog is its burst, and all of them together are bounded too.
     // Beyond either the batch is dropped unblamed (the peer kept within its budget; the verifier
     // fell behind) and unremembered.
     if (peer.pending_signature_checks + txs.size() > config_.max_tx_signature_burst ||
         pending_signature_checks_ + txs.size() > kMaxPendingSignatureChecks)
-      return log_backlog(peer, txs.size(), "transactions");
+      return log_backlog(peer, txs.size(), "transactions", pending_signature_checks_);
     for (const auto& tx : txs) remember_tx(tx->id());
     peer.pending_signature_checks += txs.size();
     pending_signature_checks_ += txs.size();
@@ -874,6 +880,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
             it->second->pending_signature_checks -= txs.size();
           // Each signature's verdict is kept on its transaction now.
           auto verdicts = handler_.receive_transactions(id, txs);
+          forget_forgeries(txs, verdicts, seen_txs_);
           if (Peer* sent_by = live_peer(id))
             penalise_txs(*sent_by, verdicts);
           else
@@ -891,12 +898,22 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     return [fulfiller]() { (*fulfiller)->fulfill(); };
   }
 
-  void log_backlog(const Peer& peer, std::size_t count, const char* what) {
+  void log_backlog(const Peer& peer, std::size_t count, const char* what, std::size_t waiting) {
     std::uint64_t now = clock_.now_ms();
     if (since(now, backlog_logged_ms_) < kBacklogLogMs) return;
     backlog_logged_ms_ = now;
     log("dropped " + std::to_string(count) + " " + what + " from " + peer.remote + ": " +
-        std::to_string(pending_signature_checks_) + " wait for their signature checks");
+        std::to_string(waiting) + " wait for their signature checks");
+  }
+
+  // An item's id does not cover its signature: a copy with a bad one, sent first, must not make
+  // the network ignore the genuine item when an honest peer relays it.
+  template <class T>
+  static void forget_forgeries(const std::vector<T>& items, const std::vector<Status>& verdicts,
+                               SeenSet& seen) {
+    for (std::size_t i = 0; i < items.size() && i < verdicts.size(); ++i)
+      if (!verdicts[i].ok() && verdicts[i].reason() == Reason::kBadSignature)
+        seen.erase(items[i]->id());
   }
 
   static Offender offender_of(const Peer& peer) {
@@ -974,19 +991,28 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       }
     }
     if (passed.empty()) return;
-    if (verifier_ == nullptr) return penalise(peer, handler_.receive_votes(peer.id, passed));
-    // Within the vote budget, so never more than a burst per peer; all peers together are
-    // bounded as transactions are, and beyond that the votes are dropped unblamed and forgotten.
-    if (pending_signature_checks_ + passed.size() > kMaxPendingSignatureChecks) {
+    if (verifier_ == nullptr) {
+      auto verdicts = handler_.receive_votes(peer.id, passed);
+      forget_forgeries(passed, verdicts, seen_votes_);
+      return penalise(peer, verdicts);
+    }
+    // A burst per peer and kMaxPendingVoteChecks in all wait; beyond either the votes are
+    // dropped unblamed (the verifier fell behind) and forgotten by the seen-set.
+    if (peer.pending_vote_checks + passed.size() > config_.max_vote_burst ||
+        pending_vote_checks_ + passed.size() > kMaxPendingVoteChecks) {
       for (const auto& vote : passed) seen_votes_.erase(vote->id());
-      log_backlog(peer, passed.size(), "votes");
+      log_backlog(peer, passed.size(), "votes", pending_vote_checks_);
       return;
     }
-    pending_signature_checks_ += passed.size();
+    peer.pending_vote_checks += passed.size();
+    pending_vote_checks_ += passed.size();
     verifier_->verify_votes_async(
         passed, wake_on_loop([this, id = peer.id, sender = offender_of(peer), passed]() {
-          pending_signature_checks_ -= passed.size();
+          pending_vote_checks_ -= passed.size();
+          if (auto it = peers_.find(id); it != peers_.end())
+            it->second->pending_vote_checks -= passed.size();
           auto verdicts = handler_.receive_votes(id, passed);
+          forget_forgeries(passed, verdicts, seen_votes_);
           if (Peer* sent_by = live_peer(id))
             penalise(*sent_by, verdicts);
           else
@@ -1177,7 +1203,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   std::map<Hash, std::uint64_t> banned_nodes_;
   SeenSet seen_txs_{kSeenTxsGeneration};
   SignatureVerifier* verifier_ = nullptr;
-  std::size_t pending_signature_checks_ = 0;
+  std::size_t pending_signature_checks_ = 0;  // transactions
+  std::size_t pending_vote_checks_ = 0;
   std::uint64_t backlog_logged_ms_ = 0;
   std::string anchors_written_;  // the anchors file's text as last written
   SeenSet seen_votes_{kSeenVotesGeneration};

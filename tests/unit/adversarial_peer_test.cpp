@@ -666,6 +666,15 @@ TEST_CASE(
   RawPeer again(n.port());
   again.send(hello_for(f, 77));
   CHECK(again.closed_by_node(5));
+  // The forgery's id is the genuine transaction's (an id does not cover the signature): the
+  // network forgot it, so the genuine one relayed by an honest peer still reaches the node.
+  RawPeer honest(n.port());
+  honest.send(hello_for(f, 78));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  honest.send(p2p::Txs{
+      {f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1, 0, 0)}});
+  CHECK(eventually([&] { return n.handler().txs_received() == 2; }));
+  CHECK(n.misbehaviour(78) == 0);
 }
 
 TEST_CASE("votes' signatures are checked off the loop; a forger that leaves first is banned",
@@ -707,5 +716,9 @@ TEST_CASE("votes' signatures are checked off the loop; a forger that leaves firs
   RawPeer again(n.port());
   again.send(hello_for(f, 82));
   CHECK(again.closed_by_node(5));
+  // The genuine vote the forgery copied (same id: an id does not cover the signature) still
+  // reaches the node from an honest peer.
+  honest.send(p2p::Votes{{vote_for(f, 11)}});
+  CHECK(eventually([&] { return n.handler().received_count() == 3; }));
   CHECK(n.misbehaviour(81) == 0);
 }

@@ -30,11 +30,13 @@ class SignatureVerifier {
   [[nodiscard]] std::optional<std::size_t> verify_all(const std::vector<TransactionPtr>& txs);
   // Checks them on a thread of the verifier's own (with the workers, as verify_all does), then
   // calls `done` on that thread; each verdict is kept on its transaction. Batches are checked in
-  // the order given. Batches still queued when the verifier is destroyed are dropped, `done`
-  // uncalled. For a caller whose thread must not wait: the node's event loop.
+  // the order given, after any vote batches waiting. Batches still queued when the verifier is
+  // destroyed are dropped, `done` uncalled. For a caller whose thread must not wait: the node's
+  // event loop.
   void verify_all_async(std::vector<TransactionPtr> txs, std::function<void()> done);
   // The same for votes: each vote's signature checked (in parallel for large batches), its
-  // verdict kept on the vote, then `done`, on the batch thread.
+  // verdict kept on the vote, then `done`, on the batch thread. Vote batches go before every
+  // transaction batch waiting: finality must not queue behind a busy network's payments.
   void verify_votes_async(std::vector<VotePtr> votes, std::function<void()> done);
 
   std::uint64_t cache_hits() const;
@@ -42,7 +44,7 @@ class SignatureVerifier {
 
  private:
   void check_batches();  // the batch thread
-  void enqueue(std::function<void()> work, std::function<void()> done);
+  void enqueue(std::function<void()> work, std::function<void()> done, bool urgent);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
