@@ -467,6 +467,26 @@ Status refuse_as(Reason reason) {
   return make_error(reason, std::string(reason_code(reason)));
 }
 
+// Holds the verifier's batch thread in a batch of the test's own until release(), so that what a
+// peer sends meanwhile is checked only then. Released at the latest when it goes: a failed
+// REQUIRE must not leave the thread waiting.
+class VerifierHold {
+ public:
+  explicit VerifierHold(SignatureVerifier& verifier) {
+    verifier.verify_votes_async({}, [held = promise_.get_future().share()] { held.wait(); });
+  }
+  ~VerifierHold() { release(); }
+  VerifierHold(const VerifierHold&) = delete;
+  VerifierHold& operator=(const VerifierHold&) = delete;
+  void release() {
+    if (!std::exchange(released_, true)) promise_.set_value();
+  }
+
+ private:
+  std::promise<void> promise_;
+  bool released_ = false;
+};
+
 }  // namespace
 
 TEST_CASE("transactions refused as unfunded draw on a budget: a flood of them is penalised",
@@ -639,15 +659,7 @@ TEST_CASE(
   n.check_signatures_on(verifier);
   // The verifier's thread is held in a batch of the test's own until the peer has gone, so the
   // forged transaction's verdict comes after it left.
-  struct Hold {
-    std::promise<void> promise;
-    bool released = false;
-    void release() {
-      if (!std::exchange(released, true)) promise.set_value();
-    }
-    ~Hold() { release(); }  // a failed REQUIRE must not leave the verifier's thread waiting
-  } hold;
-  verifier.verify_all_async({}, [held = hold.promise.get_future().share()] { held.wait(); });
+  VerifierHold hold(verifier);
   {
     RawPeer evil(n.port());
     evil.send(hello_for(f, 77));
@@ -691,15 +703,7 @@ TEST_CASE("votes' signatures are checked off the loop; a forger that leaves firs
   REQUIRE(eventually([&] { return n.handler().received_count() == 1; }));
   CHECK(n.misbehaviour(81) == 0);
 
-  struct Hold {
-    std::promise<void> promise;
-    bool released = false;
-    void release() {
-      if (!std::exchange(released, true)) promise.set_value();
-    }
-    ~Hold() { release(); }
-  } hold;
-  verifier.verify_votes_async({}, [held = hold.promise.get_future().share()] { held.wait(); });
+  VerifierHold hold(verifier);
   {
     RawPeer evil(n.port());
     evil.send(hello_for(f, 82));
