@@ -132,16 +132,19 @@ double admission_rate(std::size_t n) {
 double unfunded_refusal_rate(std::size_t n) {
   Network net(4, 0x6f);
   AccountModel state(net.genesis.params.hash());
+  std::vector<SecretKey> senders;
+  for (std::uint32_t k = 0; k < 64; ++k) senders.push_back(key_for(20'000 + k, 0x71));
   std::vector<TransactionPtr> txs;
   for (std::size_t i = 0; i < n; ++i) {
+    const SecretKey& sender = senders[i % senders.size()];
     TxFields f;
     f.chain_id = net.genesis.params.chain_id;
-    f.sender = key_for(static_cast<std::uint32_t>(20'000 + i % 64), 0x71).public_key();
+    f.sender = sender.public_key();
     f.receiver = net.keys[0].public_key();
     f.amount = 1'000;
     f.fee = 1;
     f.timestamp_ms = i;
-    txs.push_back(Transaction::sign(f, key_for(static_cast<std::uint32_t>(20'000 + i % 64), 0x71)));
+    txs.push_back(Transaction::sign(f, sender));
   }
   TransactionPool pool(net.genesis.params);
   auto start = Timer::now();

@@ -121,6 +121,15 @@ struct SignatureVerifier::Impl {
     // Another caller's batch may have taken the workers meanwhile: leave it theirs.
     if (current == job) current.reset();
   }
+
+  // f(0..n-1): on the calling thread for small batches or without workers, else with them.
+  void for_each(std::size_t n, const std::function<void(std::size_t)>& f) {
+    if (n < kParallelFrom || threads.empty()) {
+      for (std::size_t i = 0; i < n; ++i) f(i);
+    } else {
+      run(n, f);
+    }
+  }
 };
 
 SignatureVerifier::SignatureVerifier(std::size_t threads, std::size_t cache_entries)
@@ -166,11 +175,7 @@ bool SignatureVerifier::verify(const Transaction& tx) {
 std::optional<std::size_t> SignatureVerifier::verify_all(const std::vector<TransactionPtr>& txs) {
   std::vector<char> valid(txs.size(), 0);
   auto check = [&](std::size_t i) { valid[i] = verify(*txs[i]) ? 1 : 0; };
-  if (txs.size() < kParallelFrom || impl_->threads.empty()) {
-    for (std::size_t i = 0; i < txs.size(); ++i) check(i);
-  } else {
-    impl_->run(txs.size(), check);
-  }
+  impl_->for_each(txs.size(), check);
   for (std::size_t i = 0; i < txs.size(); ++i)
     if (!valid[i]) return i;
   return std::nullopt;
@@ -184,12 +189,7 @@ void SignatureVerifier::verify_all_async(std::vector<TransactionPtr> txs,
 void SignatureVerifier::verify_votes_async(std::vector<VotePtr> votes, std::function<void()> done) {
   enqueue(
       [this, votes = std::move(votes)] {
-        auto check = [&](std::size_t i) { (void)votes[i]->check_signature(); };
-        if (votes.size() < kParallelFrom || impl_->threads.empty()) {
-          for (std::size_t i = 0; i < votes.size(); ++i) check(i);
-        } else {
-          impl_->run(votes.size(), check);
-        }
+        impl_->for_each(votes.size(), [&](std::size_t i) { (void)votes[i]->check_signature(); });
       },
       std::move(done), true);
 }

@@ -127,8 +127,7 @@ struct Peer {
   std::uint64_t connected_ms = 0;
   std::uint64_t last_frame_ms = 0;
   std::uint64_t last_ping_ms = 0;
-  double tokens = 0;
-  std::uint64_t tokens_ms = 0;
+  TokenBucket message_budget;
   TokenBucket byte_budget;
   TokenBucket vote_budget;
   TokenBucket evidence_budget;
@@ -443,8 +442,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     peer->remote = remote_of(*stream, peer->remote_ip);
     peer->stream = kj::mv(stream);
     std::uint64_t now = clock_.now_ms();
-    peer->connected_ms = peer->last_frame_ms = peer->tokens_ms = now;
-    peer->tokens = config_.max_messages_per_second;
+    peer->connected_ms = peer->last_frame_ms = now;
+    peer->message_budget = {static_cast<double>(config_.max_messages_per_second), now};
     peer->vote_budget = {static_cast<double>(config_.max_vote_burst), now};
     peer->evidence_budget = {static_cast<double>(config_.max_evidence_burst), now};
     peer->byte_budget = {byte_burst(), now};
@@ -729,22 +728,22 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
                     static_cast<double>(kMaxFrameBytes));
   }
 
-  bool take_bytes(Peer& peer, std::size_t bytes) {
-    refill(peer.byte_budget, static_cast<double>(config_.max_bytes_per_second), byte_burst());
-    if (peer.byte_budget.tokens < static_cast<double>(bytes)) return false;
-    peer.byte_budget.tokens -= static_cast<double>(bytes);
+  // Takes `amount` from the budget after refilling it; false, taking nothing, when it holds less.
+  bool take(TokenBucket& budget, double rate, double burst, double amount) {
+    refill(budget, rate, burst);
+    if (budget.tokens < amount) return false;
+    budget.tokens -= amount;
     return true;
   }
 
+  bool take_bytes(Peer& peer, std::size_t bytes) {
+    return take(peer.byte_budget, static_cast<double>(config_.max_bytes_per_second), byte_burst(),
+                static_cast<double>(bytes));
+  }
+
   bool take_token(Peer& peer) {
-    std::uint64_t now = clock_.now_ms();
     double rate = config_.max_messages_per_second;
-    peer.tokens = std::min(
-        2 * rate, peer.tokens + rate * static_cast<double>(since(now, peer.tokens_ms)) / 1000.0);
-    peer.tokens_ms = now;
-    if (peer.tokens < 1) return false;
-    peer.tokens -= 1;
-    return true;
+    return take(peer.message_budget, rate, 2 * rate, 1);
   }
 
   // ---- messages ---------------------------------------------------------------------------
@@ -943,12 +942,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     for (const auto& verdict : verdicts)
       if (!verdict.ok() && is_unfunded(verdict.reason())) ++unfunded;
     if (unfunded > 0) {
-      refill(peer.unfunded_tx_budget, config_.max_unfunded_txs_per_second,
-             config_.max_unfunded_tx_burst);
-      if (peer.unfunded_tx_budget.tokens >= static_cast<double>(unfunded)) {
-        peer.unfunded_tx_budget.tokens -= static_cast<double>(unfunded);
-      } else {
-        peer.unfunded_tx_budget.tokens = 0;
+      if (!take(peer.unfunded_tx_budget, config_.max_unfunded_txs_per_second,
+                config_.max_unfunded_tx_burst, static_cast<double>(unfunded))) {
+        peer.unfunded_tx_budget.tokens = 0;  // the refusals were made all the same
         refuse(peer, Error{Reason::kRateLimited,
                            std::to_string(unfunded) + " unfunded transactions over its budget of " +
                                std::to_string(config_.max_unfunded_txs_per_second) + " a second"});
