@@ -977,6 +977,22 @@ Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
   }
 }
 
+Status Blockchain::check_block_header(const Block& block) const {
+  if (index_.contains(block.hash()))
+    return make_error(Reason::kAlreadyKnown, "block " + block.hash().hex() + " is known");
+  if (block.header().chain_id != params().chain_id)
+    return make_error(Reason::kWrongChain, "block for chain \"" + block.header().chain_id + "\"");
+  auto parent = index_.find(block.parent());
+  if (parent == index_.end())
+    return make_error(Reason::kUnknownParent, "parent " + block.parent().hex() + " is not indexed");
+  if (parent->second.failed)
+    return make_error(Reason::kInvalidBlock, "the parent was found invalid");
+  if (auto ok = check_required(block, parent->second); !ok.ok()) return ok;
+  auto epochs = check_header(block, parent->second,
+                             parent->second.validators.at_epoch(params().epoch_of(block.slot())));
+  return epochs.ok() ? Status{} : Status(epochs.error());
+}
+
 // Every indexed block above a failed one fails too: no branch through it can be taken.
 void Blockchain::mark_failed_descendants() {
   for (bool changed = true; changed;) {

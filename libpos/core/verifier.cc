@@ -194,6 +194,16 @@ void SignatureVerifier::verify_votes_async(std::vector<VotePtr> votes, std::func
       std::move(done), true);
 }
 
+void SignatureVerifier::verify_block_async(BlockPtr block, std::function<void()> done) {
+  enqueue(
+      [this, block = std::move(block)] {
+        (void)verify_all(block->transactions());
+        const auto& votes = block->votes();
+        impl_->for_each(votes.size(), [&](std::size_t i) { (void)votes[i]->check_signature(); });
+      },
+      std::move(done), true);
+}
+
 void SignatureVerifier::enqueue(std::function<void()> work, std::function<void()> done,
                                 bool urgent) {
   {

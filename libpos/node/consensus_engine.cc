@@ -116,6 +116,13 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   return result;
 }
 
+// A third header of a slot is refused by receive_block before its body is looked at.
+bool ConsensusEngine::screen_block(const BlockPtr& block) const {
+  if (block->transactions().empty() && block->votes().empty()) return false;
+  return takes_peer_blocks() && !chain_.is_extra_header(*block) &&
+         chain_.check_block_header(*block).ok();
+}
+
 Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockSource source) {
   update_refusal();
   if (!takes_peer_blocks())

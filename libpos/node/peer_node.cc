@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include <time.h>
+
 #include "pos/verifier.h"
 
 namespace pos {
@@ -102,6 +104,16 @@ std::vector<Status> PeerNode::submit_batch(const std::vector<TransactionPtr>& tx
   return loop_->call_for([&]() { return parts_->engine->submit(txs); });
 }
 
+namespace {
+
+double thread_cpu_seconds() {
+  timespec t{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0) return 0;
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+}  // namespace
+
 void PeerNode::publish_status() {
   if (!parts_) return;  // still starting
   auto s = std::make_shared<NodeStatus>(parts_->engine->status());
@@ -111,6 +123,7 @@ void PeerNode::publish_status() {
   s->known_addresses = n.known_addresses;
   s->syncing_from = n.syncing_from;
   s->counters.connections_dropped = n.connections_dropped;
+  s->event_loop_cpu_seconds = thread_cpu_seconds();  // this runs on the loop
   std::lock_guard lock(status_mutex_);
   status_ = std::move(s);
 }

@@ -62,6 +62,9 @@ constexpr std::size_t kSeenVotesGeneration = 50'000;
 // evidence of thousands of offenders. An id forgotten here is still asked of the node
 // (has_evidence), which holds what it kept; the set spares it what it refused.
 constexpr std::size_t kSeenEvidenceGeneration = 10'000;
+// Gossiped blocks waiting for their turn (PeerNetwork::Impl::check_queued_blocks); a sync batch
+// is queued whole, and at most two are (the pipelining waits while one does).
+constexpr std::size_t kMaxQueuedBlocks = 256;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
 // How long the blocks of a peer on a chain that conflicts with our finalized block go unheard.
@@ -151,6 +154,21 @@ struct Peer {
 struct Offender {
   std::string ip;
   std::optional<Hash> node_id;
+};
+
+// A sync batch's blocks share this: one refused, the rest (which build on it) are skipped.
+struct SyncBatch {
+  bool progressed = false;
+  bool failed = false;
+};
+
+// A peer's block waiting for its turn (check_queued_blocks).
+struct QueuedBlock {
+  std::uint64_t from = 0;
+  Offender sender;
+  BlockPtr block;
+  std::shared_ptr<SyncBatch> batch;  // null for a gossiped block
+  bool last = false;                 // the last of its batch
 };
 
 struct AddressEntry {
@@ -653,10 +671,38 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       refuse(peer, size.ok() ? Error{Reason::kMalformed, "bad segment table"} : size.error());
       return std::optional<Bytes>();
     }
-    std::size_t have = buffer->size();
-    buffer->resize(**size);
-    return peer.stream->read(buffer->data() + have, **size - have).then([buffer]() {
-      return std::optional<Bytes>(std::move(*buffer));
+    const std::size_t have = buffer->size(), total = **size;
+    Peer* p = &peer;
+    // The body stays in the socket (the sender's TCP window fills) until the budget allows it.
+    return pace_reads(total).then([p, buffer, have, total]() {
+      buffer->resize(total);
+      return p->stream->read(buffer->data() + have, total - have).then([buffer]() {
+        return std::optional<Bytes>(std::move(*buffer));
+      });
+    });
+  }
+
+  // The bytes all peers' frames may bring in a second, together (PeerNetworkConfig::
+  // max_read_bytes_per_second): each peer's budget bounds its own share, this bounds the
+  // decoding that any number of peers can ask of the loop, however many addresses they come
+  // from. A frame goes ahead when the shared bucket is not in debt and takes what it needs, so
+  // a large frame is never starved by small ones; the next waits until the debt is repaid. On
+  // the loop's monotonic timer: it paces real reads.
+  kj::Promise<void> pace_reads(std::size_t bytes) {
+    kj::Timer& timer = io_.provider->getTimer();
+    const double rate = static_cast<double>(config_.max_read_bytes_per_second);
+    const kj::TimePoint now = timer.now();
+    read_tokens_ = std::min(
+        rate,
+        read_tokens_ + rate * static_cast<double>((now - read_refilled_) / kj::NANOSECONDS) / 1e9);
+    read_refilled_ = now;
+    if (read_tokens_ > 0) {
+      read_tokens_ -= static_cast<double>(bytes);
+      return kj::READY_NOW;
+    }
+    auto wait_ns = static_cast<std::int64_t>(-read_tokens_ / rate * 1e9) + 1'000'000;
+    return timer.afterDelay(wait_ns * kj::NANOSECONDS).then([this, bytes]() {
+      return pace_reads(bytes);
     });
   }
 
@@ -804,7 +850,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     send(peer, GetPeers{});
     log("peer " + peer.remote + " ready at height " + std::to_string(hello.best_height));
     if (peer.dialed) save_anchors();
-    if (better_than_us(peer) && !syncing_from_) request_blocks(peer);
+    if (better_than_us(peer) && sync_idle()) request_blocks(peer);
   }
 
   bool better_than_us(const Peer& peer) const {
@@ -1037,13 +1083,81 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     if (ignoring_conflicts(peer)) return;
     peer.hello.best_height = std::max(peer.hello.best_height, block->height());
     if (!handler_.takes_peer_blocks()) return;
-    auto result = handler_.receive_block(peer.id, block, BlockSource::kGossip);
-    if (result.ok() || result.reason() == Reason::kAlreadyKnown) return;
-    if (result.reason() == Reason::kUnknownParent) {
-      if (!syncing_from_) request_blocks(peer);
-      return;
+    if (queued_blocks_.size() >= kMaxQueuedBlocks) {
+      // Unblamed: the peer sent one block; this node fell behind. The block comes again in a
+      // sync batch if the chain needs it.
+      return log_backlog(peer, 1, "blocks", queued_blocks_.size());
     }
-    refuse_block(peer, result.error());
+    queued_blocks_.push_back(QueuedBlock{peer.id, offender_of(peer), block, nullptr, false});
+    check_queued_blocks();
+  }
+
+  // Peers' blocks, one at a time in the order they came (a block's header is judged against
+  // its parent, which may be the block before): a block whose header passes has its body's
+  // signatures checked off the loop (NetworkHandler::screen_block), then the node takes it.
+  void check_queued_blocks() {
+    while (!checking_block_ && !queued_blocks_.empty()) {
+      QueuedBlock queued = std::move(queued_blocks_.front());
+      queued_blocks_.pop_front();
+      if (queued.batch && queued.batch->failed) {
+        if (queued.last) end_sync_batch(queued);
+        continue;
+      }
+      if (verifier_ == nullptr || !handler_.screen_block(queued.block)) {
+        receive_queued_block(queued);
+        continue;
+      }
+      checking_block_ = true;
+      BlockPtr block = queued.block;
+      verifier_->verify_block_async(std::move(block),
+                                    wake_on_loop([this, queued = std::move(queued)]() {
+                                      checking_block_ = false;
+                                      receive_queued_block(queued);
+                                      check_queued_blocks();
+                                    }));
+    }
+  }
+
+  void receive_queued_block(const QueuedBlock& queued) {
+    const BlockSource source = queued.batch ? BlockSource::kSync : BlockSource::kGossip;
+    Status result = handler_.receive_block(queued.from, queued.block, source);
+    Peer* sender = live_peer(queued.from);
+    if (result.ok() || result.reason() == Reason::kAlreadyKnown) {
+      if (queued.batch && result.ok()) queued.batch->progressed = true;
+    } else if (result.reason() == Reason::kUnknownParent && !queued.batch) {
+      if (sender && sync_idle()) request_blocks(*sender);
+    } else {
+      if (queued.batch) queued.batch->failed = true;  // the rest of the batch builds on it
+      if (sender)
+        refuse_block(*sender, result.error());
+      else
+        ban_departed(queued.sender, {result});
+    }
+    if (queued.last) end_sync_batch(queued);
+  }
+
+  // A batch is done: the one waiting behind it, if any, is the next applied, so the batch after
+  // that is asked for now (the pipelining, one batch late); else, if the peer is still ahead,
+  // the next from our tip.
+  void end_sync_batch(const QueuedBlock& queued) {
+    --queued_sync_batches_;
+    if (queued.batch->progressed) log("synced to height " + std::to_string(handler_.tip_height()));
+    auto after = std::exchange(unrequested_after_, std::nullopt);
+    Peer* peer = live_peer(queued.from);
+    if (!peer || queued.batch->failed || peer->blocks_requested || !handler_.takes_peer_blocks())
+      return;
+    if (after && queued_sync_batches_ > 0)
+      request_blocks(*peer, locator_after(*after));
+    else if (queued_sync_batches_ == 0 && queued.batch->progressed && better_than_us(*peer))
+      request_blocks(*peer);
+  }
+
+  // Our locator with `hash` (the last block of a batch not yet applied) first.
+  std::vector<Hash> locator_after(const Hash& hash) const {
+    std::vector<Hash> locator = {hash};
+    for (const auto& h : handler_.locator())
+      if (locator.size() < kMaxLocatorHashes) locator.push_back(h);
+    return locator;
   }
 
   // As refuse(), but a peer on a chain that conflicts with our finalized block pays for it once:
@@ -1071,13 +1185,15 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     peer.blocks_requested = false;
     if (syncing_from_ == peer.id) syncing_from_.reset();
     // Pipelining: a full batch means more follow; ask for them before applying this one, so
-    // that the peer reads and sends while this node verifies.
+    // that the peer reads and sends while this node verifies. While an earlier batch still
+    // waits, the request goes out when that one is done (end_sync_batch): one batch applied and
+    // one waiting keep the node busy, more would only queue.
     if (!message.blocks.empty() && message.blocks.size() >= config_.sync_batch_blocks &&
         handler_.takes_peer_blocks()) {
-      std::vector<Hash> locator = {message.blocks.back()->hash()};
-      for (const auto& h : handler_.locator())
-        if (locator.size() < kMaxLocatorHashes) locator.push_back(h);
-      request_blocks(peer, std::move(locator));
+      if (queued_sync_batches_ == 0)
+        request_blocks(peer, locator_after(message.blocks.back()->hash()));
+      else
+        unrequested_after_ = message.blocks.back()->hash();
     }
     // A batch short of the limit is all the peer has above our locator: a height it claimed
     // beyond that was not its main chain's (a liar, or a chain that moved), so it is not asked
@@ -1085,19 +1201,15 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     if (message.blocks.size() < config_.sync_batch_blocks)
       peer.hello.best_height =
           message.blocks.empty() ? handler_.tip_height() : message.blocks.back()->height();
-    bool progressed = false;
+    if (message.blocks.empty()) return;
+    auto batch = std::make_shared<SyncBatch>();
+    ++queued_sync_batches_;
     for (const auto& block : message.blocks) {
       peer.hello.best_height = std::max(peer.hello.best_height, block->height());
-      auto result = handler_.receive_block(peer.id, block, BlockSource::kSync);
-      if (result.ok()) {
-        progressed = true;
-      } else if (result.reason() != Reason::kAlreadyKnown) {
-        refuse_block(peer, result.error());
-        return;
-      }
+      queued_blocks_.push_back(
+          QueuedBlock{peer.id, offender_of(peer), block, batch, block == message.blocks.back()});
     }
-    if (progressed) log("synced to height " + std::to_string(handler_.tip_height()));
-    if (progressed && !peer.blocks_requested && better_than_us(peer)) request_blocks(peer);
+    check_queued_blocks();
   }
 
   void on(Peer& peer, Ping& ping) { send(peer, Pong{ping.nonce}); }
@@ -1116,6 +1228,10 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     }
     send(peer, answer);
   }
+
+  // No request out and no batch waiting: a request now would ask again for what is queued (the
+  // last batch's end asks for more itself).
+  bool sync_idle() const { return !syncing_from_ && queued_sync_batches_ == 0; }
 
   void request_blocks(Peer& peer) { request_blocks(peer, handler_.locator()); }
 
@@ -1137,6 +1253,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
   void on_tick() {
     std::uint64_t now = clock_.now_ms();
+    // Expired bans go: peers cycling through node ids must not grow the maps for ever.
+    std::erase_if(banned_ips_, [now](const auto& ban) { return ban.second <= now; });
+    std::erase_if(banned_nodes_, [now](const auto& ban) { return ban.second <= now; });
     std::size_t outbound = 0;
     for (auto& [id, peer] : peers_) {
       if (peer->closing) continue;
@@ -1172,7 +1291,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
                      "no blocks within " + std::to_string(kSyncStallMs / 1000) + " s of asking"});
       }
     }
-    if (!syncing_from_) {
+    if (sync_idle()) {
       for (auto& [id, peer] : peers_)
         if (peer->ready && !peer->closing && better_than_us(*peer)) {
           request_blocks(*peer);
@@ -1199,6 +1318,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   std::map<Hash, std::uint64_t> banned_nodes_;
   SeenSet seen_txs_{kSeenTxsGeneration};
   SignatureVerifier* verifier_ = nullptr;
+  double read_tokens_ = 0;  // pace_reads(): the shared read budget, in bytes
+  kj::TimePoint read_refilled_ = kj::origin<kj::TimePoint>();
+  std::deque<QueuedBlock> queued_blocks_;
+  bool checking_block_ = false;            // the front block's signatures are at the verifier
+  std::size_t queued_sync_batches_ = 0;    // sync batches with a block still queued
+  std::optional<Hash> unrequested_after_;  // a full batch queued whose successor is not asked for
   std::size_t pending_signature_checks_ = 0;  // transactions
   std::size_t pending_vote_checks_ = 0;
   std::uint64_t backlog_logged_ms_ = 0;

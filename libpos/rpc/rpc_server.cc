@@ -381,6 +381,8 @@ Reply RpcServer::Impl::metrics() {
         "weak-subjectivity period (restart with --checkpoint).",
         s.checkpoint_required ? 1 : 0);
   gauge("pos_peers", "Connected peers.", static_cast<double>(s.peers.size()));
+  gauge("pos_banned_peers", "Bans in force for misbehaviour: one per address and one per node id.",
+        static_cast<double>(s.banned));
   gauge("pos_known_addresses", "Peer addresses in the address book.",
         static_cast<double>(s.known_addresses));
   gauge("pos_pool_transactions", "Transactions in the pool.", static_cast<double>(s.pool_size));
@@ -391,6 +393,10 @@ Reply RpcServer::Impl::metrics() {
   gauge("pos_pending_evidence", "Evidence held for inclusion in a block.",
         static_cast<double>(s.pending_evidence));
   gauge("pos_syncing", "1 while blocks are being fetched from a peer.", s.syncing_from ? 1.0 : 0.0);
+  counter_head(
+      "pos_event_loop_cpu_seconds_total",
+      "CPU time of the event loop's thread, which runs consensus and the peers' messages.");
+  out += "pos_event_loop_cpu_seconds_total " + std::to_string(s.event_loop_cpu_seconds) + "\n";
   counter_head("pos_transactions_accepted_total", "Transactions admitted to the pool, by source.");
   for (const auto& [source, n] : s.counters.txs_accepted)
     out += "pos_transactions_accepted_total{source=\"" + source + "\"} " + std::to_string(n) + "\n";

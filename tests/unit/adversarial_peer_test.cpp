@@ -726,3 +726,114 @@ TEST_CASE("votes' signatures are checked off the loop; a forger that leaves firs
   CHECK(eventually([&] { return n.handler().received_count() == 3; }));
   CHECK(n.misbehaviour(81) == 0);
 }
+
+TEST_CASE("a block whose header passes has its body checked off the loop; blocks keep their order",
+          "[p2p][net][hostile][adversary][blocks]") {
+  Fixture f;
+  SignatureVerifier verifier(0);
+  std::mutex mutex;
+  // Each block the node was handed, with the signatures checked by then.
+  std::vector<std::pair<Hash, std::uint64_t>> received;
+  BareNetwork n(f, {}, {}, {}, [&](const Block& block) {
+    std::lock_guard lock(mutex);
+    received.emplace_back(block.hash(), verifier.verified());
+    return Status{};
+  });
+  n.check_signatures_on(verifier);
+  n.set_block_screen([](const Block& block) { return !block.transactions().empty(); });
+  std::vector<TransactionPtr> txs;
+  for (std::uint64_t nonce = 0; nonce < 40; ++nonce)
+    txs.push_back(f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1,
+                                           nonce, nonce));
+  BlockPtr full = f.keys.craft(txs), empty = f.keys.craft({});
+  auto handed = [&] {
+    std::lock_guard lock(mutex);
+    return received;
+  };
+
+  RawPeer peer(n.port());
+  peer.send(hello_for(f, 90));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  VerifierHold hold(verifier);
+  peer.send(p2p::NewBlock{full});
+  peer.send(p2p::NewBlock{empty});
+  // The loop answers while the first block's signatures wait, and the second waits behind it.
+  REQUIRE(peer.round_trip(1));
+  CHECK(handed().empty());
+  hold.release();
+  REQUIRE(eventually([&] { return handed().size() == 2; }));
+  auto got = handed();
+  CHECK(got[0] == std::make_pair(full->hash(), std::uint64_t{40}));
+  CHECK(got[1].first == empty->hash());
+  CHECK(n.misbehaviour(90) == 0);
+}
+
+TEST_CASE("a ban ends after its time and leaves no entry behind",
+          "[p2p][net][hostile][adversary]") {
+  Fixture f;
+  PeerNetworkConfig config;
+  config.ban_ms = 60'000;
+  BareNetwork n(f, config);
+  n.set_tx_verdict([](const Transaction&) { return refuse_as(Reason::kWrongChain); });
+  REQUIRE(reason_info(Reason::kWrongChain).peer_penalty >= 100);
+  {
+    RawPeer evil(n.port());
+    evil.send(hello_for(f, 95));
+    evil.send(p2p::Txs{{forged_transfer(f, 0)}});
+    REQUIRE(evil.closed_by_node());
+  }
+  REQUIRE(eventually([&] { return n.status().banned == 1; }));
+  RawPeer refused(n.port());
+  refused.send(hello_for(f, 95));
+  CHECK(refused.closed_by_node(5));
+  f.clock.advance(config.ban_ms);
+  CHECK(eventually([&] { return n.status().banned == 0; }));
+  RawPeer back(n.port());
+  back.send(hello_for(f, 95));
+  CHECK(eventually([&] { return n.status().peers.size() == 1; }));
+}
+
+TEST_CASE("all peers' frames together are read no faster than the shared budget; none dropped",
+          "[p2p][net][hostile][adversary][txs]") {
+  Fixture f;
+  PeerNetworkConfig config;
+  config.max_read_bytes_per_second = 512 * 1024;
+  BareNetwork n(f, config);
+  n.set_tx_verdict([](const Transaction&) { return refuse_as(Reason::kPoolFull); });
+  RawPeer first(n.port()), second(n.port());
+  first.send(hello_for(f, 96));
+  second.send(hello_for(f, 97));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 2; }));
+  // 16 frames of 1,000 new transactions, 8 from each peer: about 4 times the budget a second.
+  std::vector<p2p::Txs> messages;
+  for (std::uint64_t m = 0; m < 16; ++m)
+    messages.push_back(p2p::Txs{unsigned_transfers(f, 100'000 + m * 1000, p2p::kMaxTxsPerMessage)});
+  const double frame = static_cast<double>(p2p::encode_frame(messages[0]).size());
+  auto started = std::chrono::steady_clock::now();
+  // Sent from threads: the node reads slowly, so the sockets fill and each send waits.
+  std::thread one([&] {
+    for (std::size_t m = 0; m < 8; ++m) first.send(messages[m]);
+  });
+  std::thread two([&] {
+    for (std::size_t m = 8; m < 16; ++m) second.send(messages[m]);
+  });
+  // At any moment: at most the full bucket, what refilled since, and one frame in debt. Nothing
+  // is dropped or blamed: the rest is read as the budget refills.
+  const double rate = static_cast<double>(config.max_read_bytes_per_second);
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
+  bool within = true;
+  CHECK(eventually([&] {
+    const std::size_t screened = n.handler().txs_screened();
+    const double read = static_cast<double>(screened / p2p::kMaxTxsPerMessage) * frame;
+    if (read > rate * (1 + seconds()) + frame) within = false;
+    return screened == 16 * p2p::kMaxTxsPerMessage;
+  }));
+  CHECK(within);
+  CHECK(seconds() >= (16 * frame - rate - frame) / rate);
+  one.join();
+  two.join();
+  CHECK(n.misbehaviour(96) == 0);
+  CHECK(n.misbehaviour(97) == 0);
+}

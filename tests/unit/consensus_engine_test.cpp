@@ -120,6 +120,27 @@ TEST_CASE("engine: a block from a peer is applied, relayed past its sender, serv
   CHECK(f.engine.status().counters.blocks_received == 1);
 }
 
+TEST_CASE("engine: only a leader's block with a body is worth its body's signature checks",
+          "[engine][hostile]") {
+  EngineFixture f;
+  auto tx = f.transfer(0, 0);
+  REQUIRE(f.engine.submit({tx}).at(0).ok());
+  BlockPtr good = f.net.forge(f.net.next_slot(0));
+  REQUIRE(good->transactions().size() == 1);
+  CHECK(f.engine.screen_block(good));
+  CHECK_FALSE(f.engine.screen_block(f.net.craft({})));  // nothing in it to check
+  // The same body under a key with no stake, and under a wrong signature: refused by the header.
+  BlockHeader header = good->header();
+  CHECK_FALSE(f.engine.screen_block(Block::sign(header, {tx}, f.net.users[0].secret_key())));
+  CHECK_FALSE(f.engine.screen_block(Block::make(header, Signature{}, {tx})));
+  header.parent.bytes[0] ^= 1;  // a parent this node does not have
+  CHECK_FALSE(f.engine.screen_block(f.net.resign(header, {tx})));
+  // Screening changes nothing; the good block is then taken as ever.
+  CHECK(f.engine.tip_height() == 0);
+  CHECK(f.engine.receive_block(3, good, BlockSource::kGossip).ok());
+  CHECK_FALSE(f.engine.screen_block(good));  // known now
+}
+
 TEST_CASE("engine: an early block is held back until its slot; a far-future one is refused",
           "[engine]") {
   EngineFixture f;

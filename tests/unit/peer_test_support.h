@@ -236,6 +236,8 @@ class RecordingHandler final : public NetworkHandler {
     return Status{};
   };
   std::function<Status(const Block&)> block_verdict = [](const Block&) { return Status{}; };
+  // Whether a block's body is signature-checked before receive_block (screen_block).
+  std::function<bool(const Block&)> block_screen = [](const Block&) { return false; };
   // The cheap checks' verdict on a transaction (screen_transactions); what passes is admitted.
   std::function<Status(const Transaction&)> tx_verdict = [](const Transaction&) {
     return Status{};
@@ -277,6 +279,7 @@ class RecordingHandler final : public NetworkHandler {
     std::lock_guard lock(mutex_);
     return txs_screened_;
   }
+  bool screen_block(const BlockPtr& block) const override { return block_screen(*block); }
   Status receive_block(PeerId, const BlockPtr& block, BlockSource) override {
     return block_verdict(*block);
   }
@@ -428,6 +431,10 @@ class BareNetwork {
       network_->set_verifier(&verifier);
       handler_.check_signatures = true;
     });
+  }
+  // On the loop: which peers' blocks the stand-in node screens as worth their body's checks.
+  void set_block_screen(std::function<bool(const Block&)> screen) {
+    loop_.call([&] { handler_.block_screen = std::move(screen); });
   }
   void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except = 0) {
     loop_.call([&] { network_->broadcast_votes(votes, except); });

@@ -51,6 +51,11 @@ class Blockchain {
   // Validates and applies a block; may reorganise. On refusal the chain and state are unchanged.
   // A storage failure is a kStorage refusal, after which the state is rolled back too.
   Result<ApplyResult> apply(const BlockPtr& block);
+  // The checks of apply() that a block's header alone decides against its parent in the index
+  // (chain, checkpoint, height, slot, timestamp, forger, signature, leader, VRF), changing
+  // nothing: what must pass before the body's signatures are worth checking. kUnknownParent
+  // also when the parent is stored but not indexed (apply() may still take the block).
+  Status check_block_header(const Block& block) const;
 
   // Builds and signs the block for `slot` on the tip from the pool's ready transactions, if
   // `key` is the slot's leader, carrying the pending evidence that slashes on the tip (one per

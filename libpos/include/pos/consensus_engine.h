@@ -92,6 +92,7 @@ class ConsensusEngine final : public NetworkHandler {
   std::vector<Status> screen_transactions(const std::vector<TransactionPtr>& txs) override;
   std::vector<Status> receive_transactions(PeerId from,
                                            const std::vector<TransactionPtr>& txs) override;
+  bool screen_block(const BlockPtr& block) const override;
   Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) override;
   bool takes_peer_blocks() const override;
   bool has_vote(const Hash& id) const override;

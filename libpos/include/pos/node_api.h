@@ -63,6 +63,9 @@ struct NodeStatus {
   std::size_t pool_bytes = 0;
   // The last slot whose turn the slot clock has decided (forged or not); 0 before the first.
   std::uint64_t forge_decided_slot = 0;
+  // CPU time the event loop's thread has used since the node started: its rise over wall time is
+  // how busy the one thread that runs consensus is (signature checks run on other threads).
+  double event_loop_cpu_seconds = 0;
   NodeCounters counters;
 };
 

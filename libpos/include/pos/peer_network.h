@@ -53,6 +53,14 @@ struct PeerNetworkConfig {
   // decoded and costs rate_limited's penalty. 16 MiB a second is five times an honest sync at
   // full speed; the budget bounds the decoding one peer can ask for.
   std::size_t max_bytes_per_second = 16 * 1024 * 1024;
+  // All peers' frames together: a frame's body is read from its socket only while this shared
+  // budget allows (the rest wait in the kernel, and TCP slows their senders; nothing is dropped
+  // or blamed). Each peer's budget bounds its share; this bounds the decoding (about 2 µs per
+  // transaction: ids are SHA-256) that any number of connections can ask of the event loop:
+  // transactions or blocks this node has seen already cost no penalty, so peers replaying them
+  // from many addresses would otherwise keep the loop busy. 16 MiB a second is five times an
+  // honest sync at full speed.
+  std::size_t max_read_bytes_per_second = 16 * 1024 * 1024;
   // Each peer's budget of transaction signature checks: a token bucket refilled at
   // max_tx_signatures_per_second up to max_tx_signature_burst, spent by the transactions that
   // pass the cheap checks (nonce, balance, fee, form). Beyond it they are dropped unchecked and
@@ -91,7 +99,7 @@ struct PeerNetworkConfig {
 // What the network knows of its peers, for NodeStatus.
 struct NetworkStatus {
   std::vector<PeerInfo> peers;  // ready ones
-  std::size_t banned = 0;
+  std::size_t banned = 0;       // bans in force: one per address, one per node id
   std::optional<Hash> syncing_from;
   std::uint64_t connections_dropped = 0;
   std::size_t known_addresses = 0;  // in the address book

@@ -64,6 +64,12 @@ class NetworkHandler {
   // is dropped with an ok verdict.
   virtual std::vector<Status> receive_evidence(PeerId from,
                                                const std::vector<EvidencePtr>& evidence) = 0;
+  // Whether a peer's block is worth checking the signatures of its body before receive_block:
+  // it has transactions or votes, and its header passes every check its parent here decides
+  // (leader, VRF, signature), so that only a leader's block costs those checks. The network
+  // then checks them off the event loop and hands the block to receive_block; otherwise it
+  // hands the block over at once, and receive_block gives the verdict.
+  virtual bool screen_block(const BlockPtr& block) const = 0;
   // A peer's block. Ok when applied or held back; kUnknownParent makes the network sync from
   // that peer; any other refusal but kAlreadyKnown costs the peer its penalty.
   virtual Status receive_block(PeerId from, const BlockPtr& block, BlockSource source) = 0;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "pos/block.h"
 #include "pos/transaction.h"
 #include "pos/vote.h"
 
@@ -38,6 +39,10 @@ class SignatureVerifier {
   // verdict kept on the vote, then `done`, on the batch thread. Vote batches go before every
   // transaction batch waiting: finality must not queue behind a busy network's payments.
   void verify_votes_async(std::vector<VotePtr> votes, std::function<void()> done);
+  // The same for a block's body: its transactions' and votes' signatures, each verdict kept on
+  // its item, so that applying the block finds them all checked. With the votes' urgency: a
+  // block that extends the chain holds up its successors and the votes for it.
+  void verify_block_async(BlockPtr block, std::function<void()> done);
 
   std::uint64_t cache_hits() const;
   std::uint64_t verified() const;  // signatures actually checked
