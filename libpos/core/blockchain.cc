@@ -977,7 +977,7 @@ Result<ApplyResult> Blockchain::apply(const BlockPtr& block) {
   }
 }
 
-Status Blockchain::check_block_header(const Block& block) const {
+Status Blockchain::check_before_signatures(const Block& block) const {
   if (index_.contains(block.hash()))
     return make_error(Reason::kAlreadyKnown, "block " + block.hash().hex() + " is known");
   if (block.header().chain_id != params().chain_id)
@@ -988,9 +988,26 @@ Status Blockchain::check_block_header(const Block& block) const {
   if (parent->second.failed)
     return make_error(Reason::kInvalidBlock, "the parent was found invalid");
   if (auto ok = check_required(block, parent->second); !ok.ok()) return ok;
-  auto epochs = check_header(block, parent->second,
-                             parent->second.validators.at_epoch(params().epoch_of(block.slot())));
-  return epochs.ok() ? Status{} : Status(epochs.error());
+  const ValidatorSchedule validators =
+      parent->second.validators.at_epoch(params().epoch_of(block.slot()));
+  if (auto epochs = check_header(block, parent->second, validators); !epochs.ok())
+    return epochs.error();
+  return check_body_limits(block, validators);
+}
+
+// The body's form and size, before any of its signatures: the roots bind it to the header.
+Status Blockchain::check_body_limits(const Block& block,
+                                     const ValidatorSchedule& validators) const {
+  if (block.votes().size() > max_block_votes(validators))
+    return make_error(Reason::kBadVote, std::to_string(block.votes().size()) +
+                                            " votes, the limit is 4 per validator (" +
+                                            std::to_string(max_block_votes(validators)) + ")");
+  if (auto ok = block.check_body(); !ok.ok()) return ok;
+  if (block.transactions().size() > params().max_block_txs)
+    return make_error(Reason::kTooManyTransactions, std::to_string(block.transactions().size()) +
+                                                        " transactions, this chain's limit is " +
+                                                        std::to_string(params().max_block_txs));
+  return {};
 }
 
 // Every indexed block above a failed one fails too: no branch through it can be taken.
@@ -1040,15 +1057,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   // The header is the leader's, signed: a second one for its slot is evidence, whatever the body.
   record_signed_slot(*block);
   // Before the body's signature checks, so that a block stuffed with votes costs nothing.
-  if (block->votes().size() > max_block_votes(validators))
-    return make_error(Reason::kBadVote, std::to_string(block->votes().size()) +
-                                            " votes, the limit is 4 per validator (" +
-                                            std::to_string(max_block_votes(validators)) + ")");
-  if (auto ok = block->check_body(); !ok.ok()) return ok.error();
-  if (block->transactions().size() > params().max_block_txs)
-    return make_error(Reason::kTooManyTransactions, std::to_string(block->transactions().size()) +
-                                                        " transactions, this chain's limit is " +
-                                                        std::to_string(params().max_block_txs));
+  if (auto ok = check_body_limits(*block, validators); !ok.ok()) return ok.error();
   // The fork point first: a branch forking below finality cannot have its votes looked up, and
   // its sender deserves conflicts_finalized's penalty, not bad_vote's.
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();

@@ -120,7 +120,7 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
 bool ConsensusEngine::screen_block(const BlockPtr& block) const {
   if (block->transactions().empty() && block->votes().empty()) return false;
   return takes_peer_blocks() && !chain_.is_extra_header(*block) &&
-         chain_.check_block_header(*block).ok();
+         chain_.check_before_signatures(*block).ok();
 }
 
 Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockSource source) {

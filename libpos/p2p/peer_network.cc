@@ -65,6 +65,8 @@ constexpr std::size_t kSeenEvidenceGeneration = 10'000;
 // Gossiped blocks waiting for their turn (PeerNetwork::Impl::check_queued_blocks); a sync batch
 // is queued whole, and at most two are (the pipelining waits while one does).
 constexpr std::size_t kMaxQueuedBlocks = 256;
+// A frame's body is read in chunks of at most this, each paced by the shared read budget.
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::uint64_t kSyncStallMs = 10'000;
 // How long the blocks of a peer on a chain that conflicts with our finalized block go unheard.
@@ -672,38 +674,51 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       return std::optional<Bytes>();
     }
     const std::size_t have = buffer->size(), total = **size;
+    return read_paced(peer, buffer, have, total)
+        .then([buffer](bool complete) -> std::optional<Bytes> {
+          if (!complete) return std::nullopt;  // the peer closed the connection
+          return std::move(*buffer);
+        });
+  }
+
+  // Reads the body in chunks, each when the shared read budget is not in debt (pace_reads), each
+  // charged what it brought: a frame's declared size costs nothing until its bytes come, and
+  // the debt is at most a chunk per reader. What waits stays in the socket, and TCP slows its
+  // sender. False if the peer closed the connection first.
+  kj::Promise<bool> read_paced(Peer& peer, std::shared_ptr<Bytes> buffer, std::size_t at,
+                               std::size_t total) {
+    if (at == total) return true;
     Peer* p = &peer;
-    // The body stays in the socket (the sender's TCP window fills) until the budget allows it.
-    return pace_reads(total).then([p, buffer, have, total]() {
-      buffer->resize(total);
-      return p->stream->read(buffer->data() + have, total - have).then([buffer]() {
-        return std::optional<Bytes>(std::move(*buffer));
-      });
+    return pace_reads().then([this, p, buffer, at, total]() {
+      const std::size_t chunk = std::min(kReadChunkBytes, total - at);
+      buffer->resize(at + chunk);
+      return p->stream->tryRead(buffer->data() + at, 1, chunk)
+          .then([this, p, buffer, at, total](std::size_t n) -> kj::Promise<bool> {
+            if (n == 0) return false;
+            read_tokens_ -= static_cast<double>(n);
+            buffer->resize(at + n);
+            return read_paced(*p, buffer, at + n, total);
+          });
     });
   }
 
   // The bytes all peers' frames may bring in a second, together (PeerNetworkConfig::
-  // max_read_bytes_per_second): each peer's budget bounds its own share, this bounds the
-  // decoding that any number of peers can ask of the loop, however many addresses they come
-  // from. A frame goes ahead when the shared bucket is not in debt and takes what it needs, so
-  // a large frame is never starved by small ones; the next waits until the debt is repaid. On
-  // the loop's monotonic timer: it paces real reads.
-  kj::Promise<void> pace_reads(std::size_t bytes) {
-    kj::Timer& timer = io_.provider->getTimer();
+  // max_read_bytes_per_second; 0: no limit): each peer's budget bounds its own share, this
+  // bounds the decoding that any number of peers can ask of the loop, however many addresses
+  // they come from. Ready while the shared bucket (a second's worth at most) is not in debt;
+  // else when the debt is repaid. On the loop's monotonic timer: it paces real reads.
+  kj::Promise<void> pace_reads() {
     const double rate = static_cast<double>(config_.max_read_bytes_per_second);
+    if (rate <= 0) return kj::READY_NOW;
+    kj::Timer& timer = io_.provider->getTimer();
     const kj::TimePoint now = timer.now();
     read_tokens_ = std::min(
         rate,
         read_tokens_ + rate * static_cast<double>((now - read_refilled_) / kj::NANOSECONDS) / 1e9);
     read_refilled_ = now;
-    if (read_tokens_ > 0) {
-      read_tokens_ -= static_cast<double>(bytes);
-      return kj::READY_NOW;
-    }
+    if (read_tokens_ > 0) return kj::READY_NOW;
     auto wait_ns = static_cast<std::int64_t>(-read_tokens_ / rate * 1e9) + 1'000'000;
-    return timer.afterDelay(wait_ns * kj::NANOSECONDS).then([this, bytes]() {
-      return pace_reads(bytes);
-    });
+    return timer.afterDelay(wait_ns * kj::NANOSECONDS).then([this]() { return pace_reads(); });
   }
 
   kj::Promise<void> read_loop(Peer& peer) {
@@ -973,12 +988,22 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   // A peer that left before its signatures were checked is banned for a refusal no honest node
   // earns (a bad signature): leaving must not be a way out.
   void ban_departed(const Offender& sender, const std::vector<Status>& verdicts) {
+    if (banned(sender)) return;  // once: its other items still queued need not renew it
     for (const auto& verdict : verdicts)
       if (!verdict.ok() && reason_info(verdict.reason()).peer_penalty >= 100) {
         ban(sender);
         log("banned " + sender.ip + " after it left: " + verdict.error().to_string());
         return;
       }
+  }
+
+  bool banned(const Offender& offender) const {
+    const std::uint64_t now = clock_.now_ms();
+    auto by_ip = banned_ips_.find(offender.ip);
+    if (config_.ban_by_ip && by_ip != banned_ips_.end() && by_ip->second > now) return true;
+    if (!offender.node_id) return false;
+    auto by_id = banned_nodes_.find(*offender.node_id);
+    return by_id != banned_nodes_.end() && by_id->second > now;
   }
 
   // penalise(), and refusals as unfunded (no penalty each) draw on the peer's unfunded budget:
@@ -1118,7 +1143,20 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     }
   }
 
+  // A batch's last block ends the batch, however it went (an exception included: the count of
+  // queued batches must not be left behind, or sync would never be asked for again).
   void receive_queued_block(const QueuedBlock& queued) {
+    try {
+      judge_queued_block(queued);
+    } catch (...) {
+      if (queued.batch) queued.batch->failed = true;
+      if (queued.last) end_sync_batch(queued);
+      throw;
+    }
+    if (queued.last) end_sync_batch(queued);
+  }
+
+  void judge_queued_block(const QueuedBlock& queued) {
     const BlockSource source = queued.batch ? BlockSource::kSync : BlockSource::kGossip;
     Status result = handler_.receive_block(queued.from, queued.block, source);
     Peer* sender = live_peer(queued.from);
@@ -1133,7 +1171,6 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       else
         ban_departed(queued.sender, {result});
     }
-    if (queued.last) end_sync_batch(queued);
   }
 
   // A batch is done: the one waiting behind it, if any, is the next applied, so the batch after
@@ -1146,8 +1183,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     Peer* peer = live_peer(queued.from);
     if (!peer || queued.batch->failed || peer->blocks_requested || !handler_.takes_peer_blocks())
       return;
-    if (after && queued_sync_batches_ > 0)
-      request_blocks(*peer, locator_after(*after));
+    if (after && after->first == peer->id && queued_sync_batches_ > 0)
+      request_blocks(*peer, locator_after(after->second));
     else if (queued_sync_batches_ == 0 && queued.batch->progressed && better_than_us(*peer))
       request_blocks(*peer);
   }
@@ -1193,7 +1230,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (queued_sync_batches_ == 0)
         request_blocks(peer, locator_after(message.blocks.back()->hash()));
       else
-        unrequested_after_ = message.blocks.back()->hash();
+        unrequested_after_.emplace(peer.id, message.blocks.back()->hash());
     }
     // A batch short of the limit is all the peer has above our locator: a height it claimed
     // beyond that was not its main chain's (a liar, or a chain that moved), so it is not asked
@@ -1321,9 +1358,11 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   double read_tokens_ = 0;  // pace_reads(): the shared read budget, in bytes
   kj::TimePoint read_refilled_ = kj::origin<kj::TimePoint>();
   std::deque<QueuedBlock> queued_blocks_;
-  bool checking_block_ = false;            // the front block's signatures are at the verifier
-  std::size_t queued_sync_batches_ = 0;    // sync batches with a block still queued
-  std::optional<Hash> unrequested_after_;  // a full batch queued whose successor is not asked for
+  bool checking_block_ = false;          // the front block's signatures are at the verifier
+  std::size_t queued_sync_batches_ = 0;  // sync batches with a block still queued
+  // A full sync batch queued (its sender, its last block) whose successor is not asked for yet.
+  // A full sync batch queued (its sender, its last block) whose successor is not asked for yet.
+  std::optional<std::pair<std::uint64_t, Hash>> unrequested_after_;
   std::size_t pending_signature_checks_ = 0;  // transactions
   std::size_t pending_vote_checks_ = 0;
   std::uint64_t backlog_logged_ms_ = 0;

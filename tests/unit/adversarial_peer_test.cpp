@@ -837,3 +837,28 @@ TEST_CASE("all peers' frames together are read no faster than the shared budget;
   CHECK(n.misbehaviour(96) == 0);
   CHECK(n.misbehaviour(97) == 0);
 }
+
+TEST_CASE("frames that declare megabytes and never send them cost the shared read budget nothing",
+          "[p2p][net][hostile][adversary]") {
+  Fixture f;
+  PeerNetworkConfig config;
+  config.max_read_bytes_per_second = 512 * 1024;
+  BareNetwork n(f, config);
+  // A segment table for one segment of 2^21 - 1 words: a frame of 16 MiB, the largest allowed.
+  const Bytes declared = {0, 0, 0, 0, 0xFF, 0xFF, 0x1F, 0};
+  REQUIRE(**p2p::frame_size(declared) == p2p::kMaxFrameBytes);
+  // Seven peers (one address holds eight inbound slots) say hello, declare such a frame, and
+  // hold their connections open without sending its body.
+  std::vector<std::unique_ptr<RawPeer>> liars;
+  for (std::uint8_t id = 100; id < 107; ++id) {
+    liars.push_back(std::make_unique<RawPeer>(n.port()));
+    Bytes bytes = p2p::encode_frame(hello_for(f, id));
+    bytes.insert(bytes.end(), declared.begin(), declared.end());
+    liars.back()->send_bytes(bytes);
+    REQUIRE(eventually([&] { return n.status().peers.size() == liars.size(); }));
+  }
+  // Had each declared frame been charged, 112 MiB of debt would hold every read for minutes.
+  RawPeer honest(n.port());
+  honest.send(hello_for(f, 120));
+  CHECK(honest.round_trip(1, 5));
+}

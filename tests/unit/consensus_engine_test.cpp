@@ -133,6 +133,8 @@ TEST_CASE("engine: only a leader's block with a body is worth its body's signatu
   BlockHeader header = good->header();
   CHECK_FALSE(f.engine.screen_block(Block::sign(header, {tx}, f.net.users[0].secret_key())));
   CHECK_FALSE(f.engine.screen_block(Block::make(header, Signature{}, {tx})));
+  // The leader's signed header with another body: its roots do not match.
+  CHECK_FALSE(f.engine.screen_block(Block::make(header, good->signature(), {f.transfer(0, 1)})));
   header.parent.bytes[0] ^= 1;  // a parent this node does not have
   CHECK_FALSE(f.engine.screen_block(f.net.resign(header, {tx})));
   // Screening changes nothing; the good block is then taken as ever.

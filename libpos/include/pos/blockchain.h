@@ -51,11 +51,12 @@ class Blockchain {
   // Validates and applies a block; may reorganise. On refusal the chain and state are unchanged.
   // A storage failure is a kStorage refusal, after which the state is rolled back too.
   Result<ApplyResult> apply(const BlockPtr& block);
-  // The checks of apply() that a block's header alone decides against its parent in the index
-  // (chain, checkpoint, height, slot, timestamp, forger, signature, leader, VRF), changing
-  // nothing: what must pass before the body's signatures are worth checking. kUnknownParent
-  // also when the parent is stored but not indexed (apply() may still take the block).
-  Status check_block_header(const Block& block) const;
+  // The checks of apply() that come before the signatures of the body's transactions and votes,
+  // against the block's parent in the index (chain, checkpoint, height, slot, timestamp, forger,
+  // signature, leader, VRF; the body's roots, counts, size and limits), changing nothing: what
+  // must pass before those signatures are worth checking. kUnknownParent also when the parent
+  // is stored but not indexed (apply() may still take the block).
+  Status check_before_signatures(const Block& block) const;
 
   // Builds and signs the block for `slot` on the tip from the pool's ready transactions, if
   // `key` is the slot's leader, carrying the pending evidence that slashes on the tip (one per
@@ -223,6 +224,7 @@ class Blockchain {
   // Every check of the header against its parent, in docs/consensus.md's order (height, slot,
   // timestamp, leader, VRF proof, signature); the chain's epoch state after the block, and the
   // validator sets of the block's epoch in `validators`.
+  Status check_body_limits(const Block& block, const ValidatorSchedule& validators) const;
   Result<EpochState> check_header(const Block& block, const Entry& parent,
                                   const ValidatorSchedule& validators) const;
   // Every vote of the block against its chain, which `on_chain` answers for (the vote rules of

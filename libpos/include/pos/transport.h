@@ -65,8 +65,9 @@ class NetworkHandler {
   virtual std::vector<Status> receive_evidence(PeerId from,
                                                const std::vector<EvidencePtr>& evidence) = 0;
   // Whether a peer's block is worth checking the signatures of its body before receive_block:
-  // it has transactions or votes, and its header passes every check its parent here decides
-  // (leader, VRF, signature), so that only a leader's block costs those checks. The network
+  // it has transactions or votes, and passes every check its parent here decides that comes
+  // before them (leader, VRF, signature; the body's roots and limits), so that only a leader's
+  // block with the body its header names costs those checks. The network
   // then checks them off the event loop and hands the block to receive_block; otherwise it
   // hands the block over at once, and receive_block gives the verdict.
   virtual bool screen_block(const BlockPtr& block) const = 0;
