@@ -20,16 +20,21 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kUsage = R"(usage: pos-node [options]
-       pos-node HOST P2P_PORT RPC_PORT [KEY.pem]     (the teaching project's form, for
-                                                      the demo network: it implies
-                                                      --sync-without-checkpoint)
+       pos-node HOST P2P_PORT RPC_PORT [KEY.pem]     (the teaching project's form)
+
+  The teaching form runs the teaching network (keys/teaching-genesis.json: the genesis key,
+  keys/genesisPrivateKey.pem, holds the stake) with the API on 127.0.0.1:RPC_PORT, and implies
+  --sync-without-checkpoint. Given no --peer (and no config naming peers), it dials HOST:10001,
+  the teaching network's initial node, unless it is that node. Flags may follow it. The flag
+  form dials only what it is told (--peer, or peers that those tell about).
 
   --p2p HOST:PORT       where peers connect (default 127.0.0.1:7000)
   --rpc HOST:PORT       the HTTP API (default 127.0.0.1:5000; loopback unless told otherwise)
   --key FILE            the validator's Ed25519 PEM key; without it the node never forges
                         (an encrypted key asks for its passphrase, or takes POS_PASSPHRASE)
   --data-dir DIR        chain, state and pool (default pos-data/P2P_PORT)
-  --genesis FILE        the network's genesis (default keys/genesis.json, the demo network)
+  --genesis FILE        the network's genesis (default keys/genesis.json, the demo network;
+                        keys/teaching-genesis.json in the teaching form)
   --peer HOST:PORT      a peer to dial; repeat for more
   --no-discovery        dial only the --peer addresses, never those that peers tell about
   --forge-min-peers N   forge only with at least N connected peers (default 0); 1 keeps a
@@ -56,11 +61,18 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
   pos::apps::fail("pos-node", 2, message);
 }
 
-fs::path default_genesis() {
-  for (const char* candidate : {"keys/genesis.json", POS_DEMO_GENESIS, POS_SOURCE_GENESIS})
+// keys/ of the working directory first, then the installed copy, then the source tree's.
+fs::path default_genesis(bool teaching) {
+  const char* local = teaching ? "keys/teaching-genesis.json" : "keys/genesis.json";
+  const char* installed = teaching ? POS_DEMO_TEACHING_GENESIS : POS_DEMO_GENESIS;
+  const char* source = teaching ? POS_SOURCE_TEACHING_GENESIS : POS_SOURCE_GENESIS;
+  for (const char* candidate : {local, installed, source})
     if (fs::exists(candidate)) return candidate;
-  return "keys/genesis.json";
+  return local;
 }
+
+// The teaching project's initial node: every other node of its network dials it.
+constexpr const char* kTeachingInitialPort = "10001";
 
 std::string read_file(const std::string& path) {
   auto text = pos::apps::read_text_file(path);
@@ -94,7 +106,10 @@ Options parse(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   Options options;
   pos::NodeConfig& config = options.config;
-  config.genesis = default_genesis();
+  // The teaching project's positional form may be followed by flags.
+  std::size_t positional = 0;
+  while (positional < args.size() && args[positional].rfind("--", 0) != 0) ++positional;
+  config.genesis = default_genesis(positional > 0);
   bool data_dir_given = false;
 
   // --config first, so that flags override it.
@@ -107,9 +122,6 @@ Options parse(int argc, char** argv) {
     data_dir_given = read_file(args[i + 1]).find("\"data_dir\"") != std::string::npos;
   }
 
-  // The teaching project's positional form may be followed by flags.
-  std::size_t positional = 0;
-  while (positional < args.size() && args[positional].rfind("--", 0) != 0) ++positional;
   if (positional > 0) {
     if (positional < 3 || positional > 4)
       fail("the short form is: HOST P2P_PORT RPC_PORT [KEY.pem]");
@@ -176,6 +188,9 @@ Options parse(int argc, char** argv) {
       }
     }
   }
+  // As in the teaching project, where every node dials the initial one.
+  if (positional > 0 && config.peers.empty() && args[1] != kTeachingInitialPort)
+    config.peers.push_back(args[0] + ":" + kTeachingInitialPort);
   if (!data_dir_given) {
     auto colon = config.p2p.rfind(':');
     config.data_dir = fs::path("pos-data") /

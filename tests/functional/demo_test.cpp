@@ -131,7 +131,11 @@ TEST_CASE(
   auto teaching = [&](std::size_t validator) {
     return std::vector<std::string>{"127.0.0.1", "0", "0", net->key_file(validator).string()};
   };
-  NodeProcess v1(*net, "v1", {}, 0, 0, teaching(1));
+  // Given no peer the form dials port 10001 (the teaching network's initial node), where another
+  // test may run one: v1 is given a peer that refuses instead.
+  ClosedPort nobody;
+  NodeProcess v1(*net, "v1", {"--peer", "127.0.0.1:" + std::to_string(nobody.port())}, 0, 0,
+                 teaching(1));
   NodeProcess v2(*net, "v2", {"--peer", v1.p2p_address()}, 0, 0, teaching(2));
   // Each takes the other's blocks: one chain, though each node's finalized block is the
   // months-old genesis and two of three validators cannot finalize.
