@@ -69,14 +69,38 @@ Result<VrfOutput> Block::vrf_output() const {
   return vrf_proof_to_hash(header_.vrf_proof);
 }
 
+Result<VrfOutput> Block::verify_vrf(ByteView alpha) const {
+  const Hash key = sha256(alpha);
+  std::lock_guard lock(vrf_mutex_);
+  if (!vrf_verdict_ || vrf_verdict_->first != key)
+    vrf_verdict_.emplace(key, vrf_verify(header_.forger, alpha, header_.vrf_proof));
+  return vrf_verdict_->second;
+}
+
 Status Block::check_signature() const {
-  if (!verify(header_.forger, header_.signing_bytes(), signature_))
+  std::int8_t verdict = signature_verdict_.load(std::memory_order_relaxed);
+  if (verdict == 0) {
+    verdict = verify(header_.forger, header_.signing_bytes(), signature_) ? 1 : -1;
+    signature_verdict_.store(verdict, std::memory_order_relaxed);
+  }
+  if (verdict < 0)
     return make_error(Reason::kBadBlockSignature,
                       "the block signature does not verify for forger " + header_.forger.hex());
   return {};
 }
 
 Status Block::check_body() const {
+  if (auto ok = check_form(); !ok.ok()) return ok;
+  for (const auto& vote : votes_)
+    if (auto ok = vote->check_signature(); !ok.ok())
+      return make_error(ok.reason(), "vote " + vote->id().hex() + ": " + ok.error().message);
+  for (const auto& e : evidence_)
+    if (auto ok = e->check(header_.chain_id); !ok.ok())
+      return make_error(ok.reason(), "evidence " + e->id().hex() + ": " + ok.error().message);
+  return {};
+}
+
+Status Block::check_form() const {
   if (transactions_.size() > kMaxBlockTransactions)
     return make_error(Reason::kTooManyTransactions, std::to_string(transactions_.size()) +
                                                         " transactions, the limit is " +
@@ -115,12 +139,9 @@ Status Block::check_body() const {
     if (vote->chain_id() != header_.chain_id)
       return make_error(Reason::kWrongChain,
                         "vote " + vote->id().hex() + " is for chain \"" + vote->chain_id() + "\"");
-    if (auto ok = vote->check(); !ok.ok())
+    if (auto ok = vote->check_form(); !ok.ok())
       return make_error(ok.reason(), "vote " + vote->id().hex() + ": " + ok.error().message);
   }
-  for (const auto& e : evidence_)
-    if (auto ok = e->check(header_.chain_id); !ok.ok())
-      return make_error(ok.reason(), "evidence " + e->id().hex() + ": " + ok.error().message);
   return {};
 }
 

@@ -570,8 +570,7 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
                                                 " is not the leader of slot " +
                                                 std::to_string(header.slot) +
                                                 (leader ? " (" + leader->hex() + " is)" : ""));
-  auto output =
-      vrf_verify(header.forger, vrf_input(header.chain_id, nonce, header.slot), header.vrf_proof);
+  auto output = block.verify_vrf(vrf_input(header.chain_id, nonce, header.slot));
   if (!output.ok())
     return make_error(Reason::kBadVrfProof,
                       "slot " + std::to_string(header.slot) + ": " + output.error().message);
@@ -1002,7 +1001,7 @@ Status Blockchain::check_body_limits(const Block& block,
     return make_error(Reason::kBadVote, std::to_string(block.votes().size()) +
                                             " votes, the limit is 4 per validator (" +
                                             std::to_string(max_block_votes(validators)) + ")");
-  if (auto ok = block.check_body(); !ok.ok()) return ok;
+  if (auto ok = block.check_form(); !ok.ok()) return ok;
   if (block.transactions().size() > params().max_block_txs)
     return make_error(Reason::kTooManyTransactions, std::to_string(block.transactions().size()) +
                                                         " transactions, this chain's limit is " +
@@ -1058,6 +1057,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   record_signed_slot(*block);
   // Before the body's signature checks, so that a block stuffed with votes costs nothing.
   if (auto ok = check_body_limits(*block, validators); !ok.ok()) return ok.error();
+  if (auto ok = block->check_body(); !ok.ok()) return ok.error();
   // The fork point first: a branch forking below finality cannot have its votes looked up, and
   // its sender deserves conflicts_finalized's penalty, not bad_vote's.
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();

@@ -51,6 +51,11 @@ Status Vote::check_signature() const {
 }
 
 Status Vote::check() const {
+  if (auto ok = check_form(); !ok.ok()) return ok;
+  return check_signature();
+}
+
+Status Vote::check_form() const {
   if (chain_id().empty() || chain_id().size() > kMaxChainIdLength)
     return make_error(Reason::kWrongChain, "vote " + id_.hex() + ": a chain id of " +
                                                std::to_string(chain_id().size()) + " bytes (1 to " +
@@ -60,7 +65,7 @@ Status Vote::check() const {
     return make_error(Reason::kBadVote,
                       "vote " + id_.hex() + ": source height " + std::to_string(source_height()) +
                           " is not below target height " + std::to_string(target_height()));
-  return check_signature();
+  return {};
 }
 
 namespace detail {

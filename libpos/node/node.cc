@@ -21,6 +21,7 @@
 #include "pos/p2p_messages.h"
 #include "pos/peer_node.h"
 #include "pos/rpc_server.h"
+#include "pos/signing_record.h"
 #include "pos/version.h"
 
 namespace pos {
@@ -83,45 +84,38 @@ class SigningGuard {
                             "\"vote_source_height N\" and \"vote_target_height N\"");
     };
     std::string word;
-    in >> word >> guard.slot_;
+    std::uint64_t slot = 0, source = 0, target = 0;
+    in >> word >> slot;
     if (word != "last_signed_slot" || in.fail()) return damaged();
+    guard.record_ = SigningRecord(slot, 0, 0);
     // A v1 file stops here: that node never voted.
     if (!(in >> word)) return guard;
-    in >> guard.source_;
+    in >> source;
     if (word != "vote_source_height" || in.fail()) return damaged();
-    in >> word >> guard.target_;
+    in >> word >> target;
     if (word != "vote_target_height" || in.fail()) return damaged();
     if (in >> word) return damaged();
+    guard.record_ = SigningRecord(slot, source, target);
     return guard;
   }
 
   Status record_block(std::uint64_t slot) {
-    if (slot <= slot_)
-      return make_error(Reason::kInvalidArgument, "slot " + std::to_string(slot) +
-                                                      " is not after the last signed slot " +
-                                                      std::to_string(slot_));
-    return persist(slot, source_, target_);
+    if (auto ok = record_.check_block(slot); !ok.ok()) return ok;
+    return persist(SigningRecord(slot, record_.vote_source(), record_.vote_target()));
   }
 
-  // EIP-3076's minimal rule: a target above every target signed before and a source not below
-  // any source signed before rules out double and surround votes.
   Status record_vote(std::uint64_t source, std::uint64_t target) {
-    if (target <= target_ || source < source_)
-      return make_error(
-          Reason::kInvalidArgument,
-          "a vote from height " + std::to_string(source) + " to " + std::to_string(target) +
-              " could conflict with one signed before (highest source " + std::to_string(source_) +
-              ", highest target " + std::to_string(target_) + ")");
-    return persist(slot_, source, target);
+    if (auto ok = record_.check_vote(source, target); !ok.ok()) return ok;
+    return persist(SigningRecord(record_.last_slot(), source, target));
   }
 
  private:
-  Status persist(std::uint64_t slot, std::uint64_t source, std::uint64_t target) {
+  Status persist(const SigningRecord& next) {
     fs::path tmp = file_;
     tmp += ".tmp";
-    std::string text = "last_signed_slot " + std::to_string(slot) + "\nvote_source_height " +
-                       std::to_string(source) + "\nvote_target_height " + std::to_string(target) +
-                       "\n";
+    std::string text = "last_signed_slot " + std::to_string(next.last_slot()) +
+                       "\nvote_source_height " + std::to_string(next.vote_source()) +
+                       "\nvote_target_height " + std::to_string(next.vote_target()) + "\n";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     ok = fd >= 0 && ::fsync(fd) == 0 && ok;
@@ -134,16 +128,12 @@ class SigningGuard {
     }
     if (!ok)
       return make_error(Reason::kIoError, file_.string() + ": cannot record what was signed");
-    slot_ = slot;
-    source_ = source;
-    target_ = target;
+    record_ = next;
     return {};
   }
 
   fs::path file_;
-  std::uint64_t slot_ = 0;
-  std::uint64_t source_ = 0;
-  std::uint64_t target_ = 0;
+  SigningRecord record_;
 };
 
 std::string iso_now() {

@@ -1,8 +1,11 @@
 // Blocks: an immutable header, its transactions and the forger's signature over the header.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -75,13 +78,21 @@ class Block {
   // ECVRF_proof_to_hash of the header's proof; all zero for genesis, which has no proof.
   Result<VrfOutput> vrf_output() const;
 
-  // The header's own signature, which needs neither the parent nor the state.
+  // The header's own signature, which needs neither the parent nor the state. The verdict is
+  // computed once per block object.
   Status check_signature() const;
+  // The header's VRF proof for `alpha` under the forger's key (vrf_verify), computed once per
+  // block object and input: the screen before a body's checks and the apply after it, or many
+  // simulated nodes sharing one block, pay for one verification.
+  Result<VrfOutput> verify_vrf(ByteView alpha) const;
   // The body against the header, needing neither the parent nor the state: counts, size, roots,
   // every transaction's and vote's chain id, every vote's signature and heights, every
   // evidence's check() (a bad evidence signature is under the evidence root, so it condemns the
   // block; a bad vote signature is not, since the vote id leaves it out).
   Status check_body() const;
+  // check_body() but the votes' signatures and the evidence's checks: what binds the body to the
+  // header, before any signature in it is worth checking.
+  Status check_form() const;
 
  private:
   BlockHeader header_;
@@ -91,6 +102,9 @@ class Block {
   std::vector<EvidencePtr> evidence_;
   Hash hash_;
   std::size_t encoded_size_;
+  mutable std::atomic<std::int8_t> signature_verdict_{0};  // 0 unknown, 1 valid, -1 invalid
+  mutable std::mutex vrf_mutex_;
+  mutable std::optional<std::pair<Hash, Result<VrfOutput>>> vrf_verdict_;  // alpha's hash, output
 };
 
 // RFC 6962 Merkle tree hash over transaction ids: leaf = SHA-256(0x00 || id),

@@ -14,6 +14,7 @@
 #include "pos/genesis.h"
 #include "pos/keys.h"
 #include "pos/proof_of_stake.h"
+#include "pos/signing_record.h"
 #include "pos/state_transition.h"
 #include "pos/status.h"
 #include "pos/storage.h"

@@ -59,6 +59,8 @@ class Vote {
   // Every rule that needs no chain: a chain id of 1 to kMaxChainIdLength bytes (kWrongChain),
   // source_height < target_height (kBadVote), then the signature.
   Status check() const;
+  // check() but the signature.
+  Status check_form() const;
 
  private:
   VoteFields fields_;

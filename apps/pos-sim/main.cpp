@@ -1,0 +1,172 @@
+// pos-sim: runs the deterministic simulator (docs/simulator.md) for one seed, or many, and says
+// what it found. Exit 0 when every run held every invariant, 1 when one broke (its seed, the
+// violation and a trace are printed: `pos-sim ... --seed S` replays it exactly), 2 for bad
+// arguments.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../common/cli.h"
+#include "pos/crypto.h"
+#include "pos/sim.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: pos-sim [options]
+
+  --scenario FILE       a scenario file (JSON, docs/simulator.md); the flags below override it
+  --seed S              the run's seed (default 1); a failing seed replays exactly
+  --seeds N             run N seeds, S to S+N-1, and report those that fail
+  --validators N        validators, each running a node (default 4)
+  --slots K             slots to simulate (default 200)
+  --slot-ms MS          slot length (default 1000)
+  --epoch-slots E       slots per epoch (default 32)
+  --latency MIN-MAX     each message's delay, uniform in [MIN, MAX] ms (default 20-80)
+  --loss P              each message's chance to be lost (default 0)
+  --policy I=POLICY     validator I's behaviour: honest, double_blocks or offline (repeatable)
+  --liveness-slots K    once faults are over, finality must rise within K slots (default 96)
+  --trace               print the last events of every run, not only of a failing one
+  --help
+)";
+
+[[noreturn]] void fail(const std::string& message) {
+  pos::apps::fail("pos-sim", 2, message);
+}
+
+std::uint64_t number(const std::string& flag, const std::string& text) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+    fail(flag + " needs a whole number, not \"" + text + "\"");
+  return std::stoull(text);
+}
+
+// p-th percentile (0-100) of the values, sorted in place.
+std::uint64_t percentile(std::vector<std::uint64_t>& values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  auto at = static_cast<std::size_t>(p / 100.0 * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(at, values.size() - 1)];
+}
+
+void print_report(pos::sim::Report& r, std::uint64_t slot_ms, bool trace) {
+  std::printf(
+      "seed %llu: %s, %llu slots, %llu events in %.2f s (%.0f slots a second, %.0fx real "
+      "time)\n",
+      static_cast<unsigned long long>(r.seed), r.ok ? "ok" : "VIOLATION",
+      static_cast<unsigned long long>(r.slots_run), static_cast<unsigned long long>(r.events),
+      r.wall_seconds, static_cast<double>(r.slots_run) / std::max(r.wall_seconds, 1e-9),
+      static_cast<double>(r.slots_run * slot_ms) / 1000.0 / std::max(r.wall_seconds, 1e-9));
+  std::string finalized;
+  for (auto h : r.finalized) finalized += (finalized.empty() ? "" : " ") + std::to_string(h);
+  std::printf("  finalized heights: %s\n", finalized.c_str());
+  std::printf("  node 0's tip: %s\n", r.tips.empty() ? "-" : r.tips[0].hex().c_str());
+  std::vector<std::uint64_t> lag = r.finality_lag;
+  const std::uint64_t p50 = percentile(lag, 50), p99 = percentile(lag, 99);
+  std::printf(
+      "  finality lag on node 0 (slots from a block's slot to final): p50 %llu, p99 %llu, "
+      "max %llu over %zu blocks\n",
+      static_cast<unsigned long long>(p50), static_cast<unsigned long long>(p99),
+      static_cast<unsigned long long>(lag.empty() ? 0 : lag.back()), lag.size());
+  std::string slashed;
+  for (auto v : r.slashed) slashed += (slashed.empty() ? "" : " ") + std::to_string(v);
+  std::printf("  evidence included: %llu; slashed validators: %s\n",
+              static_cast<unsigned long long>(r.evidence_included),
+              slashed.empty() ? "none" : slashed.c_str());
+  if (!r.ok) std::printf("  violation: %s\n", r.violation.c_str());
+  if (!r.ok || trace) {
+    std::printf("  last events:\n");
+    for (const auto& line : r.trace) std::printf("    %s\n", line.c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  pos::sim::Scenario scenario;
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] != "--scenario") continue;
+    auto text = pos::apps::read_text_file(args[i + 1]);
+    if (!text.ok()) fail(text.error().message);
+    auto parsed = pos::sim::Scenario::from_json(*text);
+    if (!parsed.ok()) fail(args[i + 1] + ": " + parsed.error().message);
+    scenario = *parsed;
+  }
+  std::uint64_t seeds = 1;
+  bool trace = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) fail(a + " needs a value");
+      return args[++i];
+    };
+    if (a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--scenario") {
+      ++i;
+    } else if (a == "--seed") {
+      scenario.seed = number(a, value());
+    } else if (a == "--seeds") {
+      seeds = number(a, value());
+      if (seeds == 0) fail("--seeds needs at least 1");
+    } else if (a == "--validators") {
+      scenario.validators = number(a, value());
+      if (scenario.validators == 0 || scenario.validators > 1000)
+        fail("--validators must be 1 to 1000");
+    } else if (a == "--slots") {
+      scenario.slots = number(a, value());
+    } else if (a == "--slot-ms") {
+      scenario.slot_ms = number(a, value());
+      if (scenario.slot_ms < 10) fail("--slot-ms must be at least 10");
+    } else if (a == "--epoch-slots") {
+      scenario.epoch_slots = number(a, value());
+      if (scenario.epoch_slots == 0) fail("--epoch-slots must be at least 1");
+    } else if (a == "--latency") {
+      std::string range = value();
+      auto dash = range.find('-');
+      if (dash == std::string::npos) fail("--latency needs MIN-MAX in ms, e.g. 100-300");
+      scenario.link.min_ms = number(a, range.substr(0, dash));
+      scenario.link.max_ms = number(a, range.substr(dash + 1));
+      if (scenario.link.max_ms < scenario.link.min_ms) fail("--latency: MAX is below MIN");
+    } else if (a == "--loss") {
+      std::string p = value();
+      char* end = nullptr;
+      double loss = std::strtod(p.c_str(), &end);
+      if (p.empty() || *end != '\0' || !(loss >= 0 && loss < 1))
+        fail("--loss needs a probability in [0, 1)");
+      scenario.link.loss = loss;
+    } else if (a == "--policy") {
+      std::string spec = value();
+      auto eq = spec.find('=');
+      if (eq == std::string::npos) fail("--policy needs I=POLICY");
+      std::uint64_t index = number(a, spec.substr(0, eq));
+      auto policy = pos::sim::parse_policy(spec.substr(eq + 1));
+      if (!policy.ok()) fail("--policy: " + policy.error().message);
+      scenario.policies[index] = *policy;
+    } else if (a == "--liveness-slots") {
+      scenario.liveness_slots = number(a, value());
+    } else if (a == "--trace") {
+      trace = true;
+    } else {
+      fail("unknown argument \"" + a + "\" (see --help)");
+    }
+  }
+  for (const auto& [index, policy] : scenario.policies)
+    if (index >= scenario.validators) fail("--policy: no validator " + std::to_string(index));
+
+  if (!pos::init().ok()) fail("libsodium failed to start");
+  std::vector<std::uint64_t> failing;
+  const std::uint64_t first = scenario.seed;
+  for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
+    scenario.seed = seed;
+    pos::sim::Report report = pos::sim::run(scenario);
+    print_report(report, scenario.slot_ms, trace);
+    if (!report.ok) failing.push_back(seed);
+  }
+  std::string list;
+  for (auto s : failing) list += " " + std::to_string(s);
+  std::printf("%zu of %llu seeds failed%s\n", failing.size(),
+              static_cast<unsigned long long>(seeds), list.empty() ? "" : (":" + list).c_str());
+  return failing.empty() ? 0 : 1;
+}

@@ -1,0 +1,732 @@
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <queue>
+#include <random>
+#include <set>
+
+#include "pos/blockchain.h"
+#include "pos/clock.h"
+#include "pos/consensus_engine.h"
+#include "pos/genesis.h"
+#include "pos/signing_record.h"
+#include "pos/sim.h"
+#include "pos/storage.h"
+#include "pos/transaction_pool.h"
+#include "pos/transport.h"
+#include "pos/wallet.h"
+
+namespace pos::sim {
+namespace {
+
+constexpr std::uint64_t kTickMs = 100;
+constexpr std::size_t kTraceLines = 200;
+constexpr std::uint64_t kGenesisTimeMs = 1'700'000'000'000;
+constexpr std::uint64_t kStake = 1'000;
+constexpr std::size_t kSyncBatch = 200;
+constexpr std::size_t kSyncBytes = 8 * 1024 * 1024;
+// A request for blocks whose answer was lost is given up after this long.
+constexpr std::uint64_t kSyncTimeoutMs = 3'000;
+
+// What one node sends another.
+struct Message {
+  enum class Kind { kBlock, kTxs, kVotes, kEvidence, kGetBlocks, kBlocks };
+  Kind kind = Kind::kBlock;
+  BlockPtr block;
+  std::vector<TransactionPtr> txs;
+  std::vector<VotePtr> votes;
+  std::vector<EvidencePtr> evidence;
+  std::vector<Hash> locator;
+  std::vector<BlockPtr> blocks;
+};
+
+using MessagePtr = std::shared_ptr<const Message>;
+
+class World;
+
+// The node's Transport: every send goes through the world's network model.
+class SimTransport final : public Transport {
+ public:
+  SimTransport(World& world, std::size_t self) : world_(world), self_(self) {}
+  void broadcast_block(const BlockPtr& block, PeerId except) override;
+  void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) override;
+  void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) override;
+  void broadcast_evidence(const std::vector<EvidencePtr>& evidence, PeerId except) override;
+  std::size_t ready_peers() const override;
+  bool peer_ahead() const override { return false; }
+
+ private:
+  World& world_;
+  std::size_t self_;
+};
+
+struct Node {
+  std::size_t index = 0;
+  std::unique_ptr<Wallet> key;
+  Policy policy = Policy::kHonest;
+  bool up = false;
+  // What survives a crash: the storage (every commit is whole) and the signing record.
+  std::unique_ptr<MemoryStorage> storage;
+  SigningRecord signing;
+  std::unique_ptr<Blockchain> chain;
+  std::unique_ptr<TransactionPool> pool;
+  std::unique_ptr<SimTransport> transport;
+  std::unique_ptr<ConsensusEngine> engine;
+  std::uint64_t double_block_slot = 0;
+  std::uint64_t incarnation = 0;   // raised by each start: an older tick chain stops
+  std::uint64_t sync_request = 0;  // the request out, 0 for none
+  Checkpoint finalized;            // as last checked
+  Hash checked_tip;                // the tip whose state was last compared
+  std::uint64_t finality_rose_slot = 0;
+};
+
+std::string short_hex(const Hash& hash) {
+  return hash.hex().substr(0, 8);
+}
+
+class World {
+ public:
+  explicit World(const Scenario& scenario);
+  Report run();
+
+  // The network: a message from one node to another, delayed, lost or cut as the model says.
+  void send(std::size_t from, std::size_t to, MessagePtr message);
+  void broadcast(std::size_t from, PeerId except, MessagePtr message);
+  std::size_t reachable_peers(std::size_t self) const;
+  void note_own_vote(std::size_t node, const VotePtr& vote);
+  bool suppresses_blocks(std::size_t node, const BlockPtr& block) const {
+    return nodes_[node].policy == Policy::kDoubleBlocks && block->forger() == key_of(node);
+  }
+
+ private:
+  struct Event {
+    std::uint64_t at;
+    std::uint64_t seq;
+    std::function<void()> act;
+  };
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const {
+      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+    }
+  };
+
+  const PublicKey& key_of(std::size_t node) const { return nodes_[node].key->public_key(); }
+  std::uint64_t now() const { return clock_.now_ms(); }
+  std::uint64_t slot() const { return genesis_.params.slot_at(now()); }
+  void schedule(std::uint64_t at, std::function<void()> act);
+  void trace(const std::string& line);
+  void fail(const std::string& violation);
+  bool linked(std::size_t a, std::size_t b) const { return side_[a] == side_[b]; }
+  bool holds_all(std::size_t node, const Message& m) const;
+  void connect_peers();
+
+  void start_node(Node& node);
+  void stop_node(Node& node);
+  void tick(std::size_t node, std::uint64_t incarnation);
+  bool whole() const {
+    return std::all_of(side_.begin(), side_.end(), [&](std::size_t s) { return s == side_[0]; });
+  }
+  void forge_double(Node& node);
+  void deliver(std::size_t from, std::size_t to, const Message& message);
+  void request_blocks(std::size_t node, std::size_t peer);
+  void apply_fault(const Fault& fault);
+  void start_slot(std::uint64_t slot);
+
+  void check_node(std::size_t index);
+  void check_finality(Node& node);
+  void check_liveness();
+
+  Scenario scenario_;
+  Genesis genesis_;
+  ManualClock clock_{kGenesisTimeMs};
+  std::mt19937_64 random_;
+  std::priority_queue<Event, std::vector<Event>, Later> queue_;
+  std::uint64_t seq_ = 0;
+  std::vector<Node> nodes_;
+  std::vector<std::size_t> side_;                // partition side of each node
+  std::vector<std::vector<std::size_t>> peers_;  // each node's connections, both ways
+  std::uint64_t faults_over_slot_ = 0;
+  std::uint64_t genesis_supply_ = 0;  // no transaction mints in a run: supply never rises
+  std::uint64_t next_request_ = 1;
+  // Finalized checkpoints seen on any node: height -> (hash, the node whose chain holds it).
+  std::map<std::uint64_t, std::pair<Hash, std::size_t>> finalized_;
+  // Each honest validator's signed votes: (source height, target height, target hash).
+  std::map<std::size_t, std::vector<std::tuple<std::uint64_t, std::uint64_t, Hash>>> signed_;
+  std::map<Hash, Hash> roots_;  // each tip any node reached -> the state root it had there
+  std::deque<std::string> trace_;
+  Report report_;
+  bool failed_ = false;
+};
+
+void SimTransport::broadcast_block(const BlockPtr& block, PeerId except) {
+  if (world_.suppresses_blocks(self_, block)) return;  // its own pair goes out apart
+  auto m = std::make_shared<Message>();
+  m->kind = Message::Kind::kBlock;
+  m->block = block;
+  world_.broadcast(self_, except, std::move(m));
+}
+
+void SimTransport::broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) {
+  auto m = std::make_shared<Message>();
+  m->kind = Message::Kind::kTxs;
+  m->txs = txs;
+  world_.broadcast(self_, except, std::move(m));
+}
+
+void SimTransport::broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) {
+  for (const auto& vote : votes) world_.note_own_vote(self_, vote);
+  auto m = std::make_shared<Message>();
+  m->kind = Message::Kind::kVotes;
+  m->votes = votes;
+  world_.broadcast(self_, except, std::move(m));
+}
+
+void SimTransport::broadcast_evidence(const std::vector<EvidencePtr>& evidence, PeerId except) {
+  auto m = std::make_shared<Message>();
+  m->kind = Message::Kind::kEvidence;
+  m->evidence = evidence;
+  world_.broadcast(self_, except, std::move(m));
+}
+
+std::size_t SimTransport::ready_peers() const {
+  return world_.reachable_peers(self_);
+}
+
+World::World(const Scenario& scenario) : scenario_(scenario), random_(scenario.seed) {
+  genesis_.params.chain_id = "pos-sim";
+  genesis_.params.genesis_time_ms = kGenesisTimeMs;
+  genesis_.params.slot_ms = scenario.slot_ms;
+  genesis_.params.epoch_slots = scenario.epoch_slots;
+  nodes_.resize(scenario.validators);
+  side_.assign(scenario.validators, 0);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    Node& node = nodes_[i];
+    node.index = i;
+    const Hash seed = sha256("pos-sim/validator/" + std::to_string(i));
+    node.key = std::make_unique<Wallet>(SecretKey::from_seed(seed.view()));
+    if (auto p = scenario.policies.find(i); p != scenario.policies.end()) node.policy = p->second;
+    genesis_.allocations.push_back({node.key->public_key(), 1'000'000, kStake});
+  }
+  genesis_.params.exchange_authority = nodes_[0].key->public_key();
+  for (const auto& a : genesis_.allocations) genesis_supply_ += a.balance + a.stake;
+  report_.seed = scenario.seed;
+}
+
+void World::schedule(std::uint64_t at, std::function<void()> act) {
+  queue_.push(Event{at, seq_++, std::move(act)});
+}
+
+void World::trace(const std::string& line) {
+  trace_.push_back(std::to_string(now() - kGenesisTimeMs) + " ms: " + line);
+  if (trace_.size() > kTraceLines) trace_.pop_front();
+}
+
+void World::fail(const std::string& violation) {
+  if (failed_) return;
+  failed_ = true;
+  report_.ok = false;
+  report_.violation = violation;
+  trace("VIOLATION: " + violation);
+}
+
+void World::start_node(Node& node) {
+  auto chain = Blockchain::open(genesis_, *node.storage, clock_);
+  if (!chain.ok())
+    return fail("node " + std::to_string(node.index) +
+                " cannot open its chain: " + chain.error().to_string());
+  node.chain = std::move(*chain);
+  node.pool = std::make_unique<TransactionPool>(genesis_.params);
+  node.transport = std::make_unique<SimTransport>(*this, node.index);
+  const std::size_t index = node.index;
+  node.engine = std::make_unique<ConsensusEngine>(
+      *node.chain, *node.pool, clock_,
+      [this, index](const std::string& line) { trace("n" + std::to_string(index) + " " + line); });
+  node.engine->set_transport(node.transport.get());
+  ForgingOptions options;
+  Node* self = &node;
+  options.before_sign = [self](std::uint64_t slot) -> Status {
+    // The equivocator forges its pairs itself (forge_double), never through the engine.
+    if (self->policy == Policy::kDoubleBlocks)
+      return make_error(Reason::kInvalidArgument, "forges apart");
+    if (auto ok = self->signing.check_block(slot); !ok.ok()) return ok;
+    self->signing.record_block(slot);
+    return {};
+  };
+  options.before_vote = [self](std::uint64_t source, std::uint64_t target) -> Status {
+    if (auto ok = self->signing.check_vote(source, target); !ok.ok()) return ok;
+    self->signing.record_vote(source, target);
+    return {};
+  };
+  node.engine->start_forging(SecretKey::from_seed(node.key->secret_key().seed()), options);
+  node.up = true;
+  node.finalized = node.chain->finalized();
+  node.finality_rose_slot = slot();
+  // Ticks at an offset of its own, so that nodes do not all act at the same instant.
+  const std::uint64_t incarnation = ++node.incarnation;
+  schedule(now() + 1 + node.index % kTickMs,
+           [this, index, incarnation] { tick(index, incarnation); });
+}
+
+void World::stop_node(Node& node) {
+  node.up = false;
+  node.engine.reset();
+  node.transport.reset();
+  node.pool.reset();
+  node.chain.reset();
+  node.sync_request = 0;
+}
+
+void World::tick(std::size_t index, std::uint64_t incarnation) {
+  Node& node = nodes_[index];
+  if (!node.up || node.incarnation != incarnation) return;  // a restart started a new chain
+  if (node.policy == Policy::kDoubleBlocks) forge_double(node);
+  node.engine->on_tick();
+  check_node(index);
+  schedule(now() + kTickMs, [this, index, incarnation] { tick(index, incarnation); });
+}
+
+// Two blocks for each slot it leads: one to the even-numbered peers, one to the odd.
+void World::forge_double(Node& node) {
+  const std::uint64_t s = slot();
+  if (s <= node.double_block_slot || s <= node.chain->tip().slot) return;
+  auto leader = node.chain->leader(s);
+  if (!leader || *leader != node.key->public_key()) return;
+  node.double_block_slot = s;
+  const std::uint64_t start = genesis_.params.slot_start_ms(s);
+  auto first = node.chain->forge(node.key->secret_key(), s, *node.pool, start + 1);
+  auto second = node.chain->forge(node.key->secret_key(), s, *node.pool, start + 2);
+  if (!first.ok() || !second.ok()) return;
+  trace("n" + std::to_string(node.index) + " signs two blocks for slot " + std::to_string(s));
+  (void)node.engine->receive_block(0, *first, BlockSource::kGossip);
+  for (std::size_t peer : peers_[node.index]) {
+    auto m = std::make_shared<Message>();
+    m->kind = Message::Kind::kBlock;
+    m->block = peer % 2 == 0 ? *first : *second;
+    send(node.index, peer, std::move(m));
+  }
+}
+
+std::size_t World::reachable_peers(std::size_t self) const {
+  std::size_t n = 0;
+  for (std::size_t i : peers_[self])
+    if (nodes_[i].up && linked(self, i)) ++n;
+  return n;
+}
+
+void World::broadcast(std::size_t from, PeerId except, MessagePtr message) {
+  for (std::size_t to : peers_[from])
+    if (to + 1 != except) send(from, to, message);
+}
+
+// Whether `node` holds everything the message carries: the p2p layer's seen-sets (and an
+// announce-then-fetch gossip) would spare it the message, so the model does not send it.
+bool World::holds_all(std::size_t node, const Message& m) const {
+  const ConsensusEngine& engine = *nodes_[node].engine;
+  switch (m.kind) {
+    case Message::Kind::kVotes:
+      return std::all_of(m.votes.begin(), m.votes.end(),
+                         [&](const VotePtr& v) { return engine.has_vote(v->id()); });
+    case Message::Kind::kTxs:
+      return std::all_of(m.txs.begin(), m.txs.end(),
+                         [&](const TransactionPtr& t) { return engine.has_transaction(t->id()); });
+    case Message::Kind::kEvidence:
+      return std::all_of(m.evidence.begin(), m.evidence.end(),
+                         [&](const EvidencePtr& e) { return engine.has_evidence(e->id()); });
+    case Message::Kind::kBlock:
+      return nodes_[node].chain->knows(m.block->hash());
+    default:
+      return false;
+  }
+}
+
+void World::send(std::size_t from, std::size_t to, MessagePtr message) {
+  if (!nodes_[to].up || !linked(from, to) || holds_all(to, *message)) return;
+  if (scenario_.link.loss > 0 && std::bernoulli_distribution(scenario_.link.loss)(random_)) return;
+  std::uint64_t delay = std::uniform_int_distribution<std::uint64_t>(
+      scenario_.link.min_ms, scenario_.link.max_ms)(random_);
+  schedule(now() + delay, [this, from, to, message = std::move(message)] {
+    // Down, or cut off since it was sent: lost.
+    if (!nodes_[to].up || !nodes_[from].up || !linked(from, to)) return;
+    deliver(from, to, *message);
+  });
+}
+
+void World::deliver(std::size_t from, std::size_t to, const Message& message) {
+  Node& node = nodes_[to];
+  ConsensusEngine& engine = *node.engine;
+  const PeerId peer = from + 1;
+  switch (message.kind) {
+    case Message::Kind::kBlock: {
+      Status result = engine.receive_block(peer, message.block, BlockSource::kGossip);
+      if (!result.ok() && result.reason() == Reason::kUnknownParent) request_blocks(to, from);
+      break;
+    }
+    case Message::Kind::kTxs:
+      (void)engine.receive_transactions(peer, message.txs);
+      break;
+    case Message::Kind::kVotes:
+      (void)engine.receive_votes(peer, message.votes);
+      break;
+    case Message::Kind::kEvidence:
+      (void)engine.receive_evidence(peer, message.evidence);
+      break;
+    case Message::Kind::kGetBlocks: {
+      auto answer = std::make_shared<Message>();
+      answer->kind = Message::Kind::kBlocks;
+      answer->blocks = engine.blocks_after(message.locator, kSyncBatch, kSyncBytes);
+      send(to, from, std::move(answer));
+      break;
+    }
+    case Message::Kind::kBlocks: {
+      node.sync_request = 0;
+      bool progressed = false;
+      for (const auto& block : message.blocks) {
+        Status result = engine.receive_block(peer, block, BlockSource::kSync);
+        if (result.ok()) progressed = true;
+        if (!result.ok() && result.reason() != Reason::kAlreadyKnown) break;
+      }
+      if (progressed && message.blocks.size() == kSyncBatch) request_blocks(to, from);
+      break;
+    }
+  }
+  check_node(to);
+}
+
+// One request out at a time; one whose answer never comes is given up after a while.
+void World::request_blocks(std::size_t node, std::size_t peer) {
+  Node& n = nodes_[node];
+  if (n.sync_request != 0) return;
+  const std::uint64_t id = next_request_++;
+  n.sync_request = id;
+  auto m = std::make_shared<Message>();
+  m->kind = Message::Kind::kGetBlocks;
+  m->locator = n.engine->locator();
+  send(node, peer, std::move(m));
+  schedule(now() + kSyncTimeoutMs, [this, node, id] {
+    if (nodes_[node].sync_request == id) nodes_[node].sync_request = 0;
+  });
+}
+
+void World::apply_fault(const Fault& fault) {
+  switch (fault.kind) {
+    case Fault::Kind::kPartition:
+      for (std::size_t i = 0; i < side_.size(); ++i)
+        side_[i] = i < fault.sides.size() ? fault.sides[i] : 0;
+      trace("partition");
+      break;
+    case Fault::Kind::kHeal:
+      side_.assign(side_.size(), 0);
+      trace("heal");
+      break;
+    case Fault::Kind::kCrash:
+      if (fault.node < nodes_.size() && nodes_[fault.node].up) stop_node(nodes_[fault.node]);
+      trace("crash n" + std::to_string(fault.node));
+      break;
+    case Fault::Kind::kRestart:
+      if (fault.node < nodes_.size() && !nodes_[fault.node].up &&
+          nodes_[fault.node].policy != Policy::kOffline)
+        start_node(nodes_[fault.node]);
+      trace("restart n" + std::to_string(fault.node));
+      break;
+  }
+}
+
+// At each slot's start: its faults, then peers that are behind ask a random peer for blocks (the
+// hello of p2p: a node learns a peer's height on connecting), then liveness.
+void World::start_slot(std::uint64_t s) {
+  for (const auto& fault : scenario_.faults)
+    if (fault.at_slot == s) apply_fault(fault);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i].up || peers_[i].empty()) continue;
+    std::size_t peer =
+        peers_[i][std::uniform_int_distribution<std::size_t>(0, peers_[i].size() - 1)(random_)];
+    if (!nodes_[peer].up || !linked(i, peer)) continue;
+    if (nodes_[peer].engine->tip_height() > nodes_[i].engine->tip_height()) request_blocks(i, peer);
+  }
+  check_liveness();
+  if (s < scenario_.slots) {
+    schedule(genesis_.params.slot_start_ms(s + 1), [this, s] { start_slot(s + 1); });
+  }
+}
+
+void World::note_own_vote(std::size_t node, const VotePtr& vote) {
+  const Node& n = nodes_[node];
+  if (n.policy != Policy::kHonest || vote->validator() != n.key->public_key()) return;
+  auto& history = signed_[node];
+  for (const auto& [source, target, hash] : history) {
+    if (target == vote->target_height() && hash != vote->target_hash())
+      return fail("honest validator " + std::to_string(node) + " signed a double vote for height " +
+                  std::to_string(target));
+    const bool surrounds = vote->source_height() < source && target < vote->target_height();
+    const bool surrounded = source < vote->source_height() && vote->target_height() < target;
+    if (surrounds || surrounded)
+      return fail("honest validator " + std::to_string(node) +
+                  " signed a surround vote: " + std::to_string(source) + "->" +
+                  std::to_string(target) + " and " + std::to_string(vote->source_height()) + "->" +
+                  std::to_string(vote->target_height()));
+  }
+  history.emplace_back(vote->source_height(), vote->target_height(), vote->target_hash());
+}
+
+// After each event, of the node it touched: the others did not change.
+void World::check_node(std::size_t index) {
+  Node& node = nodes_[index];
+  if (!node.up || failed_) return;
+  check_finality(node);
+  const Hash tip = node.engine->tip_hash();
+  if (tip == node.checked_tip) return;
+  node.checked_tip = tip;
+  const Hash root = node.chain->state().state_root();
+  auto [at, fresh] = roots_.emplace(tip, root);
+  if (!fresh && at->second != root)
+    fail("node " + std::to_string(index) + " holds another state than its tip " + short_hex(tip) +
+         " had on another node");
+  if (node.chain->state().total_supply() > genesis_supply_)
+    fail("node " + std::to_string(index) + " holds more than the genesis supply");
+}
+
+// A node's finalized block must be on the chain of every block finalized anywhere: checked
+// against the highest recorded at or below it, and the lowest recorded above it (whose chain,
+// below its own finalized height, never changes).
+void World::check_finality(Node& node) {
+  const Checkpoint finalized = node.chain->finalized();
+  if (finalized == node.finalized) return;
+  if (finalized.height < node.finalized.height)
+    return fail("node " + std::to_string(node.index) + "'s finalized height went down");
+  // Lag, from node 0: the slots each newly finalized block waited.
+  if (node.index == 0) {
+    for (std::uint64_t h = node.finalized.height + 1; h <= finalized.height; ++h)
+      if (BlockPtr b = node.chain->block_at(h)) report_.finality_lag.push_back(slot() - b->slot());
+  }
+  node.finalized = finalized;
+  node.finality_rose_slot = slot();
+  if (finalized.height == 0) return;
+  auto below = finalized_.upper_bound(finalized.height);
+  if (below != finalized_.begin()) {
+    auto [height, recorded] = *std::prev(below);
+    auto mine = node.storage->main_chain_hash(height);
+    if (!mine || *mine != recorded.first)
+      return fail("node " + std::to_string(node.index) + " finalized " + short_hex(finalized.hash) +
+                  " at height " + std::to_string(finalized.height) + " on a chain without block " +
+                  short_hex(recorded.first) + " finalized at " + std::to_string(height) +
+                  " by node " + std::to_string(recorded.second));
+  }
+  if (below != finalized_.end()) {
+    auto [height, recorded] = *below;
+    auto theirs = nodes_[recorded.second].storage->main_chain_hash(finalized.height);
+    if (!theirs || *theirs != finalized.hash)
+      return fail("node " + std::to_string(node.index) + " finalized " + short_hex(finalized.hash) +
+                  " at height " + std::to_string(finalized.height) + ", not on the chain of " +
+                  short_hex(recorded.first) + " finalized at " + std::to_string(height) +
+                  " by node " + std::to_string(recorded.second));
+  }
+  finalized_.emplace(finalized.height, std::make_pair(finalized.hash, node.index));
+}
+
+// Once the faults are over and more than 2/3 of the stake is honest and up, every honest node
+// up must see finality rise within liveness_slots.
+void World::check_liveness() {
+  const std::uint64_t now_slot = slot();
+  if (now_slot < faults_over_slot_ + scenario_.liveness_slots || !whole()) return;
+  const Node* judge = nullptr;
+  for (const auto& node : nodes_)
+    if (node.up && node.policy == Policy::kHonest) judge = judge ? judge : &node;
+  if (!judge) return;
+  const auto& stakers = judge->chain->state().stakers();
+  std::uint64_t total = 0, honest_up = 0;
+  for (const auto& [address, stake] : stakers) total += stake;
+  for (const auto& node : nodes_) {
+    if (!node.up || node.policy != Policy::kHonest) continue;
+    if (auto it = stakers.find(node.key->public_key()); it != stakers.end())
+      honest_up += it->second;
+  }
+  if (3 * honest_up <= 2 * total) return;
+  for (const auto& node : nodes_) {
+    if (!node.up || node.policy != Policy::kHonest) continue;
+    const std::uint64_t since = std::max(node.finality_rose_slot, faults_over_slot_);
+    if (now_slot - since > scenario_.liveness_slots)
+      return fail(
+          "node " + std::to_string(node.index) + "'s finalized height stayed at " +
+          std::to_string(node.finalized.height) + " for " + std::to_string(now_slot - since) +
+          " slots with the network whole (K = " + std::to_string(scenario_.liveness_slots) + ")");
+  }
+}
+
+// Every node to every other when there are few; else a ring (so that the graph is connected)
+// and random links until each node has about `degree` peers: a diameter of a few hops, as a
+// network of nodes dialling random addresses has.
+void World::connect_peers() {
+  const std::size_t n = nodes_.size();
+  std::vector<std::set<std::size_t>> links(n);
+  auto link = [&](std::size_t a, std::size_t b) {
+    if (a == b) return;
+    links[a].insert(b);
+    links[b].insert(a);
+  };
+  if (scenario_.degree == 0 || n <= scenario_.degree + 1) {
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t b = a + 1; b < n; ++b) link(a, b);
+  } else {
+    for (std::size_t a = 0; a < n; ++a) link(a, (a + 1) % n);
+    std::uniform_int_distribution<std::size_t> any(0, n - 1);
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t tries = 0; links[a].size() < scenario_.degree && tries < 4 * n; ++tries)
+        link(a, any(random_));
+  }
+  peers_.resize(n);
+  for (std::size_t a = 0; a < n; ++a) peers_[a].assign(links[a].begin(), links[a].end());
+}
+
+Report World::run() {
+  auto started = std::chrono::steady_clock::now();
+  for (const auto& fault : scenario_.faults)
+    faults_over_slot_ = std::max(faults_over_slot_, fault.at_slot);
+  connect_peers();
+  for (auto& node : nodes_) {
+    node.storage = std::make_unique<MemoryStorage>();
+    if (node.policy != Policy::kOffline) start_node(node);
+  }
+  const std::uint64_t first_slot = slot() + 1;
+  schedule(genesis_.params.slot_start_ms(first_slot),
+           [this, first_slot] { start_slot(first_slot); });
+  const std::uint64_t end = genesis_.params.slot_start_ms(first_slot + scenario_.slots);
+  while (!queue_.empty() && !failed_) {
+    Event event = queue_.top();
+    if (event.at >= end) break;
+    queue_.pop();
+    clock_.set(event.at);
+    event.act();
+    ++report_.events;
+  }
+  report_.slots_run = slot() - first_slot;
+  report_.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (const auto& node : nodes_) {
+    report_.tips.push_back(node.up ? node.engine->tip_hash() : Hash{});
+    report_.finalized.push_back(node.up ? node.chain->finalized_height() : 0);
+  }
+  if (nodes_[0].up) {
+    const Blockchain& chain = *nodes_[0].chain;
+    for (std::uint64_t h = 1; h <= chain.height(); ++h)
+      if (BlockPtr b = chain.block_at(h)) report_.evidence_included += b->evidence().size();
+    for (const auto& node : nodes_)
+      if (chain.state().get(node.key->public_key()).slashed) report_.slashed.push_back(node.index);
+  }
+  report_.trace.assign(trace_.begin(), trace_.end());
+  return report_;
+}
+
+Result<Fault::Kind> fault_named(std::string_view name) {
+  if (name == "partition") return Fault::Kind::kPartition;
+  if (name == "heal") return Fault::Kind::kHeal;
+  if (name == "crash") return Fault::Kind::kCrash;
+  if (name == "restart") return Fault::Kind::kRestart;
+  return make_error(Reason::kInvalidArgument, "unknown fault \"" + std::string(name) +
+                                                  "\" (partition, heal, crash or restart)");
+}
+
+}  // namespace
+
+Result<Policy> parse_policy(std::string_view name) {
+  if (name == "honest") return Policy::kHonest;
+  if (name == "double_blocks") return Policy::kDoubleBlocks;
+  if (name == "offline") return Policy::kOffline;
+  return make_error(Reason::kInvalidArgument, "unknown policy \"" + std::string(name) +
+                                                  "\" (honest, double_blocks or offline)");
+}
+
+Report run(const Scenario& scenario) {
+  World world(scenario);
+  return world.run();
+}
+
+Result<Scenario> Scenario::from_json(std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  auto invalid = [](const std::string& why) {
+    return make_error(Reason::kInvalidArgument, "scenario: " + why);
+  };
+  if (doc.HasParseError() || !doc.IsObject()) return invalid("not a JSON object");
+  Scenario s;
+  auto u64 = [&](const rapidjson::Value& object, const char* name, std::uint64_t& out) -> Status {
+    if (!object.HasMember(name)) return {};
+    if (!object[name].IsUint64()) return invalid(std::string(name) + " must be a whole number");
+    out = object[name].GetUint64();
+    return {};
+  };
+  static const std::set<std::string> known = {
+      "seed", "validators", "slot_ms", "epoch_slots",    "slots",
+      "link", "policies",   "faults",  "liveness_slots", "degree"};
+  for (const auto& member : doc.GetObject())
+    if (!known.contains(member.name.GetString()))
+      return invalid(std::string("unknown key \"") + member.name.GetString() + "\"");
+  if (!doc.HasMember("validators")) return invalid("\"validators\" is required");
+  std::uint64_t validators = 0, degree = s.degree;
+  for (auto [name, out] : {std::pair<const char*, std::uint64_t*>{"seed", &s.seed},
+                           {"validators", &validators},
+                           {"slot_ms", &s.slot_ms},
+                           {"epoch_slots", &s.epoch_slots},
+                           {"slots", &s.slots},
+                           {"liveness_slots", &s.liveness_slots},
+                           {"degree", &degree}})
+    if (auto ok = u64(doc, name, *out); !ok.ok()) return ok.error();
+  if (validators < 1 || validators > 1000) return invalid("validators must be 1 to 1000");
+  s.validators = validators;
+  s.degree = degree;
+  if (s.slot_ms < 10 || s.epoch_slots < 1) return invalid("slot_ms >= 10, epoch_slots >= 1");
+  if (doc.HasMember("link")) {
+    const auto& link = doc["link"];
+    if (!link.IsObject()) return invalid("link must be an object");
+    if (auto ok = u64(link, "min_ms", s.link.min_ms); !ok.ok()) return ok.error();
+    if (auto ok = u64(link, "max_ms", s.link.max_ms); !ok.ok()) return ok.error();
+    if (link.HasMember("loss")) {
+      if (!link["loss"].IsNumber() || link["loss"].GetDouble() < 0 || link["loss"].GetDouble() >= 1)
+        return invalid("link.loss must be a number in [0, 1)");
+      s.link.loss = link["loss"].GetDouble();
+    }
+    if (s.link.max_ms < s.link.min_ms) return invalid("link.max_ms is below link.min_ms");
+  }
+  if (doc.HasMember("policies")) {
+    if (!doc["policies"].IsObject()) return invalid("policies must be an object");
+    for (const auto& member : doc["policies"].GetObject()) {
+      std::string index = member.name.GetString();
+      if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos ||
+          index.size() > 4 || std::stoul(index) >= s.validators)
+        return invalid("policies: \"" + index + "\" is not a validator's index");
+      if (!member.value.IsString()) return invalid("policies: a policy is a string");
+      auto policy = parse_policy(member.value.GetString());
+      if (!policy.ok()) return invalid(policy.error().message);
+      s.policies[std::stoul(index)] = *policy;
+    }
+  }
+  if (doc.HasMember("faults")) {
+    if (!doc["faults"].IsArray()) return invalid("faults must be an array");
+    for (const auto& item : doc["faults"].GetArray()) {
+      if (!item.IsObject() || !item.HasMember("kind") || !item["kind"].IsString())
+        return invalid("a fault is an object with a \"kind\"");
+      auto kind = fault_named(item["kind"].GetString());
+      if (!kind.ok()) return invalid(kind.error().message);
+      Fault fault;
+      fault.kind = *kind;
+      if (auto ok = u64(item, "at_slot", fault.at_slot); !ok.ok()) return ok.error();
+      std::uint64_t node = 0;
+      if (auto ok = u64(item, "node", node); !ok.ok()) return ok.error();
+      if (node >= s.validators) return invalid("a fault's node is not a validator's index");
+      fault.node = node;
+      if (item.HasMember("sides")) {
+        if (!item["sides"].IsArray()) return invalid("sides must be an array");
+        for (const auto& side : item["sides"].GetArray()) {
+          if (!side.IsUint64()) return invalid("a side is a whole number");
+          fault.sides.push_back(side.GetUint64());
+        }
+      }
+      s.faults.push_back(fault);
+    }
+  }
+  return s;
+}
+
+}  // namespace pos::sim

@@ -1,0 +1,181 @@
+// The deterministic simulator (pos::sim, docs/simulator.md): fixed seeds of each scenario, the
+// invariants it checks, and that a seed replays a run exactly.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "pos/sim.h"
+#include "test_support.h"
+
+using namespace pos;
+using namespace pos::sim;
+
+namespace {
+
+// WAN-like links: 100 to 300 ms, 2% of messages lost.
+Scenario wan(std::uint64_t seed, std::size_t validators, std::uint64_t slots) {
+  Scenario s;
+  s.seed = seed;
+  s.validators = validators;
+  s.slots = slots;
+  s.link = LinkModel{100, 300, 0.02};
+  return s;
+}
+
+std::string explain(const Report& r) {
+  std::string text = "seed " + std::to_string(r.seed) + ": " + r.violation + "\n";
+  for (const auto& line : r.trace) text += line + "\n";
+  return text;
+}
+
+std::uint64_t lowest(const std::vector<std::uint64_t>& values) {
+  return *std::min_element(values.begin(), values.end());
+}
+
+}  // namespace
+
+TEST_CASE("sim: a seed replays a run exactly; another seed is another run", "[sim]") {
+  Scenario s = wan(11, 5, 80);
+  Report a = run(s), b = run(s);
+  INFO(explain(a));
+  REQUIRE(a.ok);
+  CHECK(a.tips == b.tips);
+  CHECK(a.finalized == b.finalized);
+  CHECK(a.events == b.events);
+  CHECK(a.finality_lag == b.finality_lag);
+  s.seed = 12;
+  Report c = run(s);
+  CHECK(c.events != a.events);  // other delays and losses
+}
+
+TEST_CASE("sim: steady WAN links; every node finalizes, p99 of the lag within 4 slots", "[sim]") {
+  for (std::uint64_t seed : {1, 2, 3}) {
+    Report r = run(wan(seed, 5, 120));
+    INFO(explain(r));
+    REQUIRE(r.ok);
+    CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+    CHECK(lowest(r.finalized) + 8 >= 120);
+    std::vector<std::uint64_t> lag = r.finality_lag;
+    std::sort(lag.begin(), lag.end());
+    REQUIRE(!lag.empty());
+    CHECK(lag[lag.size() * 99 / 100] <= 4);
+  }
+}
+
+TEST_CASE("sim: a 60/40 partition finalizes nothing on either side and heals into one chain",
+          "[sim][partition]") {
+  for (std::uint64_t seed : {1, 2}) {
+    Scenario s = wan(seed, 5, 200);
+    Fault cut;
+    cut.kind = Fault::Kind::kPartition;
+    cut.at_slot = 30;
+    cut.sides = {0, 0, 0, 1, 1};
+    Fault heal;
+    heal.kind = Fault::Kind::kHeal;
+    heal.at_slot = 90;
+    s.faults = {cut, heal};
+    Report r = run(s);
+    INFO(explain(r));
+    REQUIRE(r.ok);
+    // One chain again, finalized well past where the partition began.
+    CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+    CHECK(lowest(r.finalized) > 150);
+  }
+}
+
+TEST_CASE("sim: validators that crash and restart from their storage catch up", "[sim][crash]") {
+  Scenario s = wan(5, 4, 200);
+  for (auto [kind, slot, node] :
+       {std::tuple{Fault::Kind::kCrash, 20, 1}, std::tuple{Fault::Kind::kCrash, 40, 2},
+        std::tuple{Fault::Kind::kRestart, 60, 1}, std::tuple{Fault::Kind::kRestart, 70, 2}}) {
+    Fault f;
+    f.kind = kind;
+    f.at_slot = static_cast<std::uint64_t>(slot);
+    f.node = static_cast<std::size_t>(node);
+    s.faults.push_back(f);
+  }
+  Report r = run(s);
+  INFO(explain(r));
+  REQUIRE(r.ok);
+  CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+  CHECK(lowest(r.finalized) > 150);
+}
+
+TEST_CASE("sim: an equivocating leader is slashed, and the network stays one finalizing chain",
+          "[sim][evidence]") {
+  for (std::uint64_t seed : {1, 2}) {
+    Scenario s = wan(seed, 5, 150);
+    s.policies[4] = Policy::kDoubleBlocks;
+    Report r = run(s);
+    INFO(explain(r));
+    REQUIRE(r.ok);
+    CHECK(r.evidence_included >= 1);
+    CHECK(r.slashed == std::vector<std::size_t>{4});
+    CHECK(lowest(r.finalized) > 100);
+  }
+}
+
+TEST_CASE("sim: with half the stake offline nothing finalizes, and nothing conflicts", "[sim]") {
+  Scenario s = wan(3, 4, 100);
+  s.policies[2] = Policy::kOffline;
+  s.policies[3] = Policy::kOffline;
+  Report r = run(s);
+  INFO(explain(r));
+  REQUIRE(r.ok);
+  CHECK(r.finalized[0] == 0);
+  CHECK(r.finalized[1] == 0);
+}
+
+TEST_CASE("sim: finality that cannot meet the liveness bound is reported with its seed and trace",
+          "[sim]") {
+  // Two of four validators down for 20 slots, and finality asked to rise within 3 slots of the
+  // restart: the catching up takes longer than that.
+  Scenario s = wan(9, 4, 80);
+  s.liveness_slots = 1;
+  Fault down;
+  down.kind = Fault::Kind::kCrash;
+  down.at_slot = 10;
+  down.node = 3;
+  Fault up = down;
+  up.kind = Fault::Kind::kRestart;
+  up.at_slot = 30;
+  s.faults = {down, up};
+  s.policies[2] = Policy::kOffline;
+  Report r = run(s);
+  REQUIRE_FALSE(r.ok);
+  CHECK(r.seed == 9);
+  CHECK_THAT(r.violation, Catch::Contains("finalized height stayed"));
+  CHECK_FALSE(r.trace.empty());
+  CHECK_THAT(r.trace.back(), Catch::Contains("VIOLATION"));
+}
+
+TEST_CASE("sim: scenario files are read strictly; bad ones are refused with the reason", "[sim]") {
+  auto ok = Scenario::from_json(
+      R"({"seed": 4, "validators": 6, "slots": 50, "link": {"min_ms": 100, "max_ms": 300,
+          "loss": 0.02}, "degree": 4, "policies": {"5": "double_blocks"},
+          "faults": [{"kind": "partition", "at_slot": 10, "sides": [0, 0, 0, 1, 1, 1]},
+                     {"kind": "heal", "at_slot": 20}, {"kind": "crash", "at_slot": 5, "node": 2}]})");
+  REQUIRE(ok.ok());
+  CHECK(ok->seed == 4);
+  CHECK(ok->validators == 6);
+  CHECK(ok->link.max_ms == 300);
+  CHECK(ok->degree == 4);
+  CHECK(ok->policies.at(5) == Policy::kDoubleBlocks);
+  REQUIRE(ok->faults.size() == 3);
+  CHECK(ok->faults[0].sides.size() == 6);
+  CHECK(ok->faults[2].node == 2);
+  for (const char* bad :
+       {"", "[]", "{\"slots\": 5}", "{\"validators\": 0}", "{\"validators\": 4, \"slotz\": 5}",
+        "{\"validators\": 4, \"policies\": {\"4\": \"honest\"}}",
+        "{\"validators\": 4, \"policies\": {\"1\": \"evil\"}}",
+        "{\"validators\": 4, \"link\": {\"loss\": 1.5}}",
+        "{\"validators\": 4, \"link\": {\"min_ms\": 10, \"max_ms\": 5}}",
+        "{\"validators\": 4, \"faults\": [{\"kind\": \"meteor\"}]}",
+        "{\"validators\": 4, \"faults\": [{\"kind\": \"crash\", \"node\": 9}]}",
+        "{\"validators\": 4, \"seed\": -1}"}) {
+    INFO(bad);
+    auto refused = Scenario::from_json(bad);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.reason() == Reason::kInvalidArgument);
+  }
+}
