@@ -17,10 +17,10 @@ start="${SIM_SEED:-$(( (RANDOM << 15 | RANDOM) + 1 ))}"
 failed=0
 for scenario in "$root"/examples/sim/*.json; do
   case "$scenario" in *wan-200.json) continue ;; esac
-  out="$("$sim" --scenario "$scenario" --seed "$start" --seeds "$seeds" || true)"
-  summary="$(printf '%s\n' "$out" | tail -n 1)"
-  echo "$(basename "$scenario"): $summary"
-  if printf '%s\n' "$summary" | grep -q ':'; then
+  code=0
+  out="$("$sim" --scenario "$scenario" --seed "$start" --seeds "$seeds" 2>&1)" || code=$?
+  echo "$(basename "$scenario"): $(printf '%s\n' "$out" | tail -n 1) (exit $code)"
+  if [ "$code" -ne 0 ]; then
     failed=1
     printf '%s\n' "$out" | grep -A3 'VIOLATION' | head -40
   fi

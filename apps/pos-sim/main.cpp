@@ -116,9 +116,11 @@ int main(int argc, char** argv) {
         fail("--validators must be 1 to 1000");
     } else if (a == "--slots") {
       scenario.slots = number(a, value());
+      if (scenario.slots > 1'000'000) fail("--slots must be at most 1000000");
     } else if (a == "--slot-ms") {
       scenario.slot_ms = number(a, value());
-      if (scenario.slot_ms < 10) fail("--slot-ms must be at least 10");
+      if (scenario.slot_ms < 10 || scenario.slot_ms > 600'000)
+        fail("--slot-ms must be 10 to 600000");
     } else if (a == "--epoch-slots") {
       scenario.epoch_slots = number(a, value());
       if (scenario.epoch_slots == 0) fail("--epoch-slots must be at least 1");
@@ -129,6 +131,7 @@ int main(int argc, char** argv) {
       scenario.link.min_ms = number(a, range.substr(0, dash));
       scenario.link.max_ms = number(a, range.substr(dash + 1));
       if (scenario.link.max_ms < scenario.link.min_ms) fail("--latency: MAX is below MIN");
+      if (scenario.link.max_ms > 600'000) fail("--latency: MAX is at most 600000");
     } else if (a == "--loss") {
       std::string p = value();
       char* end = nullptr;

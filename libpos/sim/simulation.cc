@@ -30,6 +30,9 @@ constexpr std::size_t kSyncBatch = 200;
 constexpr std::size_t kSyncBytes = 8 * 1024 * 1024;
 // A request for blocks whose answer was lost is given up after this long.
 constexpr std::uint64_t kSyncTimeoutMs = 3'000;
+// Bounds on a scenario's times, so that no sum of them overflows the clock.
+constexpr std::uint64_t kMaxMs = 600'000;
+constexpr std::uint64_t kMaxSlots = 1'000'000;
 
 // What one node sends another.
 struct Message {
@@ -149,12 +152,13 @@ class World {
   std::vector<std::size_t> side_;                // partition side of each node
   std::vector<std::vector<std::size_t>> peers_;  // each node's connections, both ways
   std::uint64_t faults_over_slot_ = 0;
+  std::uint64_t first_slot_ = 0;
   std::uint64_t genesis_supply_ = 0;  // no transaction mints in a run: supply never rises
   std::uint64_t next_request_ = 1;
   // Finalized checkpoints seen on any node: height -> (hash, the node whose chain holds it).
   std::map<std::uint64_t, std::pair<Hash, std::size_t>> finalized_;
   // Each honest validator's signed votes: (source height, target height, target hash).
-  std::map<std::size_t, std::vector<std::tuple<std::uint64_t, std::uint64_t, Hash>>> signed_;
+  std::map<std::size_t, std::vector<VotePtr>> signed_;
   std::map<Hash, Hash> roots_;  // each tip any node reached -> the state root it had there
   std::deque<std::string> trace_;
   Report report_;
@@ -277,6 +281,7 @@ void World::stop_node(Node& node) {
   node.pool.reset();
   node.chain.reset();
   node.sync_request = 0;
+  node.checked_tip = Hash{};  // the state rebuilt at restart is compared again
 }
 
 void World::tick(std::size_t index, std::uint64_t incarnation) {
@@ -437,8 +442,9 @@ void World::apply_fault(const Fault& fault) {
 // At each slot's start: its faults, then peers that are behind ask a random peer for blocks (the
 // hello of p2p: a node learns a peer's height on connecting), then liveness.
 void World::start_slot(std::uint64_t s) {
+  // Faults due before the run's first slot happen at it.
   for (const auto& fault : scenario_.faults)
-    if (fault.at_slot == s) apply_fault(fault);
+    if (fault.at_slot == s || (s == first_slot_ && fault.at_slot < s)) apply_fault(fault);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (!nodes_[i].up || peers_[i].empty()) continue;
     std::size_t peer =
@@ -456,8 +462,11 @@ void World::note_own_vote(std::size_t node, const VotePtr& vote) {
   const Node& n = nodes_[node];
   if (n.policy != Policy::kHonest || vote->validator() != n.key->public_key()) return;
   auto& history = signed_[node];
-  for (const auto& [source, target, hash] : history) {
-    if (target == vote->target_height() && hash != vote->target_hash())
+  for (const auto& before : history) {
+    const std::uint64_t source = before->source_height(), target = before->target_height();
+    if (before->id() == vote->id()) continue;  // the same vote sent again
+    // Two different votes for one target height are slashable, whatever differs (evidence.cc).
+    if (target == vote->target_height())
       return fail("honest validator " + std::to_string(node) + " signed a double vote for height " +
                   std::to_string(target));
     const bool surrounds = vote->source_height() < source && target < vote->target_height();
@@ -468,7 +477,7 @@ void World::note_own_vote(std::size_t node, const VotePtr& vote) {
                   std::to_string(target) + " and " + std::to_string(vote->source_height()) + "->" +
                   std::to_string(vote->target_height()));
   }
-  history.emplace_back(vote->source_height(), vote->target_height(), vote->target_hash());
+  history.push_back(vote);
 }
 
 // After each event, of the node it touched: the others did not change.
@@ -493,6 +502,9 @@ void World::check_node(std::size_t index) {
 // below its own finalized height, never changes).
 void World::check_finality(Node& node) {
   const Checkpoint finalized = node.chain->finalized();
+  if (finalized.height > 0 && node.storage->main_chain_hash(finalized.height) != finalized.hash)
+    return fail("node " + std::to_string(node.index) + "'s main chain left its finalized block " +
+                short_hex(finalized.hash) + " at height " + std::to_string(finalized.height));
   if (finalized == node.finalized) return;
   if (finalized.height < node.finalized.height)
     return fail("node " + std::to_string(node.index) + "'s finalized height went down");
@@ -589,7 +601,7 @@ Report World::run() {
     node.storage = std::make_unique<MemoryStorage>();
     if (node.policy != Policy::kOffline) start_node(node);
   }
-  const std::uint64_t first_slot = slot() + 1;
+  const std::uint64_t first_slot = first_slot_ = slot() + 1;
   schedule(genesis_.params.slot_start_ms(first_slot),
            [this, first_slot] { start_slot(first_slot); });
   const std::uint64_t end = genesis_.params.slot_start_ms(first_slot + scenario_.slots);
@@ -601,7 +613,7 @@ Report World::run() {
     event.act();
     ++report_.events;
   }
-  report_.slots_run = slot() - first_slot;
+  report_.slots_run = std::max(slot(), first_slot) - first_slot;
   report_.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (const auto& node : nodes_) {
@@ -639,6 +651,15 @@ Result<Policy> parse_policy(std::string_view name) {
 }
 
 Report run(const Scenario& scenario) {
+  if (scenario.validators == 0 || scenario.slot_ms == 0 || scenario.epoch_slots == 0 ||
+      scenario.slot_ms > kMaxMs || scenario.slots > kMaxSlots || scenario.link.max_ms > kMaxMs ||
+      scenario.link.max_ms < scenario.link.min_ms) {
+    Report refused;
+    refused.seed = scenario.seed;
+    refused.ok = false;
+    refused.violation = "not a scenario to run: see pos/sim.h for its bounds";
+    return refused;
+  }
   World world(scenario);
   return world.run();
 }
@@ -676,7 +697,8 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
   if (validators < 1 || validators > 1000) return invalid("validators must be 1 to 1000");
   s.validators = validators;
   s.degree = degree;
-  if (s.slot_ms < 10 || s.epoch_slots < 1) return invalid("slot_ms >= 10, epoch_slots >= 1");
+  if (s.slot_ms < 10 || s.slot_ms > kMaxMs || s.epoch_slots < 1 || s.slots > kMaxSlots)
+    return invalid("slot_ms 10 to 600000, epoch_slots at least 1, slots at most 1000000");
   if (doc.HasMember("link")) {
     const auto& link = doc["link"];
     if (!link.IsObject()) return invalid("link must be an object");
@@ -688,6 +710,7 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
       s.link.loss = link["loss"].GetDouble();
     }
     if (s.link.max_ms < s.link.min_ms) return invalid("link.max_ms is below link.min_ms");
+    if (s.link.max_ms > kMaxMs) return invalid("link.max_ms is at most 600000");
   }
   if (doc.HasMember("policies")) {
     if (!doc["policies"].IsObject()) return invalid("policies must be an object");

@@ -37,7 +37,8 @@ TEST_CASE("pos-sim: every scenario in examples/sim holds every invariant for two
 
 TEST_CASE("pos-sim: a broken invariant exits 1 with its seed; bad arguments exit 2",
           "[functional][sim]") {
-  // Finality is asked to rise every slot: it takes two, so the liveness check reports it.
+  // Finality is asked to rise every slot: it takes two, so the liveness check reports it (at the
+  // first slot it can look).
   auto [code, output] = pos_sim("--validators 4 --slots 40 --seed 3 --liveness-slots 1");
   INFO(output);
   CHECK(code == 1);

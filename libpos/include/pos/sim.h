@@ -84,7 +84,9 @@ struct Report {
 // "honest", "double_blocks" or "offline".
 Result<Policy> parse_policy(std::string_view name);
 
-// Runs the scenario to its end or to the first violation.
+// Runs the scenario to its end or to the first violation. A scenario out of bounds (no
+// validators, slot_ms outside 10 to 600,000, more than 1,000,000 slots, link delays over
+// 600,000 ms or max below min) is refused: ok false, nothing run.
 Report run(const Scenario& scenario);
 
 }  // namespace pos::sim
