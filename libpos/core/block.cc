@@ -91,6 +91,10 @@ Status Block::check_signature() const {
 
 Status Block::check_body() const {
   if (auto ok = check_form(); !ok.ok()) return ok;
+  return check_body_signatures();
+}
+
+Status Block::check_body_signatures() const {
   for (const auto& vote : votes_)
     if (auto ok = vote->check_signature(); !ok.ok())
       return make_error(ok.reason(), "vote " + vote->id().hex() + ": " + ok.error().message);

@@ -1057,7 +1057,7 @@ Result<ApplyResult> Blockchain::apply_unchecked(const BlockPtr& block) {
   record_signed_slot(*block);
   // Before the body's signature checks, so that a block stuffed with votes costs nothing.
   if (auto ok = check_body_limits(*block, validators); !ok.ok()) return ok.error();
-  if (auto ok = block->check_body(); !ok.ok()) return ok.error();
+  if (auto ok = block->check_body_signatures(); !ok.ok()) return ok.error();
   // The fork point first: a branch forking below finality cannot have its votes looked up, and
   // its sender deserves conflicts_finalized's penalty, not bad_vote's.
   if (auto ok = check_fork_point(block->parent()); !ok.ok()) return ok.error();

@@ -480,8 +480,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         same_ip += p->remote_ip == peer->remote_ip ? 1 : 0;
         same_group += network_group(p->remote_ip) == group ? 1 : 0;
       }
-      auto ban = banned_ips_.find(peer->remote_ip);
-      if (config_.ban_by_ip && ban != banned_ips_.end() && ban->second > now) return;
+      if (ip_banned(peer->remote_ip)) return;
       if (count >= config_.max_inbound || same_ip >= config_.max_inbound_per_ip ||
           same_group >= config_.max_inbound_per_group) {
         log("inbound connection " + peer->remote + " refused: " +
@@ -841,9 +840,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (peer.dialed) book_[*peer.dialed].self = true;
       return drop(peer, "connection to self");
     }
-    auto ban = banned_nodes_.find(hello.node_id);
-    if (ban != banned_nodes_.end() && ban->second > clock_.now_ms())
-      return drop(peer, "banned node");
+    if (node_banned(hello.node_id)) return drop(peer, "banned node");
     for (const auto& [id, other] : peers_)
       if (other->ready && !other->closing && other->hello.node_id == hello.node_id)
         return drop(peer, "duplicate connection");
@@ -998,12 +995,15 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   }
 
   bool banned(const Offender& offender) const {
-    const std::uint64_t now = clock_.now_ms();
-    auto by_ip = banned_ips_.find(offender.ip);
-    if (config_.ban_by_ip && by_ip != banned_ips_.end() && by_ip->second > now) return true;
-    if (!offender.node_id) return false;
-    auto by_id = banned_nodes_.find(*offender.node_id);
-    return by_id != banned_nodes_.end() && by_id->second > now;
+    return ip_banned(offender.ip) || (offender.node_id && node_banned(*offender.node_id));
+  }
+  bool ip_banned(const std::string& ip) const {
+    auto ban = banned_ips_.find(ip);
+    return config_.ban_by_ip && ban != banned_ips_.end() && ban->second > clock_.now_ms();
+  }
+  bool node_banned(const Hash& node_id) const {
+    auto ban = banned_nodes_.find(node_id);
+    return ban != banned_nodes_.end() && ban->second > clock_.now_ms();
   }
 
   // penalise(), and refusals as unfunded (no penalty each) draw on the peer's unfunded budget:

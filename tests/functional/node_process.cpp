@@ -103,18 +103,7 @@ void NodeProcess::start() {
                data_dir_.string(), "--log-level", "debug"});
   args.insert(args.end(), net_.node_args.begin(), net_.node_args.end());
   args.insert(args.end(), extra_.begin(), extra_.end());
-  pid_ = fork();
-  REQUIRE(pid_ >= 0);
-  if (pid_ == 0) {
-    int fd = open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  pid_ = spawn(std::move(args), log_file_);
   auto exited = [&] {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
@@ -173,6 +162,24 @@ void NodeProcess::resume() {
 
 std::string NodeProcess::log() const {
   return test::read_text(log_file_);
+}
+
+pid_t spawn(std::vector<std::string> args, const std::filesystem::path& log,
+            const std::filesystem::path& dir) {
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (!dir.empty() && chdir(dir.c_str()) != 0) _exit(127);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
 }
 
 std::vector<std::unique_ptr<NodeProcess>> start_validators(const TestNetwork& net,

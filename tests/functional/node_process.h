@@ -102,6 +102,11 @@ class NodeProcess {
 std::vector<std::unique_ptr<NodeProcess>> start_validators(const TestNetwork& net,
                                                            std::size_t count);
 
+// Starts args[0] with the arguments that follow, its stdout and stderr appended to `log`, in
+// `dir` when one is given; returns its pid.
+pid_t spawn(std::vector<std::string> args, const std::filesystem::path& log,
+            const std::filesystem::path& dir = {});
+
 // Runs the program with arguments; returns its exit code and what it printed on stderr.
 std::pair<int, std::string> run_pos_node(const std::vector<std::string>& args);
 

@@ -10,7 +10,6 @@
 // node, the late node agreeing, the transactions on localhost:5000/blockchain, and finality.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -48,19 +47,7 @@ class TeachingNode {
       : log_(dir / ("node-" + args.at(1) + ".log")),
         rpc_(std::make_unique<RpcClient>("http://127.0.0.1:" + std::to_string(rpc_port), 2000)) {
     args.insert(args.begin(), POS_NODE_BINARY);
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      if (chdir(dir.c_str()) != 0) _exit(127);
-      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    pid_ = spawn(std::move(args), log_, dir);
     bool up = eventually([&] {
       auto r = rpc_->get("/health");
       return exited() || (r.ok() && r->status == 200);

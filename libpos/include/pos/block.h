@@ -93,6 +93,8 @@ class Block {
   // check_body() but the votes' signatures and the evidence's checks: what binds the body to the
   // header, before any signature in it is worth checking.
   Status check_form() const;
+  // The rest of check_body(): the votes' signatures and the evidence's checks.
+  Status check_body_signatures() const;
 
  private:
   BlockHeader header_;
