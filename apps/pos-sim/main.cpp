@@ -24,8 +24,11 @@ constexpr const char* kUsage = R"(usage: pos-sim [options]
   --epoch-slots E       slots per epoch (default 32)
   --latency MIN-MAX     each message's delay, uniform in [MIN, MAX] ms (default 20-80)
   --loss P              each message's chance to be lost (default 0)
-  --policy I=POLICY     validator I's behaviour: honest, double_blocks or offline (repeatable)
+  --policy I=POLICY     validator I's behaviour (repeatable): honest, offline, double_blocks,
+                        double_votes, surround_votes, vote_flood, withhold_blocks,
+                        lying_heights or two_faced (docs/simulator.md)
   --liveness-slots K    once faults are over, finality must rise within K slots (default 96)
+  --tx-per-slot N       transfers clients submit at each slot's start (default 0, at most 10000)
   --trace               print the last events of every run, not only of a failing one
   --help
 )";
@@ -69,9 +72,19 @@ void print_report(pos::sim::Report& r, std::uint64_t slot_ms, bool trace) {
       static_cast<unsigned long long>(lag.empty() ? 0 : lag.back()), lag.size());
   std::string slashed;
   for (auto v : r.slashed) slashed += (slashed.empty() ? "" : " ") + std::to_string(v);
+  if (r.transactions_submitted > 0)
+    std::printf("  transactions: %llu accepted, %llu in node 0's finalized blocks\n",
+                static_cast<unsigned long long>(r.transactions_submitted),
+                static_cast<unsigned long long>(r.transactions_final));
   std::printf("  evidence included: %llu; slashed validators: %s\n",
               static_cast<unsigned long long>(r.evidence_included),
               slashed.empty() ? "none" : slashed.c_str());
+  std::string offenders;
+  for (auto v : r.offenders) offenders += (offenders.empty() ? "" : " ") + std::to_string(v);
+  std::printf("  signed slashable pairs: %s\n", offenders.empty() ? "none" : offenders.c_str());
+  if (r.finality_conflicted)
+    std::printf("  finalized chains conflicted (more than 1/3 of the stake is Byzantine)%s\n",
+                r.ok ? "; evidence slashed at least 1/3 on every honest chain" : "");
   if (!r.ok) std::printf("  violation: %s\n", r.violation.c_str());
   if (!r.ok || trace) {
     std::printf("  last events:\n");
@@ -149,6 +162,8 @@ int main(int argc, char** argv) {
       scenario.policies[index] = *policy;
     } else if (a == "--liveness-slots") {
       scenario.liveness_slots = number(a, value());
+    } else if (a == "--tx-per-slot") {
+      scenario.tx_per_slot = number(a, value());
     } else if (a == "--trace") {
       trace = true;
     } else {

@@ -18,12 +18,21 @@ constexpr std::size_t kMaxUnrelayedVotes = 4096;
 // after its leader signed three blocks for a slot: rare, and slashed. Without a bound, a leader
 // could have a peer hand over endless variants of its slot, each stored until finality passes.
 constexpr std::size_t kMaxExtraHeadersPerPeer = 8;
+// Each validator's latest targets kept in the record of votes seen: an honest validator signs one
+// vote a height, so this reaches two minutes back at 1-second slots, and a double or surround
+// pair of two conflicting chains shows at any height both chains have votes for.
+constexpr std::size_t kRecordedTargetsPerValidator = 128;
+constexpr std::size_t kMaxConflictingBlocks = 1024;
 
 }  // namespace
 
 ConsensusEngine::ConsensusEngine(Blockchain& chain, TransactionPool& pool, const Clock& clock,
                                  std::function<void(const std::string&)> log)
-    : chain_(chain), pool_(pool), clock_(clock), log_(std::move(log)) {}
+    : chain_(chain),
+      pool_(pool),
+      clock_(clock),
+      log_(std::move(log)),
+      recorded_votes_(VotePoolLimits{kRecordedTargetsPerValidator}) {}
 
 void ConsensusEngine::log(const std::string& line) const {
   if (log_) log_(line);
@@ -102,6 +111,10 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   auto result = chain_.apply(block);
   relay_found_evidence();
   if (!result.ok()) return result;
+  for (const auto& vote : block->votes()) {
+    find_offence(vote);
+    record_vote(vote);
+  }
   release_unrelayed(block->hash());
   pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
   if (transport_) transport_->broadcast_block(block, from);
@@ -142,6 +155,14 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
     // A sync batch's blocks are not voted one by one: the tick votes for where the batch ends.
     if (source == BlockSource::kGossip) maybe_vote();
     return {};
+  }
+  if (result.reason() == Reason::kConflictsFinalized) note_conflicting(*block);
+  if (result.reason() == Reason::kUnknownParent && conflicting_.contains(block->parent())) {
+    note_conflicting(*block);
+    return make_error(Reason::kConflictsFinalized, "block " + block->hash().hex() + " builds on " +
+                                                       block->parent().hex() +
+                                                       ", whose chain lacks the finalized block " +
+                                                       chain_.finalized().hash.hex());
   }
   if (source == BlockSource::kGossip && result.reason() == Reason::kSlotInFuture &&
       chain_.params().slot_start_ms(block->slot()) <= clock_.now_ms() + kMaxClockSkewMs) {
@@ -332,6 +353,7 @@ void ConsensusEngine::maybe_vote() {
                                        chain_.tip_hash(), head.height},
                             *forger_);
   (void)votes_.add(vote);
+  record_vote(vote);
   chain_.note_vote(*vote);
   ++counters_.votes_cast;
   if (transport_) transport_->broadcast_votes({vote}, 0);
@@ -424,14 +446,17 @@ std::vector<Result<bool>> ConsensusEngine::screen_votes(const std::vector<VotePt
 Result<bool> ConsensusEngine::screen_vote(const Vote& vote) const {
   if (vote.chain_id() != chain_.params().chain_id)
     return make_error(Reason::kWrongChain, "vote for chain \"" + vote.chain_id() + "\"");
-  if (votes_.contains(vote.id())) return false;
+  if (votes_.contains(vote.id()) || recorded_votes_.contains(vote.id())) return false;
   // A stranger to the tip's sets voting for a block not known here may be a member on a branch
   // this node has not seen: dropped unjudged (and unverified), since an honest peer on that
   // branch relays it.
   if (!chain_.is_indexed(vote.target_hash()) && !chain_.is_validator(vote.validator()))
     return false;
   if (auto ok = chain_.check_vote_blocks(vote); !ok.ok()) return ok.error();
-  if (vote.target_height() <= chain_.finalized_height()) return false;
+  // Final already, so it counts for nothing; but with a recorded vote it may be a slashable pair.
+  if (vote.target_height() <= chain_.finalized_height())
+    return !chain_.is_equivocator(vote.validator()) &&
+           (recorded_votes_.conflicting(vote) || recorded_votes_.surrounding(vote));
   return true;
 }
 
@@ -444,14 +469,43 @@ Result<bool> ConsensusEngine::receive_vote(const VotePtr& vote) {
         vote->target_hash().hex() +
         "): it signed it before a restart, or another process runs "
         "with the same key, which is slashable");
-  if (VotePtr other = votes_.conflicting(*vote))
-    report_evidence(Evidence::double_vote(other, vote));
-  else if (VotePtr outer = votes_.surrounding(*vote))
-    report_evidence(Evidence::surround_vote(outer, vote));
+  find_offence(vote);
+  if (vote->target_height() <= chain_.finalized_height()) return false;
   auto added = votes_.add(vote);
+  record_vote(vote);
   if (!added.ok()) return false;
   ++counters_.votes_received;
   return true;
+}
+
+void ConsensusEngine::record_vote(const VotePtr& vote) {
+  (void)recorded_votes_.add(vote);  // the first of a pair is kept; the second is evidence
+}
+
+bool ConsensusEngine::find_offence(const VotePtr& vote) {
+  if (chain_.is_equivocator(vote->validator())) return true;  // evidence is held already
+  VotePtr other = recorded_votes_.conflicting(*vote);
+  const bool same_target = other != nullptr;
+  if (!other) other = recorded_votes_.surrounding(*vote);
+  if (!other) return true;
+  auto evidence =
+      same_target ? Evidence::double_vote(other, vote) : Evidence::surround_vote(other, vote);
+  if (!evidence.ok()) return false;
+  report_evidence(std::move(evidence));
+  return true;
+}
+
+void ConsensusEngine::note_conflicting(const Block& block) {
+  if (!conflicting_.insert(block.hash()).second) return;
+  conflicting_order_.push_back(block.hash());
+  if (conflicting_order_.size() > kMaxConflictingBlocks) {
+    conflicting_.erase(conflicting_order_.front());
+    conflicting_order_.pop_front();
+  }
+  // Nothing of this block was checked but its hash: the first pair that fails the evidence's
+  // checks (a forged signature) ends the look, so forged votes cost one pair's checks a block.
+  for (const auto& vote : block.votes())
+    if (!find_offence(vote)) break;
 }
 
 void ConsensusEngine::report_evidence(Result<EvidencePtr> evidence) {

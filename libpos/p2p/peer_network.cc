@@ -158,10 +158,13 @@ struct Offender {
   std::optional<Hash> node_id;
 };
 
-// A sync batch's blocks share this: one refused, the rest (which build on it) are skipped.
+// A sync batch's blocks share this: one refused, the rest (which build on it) are skipped;
+// but the rest of a chain that conflicts with our finalized block still goes to the handler,
+// which refuses it cheaply and looks in its votes for double and surround votes.
 struct SyncBatch {
   bool progressed = false;
   bool failed = false;
+  bool conflicts = false;
 };
 
 // A peer's block waiting for its turn (check_queued_blocks).
@@ -1165,7 +1168,10 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     } else if (result.reason() == Reason::kUnknownParent && !queued.batch) {
       if (sender && sync_idle()) request_blocks(*sender);
     } else {
-      if (queued.batch) queued.batch->failed = true;  // the rest of the batch builds on it
+      if (queued.batch && result.reason() == Reason::kConflictsFinalized)
+        queued.batch->conflicts = true;
+      else if (queued.batch)
+        queued.batch->failed = true;  // the rest of the batch builds on it
       if (sender)
         refuse_block(*sender, result.error());
       else
@@ -1181,7 +1187,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     if (queued.batch->progressed) log("synced to height " + std::to_string(handler_.tip_height()));
     auto after = std::exchange(unrequested_after_, std::nullopt);
     Peer* peer = live_peer(queued.from);
-    if (!peer || queued.batch->failed || peer->blocks_requested || !handler_.takes_peer_blocks())
+    if (!peer || queued.batch->failed || queued.batch->conflicts || peer->blocks_requested ||
+        !handler_.takes_peer_blocks())
       return;
     if (after && after->first == peer->id && queued_sync_batches_ > 0)
       request_blocks(*peer, locator_after(after->second));

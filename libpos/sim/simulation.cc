@@ -33,6 +33,9 @@ constexpr std::uint64_t kSyncTimeoutMs = 3'000;
 // Bounds on a scenario's times, so that no sum of them overflows the clock.
 constexpr std::uint64_t kMaxMs = 600'000;
 constexpr std::uint64_t kMaxSlots = 1'000'000;
+constexpr std::uint64_t kMaxTxPerSlot = 10'000;
+constexpr std::size_t kMaxClients = 256;
+constexpr std::uint64_t kClientBalance = 1'000'000'000;
 
 // What one node sends another.
 struct Message {
@@ -68,6 +71,7 @@ class SimTransport final : public Transport {
 
 struct Node {
   std::size_t index = 0;
+  std::size_t validator = 0;  // whose key: its own index, but a two-faced one's second node's
   std::unique_ptr<Wallet> key;
   Policy policy = Policy::kHonest;
   bool up = false;
@@ -79,6 +83,9 @@ struct Node {
   std::unique_ptr<SimTransport> transport;
   std::unique_ptr<ConsensusEngine> engine;
   std::uint64_t double_block_slot = 0;
+  std::uint64_t byzantine_height = 0;  // the head its extra votes last went to
+  std::uint64_t surround_epoch = 0;    // the epoch of its last surround vote, plus one
+  bool surround_due = false;
   std::uint64_t incarnation = 0;   // raised by each start: an older tick chain stops
   std::uint64_t sync_request = 0;  // the request out, 0 for none
   Checkpoint finalized;            // as last checked
@@ -102,6 +109,9 @@ class World {
   void note_own_vote(std::size_t node, const VotePtr& vote);
   bool suppresses_blocks(std::size_t node, const BlockPtr& block) const {
     return nodes_[node].policy == Policy::kDoubleBlocks && block->forger() == key_of(node);
+  }
+  bool whole() const {
+    return std::all_of(side_.begin(), side_.end(), [&](std::size_t s) { return s == side_[0]; });
   }
 
  private:
@@ -129,18 +139,24 @@ class World {
   void start_node(Node& node);
   void stop_node(Node& node);
   void tick(std::size_t node, std::uint64_t incarnation);
-  bool whole() const {
-    return std::all_of(side_.begin(), side_.end(), [&](std::size_t s) { return s == side_[0]; });
-  }
   void forge_double(Node& node);
+  void forge_withheld(Node& node);
+  void sign_extra_votes(Node& node);
+  void note_offence(const Node& node);
+  VotePtr sign_vote(const Node& node, std::uint64_t source_height, const BlockHeader& target) const;
   void deliver(std::size_t from, std::size_t to, const Message& message);
   void request_blocks(std::size_t node, std::size_t peer);
   void apply_fault(const Fault& fault);
+  void submit_load();
   void start_slot(std::uint64_t slot);
 
   void check_node(std::size_t index);
   void check_finality(Node& node);
   void check_liveness();
+  void check_accountability();
+  // Finalized blocks conflict: a violation, unless more than 1/3 of the stake is Byzantine.
+  void conflicting_finality(const std::string& what);
+  std::uint64_t slashed_stake(const Node& node) const;
 
   Scenario scenario_;
   Genesis genesis_;
@@ -155,11 +171,16 @@ class World {
   std::uint64_t first_slot_ = 0;
   std::uint64_t genesis_supply_ = 0;  // no transaction mints in a run: supply never rises
   std::uint64_t next_request_ = 1;
+  std::size_t next_client_ = 0;
   // Finalized checkpoints seen on any node: height -> (hash, the node whose chain holds it).
   std::map<std::uint64_t, std::pair<Hash, std::size_t>> finalized_;
   // Each honest validator's signed votes: (source height, target height, target hash).
   std::map<std::size_t, std::vector<VotePtr>> signed_;
   std::map<Hash, Hash> roots_;  // each tip any node reached -> the state root it had there
+  std::vector<Wallet> clients_;
+  std::map<std::size_t, std::uint64_t> offences_;  // validator -> the slot of its first offence
+  bool byzantine_over_third_ = false;
+  std::optional<std::uint64_t> conflicted_slot_;
   std::deque<std::string> trace_;
   Report report_;
   bool failed_ = false;
@@ -205,17 +226,41 @@ World::World(const Scenario& scenario) : scenario_(scenario), random_(scenario.s
   genesis_.params.slot_ms = scenario.slot_ms;
   genesis_.params.epoch_slots = scenario.epoch_slots;
   nodes_.resize(scenario.validators);
-  side_.assign(scenario.validators, 0);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     Node& node = nodes_[i];
     node.index = i;
+    node.validator = i;
     const Hash seed = sha256("pos-sim/validator/" + std::to_string(i));
     node.key = std::make_unique<Wallet>(SecretKey::from_seed(seed.view()));
     if (auto p = scenario.policies.find(i); p != scenario.policies.end()) node.policy = p->second;
     genesis_.allocations.push_back({node.key->public_key(), 1'000'000, kStake});
   }
+  if (scenario.tx_per_slot > 0) {
+    const std::size_t clients = std::clamp<std::size_t>(2 * scenario.tx_per_slot, 8, kMaxClients);
+    for (std::size_t i = 0; i < clients; ++i) {
+      clients_.emplace_back(
+          SecretKey::from_seed(sha256("pos-sim/client/" + std::to_string(i)).view()));
+      genesis_.allocations.push_back({clients_.back().public_key(), kClientBalance, 0});
+    }
+  }
   genesis_.params.exchange_authority = nodes_[0].key->public_key();
   for (const auto& a : genesis_.allocations) genesis_supply_ += a.balance + a.stake;
+  std::size_t byzantine = 0;
+  for (const auto& [index, policy] : scenario.policies)
+    if (policy != Policy::kHonest && policy != Policy::kOffline) ++byzantine;
+  byzantine_over_third_ = 3 * byzantine > scenario.validators;
+  // A two-faced validator's second node, after the validators (nodes_ never grows again: the
+  // nodes' callbacks hold their addresses).
+  for (std::size_t i = 0; i < scenario.validators; ++i) {
+    if (nodes_[i].policy != Policy::kTwoFaced) continue;
+    Node twin;
+    twin.index = nodes_.size();
+    twin.validator = i;
+    twin.key = std::make_unique<Wallet>(SecretKey::from_seed(nodes_[i].key->secret_key().seed()));
+    twin.policy = Policy::kTwoFaced;
+    nodes_.push_back(std::move(twin));
+  }
+  side_.assign(nodes_.size(), 0);
   report_.seed = scenario.seed;
 }
 
@@ -251,17 +296,35 @@ void World::start_node(Node& node) {
   node.engine->set_transport(node.transport.get());
   ForgingOptions options;
   Node* self = &node;
-  options.before_sign = [self](std::uint64_t slot) -> Status {
-    // The equivocator forges its pairs itself (forge_double), never through the engine.
-    if (self->policy == Policy::kDoubleBlocks)
+  // A two-faced validator's second node signs only while the network is split.
+  auto idle_face = [this, self] {
+    return self->policy == Policy::kTwoFaced && self->index != self->validator && whole();
+  };
+  options.before_sign = [self, idle_face](std::uint64_t slot) -> Status {
+    // These forge their blocks themselves (forge_double, forge_withheld), not through the engine.
+    if (self->policy == Policy::kDoubleBlocks || self->policy == Policy::kWithholdBlocks ||
+        idle_face())
       return make_error(Reason::kInvalidArgument, "forges apart");
     if (auto ok = self->signing.check_block(slot); !ok.ok()) return ok;
     self->signing.record_block(slot);
     return {};
   };
-  options.before_vote = [self](std::uint64_t source, std::uint64_t target) -> Status {
+  options.before_vote = [this, self, idle_face](std::uint64_t source,
+                                                std::uint64_t target) -> Status {
+    if (idle_face()) return make_error(Reason::kInvalidArgument, "this face is idle");
     if (auto ok = self->signing.check_vote(source, target); !ok.ok()) return ok;
+    // Once an epoch, in place of this vote, one from genesis to the same head: around the last
+    // vote it signed (whose source is above genesis, whose target is below this one).
+    const std::uint64_t epoch = genesis_.params.epoch_of(slot()) + 1;
+    if (self->policy == Policy::kSurroundVotes && self->surround_epoch != epoch &&
+        self->signing.vote_source() >= 1) {
+      self->surround_epoch = epoch;
+      self->surround_due = true;
+      self->signing.record_vote(self->signing.vote_source(), target);
+      return make_error(Reason::kInvalidArgument, "signs a surround vote instead");
+    }
     self->signing.record_vote(source, target);
+    if (self->policy == Policy::kTwoFaced && self->index != self->validator) note_offence(*self);
     return {};
   };
   node.engine->start_forging(SecretKey::from_seed(node.key->secret_key().seed()), options);
@@ -288,7 +351,11 @@ void World::tick(std::size_t index, std::uint64_t incarnation) {
   Node& node = nodes_[index];
   if (!node.up || node.incarnation != incarnation) return;  // a restart started a new chain
   if (node.policy == Policy::kDoubleBlocks) forge_double(node);
+  if (node.policy == Policy::kWithholdBlocks) forge_withheld(node);
   node.engine->on_tick();
+  if (node.policy == Policy::kDoubleVotes || node.policy == Policy::kSurroundVotes ||
+      node.policy == Policy::kVoteFlood)
+    sign_extra_votes(node);
   check_node(index);
   schedule(now() + kTickMs, [this, index, incarnation] { tick(index, incarnation); });
 }
@@ -305,6 +372,7 @@ void World::forge_double(Node& node) {
   auto second = node.chain->forge(node.key->secret_key(), s, *node.pool, start + 2);
   if (!first.ok() || !second.ok()) return;
   trace("n" + std::to_string(node.index) + " signs two blocks for slot " + std::to_string(s));
+  note_offence(node);
   (void)node.engine->receive_block(0, *first, BlockSource::kGossip);
   for (std::size_t peer : peers_[node.index]) {
     auto m = std::make_shared<Message>();
@@ -312,6 +380,80 @@ void World::forge_double(Node& node) {
     m->block = peer % 2 == 0 ? *first : *second;
     send(node.index, peer, std::move(m));
   }
+}
+
+// The block of each slot it leads, signed on time and released half a slot into the next slot.
+void World::forge_withheld(Node& node) {
+  const std::uint64_t s = slot();
+  if (s <= node.double_block_slot || s <= node.chain->tip().slot) return;
+  auto leader = node.chain->leader(s);
+  if (!leader || *leader != node.key->public_key()) return;
+  node.double_block_slot = s;
+  auto block =
+      node.chain->forge(node.key->secret_key(), s, *node.pool, genesis_.params.slot_start_ms(s) + 1,
+                        node.chain->select_votes(node.engine->votes().by_priority(), s));
+  if (!block.ok()) return;
+  trace("n" + std::to_string(node.index) + " withholds its block for slot " + std::to_string(s));
+  const std::size_t index = node.index;
+  const std::uint64_t incarnation = node.incarnation;
+  schedule(genesis_.params.slot_start_ms(s + 1) + scenario_.slot_ms / 2,
+           [this, index, incarnation, block = *block] {
+             Node& n = nodes_[index];
+             if (!n.up || n.incarnation != incarnation) return;
+             trace("n" + std::to_string(index) + " releases its block for slot " +
+                   std::to_string(block->slot()));
+             (void)n.engine->receive_block(0, block, BlockSource::kGossip);  // applied, relayed
+             check_node(index);
+           });
+}
+
+VotePtr World::sign_vote(const Node& node, std::uint64_t source_height,
+                         const BlockHeader& target) const {
+  BlockPtr source = node.chain->block_at(source_height);
+  if (!source) return nullptr;
+  return Vote::sign(VoteFields{genesis_.params.chain_id, node.key->public_key(), source->hash(),
+                               source_height, target.hash(), target.height},
+                    node.key->secret_key());
+}
+
+// The votes a Byzantine voter signs besides its honest ones, each to every peer.
+void World::sign_extra_votes(Node& node) {
+  const BlockHeader& head = node.chain->tip();
+  if (head.height <= node.byzantine_height || head.height < 2 ||
+      !node.chain->is_voter(node.key->public_key()))
+    return;
+  std::vector<std::uint64_t> sources;
+  switch (node.policy) {
+    case Policy::kDoubleVotes:
+      sources = {0, 1};
+      break;
+    case Policy::kVoteFlood:
+      for (std::uint64_t k = 1; k <= std::min<std::uint64_t>(16, head.height); ++k)
+        sources.push_back(head.height - k);
+      break;
+    case Policy::kSurroundVotes:
+      // Once an epoch, instead of its honest vote for a new head (before_vote asks).
+      if (!node.surround_due) return;
+      node.surround_due = false;
+      sources = {0};
+      break;
+    default:
+      return;
+  }
+  node.byzantine_height = head.height;
+  auto m = std::make_shared<Message>();
+  m->kind = Message::Kind::kVotes;
+  for (std::uint64_t source : sources)
+    if (VotePtr vote = sign_vote(node, source, head)) m->votes.push_back(vote);
+  if (m->votes.empty()) return;
+  trace("n" + std::to_string(node.index) + " signs " + std::to_string(m->votes.size()) +
+        " extra votes for height " + std::to_string(head.height));
+  note_offence(node);
+  broadcast(node.index, 0, std::move(m));
+}
+
+void World::note_offence(const Node& node) {
+  offences_.emplace(node.validator, slot());
 }
 
 std::size_t World::reachable_peers(std::size_t self) const {
@@ -379,6 +521,7 @@ void World::deliver(std::size_t from, std::size_t to, const Message& message) {
       (void)engine.receive_evidence(peer, message.evidence);
       break;
     case Message::Kind::kGetBlocks: {
+      if (node.policy == Policy::kLyingHeights) break;  // it claimed blocks it never sends
       auto answer = std::make_shared<Message>();
       answer->kind = Message::Kind::kBlocks;
       answer->blocks = engine.blocks_after(message.locator, kSyncBatch, kSyncBytes);
@@ -391,7 +534,10 @@ void World::deliver(std::size_t from, std::size_t to, const Message& message) {
       for (const auto& block : message.blocks) {
         Status result = engine.receive_block(peer, block, BlockSource::kSync);
         if (result.ok()) progressed = true;
-        if (!result.ok() && result.reason() != Reason::kAlreadyKnown) break;
+        // The rest of a conflicting chain still goes to the engine, which looks in its votes.
+        if (!result.ok() && result.reason() != Reason::kAlreadyKnown &&
+            result.reason() != Reason::kConflictsFinalized)
+          break;
       }
       if (progressed && message.blocks.size() == kSyncBatch) request_blocks(to, from);
       break;
@@ -418,8 +564,10 @@ void World::request_blocks(std::size_t node, std::size_t peer) {
 void World::apply_fault(const Fault& fault) {
   switch (fault.kind) {
     case Fault::Kind::kPartition:
-      for (std::size_t i = 0; i < side_.size(); ++i)
+      for (std::size_t i = 0; i < scenario_.validators; ++i)
         side_[i] = i < fault.sides.size() ? fault.sides[i] : 0;
+      for (std::size_t i = scenario_.validators; i < nodes_.size(); ++i)
+        side_[i] = side_[nodes_[i].validator] == 0 ? 1 : 0;
       trace("partition");
       break;
     case Fault::Kind::kHeal:
@@ -427,13 +575,14 @@ void World::apply_fault(const Fault& fault) {
       trace("heal");
       break;
     case Fault::Kind::kCrash:
-      if (fault.node < nodes_.size() && nodes_[fault.node].up) stop_node(nodes_[fault.node]);
+      for (auto& node : nodes_)
+        if (node.validator == fault.node && node.up) stop_node(node);
       trace("crash n" + std::to_string(fault.node));
       break;
     case Fault::Kind::kRestart:
-      if (fault.node < nodes_.size() && !nodes_[fault.node].up &&
-          nodes_[fault.node].policy != Policy::kOffline)
-        start_node(nodes_[fault.node]);
+      for (auto& node : nodes_)
+        if (node.validator == fault.node && !node.up && node.policy != Policy::kOffline)
+          start_node(node);
       trace("restart n" + std::to_string(fault.node));
       break;
   }
@@ -450,11 +599,36 @@ void World::start_slot(std::uint64_t s) {
     std::size_t peer =
         peers_[i][std::uniform_int_distribution<std::size_t>(0, peers_[i].size() - 1)(random_)];
     if (!nodes_[peer].up || !linked(i, peer)) continue;
-    if (nodes_[peer].engine->tip_height() > nodes_[i].engine->tip_height()) request_blocks(i, peer);
+    const bool lies = nodes_[peer].policy == Policy::kLyingHeights;
+    if (lies || nodes_[peer].engine->tip_height() > nodes_[i].engine->tip_height())
+      request_blocks(i, peer);
   }
+  submit_load();
   check_liveness();
+  check_accountability();
   if (s < scenario_.slots) {
     schedule(genesis_.params.slot_start_ms(s + 1), [this, s] { start_slot(s + 1); });
+  }
+}
+
+// Each client in turn sends one unit to another, to a random node that is up, with the next
+// nonce that node knows of (its chain's, after the client's transactions in its pool).
+void World::submit_load() {
+  if (clients_.empty()) return;
+  std::vector<std::size_t> up;
+  for (const auto& node : nodes_)
+    if (node.up) up.push_back(node.index);
+  if (up.empty()) return;
+  std::uniform_int_distribution<std::size_t> any(0, up.size() - 1);
+  for (std::uint64_t k = 0; k < scenario_.tx_per_slot; ++k) {
+    const Wallet& from = clients_[next_client_++ % clients_.size()];
+    const Wallet& to = clients_[next_client_ % clients_.size()];
+    Node& node = nodes_[up[any(random_)]];
+    const std::uint64_t nonce = node.chain->state().get(from.public_key()).nonce +
+                                node.pool->pending_from(from.public_key()).size();
+    auto tx = from.transfer(genesis_.params.chain_id, to.public_key(), 1, 1, nonce, now());
+    if (node.engine->submit({tx}).at(0).ok()) ++report_.transactions_submitted;
+    check_node(node.index);
   }
 }
 
@@ -493,8 +667,13 @@ void World::check_node(std::size_t index) {
   if (!fresh && at->second != root)
     fail("node " + std::to_string(index) + " holds another state than its tip " + short_hex(tip) +
          " had on another node");
-  if (node.chain->state().total_supply() > genesis_supply_)
-    fail("node " + std::to_string(index) + " holds more than the genesis supply");
+  // Fees move between accounts and nothing mints; slashing burns a validator's stake.
+  const std::uint64_t supply = node.chain->state().total_supply();
+  const std::uint64_t expected = genesis_supply_ - slashed_stake(node);
+  if (supply != expected)
+    fail("node " + std::to_string(index) + " holds a supply of " + std::to_string(supply) +
+         " at its tip " + short_hex(tip) + ", not the genesis supply less what slashing burned (" +
+         std::to_string(expected) + ")");
 }
 
 // A node's finalized block must be on the chain of every block finalized anywhere: checked
@@ -521,28 +700,76 @@ void World::check_finality(Node& node) {
     auto [height, recorded] = *std::prev(below);
     auto mine = node.storage->main_chain_hash(height);
     if (!mine || *mine != recorded.first)
-      return fail("node " + std::to_string(node.index) + " finalized " + short_hex(finalized.hash) +
-                  " at height " + std::to_string(finalized.height) + " on a chain without block " +
-                  short_hex(recorded.first) + " finalized at " + std::to_string(height) +
-                  " by node " + std::to_string(recorded.second));
+      return conflicting_finality(
+          "node " + std::to_string(node.index) + " finalized " + short_hex(finalized.hash) +
+          " at height " + std::to_string(finalized.height) + " on a chain without block " +
+          short_hex(recorded.first) + " finalized at " + std::to_string(height) + " by node " +
+          std::to_string(recorded.second));
   }
   if (below != finalized_.end()) {
     auto [height, recorded] = *below;
     auto theirs = nodes_[recorded.second].storage->main_chain_hash(finalized.height);
     if (!theirs || *theirs != finalized.hash)
-      return fail("node " + std::to_string(node.index) + " finalized " + short_hex(finalized.hash) +
-                  " at height " + std::to_string(finalized.height) + ", not on the chain of " +
-                  short_hex(recorded.first) + " finalized at " + std::to_string(height) +
-                  " by node " + std::to_string(recorded.second));
+      return conflicting_finality(
+          "node " + std::to_string(node.index) + " finalized " + short_hex(finalized.hash) +
+          " at height " + std::to_string(finalized.height) + ", not on the chain of " +
+          short_hex(recorded.first) + " finalized at " + std::to_string(height) + " by node " +
+          std::to_string(recorded.second));
   }
   finalized_.emplace(finalized.height, std::make_pair(finalized.hash, node.index));
 }
 
+void World::conflicting_finality(const std::string& what) {
+  if (!byzantine_over_third_) return fail(what);
+  if (!conflicted_slot_) {
+    conflicted_slot_ = slot();
+    report_.finality_conflicted = true;
+    trace("finalized chains conflict, as more than 1/3 of the stake may make them: " + what);
+  }
+}
+
+std::uint64_t World::slashed_stake(const Node& node) const {
+  std::uint64_t slashed = 0;
+  for (std::size_t i = 0; i < scenario_.validators; ++i)
+    if (node.chain->state().get(key_of(i)).slashed) slashed += kStake;
+  return slashed;
+}
+
+// Once the network has been whole for liveness_slots after a validator's first offence, every
+// honest node's chain has slashed it; and after finalized chains conflicted, at least 1/3 of the
+// stake (accountable safety: the votes that finalized both carry the evidence).
+void World::check_accountability() {
+  const std::uint64_t now_slot = slot();
+  const std::uint64_t whole_since = std::max(faults_over_slot_, first_slot_);
+  if (!whole()) return;
+  for (const auto& node : nodes_) {
+    if (!node.up || node.policy != Policy::kHonest) continue;
+    for (const auto& [validator, offence] : offences_) {
+      if (now_slot < std::max(offence, whole_since) + scenario_.liveness_slots) continue;
+      if (!node.chain->state().get(key_of(validator)).slashed)
+        return fail("validator " + std::to_string(validator) + " signed a slashable pair in slot " +
+                    std::to_string(offence) + " and is not slashed on node " +
+                    std::to_string(node.index) + "'s chain " +
+                    std::to_string(now_slot - std::max(offence, whole_since)) +
+                    " slots later (K = " + std::to_string(scenario_.liveness_slots) + ")");
+    }
+    if (conflicted_slot_ &&
+        now_slot >= std::max(*conflicted_slot_, whole_since) + scenario_.liveness_slots &&
+        3 * slashed_stake(node) < kStake * scenario_.validators)
+      return fail("finalized chains conflict and node " + std::to_string(node.index) +
+                  "'s chain has slashed " + std::to_string(slashed_stake(node)) + " of " +
+                  std::to_string(kStake * scenario_.validators) +
+                  " staked: less than 1/3 (accountable safety)");
+  }
+}
+
 // Once the faults are over and more than 2/3 of the stake is honest and up, every honest node
-// up must see finality rise within liveness_slots.
+// up must see finality rise within liveness_slots. Not once finalized chains conflict: no node
+// leaves its finalized chain, so the network stays split for good.
 void World::check_liveness() {
   const std::uint64_t now_slot = slot();
-  if (now_slot < faults_over_slot_ + scenario_.liveness_slots || !whole()) return;
+  if (now_slot < faults_over_slot_ + scenario_.liveness_slots || !whole() || conflicted_slot_)
+    return;
   const Node* judge = nullptr;
   for (const auto& node : nodes_)
     if (node.up && node.policy == Policy::kHonest) judge = judge ? judge : &node;
@@ -571,7 +798,7 @@ void World::check_liveness() {
 // and random links until each node has about `degree` peers: a diameter of a few hops, as a
 // network of nodes dialling random addresses has.
 void World::connect_peers() {
-  const std::size_t n = nodes_.size();
+  const std::size_t n = scenario_.validators;
   std::vector<std::set<std::size_t>> links(n);
   auto link = [&](std::size_t a, std::size_t b) {
     if (a == b) return;
@@ -588,8 +815,13 @@ void World::connect_peers() {
       for (std::size_t tries = 0; links[a].size() < scenario_.degree && tries < 4 * n; ++tries)
         link(a, any(random_));
   }
-  peers_.resize(n);
-  for (std::size_t a = 0; a < n; ++a) peers_[a].assign(links[a].begin(), links[a].end());
+  // A two-faced validator's second node has its first's peers.
+  links.resize(nodes_.size());
+  for (std::size_t twin = n; twin < nodes_.size(); ++twin)
+    for (std::size_t peer : std::set<std::size_t>(links[nodes_[twin].validator])) link(twin, peer);
+  peers_.resize(nodes_.size());
+  for (std::size_t a = 0; a < nodes_.size(); ++a)
+    peers_[a].assign(links[a].begin(), links[a].end());
 }
 
 Report World::run() {
@@ -616,16 +848,21 @@ Report World::run() {
   report_.slots_run = std::max(slot(), first_slot) - first_slot;
   report_.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  for (const auto& node : nodes_) {
+  for (std::size_t i = 0; i < scenario_.validators; ++i) {
+    const Node& node = nodes_[i];
     report_.tips.push_back(node.up ? node.engine->tip_hash() : Hash{});
     report_.finalized.push_back(node.up ? node.chain->finalized_height() : 0);
   }
+  for (const auto& [validator, slot] : offences_) report_.offenders.push_back(validator);
   if (nodes_[0].up) {
     const Blockchain& chain = *nodes_[0].chain;
     for (std::uint64_t h = 1; h <= chain.height(); ++h)
-      if (BlockPtr b = chain.block_at(h)) report_.evidence_included += b->evidence().size();
-    for (const auto& node : nodes_)
-      if (chain.state().get(node.key->public_key()).slashed) report_.slashed.push_back(node.index);
+      if (BlockPtr b = chain.block_at(h)) {
+        report_.evidence_included += b->evidence().size();
+        if (h <= chain.finalized_height()) report_.transactions_final += b->transactions().size();
+      }
+    for (std::size_t i = 0; i < scenario_.validators; ++i)
+      if (chain.state().get(key_of(i)).slashed) report_.slashed.push_back(i);
   }
   report_.trace.assign(trace_.begin(), trace_.end());
   return report_;
@@ -642,18 +879,40 @@ Result<Fault::Kind> fault_named(std::string_view name) {
 
 }  // namespace
 
+namespace {
+constexpr std::pair<Policy, std::string_view> kPolicyNames[] = {
+    {Policy::kHonest, "honest"},
+    {Policy::kDoubleBlocks, "double_blocks"},
+    {Policy::kOffline, "offline"},
+    {Policy::kDoubleVotes, "double_votes"},
+    {Policy::kSurroundVotes, "surround_votes"},
+    {Policy::kWithholdBlocks, "withhold_blocks"},
+    {Policy::kLyingHeights, "lying_heights"},
+    {Policy::kVoteFlood, "vote_flood"},
+    {Policy::kTwoFaced, "two_faced"},
+};
+}  // namespace
+
+std::string_view policy_name(Policy policy) {
+  for (const auto& [p, name] : kPolicyNames)
+    if (p == policy) return name;
+  return "unknown";
+}
+
 Result<Policy> parse_policy(std::string_view name) {
-  if (name == "honest") return Policy::kHonest;
-  if (name == "double_blocks") return Policy::kDoubleBlocks;
-  if (name == "offline") return Policy::kOffline;
-  return make_error(Reason::kInvalidArgument, "unknown policy \"" + std::string(name) +
-                                                  "\" (honest, double_blocks or offline)");
+  std::string known;
+  for (const auto& [policy, policy_name] : kPolicyNames) {
+    if (name == policy_name) return policy;
+    known += (known.empty() ? "" : ", ") + std::string(policy_name);
+  }
+  return make_error(Reason::kInvalidArgument,
+                    "unknown policy \"" + std::string(name) + "\" (" + known + ")");
 }
 
 Report run(const Scenario& scenario) {
   if (scenario.validators == 0 || scenario.slot_ms == 0 || scenario.epoch_slots == 0 ||
       scenario.slot_ms > kMaxMs || scenario.slots > kMaxSlots || scenario.link.max_ms > kMaxMs ||
-      scenario.link.max_ms < scenario.link.min_ms) {
+      scenario.link.max_ms < scenario.link.min_ms || scenario.tx_per_slot > kMaxTxPerSlot) {
     Report refused;
     refused.seed = scenario.seed;
     refused.ok = false;
@@ -679,8 +938,8 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
     return {};
   };
   static const std::set<std::string> known = {
-      "seed", "validators", "slot_ms", "epoch_slots",    "slots",
-      "link", "policies",   "faults",  "liveness_slots", "degree"};
+      "seed",     "validators", "slot_ms",        "epoch_slots", "slots",      "link",
+      "policies", "faults",     "liveness_slots", "degree",      "tx_per_slot"};
   for (const auto& member : doc.GetObject())
     if (!known.contains(member.name.GetString()))
       return invalid(std::string("unknown key \"") + member.name.GetString() + "\"");
@@ -692,6 +951,7 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
                            {"epoch_slots", &s.epoch_slots},
                            {"slots", &s.slots},
                            {"liveness_slots", &s.liveness_slots},
+                           {"tx_per_slot", &s.tx_per_slot},
                            {"degree", &degree}})
     if (auto ok = u64(doc, name, *out); !ok.ok()) return ok.error();
   if (validators < 1 || validators > 1000) return invalid("validators must be 1 to 1000");
@@ -699,6 +959,7 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
   s.degree = degree;
   if (s.slot_ms < 10 || s.slot_ms > kMaxMs || s.epoch_slots < 1 || s.slots > kMaxSlots)
     return invalid("slot_ms 10 to 600000, epoch_slots at least 1, slots at most 1000000");
+  if (s.tx_per_slot > kMaxTxPerSlot) return invalid("tx_per_slot is at most 10000");
   if (doc.HasMember("link")) {
     const auto& link = doc["link"];
     if (!link.IsObject()) return invalid("link must be an object");

@@ -634,3 +634,63 @@ TEST_CASE("engine: --sync-without-checkpoint never refuses peers' blocks", "[eng
   CHECK(f.engine.receive_block(3, block, BlockSource::kGossip).ok());
   CHECK(f.logged.empty());
 }
+
+TEST_CASE(
+    "engine: a chain that conflicts with the finalized block is refused, its descendants too, "
+    "and its votes slash whoever also voted for ours",
+    "[engine][votes][evidence]") {
+  EngineFixture f;
+  // Two histories of one genesis, each finalized by every validator's votes: the keys signed
+  // both, so each pair of votes at one height is a double vote (more than 1/3 equivocated).
+  TestNet ours, theirs;
+  for (int i = 0; i < 5; ++i) {
+    BlockPtr block = ours.advance_finalizing();
+    f.net.clock.set(ours.now());
+    REQUIRE(f.engine.receive_block(3, block, BlockSource::kSync).ok());
+  }
+  REQUIRE(f.net.chain->finalized_height() >= 2);
+  std::vector<BlockPtr> other;
+  for (int i = 0; i < 5; ++i) other.push_back(theirs.advance_finalizing(ours.chain->tip().slot));
+  REQUIRE(other[0]->hash() != f.net.chain->block_at(1)->hash());
+  CHECK(f.transport.evidence_batches.empty());
+
+  auto refused = f.engine.receive_block(4, other[0], BlockSource::kSync);
+  CHECK(refused.reason() == Reason::kConflictsFinalized);
+  // Its child's parent was never stored: refused as conflicting too, not asked for.
+  for (std::size_t i = 1; i < other.size(); ++i)
+    CHECK(f.engine.receive_block(4, other[i], BlockSource::kSync).reason() ==
+          Reason::kConflictsFinalized);
+  // The votes these blocks carry, for targets above the fork, pair with ours: one piece of
+  // evidence per validator, each a double vote that holds.
+  std::set<PublicKey> offenders;
+  for (const auto& [batch, except] : f.transport.evidence_batches)
+    for (const auto& e : batch) {
+      CHECK(e->kind() == EvidenceKind::kDoubleVote);
+      CHECK(e->check(f.net.chain_id()).ok());
+      offenders.insert(e->offender());
+    }
+  CHECK(offenders.size() == f.net.validators.size());
+  CHECK(f.engine.status().pending_evidence == f.net.validators.size());
+  CHECK(f.net.chain->height() == 5);  // nothing of theirs was taken
+
+  // A late gossiped vote for a target already final here is still checked against the record.
+  EngineFixture g;
+  for (int i = 1; i <= 5; ++i) {
+    g.net.clock.set(ours.now());
+    REQUIRE(g.engine.receive_block(3, ours.chain->block_at(i), BlockSource::kSync).ok());
+  }
+  const VotePtr late = other[2]->votes().at(0);
+  REQUIRE(late->target_height() <= g.net.chain->finalized_height());
+  auto verdicts = g.engine.receive_votes(5, {late});
+  CHECK(verdicts.at(0).ok());
+  CHECK_FALSE(g.engine.has_vote(late->id()));  // final: it counts for nothing
+  REQUIRE(g.transport.evidence_batches.size() == 1);
+  CHECK(g.transport.evidence_batches[0].first.at(0)->offender() == late->validator());
+  // A forged one is refused, with blame, and makes no evidence.
+  const VotePtr other_late = other[2]->votes().at(1);
+  Signature bad = other_late->signature();
+  bad.bytes[0] ^= 1;
+  auto forged = g.engine.receive_votes(5, {Vote::make(other_late->fields(), bad)});
+  CHECK(forged.at(0).reason() == Reason::kBadSignature);
+  CHECK(g.transport.evidence_batches.size() == 1);
+}

@@ -62,6 +62,19 @@ TEST_CASE("sim: steady WAN links; every node finalizes, p99 of the lag within 4 
   }
 }
 
+TEST_CASE("sim: under a steady load every transaction is final within a few slots, supply exact",
+          "[sim][load]") {
+  Scenario s = wan(6, 5, 120);
+  s.tx_per_slot = 20;
+  Report r = run(s);
+  INFO(explain(r));
+  REQUIRE(r.ok);  // the supply check is exact: fees move, nothing mints or burns
+  CHECK(r.transactions_submitted == 20 * 120);
+  // Those of the last slots are not final yet (two slots to finality, plus the block's own).
+  CHECK(r.transactions_final + 4 * 20 >= r.transactions_submitted);
+  CHECK(r.transactions_final <= r.transactions_submitted);
+}
+
 TEST_CASE("sim: a 60/40 partition finalizes nothing on either side and heals into one chain",
           "[sim][partition]") {
   for (std::uint64_t seed : {1, 2}) {
@@ -115,6 +128,91 @@ TEST_CASE("sim: an equivocating leader is slashed, and the network stays one fin
   }
 }
 
+TEST_CASE("sim: double votes, surround votes and vote floods are slashed; finality goes on",
+          "[sim][evidence]") {
+  for (Policy policy : {Policy::kDoubleVotes, Policy::kSurroundVotes, Policy::kVoteFlood}) {
+    Scenario s = wan(3, 5, 150);
+    s.policies[4] = policy;
+    Report r = run(s);
+    INFO(policy_name(policy) << ": " << explain(r));
+    REQUIRE(r.ok);
+    CHECK(r.offenders == std::vector<std::size_t>{4});
+    CHECK(r.slashed == std::vector<std::size_t>{4});
+    CHECK_FALSE(r.finality_conflicted);
+    CHECK(lowest(r.finalized) > 100);
+  }
+}
+
+TEST_CASE("sim: a leader withholding its blocks and a peer lying about its height stop nothing",
+          "[sim]") {
+  Scenario s = wan(4, 5, 150);
+  s.policies[3] = Policy::kWithholdBlocks;
+  s.policies[4] = Policy::kLyingHeights;
+  Report r = run(s);
+  INFO(explain(r));
+  REQUIRE(r.ok);
+  CHECK(r.offenders.empty());  // late blocks and lies are not slashable
+  CHECK(r.slashed.empty());
+  CHECK(lowest(r.finalized) > 100);
+  CHECK(std::any_of(r.trace.begin(), r.trace.end(), [](const std::string& line) {
+    return line.find("releases its block") != std::string::npos;
+  }));
+}
+
+namespace {
+
+// Validators 2 and 3 of 4 run a node on each side of a split, each signing there; they stop at
+// the heal, so their pairs of votes are met only in the conflicting chains' blocks.
+Scenario two_faced_split(std::uint64_t seed, std::vector<std::size_t> two_faced) {
+  Scenario s = wan(seed, 4, 200);
+  for (std::size_t v : two_faced) s.policies[v] = Policy::kTwoFaced;
+  Fault cut;
+  cut.kind = Fault::Kind::kPartition;
+  cut.at_slot = 20;
+  cut.sides = {0, 1, 0, 0};
+  Fault heal;
+  heal.kind = Fault::Kind::kHeal;
+  heal.at_slot = 80;
+  s.faults = {cut, heal};
+  for (std::size_t v : two_faced) {
+    Fault stop;
+    stop.kind = Fault::Kind::kCrash;
+    stop.at_slot = 80;
+    stop.node = v;
+    s.faults.push_back(stop);
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "sim: with more than 1/3 two-faced, finalized chains conflict and evidence slashes them "
+    "on both (accountable safety)",
+    "[sim][evidence][partition]") {
+  for (std::uint64_t seed : {1, 2}) {
+    Report r = run(two_faced_split(seed, {2, 3}));
+    INFO(explain(r));
+    REQUIRE(r.ok);
+    CHECK(r.finality_conflicted);
+    CHECK(r.finalized[0] > 0);
+    CHECK(r.finalized[1] > 0);
+    CHECK(r.offenders == std::vector<std::size_t>{2, 3});
+    CHECK(r.slashed == std::vector<std::size_t>{2, 3});
+  }
+}
+
+TEST_CASE("sim: with less than 1/3 two-faced nothing conflicts, and the two-faced one is slashed",
+          "[sim][evidence][partition]") {
+  Report r = run(two_faced_split(3, {3}));
+  INFO(explain(r));
+  REQUIRE(r.ok);
+  CHECK_FALSE(r.finality_conflicted);
+  CHECK(r.slashed == std::vector<std::size_t>{3});
+  CHECK(
+      std::all_of(r.tips.begin(), r.tips.end() - 1, [&](const Hash& t) { return t == r.tips[0]; }));
+}
+
 TEST_CASE("sim: with half the stake offline nothing finalizes, and nothing conflicts", "[sim]") {
   Scenario s = wan(3, 4, 100);
   s.policies[2] = Policy::kOffline;
@@ -143,7 +241,8 @@ TEST_CASE("sim: finality that cannot meet the liveness bound is reported with it
 TEST_CASE("sim: scenario files are read strictly; bad ones are refused with the reason", "[sim]") {
   auto ok = Scenario::from_json(
       R"({"seed": 4, "validators": 6, "slots": 50, "link": {"min_ms": 100, "max_ms": 300,
-          "loss": 0.02}, "degree": 4, "policies": {"5": "double_blocks"},
+          "loss": 0.02}, "degree": 4, "policies": {"5": "double_blocks", "1": "two_faced",
+          "2": "vote_flood", "3": "lying_heights"},
           "faults": [{"kind": "partition", "at_slot": 10, "sides": [0, 0, 0, 1, 1, 1]},
                      {"kind": "heal", "at_slot": 20}, {"kind": "crash", "at_slot": 5, "node": 2}]})");
   REQUIRE(ok.ok());
@@ -152,6 +251,9 @@ TEST_CASE("sim: scenario files are read strictly; bad ones are refused with the 
   CHECK(ok->link.max_ms == 300);
   CHECK(ok->degree == 4);
   CHECK(ok->policies.at(5) == Policy::kDoubleBlocks);
+  CHECK(ok->policies.at(1) == Policy::kTwoFaced);
+  CHECK(ok->policies.at(2) == Policy::kVoteFlood);
+  CHECK(ok->policies.at(3) == Policy::kLyingHeights);
   REQUIRE(ok->faults.size() == 3);
   CHECK(ok->faults[0].sides.size() == 6);
   CHECK(ok->faults[2].node == 2);
@@ -163,7 +265,7 @@ TEST_CASE("sim: scenario files are read strictly; bad ones are refused with the 
         "{\"validators\": 4, \"link\": {\"min_ms\": 10, \"max_ms\": 5}}",
         "{\"validators\": 4, \"faults\": [{\"kind\": \"meteor\"}]}",
         "{\"validators\": 4, \"faults\": [{\"kind\": \"crash\", \"node\": 9}]}",
-        "{\"validators\": 4, \"seed\": -1}"}) {
+        "{\"validators\": 4, \"seed\": -1}", "{\"validators\": 4, \"tx_per_slot\": 10001}"}) {
     INFO(bad);
     auto refused = Scenario::from_json(bad);
     REQUIRE_FALSE(refused.ok());

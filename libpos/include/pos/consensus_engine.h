@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "pos/blockchain.h"
@@ -133,6 +134,15 @@ class ConsensusEngine final : public NetworkHandler {
   void release_unrelayed(const Hash& target);
   // Evidence this node built from what it received: kept pending and sent to every peer.
   void report_evidence(Result<EvidencePtr> evidence);
+  // Keeps a vote this node has seen (checked, or in a block it applied) in recorded_votes_.
+  void record_vote(const VotePtr& vote);
+  // Evidence when `vote` and a recorded vote of its validator are a double or surround pair.
+  // False when the pair's evidence failed its checks (a forged signature).
+  bool find_offence(const VotePtr& vote);
+  // A block whose chain conflicts with the finalized block: remembered, so that its descendants
+  // are refused as such too, and its votes are checked against the recorded ones. This is how
+  // conflicting finalized chains get slashed (accountable safety): their votes meet here.
+  void note_conflicting(const Block& block);
   // The chain's own findings (double blocks), relayed.
   void relay_found_evidence();
   // Sends the pending evidence to every peer again, once an epoch.
@@ -161,6 +171,13 @@ class ConsensusEngine final : public NetworkHandler {
   ForgingOptions forging_;
   std::uint64_t last_forge_slot_ = 0;
   VotePool votes_;
+  // Every vote seen here (gossiped, this node's own, in an applied block), each validator's
+  // latest targets, kept after they are final: what a late vote, or a vote in a block of a
+  // conflicting chain, is checked against for double and surround votes (a slasher's record).
+  VotePool recorded_votes_;
+  // Blocks refused because their chain conflicts with the finalized block (the latest few).
+  std::unordered_set<Hash> conflicting_;
+  std::deque<Hash> conflicting_order_;
   std::unordered_map<Hash, std::vector<VotePtr>> unrelayed_;  // by target
   std::size_t unrelayed_count_ = 0;
   // The highest target and source this engine has signed (the durable record is before_vote's).

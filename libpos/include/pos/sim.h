@@ -25,6 +25,26 @@ enum class Policy {
   kDoubleBlocks,
   // Runs no node at all: its stake never votes and its slots stay empty.
   kOffline,
+  // Besides its honest vote, signs two more for each new head: from genesis and from the block
+  // at height 1 (a double vote; evidence must slash it).
+  kDoubleVotes,
+  // Once an epoch signs a vote from genesis to its head, around the votes it signed before (a
+  // surround vote; evidence must slash it).
+  kSurroundVotes,
+  // Signs the block of each slot it leads on time but releases it only half a slot into the next
+  // slot, after that slot's block (fork choice must keep the honest block's votes).
+  kWithholdBlocks,
+  // Tells every peer that asks that it is far ahead, and never answers a request for blocks;
+  // forges and votes honestly (liveness must not rest on a peer's word).
+  kLyingHeights,
+  // For each new head signs votes to it from up to 16 of its ancestors (a member flooding votes
+  // for one target: only one is includable, and evidence must slash it).
+  kVoteFlood,
+  // Runs two nodes with its key, one on each side of a partition in two; while the network is
+  // split each side's node forges and votes (so the two sign conflicting votes), while it is
+  // whole only the first does. With more than 1/3 of the stake two-faced, both sides may
+  // finalize conflicting blocks: then evidence must slash at least 1/3 of the stake.
+  kTwoFaced,
 };
 
 // One link's behaviour: a delay drawn uniformly from [min_ms, max_ms], and a message lost with
@@ -41,7 +61,8 @@ struct Fault {
   Kind kind = Kind::kHeal;
   std::uint64_t at_slot = 0;
   // kPartition: each validator's side (the same number: one side); validators not named are on
-  // side 0. kCrash / kRestart: the validator.
+  // side 0, and a two-faced validator's second node is on side 1 when its first is on side 0,
+  // else on side 0. kCrash / kRestart: the validator (both nodes of a two-faced one).
   std::vector<std::size_t> sides;
   std::size_t node = 0;
 };
@@ -61,6 +82,9 @@ struct Scenario {
   // Once every fault is over (the last heal or restart) and more than 2/3 of the stake is
   // honest and up, every honest node's finalized height must rise within this many slots.
   std::uint64_t liveness_slots = 96;
+  // Transfers submitted at each slot's start, each to a random node that is up, by clients
+  // (accounts funded at genesis, at most 256) that take the next nonce from that node.
+  std::uint64_t tx_per_slot = 0;
 
   // The JSON form (docs/simulator.md); every key but "validators" is optional.
   static Result<Scenario> from_json(std::string_view json);
@@ -79,14 +103,26 @@ struct Report {
   std::vector<std::uint64_t> finality_lag;  // per block finalized on node 0: slots it took
   std::uint64_t evidence_included = 0;      // on node 0's chain
   std::vector<std::size_t> slashed;         // validators slashed on node 0's chain
+  // Finalized blocks conflicted: a violation unless more than 1/3 of the stake is Byzantine;
+  // then every honest chain's evidence must slash at least 1/3 of the stake (checked once the
+  // network is whole again for liveness_slots).
+  bool finality_conflicted = false;
+  // Validators whose policy signed a slashable pair, each slashed on every honest node's chain
+  // within liveness_slots of its first offence once the network is whole (else a violation).
+  std::vector<std::size_t> offenders;
+  std::uint64_t transactions_submitted = 0;  // accepted by the node they were sent to
+  std::uint64_t transactions_final = 0;      // in node 0's finalized blocks
 };
 
-// "honest", "double_blocks" or "offline".
+// "honest", "double_blocks", "offline", "double_votes", "surround_votes", "withhold_blocks",
+// "lying_heights", "vote_flood" or "two_faced".
 Result<Policy> parse_policy(std::string_view name);
+std::string_view policy_name(Policy policy);
 
 // Runs the scenario to its end or to the first violation. A scenario out of bounds (no
 // validators, slot_ms outside 10 to 600,000, more than 1,000,000 slots, link delays over
-// 600,000 ms or max below min) is refused: ok false, nothing run.
+// 600,000 ms or max below min, more than 10,000 transactions a slot) is refused: ok false,
+// nothing run.
 Report run(const Scenario& scenario);
 
 }  // namespace pos::sim
