@@ -24,11 +24,14 @@ constexpr const char* kUsage = R"(usage: pos-sim [options]
   --epoch-slots E       slots per epoch (default 32)
   --latency MIN-MAX     each message's delay, uniform in [MIN, MAX] ms (default 20-80)
   --loss P              each message's chance to be lost (default 0)
+  --bandwidth KBPS      each link direction's rate in kilobits a second (default 0: unlimited)
   --policy I=POLICY     validator I's behaviour (repeatable): honest, offline, double_blocks,
                         double_votes, surround_votes, vote_flood, withhold_blocks,
                         lying_heights or two_faced (docs/simulator.md)
   --liveness-slots K    once faults are over, finality must rise within K slots (default 96)
   --tx-per-slot N       transfers clients submit at each slot's start (default 0, at most 10000)
+  --storage KIND        memory (default) or lmdb: each node's chain in LMDB in a temp dir
+  --commit-crash P      each commit's chance to crash its node (restarted 5 slots later)
   --trace               print the last events of every run, not only of a failing one
   --help
 )";
@@ -72,6 +75,9 @@ void print_report(pos::sim::Report& r, std::uint64_t slot_ms, bool trace) {
       static_cast<unsigned long long>(lag.empty() ? 0 : lag.back()), lag.size());
   std::string slashed;
   for (auto v : r.slashed) slashed += (slashed.empty() ? "" : " ") + std::to_string(v);
+  if (r.commit_crashes > 0)
+    std::printf("  nodes crashed at a commit: %llu\n",
+                static_cast<unsigned long long>(r.commit_crashes));
   if (r.transactions_submitted > 0)
     std::printf("  transactions: %llu accepted, %llu in node 0's finalized blocks\n",
                 static_cast<unsigned long long>(r.transactions_submitted),
@@ -145,6 +151,8 @@ int main(int argc, char** argv) {
       scenario.link.max_ms = number(a, range.substr(dash + 1));
       if (scenario.link.max_ms < scenario.link.min_ms) fail("--latency: MAX is below MIN");
       if (scenario.link.max_ms > 600'000) fail("--latency: MAX is at most 600000");
+    } else if (a == "--bandwidth") {
+      scenario.link.bandwidth_kbps = number(a, value());
     } else if (a == "--loss") {
       std::string p = value();
       char* end = nullptr;
@@ -164,6 +172,17 @@ int main(int argc, char** argv) {
       scenario.liveness_slots = number(a, value());
     } else if (a == "--tx-per-slot") {
       scenario.tx_per_slot = number(a, value());
+    } else if (a == "--storage") {
+      auto kind = pos::sim::parse_storage(value());
+      if (!kind.ok()) fail("--storage: " + kind.error().message);
+      scenario.storage = *kind;
+    } else if (a == "--commit-crash") {
+      const std::string text = value();
+      char* end = nullptr;
+      const double p = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(p >= 0 && p < 1))
+        fail("--commit-crash needs a chance in [0, 1), not \"" + text + "\"");
+      scenario.commit_crash = p;
     } else if (a == "--trace") {
       trace = true;
     } else {

@@ -19,10 +19,18 @@ constexpr std::size_t kMaxUnrelayedVotes = 4096;
 // could have a peer hand over endless variants of its slot, each stored until finality passes.
 constexpr std::size_t kMaxExtraHeadersPerPeer = 8;
 // Each validator's latest targets kept in the record of votes seen: an honest validator signs one
-// vote a height, so this reaches two minutes back at 1-second slots, and a double or surround
-// pair of two conflicting chains shows at any height both chains have votes for.
+// vote a height, so this reaches two minutes back at 1-second slots; a key that signed on two
+// conflicting chains pairs at the heights both have its votes for within that reach.
 constexpr std::size_t kRecordedTargetsPerValidator = 128;
 constexpr std::size_t kMaxConflictingBlocks = 1024;
+// In each block of a conflicting chain: the votes compared with the record (a block holds at
+// most 4 per validator of three epochs), and the pairs whose evidence may fail its checks
+// (forged signatures) before the look ends.
+constexpr std::size_t kMaxConflictingVotesLooked = 4096;
+constexpr std::size_t kMaxFailedOffences = 4;
+// A vote's target height is at most its slot, which is at most this many slots past the
+// clock's (a minute of skew at 1-second slots): beyond, it targets no block that can exist.
+constexpr std::uint64_t kMaxTargetSlotsAhead = 60;
 
 }  // namespace
 
@@ -32,7 +40,20 @@ ConsensusEngine::ConsensusEngine(Blockchain& chain, TransactionPool& pool, const
       pool_(pool),
       clock_(clock),
       log_(std::move(log)),
-      recorded_votes_(VotePoolLimits{kRecordedTargetsPerValidator}) {}
+      recorded_votes_(VotePoolLimits{kRecordedTargetsPerValidator}) {
+  record_chain_votes();
+}
+
+// A restarted node's record starts from its stored chain: the votes its latest blocks include
+// (a block includes votes for targets at most an epoch and a bit below it, so these cover
+// every validator's latest recorded targets).
+void ConsensusEngine::record_chain_votes() {
+  const std::uint64_t height = chain_.height();
+  const std::uint64_t span = 2 * kRecordedTargetsPerValidator;
+  for (std::uint64_t h = height > span ? height - span : 1; h <= height; ++h)
+    if (BlockPtr block = chain_.block_at(h))
+      for (const auto& vote : block->votes()) record_vote(vote);
+}
 
 void ConsensusEngine::log(const std::string& line) const {
   if (log_) log_(line);
@@ -447,6 +468,12 @@ Result<bool> ConsensusEngine::screen_vote(const Vote& vote) const {
   if (vote.chain_id() != chain_.params().chain_id)
     return make_error(Reason::kWrongChain, "vote for chain \"" + vote.chain_id() + "\"");
   if (votes_.contains(vote.id()) || recorded_votes_.contains(vote.id())) return false;
+  // Every block's height is at most its slot: a target higher than the clock allows is no
+  // block, and kept it would push the validator's real votes out of the record.
+  if (vote.target_height() > clock_slot() + kMaxTargetSlotsAhead)
+    return make_error(Reason::kBadVote, "vote " + vote.id().hex() + " targets height " +
+                                            std::to_string(vote.target_height()) +
+                                            ", above the slots so far");
   // A stranger to the tip's sets voting for a block not known here may be a member on a branch
   // this node has not seen: dropped unjudged (and unverified), since an honest peer on that
   // branch relays it.
@@ -496,16 +523,21 @@ bool ConsensusEngine::find_offence(const VotePtr& vote) {
 }
 
 void ConsensusEngine::note_conflicting(const Block& block) {
-  if (!conflicting_.insert(block.hash()).second) return;
-  conflicting_order_.push_back(block.hash());
-  if (conflicting_order_.size() > kMaxConflictingBlocks) {
-    conflicting_.erase(conflicting_order_.front());
-    conflicting_order_.pop_front();
+  if (conflicting_.insert(block.hash()).second) {
+    conflicting_order_.push_back(block.hash());
+    if (conflicting_order_.size() > kMaxConflictingBlocks) {
+      conflicting_.erase(conflicting_order_.front());
+      conflicting_order_.pop_front();
+    }
   }
-  // Nothing of this block was checked but its hash: the first pair that fails the evidence's
-  // checks (a forged signature) ends the look, so forged votes cost one pair's checks a block.
-  for (const auto& vote : block.votes())
-    if (!find_offence(vote)) break;
+  // Nothing of this block was checked but its header's hash, which does not cover the votes'
+  // signatures: each copy that comes is looked at (a tampered one must not hide the real one),
+  // within a bound on the votes looked at and on the pairs whose checks fail.
+  std::size_t looked = 0, failed = 0;
+  for (const auto& vote : block.votes()) {
+    if (++looked > kMaxConflictingVotesLooked) break;
+    if (!find_offence(vote) && ++failed >= kMaxFailedOffences) break;
+  }
 }
 
 void ConsensusEngine::report_evidence(Result<EvidencePtr> evidence) {

@@ -1211,6 +1211,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (ignoring_conflicts(peer)) return;
       peer.conflicts_finalized = true;
       peer.conflicts_since_ms = clock_.now_ms();
+      if (unrequested_after_ && unrequested_after_->first == peer.id) unrequested_after_.reset();
     }
     refuse(peer, error);
   }
@@ -1228,6 +1229,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     }
     peer.blocks_requested = false;
     if (syncing_from_ == peer.id) syncing_from_.reset();
+    // A batch asked for before the peer's chain was found to conflict with our finalized block:
+    // it is more of that chain, and unscreened; once a minute is enough (refuse_block).
+    if (ignoring_conflicts(peer)) return;
     // Pipelining: a full batch means more follow; ask for them before applying this one, so
     // that the peer reads and sends while this node verifies. While an earlier batch still
     // waits, the request goes out when that one is done (end_sync_batch): one batch applied and

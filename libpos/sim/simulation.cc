@@ -1,17 +1,22 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <queue>
 #include <random>
 #include <set>
 
+#include <unistd.h>
+
 #include "pos/blockchain.h"
 #include "pos/clock.h"
 #include "pos/consensus_engine.h"
 #include "pos/genesis.h"
+#include "pos/lmdb_storage.h"
 #include "pos/signing_record.h"
 #include "pos/sim.h"
 #include "pos/storage.h"
@@ -34,6 +39,7 @@ constexpr std::uint64_t kSyncTimeoutMs = 3'000;
 constexpr std::uint64_t kMaxMs = 600'000;
 constexpr std::uint64_t kMaxSlots = 1'000'000;
 constexpr std::uint64_t kMaxTxPerSlot = 10'000;
+constexpr std::uint64_t kMaxBandwidthKbps = 1'000'000'000;
 constexpr std::size_t kMaxClients = 256;
 constexpr std::uint64_t kClientBalance = 1'000'000'000;
 
@@ -50,6 +56,83 @@ struct Message {
 };
 
 using MessagePtr = std::shared_ptr<const Message>;
+
+// About what the message takes on the wire (the p2p layer's frame header and bodies).
+std::size_t wire_bytes(const Message& m) {
+  std::size_t bytes = 16 + 32 * m.locator.size();
+  if (m.block) bytes += m.block->encoded_size();
+  for (const auto& tx : m.txs) bytes += tx->encoded_size();
+  for (const auto& vote : m.votes) bytes += vote->encoded_size();
+  for (const auto& e : m.evidence) bytes += e->bytes().size();
+  for (const auto& block : m.blocks) bytes += block->encoded_size();
+  return bytes;
+}
+
+// A node's storage with a crash at a commit (Scenario::commit_crash): the real storage reads and
+// commits; the fate of each commit is drawn by the world. Once crashed it commits nothing more,
+// and the world stops the node after the event.
+class CrashingStorage final : public Storage {
+ public:
+  enum class Fate { kCommit, kCrashBefore, kCrashAfter };
+  CrashingStorage(Storage& inner, std::function<Fate()> fate)
+      : inner_(inner), fate_(std::move(fate)) {}
+  void arm() { armed_ = true; }
+  bool crashed() const { return crashed_; }
+
+  BlockPtr block(const Hash& hash) const override { return inner_.block(hash); }
+  std::optional<Hash> main_chain_hash(std::uint64_t height) const override {
+    return inner_.main_chain_hash(height);
+  }
+  std::optional<UndoRecord> undo(const Hash& hash) const override { return inner_.undo(hash); }
+  std::optional<EpochNonces> epoch_nonces(const Hash& hash) const override {
+    return inner_.epoch_nonces(hash);
+  }
+  std::optional<TxLocation> tx_location(const Hash& id) const override {
+    return inner_.tx_location(id);
+  }
+  std::optional<Account> account(const Address& address) const override {
+    return inner_.account(address);
+  }
+  void for_each_account(
+      const std::function<void(const Address&, const Account&)>& fn) const override {
+    inner_.for_each_account(fn);
+  }
+  std::vector<std::pair<Address, std::uint64_t>> stakers() const override {
+    return inner_.stakers();
+  }
+  std::vector<EvidencePtr> pending_evidence() const override { return inner_.pending_evidence(); }
+  std::optional<ChainMeta> meta() const override { return inner_.meta(); }
+  std::optional<Bytes> consensus_snapshot() const override { return inner_.consensus_snapshot(); }
+  std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> past_validator_sets() const override {
+    return inner_.past_validator_sets();
+  }
+  std::vector<std::pair<std::uint64_t, Hash>> side_blocks(std::uint64_t height,
+                                                          std::size_t limit) const override {
+    return inner_.side_blocks(height, limit);
+  }
+  std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
+                                         std::size_t limit) const override {
+    return inner_.address_history(address, before, limit);
+  }
+  std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
+                                          std::size_t max_bytes) const override {
+    return inner_.main_chain_blocks(from, max_count, max_bytes);
+  }
+  Status commit(const StorageBatch& batch) override {
+    if (crashed_) return make_error(Reason::kStorage, "the node crashed");
+    const Fate fate = armed_ ? fate_() : Fate::kCommit;
+    if (fate == Fate::kCommit) return inner_.commit(batch);
+    crashed_ = true;
+    if (fate == Fate::kCrashAfter) return inner_.commit(batch);
+    return make_error(Reason::kStorage, "the node crashed before its commit");
+  }
+
+ private:
+  Storage& inner_;
+  std::function<Fate()> fate_;
+  bool armed_ = false;
+  bool crashed_ = false;
+};
 
 class World;
 
@@ -75,14 +158,18 @@ struct Node {
   std::unique_ptr<Wallet> key;
   Policy policy = Policy::kHonest;
   bool up = false;
-  // What survives a crash: the storage (every commit is whole) and the signing record.
-  std::unique_ptr<MemoryStorage> storage;
+  // What survives a crash: the storage (every commit is whole) and the signing record. LMDB
+  // storage is opened again from its dir at the restart.
+  std::unique_ptr<Storage> storage;
+  std::filesystem::path dir;  // LMDB's, else empty
+  std::unique_ptr<CrashingStorage> faulty;
   SigningRecord signing;
   std::unique_ptr<Blockchain> chain;
   std::unique_ptr<TransactionPool> pool;
   std::unique_ptr<SimTransport> transport;
   std::unique_ptr<ConsensusEngine> engine;
   std::uint64_t double_block_slot = 0;
+  std::uint64_t stalled_until = 0;     // ms: a stall fault's end
   std::uint64_t byzantine_height = 0;  // the head its extra votes last went to
   std::uint64_t surround_epoch = 0;    // the epoch of its last surround vote, plus one
   bool surround_due = false;
@@ -100,6 +187,9 @@ std::string short_hex(const Hash& hash) {
 class World {
  public:
   explicit World(const Scenario& scenario);
+  ~World();
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
   Report run();
 
   // The network: a message from one node to another, delayed, lost or cut as the model says.
@@ -138,12 +228,17 @@ class World {
 
   void start_node(Node& node);
   void stop_node(Node& node);
+  Status open_storage(Node& node);
+  CrashingStorage::Fate commit_fate();
+  // Nodes whose storage crashed during the last event: stopped, and started again later.
+  void stop_crashed();
   void tick(std::size_t node, std::uint64_t incarnation);
   void forge_double(Node& node);
   void forge_withheld(Node& node);
   void sign_extra_votes(Node& node);
   void note_offence(const Node& node);
   VotePtr sign_vote(const Node& node, std::uint64_t source_height, const BlockHeader& target) const;
+  void arrive(std::size_t from, std::size_t to, const MessagePtr& message);
   void deliver(std::size_t from, std::size_t to, const Message& message);
   void request_blocks(std::size_t node, std::size_t peer);
   void apply_fault(const Fault& fault);
@@ -156,7 +251,8 @@ class World {
   void check_accountability();
   // Finalized blocks conflict: a violation, unless more than 1/3 of the stake is Byzantine.
   void conflicting_finality(const std::string& what);
-  std::uint64_t slashed_stake(const Node& node) const;
+  // The stake slashed on the node's chain (of two-faced validators only, if asked).
+  std::uint64_t slashed_stake(const Node& node, bool two_faced_only = false) const;
 
   Scenario scenario_;
   Genesis genesis_;
@@ -166,6 +262,7 @@ class World {
   std::uint64_t seq_ = 0;
   std::vector<Node> nodes_;
   std::vector<std::size_t> side_;                // partition side of each node
+  std::vector<std::uint64_t> link_free_;         // [from * nodes + to]: when the link is free
   std::vector<std::vector<std::size_t>> peers_;  // each node's connections, both ways
   std::uint64_t faults_over_slot_ = 0;
   std::uint64_t first_slot_ = 0;
@@ -178,6 +275,7 @@ class World {
   std::map<std::size_t, std::vector<VotePtr>> signed_;
   std::map<Hash, Hash> roots_;  // each tip any node reached -> the state root it had there
   std::vector<Wallet> clients_;
+  std::filesystem::path temp_dir_;                 // the nodes' LMDB dirs
   std::map<std::size_t, std::uint64_t> offences_;  // validator -> the slot of its first offence
   bool byzantine_over_third_ = false;
   std::optional<std::uint64_t> conflicted_slot_;
@@ -245,10 +343,12 @@ World::World(const Scenario& scenario) : scenario_(scenario), random_(scenario.s
   }
   genesis_.params.exchange_authority = nodes_[0].key->public_key();
   for (const auto& a : genesis_.allocations) genesis_supply_ += a.balance + a.stake;
-  std::size_t byzantine = 0;
+  // Only keys that sign on both sides of a split can finalize conflicting blocks; other
+  // Byzantine policies do not excuse a conflict (nor would their slashing account for one).
+  std::size_t two_faced = 0;
   for (const auto& [index, policy] : scenario.policies)
-    if (policy != Policy::kHonest && policy != Policy::kOffline) ++byzantine;
-  byzantine_over_third_ = 3 * byzantine > scenario.validators;
+    if (policy == Policy::kTwoFaced) ++two_faced;
+  byzantine_over_third_ = 3 * two_faced > scenario.validators;
   // A two-faced validator's second node, after the validators (nodes_ never grows again: the
   // nodes' callbacks hold their addresses).
   for (std::size_t i = 0; i < scenario.validators; ++i) {
@@ -262,6 +362,27 @@ World::World(const Scenario& scenario) : scenario_(scenario), random_(scenario.s
   }
   side_.assign(nodes_.size(), 0);
   report_.seed = scenario.seed;
+  if (scenario.storage == Scenario::StorageKind::kLmdb) {
+    // Unique per process and world: runs of one seed in two processes must not share dirs.
+    static std::atomic<std::uint64_t> worlds = 0;
+    temp_dir_ = std::filesystem::temp_directory_path() /
+                ("pos-sim-" + std::to_string(::getpid()) + "-" + std::to_string(++worlds));
+    std::filesystem::remove_all(temp_dir_);
+    std::filesystem::create_directories(temp_dir_);
+  }
+}
+
+World::~World() {
+  for (auto& node : nodes_) {
+    node.engine.reset();
+    node.chain.reset();
+    node.faulty.reset();
+    node.storage.reset();
+  }
+  if (!temp_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_dir_, ignored);
+  }
 }
 
 void World::schedule(std::uint64_t at, std::function<void()> act) {
@@ -281,12 +402,60 @@ void World::fail(const std::string& violation) {
   trace("VIOLATION: " + violation);
 }
 
+Status World::open_storage(Node& node) {
+  if (scenario_.storage == Scenario::StorageKind::kMemory) {
+    if (!node.storage) node.storage = std::make_unique<MemoryStorage>();
+  } else {
+    // Closed and opened again, as a restarted process opens its data dir. Until then the closed
+    // node's store stays open for the invariants' reads of what it had committed.
+    node.faulty.reset();
+    node.storage.reset();
+    node.dir = temp_dir_ / ("node-" + std::to_string(node.index));
+    LmdbOptions options;
+    options.sync = false;  // a simulated crash loses no committed transaction
+    options.initial_map_size = std::size_t{8} << 20;
+    auto opened = LmdbStorage::open(node.dir, options);
+    if (!opened.ok()) return opened.error();
+    node.storage = std::move(*opened);
+  }
+  node.faulty = std::make_unique<CrashingStorage>(*node.storage, [this] { return commit_fate(); });
+  return {};
+}
+
+CrashingStorage::Fate World::commit_fate() {
+  if (scenario_.commit_crash <= 0 || !std::bernoulli_distribution(scenario_.commit_crash)(random_))
+    return CrashingStorage::Fate::kCommit;
+  return std::bernoulli_distribution(0.5)(random_) ? CrashingStorage::Fate::kCrashAfter
+                                                   : CrashingStorage::Fate::kCrashBefore;
+}
+
+void World::stop_crashed() {
+  for (auto& node : nodes_) {
+    if (!node.up || !node.faulty || !node.faulty->crashed()) continue;
+    ++report_.commit_crashes;
+    trace("n" + std::to_string(node.index) + " crashes at a commit");
+    stop_node(node);
+    const std::size_t index = node.index;
+    schedule(genesis_.params.slot_start_ms(slot() + scenario_.restart_slots), [this, index] {
+      Node& n = nodes_[index];
+      if (n.up) return;
+      trace("n" + std::to_string(index) + " restarts after its crash");
+      start_node(n);
+      check_node(index);
+    });
+  }
+}
+
 void World::start_node(Node& node) {
-  auto chain = Blockchain::open(genesis_, *node.storage, clock_);
+  if (auto opened = open_storage(node); !opened.ok())
+    return fail("node " + std::to_string(node.index) +
+                " cannot open its storage: " + opened.error().to_string());
+  auto chain = Blockchain::open(genesis_, *node.faulty, clock_);
   if (!chain.ok())
     return fail("node " + std::to_string(node.index) +
                 " cannot open its chain: " + chain.error().to_string());
   node.chain = std::move(*chain);
+  node.faulty->arm();
   node.pool = std::make_unique<TransactionPool>(genesis_.params);
   node.transport = std::make_unique<SimTransport>(*this, node.index);
   const std::size_t index = node.index;
@@ -343,6 +512,7 @@ void World::stop_node(Node& node) {
   node.transport.reset();
   node.pool.reset();
   node.chain.reset();
+  node.faulty.reset();
   node.sync_request = 0;
   node.checked_tip = Hash{};  // the state rebuilt at restart is compared again
 }
@@ -350,6 +520,10 @@ void World::stop_node(Node& node) {
 void World::tick(std::size_t index, std::uint64_t incarnation) {
   Node& node = nodes_[index];
   if (!node.up || node.incarnation != incarnation) return;  // a restart started a new chain
+  if (now() < node.stalled_until) {
+    schedule(node.stalled_until, [this, index, incarnation] { tick(index, incarnation); });
+    return;
+  }
   if (node.policy == Policy::kDoubleBlocks) forge_double(node);
   if (node.policy == Policy::kWithholdBlocks) forge_withheld(node);
   node.engine->on_tick();
@@ -490,15 +664,31 @@ bool World::holds_all(std::size_t node, const Message& m) const {
 }
 
 void World::send(std::size_t from, std::size_t to, MessagePtr message) {
+  // A node that crashed during this event sends nothing more.
+  if (nodes_[from].faulty && nodes_[from].faulty->crashed()) return;
   if (!nodes_[to].up || !linked(from, to) || holds_all(to, *message)) return;
+  std::uint64_t departs = now();
+  if (const std::uint64_t kbps = scenario_.link.bandwidth_kbps; kbps > 0) {
+    // One message at a time on each direction of a link, at its rate (bits per ms = kbps).
+    std::uint64_t& free = link_free_[from * nodes_.size() + to];
+    departs = std::max(now(), free) + (wire_bytes(*message) * 8 + kbps - 1) / kbps;
+    free = departs;
+  }
   if (scenario_.link.loss > 0 && std::bernoulli_distribution(scenario_.link.loss)(random_)) return;
   std::uint64_t delay = std::uniform_int_distribution<std::uint64_t>(
       scenario_.link.min_ms, scenario_.link.max_ms)(random_);
-  schedule(now() + delay, [this, from, to, message = std::move(message)] {
-    // Down, or cut off since it was sent: lost.
-    if (!nodes_[to].up || !nodes_[from].up || !linked(from, to)) return;
-    deliver(from, to, *message);
-  });
+  schedule(departs + delay,
+           [this, from, to, message = std::move(message)] { arrive(from, to, message); });
+}
+
+void World::arrive(std::size_t from, std::size_t to, const MessagePtr& message) {
+  // Down, or cut off since it was sent: lost.
+  if (!nodes_[to].up || !nodes_[from].up || !linked(from, to)) return;
+  // A stalled node reads it when it resumes, in the order it came.
+  if (now() < nodes_[to].stalled_until)
+    return schedule(nodes_[to].stalled_until,
+                    [this, from, to, message] { arrive(from, to, message); });
+  deliver(from, to, *message);
 }
 
 void World::deliver(std::size_t from, std::size_t to, const Message& message) {
@@ -578,6 +768,13 @@ void World::apply_fault(const Fault& fault) {
       for (auto& node : nodes_)
         if (node.validator == fault.node && node.up) stop_node(node);
       trace("crash n" + std::to_string(fault.node));
+      break;
+    case Fault::Kind::kStall:
+      for (auto& node : nodes_)
+        if (node.validator == fault.node)
+          node.stalled_until = genesis_.params.slot_start_ms(slot() + fault.slots);
+      trace("stall n" + std::to_string(fault.node) + " for " + std::to_string(fault.slots) +
+            " slots");
       break;
     case Fault::Kind::kRestart:
       for (auto& node : nodes_)
@@ -728,10 +925,12 @@ void World::conflicting_finality(const std::string& what) {
   }
 }
 
-std::uint64_t World::slashed_stake(const Node& node) const {
+std::uint64_t World::slashed_stake(const Node& node, bool two_faced_only) const {
   std::uint64_t slashed = 0;
   for (std::size_t i = 0; i < scenario_.validators; ++i)
-    if (node.chain->state().get(key_of(i)).slashed) slashed += kStake;
+    if ((!two_faced_only || nodes_[i].policy == Policy::kTwoFaced) &&
+        node.chain->state().get(key_of(i)).slashed)
+      slashed += kStake;
   return slashed;
 }
 
@@ -755,11 +954,12 @@ void World::check_accountability() {
     }
     if (conflicted_slot_ &&
         now_slot >= std::max(*conflicted_slot_, whole_since) + scenario_.liveness_slots &&
-        3 * slashed_stake(node) < kStake * scenario_.validators)
+        3 * slashed_stake(node, true) < kStake * scenario_.validators)
       return fail("finalized chains conflict and node " + std::to_string(node.index) +
-                  "'s chain has slashed " + std::to_string(slashed_stake(node)) + " of " +
+                  "'s chain has slashed " + std::to_string(slashed_stake(node, true)) + " of " +
                   std::to_string(kStake * scenario_.validators) +
-                  " staked: less than 1/3 (accountable safety)");
+                  " staked of keys that signed on both sides: less than 1/3 (accountable "
+                  "safety)");
   }
 }
 
@@ -827,10 +1027,11 @@ void World::connect_peers() {
 Report World::run() {
   auto started = std::chrono::steady_clock::now();
   for (const auto& fault : scenario_.faults)
-    faults_over_slot_ = std::max(faults_over_slot_, fault.at_slot);
+    faults_over_slot_ = std::max(
+        faults_over_slot_, fault.at_slot + (fault.kind == Fault::Kind::kStall ? fault.slots : 0));
+  link_free_.assign(nodes_.size() * nodes_.size(), 0);
   connect_peers();
   for (auto& node : nodes_) {
-    node.storage = std::make_unique<MemoryStorage>();
     if (node.policy != Policy::kOffline) start_node(node);
   }
   const std::uint64_t first_slot = first_slot_ = slot() + 1;
@@ -843,6 +1044,7 @@ Report World::run() {
     queue_.pop();
     clock_.set(event.at);
     event.act();
+    stop_crashed();
     ++report_.events;
   }
   report_.slots_run = std::max(slot(), first_slot) - first_slot;
@@ -873,8 +1075,9 @@ Result<Fault::Kind> fault_named(std::string_view name) {
   if (name == "heal") return Fault::Kind::kHeal;
   if (name == "crash") return Fault::Kind::kCrash;
   if (name == "restart") return Fault::Kind::kRestart;
+  if (name == "stall") return Fault::Kind::kStall;
   return make_error(Reason::kInvalidArgument, "unknown fault \"" + std::string(name) +
-                                                  "\" (partition, heal, crash or restart)");
+                                                  "\" (partition, heal, crash, restart or stall)");
 }
 
 }  // namespace
@@ -892,6 +1095,13 @@ constexpr std::pair<Policy, std::string_view> kPolicyNames[] = {
     {Policy::kTwoFaced, "two_faced"},
 };
 }  // namespace
+
+Result<Scenario::StorageKind> parse_storage(std::string_view name) {
+  if (name == "memory") return Scenario::StorageKind::kMemory;
+  if (name == "lmdb") return Scenario::StorageKind::kLmdb;
+  return make_error(Reason::kInvalidArgument,
+                    "unknown storage \"" + std::string(name) + "\" (memory or lmdb)");
+}
 
 std::string_view policy_name(Policy policy) {
   for (const auto& [p, name] : kPolicyNames)
@@ -912,7 +1122,11 @@ Result<Policy> parse_policy(std::string_view name) {
 Report run(const Scenario& scenario) {
   if (scenario.validators == 0 || scenario.slot_ms == 0 || scenario.epoch_slots == 0 ||
       scenario.slot_ms > kMaxMs || scenario.slots > kMaxSlots || scenario.link.max_ms > kMaxMs ||
-      scenario.link.max_ms < scenario.link.min_ms || scenario.tx_per_slot > kMaxTxPerSlot) {
+      scenario.link.max_ms < scenario.link.min_ms || scenario.tx_per_slot > kMaxTxPerSlot ||
+      !(scenario.commit_crash >= 0 && scenario.commit_crash < 1) || scenario.restart_slots < 1 ||
+      scenario.restart_slots > kMaxSlots || scenario.link.bandwidth_kbps > kMaxBandwidthKbps ||
+      std::any_of(scenario.faults.begin(), scenario.faults.end(),
+                  [](const Fault& f) { return f.slots > kMaxSlots; })) {
     Report refused;
     refused.seed = scenario.seed;
     refused.ok = false;
@@ -938,8 +1152,9 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
     return {};
   };
   static const std::set<std::string> known = {
-      "seed",     "validators", "slot_ms",        "epoch_slots", "slots",      "link",
-      "policies", "faults",     "liveness_slots", "degree",      "tx_per_slot"};
+      "seed",        "validators", "slot_ms",      "epoch_slots",    "slots",
+      "link",        "policies",   "faults",       "liveness_slots", "degree",
+      "tx_per_slot", "storage",    "commit_crash", "restart_slots"};
   for (const auto& member : doc.GetObject())
     if (!known.contains(member.name.GetString()))
       return invalid(std::string("unknown key \"") + member.name.GetString() + "\"");
@@ -952,6 +1167,7 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
                            {"slots", &s.slots},
                            {"liveness_slots", &s.liveness_slots},
                            {"tx_per_slot", &s.tx_per_slot},
+                           {"restart_slots", &s.restart_slots},
                            {"degree", &degree}})
     if (auto ok = u64(doc, name, *out); !ok.ok()) return ok.error();
   if (validators < 1 || validators > 1000) return invalid("validators must be 1 to 1000");
@@ -960,11 +1176,28 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
   if (s.slot_ms < 10 || s.slot_ms > kMaxMs || s.epoch_slots < 1 || s.slots > kMaxSlots)
     return invalid("slot_ms 10 to 600000, epoch_slots at least 1, slots at most 1000000");
   if (s.tx_per_slot > kMaxTxPerSlot) return invalid("tx_per_slot is at most 10000");
+  if (s.restart_slots < 1 || s.restart_slots > kMaxSlots)
+    return invalid("restart_slots is 1 to 1000000");
+  if (doc.HasMember("storage")) {
+    if (!doc["storage"].IsString()) return invalid("storage must be \"memory\" or \"lmdb\"");
+    auto kind = parse_storage(doc["storage"].GetString());
+    if (!kind.ok()) return invalid(kind.error().message);
+    s.storage = *kind;
+  }
+  if (doc.HasMember("commit_crash")) {
+    const auto& p = doc["commit_crash"];
+    if (!p.IsNumber() || p.GetDouble() < 0 || p.GetDouble() >= 1)
+      return invalid("commit_crash must be a number in [0, 1)");
+    s.commit_crash = p.GetDouble();
+  }
   if (doc.HasMember("link")) {
     const auto& link = doc["link"];
     if (!link.IsObject()) return invalid("link must be an object");
     if (auto ok = u64(link, "min_ms", s.link.min_ms); !ok.ok()) return ok.error();
     if (auto ok = u64(link, "max_ms", s.link.max_ms); !ok.ok()) return ok.error();
+    if (auto ok = u64(link, "bandwidth_kbps", s.link.bandwidth_kbps); !ok.ok()) return ok.error();
+    if (s.link.bandwidth_kbps > kMaxBandwidthKbps)
+      return invalid("link.bandwidth_kbps is at most 1000000000");
     if (link.HasMember("loss")) {
       if (!link["loss"].IsNumber() || link["loss"].GetDouble() < 0 || link["loss"].GetDouble() >= 1)
         return invalid("link.loss must be a number in [0, 1)");
@@ -996,6 +1229,9 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
       Fault fault;
       fault.kind = *kind;
       if (auto ok = u64(item, "at_slot", fault.at_slot); !ok.ok()) return ok.error();
+      if (auto ok = u64(item, "slots", fault.slots); !ok.ok()) return ok.error();
+      if (fault.slots < 1 || fault.slots > kMaxSlots)
+        return invalid("a stall's slots are 1 to 1000000");
       std::uint64_t node = 0;
       if (auto ok = u64(item, "node", node); !ok.ok()) return ok.error();
       if (node >= s.validators) return invalid("a fault's node is not a validator's index");

@@ -654,6 +654,22 @@ TEST_CASE(
   REQUIRE(other[0]->hash() != f.net.chain->block_at(1)->hash());
   CHECK(f.transport.evidence_batches.empty());
 
+  // Copies whose votes' signatures were altered (the header's hash does not cover them) come
+  // first: they make no evidence, and must not keep the real blocks from being looked at.
+  for (const auto& block : other) {
+    std::vector<VotePtr> forged;
+    for (const auto& vote : block->votes()) {
+      Signature bad = vote->signature();
+      bad.bytes[0] ^= 1;
+      forged.push_back(Vote::make(vote->fields(), bad));
+    }
+    BlockPtr copy = Block::make(block->header(), block->signature(), block->transactions(), forged,
+                                block->evidence());
+    CHECK(f.engine.receive_block(4, copy, BlockSource::kSync).reason() ==
+          Reason::kConflictsFinalized);
+  }
+  CHECK(f.transport.evidence_batches.empty());
+
   auto refused = f.engine.receive_block(4, other[0], BlockSource::kSync);
   CHECK(refused.reason() == Reason::kConflictsFinalized);
   // Its child's parent was never stored: refused as conflicting too, not asked for.
@@ -693,4 +709,44 @@ TEST_CASE(
   auto forged = g.engine.receive_votes(5, {Vote::make(other_late->fields(), bad)});
   CHECK(forged.at(0).reason() == Reason::kBadSignature);
   CHECK(g.transport.evidence_batches.size() == 1);
+}
+
+TEST_CASE("engine: a vote for a height above the slots so far is refused, not recorded",
+          "[engine][votes]") {
+  EngineFixture f;
+  const Wallet& v1 = f.net.validators[1];
+  const std::uint64_t slot = f.net.genesis.params.slot_at(f.net.now());
+  auto at = [&](std::uint64_t height) {
+    return Vote::sign(VoteFields{f.net.chain_id(), {}, f.net.genesis.hash(), 0, filled(9), height},
+                      v1.secret_key());
+  };
+  auto verdicts = f.engine.receive_votes(3, {at(slot + 60), at(slot + 61)});
+  CHECK(verdicts.at(0).ok());  // within a minute of skew: it may be a block not seen yet
+  CHECK(verdicts.at(1).reason() == Reason::kBadVote);
+  CHECK_FALSE(f.engine.has_vote(at(slot + 61)->id()));
+}
+
+TEST_CASE("engine: a restarted node's record of votes starts from its chain's latest blocks",
+          "[engine][votes][evidence]") {
+  EngineFixture f;  // its engine saw none of the blocks below
+  for (int i = 0; i < 5; ++i) f.net.advance_finalizing();
+  REQUIRE(f.net.chain->finalized_height() >= 2);
+  const Wallet& v1 = f.net.validators[1];
+  // v1's vote in the chain for height 2, and another of its votes for a block there.
+  VotePtr other = Vote::sign(
+      VoteFields{f.net.chain_id(), {}, f.net.genesis.hash(), 0, filled(9), 2}, v1.secret_key());
+  auto verdicts = f.engine.receive_votes(3, {other});
+  CHECK(verdicts.at(0).ok());
+  CHECK(f.transport.evidence_batches.empty());  // final here, and nothing recorded to pair with
+
+  std::vector<std::string> lines;
+  ConsensusEngine restarted{*f.net.chain, f.net.pool, f.net.clock,
+                            [&](const std::string& line) { lines.push_back(line); }};
+  restarted.set_transport(&f.transport);
+  verdicts = restarted.receive_votes(3, {other});
+  CHECK(verdicts.at(0).ok());
+  REQUIRE(f.transport.evidence_batches.size() == 1);
+  const EvidencePtr& e = f.transport.evidence_batches[0].first.at(0);
+  CHECK(e->kind() == EvidenceKind::kDoubleVote);
+  CHECK(e->offender() == v1.public_key());
 }

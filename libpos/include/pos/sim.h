@@ -43,21 +43,26 @@ enum class Policy {
   // Runs two nodes with its key, one on each side of a partition in two; while the network is
   // split each side's node forges and votes (so the two sign conflicting votes), while it is
   // whole only the first does. With more than 1/3 of the stake two-faced, both sides may
-  // finalize conflicting blocks: then evidence must slash at least 1/3 of the stake.
+  // finalize conflicting blocks: then evidence must slash at least 1/3 of the stake. (Only this
+  // policy excuses a conflict: no other lets a key sign on two chains.)
   kTwoFaced,
 };
 
-// One link's behaviour: a delay drawn uniformly from [min_ms, max_ms], and a message lost with
-// probability `loss`.
+// One link's behaviour: a delay drawn uniformly from [min_ms, max_ms] (so messages overtake
+// each other), and a message lost with probability `loss`. With a bandwidth, each direction of
+// a link sends one message at a time, each taking its size at that rate before its delay.
 struct LinkModel {
   std::uint64_t min_ms = 20;
   std::uint64_t max_ms = 80;
   double loss = 0;
+  std::uint64_t bandwidth_kbps = 0;  // 0: unlimited
 };
 
 // A change of the world at the start of a slot.
 struct Fault {
-  enum class Kind { kPartition, kHeal, kCrash, kRestart };
+  // kStall: the node does nothing for `slots` slots (a paused process, an overloaded loop):
+  // its clock ticks and the messages sent to it wait, and all happen when it resumes.
+  enum class Kind { kPartition, kHeal, kCrash, kRestart, kStall };
   Kind kind = Kind::kHeal;
   std::uint64_t at_slot = 0;
   // kPartition: each validator's side (the same number: one side); validators not named are on
@@ -65,6 +70,7 @@ struct Fault {
   // else on side 0. kCrash / kRestart: the validator (both nodes of a two-faced one).
   std::vector<std::size_t> sides;
   std::size_t node = 0;
+  std::uint64_t slots = 1;  // kStall's length
 };
 
 struct Scenario {
@@ -82,6 +88,16 @@ struct Scenario {
   // Once every fault is over (the last heal or restart) and more than 2/3 of the stake is
   // honest and up, every honest node's finalized height must rise within this many slots.
   std::uint64_t liveness_slots = 96;
+  // Where each node keeps its chain: MemoryStorage, or LMDB in a temp dir of its own (removed
+  // at the end; its commits are not fsynced, since a simulated crash loses only what was not
+  // committed), so that a restart reads the chain back from disk.
+  enum class StorageKind { kMemory, kLmdb };
+  StorageKind storage = StorageKind::kMemory;
+  // Each commit's chance to crash its node: the batch lands whole or not at all (even odds,
+  // as a crash before or during the commit's fsync leaves it), nothing more leaves the node,
+  // and it restarts from its storage `restart_slots` later.
+  double commit_crash = 0;
+  std::uint64_t restart_slots = 5;
   // Transfers submitted at each slot's start, each to a random node that is up, by clients
   // (accounts funded at genesis, at most 256) that take the next nonce from that node.
   std::uint64_t tx_per_slot = 0;
@@ -103,26 +119,30 @@ struct Report {
   std::vector<std::uint64_t> finality_lag;  // per block finalized on node 0: slots it took
   std::uint64_t evidence_included = 0;      // on node 0's chain
   std::vector<std::size_t> slashed;         // validators slashed on node 0's chain
-  // Finalized blocks conflicted: a violation unless more than 1/3 of the stake is Byzantine;
-  // then every honest chain's evidence must slash at least 1/3 of the stake (checked once the
-  // network is whole again for liveness_slots).
+  // Finalized blocks conflicted: a violation unless more than 1/3 of the stake is two-faced;
+  // then every honest chain's evidence must slash at least 1/3 of the stake, of two-faced keys
+  // (checked liveness_slots after the last fault ends).
   bool finality_conflicted = false;
   // Validators whose policy signed a slashable pair, each slashed on every honest node's chain
   // within liveness_slots of its first offence once the network is whole (else a violation).
   std::vector<std::size_t> offenders;
   std::uint64_t transactions_submitted = 0;  // accepted by the node they were sent to
   std::uint64_t transactions_final = 0;      // in node 0's finalized blocks
+  std::uint64_t commit_crashes = 0;          // nodes crashed at a commit (commit_crash)
 };
 
 // "honest", "double_blocks", "offline", "double_votes", "surround_votes", "withhold_blocks",
 // "lying_heights", "vote_flood" or "two_faced".
 Result<Policy> parse_policy(std::string_view name);
 std::string_view policy_name(Policy policy);
+// "memory" or "lmdb".
+Result<Scenario::StorageKind> parse_storage(std::string_view name);
 
 // Runs the scenario to its end or to the first violation. A scenario out of bounds (no
 // validators, slot_ms outside 10 to 600,000, more than 1,000,000 slots, link delays over
-// 600,000 ms or max below min, more than 10,000 transactions a slot) is refused: ok false,
-// nothing run.
+// 600,000 ms or max below min, more than 10,000 transactions a slot, commit_crash outside
+// [0, 1), restart_slots or a stall outside 1 to 1,000,000 slots, a bandwidth over 10^9 kbps) is
+// refused: ok false, nothing run.
 Report run(const Scenario& scenario);
 
 }  // namespace pos::sim
