@@ -1,53 +1,81 @@
 #include "pos/vote_pool.h"
 
+#include <algorithm>
+
 namespace pos {
+
+namespace {
+
+template <typename Held>
+auto at_target(Held& mine, std::uint64_t target) {
+  return std::lower_bound(mine.begin(), mine.end(), target,
+                          [](const auto& held, std::uint64_t t) { return held.target < t; });
+}
+
+}  // namespace
 
 Status VotePool::add(const VotePtr& vote) {
   if (by_id_.contains(vote->id())) return make_error(Reason::kAlreadyKnown, "vote already held");
   auto& mine = by_validator_[vote->validator()];
-  if (mine.contains(vote->target_height()))
+  const std::uint64_t target = vote->target_height();
+  if (auto at = at_target(mine, target); at != mine.end() && at->target == target)
     return make_error(Reason::kDuplicate,
                       "the validator already has another vote here for "
                       "target height " +
-                          std::to_string(vote->target_height()));
+                          std::to_string(target));
   if (mine.size() >= limits_.max_per_validator) {
-    if (vote->target_height() < mine.begin()->first)
+    if (mine.empty() || target < mine.front().target)
       return make_error(Reason::kPoolFull,
                         "the validator's quota of votes is taken by higher targets");
-    erase(mine.begin()->second);
+    forget(mine.front().vote);
+    mine.erase(mine.begin());
   }
-  mine.emplace(vote->target_height(), vote);
+  mine.insert(at_target(mine, target), Held{target, vote->source_height(), vote});
   by_id_.emplace(vote->id(), vote);
-  ordered_.insert(vote);
+  if (limits_.ordered) ordered_.insert(vote);
   return {};
 }
 
+void VotePool::forget(const VotePtr& vote) {
+  if (limits_.ordered) ordered_.erase(vote);
+  by_id_.erase(vote->id());
+}
+
 void VotePool::erase(const VotePtr& vote) {
-  VotePtr keep = vote;  // the references below may be the map's own
-  ordered_.erase(keep);
-  by_id_.erase(keep->id());
+  VotePtr keep = vote;  // the references below may be the pool's own
+  forget(keep);
   auto it = by_validator_.find(keep->validator());
-  it->second.erase(keep->target_height());
-  if (it->second.empty()) by_validator_.erase(it);
+  auto& mine = it->second;
+  if (auto at = at_target(mine, keep->target_height());
+      at != mine.end() && at->target == keep->target_height())
+    mine.erase(at);
+  if (mine.empty()) by_validator_.erase(it);
 }
 
 VotePtr VotePool::conflicting(const Vote& vote) const {
   auto it = by_validator_.find(vote.validator());
   if (it == by_validator_.end()) return nullptr;
-  auto at = it->second.find(vote.target_height());
-  if (at == it->second.end() || at->second->id() == vote.id()) return nullptr;
-  return at->second;
+  auto at = at_target(it->second, vote.target_height());
+  if (at == it->second.end() || at->target != vote.target_height() || at->vote->id() == vote.id())
+    return nullptr;
+  return at->vote;
 }
 
+// In a validator's votes without a surround pair, sources never fall as targets rise (a lower
+// source for a higher target surrounds), so only the held votes just above and just below the
+// vote's target can surround it or lie inside it: a vote inside any is inside the one just
+// above, and one inside the vote holds the one just below inside too. Once a pair is held, its
+// validator has evidence against it and is not looked up again.
 VotePtr VotePool::surrounding(const Vote& vote) const {
   auto it = by_validator_.find(vote.validator());
   if (it == by_validator_.end()) return nullptr;
-  auto inside = [](const Vote& inner, const Vote& outer) {
-    return outer.source_height() < inner.source_height() &&
-           inner.target_height() < outer.target_height();
-  };
-  for (const auto& [target, held] : it->second)
-    if (inside(vote, *held) || inside(*held, vote)) return held;
+  const auto& mine = it->second;
+  auto at = at_target(mine, vote.target_height());
+  auto above = at;
+  if (above != mine.end() && above->target == vote.target_height()) ++above;
+  if (above != mine.end() && above->source < vote.source_height()) return above->vote;
+  if (at != mine.begin() && std::prev(at)->source > vote.source_height())
+    return std::prev(at)->vote;
   return nullptr;
 }
 

@@ -40,7 +40,7 @@ ConsensusEngine::ConsensusEngine(Blockchain& chain, TransactionPool& pool, const
       pool_(pool),
       clock_(clock),
       log_(std::move(log)),
-      recorded_votes_(VotePoolLimits{kRecordedTargetsPerValidator}) {
+      recorded_votes_(VotePoolLimits{kRecordedTargetsPerValidator, false}) {
   record_chain_votes();
 }
 
@@ -133,6 +133,7 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   relay_found_evidence();
   if (!result.ok()) return result;
   for (const auto& vote : block->votes()) {
+    if (recorded_votes_.contains(vote->id())) continue;  // gossiped before, and looked at then
     find_offence(vote);
     record_vote(vote);
   }
@@ -510,11 +511,10 @@ void ConsensusEngine::record_vote(const VotePtr& vote) {
 }
 
 bool ConsensusEngine::find_offence(const VotePtr& vote) {
-  if (chain_.is_equivocator(vote->validator())) return true;  // evidence is held already
   VotePtr other = recorded_votes_.conflicting(*vote);
   const bool same_target = other != nullptr;
   if (!other) other = recorded_votes_.surrounding(*vote);
-  if (!other) return true;
+  if (!other || chain_.is_equivocator(vote->validator())) return true;  // none, or held already
   auto evidence =
       same_target ? Evidence::double_vote(other, vote) : Evidence::surround_vote(other, vote);
   if (!evidence.ok()) return false;

@@ -9,6 +9,7 @@
 #include <queue>
 #include <random>
 #include <set>
+#include <utility>
 
 #include <unistd.h>
 
@@ -71,53 +72,14 @@ std::size_t wire_bytes(const Message& m) {
 // A node's storage with a crash at a commit (Scenario::commit_crash): the real storage reads and
 // commits; the fate of each commit is drawn by the world. Once crashed it commits nothing more,
 // and the world stops the node after the event.
-class CrashingStorage final : public Storage {
+class CrashingStorage final : public StorageWrapper {
  public:
   enum class Fate { kCommit, kCrashBefore, kCrashAfter };
   CrashingStorage(Storage& inner, std::function<Fate()> fate)
-      : inner_(inner), fate_(std::move(fate)) {}
+      : StorageWrapper(inner), fate_(std::move(fate)) {}
   void arm() { armed_ = true; }
   bool crashed() const { return crashed_; }
 
-  BlockPtr block(const Hash& hash) const override { return inner_.block(hash); }
-  std::optional<Hash> main_chain_hash(std::uint64_t height) const override {
-    return inner_.main_chain_hash(height);
-  }
-  std::optional<UndoRecord> undo(const Hash& hash) const override { return inner_.undo(hash); }
-  std::optional<EpochNonces> epoch_nonces(const Hash& hash) const override {
-    return inner_.epoch_nonces(hash);
-  }
-  std::optional<TxLocation> tx_location(const Hash& id) const override {
-    return inner_.tx_location(id);
-  }
-  std::optional<Account> account(const Address& address) const override {
-    return inner_.account(address);
-  }
-  void for_each_account(
-      const std::function<void(const Address&, const Account&)>& fn) const override {
-    inner_.for_each_account(fn);
-  }
-  std::vector<std::pair<Address, std::uint64_t>> stakers() const override {
-    return inner_.stakers();
-  }
-  std::vector<EvidencePtr> pending_evidence() const override { return inner_.pending_evidence(); }
-  std::optional<ChainMeta> meta() const override { return inner_.meta(); }
-  std::optional<Bytes> consensus_snapshot() const override { return inner_.consensus_snapshot(); }
-  std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> past_validator_sets() const override {
-    return inner_.past_validator_sets();
-  }
-  std::vector<std::pair<std::uint64_t, Hash>> side_blocks(std::uint64_t height,
-                                                          std::size_t limit) const override {
-    return inner_.side_blocks(height, limit);
-  }
-  std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
-                                         std::size_t limit) const override {
-    return inner_.address_history(address, before, limit);
-  }
-  std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
-                                          std::size_t max_bytes) const override {
-    return inner_.main_chain_blocks(from, max_count, max_bytes);
-  }
   Status commit(const StorageBatch& batch) override {
     if (crashed_) return make_error(Reason::kStorage, "the node crashed");
     const Fate fate = armed_ ? fate_() : Fate::kCommit;
@@ -128,7 +90,6 @@ class CrashingStorage final : public Storage {
   }
 
  private:
-  Storage& inner_;
   std::function<Fate()> fate_;
   bool armed_ = false;
   bool crashed_ = false;
@@ -168,10 +129,10 @@ struct Node {
   std::unique_ptr<TransactionPool> pool;
   std::unique_ptr<SimTransport> transport;
   std::unique_ptr<ConsensusEngine> engine;
-  std::uint64_t double_block_slot = 0;
-  std::uint64_t stalled_until = 0;     // ms: a stall fault's end
-  std::uint64_t byzantine_height = 0;  // the head its extra votes last went to
-  std::uint64_t surround_epoch = 0;    // the epoch of its last surround vote, plus one
+  std::uint64_t double_block_slot = 0;  // the last slot it forged apart (double or withheld)
+  std::uint64_t stalled_until = 0;      // ms: a stall fault's end
+  std::uint64_t byzantine_height = 0;   // the head its extra votes last went to
+  std::uint64_t surround_epoch = 0;     // the epoch of its last surround vote, plus one
   bool surround_due = false;
   std::uint64_t incarnation = 0;   // raised by each start: an older tick chain stops
   std::uint64_t sync_request = 0;  // the request out, 0 for none
@@ -233,6 +194,7 @@ class World {
   // Nodes whose storage crashed during the last event: stopped, and started again later.
   void stop_crashed();
   void tick(std::size_t node, std::uint64_t incarnation);
+  bool takes_new_slot(Node& node, std::uint64_t s);
   void forge_double(Node& node);
   void forge_withheld(Node& node);
   void sign_extra_votes(Node& node);
@@ -276,6 +238,7 @@ class World {
   std::map<Hash, Hash> roots_;  // each tip any node reached -> the state root it had there
   std::vector<Wallet> clients_;
   std::filesystem::path temp_dir_;                 // the nodes' LMDB dirs
+  bool crashed_ = false;                           // a commit crashed its node during this event
   std::map<std::size_t, std::uint64_t> offences_;  // validator -> the slot of its first offence
   bool byzantine_over_third_ = false;
   std::optional<std::uint64_t> conflicted_slot_;
@@ -425,11 +388,13 @@ Status World::open_storage(Node& node) {
 CrashingStorage::Fate World::commit_fate() {
   if (scenario_.commit_crash <= 0 || !std::bernoulli_distribution(scenario_.commit_crash)(random_))
     return CrashingStorage::Fate::kCommit;
+  crashed_ = true;
   return std::bernoulli_distribution(0.5)(random_) ? CrashingStorage::Fate::kCrashAfter
                                                    : CrashingStorage::Fate::kCrashBefore;
 }
 
 void World::stop_crashed() {
+  if (!std::exchange(crashed_, false)) return;
   for (auto& node : nodes_) {
     if (!node.up || !node.faulty || !node.faulty->crashed()) continue;
     ++report_.commit_crashes;
@@ -534,13 +499,20 @@ void World::tick(std::size_t index, std::uint64_t incarnation) {
   schedule(now() + kTickMs, [this, index, incarnation] { tick(index, incarnation); });
 }
 
+// Whether the node leads slot `s` on its tip and has not forged apart for it yet (then it now
+// has).
+bool World::takes_new_slot(Node& node, std::uint64_t s) {
+  if (s <= node.double_block_slot || s <= node.chain->tip().slot) return false;
+  auto leader = node.chain->leader(s);
+  if (!leader || *leader != node.key->public_key()) return false;
+  node.double_block_slot = s;
+  return true;
+}
+
 // Two blocks for each slot it leads: one to the even-numbered peers, one to the odd.
 void World::forge_double(Node& node) {
   const std::uint64_t s = slot();
-  if (s <= node.double_block_slot || s <= node.chain->tip().slot) return;
-  auto leader = node.chain->leader(s);
-  if (!leader || *leader != node.key->public_key()) return;
-  node.double_block_slot = s;
+  if (!takes_new_slot(node, s)) return;
   const std::uint64_t start = genesis_.params.slot_start_ms(s);
   auto first = node.chain->forge(node.key->secret_key(), s, *node.pool, start + 1);
   auto second = node.chain->forge(node.key->secret_key(), s, *node.pool, start + 2);
@@ -559,10 +531,7 @@ void World::forge_double(Node& node) {
 // The block of each slot it leads, signed on time and released half a slot into the next slot.
 void World::forge_withheld(Node& node) {
   const std::uint64_t s = slot();
-  if (s <= node.double_block_slot || s <= node.chain->tip().slot) return;
-  auto leader = node.chain->leader(s);
-  if (!leader || *leader != node.key->public_key()) return;
-  node.double_block_slot = s;
+  if (!takes_new_slot(node, s)) return;
   auto block =
       node.chain->forge(node.key->secret_key(), s, *node.pool, genesis_.params.slot_start_ms(s) + 1,
                         node.chain->select_votes(node.engine->votes().by_priority(), s));

@@ -14,38 +14,16 @@ namespace {
 // A view of another storage that counts the blocks read, writes nothing, and when `hide` is set
 // has no snapshot and no past sets: the same data dir as a libpos before snapshots saw it. With
 // `older`, that is its snapshot instead of the stored one.
-class View final : public Storage {
+class View final : public StorageWrapper {
  public:
-  View(const Storage& inner, bool hide, std::optional<Bytes> older = std::nullopt)
-      : inner_(inner), hide_(hide), older_(std::move(older)) {}
+  View(Storage& inner, bool hide, std::optional<Bytes> older = std::nullopt)
+      : StorageWrapper(inner), hide_(hide), older_(std::move(older)) {}
   std::size_t blocks_read() const { return blocks_read_; }
 
   BlockPtr block(const Hash& hash) const override {
     ++blocks_read_;
     return inner_.block(hash);
   }
-  std::optional<Hash> main_chain_hash(std::uint64_t height) const override {
-    return inner_.main_chain_hash(height);
-  }
-  std::optional<UndoRecord> undo(const Hash& hash) const override { return inner_.undo(hash); }
-  std::optional<EpochNonces> epoch_nonces(const Hash& hash) const override {
-    return inner_.epoch_nonces(hash);
-  }
-  std::optional<TxLocation> tx_location(const Hash& id) const override {
-    return inner_.tx_location(id);
-  }
-  std::optional<Account> account(const Address& address) const override {
-    return inner_.account(address);
-  }
-  void for_each_account(
-      const std::function<void(const Address&, const Account&)>& fn) const override {
-    inner_.for_each_account(fn);
-  }
-  std::vector<std::pair<Address, std::uint64_t>> stakers() const override {
-    return inner_.stakers();
-  }
-  std::vector<EvidencePtr> pending_evidence() const override { return inner_.pending_evidence(); }
-  std::optional<ChainMeta> meta() const override { return inner_.meta(); }
   std::optional<Bytes> consensus_snapshot() const override {
     if (hide_) return std::nullopt;
     return older_ ? older_ : inner_.consensus_snapshot();
@@ -54,20 +32,11 @@ class View final : public Storage {
     if (hide_) return {};
     return inner_.past_validator_sets();
   }
-  std::vector<std::pair<std::uint64_t, Hash>> side_blocks(std::uint64_t height,
-                                                          std::size_t limit) const override {
-    return inner_.side_blocks(height, limit);
-  }
   Status commit(const StorageBatch&) override {
     return make_error(Reason::kStorage, "a view writes nothing");
   }
-  std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
-                                         std::size_t limit) const override {
-    return inner_.address_history(address, before, limit);
-  }
 
  private:
-  const Storage& inner_;
   bool hide_;
   std::optional<Bytes> older_;
   mutable std::size_t blocks_read_ = 0;

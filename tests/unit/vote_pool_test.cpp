@@ -68,3 +68,33 @@ TEST_CASE("vote pool: finalized targets are dropped", "[vote_pool]") {
   CHECK(pool.size() == 2);
   for (const auto& v : pool.by_priority()) CHECK(v->target_height() > 2);
 }
+
+TEST_CASE("vote pool: a vote around a held one, or inside it, is found; others are not",
+          "[vote_pool]") {
+  VotePool pool(VotePoolLimits{8, false});  // a record: no priority order kept
+  SecretKey a = key_from_index(0), b = key_from_index(1);
+  // An honest history: sources never fall as targets rise.
+  for (auto [s, t] : {std::pair{0, 2}, {2, 3}, {3, 5}, {5, 6}, {6, 9}})
+    REQUIRE(pool.add(vote(a, s, t)).ok());
+  auto around = [&](std::uint64_t s, std::uint64_t t) { return pool.surrounding(*vote(a, s, t)); };
+  CHECK(around(1, 4) != nullptr);  // around 2->3
+  CHECK(around(1, 4)->target_height() == 3);
+  CHECK(around(4, 7) != nullptr);  // around 5->6
+  CHECK(around(7, 8) != nullptr);  // inside 6->9
+  CHECK(around(7, 8)->target_height() == 9);
+  CHECK(around(1, 10) != nullptr);                      // around everything from 2->3 up
+  CHECK(around(4, 5) == nullptr);                       // 3->5's target: a double, not a surround
+  CHECK(pool.conflicting(*vote(a, 4, 5)) != nullptr);   // which conflicting() finds
+  CHECK(around(9, 10) == nullptr);                      // the next honest vote
+  CHECK(around(6, 10) == nullptr);                      // same source as the last: allowed
+  CHECK(around(3, 4) == nullptr);                       // between 2->3 and 3->5, touching both
+  CHECK(pool.surrounding(*vote(b, 0, 10)) == nullptr);  // another validator's
+  CHECK(pool.by_priority().empty());                    // not kept in order
+  // A quota of one replaces the only vote held.
+  VotePool one(VotePoolLimits{1});
+  REQUIRE(one.add(vote(a, 0, 2)).ok());
+  REQUIRE(one.add(vote(a, 2, 3)).ok());
+  CHECK(one.size() == 1);
+  CHECK(one.contains(vote(a, 2, 3)->id()));
+  CHECK(one.add(vote(a, 0, 1)).reason() == Reason::kPoolFull);
+}

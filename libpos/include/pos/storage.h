@@ -137,6 +137,56 @@ class Storage {
                                                   std::size_t max_bytes) const;
 };
 
+// A Storage that hands every call to another (LevelDB's EnvWrapper): a subclass overrides only
+// what it changes, as a test's view of a store or the simulator's crashing store does.
+class StorageWrapper : public Storage {
+ public:
+  explicit StorageWrapper(Storage& inner) : inner_(inner) {}
+  BlockPtr block(const Hash& hash) const override { return inner_.block(hash); }
+  std::optional<Hash> main_chain_hash(std::uint64_t height) const override {
+    return inner_.main_chain_hash(height);
+  }
+  std::optional<UndoRecord> undo(const Hash& hash) const override { return inner_.undo(hash); }
+  std::optional<EpochNonces> epoch_nonces(const Hash& hash) const override {
+    return inner_.epoch_nonces(hash);
+  }
+  std::optional<TxLocation> tx_location(const Hash& id) const override {
+    return inner_.tx_location(id);
+  }
+  std::optional<Account> account(const Address& address) const override {
+    return inner_.account(address);
+  }
+  void for_each_account(
+      const std::function<void(const Address&, const Account&)>& fn) const override {
+    inner_.for_each_account(fn);
+  }
+  std::vector<std::pair<Address, std::uint64_t>> stakers() const override {
+    return inner_.stakers();
+  }
+  std::vector<EvidencePtr> pending_evidence() const override { return inner_.pending_evidence(); }
+  std::optional<ChainMeta> meta() const override { return inner_.meta(); }
+  std::optional<Bytes> consensus_snapshot() const override { return inner_.consensus_snapshot(); }
+  std::vector<std::pair<std::uint64_t, ValidatorSetPtr>> past_validator_sets() const override {
+    return inner_.past_validator_sets();
+  }
+  std::vector<std::pair<std::uint64_t, Hash>> side_blocks(std::uint64_t height,
+                                                          std::size_t limit) const override {
+    return inner_.side_blocks(height, limit);
+  }
+  Status commit(const StorageBatch& batch) override { return inner_.commit(batch); }
+  std::vector<AddressTx> address_history(const Address& address, std::optional<TxPosition> before,
+                                         std::size_t limit) const override {
+    return inner_.address_history(address, before, limit);
+  }
+  std::vector<BlockPtr> main_chain_blocks(std::uint64_t from, std::size_t max_count,
+                                          std::size_t max_bytes) const override {
+    return inner_.main_chain_blocks(from, max_count, max_bytes);
+  }
+
+ protected:
+  Storage& inner_;
+};
+
 class MemoryStorage final : public Storage {
  public:
   BlockPtr block(const Hash& hash) const override;

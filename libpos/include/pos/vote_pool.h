@@ -22,6 +22,9 @@ struct VotePoolLimits {
   // height, so this covers more than two epochs of 1-second slots at the default epoch length
   // while finality is stalled; beyond it a validator can only replace its own lowest targets.
   std::size_t max_per_validator = 64;
+  // Whether the pool keeps its votes in priority order for by_priority(), for_target() and
+  // drop_targets_through(); a pool that only answers look-ups (a record) need not.
+  bool ordered = true;
 };
 
 class VotePool {
@@ -38,7 +41,8 @@ class VotePool {
   // The held vote by the same validator at the same target height that is not `vote`, if any.
   VotePtr conflicting(const Vote& vote) const;
   // A held vote by the same validator that surrounds `vote` or that `vote` surrounds
-  // (docs/consensus.md: source and target both strictly inside the other's), if any.
+  // (docs/consensus.md: source and target both strictly inside the other's), if any; in
+  // O(log n), exact while the validator's held votes hold no surround pair (vote_pool.cc).
   VotePtr surrounding(const Vote& vote) const;
   // Every held vote, highest target height first, then lowest id: the order in which a leader
   // includes them.
@@ -57,10 +61,20 @@ class VotePool {
     }
   };
   void erase(const VotePtr& vote);
+  // Drops the vote from by_id_ and ordered_ (its caller drops it from by_validator_).
+  void forget(const VotePtr& vote);
+  // A validator's vote with the heights the pool's look-ups compare, kept beside it.
+  struct Held {
+    std::uint64_t target;
+    std::uint64_t source;
+    VotePtr vote;
+  };
 
   VotePoolLimits limits_;
   std::unordered_map<Hash, VotePtr> by_id_;
-  std::map<PublicKey, std::map<std::uint64_t, VotePtr>> by_validator_;  // by target height
+  // Each validator's votes, in target height order (at most max_per_validator: a flat vector
+  // is searched faster than a tree).
+  std::unordered_map<PublicKey, std::vector<Held>> by_validator_;
   std::set<VotePtr, Order> ordered_;
 };
 
