@@ -27,7 +27,7 @@ constexpr const char* kUsage = R"(usage: pos-sim [options]
   --bandwidth KBPS      each link direction's rate in kilobits a second (default 0: unlimited)
   --policy I=POLICY     validator I's behaviour (repeatable): honest, offline, double_blocks,
                         double_votes, surround_votes, vote_flood, withhold_blocks,
-                        lying_heights or two_faced (docs/simulator.md)
+                        lying_heights, grinding or two_faced (docs/simulator.md)
   --liveness-slots K    once faults are over, finality must rise within K slots (default 96)
   --tx-per-slot N       transfers clients submit at each slot's start (default 0, at most 10000)
   --storage KIND        memory (default) or lmdb: each node's chain in LMDB in a temp dir
@@ -75,6 +75,12 @@ void print_report(pos::sim::Report& r, std::uint64_t slot_ms, bool trace) {
       static_cast<unsigned long long>(lag.empty() ? 0 : lag.back()), lag.size());
   std::string slashed;
   for (auto v : r.slashed) slashed += (slashed.empty() ? "" : " ") + std::to_string(v);
+  std::string forged;
+  for (auto n : r.blocks_forged) forged += (forged.empty() ? "" : " ") + std::to_string(n);
+  std::printf("  blocks on node 0's chain by validator: %s\n", forged.c_str());
+  if (r.withheld_blocks > 0)
+    std::printf("  blocks a grinding validator withheld: %llu\n",
+                static_cast<unsigned long long>(r.withheld_blocks));
   if (r.commit_crashes > 0)
     std::printf("  nodes crashed at a commit: %llu\n",
                 static_cast<unsigned long long>(r.commit_crashes));

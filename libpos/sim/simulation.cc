@@ -23,6 +23,7 @@
 #include "pos/storage.h"
 #include "pos/transaction_pool.h"
 #include "pos/transport.h"
+#include "pos/vrf.h"
 #include "pos/wallet.h"
 
 namespace pos::sim {
@@ -197,6 +198,9 @@ class World {
   bool takes_new_slot(Node& node, std::uint64_t s);
   void forge_double(Node& node);
   void forge_withheld(Node& node);
+  void grind(Node& node);
+  // nonce(epoch) on the node's chain with `block` (a child of its tip) added.
+  Hash nonce_with(const Node& node, const Block& block, std::uint64_t epoch) const;
   void sign_extra_votes(Node& node);
   void note_offence(const Node& node);
   VotePtr sign_vote(const Node& node, std::uint64_t source_height, const BlockHeader& target) const;
@@ -437,7 +441,7 @@ void World::start_node(Node& node) {
   options.before_sign = [self, idle_face](std::uint64_t slot) -> Status {
     // These forge their blocks themselves (forge_double, forge_withheld), not through the engine.
     if (self->policy == Policy::kDoubleBlocks || self->policy == Policy::kWithholdBlocks ||
-        idle_face())
+        self->policy == Policy::kGrinding || idle_face())
       return make_error(Reason::kInvalidArgument, "forges apart");
     if (auto ok = self->signing.check_block(slot); !ok.ok()) return ok;
     self->signing.record_block(slot);
@@ -491,6 +495,7 @@ void World::tick(std::size_t index, std::uint64_t incarnation) {
   }
   if (node.policy == Policy::kDoubleBlocks) forge_double(node);
   if (node.policy == Policy::kWithholdBlocks) forge_withheld(node);
+  if (node.policy == Policy::kGrinding) grind(node);
   node.engine->on_tick();
   if (node.policy == Policy::kDoubleVotes || node.policy == Policy::kSurroundVotes ||
       node.policy == Policy::kVoteFlood)
@@ -548,6 +553,61 @@ void World::forge_withheld(Node& node) {
              (void)n.engine->receive_block(0, block, BlockSource::kGossip);  // applied, relayed
              check_node(index);
            });
+}
+
+// The one choice v2 leaves a leader (docs/consensus.md, "Grinding"): in a run of its slots that
+// ends its epoch, every other output of the epoch is known, so publishing or withholding its
+// block picks between two nonces for two epochs later. Each block of the run is judged on its
+// own (greedily), against the nonce the epoch would end with if no more block came.
+void World::grind(Node& node) {
+  const std::uint64_t s = slot();
+  if (!takes_new_slot(node, s)) return;
+  const ChainParams& params = genesis_.params;
+  const PublicKey& me = node.key->public_key();
+  auto block = node.chain->forge(node.key->secret_key(), s, *node.pool, params.slot_start_ms(s) + 1,
+                                 node.chain->select_votes(node.engine->votes().by_priority(), s));
+  if (!block.ok()) return;
+  const std::uint64_t epoch = params.epoch_of(s);
+  bool tail = true;
+  for (std::uint64_t t = s + 1; t < (epoch + 1) * params.epoch_slots && tail; ++t)
+    tail = node.chain->leader(t) == me;
+  if (tail) {
+    const Blockchain::EpochDraw without = node.chain->epoch_draw(epoch + 2);
+    const Hash with = nonce_with(node, **block, epoch + 2);
+    int led_without = -1, led_with = 0;  // withholding costs the block itself
+    for (std::uint64_t t = (epoch + 2) * params.epoch_slots; t < (epoch + 3) * params.epoch_slots;
+         ++t) {
+      led_without += without.validators->leader(without.nonce, t) == me;
+      led_with += without.validators->leader(with, t) == me;
+    }
+    if (led_without > led_with) {
+      ++report_.withheld_blocks;
+      trace("n" + std::to_string(node.index) + " withholds its block for slot " +
+            std::to_string(s) + " for " + std::to_string(led_without + 1) + " slots in epoch " +
+            std::to_string(epoch + 2) + " instead of " + std::to_string(led_with));
+      return;
+    }
+  }
+  (void)node.engine->receive_block(0, *block, BlockSource::kGossip);  // applied and sent
+}
+
+Hash World::nonce_with(const Node& node, const Block& block, std::uint64_t epoch) const {
+  const Blockchain& chain = *node.chain;
+  const ChainParams& params = genesis_.params;
+  auto stored = node.storage->epoch_nonces(chain.tip_hash());
+  if (!stored) throw std::logic_error("the tip has no stored nonces");
+  // The VRF outputs of the tip's epoch on its chain, in height order.
+  std::vector<VrfOutput> outputs;
+  for (std::uint64_t h = chain.height(); h > 0; --h) {
+    BlockPtr b = chain.block_at(h);
+    if (!b || params.epoch_of(b->slot()) != stored->epoch) break;
+    outputs.push_back(vrf_proof_to_hash(b->header().vrf_proof).value());
+  }
+  std::reverse(outputs.begin(), outputs.end());
+  const EpochState tip = EpochState::resume(stored->epoch, stored->nonce, stored->next, outputs);
+  return tip
+      .child(params.epoch_of(block.slot()), vrf_proof_to_hash(block.header().vrf_proof).value())
+      .nonce_of(epoch);
 }
 
 VotePtr World::sign_vote(const Node& node, std::uint64_t source_height,
@@ -1025,11 +1085,14 @@ Report World::run() {
     report_.finalized.push_back(node.up ? node.chain->finalized_height() : 0);
   }
   for (const auto& [validator, slot] : offences_) report_.offenders.push_back(validator);
+  report_.blocks_forged.assign(scenario_.validators, 0);
   if (nodes_[0].up) {
     const Blockchain& chain = *nodes_[0].chain;
     for (std::uint64_t h = 1; h <= chain.height(); ++h)
       if (BlockPtr b = chain.block_at(h)) {
         report_.evidence_included += b->evidence().size();
+        for (std::size_t i = 0; i < scenario_.validators; ++i)
+          if (b->forger() == key_of(i)) ++report_.blocks_forged[i];
         if (h <= chain.finalized_height()) report_.transactions_final += b->transactions().size();
       }
     for (std::size_t i = 0; i < scenario_.validators; ++i)
@@ -1061,6 +1124,7 @@ constexpr std::pair<Policy, std::string_view> kPolicyNames[] = {
     {Policy::kWithholdBlocks, "withhold_blocks"},
     {Policy::kLyingHeights, "lying_heights"},
     {Policy::kVoteFlood, "vote_flood"},
+    {Policy::kGrinding, "grinding"},
     {Policy::kTwoFaced, "two_faced"},
 };
 }  // namespace

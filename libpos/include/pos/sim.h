@@ -40,6 +40,11 @@ enum class Policy {
   // For each new head signs votes to it from up to 16 of its ancestors (a member flooding votes
   // for one target: only one is includable, and evidence must slash it).
   kVoteFlood,
+  // Grinds the leader draw as far as v2 lets it (docs/consensus.md, "Grinding"): when every
+  // slot left in an epoch is its own, it withholds its block there if the nonce without it
+  // gives it more slots two epochs later than the block is worth (a withheld block is never
+  // sent). Its share of the blocks must stay within that section's bound.
+  kGrinding,
   // Runs two nodes with its key, one on each side of a partition in two; while the network is
   // split each side's node forges and votes (so the two sign conflicting votes), while it is
   // whole only the first does. With more than 1/3 of the stake two-faced, both sides may
@@ -129,10 +134,12 @@ struct Report {
   std::uint64_t transactions_submitted = 0;  // accepted by the node they were sent to
   std::uint64_t transactions_final = 0;      // in node 0's finalized blocks
   std::uint64_t commit_crashes = 0;          // nodes crashed at a commit (commit_crash)
+  std::uint64_t withheld_blocks = 0;         // blocks a grinding validator chose not to send
+  std::vector<std::uint64_t> blocks_forged;  // each validator's blocks on node 0's chain
 };
 
 // "honest", "double_blocks", "offline", "double_votes", "surround_votes", "withhold_blocks",
-// "lying_heights", "vote_flood" or "two_faced".
+// "lying_heights", "vote_flood", "grinding" or "two_faced".
 Result<Policy> parse_policy(std::string_view name);
 std::string_view policy_name(Policy policy);
 // "memory" or "lmdb".
