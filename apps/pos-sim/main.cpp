@@ -78,6 +78,8 @@ void print_report(pos::sim::Report& r, std::uint64_t slot_ms, bool trace) {
   std::string forged;
   for (auto n : r.blocks_forged) forged += (forged.empty() ? "" : " ") + std::to_string(n);
   std::printf("  blocks on node 0's chain by validator: %s\n", forged.c_str());
+  if (r.random_splits > 0)
+    std::printf("  random splits: %llu\n", static_cast<unsigned long long>(r.random_splits));
   if (r.withheld_blocks > 0)
     std::printf("  blocks a grinding validator withheld: %llu\n",
                 static_cast<unsigned long long>(r.withheld_blocks));

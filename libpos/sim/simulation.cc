@@ -208,6 +208,7 @@ class World {
   void deliver(std::size_t from, std::size_t to, const Message& message);
   void request_blocks(std::size_t node, std::size_t peer);
   void apply_fault(const Fault& fault);
+  void random_partitions(const Fault& window, std::uint64_t slot);
   void submit_load();
   void start_slot(std::uint64_t slot);
 
@@ -235,6 +236,7 @@ class World {
   std::uint64_t genesis_supply_ = 0;  // no transaction mints in a run: supply never rises
   std::uint64_t next_request_ = 1;
   std::size_t next_client_ = 0;
+  std::uint64_t random_heal_slot_ = 0;  // when the random split now in force heals
   // Finalized checkpoints seen on any node: height -> (hash, the node whose chain holds it).
   std::map<std::uint64_t, std::pair<Hash, std::size_t>> finalized_;
   // Each honest validator's signed votes: (source height, target height, target hash).
@@ -805,6 +807,8 @@ void World::apply_fault(const Fault& fault) {
       trace("stall n" + std::to_string(fault.node) + " for " + std::to_string(fault.slots) +
             " slots");
       break;
+    case Fault::Kind::kRandomPartitions:
+      break;  // start_slot draws them
     case Fault::Kind::kRestart:
       for (auto& node : nodes_)
         if (node.validator == fault.node && !node.up && node.policy != Policy::kOffline)
@@ -818,8 +822,10 @@ void World::apply_fault(const Fault& fault) {
 // hello of p2p: a node learns a peer's height on connecting), then liveness.
 void World::start_slot(std::uint64_t s) {
   // Faults due before the run's first slot happen at it.
-  for (const auto& fault : scenario_.faults)
+  for (const auto& fault : scenario_.faults) {
     if (fault.at_slot == s || (s == first_slot_ && fault.at_slot < s)) apply_fault(fault);
+    if (fault.kind == Fault::Kind::kRandomPartitions) random_partitions(fault, s);
+  }
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (!nodes_[i].up || peers_[i].empty()) continue;
     std::size_t peer =
@@ -856,6 +862,22 @@ void World::submit_load() {
     if (node.engine->submit({tx}).at(0).ok()) ++report_.transactions_submitted;
     check_node(node.index);
   }
+}
+
+void World::random_partitions(const Fault& window, std::uint64_t s) {
+  if (s < window.at_slot || s > window.at_slot + window.slots) return;
+  if (!whole()) {
+    if (s >= random_heal_slot_ || s == window.at_slot + window.slots) apply_fault(Fault{});
+    return;
+  }
+  if (s == window.at_slot + window.slots || !std::bernoulli_distribution(0.1)(random_)) return;
+  Fault split;
+  split.kind = Fault::Kind::kPartition;
+  for (std::size_t i = 0; i < scenario_.validators; ++i)
+    split.sides.push_back(std::bernoulli_distribution(0.5)(random_) ? 1 : 0);
+  random_heal_slot_ = s + std::uniform_int_distribution<std::uint64_t>(5, 30)(random_);
+  ++report_.random_splits;
+  apply_fault(split);
 }
 
 void World::note_own_vote(std::size_t node, const VotePtr& vote) {
@@ -1057,7 +1079,10 @@ Report World::run() {
   auto started = std::chrono::steady_clock::now();
   for (const auto& fault : scenario_.faults)
     faults_over_slot_ = std::max(
-        faults_over_slot_, fault.at_slot + (fault.kind == Fault::Kind::kStall ? fault.slots : 0));
+        faults_over_slot_, fault.at_slot + (fault.kind == Fault::Kind::kStall ||
+                                                    fault.kind == Fault::Kind::kRandomPartitions
+                                                ? fault.slots
+                                                : 0));
   link_free_.assign(nodes_.size() * nodes_.size(), 0);
   connect_peers();
   for (auto& node : nodes_) {
@@ -1108,8 +1133,10 @@ Result<Fault::Kind> fault_named(std::string_view name) {
   if (name == "crash") return Fault::Kind::kCrash;
   if (name == "restart") return Fault::Kind::kRestart;
   if (name == "stall") return Fault::Kind::kStall;
-  return make_error(Reason::kInvalidArgument, "unknown fault \"" + std::string(name) +
-                                                  "\" (partition, heal, crash, restart or stall)");
+  if (name == "random_partitions") return Fault::Kind::kRandomPartitions;
+  return make_error(Reason::kInvalidArgument,
+                    "unknown fault \"" + std::string(name) +
+                        "\" (partition, heal, crash, restart, stall or random_partitions)");
 }
 
 }  // namespace

@@ -314,7 +314,8 @@ TEST_CASE("sim: scenario files are read strictly; bad ones are refused with the 
           "restart_slots": 3,
           "faults": [{"kind": "partition", "at_slot": 10, "sides": [0, 0, 0, 1, 1, 1]},
                      {"kind": "heal", "at_slot": 20}, {"kind": "crash", "at_slot": 5, "node": 2},
-                     {"kind": "stall", "at_slot": 7, "node": 1, "slots": 4}]})");
+                     {"kind": "stall", "at_slot": 7, "node": 1, "slots": 4},
+                     {"kind": "random_partitions", "at_slot": 8, "slots": 30}]})");
   REQUIRE(ok.ok());
   CHECK(ok->seed == 4);
   CHECK(ok->validators == 6);
@@ -328,7 +329,8 @@ TEST_CASE("sim: scenario files are read strictly; bad ones are refused with the 
   CHECK(ok->storage == Scenario::StorageKind::kLmdb);
   CHECK(ok->commit_crash == 0.1);
   CHECK(ok->restart_slots == 3);
-  REQUIRE(ok->faults.size() == 4);
+  REQUIRE(ok->faults.size() == 5);
+  CHECK(ok->faults[4].kind == Fault::Kind::kRandomPartitions);
   CHECK(ok->faults[3].kind == Fault::Kind::kStall);
   CHECK(ok->faults[3].slots == 4);
   CHECK(ok->faults[0].sides.size() == 6);
@@ -351,6 +353,22 @@ TEST_CASE("sim: scenario files are read strictly; bad ones are refused with the 
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.reason() == Reason::kInvalidArgument);
   }
+}
+
+TEST_CASE("sim: random splits of the network, drawn from the seed, heal into one chain",
+          "[sim][partition]") {
+  Scenario s = wan(2, 7, 300);
+  Fault window;
+  window.kind = Fault::Kind::kRandomPartitions;
+  window.at_slot = 10;
+  window.slots = 150;
+  s.faults = {window};
+  Report r = run(s);
+  INFO(explain(r));
+  REQUIRE(r.ok);
+  CHECK(r.random_splits >= 3);
+  CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+  CHECK(lowest(r.finalized) > 200);
 }
 
 TEST_CASE("sim: a fault due before the first slot happens at it; bad scenarios are not run",

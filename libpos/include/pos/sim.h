@@ -67,7 +67,10 @@ struct LinkModel {
 struct Fault {
   // kStall: the node does nothing for `slots` slots (a paused process, an overloaded loop):
   // its clock ticks and the messages sent to it wait, and all happen when it resumes.
-  enum class Kind { kPartition, kHeal, kCrash, kRestart, kStall };
+  // kRandomPartitions: for `slots` slots from at_slot, while the network is whole, each slot
+  // splits it with chance 1/10 into two random sides (each validator's drawn), healed 5 to 30
+  // slots later, and whole at the window's end; all drawn from the seed.
+  enum class Kind { kPartition, kHeal, kCrash, kRestart, kStall, kRandomPartitions };
   Kind kind = Kind::kHeal;
   std::uint64_t at_slot = 0;
   // kPartition: each validator's side (the same number: one side); validators not named are on
@@ -75,7 +78,7 @@ struct Fault {
   // else on side 0. kCrash / kRestart: the validator (both nodes of a two-faced one).
   std::vector<std::size_t> sides;
   std::size_t node = 0;
-  std::uint64_t slots = 1;  // kStall's length
+  std::uint64_t slots = 1;  // kStall's and kRandomPartitions' length
 };
 
 struct Scenario {
@@ -135,6 +138,7 @@ struct Report {
   std::uint64_t transactions_final = 0;      // in node 0's finalized blocks
   std::uint64_t commit_crashes = 0;          // nodes crashed at a commit (commit_crash)
   std::uint64_t withheld_blocks = 0;         // blocks a grinding validator chose not to send
+  std::uint64_t random_splits = 0;           // splits drawn by kRandomPartitions
   std::vector<std::uint64_t> blocks_forged;  // each validator's blocks on node 0's chain
 };
 
