@@ -20,7 +20,9 @@
 
 namespace pos::apps {
 
-inline Result<std::string> read_passphrase(const char* prompt) {
+// `why` says what the passphrase is for, in the refusal.
+inline Result<std::string> read_passphrase(const char* prompt,
+                                           const char* why = "the key is encrypted") {
   static std::optional<std::string> from_environment;
   if (char* env = std::getenv("POS_PASSPHRASE")) {
     from_environment = std::string(env);
@@ -30,7 +32,7 @@ inline Result<std::string> read_passphrase(const char* prompt) {
   if (from_environment) return *from_environment;
   if (!isatty(STDIN_FILENO))
     return make_error(Reason::kBadKeyFile,
-                      "the key is encrypted: set POS_PASSPHRASE or run on a terminal");
+                      std::string(why) + ": set POS_PASSPHRASE or run on a terminal");
   std::fprintf(stderr, "%s", prompt);
   termios old{};
   tcgetattr(STDIN_FILENO, &old);

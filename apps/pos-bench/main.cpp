@@ -573,12 +573,33 @@ int run(const Options& o) {
 
 }  // namespace
 
+constexpr const char* kUsage = R"(usage: pos-bench micro [--block-txs N] [--quick]
+       pos-bench local [--nodes K] [options]
+       pos-bench run --node URL [--node URL ...] --authority KEY.pem [options]
+
+  micro                 core and storage micro-benchmarks beside libsodium's raw verify rate
+  local                 starts its own network of K real pos-node processes (default 3)
+  run                   loads running nodes; KEY.pem is their exchange authority's key
+
+options of local and run:
+  --accounts M          funded sender accounts (default 100)
+  --txs N               pre-signed transfers (default 2000)
+  --rate R              transfers a second (default 0: as fast as they are accepted)
+  --batch B             transfers a request (default 200)
+  --slot-ms S           the local network's slot length (default 500)
+  --out DIR             report.json and throughput.svg (default pos-bench-out)
+  --help
+)";
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (std::find(args.begin(), args.end(), "--help") != args.end() ||
+      std::find(args.begin(), args.end(), "-h") != args.end()) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   if (args.empty() || (args[0] != "local" && args[0] != "run" && args[0] != "micro"))
-    fail(2,
-         "usage: pos-bench local [--nodes K] [options] | pos-bench run --node URL --authority "
-         "KEY.pem [options] | pos-bench micro [--block-txs N] [--quick]");
+    fail(2, "needs micro, local or run (see --help)");
   if (args[0] == "micro") {
     pos::bench::MicroOptions micro;
     for (std::size_t i = 1; i < args.size(); ++i) {

@@ -287,7 +287,8 @@ void keygen(const Args& a) {
   fs::path out = a.need("out");
   std::optional<std::string> passphrase;
   if (a.flags.count("encrypt")) {
-    auto first = pos::apps::read_passphrase("new passphrase: ");
+    auto first = pos::apps::read_passphrase("new passphrase: ",
+                                            "--encrypt needs a passphrase for the new key");
     if (!first.ok()) fail(kBadArgs, first.error().message);
     if (!std::getenv("POS_PASSPHRASE")) {
       auto again = pos::apps::read_passphrase("the same again: ");

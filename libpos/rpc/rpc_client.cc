@@ -8,8 +8,29 @@
 namespace pos {
 namespace {
 
-Error unreachable(const std::string& url, httplib::Error e) {
-  return make_error(Reason::kIoError, "node unreachable at " + url + ": " + httplib::to_string(e));
+// The whole reason, in words a person acts on (httplib's names are single words).
+Error unreachable(const std::string& url, httplib::Error e, std::uint64_t timeout_ms) {
+  const std::string seconds = std::to_string((timeout_ms + 999) / 1000) + " s";
+  std::string why;
+  switch (e) {
+    case httplib::Error::Connection:
+      why =
+          "could not connect (connection refused, or no route to the host): is pos-node "
+          "running with its API there?";
+      break;
+    case httplib::Error::ConnectionTimeout:
+      why = "no connection within " + seconds;
+      break;
+    case httplib::Error::Read:
+      why = "no answer within " + seconds + ", or the connection broke while reading it";
+      break;
+    case httplib::Error::Write:
+      why = "the connection broke while sending the request";
+      break;
+    default:
+      why = httplib::to_string(e);
+  }
+  return make_error(Reason::kIoError, "node unreachable at " + url + ": " + why);
 }
 
 // The node's refusal in an error response, or a generic one.
@@ -48,10 +69,12 @@ std::optional<Hash> hash_field(const rapidjson::Value& v, const char* name) {
 
 struct RpcClient::Impl {
   std::string url;
+  std::uint64_t timeout_ms;
   httplib::Client client;
-  Impl(const std::string& base, std::uint64_t timeout_ms) : url(base), client(base) {
-    auto s = static_cast<time_t>(timeout_ms / 1000);
-    auto us = static_cast<time_t>((timeout_ms % 1000) * 1000);
+  Impl(const std::string& base, std::uint64_t timeout)
+      : url(base), timeout_ms(timeout), client(base) {
+    auto s = static_cast<time_t>(timeout / 1000);
+    auto us = static_cast<time_t>((timeout % 1000) * 1000);
     client.set_connection_timeout(s, us);
     client.set_read_timeout(s, us);
     client.set_write_timeout(s, us);
@@ -70,14 +93,14 @@ RpcClient& RpcClient::operator=(RpcClient&&) noexcept = default;
 
 Result<RpcClient::Response> RpcClient::get(const std::string& path) {
   auto res = impl_->client.Get(path);
-  if (!res) return unreachable(impl_->url, res.error());
+  if (!res) return unreachable(impl_->url, res.error(), impl_->timeout_ms);
   return Response{res->status, res->body};
 }
 
 Result<RpcClient::Response> RpcClient::post(const std::string& path, const std::string& body,
                                             const std::string& content_type) {
   auto res = impl_->client.Post(path, body, content_type);
-  if (!res) return unreachable(impl_->url, res.error());
+  if (!res) return unreachable(impl_->url, res.error(), impl_->timeout_ms);
   return Response{res->status, res->body};
 }
 

@@ -70,7 +70,9 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
   }
   SECTION("encrypted keys, in pos-wallet and pos-node") {
     auto enc = (dir.path() / "enc.pem").string();
-    CHECK(wallet("keygen --encrypt --out " + enc + " < /dev/null").code == 2);  // no passphrase
+    auto no_passphrase = wallet("keygen --encrypt --out " + enc + " < /dev/null");
+    CHECK(no_passphrase.code == 2);
+    CHECK_THAT(no_passphrase.err, Catch::Contains("--encrypt needs a passphrase for the new key"));
     CHECK(wallet("POS_PASSPHRASE= keygen --encrypt --out " + enc).code == 2);
     setenv("POS_PASSPHRASE", "s3cret", 1);
     auto made = wallet("keygen --encrypt --out " + enc);
@@ -144,7 +146,9 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
     ClosedPort nobody;
     auto down = wallet("--node " + nobody.url() + " account " + user);
     CHECK(down.code == 3);
-    CHECK_THAT(down.err, Catch::Contains("unreachable"));
+    // The whole reason, not httplib's one word.
+    CHECK_THAT(down.err, Catch::Contains("node unreachable at " + nobody.url() +
+                                         ": could not connect (connection refused"));
   }
   SECTION("--wait final: included, then finalized by the three validators' votes") {
     auto sent =
@@ -241,4 +245,23 @@ TEST_CASE("pos-wallet: --wait final times out, naming finality, when the votes c
   CHECK(late.code == 5);
   CHECK_THAT(late.err, Catch::Contains("not final after 10 s: finalized height 0, included at "));
   CHECK(node.rpc().finality()->finalized.height == 0);
+}
+
+TEST_CASE("every program's --help exits 0 with its usage on stdout; no command exits 2",
+          "[functional][cli]") {
+  for (const char* program : {POS_NODE_BINARY, POS_WALLET_BINARY, POS_INTERACT_BINARY,
+                              POS_SIM_BINARY, POS_BENCH_BINARY}) {
+    INFO(program);
+    test::TempDir dir;
+    auto out = dir.path() / "out";
+    auto err = dir.path() / "err";
+    CHECK(test::run_command(std::string(program) + " --help >" + out.string() + " 2>" +
+                            err.string()) == 0);
+    CHECK_THAT(test::read_text(out), Catch::Contains("usage"));
+    CHECK(test::read_text(err).empty());
+  }
+  for (const char* program : {POS_WALLET_BINARY, POS_INTERACT_BINARY, POS_BENCH_BINARY}) {
+    INFO(program);
+    CHECK(test::run_command(std::string(program) + " >/dev/null 2>&1") == 2);
+  }
 }
