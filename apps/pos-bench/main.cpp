@@ -577,7 +577,9 @@ constexpr const char* kUsage = R"(usage: pos-bench micro [--block-txs N] [--quic
        pos-bench local [--nodes K] [options]
        pos-bench run --node URL [--node URL ...] --authority KEY.pem [options]
 
-  micro                 core and storage micro-benchmarks beside libsodium's raw verify rate
+  micro                 core and storage micro-benchmarks beside libsodium's raw verify rate;
+                        --block-txs N: the block validated (default 10000), --quick: small
+                        sizes, rough figures
   local                 starts its own network of K real pos-node processes (default 3)
   run                   loads running nodes; KEY.pem is their exchange authority's key
 

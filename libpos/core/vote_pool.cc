@@ -24,9 +24,11 @@ Status VotePool::add(const VotePtr& vote) {
                       "target height " +
                           std::to_string(target));
   if (mine.size() >= limits_.max_per_validator) {
-    if (mine.empty() || target < mine.front().target)
+    if (mine.empty() || target < mine.front().target) {
+      if (mine.empty()) by_validator_.erase(vote->validator());  // a quota of none
       return make_error(Reason::kPoolFull,
                         "the validator's quota of votes is taken by higher targets");
+    }
     forget(mine.front().vote);
     mine.erase(mine.begin());
   }
@@ -45,6 +47,7 @@ void VotePool::erase(const VotePtr& vote) {
   VotePtr keep = vote;  // the references below may be the pool's own
   forget(keep);
   auto it = by_validator_.find(keep->validator());
+  if (it == by_validator_.end()) return;
   auto& mine = it->second;
   if (auto at = at_target(mine, keep->target_height());
       at != mine.end() && at->target == keep->target_height())

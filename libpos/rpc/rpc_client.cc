@@ -15,8 +15,8 @@ Error unreachable(const std::string& url, httplib::Error e, std::uint64_t timeou
   switch (e) {
     case httplib::Error::Connection:
       why =
-          "could not connect (connection refused, or no route to the host): is pos-node "
-          "running with its API there?";
+          "could not connect (connection refused, no route to the host, or a host name that "
+          "did not resolve): is pos-node running with its API there?";
       break;
     case httplib::Error::ConnectionTimeout:
       why = "no connection within " + seconds;

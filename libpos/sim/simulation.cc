@@ -237,6 +237,7 @@ class World {
   std::uint64_t next_request_ = 1;
   std::size_t next_client_ = 0;
   std::uint64_t random_heal_slot_ = 0;  // when the random split now in force heals
+  bool random_split_ = false;           // the split in force is one random_partitions drew
   // Finalized checkpoints seen on any node: height -> (hash, the node whose chain holds it).
   std::map<std::uint64_t, std::pair<Hash, std::size_t>> finalized_;
   // Each honest validator's signed votes: (source height, target height, target hash).
@@ -602,7 +603,8 @@ Hash World::nonce_with(const Node& node, const Block& block, std::uint64_t epoch
   std::vector<VrfOutput> outputs;
   for (std::uint64_t h = chain.height(); h > 0; --h) {
     BlockPtr b = chain.block_at(h);
-    if (!b || params.epoch_of(b->slot()) != stored->epoch) break;
+    if (!b) throw StorageError("the main chain lacks its block at height " + std::to_string(h));
+    if (params.epoch_of(b->slot()) != stored->epoch) break;
     outputs.push_back(vrf_proof_to_hash(b->header().vrf_proof).value());
   }
   std::reverse(outputs.begin(), outputs.end());
@@ -785,6 +787,7 @@ void World::request_blocks(std::size_t node, std::size_t peer) {
 void World::apply_fault(const Fault& fault) {
   switch (fault.kind) {
     case Fault::Kind::kPartition:
+      random_split_ = false;  // this split is the fault's (random_partitions sets it again)
       for (std::size_t i = 0; i < scenario_.validators; ++i)
         side_[i] = i < fault.sides.size() ? fault.sides[i] : 0;
       for (std::size_t i = scenario_.validators; i < nodes_.size(); ++i)
@@ -792,6 +795,7 @@ void World::apply_fault(const Fault& fault) {
       trace("partition");
       break;
     case Fault::Kind::kHeal:
+      random_split_ = false;
       side_.assign(side_.size(), 0);
       trace("heal");
       break;
@@ -864,20 +868,33 @@ void World::submit_load() {
   }
 }
 
+// Heals only the splits it drew; a split from another fault is left to its own heal, and no
+// split is drawn while one is in force.
 void World::random_partitions(const Fault& window, std::uint64_t s) {
   if (s < window.at_slot || s > window.at_slot + window.slots) return;
-  if (!whole()) {
+  if (random_split_) {
     if (s >= random_heal_slot_ || s == window.at_slot + window.slots) apply_fault(Fault{});
     return;
   }
-  if (s == window.at_slot + window.slots || !std::bernoulli_distribution(0.1)(random_)) return;
+  if (!whole() || s == window.at_slot + window.slots || scenario_.validators < 2 ||
+      !std::bernoulli_distribution(0.1)(random_))
+    return;
   Fault split;
   split.kind = Fault::Kind::kPartition;
   for (std::size_t i = 0; i < scenario_.validators; ++i)
     split.sides.push_back(std::bernoulli_distribution(0.5)(random_) ? 1 : 0);
+  // Two sides, each with someone on it: an all-one-side draw has one validator moved over.
+  const std::size_t first = split.sides.front();
+  if (std::all_of(split.sides.begin(), split.sides.end(),
+                  [first](std::size_t side) { return side == first; })) {
+    std::size_t& moved = split.sides[std::uniform_int_distribution<std::size_t>(
+        0, scenario_.validators - 1)(random_)];
+    moved = 1 - moved;
+  }
   random_heal_slot_ = s + std::uniform_int_distribution<std::uint64_t>(5, 30)(random_);
   ++report_.random_splits;
   apply_fault(split);
+  random_split_ = true;
 }
 
 void World::note_own_vote(std::size_t node, const VotePtr& vote) {

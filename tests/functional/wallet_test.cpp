@@ -148,7 +148,7 @@ TEST_CASE("pos-wallet: every command against a node, and every error's exit code
     CHECK(down.code == 3);
     // The whole reason, not httplib's one word.
     CHECK_THAT(down.err, Catch::Contains("node unreachable at " + nobody.url() +
-                                         ": could not connect (connection refused"));
+                                         ": could not connect (connection refused, no route"));
   }
   SECTION("--wait final: included, then finalized by the three validators' votes") {
     auto sent =

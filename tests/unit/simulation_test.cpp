@@ -369,6 +369,22 @@ TEST_CASE("sim: random splits of the network, drawn from the seed, heal into one
   CHECK(r.random_splits >= 3);
   CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
   CHECK(lowest(r.finalized) > 200);
+
+  // A split of another fault, in force through the window, is neither healed nor redrawn by it.
+  Scenario kept = wan(2, 4, 80);
+  Fault cut;
+  cut.kind = Fault::Kind::kPartition;
+  cut.at_slot = 5;
+  cut.sides = {0, 0, 1, 1};
+  window.at_slot = 10;
+  window.slots = 40;
+  kept.faults = {cut, window};
+  Report halves = run(kept);
+  INFO(explain(halves));
+  REQUIRE(halves.ok);
+  CHECK(halves.random_splits == 0);
+  // Two halves from slot 5: neither finalizes past what it had then.
+  CHECK(*std::max_element(halves.finalized.begin(), halves.finalized.end()) <= 5);
 }
 
 TEST_CASE("sim: a fault due before the first slot happens at it; bad scenarios are not run",
