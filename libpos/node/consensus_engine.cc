@@ -374,8 +374,7 @@ void ConsensusEngine::maybe_vote() {
   VotePtr vote = Vote::sign(VoteFields{chain_.params().chain_id, me, source.hash, source.height,
                                        chain_.tip_hash(), head.height},
                             *forger_);
-  (void)votes_.add(vote);
-  record_vote(vote);
+  (void)hold_vote(vote);
   chain_.note_vote(*vote);
   ++counters_.votes_cast;
   if (transport_) transport_->broadcast_votes({vote}, 0);
@@ -499,15 +498,18 @@ Result<bool> ConsensusEngine::receive_vote(const VotePtr& vote) {
         "with the same key, which is slashable");
   find_offence(vote);
   if (vote->target_height() <= chain_.finalized_height()) return false;
-  auto added = votes_.add(vote);
-  record_vote(vote);
-  if (!added.ok()) return false;
+  if (!hold_vote(vote).ok()) return false;
   ++counters_.votes_received;
   return true;
 }
 
 void ConsensusEngine::record_vote(const VotePtr& vote) {
   (void)recorded_votes_.add(vote);  // the first of a pair is kept; the second is evidence
+}
+
+Status ConsensusEngine::hold_vote(const VotePtr& vote) {
+  record_vote(vote);
+  return votes_.add(vote);
 }
 
 bool ConsensusEngine::find_offence(const VotePtr& vote) {

@@ -123,14 +123,13 @@ struct Node {
   // What survives a crash: the storage (every commit is whole) and the signing record. LMDB
   // storage is opened again from its dir at the restart.
   std::unique_ptr<Storage> storage;
-  std::filesystem::path dir;  // LMDB's, else empty
   std::unique_ptr<CrashingStorage> faulty;
   SigningRecord signing;
   std::unique_ptr<Blockchain> chain;
   std::unique_ptr<TransactionPool> pool;
   std::unique_ptr<SimTransport> transport;
   std::unique_ptr<ConsensusEngine> engine;
-  std::uint64_t double_block_slot = 0;  // the last slot it forged apart (double or withheld)
+  std::uint64_t forged_apart_slot = 0;  // the last slot it forged apart (double or withheld)
   std::uint64_t stalled_until = 0;      // ms: a stall fault's end
   std::uint64_t byzantine_height = 0;   // the head its extra votes last went to
   std::uint64_t surround_epoch = 0;     // the epoch of its last surround vote, plus one
@@ -380,11 +379,10 @@ Status World::open_storage(Node& node) {
     // node's store stays open for the invariants' reads of what it had committed.
     node.faulty.reset();
     node.storage.reset();
-    node.dir = temp_dir_ / ("node-" + std::to_string(node.index));
     LmdbOptions options;
     options.sync = false;  // a simulated crash loses no committed transaction
     options.initial_map_size = std::size_t{8} << 20;
-    auto opened = LmdbStorage::open(node.dir, options);
+    auto opened = LmdbStorage::open(temp_dir_ / ("node-" + std::to_string(node.index)), options);
     if (!opened.ok()) return opened.error();
     node.storage = std::move(*opened);
   }
@@ -510,10 +508,10 @@ void World::tick(std::size_t index, std::uint64_t incarnation) {
 // Whether the node leads slot `s` on its tip and has not forged apart for it yet (then it now
 // has).
 bool World::takes_new_slot(Node& node, std::uint64_t s) {
-  if (s <= node.double_block_slot || s <= node.chain->tip().slot) return false;
+  if (s <= node.forged_apart_slot || s <= node.chain->tip().slot) return false;
   auto leader = node.chain->leader(s);
   if (!leader || *leader != node.key->public_key()) return false;
-  node.double_block_slot = s;
+  node.forged_apart_slot = s;
   return true;
 }
 

@@ -33,6 +33,30 @@ std::uint64_t lowest(const std::vector<std::uint64_t>& values) {
   return *std::min_element(values.begin(), values.end());
 }
 
+// Whether every node holds the same tip.
+bool one_tip(const std::vector<Hash>& tips) {
+  return std::all_of(tips.begin(), tips.end(), [&](const Hash& t) { return t == tips[0]; });
+}
+
+using Kind = Fault::Kind;
+
+// A fault of `kind` at `at_slot`, with the node it names and a stall's or window's length.
+Fault fault(Kind kind, std::uint64_t at_slot, std::size_t node = 0, std::uint64_t slots = 1) {
+  Fault f;
+  f.kind = kind;
+  f.at_slot = at_slot;
+  f.node = node;
+  f.slots = slots;
+  return f;
+}
+
+// A partition at `at_slot` into the given sides.
+Fault split(std::uint64_t at_slot, std::vector<std::size_t> sides) {
+  Fault f = fault(Kind::kPartition, at_slot);
+  f.sides = std::move(sides);
+  return f;
+}
+
 }  // namespace
 
 TEST_CASE("sim: a seed replays a run exactly; another seed is another run", "[sim]") {
@@ -54,7 +78,7 @@ TEST_CASE("sim: steady WAN links; every node finalizes, p99 of the lag within 4 
     Report r = run(wan(seed, 5, 120));
     INFO(explain(r));
     REQUIRE(r.ok);
-    CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+    CHECK(one_tip(r.tips));
     CHECK(lowest(r.finalized) + 8 >= 120);
     std::vector<std::uint64_t> lag = r.finality_lag;
     std::sort(lag.begin(), lag.end());
@@ -98,16 +122,11 @@ TEST_CASE("sim: nodes on LMDB crash at commits and restart from their data dirs;
 TEST_CASE("sim: a stalled node catches up; a narrow link slows finality without breaking it",
           "[sim][link]") {
   Scenario stalled = wan(8, 5, 120);
-  Fault stall;
-  stall.kind = Fault::Kind::kStall;
-  stall.at_slot = 30;
-  stall.node = 1;
-  stall.slots = 20;
-  stalled.faults = {stall};
+  stalled.faults = {fault(Kind::kStall, 30, 1, 20)};
   Report r = run(stalled);
   INFO(explain(r));
   REQUIRE(r.ok);
-  CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+  CHECK(one_tip(r.tips));
   CHECK(lowest(r.finalized) > 100);
 
   // 100 transfers a slot over 500 kbit/s links: blocks and votes queue behind transactions.
@@ -129,38 +148,24 @@ TEST_CASE("sim: a 60/40 partition finalizes nothing on either side and heals int
           "[sim][partition]") {
   for (std::uint64_t seed : {1, 2}) {
     Scenario s = wan(seed, 5, 200);
-    Fault cut;
-    cut.kind = Fault::Kind::kPartition;
-    cut.at_slot = 30;
-    cut.sides = {0, 0, 0, 1, 1};
-    Fault heal;
-    heal.kind = Fault::Kind::kHeal;
-    heal.at_slot = 90;
-    s.faults = {cut, heal};
+    s.faults = {split(30, {0, 0, 0, 1, 1}), fault(Kind::kHeal, 90)};
     Report r = run(s);
     INFO(explain(r));
     REQUIRE(r.ok);
     // One chain again, finalized well past where the partition began.
-    CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+    CHECK(one_tip(r.tips));
     CHECK(lowest(r.finalized) > 150);
   }
 }
 
 TEST_CASE("sim: validators that crash and restart from their storage catch up", "[sim][crash]") {
   Scenario s = wan(5, 4, 200);
-  for (auto [kind, slot, node] :
-       {std::tuple{Fault::Kind::kCrash, 20, 1}, std::tuple{Fault::Kind::kCrash, 40, 2},
-        std::tuple{Fault::Kind::kRestart, 60, 1}, std::tuple{Fault::Kind::kRestart, 70, 2}}) {
-    Fault f;
-    f.kind = kind;
-    f.at_slot = static_cast<std::uint64_t>(slot);
-    f.node = static_cast<std::size_t>(node);
-    s.faults.push_back(f);
-  }
+  s.faults = {fault(Kind::kCrash, 20, 1), fault(Kind::kCrash, 40, 2), fault(Kind::kRestart, 60, 1),
+              fault(Kind::kRestart, 70, 2)};
   Report r = run(s);
   INFO(explain(r));
   REQUIRE(r.ok);
-  CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+  CHECK(one_tip(r.tips));
   CHECK(lowest(r.finalized) > 150);
 }
 
@@ -234,21 +239,8 @@ namespace {
 Scenario two_faced_split(std::uint64_t seed, std::vector<std::size_t> two_faced) {
   Scenario s = wan(seed, 4, 200);
   for (std::size_t v : two_faced) s.policies[v] = Policy::kTwoFaced;
-  Fault cut;
-  cut.kind = Fault::Kind::kPartition;
-  cut.at_slot = 20;
-  cut.sides = {0, 1, 0, 0};
-  Fault heal;
-  heal.kind = Fault::Kind::kHeal;
-  heal.at_slot = 80;
-  s.faults = {cut, heal};
-  for (std::size_t v : two_faced) {
-    Fault stop;
-    stop.kind = Fault::Kind::kCrash;
-    stop.at_slot = 80;
-    stop.node = v;
-    s.faults.push_back(stop);
-  }
+  s.faults = {split(20, {0, 1, 0, 0}), fault(Kind::kHeal, 80)};
+  for (std::size_t v : two_faced) s.faults.push_back(fault(Kind::kCrash, 80, v));
   return s;
 }
 
@@ -277,8 +269,7 @@ TEST_CASE("sim: with less than 1/3 two-faced nothing conflicts, and the two-face
   REQUIRE(r.ok);
   CHECK_FALSE(r.finality_conflicted);
   CHECK(r.slashed == std::vector<std::size_t>{3});
-  CHECK(
-      std::all_of(r.tips.begin(), r.tips.end() - 1, [&](const Hash& t) { return t == r.tips[0]; }));
+  CHECK(one_tip({r.tips.begin(), r.tips.end() - 1}));  // the last crashed at the heal
 }
 
 TEST_CASE("sim: with half the stake offline nothing finalizes, and nothing conflicts", "[sim]") {
@@ -358,27 +349,17 @@ TEST_CASE("sim: scenario files are read strictly; bad ones are refused with the 
 TEST_CASE("sim: random splits of the network, drawn from the seed, heal into one chain",
           "[sim][partition]") {
   Scenario s = wan(2, 7, 300);
-  Fault window;
-  window.kind = Fault::Kind::kRandomPartitions;
-  window.at_slot = 10;
-  window.slots = 150;
-  s.faults = {window};
+  s.faults = {fault(Kind::kRandomPartitions, 10, 0, 150)};
   Report r = run(s);
   INFO(explain(r));
   REQUIRE(r.ok);
   CHECK(r.random_splits >= 3);
-  CHECK(std::all_of(r.tips.begin(), r.tips.end(), [&](const Hash& t) { return t == r.tips[0]; }));
+  CHECK(one_tip(r.tips));
   CHECK(lowest(r.finalized) > 200);
 
   // A split of another fault, in force through the window, is neither healed nor redrawn by it.
   Scenario kept = wan(2, 4, 80);
-  Fault cut;
-  cut.kind = Fault::Kind::kPartition;
-  cut.at_slot = 5;
-  cut.sides = {0, 0, 1, 1};
-  window.at_slot = 10;
-  window.slots = 40;
-  kept.faults = {cut, window};
+  kept.faults = {split(5, {0, 0, 1, 1}), fault(Kind::kRandomPartitions, 10, 0, 40)};
   Report halves = run(kept);
   INFO(explain(halves));
   REQUIRE(halves.ok);
@@ -391,11 +372,7 @@ TEST_CASE("sim: a fault due before the first slot happens at it; bad scenarios a
           "[sim][partition]") {
   // Split 2 and 2 from the start and never healed: neither side holds more than 2/3.
   Scenario s = wan(4, 4, 60);
-  Fault cut;
-  cut.kind = Fault::Kind::kPartition;
-  cut.at_slot = 0;
-  cut.sides = {0, 0, 1, 1};
-  s.faults = {cut};
+  s.faults = {split(0, {0, 0, 1, 1})};
   Report r = run(s);
   INFO(explain(r));
   REQUIRE(r.ok);

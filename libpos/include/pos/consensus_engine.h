@@ -137,6 +137,8 @@ class ConsensusEngine final : public NetworkHandler {
   // Keeps a vote this node has seen (checked, or in a block it applied) in recorded_votes_.
   void record_vote(const VotePtr& vote);
   void record_chain_votes();
+  // A vote to count and include: into the pool (its verdict) and the record.
+  Status hold_vote(const VotePtr& vote);
   // Evidence when `vote` and a recorded vote of its validator are a double or surround pair.
   // False when the pair's evidence failed its checks (a forged signature).
   bool find_offence(const VotePtr& vote);
