@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config ccache git openssl clang-format curl
+  build-essential cmake pkg-config ccache git openssl clang-format curl jq
   libsodium-dev libfmt-dev rapidjson-dev libcpp-httplib-dev
   capnproto libcapnp-dev liblmdb-dev
   catch2 libbenchmark-dev

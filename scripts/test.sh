@@ -42,11 +42,11 @@ for s in $stages; do
         "${launcher[@]}"
       cmake --build "$asan" -j "$jobs"
       python3 "$root/scripts/audit-tests.py" "$asan"
-      # The browser, install, format and benchmark tests check nothing a sanitizer adds to.
+      # The browser, install, format, docs and benchmark tests check nothing a sanitizer adds to.
       ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
         UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
         ctest --test-dir "$asan" --output-on-failure -j "$jobs" \
-        -E "^(clang_format|install_consumer|explorer_browser|test_registration_audit|pos_bench_.*)$"
+        -E "^(clang_format|install_consumer|explorer_browser|test_registration_audit|doc_.*|pos_bench_.*)$"
       ;;
     fuzz)
       stage "each fuzz target for 10 s"

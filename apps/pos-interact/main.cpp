@@ -72,6 +72,14 @@ std::string demo_scenario(const fs::path& keys) {
          "{\"do\": \"show\"}]}";
 }
 
+constexpr const char* kKeysShape =
+    "\"keys\" must map names to PEM files or to {\"generate\": true}";
+
+bool is_generate(const rapidjson::Value& v) {
+  return v.IsObject() && v.MemberCount() == 1 && v.HasMember("generate") &&
+         v["generate"].IsBool() && v["generate"].GetBool();
+}
+
 class Runner {
  public:
   Runner(const rapidjson::Document& scenario, const fs::path& base, const std::string& node,
@@ -91,9 +99,18 @@ class Runner {
     }
     for (const auto& u : urls_) clients_.emplace_back(u);
     if (scenario.HasMember("keys")) {
-      if (!scenario["keys"].IsObject()) fail(2, "\"keys\" must map names to PEM files");
+      if (!scenario["keys"].IsObject()) fail(2, kKeysShape);
       for (auto it = scenario["keys"].MemberBegin(); it != scenario["keys"].MemberEnd(); ++it) {
-        if (!it->value.IsString()) fail(2, "\"keys\" must map names to PEM files");
+        if (is_generate(it->value)) {
+          // A key made for this run: its account starts empty on any network, so a scenario
+          // that funds it can run again and expect the same balances.
+          auto w = pos::Wallet::generate();
+          std::printf("%s: a new key, address %s\n", it->name.GetString(),
+                      w.public_key().hex().c_str());
+          wallets_.emplace(it->name.GetString(), std::move(w));
+          continue;
+        }
+        if (!it->value.IsString()) fail(2, kKeysShape);
         fs::path path = it->value.GetString();
         if (path.is_relative()) path = base / path;
         auto w = pos::Wallet::load(
@@ -223,10 +240,13 @@ class Runner {
       for (const auto& [name, w] : wallets_) {
         auto a = rpc().account(w.public_key());
         if (!a.ok()) fail(3, a.error().message);
-        std::printf("  %-11s %s  balance %llu  stake %llu  nonce %llu\n", name.c_str(),
+        std::printf("  %-11s %s  balance %llu  stake %llu  nonce %llu", name.c_str(),
                     w.address().substr(0, 16).c_str(), static_cast<unsigned long long>(a->balance),
                     static_cast<unsigned long long>(a->stake),
                     static_cast<unsigned long long>(a->nonce));
+        if (a->unbonding > 0)
+          std::printf("  unbonding %llu", static_cast<unsigned long long>(a->unbonding));
+        std::printf("\n");
       }
     } else {
       fail(2, where + ": unknown step");
@@ -314,7 +334,8 @@ class Runner {
         if (!a.ok()) fail(3, a.error().message);
         for (auto [key, got] : {std::pair<const char*, std::uint64_t>{"balance", a->balance},
                                 {"stake", a->stake},
-                                {"nonce", a->nonce}}) {
+                                {"nonce", a->nonce},
+                                {"unbonding", a->unbonding}}) {
           if (!s.HasMember(key)) continue;
           std::uint64_t want = field(s, key, where);
           if (got != want)

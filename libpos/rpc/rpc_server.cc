@@ -91,7 +91,7 @@ Result<bool> param_bool(const httplib::Request& req, const char* name, bool fall
   if (text == "true" || text == "1") return true;
   if (text == "false" || text == "0") return false;
   return make_error(Reason::kInvalidArgument,
-                    std::string("query parameter \"") + name + "\" must be true or false");
+                    std::string("query parameter \"") + name + "\" must be true, false, 1 or 0");
 }
 
 // A history cursor "HEIGHT:INDEX", as the "next" of the previous page gave it.

@@ -119,6 +119,10 @@ TEST_CASE("pos-interact run: scenario files, expectations on all nodes, failures
   CHECK(run(bad.string() + " --node " + v1.url()).first == 2);
   test::write_text(bad, "{\"steps\": 5}");
   CHECK(run(bad.string() + " --node " + v1.url()).first == 2);
+  test::write_text(bad, "{\"keys\": {\"x\": {\"generate\": false}}, \"steps\": []}");
+  auto not_generated = run(bad.string() + " --node " + v1.url());
+  CHECK(not_generated.first == 2);
+  CHECK_THAT(not_generated.second, Catch::Contains("{\"generate\": true}"));
   CHECK(run("/nonexistent.json").first == 2);
 }
 

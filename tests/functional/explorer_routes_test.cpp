@@ -149,7 +149,12 @@ TEST_CASE("transactions carry their fields, pages can leave transactions out, st
   CHECK(headers["blocks"][0]["tx_count"].GetUint64() >= 1);
   auto full = json_of(rpc.get("/blockchain?from=" + std::to_string(height) + "&limit=1"));
   CHECK(full["blocks"][0]["transactions"].Size() == full["blocks"][0]["tx_count"].GetUint64());
-  CHECK(error_code(rpc.get("/blocks?transactions=maybe"), 400) == "invalid_argument");
+  auto maybe = rpc.get("/blocks?transactions=maybe");
+  CHECK(error_code(maybe, 400) == "invalid_argument");
+  CHECK_THAT(maybe->body, Catch::Contains("must be true, false, 1 or 0"));
+  auto zero =
+      json_of(rpc.get("/blocks?from=" + std::to_string(height) + "&limit=1&transactions=0"));
+  CHECK_FALSE(zero["blocks"][0].HasMember("transactions"));
 
   // Recent slots: every block of the window by a staker; one node forges them all here.
   REQUIRE(eventually([&] { return rpc.info()->height >= 4; }, 30));
