@@ -5,11 +5,11 @@
 #include <sodium.h>
 
 #include <chrono>
-#include <cstdio>
 #include <thread>
 
 #include "bench_support.h"
 #include "pos/pos.h"
+#include "pos_fmt.h"
 
 using namespace pos;
 
@@ -202,8 +202,8 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   g_sodium_verify_per_sec = measure_sodium_verify();
-  std::printf("libsodium raw Ed25519 verify, one core, this run: %.0f/s (x_verify = 1.0)\n",
-              g_sodium_verify_per_sec);
+  fmt::print("libsodium raw Ed25519 verify, one core, this run: {:.0f}/s (x_verify = 1.0)\n",
+             g_sodium_verify_per_sec);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -15,6 +15,7 @@
 #include "bench_support.h"
 #include "pos/peer_node.h"
 #include "pos/pos.h"
+#include "pos_fmt.h"
 
 using namespace pos;
 
@@ -44,7 +45,7 @@ void wait_for(F condition, const char* what) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline) {
-      std::fprintf(stderr, "timed out waiting for %s\n", what);
+      fmt::print(stderr, "timed out waiting for {}\n", what);
       std::exit(9);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
     else if (flag == "--gossip-txs")
       gossip_txs = std::stoul(argv[i + 1]);
     else {
-      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
     }
   }
@@ -94,8 +95,8 @@ int main(int argc, char** argv) {
       if (sample.size() < std::min<std::size_t>(blocks, 1000)) sample.push_back(block);
     }
   }
-  std::printf("built %zu blocks of %zu transactions in %.1f s\n", blocks, per_block,
-              seconds_since(start));
+  fmt::print("built {} blocks of {} transactions in {:.1f} s\n", blocks, per_block,
+             seconds_since(start));
 
   // Single-node apply rate: fresh, unverified copies of the sample applied to a fresh chain.
   double apply_rate;
@@ -117,19 +118,19 @@ int main(int argc, char** argv) {
   // nothing: the fresh node trusts its peer, as pos-node --sync-without-checkpoint does.
   config.sync_without_checkpoint = true;
   auto a = PeerNode::start(net.genesis, std::move(storage), config, clock).value();
-  config.network.seeds = {"127.0.0.1:" + std::to_string(a->port())};
+  config.network.seeds = {fmt::format("127.0.0.1:{}", a->port())};
   start = Timer::now();
   auto b = PeerNode::start(net.genesis, std::make_unique<MemoryStorage>(), config, clock).value();
   wait_for([&] { return b->status().height == blocks; }, "the sync");
   double sync_seconds = seconds_since(start);
   if (b->status().state_root != a->status().state_root) return 6;
   double sync_rate = static_cast<double>(blocks) / sync_seconds;
-  std::printf("\nsync of %zu blocks of %zu transactions over loopback\n", blocks, per_block);
-  std::printf("  single-node apply  %8.1f blocks/s  %9.0f tx/s\n", apply_rate,
-              apply_rate * static_cast<double>(per_block));
-  std::printf("  sync               %8.1f blocks/s  %9.0f tx/s  (%.1f s)\n", sync_rate,
-              sync_rate * static_cast<double>(per_block), sync_seconds);
-  std::printf("  sync / single-node apply = %.3f\n", sync_rate / apply_rate);
+  fmt::print("\nsync of {} blocks of {} transactions over loopback\n", blocks, per_block);
+  fmt::print("  single-node apply  {:8.1f} blocks/s  {:9.0f} tx/s\n", apply_rate,
+             apply_rate * static_cast<double>(per_block));
+  fmt::print("  sync               {:8.1f} blocks/s  {:9.0f} tx/s  ({:.1f} s)\n", sync_rate,
+             sync_rate * static_cast<double>(per_block), sync_seconds);
+  fmt::print("  sync / single-node apply = {:.3f}\n", sync_rate / apply_rate);
   a.reset();
   b.reset();
 
@@ -140,7 +141,7 @@ int main(int argc, char** argv) {
   line_config.network.discovery = false;
   for (int i = 0; i < 5; ++i) {
     PeerNodeConfig c = line_config;
-    if (i > 0) c.network.seeds = {"127.0.0.1:" + std::to_string(line.back()->port())};
+    if (i > 0) c.network.seeds = {fmt::format("127.0.0.1:{}", line.back()->port())};
     line.push_back(
         PeerNode::start(net.genesis, std::make_unique<MemoryStorage>(), c, clock).value());
   }
@@ -163,9 +164,9 @@ int main(int argc, char** argv) {
     return latencies[std::min(latencies.size() - 1,
                               static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
   };
-  std::printf("\ngossip over a 5-node line (4 hops), %zu transactions one at a time\n",
-              latencies.size());
-  std::printf("  p50 %.2f ms   p99 %.2f ms   max %.2f ms\n", pct(0.50), pct(0.99),
-              latencies.back());
+  fmt::print("\ngossip over a 5-node line (4 hops), {} transactions one at a time\n",
+             latencies.size());
+  fmt::print("  p50 {:.2f} ms   p99 {:.2f} ms   max {:.2f} ms\n", pct(0.50), pct(0.99),
+             latencies.back());
   return 0;
 }

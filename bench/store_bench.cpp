@@ -17,6 +17,7 @@
 #include "bench_support.h"
 #include "pos/lmdb_storage.h"
 #include "pos/pos.h"
+#include "pos_fmt.h"
 
 using namespace pos;
 namespace fs = std::filesystem;
@@ -87,7 +88,7 @@ struct Network : bench::Network {
 int main(int argc, char** argv) {
   std::size_t long_blocks = 100'000;
   std::size_t long_tx = 10;
-  fs::path dir = fs::temp_directory_path() / ("pos-bench-store-" + std::to_string(getpid()));
+  fs::path dir = fs::temp_directory_path() / fmt::format("pos-bench-store-{}", getpid());
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--blocks")
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
     else if (flag == "--dir")
       dir = argv[i + 1];
     else {
-      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
     }
   }
@@ -124,11 +125,11 @@ int main(int argc, char** argv) {
     auto lmdb = LmdbStorage::open(dir / "rate").value();
     lmdb_rate = bench::apply_rate(net.genesis, *lmdb, blocks);
   }
-  std::printf("apply, blocks of 1,000 transactions (20 blocks)\n");
-  std::printf("  memory  %8.2f blocks/s  %9.0f tx/s\n", memory_rate, memory_rate * 1000);
-  std::printf("  LMDB    %8.2f blocks/s  %9.0f tx/s   (fsync per block)\n", lmdb_rate,
-              lmdb_rate * 1000);
-  std::printf("  LMDB / memory = %.3f\n\n", lmdb_rate / memory_rate);
+  fmt::print("apply, blocks of 1,000 transactions (20 blocks)\n");
+  fmt::print("  memory  {:8.2f} blocks/s  {:9.0f} tx/s\n", memory_rate, memory_rate * 1000);
+  fmt::print("  LMDB    {:8.2f} blocks/s  {:9.0f} tx/s   (fsync per block)\n", lmdb_rate,
+             lmdb_rate * 1000);
+  fmt::print("  LMDB / memory = {:.3f}\n\n", lmdb_rate / memory_rate);
   blocks.clear();
 
   // 2. A long chain on LMDB: resident memory at a hundredth, a tenth of it and at its end.
@@ -151,29 +152,28 @@ int main(int argc, char** argv) {
     }
     at_end = resident();
   }
-  std::printf("long chain: %zu blocks of %zu transactions built in %.1f s\n", long_blocks, long_tx,
-              seconds_since(start));
-  std::printf("  resident memory (KiB)     own (anon)   LMDB map (file)\n");
-  std::printf("    at start               %10ld   %10ld\n", at_start.anon, at_start.file);
-  std::printf("    after %7zu blocks     %10ld   %10ld\n", long_blocks / 100, at_hundredth.anon,
-              at_hundredth.file);
-  std::printf("    after %7zu blocks     %10ld   %10ld\n", long_blocks / 10, at_tenth.anon,
-              at_tenth.file);
-  std::printf("    after %7zu blocks     %10ld   %10ld\n", long_blocks, at_end.anon, at_end.file);
-  std::printf("  own memory after %zu blocks / after %zu blocks = %.3f\n", long_blocks,
-              long_blocks / 10,
-              static_cast<double>(at_end.anon) / static_cast<double>(at_tenth.anon));
-  std::printf("  own memory after %zu blocks / after %zu blocks = %.3f\n", long_blocks,
-              long_blocks / 100,
-              static_cast<double>(at_end.anon) / static_cast<double>(at_hundredth.anon));
+  fmt::print("long chain: {} blocks of {} transactions built in {:.1f} s\n", long_blocks, long_tx,
+             seconds_since(start));
+  fmt::print("  resident memory (KiB)     own (anon)   LMDB map (file)\n");
+  fmt::print("    at start               {:10}   {:10}\n", at_start.anon, at_start.file);
+  fmt::print("    after {:7} blocks     {:10}   {:10}\n", long_blocks / 100, at_hundredth.anon,
+             at_hundredth.file);
+  fmt::print("    after {:7} blocks     {:10}   {:10}\n", long_blocks / 10, at_tenth.anon,
+             at_tenth.file);
+  fmt::print("    after {:7} blocks     {:10}   {:10}\n", long_blocks, at_end.anon, at_end.file);
+  fmt::print("  own memory after {} blocks / after {} blocks = {:.3f}\n", long_blocks,
+             long_blocks / 10,
+             static_cast<double>(at_end.anon) / static_cast<double>(at_tenth.anon));
+  fmt::print("  own memory after {} blocks / after {} blocks = {:.3f}\n", long_blocks,
+             long_blocks / 100,
+             static_cast<double>(at_end.anon) / static_cast<double>(at_hundredth.anon));
 
   // 3. Opening that data dir.
   start = Timer::now();
   auto lmdb = LmdbStorage::open(dir / "long").value();
   ManualClock clock(0);
   auto chain = Blockchain::open(small.genesis, *lmdb, clock).value();
-  std::printf("  open: %.3f s to height %llu\n", seconds_since(start),
-              static_cast<unsigned long long>(chain->height()));
+  fmt::print("  open: {:.3f} s to height {}\n", seconds_since(start), chain->height());
   chain.reset();
   lmdb.reset();
   fs::remove_all(dir);

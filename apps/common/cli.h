@@ -10,11 +10,12 @@
 #include <string>
 
 #include "pos/status.h"
+#include "pos_fmt.h"
 
 namespace pos::apps {
 
 [[noreturn]] inline void fail(const char* program, int code, const std::string& message) {
-  std::fprintf(stderr, "%s: %s\n", program, message.c_str());
+  fmt::print(stderr, "{}: {}\n", program, message);
   std::exit(code);
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "pos/status.h"
+#include "pos_fmt.h"
 
 namespace pos::apps {
 
@@ -33,7 +34,7 @@ inline Result<std::string> read_passphrase(const char* prompt,
   if (!isatty(STDIN_FILENO))
     return make_error(Reason::kBadKeyFile,
                       std::string(why) + ": set POS_PASSPHRASE or run on a terminal");
-  std::fprintf(stderr, "%s", prompt);
+  fmt::print(stderr, "{}", prompt);
   termios old{};
   tcgetattr(STDIN_FILENO, &old);
   termios quiet = old;
@@ -42,7 +43,7 @@ inline Result<std::string> read_passphrase(const char* prompt,
   std::string line;
   std::getline(std::cin, line);
   tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  std::fprintf(stderr, "\n");
+  fmt::print(stderr, "\n");
   return line;
 }
 

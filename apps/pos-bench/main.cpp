@@ -31,6 +31,7 @@
 #include "micro.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
+#include "pos_fmt.h"
 
 namespace {
 
@@ -111,7 +112,7 @@ void start_local(LocalNetwork& net, const Options& o) {
   std::vector<fs::path> keys;
   for (std::size_t i = 0; i < o.local_nodes; ++i) {
     pos::Wallet w = pos::Wallet::generate();
-    keys.push_back(dir / ("validator" + std::to_string(i) + ".pem"));
+    keys.push_back(dir / fmt::format("validator{}.pem", i));
     if (!w.save(keys.back()).ok()) fail(2, "cannot write keys in " + dir.string());
     genesis.allocations.push_back({w.public_key(), i == 0 ? 1'000'000'000'000ULL : 0, 100});
     if (i == 0) genesis.params.exchange_authority = w.public_key();
@@ -122,7 +123,7 @@ void start_local(LocalNetwork& net, const Options& o) {
   std::string first_p2p;
   fs::path binary = pos_node_binary();
   for (std::size_t i = 0; i < o.local_nodes; ++i) {
-    fs::path ports_file = dir / ("node" + std::to_string(i) + ".ports");
+    fs::path ports_file = dir / fmt::format("node{}.ports", i);
     std::vector<std::string> args = {binary.string(),
                                      "--p2p",
                                      "127.0.0.1:0",
@@ -133,13 +134,13 @@ void start_local(LocalNetwork& net, const Options& o) {
                                      "--genesis",
                                      (dir / "genesis.json").string(),
                                      "--data-dir",
-                                     (dir / ("node" + std::to_string(i))).string(),
+                                     (dir / fmt::format("node{}", i)).string(),
                                      "--key",
                                      keys[i].string()};
     if (i > 0) args.insert(args.end(), {"--peer", first_p2p});
     pid_t pid = fork();
     if (pid == 0) {
-      std::string log = (dir / ("node" + std::to_string(i) + ".log")).string();
+      std::string log = (dir / fmt::format("node{}.log", i)).string();
       if (!freopen(log.c_str(), "w", stderr)) _exit(127);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
@@ -154,11 +155,11 @@ void start_local(LocalNetwork& net, const Options& o) {
     std::optional<Ports> ports;
     while (!(ports = read_ports(ports_file))) {
       if (since(start) > 20 || waitpid(pid, nullptr, WNOHANG) == pid)
-        fail(3, "the local node " + std::to_string(i) + " did not start; logs in " + dir.string());
+        fail(3, fmt::format("the local node {} did not start; logs in {}", i, dir.string()));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (i == 0) first_p2p = "127.0.0.1:" + std::to_string(ports->p2p);
-    net.urls.push_back("http://127.0.0.1:" + std::to_string(ports->rpc));
+    if (i == 0) first_p2p = fmt::format("127.0.0.1:{}", ports->p2p);
+    net.urls.push_back(fmt::format("http://127.0.0.1:{}", ports->rpc));
   }
   for (const auto& url : net.urls) {
     pos::RpcClient c(url, 1000);
@@ -169,8 +170,8 @@ void start_local(LocalNetwork& net, const Options& o) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
-  std::printf("local network: %zu nodes (%s ...), logs in %s\n", net.urls.size(),
-              net.urls[0].c_str(), dir.c_str());
+  fmt::print("local network: {} nodes ({} ...), logs in {}\n", net.urls.size(), net.urls[0],
+             dir.string());
 }
 
 // ---- the run -----------------------------------------------------------------------------------
@@ -200,7 +201,7 @@ std::vector<pos::Wallet> fund_accounts(pos::RpcClient& client, const pos::Wallet
     auto r = client.submit_batch(funding);
     if (!r.ok()) fail(3, r.error().message);
     for (const auto& verdict : *r)
-      if (!verdict.ok()) fail(1, "funding refused: " + verdict.error().to_string());
+      if (!verdict.ok()) fail(1, fmt::format("funding refused: {}", verdict.error()));
     auto funded = Timer::now();
     for (;;) {
       auto status = client.transaction_status(funding.back()->id());
@@ -305,10 +306,9 @@ void wait_finalized(const FinalityWatch& watch, const std::vector<std::string>& 
   for (std::size_t n = 0; n < urls.size(); ++n)
     while (watch.finalized(n) < height) {
       if (since(begin) > timeout_s)
-        fail(1, "finality: node " + urls[n] + " did not finalize height " + std::to_string(height) +
-                    " (holding submitted transactions) within " +
-                    std::to_string(static_cast<int>(timeout_s)) + " s of their commit; its " +
-                    "finalized height is " + std::to_string(watch.finalized(n)));
+        fail(1, fmt::format("finality: node {} did not finalize height {} (holding submitted "
+                            "transactions) within {} s of their commit; its finalized height is {}",
+                            urls[n], height, static_cast<int>(timeout_s), watch.finalized(n)));
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
 }
@@ -320,7 +320,7 @@ double chain_slot_ms(pos::RpcClient& client, std::uint64_t height) {
   auto genesis = client.block(0);
   auto block = client.block(height);
   if (!genesis.ok() || !block.ok() || (*block)->slot() == 0)
-    fail(3, "cannot read the slot length from blocks 0 and " + std::to_string(height));
+    fail(3, fmt::format("cannot read the slot length from blocks 0 and {}", height));
   return static_cast<double>(((*block)->header().timestamp_ms - (*genesis)->header().timestamp_ms) /
                              (*block)->slot());
 }
@@ -354,27 +354,27 @@ void report(const Options& o, LoadResult r, std::size_t nodes, double raw_all_co
   double accepted_rate = static_cast<double>(r.accepted) / std::max(r.submit_done, 1e-9);
   double committed_rate = static_cast<double>(r.included) / std::max(r.all_nodes, 1e-9);
   double finalized_rate = static_cast<double>(r.included) / std::max(r.all_final, 1e-9);
-  std::printf("\n%-28s %12s\n", "figure", "value");
-  std::printf("%-28s %12zu\n", "transactions", r.transactions);
-  std::printf("%-28s %12zu\n", "accepted (202)", r.accepted);
-  std::printf("%-28s %12zu\n", "refused", r.refused);
-  std::printf("%-28s %12.0f\n", "accepted tx/s", accepted_rate);
-  std::printf("%-28s %12.0f\n", "committed tx/s (all nodes)", committed_rate);
-  std::printf("%-28s %12.0f\n", "latency p50 ms", pct(0.5));
-  std::printf("%-28s %12.0f\n", "latency p90 ms", pct(0.9));
-  std::printf("%-28s %12.0f\n", "latency p99 ms", pct(0.99));
-  std::printf("%-28s %12.0f\n", "finalized tx/s (all nodes)", finalized_rate);
-  std::printf("%-28s %12.0f  (%.2f slots of %.0f ms)\n", "final latency p50 ms", final_p50,
-              final_p50 / r.slot_ms, r.slot_ms);
-  std::printf("%-28s %12.0f  (%.2f slots)\n", "final latency p99 ms", final_p99,
-              final_p99 / r.slot_ms);
+  fmt::print("\n{:<28} {:>12}\n", "figure", "value");
+  fmt::print("{:<28} {:12}\n", "transactions", r.transactions);
+  fmt::print("{:<28} {:12}\n", "accepted (202)", r.accepted);
+  fmt::print("{:<28} {:12}\n", "refused", r.refused);
+  fmt::print("{:<28} {:12.0f}\n", "accepted tx/s", accepted_rate);
+  fmt::print("{:<28} {:12.0f}\n", "committed tx/s (all nodes)", committed_rate);
+  fmt::print("{:<28} {:12.0f}\n", "latency p50 ms", pct(0.5));
+  fmt::print("{:<28} {:12.0f}\n", "latency p90 ms", pct(0.9));
+  fmt::print("{:<28} {:12.0f}\n", "latency p99 ms", pct(0.99));
+  fmt::print("{:<28} {:12.0f}\n", "finalized tx/s (all nodes)", finalized_rate);
+  fmt::print("{:<28} {:12.0f}  ({:.2f} slots of {:.0f} ms)\n", "final latency p50 ms", final_p50,
+             final_p50 / r.slot_ms, r.slot_ms);
+  fmt::print("{:<28} {:12.0f}  ({:.2f} slots)\n", "final latency p99 ms", final_p99,
+             final_p99 / r.slot_ms);
   double ceiling = raw_all_cores / static_cast<double>(nodes);
   if (o.same_machine) {
-    std::printf("%-28s %12.0f\n", "raw verify/s, all cores", raw_all_cores);
-    std::printf("%-28s %12.3f  (committed tx/s over raw verify/s on all cores / %zu nodes)\n",
-                "committed / ceiling", committed_rate / ceiling, nodes);
-    std::printf("%-28s %12.3f  (finalized tx/s, the same way)\n", "finalized / ceiling",
-                finalized_rate / ceiling);
+    fmt::print("{:<28} {:12.0f}\n", "raw verify/s, all cores", raw_all_cores);
+    fmt::print("{:<28} {:12.3f}  (committed tx/s over raw verify/s on all cores / {} nodes)\n",
+               "committed / ceiling", committed_rate / ceiling, nodes);
+    fmt::print("{:<28} {:12.3f}  (finalized tx/s, the same way)\n", "finalized / ceiling",
+               finalized_rate / ceiling);
   }
 
   fs::create_directories(o.out);
@@ -398,8 +398,8 @@ void report(const Options& o, LoadResult r, std::size_t nodes, double raw_all_co
          << ", \"finalized_over_ceiling\": " << finalized_rate / ceiling;
   json << "}\n";
   write_plot(o.out / "throughput.svg", r.samples, r.all_nodes, r.transactions);
-  std::printf("report: %s, plot: %s\n", (o.out / "report.json").c_str(),
-              (o.out / "throughput.svg").c_str());
+  fmt::print("report: {}, plot: {}\n", (o.out / "report.json").string(),
+             (o.out / "throughput.svg").string());
 }
 
 int run(const Options& o) {
@@ -412,7 +412,7 @@ int run(const Options& o) {
   if (!authority.ok()) fail(2, authority.error().message);
 
   std::vector<pos::Wallet> accounts = fund_accounts(clients[0], *authority, chain, o.accounts);
-  std::printf("funded %zu accounts\n", o.accounts);
+  fmt::print("funded {} accounts\n", o.accounts);
   // The ceiling, measured now in this run: every node checks every signature once, so K nodes
   // on this machine can commit at most (raw verify rate on all cores) / K transactions a second.
   double raw_all_cores = o.same_machine ? pos::bench::raw_verify_rate_all_cores() : 0;
@@ -508,9 +508,8 @@ int run(const Options& o) {
         if (committed[i] >= 0) lat.push_back((committed[i] - submitted[i]) * 1000);
       std::sort(lat.begin(), lat.end());
       samples.push_back({since(start), included, lat.empty() ? 0 : lat[lat.size() / 2]});
-      std::fprintf(stderr,
-                   "\r%6.1f s  submitted %zu/%zu  accepted %zu  refused %zu  committed %zu   ",
-                   since(start), next, txs.size(), accepted, refused, included);
+      fmt::print(stderr, "\r{:6.1f} s  submitted {}/{}  accepted {}  refused {}  committed {}   ",
+                 since(start), next, txs.size(), accepted, refused, included);
     }
     if (since(start) > 600) fail(1, "not all accepted transactions were committed within 600 s");
   }
@@ -520,12 +519,12 @@ int run(const Options& o) {
   for (auto& c : clients) {
     auto wait = Timer::now();
     while (c.info()->height < final_height) {
-      if (since(wait) > 60) fail(1, "a node did not reach height " + std::to_string(final_height));
+      if (since(wait) > 60) fail(1, fmt::format("a node did not reach height {}", final_height));
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
   double all_nodes = since(start);
-  std::fprintf(stderr, "\n");
+  fmt::print(stderr, "\n");
 
   // Finality: every node must finalize the blocks followed. If node 0 left them meanwhile (a
   // reorganisation), they are not the ones finalized: ask it where each transaction is now.
@@ -536,7 +535,7 @@ int run(const Options& o) {
   auto followed_now = clients[0].block(height);
   if (!followed_now.ok()) fail(3, followed_now.error().message);
   if (reorganised || (*followed_now)->hash() != followed) {
-    std::printf("node 0 reorganised the blocks followed; reading each transaction's block\n");
+    fmt::print("node 0 reorganised the blocks followed; reading each transaction's block\n");
     auto wait = Timer::now();
     for (std::size_t i = 0; i < txs.size(); ++i)
       while (committed[i] >= 0) {

@@ -16,6 +16,7 @@
 #include "bench_support.h"
 #include "pos/lmdb_storage.h"
 #include "pos/pos.h"
+#include "pos_fmt.h"
 
 namespace pos::bench {
 namespace {
@@ -217,8 +218,7 @@ std::pair<double, double> storage_rates(std::size_t blocks, std::size_t txs) {
   };
   MemoryStorage memory;
   double memory_rate = rate(memory);
-  auto dir =
-      std::filesystem::temp_directory_path() / ("pos-bench-micro-" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("pos-bench-micro-{}", ::getpid());
   std::filesystem::remove_all(dir);
   double lmdb_rate;
   {
@@ -255,13 +255,13 @@ class VotedChain {
     clock_.set(net_.genesis.params.slot_start_ms(slot));
     const SecretKey& leader = *key_of_.at(*chain_->leader(slot));
     auto forged = chain_->forge(leader, slot, no_txs_, clock_.now_ms(), votes);
-    if (!forged.ok()) fail("forge refused: " + forged.error().to_string());
+    if (!forged.ok()) fail(fmt::format("forge refused: {}", forged.error()));
     if ((*forged)->votes().size() != votes.size()) fail("forge left votes out");
     BlockPtr block = decode_block(encode(**forged)).value();
     auto start = Timer::now();
     auto applied = chain_->apply(block);
     double ms = seconds_since(start) * 1e3;
-    if (!applied.ok()) fail("apply refused: " + applied.error().to_string());
+    if (!applied.ok()) fail(fmt::format("apply refused: {}", applied.error()));
     return ms;
   }
 
@@ -289,7 +289,7 @@ class VotedChain {
  private:
   [[noreturn]] void fail(const std::string& why) const {
     pos::apps::fail("pos-bench micro", 1,
-                    "a chain of " + std::to_string(validators_) + " validators: " + why);
+                    fmt::format("a chain of {} validators: {}", validators_, why));
   }
 
   std::size_t validators_;
@@ -324,7 +324,7 @@ VoteCost vote_cost(std::size_t validators, double seconds, std::size_t min_block
 // carrying every vote (so all but the last two are final): the median of three opens.
 double open_seconds(std::size_t blocks) {
   auto dir = std::filesystem::temp_directory_path() /
-             ("pos-bench-open-" + std::to_string(::getpid()) + "-" + std::to_string(blocks));
+             fmt::format("pos-bench-open-{}-{}", ::getpid(), blocks);
   std::filesystem::remove_all(dir);
   Genesis genesis;
   {
@@ -350,15 +350,13 @@ double open_seconds(std::size_t blocks) {
   return median(runs);
 }
 
-void row(const char* what, double value, const char* unit, const std::string& ratio) {
-  std::printf("  %-52s %14.0f %-7s %s\n", what, value, unit, ratio.c_str());
+void row(std::string_view what, double value, const char* unit, const std::string& ratio) {
+  fmt::print("  {:<52} {:14.0f} {:<7} {}\n", what, value, unit, ratio);
   std::fflush(stdout);
 }
 
 std::string times(double r, const char* of) {
-  char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "%.3f x %s", r, of);
-  return buffer;
+  return fmt::format("{:.3f} x {}", r, of);
 }
 
 }  // namespace
@@ -373,8 +371,8 @@ double raw_verify_rate_all_cores() {
 int run_micro(const MicroOptions& o) {
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t sigs = o.quick ? 2'000 : 20'000;
-  std::printf("pos-bench micro: %u cores, blocks of %zu transactions%s\n", cores, o.block_txs,
-              o.quick ? " (quick: figures are rough)" : "");
+  fmt::print("pos-bench micro: {} cores, blocks of {} transactions{}\n", cores, o.block_txs,
+             o.quick ? " (quick: figures are rough)" : "");
   Signed set = make_signatures(sigs);
   std::vector<double> raw1, rawn;
   for (int i = 0; i < 3; ++i) {
@@ -382,7 +380,7 @@ int run_micro(const MicroOptions& o) {
     rawn.push_back(raw_verify_rate(set, cores));
   }
   double one = median(raw1), all = median(rawn);
-  std::printf("\n  %-52s %14s %-7s %s\n", "measure", "rate", "unit", "ratio (same run)");
+  fmt::print("\n  {:<52} {:>14} {:<7} {}\n", "measure", "rate", "unit", "ratio (same run)");
   row("libsodium verify, 1 core (raw1)", one, "sig/s", "1.000 x raw1");
   row("libsodium verify, all cores (rawN)", all, "sig/s", times(all / one, "raw1"));
 
@@ -418,37 +416,31 @@ int run_micro(const MicroOptions& o) {
   row("leader draw, 1,000 stakers of 10^12", 1 / high, "draw/s",
       times(high / low, "the cost at stake 10 (target about 1)"));
   double big = draw_seconds(10'000, 1'000, draws / 4);
-  char us[64];
-  std::snprintf(us, sizeof us, "%.2f us per draw (target < 1,000 us)", big * 1e6);
-  row("leader draw, 10,000 stakers", 1 / big, "draw/s", us);
+  row("leader draw, 10,000 stakers", 1 / big, "draw/s",
+      fmt::format("{:.2f} us per draw (target < 1,000 us)", big * 1e6));
 
   auto [lmdb, memory] = storage_rates(o.quick ? 3 : 20, 1000);
   row("apply in memory, blocks of 1,000 tx", memory, "tx/s", times(memory / one, "raw1"));
   row("apply on LMDB (fsync), blocks of 1,000 tx", lmdb, "tx/s", times(lmdb / memory, "memory"));
 
-  char what[64], ratio[128];
   for (std::size_t n : {4, 32, 128}) {
     VoteCost cost = vote_cost(n, o.quick ? 0.1 : 1.0, o.quick ? 3 : 9);
-    std::snprintf(what, sizeof what, "apply an empty block, %zu validators", n);
-    std::snprintf(ratio, sizeof ratio, "%.3f ms per block", cost.empty_ms);
-    row(what, 1e3 / cost.empty_ms, "block/s", ratio);
+    row(fmt::format("apply an empty block, {} validators", n), 1e3 / cost.empty_ms, "block/s",
+        fmt::format("{:.3f} ms per block", cost.empty_ms));
     double votes = static_cast<double>(n) * 1e3 / cost.votes_ms;
-    std::snprintf(what, sizeof what, "apply a block of %zu votes, %zu validators", n, n);
-    std::snprintf(ratio, sizeof ratio, "%s, %.3f ms per block", times(votes / one, "raw1").c_str(),
-                  cost.votes_ms);
-    row(what, votes, "vote/s", ratio);
+    row(fmt::format("apply a block of {} votes, {} validators", n, n), votes, "vote/s",
+        fmt::format("{}, {:.3f} ms per block", times(votes / one, "raw1"), cost.votes_ms));
   }
   std::size_t short_chain = o.quick ? 200 : 1'000, long_chain = short_chain * 10;
   double open_short = open_seconds(short_chain), open_long = open_seconds(long_chain);
-  std::snprintf(what, sizeof what, "open a data dir at height %zu, 4 validators", short_chain);
-  std::snprintf(ratio, sizeof ratio, "%.1f ms", open_short * 1e3);
-  row(what, static_cast<double>(short_chain) / open_short, "block/s", ratio);
-  std::snprintf(what, sizeof what, "open a data dir at height %zu, 4 validators", long_chain);
-  std::snprintf(
-      ratio, sizeof ratio, "%.1f ms, %s", open_long * 1e3,
-      times(open_long / open_short, "the open at a tenth of it (target about 1)").c_str());
-  row(what, static_cast<double>(long_chain) / open_long, "block/s", ratio);
-  std::printf("\n  p2p (sync rate / apply rate, gossip latency): run pos_bench_p2p.\n");
+  row(fmt::format("open a data dir at height {}, 4 validators", short_chain),
+      static_cast<double>(short_chain) / open_short, "block/s",
+      fmt::format("{:.1f} ms", open_short * 1e3));
+  row(fmt::format("open a data dir at height {}, 4 validators", long_chain),
+      static_cast<double>(long_chain) / open_long, "block/s",
+      fmt::format("{:.1f} ms, {}", open_long * 1e3,
+                  times(open_long / open_short, "the open at a tenth of it (target about 1)")));
+  fmt::print("\n  p2p (sync rate / apply rate, gossip latency): run pos_bench_p2p.\n");
   return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "../common/passphrase.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
+#include "pos_fmt.h"
 
 namespace {
 
@@ -105,8 +106,7 @@ class Runner {
           // A key made for this run: its account starts empty on any network, so a scenario
           // that funds it can run again and expect the same balances.
           auto w = pos::Wallet::generate();
-          std::printf("%s: a new key, address %s\n", it->name.GetString(),
-                      w.public_key().hex().c_str());
+          fmt::print("{}: a new key, address {}\n", it->name.GetString(), w.public_key());
           wallets_.emplace(it->name.GetString(), std::move(w));
           continue;
         }
@@ -122,15 +122,14 @@ class Runner {
     auto info = rpc().info();
     if (!info.ok()) fail(3, info.error().message);
     chain_id_ = info->chain_id;
-    std::printf("against %s: chain %s, height %llu\n", urls_[0].c_str(), chain_id_.c_str(),
-                static_cast<unsigned long long>(info->height));
+    fmt::print("against {}: chain {}, height {}\n", urls_[0], chain_id_, info->height);
   }
 
   void run(const rapidjson::Value& steps) {
     for (rapidjson::SizeType i = 0; i < steps.Size(); ++i) {
       const auto& s = steps[i];
       if (!s.IsObject() || !s.HasMember("do") || !s["do"].IsString())
-        fail(2, "step " + std::to_string(i + 1) + ": needs \"do\"");
+        fail(2, fmt::format("step {}: needs \"do\"", i + 1));
       step(std::to_string(i + 1), s);
     }
   }
@@ -188,34 +187,32 @@ class Runner {
         std::string to = text(s, "to", where);
         tx = kind == "send" ? from.transfer(chain_id_, address(to, where), amount, fee, nonce, now)
                             : from.exchange(chain_id_, address(to, where), amount, fee, nonce, now);
-        label = text(s, "from", where) + (kind == "send" ? " sends " : " (exchange) gives ") + to +
-                " " + std::to_string(amount);
+        label = fmt::format("{} {} {} {}", text(s, "from", where),
+                            kind == "send" ? "sends" : "(exchange) gives", to, amount);
       } else {
         tx = kind == "stake" ? from.stake(chain_id_, amount, fee, nonce, now)
                              : from.unstake(chain_id_, amount, fee, nonce, now);
-        label = text(s, "from", where) + " " + kind + "s " + std::to_string(amount);
+        label = fmt::format("{} {}s {}", text(s, "from", where), kind, amount);
       }
       std::string wait = wait_mode(s, where);
       auto id = rpc().submit(*tx);
       if (!id.ok()) {
         if (id.reason() == pos::Reason::kIoError) fail(3, id.error().message);
-        fail(1, where + ": refused: " + id.error().to_string());
+        fail(1, fmt::format("{}: refused: {}", where, id.error()));
       }
       pending_.push_back(*id);
-      std::printf("%-3s %-34s tx %s", n.c_str(), label.c_str(), id->hex().c_str());
+      fmt::print("{:<3} {:<34} tx {}", n, label, *id);
       if (wait == "included")
-        std::printf("  included at height %llu",
-                    static_cast<unsigned long long>(wait_included(*id, where)));
+        fmt::print("  included at height {}", wait_included(*id, where));
       else if (wait == "final")
-        std::printf("  final at height %llu",
-                    static_cast<unsigned long long>(wait_final(*id, where)));
-      std::printf("\n");
+        fmt::print("  final at height {}", wait_final(*id, where));
+      fmt::print("\n");
     } else if (kind == "wait_included") {
       for (const auto& id : pending_) wait_included(id, where);
-      std::printf("%-3s all %zu transactions included\n", n.c_str(), pending_.size());
+      fmt::print("{:<3} all {} transactions included\n", n, pending_.size());
     } else if (kind == "wait_final") {
       for (const auto& id : pending_) wait_final(id, where);
-      std::printf("%-3s all %zu transactions final\n", n.c_str(), pending_.size());
+      fmt::print("{:<3} all {} transactions final\n", n, pending_.size());
     } else if (kind == "wait_finalized_height") {
       std::uint64_t height = field(s, "height", where);
       wait_for(where, [&] {
@@ -224,29 +221,25 @@ class Runner {
           fail(3, finality.error().message);
         return finality.ok() && finality->finalized.height >= height;
       });
-      std::printf("%-3s finalized height %llu reached\n", n.c_str(),
-                  static_cast<unsigned long long>(height));
+      fmt::print("{:<3} finalized height {} reached\n", n, height);
     } else if (kind == "wait_height") {
       std::uint64_t height = field(s, "height", where);
       wait_for(where, [&] {
         auto info = rpc().info();
         return info.ok() && info->height >= height;
       });
-      std::printf("%-3s height %llu reached\n", n.c_str(), static_cast<unsigned long long>(height));
+      fmt::print("{:<3} height {} reached\n", n, height);
     } else if (kind == "expect") {
       expect(n, s, where);
     } else if (kind == "show") {
-      std::printf("final state:\n");
+      fmt::print("final state:\n");
       for (const auto& [name, w] : wallets_) {
         auto a = rpc().account(w.public_key());
         if (!a.ok()) fail(3, a.error().message);
-        std::printf("  %-11s %s  balance %llu  stake %llu  nonce %llu", name.c_str(),
-                    w.address().substr(0, 16).c_str(), static_cast<unsigned long long>(a->balance),
-                    static_cast<unsigned long long>(a->stake),
-                    static_cast<unsigned long long>(a->nonce));
-        if (a->unbonding > 0)
-          std::printf("  unbonding %llu", static_cast<unsigned long long>(a->unbonding));
-        std::printf("\n");
+        fmt::print("  {:<11} {}  balance {}  stake {}  nonce {}", name, w.address().substr(0, 16),
+                   a->balance, a->stake, a->nonce);
+        if (a->unbonding > 0) fmt::print("  unbonding {}", a->unbonding);
+        fmt::print("\n");
       }
     } else {
       fail(2, where + ": unknown step");
@@ -260,7 +253,7 @@ class Runner {
       if (done()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    fail(1, where + ": not done within " + std::to_string(static_cast<int>(timeout_s_)) + " s");
+    fail(1, fmt::format("{}: not done within {} s", where, static_cast<int>(timeout_s_)));
   }
 
   std::uint64_t wait_included(const pos::Hash& id, const std::string& where) {
@@ -294,17 +287,17 @@ class Runner {
       auto final = watch.poll();
       if (!final.ok()) {
         if (final.reason() == pos::Reason::kIoError) fail(3, final.error().message);
-        fail(1, where + ": " + final.error().to_string());
+        fail(1, fmt::format("{}: {}", where, final.error()));
       }
       if (*final) return *watch.included_height();
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    std::string seconds = std::to_string(static_cast<int>(timeout_s_));
+    int seconds = static_cast<int>(timeout_s_);
     if (!watch.included_height())
-      fail(1, where + " waiting for " + id.hex() + ": not included within " + seconds + " s");
-    fail(1, where + " waiting for " + id.hex() + ": not final after " + seconds +
-                " s: finalized height " + std::to_string(watch.finalized_height()) +
-                ", included at " + std::to_string(*watch.included_height()));
+      fail(1, fmt::format("{} waiting for {}: not included within {} s", where, id, seconds));
+    fail(1, fmt::format("{} waiting for {}: not final after {} s: finalized height {}, "
+                        "included at {}",
+                        where, id, seconds, watch.finalized_height(), *watch.included_height()));
   }
 
   void expect(const std::string& n, const rapidjson::Value& s, const std::string& where) {
@@ -314,7 +307,7 @@ class Runner {
       for (std::size_t i = 0; i < clients_.size(); ++i) which.push_back(i);
     } else {
       std::size_t index = static_cast<std::size_t>(field(s, "node", where, 0));
-      if (index >= clients_.size()) fail(2, where + ": no node " + std::to_string(index));
+      if (index >= clients_.size()) fail(2, fmt::format("{}: no node {}", where, index));
       which.push_back(index);
     }
     std::vector<std::string> differences;
@@ -325,8 +318,8 @@ class Runner {
         auto info = c.info();
         if (!info.ok()) fail(3, info.error().message);
         if (info->height < want)
-          differences.push_back(urls_[i] + ": height " + std::to_string(info->height) +
-                                ", expected at least " + std::to_string(want));
+          differences.push_back(
+              fmt::format("{}: height {}, expected at least {}", urls_[i], info->height, want));
       }
       if (s.HasMember("account")) {
         std::string name = text(s, "account", where);
@@ -339,17 +332,16 @@ class Runner {
           if (!s.HasMember(key)) continue;
           std::uint64_t want = field(s, key, where);
           if (got != want)
-            differences.push_back(urls_[i] + ": " + name + " " + key + " is " +
-                                  std::to_string(got) + ", expected " + std::to_string(want));
+            differences.push_back(
+                fmt::format("{}: {} {} is {}, expected {}", urls_[i], name, key, got, want));
         }
       }
     }
     if (!differences.empty()) {
-      for (const auto& d : differences)
-        std::fprintf(stderr, "pos-interact: %s: %s\n", where.c_str(), d.c_str());
+      for (const auto& d : differences) fmt::print(stderr, "pos-interact: {}: {}\n", where, d);
       std::exit(1);
     }
-    std::printf("%-3s expectation met on %zu node(s)\n", n.c_str(), which.size());
+    fmt::print("{:<3} expectation met on {} node(s)\n", n, which.size());
   }
 
   double timeout_s_;

@@ -48,10 +48,12 @@ constexpr const char* kUsage = R"(usage: pos-node [options]
                         unbonding period (a new node on an old network has one): trust the
                         peers' history instead of a checkpoint (a test or demo network only)
   --log-level LEVEL     error, warn, info (default) or debug
+  --log-format FORMAT   text (default: time, level, component, message, key=value fields) or
+                        json (one JSON object per line), on stderr
   --ports-file FILE     once both listeners are bound, write {"p2p": PORT, "rpc": PORT} to
                         FILE (for scripts that ask for port 0 and need the one chosen)
   --config FILE         a JSON file with the same keys ("p2p", "rpc", "key", "data_dir",
-                        "genesis", "peers", "log_level", "discovery",
+                        "genesis", "peers", "log_level", "log_format", "discovery",
                         "forge_min_peers", "checkpoint", "sync_without_checkpoint");
                         flags win
   --help, --version
@@ -141,7 +143,7 @@ Options parse(int argc, char** argv) {
         std::fputs(kUsage, stdout);
         std::exit(0);
       } else if (a == "--version") {
-        std::printf("pos-node %s\n", pos::kVersion);
+        fmt::print("pos-node {}\n", pos::kVersion);
         std::exit(0);
       } else if (a == "--p2p") {
         config.p2p = value();
@@ -160,6 +162,10 @@ Options parse(int argc, char** argv) {
         auto level = pos::parse_log_level(value());
         if (!level) fail("--log-level must be error, warn, info or debug");
         config.log_level = *level;
+      } else if (a == "--log-format") {
+        auto format = pos::parse_log_format(value());
+        if (!format) fail("--log-format must be text or json");
+        config.log_format = *format;
       } else if (a == "--ports-file") {
         options.ports_file = value();
       } else if (a == "--allow-empty-blocks") {
@@ -221,7 +227,8 @@ int main(int argc, char** argv) {
     if (!std::ofstream(probe)) fail("cannot write the ports file " + options.ports_file->string());
     fs::remove(probe);
   }
-  auto node = pos::Node::start(config, pos::stderr_logger(config.log_level));
+  auto node =
+      pos::Node::start(config, pos::stream_log_sink(stderr, config.log_level, config.log_format));
   if (!node.ok()) fail(node.error().message);
   if (options.ports_file) {
     auto error = write_ports_file(*options.ports_file, (*node)->p2p_port(), (*node)->rpc_port());

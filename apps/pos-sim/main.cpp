@@ -10,6 +10,7 @@
 #include "../common/cli.h"
 #include "pos/crypto.h"
 #include "pos/sim.h"
+#include "pos_fmt.h"
 
 namespace {
 
@@ -55,54 +56,39 @@ std::uint64_t percentile(std::vector<std::uint64_t>& values, double p) {
 }
 
 void print_report(pos::sim::Report& r, std::uint64_t slot_ms, bool trace) {
-  std::printf(
-      "seed %llu: %s, %llu slots, %llu events in %.2f s (%.0f slots a second, %.0fx real "
-      "time)\n",
-      static_cast<unsigned long long>(r.seed), r.ok ? "ok" : "VIOLATION",
-      static_cast<unsigned long long>(r.slots_run), static_cast<unsigned long long>(r.events),
-      r.wall_seconds, static_cast<double>(r.slots_run) / std::max(r.wall_seconds, 1e-9),
+  fmt::print(
+      "seed {}: {}, {} slots, {} events in {:.2f} s ({:.0f} slots a second, {:.0f}x real time)\n",
+      r.seed, r.ok ? "ok" : "VIOLATION", r.slots_run, r.events, r.wall_seconds,
+      static_cast<double>(r.slots_run) / std::max(r.wall_seconds, 1e-9),
       static_cast<double>(r.slots_run * slot_ms) / 1000.0 / std::max(r.wall_seconds, 1e-9));
-  std::string finalized;
-  for (auto h : r.finalized) finalized += (finalized.empty() ? "" : " ") + std::to_string(h);
-  std::printf("  finalized heights: %s\n", finalized.c_str());
-  std::printf("  node 0's tip: %s\n", r.tips.empty() ? "-" : r.tips[0].hex().c_str());
+  fmt::print("  finalized heights: {}\n", fmt::join(r.finalized, " "));
+  fmt::print("  node 0's tip: {}\n", r.tips.empty() ? "-" : r.tips[0].hex());
   std::vector<std::uint64_t> lag = r.finality_lag;
   const std::uint64_t p50 = percentile(lag, 50), p99 = percentile(lag, 99);
-  std::printf(
-      "  finality lag on node 0 (slots from a block's slot to final): p50 %llu, p99 %llu, "
-      "max %llu over %zu blocks\n",
-      static_cast<unsigned long long>(p50), static_cast<unsigned long long>(p99),
-      static_cast<unsigned long long>(lag.empty() ? 0 : lag.back()), lag.size());
-  std::string slashed;
-  for (auto v : r.slashed) slashed += (slashed.empty() ? "" : " ") + std::to_string(v);
-  std::string forged;
-  for (auto n : r.blocks_forged) forged += (forged.empty() ? "" : " ") + std::to_string(n);
-  std::printf("  blocks on node 0's chain by validator: %s\n", forged.c_str());
-  if (r.random_splits > 0)
-    std::printf("  random splits: %llu\n", static_cast<unsigned long long>(r.random_splits));
+  fmt::print(
+      "  finality lag on node 0 (slots from a block's slot to final): p50 {}, p99 {}, max {} "
+      "over {} blocks\n",
+      p50, p99, lag.empty() ? 0 : lag.back(), lag.size());
+  const std::string slashed = fmt::format("{}", fmt::join(r.slashed, " "));
+  fmt::print("  blocks on node 0's chain by validator: {}\n", fmt::join(r.blocks_forged, " "));
+  if (r.random_splits > 0) fmt::print("  random splits: {}\n", r.random_splits);
   if (r.withheld_blocks > 0)
-    std::printf("  blocks a grinding validator withheld: %llu\n",
-                static_cast<unsigned long long>(r.withheld_blocks));
-  if (r.commit_crashes > 0)
-    std::printf("  nodes crashed at a commit: %llu\n",
-                static_cast<unsigned long long>(r.commit_crashes));
+    fmt::print("  blocks a grinding validator withheld: {}\n", r.withheld_blocks);
+  if (r.commit_crashes > 0) fmt::print("  nodes crashed at a commit: {}\n", r.commit_crashes);
   if (r.transactions_submitted > 0)
-    std::printf("  transactions: %llu accepted, %llu in node 0's finalized blocks\n",
-                static_cast<unsigned long long>(r.transactions_submitted),
-                static_cast<unsigned long long>(r.transactions_final));
-  std::printf("  evidence included: %llu; slashed validators: %s\n",
-              static_cast<unsigned long long>(r.evidence_included),
-              slashed.empty() ? "none" : slashed.c_str());
-  std::string offenders;
-  for (auto v : r.offenders) offenders += (offenders.empty() ? "" : " ") + std::to_string(v);
-  std::printf("  signed slashable pairs: %s\n", offenders.empty() ? "none" : offenders.c_str());
+    fmt::print("  transactions: {} accepted, {} in node 0's finalized blocks\n",
+               r.transactions_submitted, r.transactions_final);
+  fmt::print("  evidence included: {}; slashed validators: {}\n", r.evidence_included,
+             slashed.empty() ? "none" : slashed);
+  const std::string offenders = fmt::format("{}", fmt::join(r.offenders, " "));
+  fmt::print("  signed slashable pairs: {}\n", offenders.empty() ? "none" : offenders);
   if (r.finality_conflicted)
-    std::printf("  finalized chains conflicted (more than 1/3 of the stake is Byzantine)%s\n",
-                r.ok ? "; evidence slashed at least 1/3 on every honest chain" : "");
-  if (!r.ok) std::printf("  violation: %s\n", r.violation.c_str());
+    fmt::print("  finalized chains conflicted (more than 1/3 of the stake is Byzantine){}\n",
+               r.ok ? "; evidence slashed at least 1/3 on every honest chain" : "");
+  if (!r.ok) fmt::print("  violation: {}\n", r.violation);
   if (!r.ok || trace) {
-    std::printf("  last events:\n");
-    for (const auto& line : r.trace) std::printf("    %s\n", line.c_str());
+    fmt::print("  last events:\n");
+    for (const auto& line : r.trace) fmt::print("    {}\n", line);
   }
 }
 
@@ -198,7 +184,7 @@ int main(int argc, char** argv) {
     }
   }
   for (const auto& [index, policy] : scenario.policies)
-    if (index >= scenario.validators) fail("--policy: no validator " + std::to_string(index));
+    if (index >= scenario.validators) fail(fmt::format("--policy: no validator {}", index));
 
   if (!pos::init().ok()) fail("libsodium failed to start");
   std::vector<std::uint64_t> failing;
@@ -209,9 +195,7 @@ int main(int argc, char** argv) {
     print_report(report, scenario.slot_ms, trace);
     if (!report.ok) failing.push_back(seed);
   }
-  std::string list;
-  for (auto s : failing) list += " " + std::to_string(s);
-  std::printf("%zu of %llu seeds failed%s\n", failing.size(),
-              static_cast<unsigned long long>(seeds), list.empty() ? "" : (":" + list).c_str());
+  fmt::print("{} of {} seeds failed{}\n", failing.size(), seeds,
+             failing.empty() ? "" : fmt::format(": {}", fmt::join(failing, " ")));
   return failing.empty() ? 0 : 1;
 }

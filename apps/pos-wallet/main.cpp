@@ -15,6 +15,7 @@
 #include "../common/passphrase.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
+#include "pos_fmt.h"
 
 namespace {
 
@@ -54,22 +55,20 @@ enum Exit { kOk = 0, kRefused = 1, kBadArgs = 2, kUnreachable = 3, kBadKey = 4, 
 bool g_json = false;
 
 [[noreturn]] void fail(Exit code, const std::string& message) {
-  if (g_json)
-    std::printf("{\"error\":{\"exit\":%d,\"message\":\"%s\"}}\n", code,
-                [&] {
-                  std::string escaped;
-                  for (char c : message)
-                    escaped += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-                  return escaped;
-                }()
-                    .c_str());
+  if (g_json) {
+    std::string escaped;
+    for (char c : message)
+      escaped += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    fmt::print("{{\"error\":{{\"exit\":{},\"message\":\"{}\"}}}}\n", static_cast<int>(code),
+               escaped);
+  }
   pos::apps::fail("pos-wallet", code, message);
 }
 
 [[noreturn]] void fail_from(const pos::Error& e) {
   if (e.reason == pos::Reason::kIoError && e.message.rfind("node unreachable", 0) == 0)
     fail(kUnreachable, e.message);
-  fail(kRefused, "refused: " + e.to_string());
+  fail(kRefused, fmt::format("refused: {}", e));
 }
 
 struct Args {
@@ -212,18 +211,16 @@ void wait_included(pos::RpcClient& rpc, const pos::Hash& id, double timeout_s) {
     if (!s.ok()) fail_from(s.error());
     if (s->status == "included") {
       if (g_json)
-        std::printf("{\"id\":\"%s\",\"status\":\"included\",\"height\":%llu,\"block\":\"%s\"}\n",
-                    id.hex().c_str(), static_cast<unsigned long long>(*s->height),
-                    s->block->hex().c_str());
+        fmt::print("{{\"id\":\"{}\",\"status\":\"included\",\"height\":{},\"block\":\"{}\"}}\n", id,
+                   *s->height, *s->block);
       else
-        std::printf("included at height %llu in block %s\n",
-                    static_cast<unsigned long long>(*s->height), s->block->hex().c_str());
+        fmt::print("included at height {} in block {}\n", *s->height, *s->block);
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  fail(kTimeout, "transaction " + id.hex() + " not included within " +
-                     std::to_string(static_cast<int>(timeout_s)) + " s");
+  fail(kTimeout,
+       fmt::format("transaction {} not included within {} s", id, static_cast<int>(timeout_s)));
 }
 
 // Until the transaction is final (FinalityWatch): exit 5 with the heights if it is not within
@@ -235,25 +232,24 @@ void wait_final(pos::RpcClient& rpc, const pos::Hash& id, double timeout_s) {
     auto final = watch.poll();
     if (!final.ok()) fail_from(final.error());
     if (*final) {
-      auto height = static_cast<unsigned long long>(*watch.included_height());
+      std::uint64_t height = *watch.included_height();
       if (g_json)
-        std::printf(
-            "{\"id\":\"%s\",\"status\":\"final\",\"height\":%llu,\"block\":\"%s\","
-            "\"finalized_height\":%llu}\n",
-            id.hex().c_str(), height, watch.block().hex().c_str(),
-            static_cast<unsigned long long>(watch.finalized_height()));
+        fmt::print(
+            "{{\"id\":\"{}\",\"status\":\"final\",\"height\":{},\"block\":\"{}\","
+            "\"finalized_height\":{}}}\n",
+            id, height, watch.block(), watch.finalized_height());
       else
-        std::printf("final at height %llu in block %s\n", height, watch.block().hex().c_str());
+        fmt::print("final at height {} in block {}\n", height, watch.block());
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  std::string seconds = std::to_string(static_cast<int>(timeout_s));
+  int seconds = static_cast<int>(timeout_s);
   if (!watch.included_height())
-    fail(kTimeout, "transaction " + id.hex() + " not included within " + seconds + " s");
-  fail(kTimeout, "transaction " + id.hex() + " not final after " + seconds +
-                     " s: finalized height " + std::to_string(watch.finalized_height()) +
-                     ", included at " + std::to_string(*watch.included_height()));
+    fail(kTimeout, fmt::format("transaction {} not included within {} s", id, seconds));
+  fail(kTimeout,
+       fmt::format("transaction {} not final after {} s: finalized height {}, included at {}", id,
+                   seconds, watch.finalized_height(), *watch.included_height()));
 }
 
 void submit_and_report(pos::RpcClient& rpc, const pos::Transaction& tx, const Args& a) {
@@ -261,10 +257,9 @@ void submit_and_report(pos::RpcClient& rpc, const pos::Transaction& tx, const Ar
   if (!id.ok()) fail_from(id.error());
   bool wait = !a.wait_mode.empty();
   if (g_json && !wait)
-    std::printf("{\"id\":\"%s\",\"status\":\"pending\"}\n", id->hex().c_str());
+    fmt::print("{{\"id\":\"{}\",\"status\":\"pending\"}}\n", *id);
   else if (!g_json)
-    std::printf("sent %s (%s)\n", id->hex().c_str(),
-                std::string(pos::tx_type_name(tx.type())).c_str());
+    fmt::print("sent {} ({})\n", *id, pos::tx_type_name(tx.type()));
   if (wait) {
     double timeout = static_cast<double>(a.number("timeout", 60));
     if (a.wait_mode == "final")
@@ -299,14 +294,17 @@ void keygen(const Args& a) {
   }
   if (auto ok = w.save(out, passphrase); !ok.ok()) fail(kBadArgs, ok.error().message);
   if (g_json)
-    std::printf("{\"address\":\"%s\",\"file\":\"%s\"}\n", w.address().c_str(), out.c_str());
+    fmt::print("{{\"address\":\"{}\",\"file\":\"{}\"}}\n", w.address(), out.string());
   else
-    std::printf("new key in %s\naddress %s\n", out.c_str(), w.address().c_str());
+    fmt::print("new key in {}\naddress {}\n", out.string(), w.address());
 }
 
 void show_address(const Args& a) {
   pos::Wallet w = load_key(a);
-  std::printf(g_json ? "{\"address\":\"%s\"}\n" : "%s\n", w.address().c_str());
+  if (g_json)
+    fmt::print("{{\"address\":\"{}\"}}\n", w.address());
+  else
+    fmt::print("{}\n", w.address());
 }
 
 void show_account(const Args& a, pos::RpcClient& rpc) {
@@ -314,15 +312,11 @@ void show_account(const Args& a, pos::RpcClient& rpc) {
   auto account = rpc.account(address_of(a.words[1], "ADDRESS"));
   if (!account.ok()) fail_from(account.error());
   if (g_json)
-    std::printf("{\"address\":\"%s\",\"balance\":%llu,\"stake\":%llu,\"nonce\":%llu}\n",
-                a.words[1].c_str(), static_cast<unsigned long long>(account->balance),
-                static_cast<unsigned long long>(account->stake),
-                static_cast<unsigned long long>(account->nonce));
+    fmt::print("{{\"address\":\"{}\",\"balance\":{},\"stake\":{},\"nonce\":{}}}\n", a.words[1],
+               account->balance, account->stake, account->nonce);
   else
-    std::printf("address %s\nbalance %llu\nstake   %llu\nnonce   %llu\n", a.words[1].c_str(),
-                static_cast<unsigned long long>(account->balance),
-                static_cast<unsigned long long>(account->stake),
-                static_cast<unsigned long long>(account->nonce));
+    fmt::print("address {}\nbalance {}\nstake   {}\nnonce   {}\n", a.words[1], account->balance,
+               account->stake, account->nonce);
 }
 
 // send, stake, unstake, exchange: signed with the key's next nonce (or --nonce) and submitted.
@@ -347,7 +341,7 @@ void sign_offline(const Args& a) {
   if (a.words.size() != 2 || !is_tx_command(a.words[1]))
     fail(kBadArgs, "usage: sign (send|stake|unstake|exchange) ... --nonce N --chain-id ID");
   auto tx = build(a.words[1], a, chain_id_offline(a), a.number("nonce"));
-  std::printf("%s\n", pos::to_json(*tx, true).c_str());
+  fmt::print("{}\n", pos::to_json(*tx, true));
 }
 
 void submit_file(const Args& a, pos::RpcClient& rpc) {
@@ -356,18 +350,20 @@ void submit_file(const Args& a, pos::RpcClient& rpc) {
   auto info = rpc.info();
   if (!info.ok()) fail_from(info.error());
   auto tx = pos::transaction_from_json(read_file(a.words[1]), info->chain_id);
-  if (!tx.ok()) fail(kBadArgs, a.words[1] + ": " + tx.error().to_string());
+  if (!tx.ok()) fail(kBadArgs, fmt::format("{}: {}", a.words[1], tx.error()));
   submit_and_report(rpc, **tx, a);
 }
 
 void verify_file(const Args& a) {
   if (a.words.size() != 2) fail(kBadArgs, "usage: verify FILE (--chain-id ID | --genesis FILE)");
   auto tx = pos::transaction_from_json(read_file(a.words[1]), chain_id_offline(a));
-  if (!tx.ok()) fail(kBadArgs, a.words[1] + ": " + tx.error().to_string());
+  if (!tx.ok()) fail(kBadArgs, fmt::format("{}: {}", a.words[1], tx.error()));
   auto ok = (*tx)->check_signature();
   if (!ok.ok()) fail(kRefused, ok.error().to_string());
-  std::printf(g_json ? "{\"id\":\"%s\",\"valid\":true}\n" : "valid signature; id %s\n",
-              (*tx)->id().hex().c_str());
+  if (g_json)
+    fmt::print("{{\"id\":\"{}\",\"valid\":true}}\n", (*tx)->id());
+  else
+    fmt::print("valid signature; id {}\n", (*tx)->id());
 }
 
 void show_status(const Args& a, pos::RpcClient& rpc) {
@@ -377,13 +373,12 @@ void show_status(const Args& a, pos::RpcClient& rpc) {
   auto s = rpc.transaction_status(*id);
   if (!s.ok()) fail_from(s.error());
   if (g_json)
-    std::printf("{\"id\":\"%s\",\"status\":\"%s\"%s}\n", id->hex().c_str(), s->status.c_str(),
-                s->height ? (",\"height\":" + std::to_string(*s->height)).c_str() : "");
+    fmt::print("{{\"id\":\"{}\",\"status\":\"{}\"{}}}\n", *id, s->status,
+               s->height ? fmt::format(",\"height\":{}", *s->height) : "");
   else if (s->height)
-    std::printf("%s: included at height %llu\n", id->hex().c_str(),
-                static_cast<unsigned long long>(*s->height));
+    fmt::print("{}: included at height {}\n", *id, *s->height);
   else
-    std::printf("%s: %s\n", id->hex().c_str(), s->status.c_str());
+    fmt::print("{}: {}\n", *id, s->status);
 }
 
 }  // namespace

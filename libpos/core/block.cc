@@ -3,6 +3,7 @@
 #include "codec.h"
 #include "encoding.h"
 #include "pos/consensus.h"
+#include "pos_fmt.h"
 
 namespace pos {
 
@@ -106,17 +107,16 @@ Status Block::check_body_signatures() const {
 
 Status Block::check_form() const {
   if (transactions_.size() > kMaxBlockTransactions)
-    return make_error(Reason::kTooManyTransactions, std::to_string(transactions_.size()) +
-                                                        " transactions, the limit is " +
-                                                        std::to_string(kMaxBlockTransactions));
+    return make_error(Reason::kTooManyTransactions,
+                      fmt::format("{} transactions, the limit is {}", transactions_.size(),
+                                  kMaxBlockTransactions));
   if (header_.tx_count != transactions_.size())
-    return make_error(Reason::kBadTxCount, "header says " + std::to_string(header_.tx_count) +
-                                               " transactions, the block has " +
-                                               std::to_string(transactions_.size()));
+    return make_error(Reason::kBadTxCount,
+                      fmt::format("header says {} transactions, the block has {}", header_.tx_count,
+                                  transactions_.size()));
   if (encoded_size_ > kMaxBlockBytes)
-    return make_error(
-        Reason::kBlockTooLarge,
-        std::to_string(encoded_size_) + " bytes, the limit is " + std::to_string(kMaxBlockBytes));
+    return make_error(Reason::kBlockTooLarge,
+                      fmt::format("{} bytes, the limit is {}", encoded_size_, kMaxBlockBytes));
   for (const auto& tx : transactions_)
     if (tx->chain_id() != header_.chain_id)
       return make_error(Reason::kWrongChain, "transaction " + tx->id().hex() + " is for chain \"" +
@@ -124,17 +124,15 @@ Status Block::check_form() const {
   if (transactions_root(transactions_) != header_.tx_root)
     return make_error(Reason::kBadTxRoot, "the tx root does not match the transactions");
   if (header_.vote_count != votes_.size())
-    return make_error(Reason::kMalformed, "header says " + std::to_string(header_.vote_count) +
-                                              " votes, the block has " +
-                                              std::to_string(votes_.size()));
+    return make_error(Reason::kMalformed, fmt::format("header says {} votes, the block has {}",
+                                                      header_.vote_count, votes_.size()));
   if (evidence_.size() > kMaxBlockEvidence)
-    return make_error(Reason::kMalformed, std::to_string(evidence_.size()) +
-                                              " pieces of evidence, the limit is " +
-                                              std::to_string(kMaxBlockEvidence));
+    return make_error(Reason::kMalformed, fmt::format("{} pieces of evidence, the limit is {}",
+                                                      evidence_.size(), kMaxBlockEvidence));
   if (header_.evidence_count != evidence_.size())
-    return make_error(Reason::kMalformed, "header says " + std::to_string(header_.evidence_count) +
-                                              " pieces of evidence, the block has " +
-                                              std::to_string(evidence_.size()));
+    return make_error(Reason::kMalformed,
+                      fmt::format("header says {} pieces of evidence, the block has {}",
+                                  header_.evidence_count, evidence_.size()));
   if (votes_root(votes_) != header_.vote_root)
     return make_error(Reason::kMalformed, "the vote root does not match the votes");
   if (pos::evidence_root(evidence_) != header_.evidence_root)
@@ -322,16 +320,15 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
   if (!txs_value.ok()) return txs_value.error();
   const rapidjson::Value& txs_array = **txs_value;
   if (txs_array.Size() > kMaxBlockTransactions)
-    return make_error(Reason::kTooManyTransactions, std::to_string(txs_array.Size()) +
-                                                        " transactions, the limit is " +
-                                                        std::to_string(kMaxBlockTransactions));
+    return make_error(
+        Reason::kTooManyTransactions,
+        fmt::format("{} transactions, the limit is {}", txs_array.Size(), kMaxBlockTransactions));
   std::vector<TransactionPtr> txs;
   txs.reserve(txs_array.Size());
   for (rapidjson::SizeType i = 0; i < txs_array.Size(); ++i) {
     auto tx = detail::transaction_from_value(txs_array[i], chain_id);
     if (!tx.ok())
-      return make_error(tx.reason(),
-                        "transaction " + std::to_string(i) + ": " + tx.error().message);
+      return make_error(tx.reason(), fmt::format("transaction {}: {}", i, tx.error().message));
     txs.push_back(std::move(*tx));
   }
   auto votes_value = obj->array("votes");
@@ -340,18 +337,18 @@ Result<BlockPtr> block_from_json(std::string_view json, std::string_view chain_i
   for (rapidjson::SizeType i = 0; i < (*votes_value)->Size(); ++i) {
     auto vote = detail::vote_from_value((**votes_value)[i], chain_id);
     if (!vote.ok())
-      return make_error(vote.reason(), "vote " + std::to_string(i) + ": " + vote.error().message);
+      return make_error(vote.reason(), fmt::format("vote {}: {}", i, vote.error().message));
     votes.push_back(std::move(*vote));
   }
   auto evidence_value = obj->array("evidence");
   if (!evidence_value.ok()) return evidence_value.error();
   if ((*evidence_value)->Size() > kMaxBlockEvidence)
-    return obj->field_error("evidence", "more than " + std::to_string(kMaxBlockEvidence));
+    return obj->field_error("evidence", fmt::format("more than {}", kMaxBlockEvidence));
   std::vector<EvidencePtr> evidence;
   for (rapidjson::SizeType i = 0; i < (*evidence_value)->Size(); ++i) {
     auto e = detail::evidence_from_value((**evidence_value)[i]);
     if (!e.ok())
-      return make_error(e.reason(), "evidence " + std::to_string(i) + ": " + e.error().message);
+      return make_error(e.reason(), fmt::format("evidence {}: {}", i, e.error().message));
     evidence.push_back(std::move(*e));
   }
   auto stated_output = obj->optional_fixed_hex<VrfOutput>("vrf_output");

@@ -9,6 +9,7 @@
 #include "pos/state_transition.h"
 #include "pos/vote.h"
 #include "pos/vrf.h"
+#include "pos_fmt.h"
 #include "snapshot_codec.h"
 
 namespace pos {
@@ -119,7 +120,7 @@ Result<std::unique_ptr<Blockchain>> Blockchain::open_unchecked(const Genesis& ge
     auto hash = storage.main_chain_hash(h);
     BlockPtr block = hash ? storage.block(*hash) : nullptr;
     if (!block)
-      throw StorageError("the stored main chain has no block at height " + std::to_string(h));
+      throw StorageError(fmt::format("the stored main chain has no block at height {}", h));
     return block;
   };
   // The finalized block is the stored one: after a reorganisation the tip's chain may finalize
@@ -248,8 +249,10 @@ Blockchain::Replayed Blockchain::load_snapshot(ByteView bytes, const Checkpoint&
   auto stored = storage_.main_chain_hash(at.height);
   BlockPtr block = stored && *stored == at.hash ? storage_.block(at.hash) : nullptr;
   if (!block || block->slot() != at.slot || at.height == 0 || at.height > stored_finalized.height)
-    r.damaged("its block " + at.hash.hex() + " at height " + std::to_string(at.height) +
-              " is not a finalized block of the stored main chain");
+    r.damaged(
+        fmt::format("its block {} at height {} is not a finalized block of the stored "
+                    "main chain",
+                    at.hash, at.height));
   ChainState state;
   state.finality = detail::SnapshotCodec::read_finality(r, at);
   state.stakes = r.stakes();
@@ -377,7 +380,7 @@ Blockchain::EpochDraw Blockchain::epoch_draw(std::uint64_t epoch) const {
   auto main_block = [&](std::uint64_t h) {
     BlockPtr block = block_at(h);
     if (!block)
-      throw StorageError("the stored main chain has no block at height " + std::to_string(h));
+      throw StorageError(fmt::format("the stored main chain has no block at height {}", h));
     return block;
   };
   const Entry& tip = index_.at(tip_);
@@ -538,42 +541,40 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
                                             const ValidatorSchedule& validators) const {
   const BlockHeader& header = block.header();
   if (header.height != parent.header.height + 1)
-    return make_error(Reason::kBadHeight, "height " + std::to_string(header.height) +
-                                              " does not follow the parent's " +
-                                              std::to_string(parent.header.height));
+    return make_error(Reason::kBadHeight, fmt::format("height {} does not follow the parent's {}",
+                                                      header.height, parent.header.height));
   if (header.slot <= parent.header.slot)
-    return make_error(Reason::kSlotNotAfterParent, "slot " + std::to_string(header.slot) +
-                                                       " is not after the parent's " +
-                                                       std::to_string(parent.header.slot));
+    return make_error(
+        Reason::kSlotNotAfterParent,
+        fmt::format("slot {} is not after the parent's {}", header.slot, parent.header.slot));
   std::uint64_t now_slot = params().slot_at(clock_.now_ms());
   if (header.slot > now_slot + 1)
-    return make_error(Reason::kSlotInFuture, "slot " + std::to_string(header.slot) +
-                                                 " is ahead of the local clock's slot " +
-                                                 std::to_string(now_slot));
+    return make_error(
+        Reason::kSlotInFuture,
+        fmt::format("slot {} is ahead of the local clock's slot {}", header.slot, now_slot));
   std::uint64_t start = params().slot_start_ms(header.slot);
   if (header.timestamp_ms < start || header.timestamp_ms >= start + params().slot_ms)
-    return make_error(Reason::kBadTimestamp, "timestamp " + std::to_string(header.timestamp_ms) +
-                                                 " is outside slot " + std::to_string(header.slot));
+    return make_error(Reason::kBadTimestamp, fmt::format("timestamp {} is outside slot {}",
+                                                         header.timestamp_ms, header.slot));
   // Membership and the signature need no nonce: checked first, so that an unsigned header cannot
   // make the node hash its way across a long run of empty epochs.
   std::uint64_t epoch = params().epoch_of(header.slot);
   const ProofOfStake& set = validators.set(epoch);
   if (!set.contains(header.forger))
-    return make_error(Reason::kWrongForger, "forger " + header.forger.hex() +
-                                                " is not a validator of this chain in epoch " +
-                                                std::to_string(epoch));
+    return make_error(Reason::kWrongForger,
+                      fmt::format("forger {} is not a validator of this chain in epoch {}",
+                                  header.forger, epoch));
   if (auto ok = block.check_signature(); !ok.ok()) return ok.error();
   Hash nonce = parent.epochs.nonce_of(epoch);
   auto leader = set.leader(nonce, header.slot);
   if (!leader || *leader != header.forger)
-    return make_error(Reason::kWrongForger, "forger " + header.forger.hex() +
-                                                " is not the leader of slot " +
-                                                std::to_string(header.slot) +
-                                                (leader ? " (" + leader->hex() + " is)" : ""));
+    return make_error(Reason::kWrongForger,
+                      fmt::format("forger {} is not the leader of slot {}{}", header.forger,
+                                  header.slot, leader ? fmt::format(" ({} is)", *leader) : ""));
   auto output = block.verify_vrf(vrf_input(header.chain_id, nonce, header.slot));
   if (!output.ok())
     return make_error(Reason::kBadVrfProof,
-                      "slot " + std::to_string(header.slot) + ": " + output.error().message);
+                      fmt::format("slot {}: {}", header.slot, output.error().message));
   return parent.epochs.child(epoch, *output);
 }
 
@@ -620,15 +621,12 @@ Result<CountedVote> Blockchain::count_vote(const Vote& vote, std::uint64_t block
   const std::uint64_t ht = vote.target_height(), hs = vote.source_height();
   if (ht >= block_height) return refuse("its target is not below the block");
   auto target = on_chain(vote.target_hash(), ht);
-  if (!target)
-    return refuse("its target is not this chain's block at height " + std::to_string(ht));
+  if (!target) return refuse(fmt::format("its target is not this chain's block at height {}", ht));
   auto source = on_chain(vote.source_hash(), hs);
-  if (!source)
-    return refuse("its source is not this chain's block at height " + std::to_string(hs));
+  if (!source) return refuse(fmt::format("its source is not this chain's block at height {}", hs));
   if (block_epoch > params().epoch_of(target->slot) + 1)
-    return refuse("it expired: its target is in epoch " +
-                  std::to_string(params().epoch_of(target->slot)) + ", the block in epoch " +
-                  std::to_string(block_epoch));
+    return refuse(fmt::format("it expired: its target is in epoch {}, the block in epoch {}",
+                              params().epoch_of(target->slot), block_epoch));
   // Not expired, so the target's epoch and the one before are among the block's three sets.
   const std::uint64_t target_epoch = params().epoch_of(target->slot);
   const ProofOfStake& current = validators.set(target_epoch);
@@ -638,7 +636,7 @@ Result<CountedVote> Blockchain::count_vote(const Vote& vote, std::uint64_t block
   if (weight == 0 && previous_weight == 0)
     return refuse("the validator is not in the target's validator sets");
   if (parent.has_vote(vote.validator(), ht) || !in_block.emplace(ht, vote.validator()).second)
-    return refuse("the validator already has a vote for target height " + std::to_string(ht));
+    return refuse(fmt::format("the validator already has a vote for target height {}", ht));
   return CountedVote{
       vote.validator(),      *source, *target, weight, previous_weight, current.total_stake(),
       previous.total_stake()};
@@ -689,8 +687,8 @@ StakeSnapshot Blockchain::finalized_snapshot(const Checkpoint& finalized,
   // Below the node's finalized block, out of the index: a main-chain block, whose stakes are kept.
   auto past = past_stakes_.find(finalized.height);
   if (past == past_stakes_.end() || past->second.first != finalized.hash)
-    throw StorageError("no stakes kept for finalized block " + finalized.hash.hex() +
-                       " at height " + std::to_string(finalized.height));
+    throw StorageError(fmt::format("no stakes kept for finalized block {} at height {}",
+                                   finalized.hash, finalized.height));
   return StakeSnapshot{finalized, past->second.second};
 }
 
@@ -763,13 +761,12 @@ Status Blockchain::check_vote_blocks_unchecked(const Vote& vote) const {
     return refuse("the validator is not in the validator sets of its target's chain");
   const std::uint64_t ht = vote.target_height(), hs = vote.source_height();
   if (target.header.height != ht)
-    return refuse("its target is at height " + std::to_string(target.header.height) + ", not " +
-                  std::to_string(ht));
+    return refuse(fmt::format("its target is at height {}, not {}", target.header.height, ht));
   if (hs >= ht) return {};  // Vote::check's refusal
   auto source = hash_at(target, hs);
   if (source && *source != vote.source_hash())
-    return refuse("its source is not the block at height " + std::to_string(hs) +
-                  " of its target's chain");
+    return refuse(
+        fmt::format("its source is not the block at height {} of its target's chain", hs));
   return {};
 }
 
@@ -779,11 +776,10 @@ Status Blockchain::require_block(const TrustedBlock& block) {
     if (!stored || *stored != block.hash)
       return make_error(
           Reason::kConflictsFinalized,
-          "the stored chain has block " + (stored ? stored->hex() : std::string("(none)")) +
-              " at height " + std::to_string(block.height) + ", not the checkpoint's " +
-              block.hash.hex() +
-              ": it followed another chain. Move the data dir aside (or delete it) and start "
-              "again with the checkpoint to sync the checkpoint's chain");
+          fmt::format("the stored chain has block {} at height {}, not the checkpoint's {}: it "
+                      "followed another chain. Move the data dir aside (or delete it) and start "
+                      "again with the checkpoint to sync the checkpoint's chain",
+                      stored ? stored->hex() : std::string("(none)"), block.height, block.hash));
   }
   required_ = block;
   return {};
@@ -796,15 +792,14 @@ Status Blockchain::check_required(const Block& block, const Entry& parent) const
       block.height() == required_->height ? block.hash() : hash_at(parent, required_->height);
   if (!at || *at == required_->hash) return {};
   return make_error(Reason::kConflictsFinalized,
-                    "the block's chain has " + at->hex() + " at height " +
-                        std::to_string(required_->height) + ", not the checkpoint " +
-                        required_->hash.hex());
+                    fmt::format("the block's chain has {} at height {}, not the checkpoint {}", *at,
+                                required_->height, required_->hash));
 }
 
 Error Blockchain::conflicts_finalized(const std::string& why) const {
   return make_error(Reason::kConflictsFinalized,
-                    "the block's chain lacks the finalized block " + finalized_.hash.hex() +
-                        " at height " + std::to_string(finalized_.height) + ": " + why);
+                    fmt::format("the block's chain lacks the finalized block {} at height {}: {}",
+                                finalized_.hash, finalized_.height, why));
 }
 
 Status Blockchain::check_fork_point(const Hash& parent) const {
@@ -819,8 +814,8 @@ Status Blockchain::check_fork_point(const Hash& parent) const {
     e = &up->second;
   }
   if (e->header.height < finalized_height())
-    return conflicts_finalized("the block's branch forks from height " +
-                               std::to_string(e->header.height));
+    return conflicts_finalized(
+        fmt::format("the block's branch forks from height {}", e->header.height));
   return {};
 }
 
@@ -907,18 +902,16 @@ Result<UndoRecord> Blockchain::connect(const Block& block, const ChainState& cha
     if (ok.ok()) ok = apply_transaction(state_, *txs[i], h.forger, h.height, undo);
     if (!ok.ok()) {
       undo.revert(state_);
-      return make_error(Reason::kBlockTxInvalid, "transaction " + std::to_string(i) + " (" +
-                                                     txs[i]->id().hex() +
-                                                     "): " + ok.error().to_string());
+      return make_error(Reason::kBlockTxInvalid,
+                        fmt::format("transaction {} ({}): {}", i, txs[i]->id(), ok.error()));
     }
   }
   const auto& evidence = block.evidence();
   for (std::size_t i = 0; i < evidence.size(); ++i) {
     if (auto ok = apply_evidence(state_, *evidence[i], undo); !ok.ok()) {
       undo.revert(state_);
-      return make_error(Reason::kBadEvidence, "evidence " + std::to_string(i) + " (" +
-                                                  evidence[i]->id().hex() +
-                                                  "): " + ok.error().to_string());
+      return make_error(Reason::kBadEvidence,
+                        fmt::format("evidence {} ({}): {}", i, evidence[i]->id(), ok.error()));
     }
   }
   if (state_.state_root() != h.state_root) {
@@ -998,14 +991,14 @@ Status Blockchain::check_before_signatures(const Block& block) const {
 Status Blockchain::check_body_limits(const Block& block,
                                      const ValidatorSchedule& validators) const {
   if (block.votes().size() > max_block_votes(validators))
-    return make_error(Reason::kBadVote, std::to_string(block.votes().size()) +
-                                            " votes, the limit is 4 per validator (" +
-                                            std::to_string(max_block_votes(validators)) + ")");
+    return make_error(Reason::kBadVote,
+                      fmt::format("{} votes, the limit is 4 per validator ({})",
+                                  block.votes().size(), max_block_votes(validators)));
   if (auto ok = block.check_form(); !ok.ok()) return ok;
   if (block.transactions().size() > params().max_block_txs)
-    return make_error(Reason::kTooManyTransactions, std::to_string(block.transactions().size()) +
-                                                        " transactions, this chain's limit is " +
-                                                        std::to_string(params().max_block_txs));
+    return make_error(Reason::kTooManyTransactions,
+                      fmt::format("{} transactions, this chain's limit is {}",
+                                  block.transactions().size(), params().max_block_txs));
   return {};
 }
 
@@ -1273,13 +1266,12 @@ Result<BlockPtr> Blockchain::forge(const SecretKey& key, std::uint64_t slot,
                                    std::vector<VotePtr> votes) {
   const BlockHeader parent = tip();
   if (slot <= parent.slot)
-    return make_error(Reason::kSlotNotAfterParent, "slot " + std::to_string(slot) +
-                                                       " is not after the tip's slot " +
-                                                       std::to_string(parent.slot));
+    return make_error(Reason::kSlotNotAfterParent,
+                      fmt::format("slot {} is not after the tip's slot {}", slot, parent.slot));
   auto expected = leader(slot);
   if (!expected || *expected != key.public_key())
     return make_error(Reason::kNotLeader,
-                      "this key is not the leader of slot " + std::to_string(slot));
+                      fmt::format("this key is not the leader of slot {}", slot));
   std::uint64_t start = params().slot_start_ms(slot);
   std::uint64_t timestamp = std::clamp(now_ms, start, start + params().slot_ms - 1);
 

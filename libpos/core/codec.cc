@@ -5,6 +5,7 @@
 #include "byte_reader.h"
 #include "encoding.h"
 #include "pos/consensus.h"
+#include "pos_fmt.h"
 
 namespace pos {
 namespace {
@@ -14,8 +15,8 @@ constexpr std::size_t kMinTransactionBytes = 9 + 2 + 1 + 32 + 32 + 4 * 8 + 64;
 constexpr std::size_t kMinVoteBytes = 11 + 2 + 32 + 8 + 32 + 8 + 32 + 64;
 
 Error malformed(const char* what, const detail::ByteReader& r) {
-  return make_error(Reason::kMalformed, std::string(what) + ": truncated or invalid at byte " +
-                                            std::to_string(r.offset()));
+  return make_error(Reason::kMalformed,
+                    fmt::format("{}: truncated or invalid at byte {}", what, r.offset()));
 }
 
 Result<TransactionPtr> read_transaction(detail::ByteReader& r) {
@@ -24,7 +25,7 @@ Result<TransactionPtr> read_transaction(detail::ByteReader& r) {
   f.chain_id = r.str();
   std::uint8_t type = r.u8();
   if (type < 1 || type > 4)
-    return make_error(Reason::kUnknownType, "unknown transaction type " + std::to_string(type));
+    return make_error(Reason::kUnknownType, fmt::format("unknown transaction type {}", type));
   f.type = static_cast<TxType>(type);
   f.sender = r.fixed<Address>();
   f.receiver = r.fixed<Address>();
@@ -76,9 +77,8 @@ Result<VotePtr> read_vote(detail::ByteReader& r) {
   if (!r.ok()) return malformed("vote", r);
   // No chain has an empty or overlong id: refused here rather than stored.
   if (f.chain_id.empty() || f.chain_id.size() > kMaxChainIdLength)
-    return make_error(Reason::kMalformed, "vote: a chain id of " +
-                                              std::to_string(f.chain_id.size()) + " bytes (1 to " +
-                                              std::to_string(kMaxChainIdLength) + ")");
+    return make_error(Reason::kMalformed, fmt::format("vote: a chain id of {} bytes (1 to {})",
+                                                      f.chain_id.size(), kMaxChainIdLength));
   return Vote::make(std::move(f), signature);
 }
 
@@ -86,7 +86,7 @@ Result<EvidencePtr> read_evidence(detail::ByteReader& r) {
   if (!r.expect("pos/evidence/v1")) return malformed("evidence tag", r);
   std::uint8_t kind = r.u8();
   if (r.ok() && (kind < 1 || kind > 3))
-    return make_error(Reason::kMalformed, "unknown evidence kind " + std::to_string(kind));
+    return make_error(Reason::kMalformed, fmt::format("unknown evidence kind {}", kind));
   auto offender = r.fixed<PublicKey>();
   Bytes items[2];
   Signature sigs[2];
@@ -94,10 +94,9 @@ Result<EvidencePtr> read_evidence(detail::ByteReader& r) {
     std::uint32_t length = r.u32();
     // Checked before reading: a forged length never sizes an allocation.
     if (r.ok() && length > kMaxEvidenceItemBytes)
-      return make_error(Reason::kMalformed, std::string("evidence item ") + (i == 0 ? "a" : "b") +
-                                                " of " + std::to_string(length) +
-                                                " bytes, the limit is " +
-                                                std::to_string(kMaxEvidenceItemBytes));
+      return make_error(Reason::kMalformed,
+                        fmt::format("evidence item {} of {} bytes, the limit is {}",
+                                    i == 0 ? "a" : "b", length, kMaxEvidenceItemBytes));
     ByteView item = r.take(length);
     items[i].assign(item.begin(), item.end());
     sigs[i] = r.fixed<Signature>();
@@ -116,8 +115,7 @@ Status check_chain(std::string_view what, std::string_view stated, std::string_v
 }
 
 Error trailing(const char* what, const detail::ByteReader& r) {
-  return make_error(Reason::kMalformed,
-                    std::to_string(r.remaining()) + " bytes after the " + std::string(what));
+  return make_error(Reason::kMalformed, fmt::format("{} bytes after the {}", r.remaining(), what));
 }
 
 void append(Bytes& out, const Bytes& more) {
@@ -160,35 +158,31 @@ Result<TransactionPtr> decode_transaction(ByteView bytes) {
   auto tx = read_transaction(r);
   if (tx.ok() && r.remaining() != 0)
     return make_error(Reason::kMalformed,
-                      std::to_string(r.remaining()) + " bytes after the transaction");
+                      fmt::format("{} bytes after the transaction", r.remaining()));
   return tx;
 }
 
 Result<BlockPtr> decode_block(ByteView bytes) {
   if (bytes.size() > kMaxBlockBytes)
-    return make_error(
-        Reason::kBlockTooLarge,
-        std::to_string(bytes.size()) + " bytes, the limit is " + std::to_string(kMaxBlockBytes));
+    return make_error(Reason::kBlockTooLarge,
+                      fmt::format("{} bytes, the limit is {}", bytes.size(), kMaxBlockBytes));
   detail::ByteReader r(bytes);
   BlockHeader h;
   if (!read_header(r, h)) return malformed("block tag", r);
   auto signature = r.fixed<Signature>();
   if (!r.ok()) return malformed("block header", r);
   if (h.evidence_count > kMaxBlockEvidence)
-    return make_error(Reason::kMalformed, std::to_string(h.evidence_count) +
-                                              " pieces of evidence, the limit is " +
-                                              std::to_string(kMaxBlockEvidence));
+    return make_error(Reason::kMalformed, fmt::format("{} pieces of evidence, the limit is {}",
+                                                      h.evidence_count, kMaxBlockEvidence));
   if (h.tx_count > kMaxBlockTransactions)
-    return make_error(Reason::kTooManyTransactions, std::to_string(h.tx_count) +
-                                                        " transactions, the limit is " +
-                                                        std::to_string(kMaxBlockTransactions));
+    return make_error(Reason::kTooManyTransactions, fmt::format("{} transactions, the limit is {}",
+                                                                h.tx_count, kMaxBlockTransactions));
   std::vector<TransactionPtr> txs;
   txs.reserve(std::min<std::size_t>(h.tx_count, r.remaining() / kMinTransactionBytes));
   for (std::uint32_t i = 0; i < h.tx_count; ++i) {
     auto tx = read_transaction(r);
     if (!tx.ok())
-      return make_error(tx.reason(),
-                        "transaction " + std::to_string(i) + ": " + tx.error().message);
+      return make_error(tx.reason(), fmt::format("transaction {}: {}", i, tx.error().message));
     txs.push_back(std::move(*tx));
   }
   std::vector<VotePtr> votes;
@@ -197,19 +191,19 @@ Result<BlockPtr> decode_block(ByteView bytes) {
   for (std::uint32_t i = 0; i < h.vote_count; ++i) {
     auto vote = read_vote(r);
     if (!vote.ok())
-      return make_error(vote.reason(), "vote " + std::to_string(i) + ": " + vote.error().message);
+      return make_error(vote.reason(), fmt::format("vote {}: {}", i, vote.error().message));
     votes.push_back(std::move(*vote));
   }
   std::vector<EvidencePtr> evidence;
   for (std::uint32_t i = 0; i < h.evidence_count; ++i) {
     auto e = read_evidence(r);
     if (!e.ok())
-      return make_error(e.reason(), "evidence " + std::to_string(i) + ": " + e.error().message);
+      return make_error(e.reason(), fmt::format("evidence {}: {}", i, e.error().message));
     evidence.push_back(std::move(*e));
   }
   if (r.remaining() != 0)
     return make_error(Reason::kMalformed,
-                      std::to_string(r.remaining()) + " bytes after the block's body");
+                      fmt::format("{} bytes after the block's body", r.remaining()));
   return Block::make(std::move(h), signature, std::move(txs), std::move(votes),
                      std::move(evidence));
 }

@@ -4,6 +4,8 @@
 
 #include <new>
 
+#include "pos_fmt.h"
+
 namespace pos {
 
 static_assert(sizeof(crypto_hash_sha256_state) <= 128);
@@ -35,8 +37,8 @@ Result<Bytes> from_hex(std::string_view hex) {
     int hi = nibble(hex[2 * i]);
     int lo = nibble(hex[2 * i + 1]);
     if (hi < 0 || lo < 0)
-      return make_error(Reason::kMalformed, "not lower-case hex at character " +
-                                                std::to_string(hi < 0 ? 2 * i : 2 * i + 1));
+      return make_error(Reason::kMalformed, fmt::format("not lower-case hex at character {}",
+                                                        hi < 0 ? 2 * i : 2 * i + 1));
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
   return out;

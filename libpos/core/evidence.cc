@@ -4,6 +4,7 @@
 #include "encoding.h"
 #include "json_util.h"
 #include "pos/codec.h"
+#include "pos_fmt.h"
 
 namespace pos {
 
@@ -75,10 +76,9 @@ Status Evidence::check(std::string_view chain_id) const {
   const std::string what = "evidence " + id_.hex() + " (" + std::string(evidence_kind_name(kind_)) +
                            ", offender " + offender_.hex() + "): ";
   if (!known_kind(kind_))
-    return refused(what + "unknown kind " + std::to_string(static_cast<int>(kind_)));
+    return refused(what + fmt::format("unknown kind {}", static_cast<int>(kind_)));
   if (a_.size() > kMaxEvidenceItemBytes || b_.size() > kMaxEvidenceItemBytes)
-    return refused(what + "an item is longer than " + std::to_string(kMaxEvidenceItemBytes) +
-                   " bytes");
+    return refused(what + fmt::format("an item is longer than {} bytes", kMaxEvidenceItemBytes));
   // Another chain's items keep kWrongChain: the sender may be on another network, not lying.
   auto item_error = [&](const char* name, const char* layout, const Error& e) {
     return make_error(e.reason == Reason::kWrongChain ? Reason::kWrongChain : Reason::kBadEvidence,
@@ -93,8 +93,8 @@ Status Evidence::check(std::string_view chain_id) const {
       return refused(what + "the headers have different forgers, " + x->forger.hex() + " and " +
                      y->forger.hex());
     if (x->slot != y->slot)
-      return refused(what + "the headers are for different slots, " + std::to_string(x->slot) +
-                     " and " + std::to_string(y->slot));
+      return refused(
+          what + fmt::format("the headers are for different slots, {} and {}", x->slot, y->slot));
     if (x->forger != offender_)
       return refused(what + "the headers' forger " + x->forger.hex() + " is not the offender");
   } else {
@@ -103,13 +103,12 @@ Status Evidence::check(std::string_view chain_id) const {
     auto y = parse_vote_signing_bytes(b_, chain_id);
     if (!y.ok()) return item_error("b", "a vote", y.error());
     if (kind_ == EvidenceKind::kDoubleVote && x->target_height != y->target_height)
-      return refused(what + "the votes have different target heights, " +
-                     std::to_string(x->target_height) + " and " + std::to_string(y->target_height));
+      return refused(what + fmt::format("the votes have different target heights, {} and {}",
+                                        x->target_height, y->target_height));
     if (kind_ == EvidenceKind::kSurroundVote && !surrounds(*x, *y))
-      return refused(what + "vote a (" + std::to_string(x->source_height) + " -> " +
-                     std::to_string(x->target_height) + ") does not surround vote b (" +
-                     std::to_string(y->source_height) + " -> " + std::to_string(y->target_height) +
-                     ")");
+      return refused(what + fmt::format("vote a ({} -> {}) does not surround vote b ({} -> {})",
+                                        x->source_height, x->target_height, y->source_height,
+                                        y->target_height));
   }
   // A surround pair is ordered by the surrounding; the other kinds by bytes, so that one pair
   // has one layout.
@@ -241,7 +240,7 @@ Result<EvidencePtr> evidence_from_value(const rapidjson::Value& value) {
     // Checked before decoding, as the binary decoder checks the length before reading.
     if (text->size() > 2 * kMaxEvidenceItemBytes)
       return obj->field_error(item_names[i],
-                              "is longer than " + std::to_string(kMaxEvidenceItemBytes) + " bytes");
+                              fmt::format("is longer than {} bytes", kMaxEvidenceItemBytes));
     auto raw = from_hex(*text);
     if (!raw.ok()) return obj->field_error(item_names[i], raw.error().message);
     items[i] = std::move(*raw);

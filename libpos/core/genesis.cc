@@ -7,6 +7,7 @@
 
 #include "file_util.h"
 #include "json_util.h"
+#include "pos_fmt.h"
 
 namespace pos {
 namespace {
@@ -18,16 +19,16 @@ Error bad_genesis(std::string message) {
 Status validate(const Genesis& g) {
   const ChainParams& p = g.params;
   if (p.chain_id.empty() || p.chain_id.size() > kMaxChainIdLength)
-    return bad_genesis("chain_id must be 1 to " + std::to_string(kMaxChainIdLength) + " bytes");
+    return bad_genesis(fmt::format("chain_id must be 1 to {} bytes", kMaxChainIdLength));
   for (char c : p.chain_id)
     if (c < 0x21 || c > 0x7e) return bad_genesis("chain_id must be printable ASCII without spaces");
   if (p.slot_ms == 0) return bad_genesis("slot_ms must be positive");
   if (p.epoch_slots < kMinEpochSlots)
-    return bad_genesis("epoch_slots must be at least " + std::to_string(kMinEpochSlots));
+    return bad_genesis(fmt::format("epoch_slots must be at least {}", kMinEpochSlots));
   if (p.unbonding_epochs < kMinUnbondingEpochs)
-    return bad_genesis("unbonding_epochs must be at least " + std::to_string(kMinUnbondingEpochs));
+    return bad_genesis(fmt::format("unbonding_epochs must be at least {}", kMinUnbondingEpochs));
   if (p.max_block_txs == 0 || p.max_block_txs > kMaxBlockTransactions)
-    return bad_genesis("max_block_txs must be 1 to " + std::to_string(kMaxBlockTransactions));
+    return bad_genesis(fmt::format("max_block_txs must be 1 to {}", kMaxBlockTransactions));
   if (g.allocations.empty()) return bad_genesis("allocations must not be empty");
   std::uint64_t supply = 0;
   std::uint64_t stake = 0;
@@ -61,10 +62,10 @@ Result<Genesis> Genesis::parse(std::string_view json) {
         "\"finality_depth\" was removed in protocol v2: blocks are final when votes finalize "
         "them (docs/consensus.md); delete the field");
   if (obj->has("unbonding_blocks"))
-    return bad_genesis(
-        "\"unbonding_blocks\" was replaced in protocol v2 by \"unbonding_epochs\" (at least " +
-        std::to_string(kMinUnbondingEpochs) +
-        "): an unstaked amount matures that many epochs after it is finalized (docs/consensus.md)");
+    return bad_genesis(fmt::format(
+        "\"unbonding_blocks\" was replaced in protocol v2 by \"unbonding_epochs\" (at least {}): "
+        "an unstaked amount matures that many epochs after it is finalized (docs/consensus.md)",
+        kMinUnbondingEpochs));
   struct {
     const char* name;
     std::uint64_t* out;
@@ -93,7 +94,7 @@ Result<Genesis> Genesis::parse(std::string_view json) {
   auto allocations = obj->array("allocations");
   if (!allocations.ok()) return bad_genesis(allocations.error().message);
   for (rapidjson::SizeType i = 0; i < (*allocations)->Size(); ++i) {
-    auto item = detail::JsonObject::open((**allocations)[i], "allocation " + std::to_string(i));
+    auto item = detail::JsonObject::open((**allocations)[i], fmt::format("allocation {}", i));
     if (!item.ok()) return bad_genesis(item.error().message);
     GenesisAllocation a;
     auto address = item->fixed_hex<Address>("address");

@@ -2,6 +2,8 @@
 
 #include <rapidjson/error/en.h>
 
+#include "pos_fmt.h"
+
 namespace pos::detail {
 
 Status parse_json(std::string_view text, rapidjson::Document& doc) {
@@ -10,9 +12,9 @@ Status parse_json(std::string_view text, rapidjson::Document& doc) {
   // (undefined behaviour that UBSan reports) for some inputs.
   doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError())
-    return make_error(Reason::kMalformed, std::string("invalid JSON at offset ") +
-                                              std::to_string(doc.GetErrorOffset()) + ": " +
-                                              rapidjson::GetParseError_En(doc.GetParseError()));
+    return make_error(Reason::kMalformed,
+                      fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),
+                                  rapidjson::GetParseError_En(doc.GetParseError())));
   return {};
 }
 

@@ -1,6 +1,7 @@
 #include "pos/keys.h"
 
 #include "file_util.h"
+#include "pos_fmt.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -9,7 +10,6 @@
 #include <unistd.h>
 #include <array>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 namespace pos {
@@ -129,8 +129,8 @@ Result<SecretKey> parse_private_key_pem(std::string_view pem) {
     return key;
   }
   if (contains(d, kEd25519Oid) && !contains(d, kRsaOid) && !contains(d, kEcOid))
-    return bad_key("Ed25519 PKCS#8 key of wrong length (" + std::to_string(d.size()) +
-                   " bytes of DER, expected 48)");
+    return bad_key(
+        fmt::format("Ed25519 PKCS#8 key of wrong length ({} bytes of DER, expected 48)", d.size()));
   return bad_key("not an Ed25519 private key: " + describe_algorithm(d));
 }
 
@@ -142,8 +142,8 @@ Result<PublicKey> parse_public_key_pem(std::string_view pem) {
       std::equal(kSpkiPrefix.begin(), kSpkiPrefix.end(), d.begin()))
     return PublicKey::from_bytes(ByteView(d.data() + kSpkiPrefix.size(), 32));
   if (contains(d, kEd25519Oid) && !contains(d, kRsaOid) && !contains(d, kEcOid))
-    return bad_key("Ed25519 public key of wrong length (" + std::to_string(d.size()) +
-                   " bytes of DER, expected 44)");
+    return bad_key(
+        fmt::format("Ed25519 public key of wrong length ({} bytes of DER, expected 44)", d.size()));
   return bad_key("not an Ed25519 public key: " + describe_algorithm(d));
 }
 
@@ -279,10 +279,10 @@ Status check_private_key_mode(const std::filesystem::path& path) {
   if (::stat(path.c_str(), &st) != 0)
     return make_error(Reason::kIoError, path.string() + ": " + std::strerror(errno));
   if ((st.st_mode & 077) == 0) return {};
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-  return bad_key(path.string() + " can be read by group or others (mode " + mode +
-                 "): a private key must be its owner's alone; run chmod 600 " + path.string());
+  return bad_key(fmt::format(
+      "{} can be read by group or others (mode {:04o}): a private key must be its owner's alone; "
+      "run chmod 600 {}",
+      path.string(), st.st_mode & 07777, path.string()));
 }
 
 Result<PublicKey> load_public_key(const std::filesystem::path& path) {

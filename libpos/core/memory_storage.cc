@@ -2,6 +2,7 @@
 
 #include "pos/clock.h"
 #include "pos/storage.h"
+#include "pos_fmt.h"
 
 namespace pos {
 
@@ -75,7 +76,7 @@ std::vector<BlockPtr> Storage::main_chain_blocks(std::uint64_t from, std::size_t
     auto hash = main_chain_hash(h);
     if (!hash) break;
     BlockPtr block = this->block(*hash);
-    if (!block) throw StorageError("main chain height " + std::to_string(h) + " has no block");
+    if (!block) throw StorageError(fmt::format("main chain height {} has no block", h));
     if (!out.empty() && bytes + block->encoded_size() > max_bytes) break;
     bytes += block->encoded_size();
     out.push_back(std::move(block));

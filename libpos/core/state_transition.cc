@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "pos_fmt.h"
+
 namespace pos {
 namespace {
 
@@ -15,7 +17,7 @@ bool checked_add(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
 Error insufficient(const char* what, std::uint64_t have, std::uint64_t need) {
   return make_error(
       std::string(what) == "stake" ? Reason::kInsufficientStake : Reason::kInsufficientFunds,
-      std::string(what) + " " + std::to_string(have) + " does not cover " + std::to_string(need));
+      fmt::format("{} {} does not cover {}", what, have, need));
 }
 
 void put(AccountModel& state, UndoLog& undo, const Address& address, const Account& account) {
@@ -46,13 +48,13 @@ Status apply_transaction(AccountModel& state, const Transaction& tx, const Publi
                          std::uint64_t height, UndoLog& undo) {
   Account sender = state.get(tx.sender());
   if (tx.nonce() < sender.nonce)
-    return make_error(Reason::kStaleNonce, "nonce " + std::to_string(tx.nonce()) +
-                                               " already used; the sender's next nonce is " +
-                                               std::to_string(sender.nonce));
+    return make_error(Reason::kStaleNonce,
+                      fmt::format("nonce {} already used; the sender's next nonce is {}",
+                                  tx.nonce(), sender.nonce));
   if (tx.nonce() > sender.nonce)
-    return make_error(Reason::kNonceGap, "nonce " + std::to_string(tx.nonce()) +
-                                             " is ahead of the sender's next nonce " +
-                                             std::to_string(sender.nonce));
+    return make_error(
+        Reason::kNonceGap,
+        fmt::format("nonce {} is ahead of the sender's next nonce {}", tx.nonce(), sender.nonce));
   if (tx.type() == TxType::kStake && sender.slashed)
     return make_error(Reason::kSlashed, "the sender was slashed and can never stake again");
   std::uint64_t cost = 0;

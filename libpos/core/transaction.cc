@@ -3,6 +3,7 @@
 #include "codec.h"
 #include "encoding.h"
 #include "pos/consensus.h"
+#include "pos_fmt.h"
 
 namespace pos {
 
@@ -72,10 +73,10 @@ Status Transaction::check_signature() const {
 Status Transaction::check_form(const Address& exchange_authority) const {
   if (tx_type_name(type()) == "UNKNOWN")
     return make_error(Reason::kUnknownType,
-                      "unknown transaction type " + std::to_string(static_cast<int>(type())));
+                      fmt::format("unknown transaction type {}", static_cast<int>(type())));
   if (chain_id().size() > kMaxChainIdLength)
     return make_error(Reason::kWrongChain,
-                      "chain id longer than " + std::to_string(kMaxChainIdLength) + " bytes");
+                      fmt::format("chain id longer than {} bytes", kMaxChainIdLength));
   if (amount() == 0) return make_error(Reason::kZeroAmount, "the amount must be positive");
   if ((type() == TxType::kStake || type() == TxType::kUnstake) && receiver() != sender())
     return make_error(Reason::kBadReceiver,
@@ -191,9 +192,9 @@ Result<std::vector<Result<TransactionPtr>>> transactions_from_json_array(std::st
   if (!doc.IsArray())
     return make_error(Reason::kMalformed, "expected a JSON array of transactions");
   if (doc.Size() > max_items)
-    return make_error(Reason::kPayloadTooLarge, std::to_string(doc.Size()) +
-                                                    " transactions, the limit per request is " +
-                                                    std::to_string(max_items));
+    return make_error(
+        Reason::kPayloadTooLarge,
+        fmt::format("{} transactions, the limit per request is {}", doc.Size(), max_items));
   std::vector<Result<TransactionPtr>> out;
   out.reserve(doc.Size());
   for (const auto& item : doc.GetArray())

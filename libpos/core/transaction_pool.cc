@@ -5,6 +5,8 @@
 #include <queue>
 #include <unordered_set>
 
+#include "pos_fmt.h"
+
 namespace pos {
 
 TransactionPool::TransactionPool(ChainParams params, PoolLimits limits)
@@ -47,14 +49,13 @@ Status TransactionPool::check_against_state(const Transaction& tx,
   if (tx.type() == TxType::kStake && account.slashed)
     return make_error(Reason::kSlashed, "the sender was slashed and can never stake again");
   if (tx.nonce() < account.nonce)
-    return make_error(Reason::kStaleNonce, "nonce " + std::to_string(tx.nonce()) +
-                                               " already used; the sender's next nonce is " +
-                                               std::to_string(account.nonce));
+    return make_error(Reason::kStaleNonce,
+                      fmt::format("nonce {} already used; the sender's next nonce is {}",
+                                  tx.nonce(), account.nonce));
   if (tx.nonce() - account.nonce > limits_.max_nonce_gap)
-    return make_error(Reason::kNonceGap, "nonce " + std::to_string(tx.nonce()) + " is more than " +
-                                             std::to_string(limits_.max_nonce_gap) +
-                                             " ahead of the next nonce " +
-                                             std::to_string(account.nonce));
+    return make_error(Reason::kNonceGap,
+                      fmt::format("nonce {} is more than {} ahead of the next nonce {}", tx.nonce(),
+                                  limits_.max_nonce_gap, account.nonce));
   // What the sender's pending transactions before tx, and tx itself, need and add; saturating,
   // since a sum past 2^64-1 cannot be covered anyway.
   std::uint64_t balance_needed = 0;
@@ -80,14 +81,14 @@ Status TransactionPool::check_against_state(const Transaction& tx,
   add_sat(stake_available, stake_added);
   if (stake_needed > stake_available)
     return make_error(Reason::kInsufficientStake,
-                      "stake " + std::to_string(stake_available) +
-                          " (with pending transactions) does not cover " +
-                          std::to_string(stake_needed) + " to unstake");
+                      fmt::format("stake {} (with pending transactions) does not cover {} "
+                                  "to unstake",
+                                  stake_available, stake_needed));
   if (balance_needed > account.balance)
     return make_error(Reason::kInsufficientFunds,
-                      "balance " + std::to_string(account.balance) + " does not cover " +
-                          std::to_string(balance_needed) +
-                          " (this transaction and the sender's pending ones)");
+                      fmt::format("balance {} does not cover {} (this transaction and "
+                                  "the sender's pending ones)",
+                                  account.balance, balance_needed));
   return {};
 }
 
@@ -99,9 +100,8 @@ Status TransactionPool::screen(const Transaction& tx, const AccountModel& state)
                                                "\", this chain is \"" + params_.chain_id + "\"");
   if (auto ok = tx.check_form(params_.exchange_authority); !ok.ok()) return ok;
   if (tx.fee() < limits_.min_fee)
-    return make_error(Reason::kFeeTooLow, "fee " + std::to_string(tx.fee()) +
-                                              " is below the minimum " +
-                                              std::to_string(limits_.min_fee));
+    return make_error(Reason::kFeeTooLow,
+                      fmt::format("fee {} is below the minimum {}", tx.fee(), limits_.min_fee));
   if (auto ok = check_against_state(tx, state); !ok.ok()) return ok;
   auto sender = by_sender_.find(tx.sender());
   if (sender == by_sender_.end()) return {};
@@ -109,13 +109,13 @@ Status TransactionPool::screen(const Transaction& tx, const AccountModel& state)
     const Transaction& pending = *by_id_.at(same->second).tx;
     if (tx.fee() <= pending.fee())
       return make_error(Reason::kReplacementUnderpriced,
-                        "a transaction with nonce " + std::to_string(tx.nonce()) +
-                            " is pending with fee " + std::to_string(pending.fee()) +
-                            "; a replacement needs a higher fee");
+                        fmt::format("a transaction with nonce {} is pending with fee {}; "
+                                    "a replacement needs a higher fee",
+                                    tx.nonce(), pending.fee()));
   } else if (sender->second.size() >= limits_.max_per_sender) {
-    return make_error(Reason::kSenderLimit, "the sender already has " +
-                                                std::to_string(sender->second.size()) +
-                                                " pending transactions");
+    return make_error(
+        Reason::kSenderLimit,
+        fmt::format("the sender already has {} pending transactions", sender->second.size()));
   }
   return {};
 }
@@ -147,8 +147,9 @@ Status TransactionPool::make_room(const Transaction& tx) {
   while (by_id_.size() + 1 > limits_.max_count || bytes_ + tx.encoded_size() > limits_.max_bytes) {
     auto cheapest = by_fee_.begin();
     if (cheapest == by_fee_.end() || cheapest->fee >= tx.fee())
-      return make_error(Reason::kPoolFull, "the pool is full and fee " + std::to_string(tx.fee()) +
-                                               " does not beat its lowest fee");
+      return make_error(
+          Reason::kPoolFull,
+          fmt::format("the pool is full and fee {} does not beat its lowest fee", tx.fee()));
     const Transaction& victim = *by_id_.at(cheapest->id).tx;
     if (victim.sender() == tx.sender())
       return make_error(Reason::kPoolFull,

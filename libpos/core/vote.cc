@@ -4,6 +4,7 @@
 #include "encoding.h"
 #include "json_util.h"
 #include "pos/consensus.h"
+#include "pos_fmt.h"
 
 namespace pos {
 
@@ -57,14 +58,13 @@ Status Vote::check() const {
 
 Status Vote::check_form() const {
   if (chain_id().empty() || chain_id().size() > kMaxChainIdLength)
-    return make_error(Reason::kWrongChain, "vote " + id_.hex() + ": a chain id of " +
-                                               std::to_string(chain_id().size()) + " bytes (1 to " +
-                                               std::to_string(kMaxChainIdLength) + ")");
+    return make_error(Reason::kWrongChain, fmt::format("vote {}: a chain id of {} bytes (1 to {})",
+                                                       id_, chain_id().size(), kMaxChainIdLength));
   // A link must go up: an honest validator never signs one that does not.
   if (source_height() >= target_height())
     return make_error(Reason::kBadVote,
-                      "vote " + id_.hex() + ": source height " + std::to_string(source_height()) +
-                          " is not below target height " + std::to_string(target_height()));
+                      fmt::format("vote {}: source height {} is not below target height {}", id_,
+                                  source_height(), target_height()));
   return {};
 }
 

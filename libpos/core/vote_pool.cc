@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "pos_fmt.h"
+
 namespace pos {
 
 namespace {
@@ -20,9 +22,9 @@ Status VotePool::add(const VotePtr& vote) {
   const std::uint64_t target = vote->target_height();
   if (auto at = at_target(mine, target); at != mine.end() && at->target == target)
     return make_error(Reason::kDuplicate,
-                      "the validator already has another vote here for "
-                      "target height " +
-                          std::to_string(target));
+                      fmt::format("the validator already has another vote here for "
+                                  "target height {}",
+                                  target));
   if (mine.size() >= limits_.max_per_validator) {
     if (mine.empty() || target < mine.front().target) {
       if (mine.empty()) by_validator_.erase(vote->validator());  // a quota of none

@@ -2,6 +2,7 @@
 
 #include "codec.h"
 #include "json_util.h"
+#include "pos_fmt.h"
 
 namespace pos {
 namespace {
@@ -192,9 +193,8 @@ Result<ValidatorSetInfo> validator_set_from_json(std::string_view json,
                    take(o->u64("total_stake"), set.total_stake)})
     if (!s.ok()) return s.error();
   if (expected_epoch && set.epoch != *expected_epoch)
-    return make_error(Reason::kMalformed, "the node answered for epoch " +
-                                              std::to_string(set.epoch) + ", not " +
-                                              std::to_string(*expected_epoch));
+    return make_error(Reason::kMalformed, fmt::format("the node answered for epoch {}, not {}",
+                                                      set.epoch, *expected_epoch));
   auto list = o->array("validators");
   if (!list.ok()) return list.error();
   std::uint64_t sum = 0;
@@ -213,9 +213,8 @@ Result<ValidatorSetInfo> validator_set_from_json(std::string_view json,
     set.validators.push_back(entry);
   }
   if (sum != set.total_stake)
-    return o->field_error("total_stake", "is " + std::to_string(set.total_stake) +
-                                             ", the validators' stakes sum to " +
-                                             std::to_string(sum));
+    return o->field_error("total_stake", fmt::format("is {}, the validators' stakes sum to {}",
+                                                     set.total_stake, sum));
   return set;
 }
 

@@ -1,4 +1,5 @@
 #include "pos/consensus_engine.h"
+#include "pos_fmt.h"
 
 #include <algorithm>
 
@@ -35,7 +36,7 @@ constexpr std::uint64_t kMaxTargetSlotsAhead = 60;
 }  // namespace
 
 ConsensusEngine::ConsensusEngine(Blockchain& chain, TransactionPool& pool, const Clock& clock,
-                                 std::function<void(const std::string&)> log)
+                                 Logger log)
     : chain_(chain),
       pool_(pool),
       clock_(clock),
@@ -53,10 +54,6 @@ void ConsensusEngine::record_chain_votes() {
   for (std::uint64_t h = height > span ? height - span : 1; h <= height; ++h)
     if (BlockPtr block = chain_.block_at(h))
       for (const auto& vote : block->votes()) record_vote(vote);
-}
-
-void ConsensusEngine::log(const std::string& line) const {
-  if (log_) log_(line);
 }
 
 std::uint64_t ConsensusEngine::clock_slot() const {
@@ -117,13 +114,12 @@ Result<BlockPtr> ConsensusEngine::forge(const SecretKey& key, std::uint64_t slot
   if (!applied.ok()) return applied.error();
   ++counters_.blocks_forged;
   maybe_vote();
-  log("forged block " + std::to_string((*block)->height()) + " " + (*block)->hash().hex() +
-      " in slot " + std::to_string(slot) + " with " +
-      std::to_string((*block)->transactions().size()) + " transactions and " +
-      std::to_string((*block)->votes().size()) + " votes" +
-      ((*block)->evidence().empty()
-           ? std::string()
-           : " and " + std::to_string((*block)->evidence().size()) + " evidence"));
+  log_.info("forged a block", {{"height", (*block)->height()},
+                               {"hash", (*block)->hash()},
+                               {"slot", slot},
+                               {"transactions", (*block)->transactions().size()},
+                               {"votes", (*block)->votes().size()},
+                               {"evidence", (*block)->evidence().size()}});
   return block;
 }
 
@@ -143,8 +139,9 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   if (from != 0) ++counters_.blocks_received;
   if (result->kind == ApplyResult::Kind::kReorganized) {
     ++counters_.reorganisations;
-    log("reorganised to height " + std::to_string(chain_.height()) + " (" +
-        std::to_string(result->disconnected.size()) + " blocks undone)");
+    log_.info("reorganised", {{"height", chain_.height()},
+                              {"hash", chain_.tip_hash()},
+                              {"undone", result->disconnected.size()}});
   }
   forget_finalized_votes();
   changed();
@@ -174,6 +171,11 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
   if (result.ok()) {
     if (extra) ++extra_headers_[from];
     note_peer_block(*result);
+    log_.debug("took a peer's block", {{"height", block->height()},
+                                       {"hash", block->hash()},
+                                       {"slot", block->slot()},
+                                       {"transactions", block->transactions().size()},
+                                       {"peer", from}});
     // A sync batch's blocks are not voted one by one: the tick votes for where the batch ends.
     if (source == BlockSource::kGossip) maybe_vote();
     return {};
@@ -181,10 +183,9 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
   if (result.reason() == Reason::kConflictsFinalized) note_conflicting(*block);
   if (result.reason() == Reason::kUnknownParent && conflicting_.contains(block->parent())) {
     note_conflicting(*block);
-    return make_error(Reason::kConflictsFinalized, "block " + block->hash().hex() + " builds on " +
-                                                       block->parent().hex() +
-                                                       ", whose chain lacks the finalized block " +
-                                                       chain_.finalized().hash.hex());
+    return make_error(Reason::kConflictsFinalized,
+                      fmt::format("block {} builds on {}, whose chain lacks the finalized block {}",
+                                  block->hash(), block->parent(), chain_.finalized().hash));
   }
   if (source == BlockSource::kGossip && result.reason() == Reason::kSlotInFuture &&
       chain_.params().slot_start_ms(block->slot()) <= clock_.now_ms() + kMaxClockSkewMs) {
@@ -198,9 +199,9 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
 
 Status ConsensusEngine::count_extra_header(PeerId from, BlockSource source, const Block& block) {
   auto refuse = [&](const std::string& why) {
-    return make_error(Reason::kEquivocation, "forger " + block.forger().hex() +
-                                                 " signed more than two blocks for slot " +
-                                                 std::to_string(block.slot()) + why);
+    return make_error(Reason::kEquivocation,
+                      fmt::format("forger {} signed more than two blocks for slot {}{}",
+                                  block.forger(), block.slot(), why));
   };
   if (source == BlockSource::kGossip) return refuse("");
   std::uint64_t epoch = chain_.params().epoch_of(clock_slot());
@@ -209,8 +210,9 @@ Status ConsensusEngine::count_extra_header(PeerId from, BlockSource source, cons
     extra_headers_epoch_ = epoch;
   }
   if (extra_headers_[from] >= kMaxExtraHeadersPerPeer)
-    return refuse("; this peer's sync batches brought " + std::to_string(kMaxExtraHeadersPerPeer) +
-                  " such blocks this epoch already");
+    return refuse(
+        fmt::format("; this peer's sync batches brought {} such blocks this epoch already",
+                    kMaxExtraHeadersPerPeer));
   return {};
 }
 
@@ -221,9 +223,10 @@ void ConsensusEngine::hold_back(const BlockPtr& block) {
   held_.emplace(block->slot(), block);
   std::uint64_t now_slot = clock_slot();
   held_log_.emplace_back(clock_.now_ms(), block->slot() > now_slot ? block->slot() - now_slot : 0);
-  log("holding back block " + block->hash().hex() + " of slot " + std::to_string(block->slot()) +
-      ": ahead of this node's clock (slot " + std::to_string(now_slot) +
-      "); if this repeats, check the system clock");
+  log_.warn(
+      "holding back a block from a slot ahead of this node's clock: if this repeats, the "
+      "system clock is probably late; check NTP",
+      {{"hash", block->hash()}, {"slot", block->slot()}, {"clock_slot", now_slot}});
   changed();
 }
 
@@ -247,9 +250,11 @@ void ConsensusEngine::stop_forging() {
 
 void ConsensusEngine::trust_checkpoint(const TrustedBlock& checkpoint) {
   if (checkpoint.height <= chain_.finalized_height()) {
-    log("the checkpoint " + std::to_string(checkpoint.height) +
-        " is not above this node's finalized block " + std::to_string(chain_.finalized_height()) +
-        ": it does not count as a recent block from the network");
+    log_.warn(
+        "the checkpoint is not above this node's finalized block: it does not count as a "
+        "recent block from the network",
+        {{"checkpoint_height", checkpoint.height},
+         {"finalized_height", chain_.finalized_height()}});
     return;
   }
   peer_block_slot_ = clock_slot();
@@ -281,8 +286,8 @@ void ConsensusEngine::update_refusal() {
   if (refusing_) {
     if (older_than_period(chain_.finalized().slot)) return;
     refusing_ = false;
-    log("taking peers' blocks again: this node's own votes finalized block " +
-        std::to_string(chain_.finalized_height()));
+    log_.info("taking peers' blocks again: this node's own votes finalized a block",
+              {{"finalized_height", chain_.finalized_height()}});
     return;
   }
   if (!out_of_date()) return;
@@ -290,15 +295,16 @@ void ConsensusEngine::update_refusal() {
   held_.clear();
   const ChainParams& params = chain_.params();
   const Checkpoint& finalized = chain_.finalized();
-  log("refusing peers' blocks: this node's finalized block " + std::to_string(finalized.height) +
-      " (slot " + std::to_string(finalized.slot) +
-      ") is older than the weak-subjectivity period (" +
-      std::to_string(params.weak_subjectivity_slots()) +
-      " slots) and no peer's block came within it, so keys that have unbonded since could show "
+  log_.error(
+      "refusing peers' blocks: this node's finalized block is older than the weak-subjectivity "
+      "period and no peer's block came within it, so keys that have unbonded since could show "
       "it a false history. Read a recent finalized block from a node you trust (GET /finality: "
       "finalized.height and finalized.hash) and restart with --checkpoint HEIGHT:HASH, or restart "
       "with --sync-without-checkpoint to trust the peers it has (docs/consensus.md, \"Weak "
-      "subjectivity and checkpoints\")");
+      "subjectivity and checkpoints\")",
+      {{"finalized_height", finalized.height},
+       {"finalized_slot", finalized.slot},
+       {"period_slots", params.weak_subjectivity_slots()}});
 }
 
 void ConsensusEngine::note_peer_block(const ApplyResult& result) {
@@ -336,17 +342,23 @@ void ConsensusEngine::maybe_forge() {
   auto leader = chain_.leader(slot);
   if (!leader || *leader != forger_->public_key()) return;
   std::size_t ready = transport_ ? transport_->ready_peers() : 0;
-  if (ready < forging_.min_peers) return;
+  if (ready < forging_.min_peers) {
+    log_.warn("missed a slot this node leads: too few peers (--forge-min-peers)",
+              {{"slot", slot}, {"peers", ready}, {"min_peers", forging_.min_peers}});
+    return;
+  }
   if (forging_.before_sign) {
     auto ok = forging_.before_sign(slot);
     if (!ok.ok()) {
-      log("not forging slot " + std::to_string(slot) + ": " + ok.error().to_string());
+      log_.error("missed a slot this node leads: the signing record refused it",
+                 {{"slot", slot}, {"reason", ok.reason()}, {"error", ok.error().message}});
       return;
     }
   }
   auto block = forge(*forger_, slot);
   if (!block.ok())
-    log("forging slot " + std::to_string(slot) + " failed: " + block.error().to_string());
+    log_.error("missed a slot this node leads: forging failed",
+               {{"slot", slot}, {"reason", block.reason()}, {"error", block.error().message}});
 }
 
 // The honest voting rule (docs/consensus.md): the head as target, the highest block its chain
@@ -366,7 +378,8 @@ void ConsensusEngine::maybe_vote() {
   if (forging_.before_vote) {
     auto ok = forging_.before_vote(source.height, head.height);
     if (!ok.ok()) {
-      log("not voting for block " + std::to_string(head.height) + ": " + ok.error().to_string());
+      log_.warn("not voting: the signing record refused the vote",
+                {{"height", head.height}, {"reason", ok.reason()}, {"error", ok.error().message}});
       return;
     }
   }
@@ -377,6 +390,9 @@ void ConsensusEngine::maybe_vote() {
   (void)hold_vote(vote);
   chain_.note_vote(*vote);
   ++counters_.votes_cast;
+  log_.debug("voted", {{"source_height", source.height},
+                       {"target_height", head.height},
+                       {"target", chain_.tip_hash()}});
   if (transport_) transport_->broadcast_votes({vote}, 0);
 }
 
@@ -413,13 +429,15 @@ void ConsensusEngine::follow_votes() {
   auto result = chain_.follow_votes();
   if (!result.ok()) {
     if (result.reason() != Reason::kAlreadyKnown)
-      log("following the votes failed: " + result.error().to_string());
+      log_.error("following the votes failed",
+                 {{"reason", result.reason()}, {"error", result.error().message}});
     return;
   }
   pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
   ++counters_.reorganisations;
-  log("reorganised to height " + std::to_string(chain_.height()) + " after votes (" +
-      std::to_string(result->disconnected.size()) + " blocks undone)");
+  log_.info("reorganised after votes", {{"height", chain_.height()},
+                                        {"hash", chain_.tip_hash()},
+                                        {"undone", result->disconnected.size()}});
   forget_finalized_votes();
   maybe_vote();
 }
@@ -471,9 +489,9 @@ Result<bool> ConsensusEngine::screen_vote(const Vote& vote) const {
   // Every block's height is at most its slot: a target higher than the clock allows is no
   // block, and kept it would push the validator's real votes out of the record.
   if (vote.target_height() > clock_slot() + kMaxTargetSlotsAhead)
-    return make_error(Reason::kBadVote, "vote " + vote.id().hex() + " targets height " +
-                                            std::to_string(vote.target_height()) +
-                                            ", above the slots so far");
+    return make_error(Reason::kBadVote,
+                      fmt::format("vote {} targets height {}, above the slots so far", vote.id(),
+                                  vote.target_height()));
   // A stranger to the tip's sets voting for a block not known here may be a member on a branch
   // this node has not seen: dropped unjudged (and unverified), since an honest peer on that
   // branch relays it.
@@ -492,10 +510,10 @@ Result<bool> ConsensusEngine::receive_vote(const VotePtr& vote) {
   if (!screened.ok() || !*screened) return screened;
   if (auto ok = vote->check(); !ok.ok()) return ok.error();
   if (forger_ && vote->validator() == forger_->public_key())
-    log("a vote signed with this node's key that this process did not sign (target " +
-        vote->target_hash().hex() +
-        "): it signed it before a restart, or another process runs "
-        "with the same key, which is slashable");
+    log_.warn(
+        "a vote signed with this node's key that this process did not sign: it signed it "
+        "before a restart, or another process runs with the same key, which is slashable",
+        {{"target", vote->target_hash()}, {"target_height", vote->target_height()}});
   find_offence(vote);
   if (vote->target_height() <= chain_.finalized_height()) return false;
   if (!hold_vote(vote).ok()) return false;
@@ -546,22 +564,26 @@ void ConsensusEngine::report_evidence(Result<EvidencePtr> evidence) {
   if (!evidence.ok()) return;
   auto kept = chain_.add_evidence(*evidence);
   if (!kept.ok()) {
-    log("evidence against " + (*evidence)->offender().hex() +
-        " not kept: " + kept.error().to_string());
+    log_.info("evidence not kept", {{"offender", (*evidence)->offender()},
+                                    {"reason", kept.reason()},
+                                    {"error", kept.error().message}});
     return;
   }
   if (!*kept) return;
-  log("validator " + (*evidence)->offender().hex() + " signed conflicting items (" +
-      std::string(evidence_kind_name((*evidence)->kind())) + "): evidence " +
-      (*evidence)->id().hex() + " will slash it");
+  log_.warn("a validator signed conflicting items: evidence found, it will be slashed",
+            {{"offender", (*evidence)->offender()},
+             {"kind", evidence_kind_name((*evidence)->kind())},
+             {"evidence", (*evidence)->id()}});
   ++counters_.evidence_found;
   if (transport_) transport_->broadcast_evidence({*evidence}, 0);
 }
 
 void ConsensusEngine::relay_found_evidence() {
   for (const auto& evidence : chain_.take_found_evidence()) {
-    log("forger " + evidence->offender().hex() + " signed two blocks for one slot: evidence " +
-        evidence->id().hex() + " will slash it");
+    log_.warn("a forger signed two blocks for one slot: evidence found, it will be slashed",
+              {{"offender", evidence->offender()},
+               {"kind", evidence_kind_name(evidence->kind())},
+               {"evidence", evidence->id()}});
     ++counters_.evidence_found;
     if (transport_) transport_->broadcast_evidence({evidence}, 0);
   }
@@ -592,8 +614,10 @@ std::vector<Status> ConsensusEngine::receive_evidence(PeerId from,
   for (const auto& e : evidence) {
     auto added = chain_.add_evidence(e);
     if (added.ok() && *added) {
-      log("evidence " + e->id().hex() + " (" + std::string(evidence_kind_name(e->kind())) +
-          ") against " + e->offender().hex() + " from a peer");
+      log_.info("evidence from a peer", {{"offender", e->offender()},
+                                         {"kind", evidence_kind_name(e->kind())},
+                                         {"evidence", e->id()},
+                                         {"peer", from}});
       ++counters_.evidence_received;
       kept.push_back(e);
     }

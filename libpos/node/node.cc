@@ -5,14 +5,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <iostream>
 #include <mutex>
 
 #include "pos/genesis.h"
@@ -60,9 +62,8 @@ Status check_port_free(const HostPort& hp, const char* what) {
   if (fd >= 0) close(fd);
   freeaddrinfo(found);
   if (rc != 0)
-    return make_error(Reason::kIoError, std::string(what) + " " + hp.host + ":" +
-                                            std::to_string(hp.port) +
-                                            " cannot be used: " + std::strerror(err));
+    return make_error(Reason::kIoError, fmt::format("{} {}:{} cannot be used: {}", what, hp.host,
+                                                    hp.port, std::strerror(err)));
   return {};
 }
 
@@ -113,9 +114,9 @@ class SigningGuard {
   Status persist(const SigningRecord& next) {
     fs::path tmp = file_;
     tmp += ".tmp";
-    std::string text = "last_signed_slot " + std::to_string(next.last_slot()) +
-                       "\nvote_source_height " + std::to_string(next.vote_source()) +
-                       "\nvote_target_height " + std::to_string(next.vote_target()) + "\n";
+    std::string text =
+        fmt::format("last_signed_slot {}\nvote_source_height {}\nvote_target_height {}\n",
+                    next.last_slot(), next.vote_source(), next.vote_target());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     ok = fd >= 0 && ::fsync(fd) == 0 && ok;
@@ -136,37 +137,80 @@ class SigningGuard {
   SigningRecord record_;
 };
 
-std::string iso_now() {
+// RFC 3339 in UTC with milliseconds: "2026-11-24T18:00:00.123Z".
+std::string rfc3339_now() {
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   std::time_t seconds = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&seconds, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[40];
-  std::snprintf(out, sizeof(out), "%s.%03dZ", text, static_cast<int>(ms % 1000));
-  return out;
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
+
+class StreamSink final : public LogSink {
+ public:
+  StreamSink(std::FILE* out, LogLevel threshold, LogFormat format)
+      : out_(out), threshold_(threshold), format_(format) {}
+
+  bool enabled(LogLevel level) const override { return level <= threshold_; }
+
+  void write(const LogEvent& event) override {
+    std::string line = format_ == LogFormat::kJson ? json_line(event) : text_line(event);
+    line += '\n';
+    std::lock_guard lock(mutex_);
+    std::fwrite(line.data(), 1, line.size(), out_);
+    std::fflush(out_);
+  }
+
+ private:
+  static std::string text_line(const LogEvent& event) {
+    return fmt::format("{} {:<5} {}: {}", rfc3339_now(), log_level_name(event.level),
+                       event.component, log_text(event.message, event.fields));
+  }
+
+  static std::string json_line(const LogEvent& event) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    auto string = [&](std::string_view text) {
+      w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+    };
+    w.StartObject();
+    w.Key("time");
+    string(rfc3339_now());
+    w.Key("level");
+    string(log_level_name(event.level));
+    w.Key("component");
+    string(event.component);
+    w.Key("message");
+    string(event.message);
+    for (const auto& f : event.fields) {
+      string(f.key);
+      if (f.number)
+        w.RawValue(f.value.data(), f.value.size(), rapidjson::kNumberType);
+      else
+        string(f.value);
+    }
+    w.EndObject();
+    return buffer.GetString();
+  }
+
+  std::FILE* out_;
+  LogLevel threshold_;
+  LogFormat format_;
+  std::mutex mutex_;
+};
 
 }  // namespace
 
-std::optional<LogLevel> parse_log_level(std::string_view text) {
-  if (text == "error") return LogLevel::kError;
-  if (text == "warn") return LogLevel::kWarn;
-  if (text == "info") return LogLevel::kInfo;
-  if (text == "debug") return LogLevel::kDebug;
+std::optional<LogFormat> parse_log_format(std::string_view text) {
+  if (text == "text") return LogFormat::kText;
+  if (text == "json") return LogFormat::kJson;
   return std::nullopt;
 }
 
-std::function<void(LogLevel, const std::string&)> stderr_logger(LogLevel threshold) {
-  auto mutex = std::make_shared<std::mutex>();
-  return [threshold, mutex](LogLevel level, const std::string& line) {
-    if (level > threshold) return;
-    static constexpr const char* kNames[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-    std::lock_guard lock(*mutex);
-    std::cerr << iso_now() << " " << kNames[static_cast<int>(level)] << " " << line << std::endl;
-  };
+std::shared_ptr<LogSink> stream_log_sink(std::FILE* out, LogLevel threshold, LogFormat format) {
+  return std::make_shared<StreamSink>(out, threshold, format);
 }
 
 Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
@@ -182,7 +226,7 @@ Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
       return {};
     };
     if (name == "p2p" || name == "rpc" || name == "key" || name == "data_dir" ||
-        name == "genesis" || name == "log_level") {
+        name == "genesis" || name == "log_level" || name == "log_format") {
       if (auto ok = need_string(); !ok.ok()) return ok.error();
       std::string s = v.GetString();
       if (name == "p2p") c.p2p = s;
@@ -194,6 +238,11 @@ Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
         auto level = parse_log_level(s);
         if (!level) return invalid("log_level must be error, warn, info or debug");
         c.log_level = *level;
+      }
+      if (name == "log_format") {
+        auto format = parse_log_format(s);
+        if (!format) return invalid("log_format must be text or json");
+        c.log_format = *format;
       }
     } else if (name == "peers") {
       if (!v.IsArray()) return invalid("config key \"peers\" must be an array of \"host:port\"");
@@ -230,7 +279,7 @@ Result<NodeConfig> NodeConfig::from_json(std::string_view json, NodeConfig c) {
 }
 
 struct Node::Impl {
-  std::function<void(LogLevel, const std::string&)> log;
+  Logger log;  // component "node"
   SystemClock clock;
   fs::path data_dir;
   std::optional<SigningGuard> guard;  // before peer: the forging tick uses it until peer is gone
@@ -252,8 +301,7 @@ struct Node::Impl {
       else
         ++dropped;
     }
-    log(LogLevel::kInfo, "reloaded the pool: " + std::to_string(kept) + " transactions (" +
-                             std::to_string(dropped) + " no longer valid)");
+    log.info("reloaded the pool", {{"transactions", kept}, {"no_longer_valid", dropped}});
   }
 
   void save_pool() {
@@ -264,23 +312,22 @@ struct Node::Impl {
       std::ofstream out(tmp, std::ios::trunc);
       for (const auto& tx : txs) out << to_json(*tx, false) << "\n";
       if (!out) {
-        log(LogLevel::kError, "cannot save the pool to " + tmp.string());
+        log.error("cannot save the pool", {{"file", tmp.string()}});
         return;
       }
     }
     std::error_code ec;
     fs::rename(tmp, pool_file(), ec);
     if (ec)
-      log(LogLevel::kError, "cannot save the pool: " + ec.message());
+      log.error("cannot save the pool", {{"file", pool_file().string()}, {"error", ec.message()}});
     else
-      log(LogLevel::kInfo, "saved the pool: " + std::to_string(txs.size()) + " transactions");
+      log.info("saved the pool", {{"transactions", txs.size()}});
   }
 };
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
-                                          std::function<void(LogLevel, const std::string&)> log) {
+Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config, std::shared_ptr<LogSink> log) {
   // Everything that can be refused is checked before the data dir is touched.
   auto genesis = Genesis::load(config.genesis);
   if (!genesis.ok()) return genesis.error();
@@ -304,7 +351,8 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   if (auto ok = check_port_free(*rpc, "--rpc"); !ok.ok()) return ok.error();
 
   auto impl = std::make_unique<Impl>();
-  impl->log = log;
+  Logger root(std::move(log), "node");
+  impl->log = root;
   impl->data_dir = config.data_dir;
   auto storage = LmdbStorage::open(config.data_dir);
   if (!storage.ok()) return storage.error();
@@ -317,7 +365,8 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   pc.network.anchors_file = config.data_dir / "anchors";
   pc.checkpoint = config.checkpoint;
   pc.sync_without_checkpoint = config.sync_without_checkpoint;
-  pc.log = [log](const std::string& line) { log(LogLevel::kInfo, line); };
+  pc.log = root;
+  pc.disk_path = config.data_dir;
   auto peer = PeerNode::start(*genesis, std::move(*storage), pc, impl->clock);
   if (!peer.ok()) return peer.error();
   impl->peer = std::move(*peer);
@@ -343,26 +392,30 @@ Result<std::unique_ptr<Node>> Node::start(const NodeConfig& config,
   RpcOptions ro;
   ro.host = rpc->host;
   ro.port = rpc->port;
+  ro.log = root.component("rpc");
   auto server =
       RpcServer::start(*impl->peer, ro, RpcIdentity{kVersion, forger, p2p::kProtocolVersion});
   if (!server.ok()) return server.error();
   impl->rpc = std::move(*server);
-  log(LogLevel::kInfo, "pos-node " + std::string(kVersion) + " on chain " +
-                           genesis->params.chain_id + " (genesis " + genesis->hash().hex() +
-                           "): p2p " + p2p->host + ":" + std::to_string(impl->p2p_port) + ", rpc " +
-                           rpc->host + ":" + std::to_string(impl->rpc->port()) +
-                           (forger ? ", forging as " + forger->hex() : ", not forging") +
-                           ", data in " + config.data_dir.string());
+  std::vector<LogField> started{{"version", kVersion},
+                                {"chain", genesis->params.chain_id},
+                                {"genesis", genesis->hash()},
+                                {"p2p", fmt::format("{}:{}", p2p->host, impl->p2p_port)},
+                                {"rpc", fmt::format("{}:{}", rpc->host, impl->rpc->port())},
+                                {"data_dir", config.data_dir.string()}};
+  if (forger) started.emplace_back("forger", *forger);
+  root.info(forger ? "pos-node started, forging" : "pos-node started, not forging",
+            std::move(started));
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 
 Node::~Node() {
-  impl_->log(LogLevel::kInfo, "stopping");
+  impl_->log.info("stopping");
   impl_->rpc.reset();
   impl_->peer->stop_forging();
   impl_->save_pool();
   impl_->peer.reset();
-  impl_->log(LogLevel::kInfo, "stopped");
+  impl_->log.info("stopped");
 }
 
 std::uint16_t Node::p2p_port() const {

@@ -11,6 +11,24 @@ namespace pos {
 namespace {
 
 constexpr std::uint64_t kTickMs = 100;
+constexpr std::uint64_t kDiskCheckMs = 60'000;
+
+// Warns while the file system holding `path` has less than `min_free` bytes available: LMDB
+// refuses to grow its map on a full disk, and the node then stops taking blocks.
+void check_disk(const Logger& log, const std::filesystem::path& path, std::uint64_t min_free) {
+  std::error_code ec;
+  auto space = std::filesystem::space(path, ec);
+  if (ec) {
+    log.warn("cannot read the free space of the data dir's disk",
+             {{"path", path.string()}, {"error", ec.message()}});
+    return;
+  }
+  if (space.available < min_free)
+    log.warn("the data dir's disk is nearly full: free some space before the node stops",
+             {{"path", path.string()},
+              {"available_bytes", static_cast<std::uint64_t>(space.available)},
+              {"min_free_bytes", min_free}});
+}
 
 }  // namespace
 
@@ -24,6 +42,7 @@ struct PeerNode::Parts {
   std::unique_ptr<ConsensusEngine> engine;
   std::unique_ptr<PeerNetwork> network;
   std::unique_ptr<EventLoop::Repeating> tick;  // the engine's slot clock
+  std::unique_ptr<EventLoop::Repeating> disk_check;
 };
 
 Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
@@ -53,13 +72,13 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
     parts->chain->set_verifier(&parts->verifier);
     parts->pool = std::make_unique<TransactionPool>(genesis.params, config.pool_limits);
     parts->pool->set_verifier(&parts->verifier);
-    parts->engine =
-        std::make_unique<ConsensusEngine>(*parts->chain, *parts->pool, clock, config.log);
+    parts->engine = std::make_unique<ConsensusEngine>(*parts->chain, *parts->pool, clock,
+                                                      config.log.component("consensus"));
     if (config.sync_without_checkpoint) parts->engine->trust_peers_always();
     if (config.checkpoint) parts->engine->trust_checkpoint(*config.checkpoint);
     auto network =
         PeerNetwork::start(*node->loop_, std::move(config.network), genesis.params.chain_id,
-                           node->genesis_hash_, *parts->engine, clock, config.log);
+                           node->genesis_hash_, *parts->engine, clock, config.log.component("p2p"));
     if (!network.ok()) {
       started = network.error();
       return;
@@ -71,6 +90,14 @@ Result<std::unique_ptr<PeerNode>> PeerNode::start(const Genesis& genesis,
     parts->engine->set_on_change([self]() { self->publish_status(); });
     ConsensusEngine* engine = parts->engine.get();
     parts->tick = node->loop_->every(kTickMs, [engine]() { engine->on_tick(); });
+    if (!config.disk_path.empty()) {
+      Logger store = config.log.component("store");
+      check_disk(store, config.disk_path, config.min_free_disk_bytes);
+      parts->disk_check = node->loop_->every(
+          kDiskCheckMs, [store, path = config.disk_path, min_free = config.min_free_disk_bytes]() {
+            check_disk(store, path, min_free);
+          });
+    }
     node->port_ = parts->network->port();
     node->node_id_ = parts->network->node_id();
     node->parts_ = std::move(parts);
@@ -85,6 +112,7 @@ PeerNode::~PeerNode() {
   loop_->call([this]() {
     if (!parts_) return;
     parts_->tick.reset();
+    parts_->disk_check.reset();
     parts_->engine->set_on_change({});
     parts_->engine->set_transport(nullptr);
     parts_->network.reset();

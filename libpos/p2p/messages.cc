@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "pos/codec.h"
+#include "pos_fmt.h"
 #include "schema/messages.capnp.h"
 
 namespace pos::p2p {
@@ -29,27 +30,24 @@ ByteView view_of(capnp::Data::Reader data) {
 template <class Fixed>
 Result<Fixed> fixed_of(capnp::Data::Reader data, const char* what) {
   if (data.size() != Fixed::size())
-    return malformed(std::string(what) + " must be " + std::to_string(Fixed::size()) +
-                     " bytes, got " + std::to_string(data.size()));
+    return malformed(fmt::format("{} must be {} bytes, got {}", what, Fixed::size(), data.size()));
   return Fixed::from_bytes(view_of(data));
 }
 
 Result<std::string> text_of(capnp::Text::Reader text, const char* what) {
   if (text.size() > kMaxTextBytes)
-    return malformed(std::string(what) + " longer than " + std::to_string(kMaxTextBytes) +
-                     " bytes");
+    return malformed(fmt::format("{} longer than {} bytes", what, kMaxTextBytes));
   return std::string(text.cStr(), text.size());
 }
 
 Error too_many(const char* what, std::size_t n, std::size_t limit) {
-  return malformed(std::to_string(n) + " " + what + " in one message, the limit is " +
-                   std::to_string(limit));
+  return malformed(fmt::format("{} {} in one message, the limit is {}", n, what, limit));
 }
 
 Status same_chain(const std::string& got, std::string_view chain_id, const char* what) {
   if (got != chain_id)
-    return make_error(Reason::kWrongChain, std::string(what) + " for chain \"" + got +
-                                               "\", this is \"" + std::string(chain_id) + "\"");
+    return make_error(Reason::kWrongChain,
+                      fmt::format("{} for chain \"{}\", this is \"{}\"", what, got, chain_id));
   return {};
 }
 
@@ -74,15 +72,15 @@ Status evidence_chain(const Evidence& evidence, std::string_view chain_id) {
     }
     if (refused && refused->reason == Reason::kWrongChain)
       return make_error(Reason::kWrongChain,
-                        "evidence " + evidence.id().hex() + ": " + refused->message);
+                        fmt::format("evidence {}: {}", evidence.id(), refused->message));
   }
   return {};
 }
 
 Result<Message> to_message(wire::Envelope::Reader env, std::string_view chain_id) {
   if (env.getVersion() != kEnvelopeVersion)
-    return malformed("envelope version " + std::to_string(env.getVersion()) +
-                     ", this node speaks " + std::to_string(kEnvelopeVersion));
+    return malformed(fmt::format("envelope version {}, this node speaks {}", env.getVersion(),
+                                 kEnvelopeVersion));
   switch (env.which()) {
     case wire::Envelope::HELLO: {
       auto h = env.getHello();
@@ -182,7 +180,7 @@ Result<Message> to_message(wire::Envelope::Reader env, std::string_view chain_id
           return ok.error();
         // An honest sender never repeats a vote within a message.
         if (!ids.insert((*vote)->id()).second)
-          return malformed("vote " + (*vote)->id().hex() + " twice in one message");
+          return malformed(fmt::format("vote {} twice in one message", (*vote)->id()));
         votes.votes.push_back(std::move(*vote));
       }
       return Message(votes);
@@ -200,7 +198,7 @@ Result<Message> to_message(wire::Envelope::Reader env, std::string_view chain_id
         if (auto ok = evidence_chain(**e, chain_id); !ok.ok()) return ok.error();
         // An honest sender never repeats evidence within a message.
         if (!ids.insert((*e)->id()).second)
-          return malformed("evidence " + (*e)->id().hex() + " twice in one message");
+          return malformed(fmt::format("evidence {} twice in one message", (*e)->id()));
         evidence.evidence.push_back(std::move(*e));
       }
       return Message(evidence);
@@ -214,7 +212,7 @@ Result<Message> to_message(wire::Envelope::Reader env, std::string_view chain_id
       return Message(Reject{*code, *message});
     }
   }
-  return malformed("unknown message kind " + std::to_string(static_cast<int>(env.which())));
+  return malformed(fmt::format("unknown message kind {}", static_cast<int>(env.which())));
 }
 
 struct Encoder {
@@ -277,10 +275,9 @@ std::uint32_t read_le32(const std::uint8_t* p) {
 }  // namespace
 
 Result<PeerAddress> parse_peer_address(std::string_view text, bool allow_port_zero) {
-  auto quoted = [&] { return "\"" + std::string(text) + "\""; };
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0)
-    return make_error(Reason::kInvalidArgument, quoted() + " must be HOST:PORT");
+    return make_error(Reason::kInvalidArgument, fmt::format("\"{}\" must be HOST:PORT", text));
   std::string host(text.substr(0, colon));
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
@@ -292,13 +289,14 @@ Result<PeerAddress> parse_peer_address(std::string_view text, bool allow_port_ze
   unsigned long lowest = allow_port_zero ? 0 : 1;
   if (!digits || port < lowest || port > 65535)
     return make_error(Reason::kInvalidArgument,
-                      quoted() + ": the port must be " + std::to_string(lowest) + " to 65535");
+                      fmt::format("\"{}\": the port must be {} to 65535", text, lowest));
   return PeerAddress{host, static_cast<std::uint16_t>(port)};
 }
 
 std::string to_string(const PeerAddress& address) {
   bool ipv6 = address.host.find(':') != std::string::npos;
-  return (ipv6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(address.port);
+  return ipv6 ? fmt::format("[{}]:{}", address.host, address.port)
+              : fmt::format("{}:{}", address.host, address.port);
 }
 
 std::string_view message_kind(const Message& message) {
@@ -323,17 +321,16 @@ Result<std::optional<std::size_t>> frame_size(ByteView prefix) {
   if (prefix.size() < 4) return std::optional<std::size_t>();
   std::uint64_t segments = std::uint64_t{read_le32(prefix.data())} + 1;
   if (segments > kMaxFrameSegments)
-    return malformed("frame of " + std::to_string(segments) + " segments, the limit is " +
-                     std::to_string(kMaxFrameSegments));
+    return malformed(
+        fmt::format("frame of {} segments, the limit is {}", segments, kMaxFrameSegments));
   std::uint64_t table = (4 + 4 * segments + 7) / 8 * 8;
   if (prefix.size() < table) return std::optional<std::size_t>();
   std::uint64_t words = 0;
   for (std::uint64_t i = 0; i < segments; ++i) words += read_le32(prefix.data() + 4 + 4 * i);
   std::uint64_t total = table + 8 * words;
   if (total > kMaxFrameBytes)
-    return make_error(Reason::kMalformed, "frame of " + std::to_string(total) +
-                                              " bytes, the limit is " +
-                                              std::to_string(kMaxFrameBytes));
+    return make_error(Reason::kMalformed,
+                      fmt::format("frame of {} bytes, the limit is {}", total, kMaxFrameBytes));
   return std::optional<std::size_t>(static_cast<std::size_t>(total));
 }
 
@@ -341,8 +338,8 @@ Result<Message> decode_frame(ByteView frame, std::string_view chain_id) {
   auto size = frame_size(frame);
   if (!size.ok()) return size.error();
   if (!*size || **size != frame.size())
-    return malformed("frame of " + std::to_string(frame.size()) +
-                     " bytes does not match its segment table");
+    return malformed(
+        fmt::format("frame of {} bytes does not match its segment table", frame.size()));
   // Cap'n Proto reads words: copy into aligned memory, bounded by the checks above.
   auto words = kj::heapArray<capnp::word>(frame.size() / sizeof(capnp::word));
   std::memcpy(words.begin(), frame.data(), frame.size());
@@ -353,7 +350,7 @@ Result<Message> decode_frame(ByteView frame, std::string_view chain_id) {
     capnp::FlatArrayMessageReader reader(words, options);
     return to_message(reader.getRoot<wire::Envelope>(), chain_id);
   } catch (const kj::Exception& e) {
-    return malformed("undecodable frame: " + std::string(e.getDescription().cStr()));
+    return malformed(fmt::format("undecodable frame: {}", e.getDescription().cStr()));
   }
 }
 

@@ -32,6 +32,7 @@
 #include "pos/clock.h"
 #include "pos/p2p_messages.h"
 #include "pos/verifier.h"
+#include "pos_fmt.h"
 
 namespace pos {
 namespace {
@@ -217,7 +218,7 @@ Result<int> bind_listener(const std::string& host, std::uint16_t port) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
   addrinfo* found = nullptr;
-  std::string where = host + ":" + std::to_string(port);
+  std::string where = fmt::format("{}:{}", host, port);
   if (getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found)
     return make_error(Reason::kIoError, "cannot listen on " + where + ": unknown address");
   int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
@@ -246,8 +247,7 @@ std::uint16_t bound_port(int fd) {
 class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
  public:
   Impl(kj::AsyncIoContext& io, PeerNetworkConfig config, std::string chain_id, Hash genesis_hash,
-       NetworkHandler& handler, const Clock& clock, std::function<void(const std::string&)> log,
-       std::string listen_address)
+       NetworkHandler& handler, const Clock& clock, Logger log, std::string listen_address)
       : io_(io),
         config_(std::move(config)),
         chain_id_(std::move(chain_id)),
@@ -347,11 +347,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
  private:
   void taskFailed(kj::Exception&& exception) override {
-    log("task failed: " + std::string(exception.getDescription().cStr()));
-  }
-
-  void log(const std::string& line) const {
-    if (log_) log_(line);
+    log_.error("task failed", {{"error", exception.getDescription().cStr()}});
   }
 
   // An address to keep (a seed, or one the operator gave): never evicted.
@@ -454,7 +450,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       port = ntohs(in6->sin6_port);
     }
     ip = text;
-    return ip + ":" + std::to_string(port);
+    return fmt::format("{}:{}", ip, port);
   }
 
   void adopt(kj::Own<kj::AsyncIoStream> stream, bool inbound, std::optional<std::string> dialed) {
@@ -486,10 +482,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (ip_banned(peer->remote_ip)) return;
       if (count >= config_.max_inbound || same_ip >= config_.max_inbound_per_ip ||
           same_group >= config_.max_inbound_per_group) {
-        log("inbound connection " + peer->remote + " refused: " +
-            (count >= config_.max_inbound            ? "inbound slots full"
-             : same_ip >= config_.max_inbound_per_ip ? "too many from " + peer->remote_ip
-                                                     : "too many from network " + group));
+        log_.debug(
+            "inbound connection refused",
+            {{"peer", peer->remote},
+             {"reason", count >= config_.max_inbound            ? "inbound slots full"
+                        : same_ip >= config_.max_inbound_per_ip ? "too many from its address"
+                                                                : "too many from its network"}});
         return;
       }
     }
@@ -500,7 +498,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     p.reading = read_loop(p).eagerlyEvaluate([this, &p](kj::Exception&& e) {
       drop(p, std::string("connection failed: ") + e.getDescription().cStr());
     });
-    log(std::string(inbound ? "inbound" : "outbound") + " connection " + p.remote);
+    log_.debug(inbound ? "inbound connection" : "outbound connection", {{"peer", p.remote}});
   }
 
   // Closes the connection once the loop is out of the peer's own callbacks.
@@ -508,7 +506,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     if (peer.closing) return;
     peer.closing = true;
     ++connections_dropped_;
-    log("dropping peer " + peer.remote + ": " + why);
+    log_.info("dropping a peer", {{"peer", peer.remote}, {"why", why}});
     if (peer.dialed) dial_failed(*peer.dialed);
     if (peer.listen_key)
       if (auto it = book_.find(*peer.listen_key); it != book_.end()) it->second.connected = false;
@@ -534,11 +532,11 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         keep(*a);
         ++loaded;
       } else {
-        log("ignoring a line of " + config_.anchors_file.string() +
-            " that is not host:port: " + line.substr(0, 80));
+        log_.warn("ignoring a line of the anchors file that is not host:port",
+                  {{"file", config_.anchors_file.string()}, {"line", line.substr(0, 80)}});
       }
     }
-    if (loaded > 0) log("dialling " + std::to_string(loaded) + " anchors of the last run");
+    if (loaded > 0) log_.info("dialling the anchors of the last run", {{"anchors", loaded}});
   }
 
   // Writes the kMaxAnchors longest-connected outbound peers when they change (a peer became
@@ -561,7 +559,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     std::error_code ec;
     if (ok) std::filesystem::rename(tmp, config_.anchors_file, ec);
     if (!ok || ec) {
-      log("cannot write the anchors file " + config_.anchors_file.string());
+      log_.error("cannot write the anchors file", {{"file", config_.anchors_file.string()}});
       return;
     }
     anchors_written_ = std::move(text);
@@ -583,11 +581,18 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     int penalty = reason_info(error.reason).peer_penalty;
     if (penalty <= 0) return;
     peer.misbehaviour += penalty;
-    log("peer " + peer.remote + " misbehaves (+" + std::to_string(penalty) +
-        "): " + error.to_string());
+    log_.info("a peer misbehaves", {{"peer", peer.remote},
+                                    {"penalty", penalty},
+                                    {"score", peer.misbehaviour},
+                                    {"reason", error.reason},
+                                    {"error", error.message}});
     if (peer.misbehaviour < 100) return;
     ban(offender_of(peer));
-    drop(peer, "banned: " + error.to_string());
+    log_.warn("banned a peer", {{"peer", peer.remote},
+                                {"until_ms", clock_.now_ms() + config_.ban_ms},
+                                {"reason", error.reason},
+                                {"error", error.message}});
+    drop(peer, fmt::format("banned: {}", error));
   }
 
   void ban(const Offender& offender) {
@@ -735,10 +740,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (!take_token(*p)) {
         refuse(*p, Error{Reason::kRateLimited, "over its message rate"});
       } else if (!take_bytes(*p, frame->size())) {
-        refuse(*p,
-               Error{Reason::kRateLimited,
-                     "a frame of " + std::to_string(frame->size()) + " bytes over its budget of " +
-                         std::to_string(config_.max_bytes_per_second) + " bytes a second"});
+        refuse(*p, Error{Reason::kRateLimited,
+                         fmt::format("a frame of {} bytes over its budget of {} bytes a second",
+                                     frame->size(), config_.max_bytes_per_second)});
       } else {
         auto message = decode_frame(*frame, chain_id_);
         if (!message.ok())
@@ -763,9 +767,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     budget.tokens -= static_cast<double>(allowed);
     if (allowed == items.size()) return;
     if (penalise)
-      refuse(peer, Error{Reason::kRateLimited, std::to_string(items.size() - allowed) + " " + what +
-                                                   " over its budget of " + std::to_string(rate) +
-                                                   " a second"});
+      refuse(peer, Error{Reason::kRateLimited, fmt::format("{} {} over its budget of {} a second",
+                                                           items.size() - allowed, what, rate)});
     items.resize(allowed);
   }
 
@@ -832,8 +835,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     };
     if (hello.protocol_version != kProtocolVersion)
       return reject(Reason::kProtocolVersion,
-                    "protocol version " + std::to_string(hello.protocol_version) +
-                        ", this node speaks " + std::to_string(kProtocolVersion));
+                    fmt::format("protocol version {}, this node speaks {}", hello.protocol_version,
+                                kProtocolVersion));
     if (hello.chain_id != chain_id_ || hello.genesis_hash != genesis_hash_)
       return reject(Reason::kWrongChain, "chain \"" + hello.chain_id + "\" genesis " +
                                              hello.genesis_hash.hex() +
@@ -863,7 +866,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       }
     }
     send(peer, GetPeers{});
-    log("peer " + peer.remote + " ready at height " + std::to_string(hello.best_height));
+    log_.info("peer ready", {{"peer", peer.remote}, {"height", hello.best_height}});
     if (peer.dialed) save_anchors();
     if (better_than_us(peer) && sync_idle()) request_blocks(peer);
   }
@@ -962,8 +965,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     std::uint64_t now = clock_.now_ms();
     if (since(now, backlog_logged_ms_) < kBacklogLogMs) return;
     backlog_logged_ms_ = now;
-    log("dropped " + std::to_string(count) + " " + what + " from " + peer.remote + ": " +
-        std::to_string(waiting) + " wait for their signature checks");
+    log_.warn("dropping a peer's items: too many wait for their signature checks",
+              {{"peer", peer.remote}, {"what", what}, {"dropped", count}, {"waiting", waiting}});
   }
 
   // An item's id does not cover its signature: a copy with a bad one, sent first, must not make
@@ -992,7 +995,9 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     for (const auto& verdict : verdicts)
       if (!verdict.ok() && reason_info(verdict.reason()).peer_penalty >= 100) {
         ban(sender);
-        log("banned " + sender.ip + " after it left: " + verdict.error().to_string());
+        log_.warn("banned a peer after it left", {{"peer", sender.ip},
+                                                  {"reason", verdict.reason()},
+                                                  {"error", verdict.error().message}});
         return;
       }
   }
@@ -1020,8 +1025,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
                 config_.max_unfunded_tx_burst, static_cast<double>(unfunded))) {
         peer.unfunded_tx_budget.tokens = 0;  // the refusals were made all the same
         refuse(peer, Error{Reason::kRateLimited,
-                           std::to_string(unfunded) + " unfunded transactions over its budget of " +
-                               std::to_string(config_.max_unfunded_txs_per_second) + " a second"});
+                           fmt::format("{} unfunded transactions over its budget of {} a second",
+                                       unfunded, config_.max_unfunded_txs_per_second)});
         if (peer.closing) return;
       }
     }
@@ -1168,6 +1173,15 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     } else if (result.reason() == Reason::kUnknownParent && !queued.batch) {
       if (sender && sync_idle()) request_blocks(*sender);
     } else {
+      // A batch that conflicts is one chain: its first refusal says it. The engine says once
+      // why it takes no peer's block without a checkpoint.
+      if (!(queued.batch && queued.batch->conflicts) &&
+          result.reason() != Reason::kCheckpointRequired)
+        log_.warn("refused a block", {{"peer", sender ? sender->remote : queued.sender.ip},
+                                      {"height", queued.block->height()},
+                                      {"hash", queued.block->hash()},
+                                      {"reason", result.reason()},
+                                      {"error", result.error().message}});
       if (queued.batch && result.reason() == Reason::kConflictsFinalized)
         queued.batch->conflicts = true;
       else if (queued.batch)
@@ -1184,7 +1198,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   // the next from our tip.
   void end_sync_batch(const QueuedBlock& queued) {
     --queued_sync_batches_;
-    if (queued.batch->progressed) log("synced to height " + std::to_string(handler_.tip_height()));
+    if (queued.batch->progressed) log_.info("synced", {{"height", handler_.tip_height()}});
     auto after = std::exchange(unrequested_after_, std::nullopt);
     Peer* peer = live_peer(queued.from);
     if (!peer || queued.batch->failed || queued.batch->conflicts || peer->blocks_requested ||
@@ -1334,9 +1348,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         syncing_from_.reset();
         Peer& stalled = *it->second;
         stalled.hello.best_height = std::min(stalled.hello.best_height, handler_.tip_height());
-        refuse(stalled,
-               Error{Reason::kSyncTimeout,
-                     "no blocks within " + std::to_string(kSyncStallMs / 1000) + " s of asking"});
+        refuse(stalled, Error{Reason::kSyncTimeout,
+                              fmt::format("no blocks within {} s of asking", kSyncStallMs / 1000)});
       }
     }
     if (sync_idle()) {
@@ -1354,7 +1367,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   const Hash genesis_hash_;
   NetworkHandler& handler_;
   const Clock& clock_;
-  std::function<void(const std::string&)> log_;
+  Logger log_;
   Hash node_id_;
   std::string listen_address_;
   kj::Own<kj::ConnectionReceiver> receiver_;
@@ -1389,16 +1402,17 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
 PeerNetwork::PeerNetwork(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Result<std::unique_ptr<PeerNetwork>> PeerNetwork::start(
-    EventLoop& loop, PeerNetworkConfig config, std::string chain_id, Hash genesis_hash,
-    NetworkHandler& handler, const Clock& clock, std::function<void(const std::string&)> log) {
+Result<std::unique_ptr<PeerNetwork>> PeerNetwork::start(EventLoop& loop, PeerNetworkConfig config,
+                                                        std::string chain_id, Hash genesis_hash,
+                                                        NetworkHandler& handler, const Clock& clock,
+                                                        Logger log) {
   kj::AsyncIoContext& io = loop.impl().context();
   kj::Own<kj::ConnectionReceiver> receiver;
   std::string listen_address;
   if (config.listen) {
     auto fd = bind_listener(config.listen_host, config.listen_port);
     if (!fd.ok()) return fd.error();
-    listen_address = config.listen_host + ":" + std::to_string(bound_port(*fd));
+    listen_address = fmt::format("{}:{}", config.listen_host, bound_port(*fd));
     receiver = io.lowLevelProvider->wrapListenSocketFd(
         *fd,
         kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP | kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC);

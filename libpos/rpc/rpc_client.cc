@@ -5,12 +5,14 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "pos_fmt.h"
+
 namespace pos {
 namespace {
 
 // The whole reason, in words a person acts on (httplib's names are single words).
 Error unreachable(const std::string& url, httplib::Error e, std::uint64_t timeout_ms) {
-  const std::string seconds = std::to_string((timeout_ms + 999) / 1000) + " s";
+  const std::string seconds = fmt::format("{} s", (timeout_ms + 999) / 1000);
   std::string why;
   switch (e) {
     case httplib::Error::Connection:
@@ -44,7 +46,7 @@ Error refusal_of(int status, const std::string& body) {
         e.HasMember("message") && e["message"].IsString() ? e["message"].GetString() : "";
     return make_error(reason_from_code(code).value_or(Reason::kInvalidArgument), message);
   }
-  return make_error(Reason::kInvalidArgument, "HTTP " + std::to_string(status) + ": " + body);
+  return make_error(Reason::kInvalidArgument, fmt::format("HTTP {}: {}", status, body));
 }
 
 Result<rapidjson::Document> parse(const std::string& body) {
@@ -137,7 +139,7 @@ Result<RpcFinality> RpcClient::finality() {
 }
 
 Result<RpcValidators> RpcClient::validators(std::optional<std::uint64_t> epoch) {
-  auto body = answer(get(epoch ? "/validators?epoch=" + std::to_string(*epoch) : "/validators"));
+  auto body = answer(get(epoch ? fmt::format("/validators?epoch={}", *epoch) : "/validators"));
   if (!body.ok()) return body.error();
   return validator_set_from_json(*body, epoch);
 }
@@ -208,7 +210,7 @@ Result<RpcTxStatus> RpcClient::transaction_status(const Hash& id) {
 Result<BlockPtr> RpcClient::block(std::uint64_t height) {
   if (chain_id_.empty())
     if (auto i = info(); !i.ok()) return i.error();
-  auto r = get("/blocks/" + std::to_string(height));
+  auto r = get(fmt::format("/blocks/{}", height));
   if (!r.ok()) return r.error();
   if (r->status >= 400) return refusal_of(r->status, r->body);
   return block_from_json(r->body, chain_id_);

@@ -15,6 +15,7 @@
 #include "explorer_assets.h"
 #include "pos/version.h"
 #include "pos/wire.h"
+#include "pos_fmt.h"
 
 namespace pos {
 namespace {
@@ -117,7 +118,7 @@ Result<std::optional<TxPosition>> param_position(const httplib::Request& req, co
 }
 
 std::string position_text(TxPosition p) {
-  return std::to_string(p.height) + ":" + std::to_string(p.index);
+  return fmt::format("{}:{}", p.height, p.index);
 }
 
 // Latency histogram of one route, for /metrics.
@@ -171,13 +172,22 @@ struct RpcServer::Impl {
         // The node's loop is stopping, or a read failed: no half answer.
         reply =
             error_reply(Reason::kUnavailable, std::string("the node cannot answer: ") + e.what());
+        options.log.warn("a request could not be answered",
+                         {{"method", req.method}, {"path", req.path}, {"error", e.what()}});
       } catch (...) {
         reply = error_reply(Reason::kUnavailable, "the node cannot answer now");
+        options.log.warn("a request could not be answered",
+                         {{"method", req.method}, {"path", req.path}});
       }
       res.status = reply.status;
       res.set_content(reply.body, reply.content_type.c_str());
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (options.log.enabled(LogLevel::kDebug))
+        options.log.debug("request", {{"method", req.method},
+                                      {"path", req.path},
+                                      {"status", reply.status},
+                                      {"ms", static_cast<std::uint64_t>(seconds * 1000)}});
       std::lock_guard lock(metrics_mutex);
       latency[name].observe(seconds);
     };
@@ -250,7 +260,7 @@ void RpcServer::Impl::install_routes() {
         res.status == 404 ? make_error(Reason::kNotFound, "no route " + req.method + " " + req.path)
         : res.status == 413 ? make_error(Reason::kPayloadTooLarge, "the request body is too large")
                             : make_error(Reason::kInvalidArgument,
-                                         "bad request (HTTP " + std::to_string(res.status) + ")");
+                                         fmt::format("bad request (HTTP {})", res.status));
     res.set_content(error_body(e), "application/json");
   });
 }
@@ -312,10 +322,10 @@ Reply RpcServer::Impl::validators(const httplib::Request& req) {
   auto epoch = param_u64(req, "epoch", current);
   if (!epoch.ok()) return error_reply(epoch.error());
   if (*epoch > current + 2)
-    return error_reply(Reason::kInvalidArgument, "epoch " + std::to_string(*epoch) +
-                                                     " is not drawn yet: the clock is in epoch " +
-                                                     std::to_string(current) +
-                                                     ", and at most two epochs ahead are");
+    return error_reply(Reason::kInvalidArgument,
+                       fmt::format("epoch {} is not drawn yet: the clock is in epoch {}, and at "
+                                   "most two epochs ahead are",
+                                   *epoch, current));
   return Reply{200, to_json(node.validators(*epoch))};
 }
 
@@ -363,11 +373,11 @@ Reply RpcServer::Impl::metrics() {
   NodeStatus s = node.status();
   std::string out;
   auto gauge = [&](const char* name, const char* help, double value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
-           " " + std::to_string(value) + "\n";
+    // {:f} prints a double as std::to_string did ("%f"), which scrapers already read.
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2:f}\n", name, help, value);
   };
   auto counter_head = [&](const char* name, const char* help) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n", name, help);
   };
   gauge("pos_height", "Height of the chain tip.", static_cast<double>(s.height));
   gauge("pos_finalized_height", "Height at or below which blocks are final.",
@@ -396,41 +406,41 @@ Reply RpcServer::Impl::metrics() {
   counter_head(
       "pos_event_loop_cpu_seconds_total",
       "CPU time of the event loop's thread, which runs consensus and the peers' messages.");
-  out += "pos_event_loop_cpu_seconds_total " + std::to_string(s.event_loop_cpu_seconds) + "\n";
+  out += fmt::format("pos_event_loop_cpu_seconds_total {:f}\n", s.event_loop_cpu_seconds);
   counter_head("pos_transactions_accepted_total", "Transactions admitted to the pool, by source.");
   for (const auto& [source, n] : s.counters.txs_accepted)
-    out += "pos_transactions_accepted_total{source=\"" + source + "\"} " + std::to_string(n) + "\n";
+    out += fmt::format("pos_transactions_accepted_total{{source=\"{}\"}} {}\n", source, n);
   counter_head("pos_transactions_refused_total", "Transactions refused, by reason.");
   for (const auto& [reason, n] : s.counters.txs_refused)
-    out += "pos_transactions_refused_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
+    out += fmt::format("pos_transactions_refused_total{{reason=\"{}\"}} {}\n", reason, n);
   counter_head("pos_blocks_forged_total", "Blocks this node forged.");
-  out += "pos_blocks_forged_total " + std::to_string(s.counters.blocks_forged) + "\n";
+  out += fmt::format("pos_blocks_forged_total {}\n", s.counters.blocks_forged);
   counter_head("pos_blocks_received_total", "Blocks from peers that joined the chain.");
-  out += "pos_blocks_received_total " + std::to_string(s.counters.blocks_received) + "\n";
+  out += fmt::format("pos_blocks_received_total {}\n", s.counters.blocks_received);
   counter_head("pos_reorganisations_total", "Reorganisations of the main chain.");
-  out += "pos_reorganisations_total " + std::to_string(s.counters.reorganisations) + "\n";
+  out += fmt::format("pos_reorganisations_total {}\n", s.counters.reorganisations);
   counter_head("pos_votes_cast_total", "Votes this node's key signed.");
-  out += "pos_votes_cast_total " + std::to_string(s.counters.votes_cast) + "\n";
+  out += fmt::format("pos_votes_cast_total {}\n", s.counters.votes_cast);
   counter_head("pos_votes_received_total", "Votes from peers kept in the vote pool.");
-  out += "pos_votes_received_total " + std::to_string(s.counters.votes_received) + "\n";
+  out += fmt::format("pos_votes_received_total {}\n", s.counters.votes_received);
   counter_head("pos_evidence_found_total",
                "Evidence this node built from conflicting blocks or votes it received.");
-  out += "pos_evidence_found_total " + std::to_string(s.counters.evidence_found) + "\n";
+  out += fmt::format("pos_evidence_found_total {}\n", s.counters.evidence_found);
   counter_head("pos_evidence_received_total", "Evidence from peers kept for inclusion.");
-  out += "pos_evidence_received_total " + std::to_string(s.counters.evidence_received) + "\n";
+  out += fmt::format("pos_evidence_received_total {}\n", s.counters.evidence_received);
   out +=
       "# HELP pos_rpc_request_seconds RPC request latency by route.\n"
       "# TYPE pos_rpc_request_seconds histogram\n";
   std::lock_guard lock(metrics_mutex);
   for (const auto& [route_name, h] : latency) {
-    std::string label = "route=\"" + route_name + "\"";
+    // The bounds and the sum are doubles: {:f} prints them as std::to_string did ("%f").
     for (std::size_t i = 0; i < Histogram::kBounds.size(); ++i)
-      out += "pos_rpc_request_seconds_bucket{" + label + ",le=\"" +
-             std::to_string(Histogram::kBounds[i]) + "\"} " + std::to_string(h.buckets[i]) + "\n";
-    out += "pos_rpc_request_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(h.count) +
-           "\n";
-    out += "pos_rpc_request_seconds_sum{" + label + "} " + std::to_string(h.sum) + "\n";
-    out += "pos_rpc_request_seconds_count{" + label + "} " + std::to_string(h.count) + "\n";
+      out += fmt::format("pos_rpc_request_seconds_bucket{{route=\"{}\",le=\"{:f}\"}} {}\n",
+                         route_name, Histogram::kBounds[i], h.buckets[i]);
+    out += fmt::format("pos_rpc_request_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n",
+                       route_name, h.count);
+    out += fmt::format("pos_rpc_request_seconds_sum{{route=\"{}\"}} {:f}\n", route_name, h.sum);
+    out += fmt::format("pos_rpc_request_seconds_count{{route=\"{}\"}} {}\n", route_name, h.count);
   }
   return Reply{200, out, "text/plain; version=0.0.4"};
 }
@@ -453,8 +463,9 @@ Reply RpcServer::Impl::blocks_page(const httplib::Request& req) {
     blocks = node.storage().main_chain_blocks(*from, count, 16 * 1024 * 1024);
   }
   if (*from > height)
-    return error_reply(Reason::kNotFound, "the page starts at height " + std::to_string(*from) +
-                                              ", beyond the tip at " + std::to_string(height));
+    return error_reply(
+        Reason::kNotFound,
+        fmt::format("the page starts at height {}, beyond the tip at {}", *from, height));
   return json_reply(200, [&](Writer& w) {
     w.StartObject();
     key(w, "height");
@@ -841,9 +852,10 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(NodeApi& node, RpcOptions op
     if (i.port <= 0)
       return make_error(Reason::kIoError, "cannot listen for RPC on " + i.options.host);
   } else if (!i.server.bind_to_port(i.options.host, i.options.port)) {
-    return make_error(Reason::kIoError, "cannot listen for RPC on " + i.options.host + ":" +
-                                            std::to_string(i.options.port) +
-                                            " (in use, or not an address of this machine)");
+    return make_error(Reason::kIoError,
+                      fmt::format("cannot listen for RPC on {}:{} (in use, or not an address of "
+                                  "this machine)",
+                                  i.options.host, i.options.port));
   } else {
     i.port = i.options.port;
   }

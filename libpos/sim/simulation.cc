@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <functional>
 #include <queue>
 #include <random>
+#include <ranges>
 #include <set>
 #include <utility>
 
@@ -25,6 +27,7 @@
 #include "pos/transport.h"
 #include "pos/vrf.h"
 #include "pos/wallet.h"
+#include "pos_fmt.h"
 
 namespace pos::sim {
 namespace {
@@ -297,7 +300,7 @@ World::World(const Scenario& scenario) : scenario_(scenario), random_(scenario.s
     Node& node = nodes_[i];
     node.index = i;
     node.validator = i;
-    const Hash seed = sha256("pos-sim/validator/" + std::to_string(i));
+    const Hash seed = sha256(fmt::format("pos-sim/validator/{}", i));
     node.key = std::make_unique<Wallet>(SecretKey::from_seed(seed.view()));
     if (auto p = scenario.policies.find(i); p != scenario.policies.end()) node.policy = p->second;
     genesis_.allocations.push_back({node.key->public_key(), 1'000'000, kStake});
@@ -306,7 +309,7 @@ World::World(const Scenario& scenario) : scenario_(scenario), random_(scenario.s
     const std::size_t clients = std::clamp<std::size_t>(2 * scenario.tx_per_slot, 8, kMaxClients);
     for (std::size_t i = 0; i < clients; ++i) {
       clients_.emplace_back(
-          SecretKey::from_seed(sha256("pos-sim/client/" + std::to_string(i)).view()));
+          SecretKey::from_seed(sha256(fmt::format("pos-sim/client/{}", i)).view()));
       genesis_.allocations.push_back({clients_.back().public_key(), kClientBalance, 0});
     }
   }
@@ -334,8 +337,8 @@ World::World(const Scenario& scenario) : scenario_(scenario), random_(scenario.s
   if (scenario.storage == Scenario::StorageKind::kLmdb) {
     // Unique per process and world: runs of one seed in two processes must not share dirs.
     static std::atomic<std::uint64_t> worlds = 0;
-    temp_dir_ = std::filesystem::temp_directory_path() /
-                ("pos-sim-" + std::to_string(::getpid()) + "-" + std::to_string(++worlds));
+    temp_dir_ =
+        std::filesystem::temp_directory_path() / fmt::format("pos-sim-{}-{}", ::getpid(), ++worlds);
     std::filesystem::remove_all(temp_dir_);
     std::filesystem::create_directories(temp_dir_);
   }
@@ -359,7 +362,7 @@ void World::schedule(std::uint64_t at, std::function<void()> act) {
 }
 
 void World::trace(const std::string& line) {
-  trace_.push_back(std::to_string(now() - kGenesisTimeMs) + " ms: " + line);
+  trace_.push_back(fmt::format("{} ms: {}", now() - kGenesisTimeMs, line));
   if (trace_.size() > kTraceLines) trace_.pop_front();
 }
 
@@ -382,7 +385,7 @@ Status World::open_storage(Node& node) {
     LmdbOptions options;
     options.sync = false;  // a simulated crash loses no committed transaction
     options.initial_map_size = std::size_t{8} << 20;
-    auto opened = LmdbStorage::open(temp_dir_ / ("node-" + std::to_string(node.index)), options);
+    auto opened = LmdbStorage::open(temp_dir_ / fmt::format("node-{}", node.index), options);
     if (!opened.ok()) return opened.error();
     node.storage = std::move(*opened);
   }
@@ -403,13 +406,13 @@ void World::stop_crashed() {
   for (auto& node : nodes_) {
     if (!node.up || !node.faulty || !node.faulty->crashed()) continue;
     ++report_.commit_crashes;
-    trace("n" + std::to_string(node.index) + " crashes at a commit");
+    trace(fmt::format("n{} crashes at a commit", node.index));
     stop_node(node);
     const std::size_t index = node.index;
     schedule(genesis_.params.slot_start_ms(slot() + scenario_.restart_slots), [this, index] {
       Node& n = nodes_[index];
       if (n.up) return;
-      trace("n" + std::to_string(index) + " restarts after its crash");
+      trace(fmt::format("n{} restarts after its crash", index));
       start_node(n);
       check_node(index);
     });
@@ -418,20 +421,20 @@ void World::stop_crashed() {
 
 void World::start_node(Node& node) {
   if (auto opened = open_storage(node); !opened.ok())
-    return fail("node " + std::to_string(node.index) +
-                " cannot open its storage: " + opened.error().to_string());
+    return fail(fmt::format("node {} cannot open its storage: {}", node.index, opened.error()));
   auto chain = Blockchain::open(genesis_, *node.faulty, clock_);
   if (!chain.ok())
-    return fail("node " + std::to_string(node.index) +
-                " cannot open its chain: " + chain.error().to_string());
+    return fail(fmt::format("node {} cannot open its chain: {}", node.index, chain.error()));
   node.chain = std::move(*chain);
   node.faulty->arm();
   node.pool = std::make_unique<TransactionPool>(genesis_.params);
   node.transport = std::make_unique<SimTransport>(*this, node.index);
   const std::size_t index = node.index;
+  auto engine_log = [this, index](const LogEvent& e) {
+    trace(fmt::format("n{} {}", index, log_text(e.message, e.fields)));
+  };
   node.engine = std::make_unique<ConsensusEngine>(
-      *node.chain, *node.pool, clock_,
-      [this, index](const std::string& line) { trace("n" + std::to_string(index) + " " + line); });
+      *node.chain, *node.pool, clock_, Logger(function_log_sink(engine_log), "consensus"));
   node.engine->set_transport(node.transport.get());
   ForgingOptions options;
   Node* self = &node;
@@ -523,7 +526,7 @@ void World::forge_double(Node& node) {
   auto first = node.chain->forge(node.key->secret_key(), s, *node.pool, start + 1);
   auto second = node.chain->forge(node.key->secret_key(), s, *node.pool, start + 2);
   if (!first.ok() || !second.ok()) return;
-  trace("n" + std::to_string(node.index) + " signs two blocks for slot " + std::to_string(s));
+  trace(fmt::format("n{} signs two blocks for slot {}", node.index, s));
   note_offence(node);
   (void)node.engine->receive_block(0, *first, BlockSource::kGossip);
   for (std::size_t peer : peers_[node.index]) {
@@ -542,15 +545,14 @@ void World::forge_withheld(Node& node) {
       node.chain->forge(node.key->secret_key(), s, *node.pool, genesis_.params.slot_start_ms(s) + 1,
                         node.chain->select_votes(node.engine->votes().by_priority(), s));
   if (!block.ok()) return;
-  trace("n" + std::to_string(node.index) + " withholds its block for slot " + std::to_string(s));
+  trace(fmt::format("n{} withholds its block for slot {}", node.index, s));
   const std::size_t index = node.index;
   const std::uint64_t incarnation = node.incarnation;
   schedule(genesis_.params.slot_start_ms(s + 1) + scenario_.slot_ms / 2,
            [this, index, incarnation, block = *block] {
              Node& n = nodes_[index];
              if (!n.up || n.incarnation != incarnation) return;
-             trace("n" + std::to_string(index) + " releases its block for slot " +
-                   std::to_string(block->slot()));
+             trace(fmt::format("n{} releases its block for slot {}", index, block->slot()));
              (void)n.engine->receive_block(0, block, BlockSource::kGossip);  // applied, relayed
              check_node(index);
            });
@@ -583,9 +585,9 @@ void World::grind(Node& node) {
     }
     if (led_without > led_with) {
       ++report_.withheld_blocks;
-      trace("n" + std::to_string(node.index) + " withholds its block for slot " +
-            std::to_string(s) + " for " + std::to_string(led_without + 1) + " slots in epoch " +
-            std::to_string(epoch + 2) + " instead of " + std::to_string(led_with));
+      trace(
+          fmt::format("n{} withholds its block for slot {} for {} slots in epoch {} instead of {}",
+                      node.index, s, led_without + 1, epoch + 2, led_with));
       return;
     }
   }
@@ -601,7 +603,7 @@ Hash World::nonce_with(const Node& node, const Block& block, std::uint64_t epoch
   std::vector<VrfOutput> outputs;
   for (std::uint64_t h = chain.height(); h > 0; --h) {
     BlockPtr b = chain.block_at(h);
-    if (!b) throw StorageError("the main chain lacks its block at height " + std::to_string(h));
+    if (!b) throw StorageError(fmt::format("the main chain lacks its block at height {}", h));
     if (params.epoch_of(b->slot()) != stored->epoch) break;
     outputs.push_back(vrf_proof_to_hash(b->header().vrf_proof).value());
   }
@@ -651,8 +653,8 @@ void World::sign_extra_votes(Node& node) {
   for (std::uint64_t source : sources)
     if (VotePtr vote = sign_vote(node, source, head)) m->votes.push_back(vote);
   if (m->votes.empty()) return;
-  trace("n" + std::to_string(node.index) + " signs " + std::to_string(m->votes.size()) +
-        " extra votes for height " + std::to_string(head.height));
+  trace(fmt::format("n{} signs {} extra votes for height {}", node.index, m->votes.size(),
+                    head.height));
   note_offence(node);
   broadcast(node.index, 0, std::move(m));
 }
@@ -800,14 +802,13 @@ void World::apply_fault(const Fault& fault) {
     case Fault::Kind::kCrash:
       for (auto& node : nodes_)
         if (node.validator == fault.node && node.up) stop_node(node);
-      trace("crash n" + std::to_string(fault.node));
+      trace(fmt::format("crash n{}", fault.node));
       break;
     case Fault::Kind::kStall:
       for (auto& node : nodes_)
         if (node.validator == fault.node)
           node.stalled_until = genesis_.params.slot_start_ms(slot() + fault.slots);
-      trace("stall n" + std::to_string(fault.node) + " for " + std::to_string(fault.slots) +
-            " slots");
+      trace(fmt::format("stall n{} for {} slots", fault.node, fault.slots));
       break;
     case Fault::Kind::kRandomPartitions:
       break;  // start_slot draws them
@@ -815,7 +816,7 @@ void World::apply_fault(const Fault& fault) {
       for (auto& node : nodes_)
         if (node.validator == fault.node && !node.up && node.policy != Policy::kOffline)
           start_node(node);
-      trace("restart n" + std::to_string(fault.node));
+      trace(fmt::format("restart n{}", fault.node));
       break;
   }
 }
@@ -904,15 +905,13 @@ void World::note_own_vote(std::size_t node, const VotePtr& vote) {
     if (before->id() == vote->id()) continue;  // the same vote sent again
     // Two different votes for one target height are slashable, whatever differs (evidence.cc).
     if (target == vote->target_height())
-      return fail("honest validator " + std::to_string(node) + " signed a double vote for height " +
-                  std::to_string(target));
+      return fail(
+          fmt::format("honest validator {} signed a double vote for height {}", node, target));
     const bool surrounds = vote->source_height() < source && target < vote->target_height();
     const bool surrounded = source < vote->source_height() && vote->target_height() < target;
     if (surrounds || surrounded)
-      return fail("honest validator " + std::to_string(node) +
-                  " signed a surround vote: " + std::to_string(source) + "->" +
-                  std::to_string(target) + " and " + std::to_string(vote->source_height()) + "->" +
-                  std::to_string(vote->target_height()));
+      return fail(fmt::format("honest validator {} signed a surround vote: {}->{} and {}->{}", node,
+                              source, target, vote->source_height(), vote->target_height()));
   }
   history.push_back(vote);
 }
@@ -928,15 +927,16 @@ void World::check_node(std::size_t index) {
   const Hash root = node.chain->state().state_root();
   auto [at, fresh] = roots_.emplace(tip, root);
   if (!fresh && at->second != root)
-    fail("node " + std::to_string(index) + " holds another state than its tip " + short_hex(tip) +
-         " had on another node");
+    fail(fmt::format("node {} holds another state than its tip {} had on another node", index,
+                     short_hex(tip)));
   // Fees move between accounts and nothing mints; slashing burns a validator's stake.
   const std::uint64_t supply = node.chain->state().total_supply();
   const std::uint64_t expected = genesis_supply_ - slashed_stake(node);
   if (supply != expected)
-    fail("node " + std::to_string(index) + " holds a supply of " + std::to_string(supply) +
-         " at its tip " + short_hex(tip) + ", not the genesis supply less what slashing burned (" +
-         std::to_string(expected) + ")");
+    fail(
+        fmt::format("node {} holds a supply of {} at its tip {}, not the genesis supply less "
+                    "what slashing burned ({})",
+                    index, supply, short_hex(tip), expected));
 }
 
 // A node's finalized block must be on the chain of every block finalized anywhere: checked
@@ -945,11 +945,11 @@ void World::check_node(std::size_t index) {
 void World::check_finality(Node& node) {
   const Checkpoint finalized = node.chain->finalized();
   if (finalized.height > 0 && node.storage->main_chain_hash(finalized.height) != finalized.hash)
-    return fail("node " + std::to_string(node.index) + "'s main chain left its finalized block " +
-                short_hex(finalized.hash) + " at height " + std::to_string(finalized.height));
+    return fail(fmt::format("node {}'s main chain left its finalized block {} at height {}",
+                            node.index, short_hex(finalized.hash), finalized.height));
   if (finalized == node.finalized) return;
   if (finalized.height < node.finalized.height)
-    return fail("node " + std::to_string(node.index) + "'s finalized height went down");
+    return fail(fmt::format("node {}'s finalized height went down", node.index));
   // Lag, from node 0: the slots each newly finalized block waited.
   if (node.index == 0) {
     for (std::uint64_t h = node.finalized.height + 1; h <= finalized.height; ++h)
@@ -964,20 +964,19 @@ void World::check_finality(Node& node) {
     auto mine = node.storage->main_chain_hash(height);
     if (!mine || *mine != recorded.first)
       return conflicting_finality(
-          "node " + std::to_string(node.index) + " finalized " + short_hex(finalized.hash) +
-          " at height " + std::to_string(finalized.height) + " on a chain without block " +
-          short_hex(recorded.first) + " finalized at " + std::to_string(height) + " by node " +
-          std::to_string(recorded.second));
+          fmt::format("node {} finalized {} at height {} on a chain without block {} finalized at "
+                      "{} by node {}",
+                      node.index, short_hex(finalized.hash), finalized.height,
+                      short_hex(recorded.first), height, recorded.second));
   }
   if (below != finalized_.end()) {
     auto [height, recorded] = *below;
     auto theirs = nodes_[recorded.second].storage->main_chain_hash(finalized.height);
     if (!theirs || *theirs != finalized.hash)
-      return conflicting_finality(
-          "node " + std::to_string(node.index) + " finalized " + short_hex(finalized.hash) +
-          " at height " + std::to_string(finalized.height) + ", not on the chain of " +
-          short_hex(recorded.first) + " finalized at " + std::to_string(height) + " by node " +
-          std::to_string(recorded.second));
+      return conflicting_finality(fmt::format(
+          "node {} finalized {} at height {}, not on the chain of {} finalized at {} by node {}",
+          node.index, short_hex(finalized.hash), finalized.height, short_hex(recorded.first),
+          height, recorded.second));
   }
   finalized_.emplace(finalized.height, std::make_pair(finalized.hash, node.index));
 }
@@ -1012,20 +1011,19 @@ void World::check_accountability() {
     for (const auto& [validator, offence] : offences_) {
       if (now_slot < std::max(offence, whole_since) + scenario_.liveness_slots) continue;
       if (!node.chain->state().get(key_of(validator)).slashed)
-        return fail("validator " + std::to_string(validator) + " signed a slashable pair in slot " +
-                    std::to_string(offence) + " and is not slashed on node " +
-                    std::to_string(node.index) + "'s chain " +
-                    std::to_string(now_slot - std::max(offence, whole_since)) +
-                    " slots later (K = " + std::to_string(scenario_.liveness_slots) + ")");
+        return fail(fmt::format(
+            "validator {} signed a slashable pair in slot {} and is not slashed on node {}'s chain "
+            "{} slots later (K = {})",
+            validator, offence, node.index, now_slot - std::max(offence, whole_since),
+            scenario_.liveness_slots));
     }
     if (conflicted_slot_ &&
         now_slot >= std::max(*conflicted_slot_, whole_since) + scenario_.liveness_slots &&
         3 * slashed_stake(node, true) < kStake * scenario_.validators)
-      return fail("finalized chains conflict and node " + std::to_string(node.index) +
-                  "'s chain has slashed " + std::to_string(slashed_stake(node, true)) + " of " +
-                  std::to_string(kStake * scenario_.validators) +
-                  " staked of keys that signed on both sides: less than 1/3 (accountable "
-                  "safety)");
+      return fail(fmt::format(
+          "finalized chains conflict and node {}'s chain has slashed {} of {} staked of keys that "
+          "signed on both sides: less than 1/3 (accountable safety)",
+          node.index, slashed_stake(node, true), kStake * scenario_.validators));
   }
 }
 
@@ -1053,10 +1051,9 @@ void World::check_liveness() {
     if (!node.up || node.policy != Policy::kHonest) continue;
     const std::uint64_t since = std::max(node.finality_rose_slot, faults_over_slot_);
     if (now_slot - since > scenario_.liveness_slots)
-      return fail(
-          "node " + std::to_string(node.index) + "'s finalized height stayed at " +
-          std::to_string(node.finalized.height) + " for " + std::to_string(now_slot - since) +
-          " slots with the network whole (K = " + std::to_string(scenario_.liveness_slots) + ")");
+      return fail(fmt::format(
+          "node {}'s finalized height stayed at {} for {} slots with the network whole (K = {})",
+          node.index, node.finalized.height, now_slot - since, scenario_.liveness_slots));
   }
 }
 
@@ -1149,9 +1146,11 @@ Result<Fault::Kind> fault_named(std::string_view name) {
   if (name == "restart") return Fault::Kind::kRestart;
   if (name == "stall") return Fault::Kind::kStall;
   if (name == "random_partitions") return Fault::Kind::kRandomPartitions;
-  return make_error(Reason::kInvalidArgument,
-                    "unknown fault \"" + std::string(name) +
-                        "\" (partition, heal, crash, restart, stall or random_partitions)");
+  return make_error(
+      Reason::kInvalidArgument,
+      fmt::format(
+          "unknown fault \"{}\" (partition, heal, crash, restart, stall or random_partitions)",
+          name));
 }
 
 }  // namespace
@@ -1175,7 +1174,7 @@ Result<Scenario::StorageKind> parse_storage(std::string_view name) {
   if (name == "memory") return Scenario::StorageKind::kMemory;
   if (name == "lmdb") return Scenario::StorageKind::kLmdb;
   return make_error(Reason::kInvalidArgument,
-                    "unknown storage \"" + std::string(name) + "\" (memory or lmdb)");
+                    fmt::format("unknown storage \"{}\" (memory or lmdb)", name));
 }
 
 std::string_view policy_name(Policy policy) {
@@ -1185,13 +1184,11 @@ std::string_view policy_name(Policy policy) {
 }
 
 Result<Policy> parse_policy(std::string_view name) {
-  std::string known;
-  for (const auto& [policy, policy_name] : kPolicyNames) {
+  for (const auto& [policy, policy_name] : kPolicyNames)
     if (name == policy_name) return policy;
-    known += (known.empty() ? "" : ", ") + std::string(policy_name);
-  }
   return make_error(Reason::kInvalidArgument,
-                    "unknown policy \"" + std::string(name) + "\" (" + known + ")");
+                    fmt::format("unknown policy \"{}\" ({})", name,
+                                fmt::join(kPolicyNames | std::views::values, ", ")));
 }
 
 Report run(const Scenario& scenario) {
@@ -1222,7 +1219,7 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
   Scenario s;
   auto u64 = [&](const rapidjson::Value& object, const char* name, std::uint64_t& out) -> Status {
     if (!object.HasMember(name)) return {};
-    if (!object[name].IsUint64()) return invalid(std::string(name) + " must be a whole number");
+    if (!object[name].IsUint64()) return invalid(fmt::format("{} must be a whole number", name));
     out = object[name].GetUint64();
     return {};
   };
@@ -1232,7 +1229,7 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
       "tx_per_slot", "storage",    "commit_crash", "restart_slots"};
   for (const auto& member : doc.GetObject())
     if (!known.contains(member.name.GetString()))
-      return invalid(std::string("unknown key \"") + member.name.GetString() + "\"");
+      return invalid(fmt::format("unknown key \"{}\"", member.name.GetString()));
   if (!doc.HasMember("validators")) return invalid("\"validators\" is required");
   std::uint64_t validators = 0, degree = s.degree;
   for (auto [name, out] : {std::pair<const char*, std::uint64_t*>{"seed", &s.seed},
@@ -1287,7 +1284,7 @@ Result<Scenario> Scenario::from_json(std::string_view json) {
       std::string index = member.name.GetString();
       if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos ||
           index.size() > 4 || std::stoul(index) >= s.validators)
-        return invalid("policies: \"" + index + "\" is not a validator's index");
+        return invalid(fmt::format("policies: \"{}\" is not a validator's index", index));
       if (!member.value.IsString()) return invalid("policies: a policy is a string");
       auto policy = parse_policy(member.value.GetString());
       if (!policy.ok()) return invalid(policy.error().message);

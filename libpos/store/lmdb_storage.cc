@@ -53,6 +53,7 @@
 #include "byte_reader.h"
 #include "encoding.h"
 #include "pos/codec.h"
+#include "pos_fmt.h"
 #include "snapshot_codec.h"
 
 namespace pos {
@@ -317,8 +318,8 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
   std::uintmax_t needed = (static_cast<std::uintmax_t>(info.me_last_pgno) + 1) * stat.ms_psize;
   std::uintmax_t size = file_size_or_zero(data);
   if (size < needed)
-    return storage_error(data.string() + " is truncated: " + std::to_string(size) +
-                         " bytes, its header needs " + std::to_string(needed));
+    return storage_error(
+        fmt::format("{} is truncated: {} bytes, its header needs {}", data.string(), size, needed));
   MapLock alone;  // no other thread has this env yet
   ReadTxn txn(env, alone);
   std::array<MDB_dbi, kTableCount> dbi{};
@@ -338,26 +339,26 @@ Status validate_existing(const fs::path& dir, std::size_t map_size, std::uint32_
     return storage_error(data.string() + ": " + e.what());
   }
   if (version > LmdbStorage::kSchemaVersion || version == 0)
-    return storage_error(dir.string() + " was written with schema version " +
-                         std::to_string(version) + "; this libpos reads schema version " +
-                         std::to_string(LmdbStorage::kSchemaVersion) +
-                         ": open it with a newer libpos");
+    return storage_error(
+        fmt::format("{} was written with schema version {}; this libpos reads "
+                    "schema version {}: open it with a newer libpos",
+                    dir.string(), version, LmdbStorage::kSchemaVersion));
   if (version >= 3 && version <= 5)
-    return storage_error(dir.string() + " holds a chain of protocol v2 before " +
-                         (version == 3   ? "slashing"
-                          : version == 4 ? "validator sets followed finality"
-                                         : "downtime jailing") +
-                         " (schema version " + std::to_string(version) +
-                         "), which this libpos cannot read or convert: accounts and state roots "
-                         "changed, so that network is gone. Move the directory aside or delete "
-                         "it (rm -r " +
-                         dir.string() + "), then start again to sync the current network");
+    return storage_error(fmt::format(
+        "{} holds a chain of protocol v2 before {} (schema version {}), which this libpos cannot "
+        "read or convert: accounts and state roots changed, so that network is gone. Move the "
+        "directory aside or delete it (rm -r {}), then start again to sync the current network",
+        dir.string(),
+        version == 3   ? "slashing"
+        : version == 4 ? "validator sets followed finality"
+                       : "downtime jailing",
+        version, dir.string()));
   if (version < 3)
-    return storage_error(dir.string() + " holds a protocol v1 chain (schema version " +
-                         std::to_string(version) +
-                         "), which this libpos (protocol v2) cannot read or convert: that network "
-                         "is gone. Move the directory aside or delete it (rm -r " +
-                         dir.string() + "), then start again to sync the v2 network");
+    return storage_error(fmt::format(
+        "{} holds a protocol v1 chain (schema version {}), which this libpos (protocol v2) cannot "
+        "read or convert: that network is gone. Move the directory aside or delete it (rm -r {}), "
+        "then start again to sync the v2 network",
+        dir.string(), version, dir.string()));
   if ((rc = open_tables(txn.get(), dbi, false, missing, tables_of(version))) != 0)
     return storage_error(data.string() + ": table \"" + missing + "\" is missing (" +
                          lmdb_message(rc) + "): damaged, or not a libpos data dir");
@@ -821,8 +822,8 @@ Status LmdbStorage::commit(const StorageBatch& batch) {
         rc = upgrade(txn, impl_->dbi, impl_->version);
       } catch (const StorageError& e) {
         mdb_txn_abort(txn);
-        return storage_error(impl_->dir.string() + ": cannot upgrade to schema " +
-                             std::to_string(kSideSchema) + ": " + e.what());
+        return storage_error(fmt::format("{}: cannot upgrade to schema {}: {}", impl_->dir.string(),
+                                         kSideSchema, e.what()));
       }
     }
     if (rc == 0) rc = write_batch(txn, impl_->dbi, batch);
@@ -842,9 +843,9 @@ Status LmdbStorage::commit(const StorageBatch& batch) {
     if (rc != MDB_MAP_FULL) return storage_error("commit failed: " + lmdb_message(rc));
     // Full: grow the map and retry the whole batch.
     if (impl_->map_size >= impl_->options.max_map_size)
-      return storage_error("the data dir " + impl_->dir.string() + " reached its size limit of " +
-                           std::to_string(impl_->options.max_map_size >> 20) +
-                           " MiB; raise the limit to go on");
+      return storage_error(
+          fmt::format("the data dir {} reached its size limit of {} MiB; raise the limit to go on",
+                      impl_->dir.string(), impl_->options.max_map_size >> 20));
     std::size_t grown = std::min(impl_->map_size * 2, impl_->options.max_map_size);
     ExclusiveMap no_readers(impl_->map_mutex);
     if ((rc = mdb_env_set_mapsize(impl_->env, grown)) != 0)
@@ -863,7 +864,7 @@ std::vector<BlockPtr> LmdbStorage::main_chain_blocks(std::uint64_t from, std::si
     if (!hash) break;
     if (hash->size() != Hash::size()) throw StorageError("damaged record in table \"main\"");
     BlockPtr block = impl_->block(txn.get(), Hash::from_bytes(*hash));
-    if (!block) throw StorageError("main chain height " + std::to_string(h) + " has no block");
+    if (!block) throw StorageError(fmt::format("main chain height {} has no block", h));
     if (!out.empty() && bytes + block->encoded_size() > max_bytes) break;
     bytes += block->encoded_size();
     out.push_back(std::move(block));

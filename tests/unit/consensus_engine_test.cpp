@@ -40,8 +40,7 @@ struct EngineFixture {
   TestNet net;
   RecordingTransport transport;
   std::vector<std::string> logged;
-  ConsensusEngine engine{*net.chain, net.pool, net.clock,
-                         [this](const std::string& line) { logged.push_back(line); }};
+  ConsensusEngine engine{*net.chain, net.pool, net.clock, test::capture_log(logged)};
   EngineFixture() { engine.set_transport(&transport); }
 
   TransactionPtr transfer(std::size_t user, std::uint64_t nonce, std::uint64_t amount = 1) {
@@ -193,6 +192,10 @@ TEST_CASE("engine: the slot clock forges in the key's slots, within its conditio
   f.engine.on_tick();  // no peer: not alone
   CHECK(f.engine.status().forge_decided_slot == slot);
   CHECK(f.engine.tip_height() == 0);
+  // A slot it leads and lets go is what an operator must hear of.
+  CHECK(std::find(f.logged.begin(), f.logged.end(),
+                  "warn missed a slot this node leads: too few peers (--forge-min-peers) slot=" +
+                      std::to_string(slot) + " peers=0 min_peers=1") != f.logged.end());
 
   f.transport.ready = 1;
   f.transport.ahead = true;  // a peer's claim does not stop forging
@@ -569,8 +572,7 @@ TEST_CASE(
 
   // A restart with a checkpoint above the finalized block: the start counts as a peer's block.
   std::vector<std::string> lines;
-  ConsensusEngine restarted{*f.net.chain, f.net.pool, f.net.clock,
-                            [&](const std::string& line) { lines.push_back(line); }};
+  ConsensusEngine restarted{*f.net.chain, f.net.pool, f.net.clock, test::capture_log(lines)};
   restarted.set_transport(&f.transport);
   restarted.trust_checkpoint(TrustedBlock{1, first->hash()});
   restarted.on_tick();
@@ -632,7 +634,9 @@ TEST_CASE("engine: --sync-without-checkpoint never refuses peers' blocks", "[eng
   CHECK(f.engine.takes_peer_blocks());
   CHECK_FALSE(f.engine.status().checkpoint_required);
   CHECK(f.engine.receive_block(3, block, BlockSource::kGossip).ok());
-  CHECK(f.logged.empty());
+  // Only the block taken, at debug: nothing about refusing.
+  REQUIRE(f.logged.size() == 1);
+  CHECK(f.logged[0].starts_with("debug took a peer's block height=1 "));
 }
 
 TEST_CASE(
@@ -740,8 +744,7 @@ TEST_CASE("engine: a restarted node's record of votes starts from its chain's la
   CHECK(f.transport.evidence_batches.empty());  // final here, and nothing recorded to pair with
 
   std::vector<std::string> lines;
-  ConsensusEngine restarted{*f.net.chain, f.net.pool, f.net.clock,
-                            [&](const std::string& line) { lines.push_back(line); }};
+  ConsensusEngine restarted{*f.net.chain, f.net.pool, f.net.clock, test::capture_log(lines)};
   restarted.set_transport(&f.transport);
   verdicts = restarted.receive_votes(3, {other});
   CHECK(verdicts.at(0).ok());

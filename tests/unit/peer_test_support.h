@@ -44,8 +44,7 @@ struct Fixture {
     // The clock stands far past the weak-subjectivity period after genesis, which these chains
     // never finalize: the nodes trust their peers, as pos-node --sync-without-checkpoint does.
     c.sync_without_checkpoint = true;
-    if (std::getenv("POS_TEST_LOG"))
-      c.log = [](const std::string& line) { std::cerr << "[p2p] " << line << "\n"; };
+    if (std::getenv("POS_TEST_LOG")) c.log = test::stderr_log("node");
     return c;
   }
   PeerNode& start(PeerNodeConfig c) {
@@ -385,9 +384,8 @@ class BareNetwork {
     if (evidence_verdict) handler_.evidence_verdict = std::move(evidence_verdict);
     if (block_verdict) handler_.block_verdict = std::move(block_verdict);
     config.ban_by_ip = false;  // every test peer is 127.0.0.1
-    std::function<void(const std::string&)> log;
-    if (std::getenv("POS_TEST_LOG"))
-      log = [](const std::string& line) { std::cerr << "[p2p] " << line << "\n"; };
+    Logger log;
+    if (std::getenv("POS_TEST_LOG")) log = test::stderr_log("p2p");
     std::optional<Error> failed;
     loop_.call([&] {
       auto started = PeerNetwork::start(loop_, config, f.keys.chain_id(), f.keys.genesis.hash(),

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "pos/epoch.h"
+#include "pos/node.h"
 #include "pos/vrf.h"
 
 namespace pos::test {
@@ -240,6 +241,17 @@ std::string replace_first(std::string text, const std::string& from, const std::
   auto at = text.find(from);
   REQUIRE(at != std::string::npos);
   return text.replace(at, from.size(), to);
+}
+
+Logger capture_log(std::vector<std::string>& lines, std::string component) {
+  auto keep = [&lines](const LogEvent& e) {
+    lines.push_back(std::string(log_level_name(e.level)) + " " + log_text(e.message, e.fields));
+  };
+  return Logger(function_log_sink(keep), std::move(component));
+}
+
+Logger stderr_log(std::string component) {
+  return Logger(stream_log_sink(stderr, LogLevel::kDebug, LogFormat::kText), std::move(component));
 }
 
 int run_command(const std::string& command) {

@@ -128,6 +128,11 @@ ByteView text(std::string_view s);
 // `text` with its first `from` replaced by `to`; `from` must occur.
 std::string replace_first(std::string text, const std::string& from, const std::string& to);
 
+// A Logger keeping each event as "level message key=value ..." (pos::log_text) in `lines`.
+Logger capture_log(std::vector<std::string>& lines, std::string component = "consensus");
+// A Logger writing text lines to stderr, for POS_TEST_LOG=1 runs.
+Logger stderr_log(std::string component);
+
 // Runs a shell command and returns its exit status.
 int run_command(const std::string& command);
 std::string read_text(const std::filesystem::path& path);

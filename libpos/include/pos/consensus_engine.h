@@ -19,6 +19,7 @@
 #include "pos/blockchain.h"
 #include "pos/clock.h"
 #include "pos/keys.h"
+#include "pos/log.h"
 #include "pos/node_api.h"
 #include "pos/transaction_pool.h"
 #include "pos/transport.h"
@@ -43,8 +44,7 @@ struct ForgingOptions {
 
 class ConsensusEngine final : public NetworkHandler {
  public:
-  ConsensusEngine(Blockchain& chain, TransactionPool& pool, const Clock& clock,
-                  std::function<void(const std::string&)> log);
+  ConsensusEngine(Blockchain& chain, TransactionPool& pool, const Clock& clock, Logger log);
   ConsensusEngine(const ConsensusEngine&) = delete;
   ConsensusEngine& operator=(const ConsensusEngine&) = delete;
 
@@ -160,13 +160,12 @@ class ConsensusEngine final : public NetworkHandler {
   void note_peer_block(const ApplyResult& result);
   // The slot the clock is in now.
   std::uint64_t clock_slot() const;
-  void log(const std::string& line) const;
   void changed() const;
 
   Blockchain& chain_;
   TransactionPool& pool_;
   const Clock& clock_;
-  std::function<void(const std::string&)> log_;
+  Logger log_;
   Transport* transport_ = nullptr;
   std::function<void()> on_change_;
   NodeCounters counters_;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -15,14 +16,19 @@
 
 #include "pos/finality.h"
 #include "pos/keys.h"
+#include "pos/log.h"
 #include "pos/status.h"
 
 namespace pos {
 
-enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
-std::optional<LogLevel> parse_log_level(std::string_view text);
-// One line per event on stderr: "2026-11-24T18:00:00.123Z INFO message".
-std::function<void(LogLevel, const std::string&)> stderr_logger(LogLevel threshold);
+enum class LogFormat { kText, kJson };
+// "text" or "json".
+std::optional<LogFormat> parse_log_format(std::string_view text);
+// One line per event at or above `threshold` on `out` (pos-node: stderr), written whole under a
+// lock. Text: "2026-11-24T18:00:00.123Z warn p2p: banned a peer peer=10.0.0.9:7000 reason=...".
+// JSON: {"time": "2026-11-24T18:00:00.123Z", "level": "warn", "component": "p2p", "message":
+// "banned a peer", "peer": "10.0.0.9:7000", ...}, numbers as numbers (docs/operations.md).
+std::shared_ptr<LogSink> stream_log_sink(std::FILE* out, LogLevel threshold, LogFormat format);
 
 struct NodeConfig {
   std::string p2p = "127.0.0.1:7000";        // host:port of the peer listener
@@ -32,6 +38,7 @@ struct NodeConfig {
   std::filesystem::path genesis = "keys/genesis.json";
   std::vector<std::string> peers;  // host:port seeds
   LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
   // Dial the addresses peers tell about; off: only `peers` (a fixed topology).
   bool discovery = true;
   // Forge only with at least this many connected peers (ForgingOptions::min_peers).
@@ -46,7 +53,7 @@ struct NodeConfig {
   PassphraseSource passphrase;
 
   // The --config file: a JSON object with the keys "p2p", "rpc", "key", "data_dir", "genesis",
-  // "peers" (array), "log_level", "discovery", "forge_min_peers", "checkpoint",
+  // "peers" (array), "log_level", "log_format", "discovery", "forge_min_peers", "checkpoint",
   // "sync_without_checkpoint". Unknown
   // keys are refused.
   // Keys absent from the file keep their value in `defaults`.
@@ -57,7 +64,7 @@ class Node {
  public:
   // Validates everything (genesis, key, both ports) before writing anything to the data dir.
   static Result<std::unique_ptr<Node>> start(const NodeConfig& config,
-                                             std::function<void(LogLevel, const std::string&)> log);
+                                             std::shared_ptr<LogSink> log);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;

@@ -13,6 +13,7 @@
 
 #include "pos/clock.h"
 #include "pos/event_loop.h"
+#include "pos/log.h"
 #include "pos/node_api.h"
 #include "pos/status.h"
 #include "pos/transport.h"
@@ -112,7 +113,7 @@ class PeerNetwork final : public Transport {
   static Result<std::unique_ptr<PeerNetwork>> start(EventLoop& loop, PeerNetworkConfig config,
                                                     std::string chain_id, Hash genesis_hash,
                                                     NetworkHandler& handler, const Clock& clock,
-                                                    std::function<void(const std::string&)> log);
+                                                    Logger log);
   // On the loop thread: closes every connection.
   ~PeerNetwork() override;
   PeerNetwork(const PeerNetwork&) = delete;

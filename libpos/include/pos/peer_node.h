@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include "pos/clock.h"
 #include "pos/consensus_engine.h"
 #include "pos/genesis.h"
+#include "pos/log.h"
 #include "pos/node_api.h"
 #include "pos/peer_network.h"
 #include "pos/status.h"
@@ -33,8 +35,12 @@ struct PeerNodeConfig {
   // (ConsensusEngine::trust_peers_always); a checkpoint above the finalized block lifts the
   // refusal for this start (trust_checkpoint).
   bool sync_without_checkpoint = false;
-  // Receives one line per notable event (connections, bans, sync, forging); none when empty.
-  std::function<void(const std::string&)> log;
+  // Where the node's components log (their names: consensus, p2p, store); nothing by default.
+  Logger log;
+  // Warns (component store) while the file system holding `disk_path` has less than
+  // `min_free_disk_bytes` available, checked every minute; no check when the path is empty.
+  std::filesystem::path disk_path;
+  std::uint64_t min_free_disk_bytes = 1ull << 30;
 };
 
 class PeerNode final : public NodeApi {

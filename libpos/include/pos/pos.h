@@ -13,6 +13,7 @@
 #include "pos/finality.h"
 #include "pos/genesis.h"
 #include "pos/keys.h"
+#include "pos/log.h"
 #include "pos/proof_of_stake.h"
 #include "pos/signing_record.h"
 #include "pos/state_transition.h"

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "pos/crypto.h"
+#include "pos/log.h"
 #include "pos/node_api.h"
 #include "pos/status.h"
 
@@ -21,6 +22,9 @@ struct RpcOptions {
   std::size_t max_batch = 1000;  // transactions in one POST /transactions
   std::size_t max_page = 100;    // blocks or transactions in one page
   std::uint64_t timeout_ms = 10'000;
+  // Every request at debug (method, path, status, milliseconds); a handler that could not
+  // answer at warn. Nothing by default.
+  Logger log;
 };
 
 // What /info tells about the node itself.
