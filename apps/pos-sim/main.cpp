@@ -2,6 +2,8 @@
 // what it found. Exit 0 when every run held every invariant, 1 when one broke (its seed, the
 // violation and a trace are printed: `pos-sim ... --seed S` replays it exactly), 2 for bad
 // arguments.
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>

@@ -11,6 +11,10 @@ constexpr std::size_t kMaxHeldBlocks = 64;
 constexpr std::uint64_t kMaxClockSkewMs = 60'000;
 // How long a held-back block counts in the status (a sign that this node's clock is behind).
 constexpr std::uint64_t kHeldLogMs = 10 * 60'000;
+// GET /health's clock_behind: this many held-back blocks within kHeldLogMs, or one more than
+// this many slots ahead.
+constexpr std::size_t kClockBehindBlocks = 3;
+constexpr std::uint64_t kClockBehindSlots = 5;
 constexpr std::uint64_t kPoolExpiryEveryMs = 10'000;
 // Votes held back from relay until their target arrives (beyond this they are kept, not relayed).
 constexpr std::size_t kMaxUnrelayedVotes = 4096;
@@ -175,7 +179,7 @@ Status ConsensusEngine::receive_block(PeerId from, const BlockPtr& block, BlockS
                                        {"hash", block->hash()},
                                        {"slot", block->slot()},
                                        {"transactions", block->transactions().size()},
-                                       {"peer", from}});
+                                       {"peer_id", from}});
     // A sync batch's blocks are not voted one by one: the tick votes for where the batch ends.
     if (source == BlockSource::kGossip) maybe_vote();
     return {};
@@ -222,11 +226,26 @@ void ConsensusEngine::hold_back(const BlockPtr& block) {
   if (held_.size() >= kMaxHeldBlocks) held_.erase(std::prev(held_.end()));
   held_.emplace(block->slot(), block);
   std::uint64_t now_slot = clock_slot();
-  held_log_.emplace_back(clock_.now_ms(), block->slot() > now_slot ? block->slot() - now_slot : 0);
-  log_.warn(
-      "holding back a block from a slot ahead of this node's clock: if this repeats, the "
-      "system clock is probably late; check NTP",
-      {{"hash", block->hash()}, {"slot", block->slot()}, {"clock_slot", now_slot}});
+  const std::uint64_t now = clock_.now_ms();
+  const std::uint64_t ahead = block->slot() > now_slot ? block->slot() - now_slot : 0;
+  held_log_.emplace_back(now, ahead);
+  log_.debug("holding back a block from a slot ahead of this node's clock",
+             {{"hash", block->hash()}, {"slot", block->slot()}, {"clock_slot", now_slot}});
+  // One block ahead is a peer's clock or a hurried leader; what GET /health calls clock_behind
+  // (kClockBehindBlocks in ten minutes, or more than kClockBehindSlots ahead) is a warning, at
+  // most once in those ten minutes: a peer sending such blocks must not flood the log.
+  std::uint64_t most_ahead = 0;
+  for (const auto& entry : held_log_) most_ahead = std::max(most_ahead, entry.second);
+  const bool behind = held_log_.size() >= kClockBehindBlocks || most_ahead > kClockBehindSlots;
+  if (behind && (!clock_warned_ms_ || now - *clock_warned_ms_ > kHeldLogMs)) {
+    clock_warned_ms_ = now;
+    log_.warn(
+        "blocks keep arriving from slots ahead of this node's clock: the system clock is "
+        "probably late; check NTP",
+        {{"held_back_blocks", held_log_.size()},
+         {"max_slots_ahead", most_ahead},
+         {"clock_slot", now_slot}});
+  }
   changed();
 }
 
@@ -378,7 +397,8 @@ void ConsensusEngine::maybe_vote() {
   if (forging_.before_vote) {
     auto ok = forging_.before_vote(source.height, head.height);
     if (!ok.ok()) {
-      log_.warn("not voting: the signing record refused the vote",
+      // After a restart the record is ahead of the first heads: expected, not a warning.
+      log_.info("not voting: the signing record refused the vote",
                 {{"height", head.height}, {"reason", ok.reason()}, {"error", ok.error().message}});
       return;
     }
@@ -617,7 +637,7 @@ std::vector<Status> ConsensusEngine::receive_evidence(PeerId from,
       log_.info("evidence from a peer", {{"offender", e->offender()},
                                          {"kind", evidence_kind_name(e->kind())},
                                          {"evidence", e->id()},
-                                         {"peer", from}});
+                                         {"peer_id", from}});
       ++counters_.evidence_received;
       kept.push_back(e);
     }

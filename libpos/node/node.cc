@@ -148,6 +148,40 @@ std::string rfc3339_now() {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
 
+// `text` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t length = c < 0x80           ? 1
+                         : (c >> 5) == 0x6  ? 2
+                         : (c >> 4) == 0xe  ? 3
+                         : (c >> 3) == 0x1e ? 4
+                                            : 0;
+    bool ok = length > 0 && i + length <= text.size();
+    for (std::size_t k = 1; ok && k < length; ++k)
+      ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (ok && length > 1) {
+      // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+      std::uint32_t cp = c & (0xff >> (length + 1));
+      for (std::size_t k = 1; k < length; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+      static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[length] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
+    }
+    if (ok) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
+}
+
 class StreamSink final : public LogSink {
  public:
   StreamSink(std::FILE* out, LogLevel threshold, LogFormat format)
@@ -156,28 +190,33 @@ class StreamSink final : public LogSink {
   bool enabled(LogLevel level) const override { return level <= threshold_; }
 
   void write(const LogEvent& event) override {
-    std::string line = format_ == LogFormat::kJson ? json_line(event) : text_line(event);
-    line += '\n';
+    // The time is taken under the lock, so that lines from several threads stay in order.
     std::lock_guard lock(mutex_);
+    std::string now = rfc3339_now();
+    std::string line = format_ == LogFormat::kJson ? json_line(now, event) : text_line(now, event);
+    line += '\n';
     std::fwrite(line.data(), 1, line.size(), out_);
     std::fflush(out_);
   }
 
  private:
-  static std::string text_line(const LogEvent& event) {
-    return fmt::format("{} {:<5} {}: {}", rfc3339_now(), log_level_name(event.level),
-                       event.component, log_text(event.message, event.fields));
+  static std::string text_line(const std::string& now, const LogEvent& event) {
+    return fmt::format("{} {:<5} {}: {}", now, log_level_name(event.level), event.component,
+                       log_text(event.message, event.fields));
   }
 
-  static std::string json_line(const LogEvent& event) {
+  static std::string json_line(const std::string& now, const LogEvent& event) {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    // Values can hold a peer's bytes (a hello's chain id, a reject's text): JSON lines must stay
+    // UTF-8 for the collectors that read them.
     auto string = [&](std::string_view text) {
-      w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+      std::string valid = valid_utf8(text);
+      w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
     };
     w.StartObject();
     w.Key("time");
-    string(rfc3339_now());
+    string(now);
     w.Key("level");
     string(log_level_name(event.level));
     w.Key("component");

@@ -69,6 +69,10 @@ constexpr std::size_t kMaxQueuedBlocks = 256;
 // A frame's body is read in chunks of at most this, each paced by the shared read budget.
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr std::uint64_t kTickMs = 100;
+// Lines that peers can cause (refusals, bans, drops): at most this many of each message in each
+// window.
+constexpr std::uint32_t kPeerLogBurst = 20;
+constexpr std::uint64_t kPeerLogWindowMs = 10'000;
 constexpr std::uint64_t kSyncStallMs = 10'000;
 // How long the blocks of a peer on a chain that conflicts with our finalized block go unheard.
 constexpr std::uint64_t kConflictQuietMs = 60'000;
@@ -482,8 +486,8 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (ip_banned(peer->remote_ip)) return;
       if (count >= config_.max_inbound || same_ip >= config_.max_inbound_per_ip ||
           same_group >= config_.max_inbound_per_group) {
-        log_.debug(
-            "inbound connection refused",
+        log_from_peers(
+            LogLevel::kDebug, "inbound connection refused",
             {{"peer", peer->remote},
              {"reason", count >= config_.max_inbound            ? "inbound slots full"
                         : same_ip >= config_.max_inbound_per_ip ? "too many from its address"
@@ -501,12 +505,43 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     log_.debug(inbound ? "inbound connection" : "outbound connection", {{"peer", p.remote}});
   }
 
+  struct LogBudget {
+    std::uint64_t window_start_ms = 0;
+    std::uint32_t written = 0;
+    std::uint64_t left_out = 0;
+  };
+
+  // A flood of hostile connections must not fill the operator's disk: each message peers can
+  // cause is written at most kPeerLogBurst times a window, and how many were left out is said
+  // when the window ends.
+  void log_from_peers(LogLevel level, const std::string& message, std::vector<LogField> fields) {
+    if (!log_.enabled(level)) return;
+    LogBudget& budget = peer_log_budgets_[message];
+    roll_log_window(message, budget, clock_.now_ms());
+    if (budget.written >= kPeerLogBurst) {
+      ++budget.left_out;
+      return;
+    }
+    ++budget.written;
+    log_.log(level, message, std::move(fields));
+  }
+
+  void roll_log_window(const std::string& message, LogBudget& budget, std::uint64_t now) {
+    if (since(now, budget.window_start_ms) < kPeerLogWindowMs) return;
+    if (budget.left_out > 0)
+      log_.warn("lines left out: too many of one message from peers",
+                {{"left_out_message", message},
+                 {"left_out", budget.left_out},
+                 {"seconds", kPeerLogWindowMs / 1000}});
+    budget = LogBudget{now, 0, 0};
+  }
+
   // Closes the connection once the loop is out of the peer's own callbacks.
   void drop(Peer& peer, const std::string& why) {
     if (peer.closing) return;
     peer.closing = true;
     ++connections_dropped_;
-    log_.info("dropping a peer", {{"peer", peer.remote}, {"why", why}});
+    log_from_peers(LogLevel::kInfo, "dropping a peer", {{"peer", peer.remote}, {"why", why}});
     if (peer.dialed) dial_failed(*peer.dialed);
     if (peer.listen_key)
       if (auto it = book_.find(*peer.listen_key); it != book_.end()) it->second.connected = false;
@@ -581,17 +616,19 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     int penalty = reason_info(error.reason).peer_penalty;
     if (penalty <= 0) return;
     peer.misbehaviour += penalty;
-    log_.info("a peer misbehaves", {{"peer", peer.remote},
-                                    {"penalty", penalty},
-                                    {"score", peer.misbehaviour},
-                                    {"reason", error.reason},
-                                    {"error", error.message}});
+    log_from_peers(LogLevel::kInfo, "a peer misbehaves",
+                   {{"peer", peer.remote},
+                    {"penalty", penalty},
+                    {"score", peer.misbehaviour},
+                    {"reason", error.reason},
+                    {"error", error.message}});
     if (peer.misbehaviour < 100) return;
     ban(offender_of(peer));
-    log_.warn("banned a peer", {{"peer", peer.remote},
-                                {"until_ms", clock_.now_ms() + config_.ban_ms},
-                                {"reason", error.reason},
-                                {"error", error.message}});
+    log_from_peers(LogLevel::kWarn, "banned a peer",
+                   {{"peer", peer.remote},
+                    {"until_ms", clock_.now_ms() + config_.ban_ms},
+                    {"reason", error.reason},
+                    {"error", error.message}});
     drop(peer, fmt::format("banned: {}", error));
   }
 
@@ -995,9 +1032,10 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     for (const auto& verdict : verdicts)
       if (!verdict.ok() && reason_info(verdict.reason()).peer_penalty >= 100) {
         ban(sender);
-        log_.warn("banned a peer after it left", {{"peer", sender.ip},
-                                                  {"reason", verdict.reason()},
-                                                  {"error", verdict.error().message}});
+        log_from_peers(LogLevel::kWarn, "banned a peer after it left",
+                       {{"peer", sender.ip},
+                        {"reason", verdict.reason()},
+                        {"error", verdict.error().message}});
         return;
       }
   }
@@ -1177,11 +1215,16 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       // why it takes no peer's block without a checkpoint.
       if (!(queued.batch && queued.batch->conflicts) &&
           result.reason() != Reason::kCheckpointRequired)
-        log_.warn("refused a block", {{"peer", sender ? sender->remote : queued.sender.ip},
-                                      {"height", queued.block->height()},
-                                      {"hash", queued.block->hash()},
-                                      {"reason", result.reason()},
-                                      {"error", result.error().message}});
+        // A refusal with no penalty (an unknown parent, a branch that conflicts) is an honest
+        // peer's too: a warning only for what no honest peer sends.
+        log_from_peers(
+            reason_info(result.reason()).peer_penalty > 0 ? LogLevel::kWarn : LogLevel::kDebug,
+            "refused a block",
+            {{"peer", sender ? sender->remote : queued.sender.ip},
+             {"height", queued.block->height()},
+             {"hash", queued.block->hash()},
+             {"reason", result.reason()},
+             {"error", result.error().message}});
       if (queued.batch && result.reason() == Reason::kConflictsFinalized)
         queued.batch->conflicts = true;
       else if (queued.batch)
@@ -1315,6 +1358,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
   void on_tick() {
     std::uint64_t now = clock_.now_ms();
+    for (auto& [message, budget] : peer_log_budgets_) roll_log_window(message, budget, now);
     // Expired bans go: peers cycling through node ids must not grow the maps for ever.
     std::erase_if(banned_ips_, [now](const auto& ban) { return ban.second <= now; });
     std::erase_if(banned_nodes_, [now](const auto& ban) { return ban.second <= now; });
@@ -1368,6 +1412,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   NetworkHandler& handler_;
   const Clock& clock_;
   Logger log_;
+  std::map<std::string, LogBudget> peer_log_budgets_;
   Hash node_id_;
   std::string listen_address_;
   kj::Own<kj::ConnectionReceiver> receiver_;

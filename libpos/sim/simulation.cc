@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -9,7 +10,6 @@
 #include <functional>
 #include <queue>
 #include <random>
-#include <ranges>
 #include <set>
 #include <utility>
 
@@ -434,7 +434,8 @@ void World::start_node(Node& node) {
     trace(fmt::format("n{} {}", index, log_text(e.message, e.fields)));
   };
   node.engine = std::make_unique<ConsensusEngine>(
-      *node.chain, *node.pool, clock_, Logger(function_log_sink(engine_log), "consensus"));
+      *node.chain, *node.pool, clock_,
+      Logger(function_log_sink(engine_log, LogLevel::kInfo), "consensus"));
   node.engine->set_transport(node.transport.get());
   ForgingOptions options;
   Node* self = &node;
@@ -1186,9 +1187,10 @@ std::string_view policy_name(Policy policy) {
 Result<Policy> parse_policy(std::string_view name) {
   for (const auto& [policy, policy_name] : kPolicyNames)
     if (name == policy_name) return policy;
+  std::vector<std::string_view> names;
+  for (const auto& entry : kPolicyNames) names.push_back(entry.second);
   return make_error(Reason::kInvalidArgument,
-                    fmt::format("unknown policy \"{}\" ({})", name,
-                                fmt::join(kPolicyNames | std::views::values, ", ")));
+                    fmt::format("unknown policy \"{}\" ({})", name, fmt::join(names, ", ")));
 }
 
 Report run(const Scenario& scenario) {

@@ -83,7 +83,7 @@ TEST_CASE(
   for (const auto& line : lines) {
     INFO(line);
     rapidjson::Document doc;
-    doc.Parse(line.c_str());
+    doc.Parse<rapidjson::kParseValidateEncodingFlag>(line.c_str());
     REQUIRE_FALSE(doc.HasParseError());
     REQUIRE(doc.IsObject());
     REQUIRE(doc["time"].IsString());

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <mutex>
 
 #include "peer_test_support.h"
 
@@ -861,4 +862,45 @@ TEST_CASE("frames that declare megabytes and never send them cost the shared rea
   RawPeer honest(n.port());
   honest.send(hello_for(f, 120));
   CHECK(honest.round_trip(1, 5));
+}
+
+TEST_CASE("what peers make a node log is bounded: 20 lines of a message each 10 s, then a count",
+          "[p2p][net][hostile][adversary][log]") {
+  Fixture f;
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  auto keep = [&](const LogEvent& e) {
+    std::lock_guard lock(mutex);
+    lines.push_back(std::string(e.message) + "|" + log_text("", e.fields));
+  };
+  auto count = [&](const std::string& prefix) {
+    std::lock_guard lock(mutex);
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& line) { return line.starts_with(prefix); });
+  };
+  BareNetwork n(f, {}, {}, {}, {}, Logger(function_log_sink(keep), "p2p"));
+  n.set_tx_verdict([](const Transaction&) { return refuse_as(Reason::kWrongChain); });
+  // 30 peers, each banned for what it sends: 30 bans, of which 20 are written.
+  for (std::uint8_t i = 0; i < 30; ++i) {
+    RawPeer evil(n.port());
+    evil.send(hello_for(f, static_cast<std::uint8_t>(100 + i)));
+    evil.send(p2p::Txs{{forged_transfer(f, i)}});
+    REQUIRE(evil.closed_by_node());
+  }
+  REQUIRE(eventually([&] { return n.status().banned == 30; }));
+  CHECK(count("banned a peer|") == 20);
+  CHECK(count("lines left out") == 0);
+  // The window ends: the next tick says how many were left out, once.
+  f.clock.advance(10'000);
+  REQUIRE(eventually([&] {
+    return count(
+               "lines left out: too many of one message from peers| "
+               "left_out_message=\"banned a peer\" left_out=10 seconds=10") == 1;
+  }));
+  // Then the budget is whole again.
+  RawPeer evil(n.port());
+  evil.send(hello_for(f, 200));
+  evil.send(p2p::Txs{{forged_transfer(f, 30)}});
+  REQUIRE(evil.closed_by_node());
+  CHECK(eventually([&] { return count("banned a peer|") == 21; }));
 }

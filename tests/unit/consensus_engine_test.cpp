@@ -169,6 +169,29 @@ TEST_CASE("engine: an early block is held back until its slot; a far-future one 
   CHECK(f.engine.status().held_back_blocks == 1);
 }
 
+TEST_CASE(
+    "engine: blocks that keep coming from ahead of the clock warn once, as /health says "
+    "clock_behind; one such block is not a warning",
+    "[engine][log]") {
+  EngineFixture f;
+  const auto& params = f.net.genesis.params;
+  auto warnings = [&] {
+    return std::count_if(f.logged.begin(), f.logged.end(), [](const std::string& line) {
+      return line.starts_with("warn blocks keep arriving from slots ahead of this node's clock");
+    });
+  };
+  // A clock three slots late: each leader's block arrives early and is held.
+  std::uint64_t slot = 5;
+  for (std::size_t held = 1; held <= 4; ++held) {
+    slot = f.net.next_slot(slot);
+    BlockPtr block = f.net.forge(slot);
+    f.net.clock.set(params.slot_start_ms(slot - 3));
+    REQUIRE(f.engine.receive_block(4, block, BlockSource::kGossip).ok());
+    REQUIRE(f.engine.status().held_back_blocks == held);
+    CHECK(warnings() == (held < 3 ? 0 : 1));  // from the third, once in ten minutes
+  }
+}
+
 TEST_CASE("engine: the slot clock forges in the key's slots, within its conditions", "[engine]") {
   EngineFixture f;
   const auto& params = f.net.genesis.params;

@@ -99,10 +99,18 @@ TEST_CASE("log: pos-node's JSON lines are one object each, numbers as numbers", 
                              {"until_ms", std::uint64_t{18'446'744'073'709'551'615u}},
                              {"error", "bad \"signature\"\n"}});
   log.debug("inbound connection");
+  // A peer's bytes that are not UTF-8 (a hello's chain id): replaced, the line stays valid.
+  log.info("dropping a peer", {{"why", "chain \xff\xc3(\xed\xa0\x80 caf\xc3\xa9"}});
   auto lines = lines_of(file);
   std::fclose(file);
-  REQUIRE(lines.size() == 2);
+  REQUIRE(lines.size() == 3);
   rapidjson::Document doc;
+  for (const auto& line : lines) {
+    doc.Parse<rapidjson::kParseValidateEncodingFlag>(line.c_str());
+    CHECK_FALSE(doc.HasParseError());
+  }
+  CHECK(std::string(doc["why"].GetString()) ==
+        "chain \xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9");
   doc.Parse(lines[0].c_str());
   REQUIRE_FALSE(doc.HasParseError());
   CHECK(std::regex_match(doc["time"].GetString(),

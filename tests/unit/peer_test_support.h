@@ -378,13 +378,12 @@ class BareNetwork {
   BareNetwork(Fixture& f, PeerNetworkConfig config = {},
               std::function<Status(const Vote&)> verdict = {},
               std::function<Status(const Evidence&)> evidence_verdict = {},
-              std::function<Status(const Block&)> block_verdict = {})
+              std::function<Status(const Block&)> block_verdict = {}, Logger log = {})
       : handler_(f.keys.genesis) {
     if (verdict) handler_.verdict = std::move(verdict);
     if (evidence_verdict) handler_.evidence_verdict = std::move(evidence_verdict);
     if (block_verdict) handler_.block_verdict = std::move(block_verdict);
     config.ban_by_ip = false;  // every test peer is 127.0.0.1
-    Logger log;
     if (std::getenv("POS_TEST_LOG")) log = test::stderr_log("p2p");
     std::optional<Error> failed;
     loop_.call([&] {

@@ -197,6 +197,7 @@ class ConsensusEngine final : public NetworkHandler {
   std::map<PeerId, std::size_t> extra_headers_;
   std::uint64_t extra_headers_epoch_ = 0;
   std::deque<std::pair<std::uint64_t, std::uint64_t>> held_log_;  // (when, slots ahead)
+  std::optional<std::uint64_t> clock_warned_ms_;  // the last "clock is late" warning
 };
 
 }  // namespace pos

@@ -36,7 +36,13 @@ struct LogField {
   LogField(std::string_view k, const char* v) : key(k), value(v) {}
   LogField(std::string_view k, bool v) : key(k), value(v ? "true" : "false") {}
   template <std::integral T>
-  LogField(std::string_view k, T v) : key(k), value(std::to_string(v)), number(true) {}
+  requires(!std::same_as<T, bool> && !std::same_as<T, char>) LogField(std::string_view k, T v)
+      : key(k), value(std::to_string(v)), number(true) {}
+  // Not silently a bool: a pointer other than text, or a floating-point value.
+  template <class T>
+  LogField(std::string_view, const T*) = delete;
+  LogField(std::string_view, double) = delete;
+  LogField(std::string_view, float) = delete;
   template <std::size_t N, class Tag>
   LogField(std::string_view k, const FixedBytes<N, Tag>& v) : key(k), value(v.hex()) {}
   LogField(std::string_view k, Reason v) : key(k), value(reason_code(v)) {}
