@@ -356,6 +356,7 @@ void ConsensusEngine::on_tick() {
 void ConsensusEngine::maybe_forge() {
   if (!forger_) return;
   std::uint64_t slot = clock_slot();
+  note_skipped_slots(slot);
   if (slot <= chain_.tip().slot || slot <= last_forge_slot_) return;
   last_forge_slot_ = slot;
   auto leader = chain_.leader(slot);
@@ -378,6 +379,23 @@ void ConsensusEngine::maybe_forge() {
   if (!block.ok())
     log_.error("missed a slot this node leads: forging failed",
                {{"slot", slot}, {"reason", block.reason()}, {"error", block.error().message}});
+}
+
+// The slot clock looks ten times a slot: a slot that passed between two looks is one the event
+// loop spent elsewhere (a long block, a stalled process), and if this key led it, it is missed.
+// Only a gap of up to two epochs is searched: the leader draw is hashing, and a longer one is a
+// stopped process, which the operator knows of.
+void ConsensusEngine::note_skipped_slots(std::uint64_t slot) {
+  const std::uint64_t last = looked_slot_;
+  if (slot <= last) return;
+  looked_slot_ = slot;
+  if (last == 0 || slot - last > 2 * chain_.params().epoch_slots) return;
+  std::uint64_t missed = 0;
+  for (std::uint64_t s = last + 1; s < slot; ++s)
+    if (chain_.leader(s) == forger_->public_key()) ++missed;
+  if (missed > 0)
+    log_.warn("missed slots this node leads: its event loop did not run in them (a stall)",
+              {{"from_slot", last + 1}, {"to_slot", slot - 1}, {"missed", missed}});
 }
 
 // The honest voting rule (docs/consensus.md): the head as target, the highest block its chain

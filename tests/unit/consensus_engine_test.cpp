@@ -1,6 +1,7 @@
 // The consensus engine driven without sockets: a recording Transport stands in for the
 // network, and the test calls what the network would (a peer's transactions and blocks, the
 // slot clock's tick) with a clock it sets.
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include "pos/consensus_engine.h"
@@ -241,11 +242,27 @@ TEST_CASE("engine: the slot clock forges in the key's slots, within its conditio
   CHECK(f.net.chain->tip().tx_count == 0);
   CHECK(f.net.chain->tip().slot == slot);
 
+  // The clock jumps past a slot this key leads (a stalled process): missed, and said so.
+  const std::uint64_t looked = slot;
+  const std::uint64_t skipped = own_slot_after(slot);
+  slot = skipped + 1;
+  f.net.clock.set(params.slot_start_ms(slot));
+  f.engine.on_tick();
+  std::uint64_t led = 0;
+  for (std::uint64_t s = looked + 1; s < slot; ++s)
+    led += f.net.chain->leader(s) == v0.public_key();
+  CHECK(led >= 1);
+  CHECK(std::find(f.logged.begin(), f.logged.end(),
+                  fmt::format("warn missed slots this node leads: its event loop did not run in "
+                              "them (a stall) from_slot={} to_slot={} missed={}",
+                              looked + 1, slot - 1, led)) != f.logged.end());
+
+  const std::uint64_t height = f.engine.tip_height();
   f.engine.stop_forging();
   slot = own_slot_after(slot);
   f.net.clock.set(params.slot_start_ms(slot));
   f.engine.on_tick();
-  CHECK(f.engine.tip_height() == 2);
+  CHECK(f.engine.tip_height() == height);
 }
 
 TEST_CASE("engine: a validator votes once for each new head, from its chain's justified block",

@@ -116,6 +116,8 @@ class ConsensusEngine final : public NetworkHandler {
   Status count_extra_header(PeerId from, BlockSource source, const Block& block);
 
   void maybe_forge();
+  // Warns of the slots this key led that passed between two looks of the slot clock.
+  void note_skipped_slots(std::uint64_t slot);
   // Fork choice again after votes were noted; a reorganisation updates the pool.
   void follow_votes();
   // Drops held votes whose target is at or below the finalized height.
@@ -172,6 +174,7 @@ class ConsensusEngine final : public NetworkHandler {
   std::optional<SecretKey> forger_;
   ForgingOptions forging_;
   std::uint64_t last_forge_slot_ = 0;
+  std::uint64_t looked_slot_ = 0;  // the slot of the slot clock's latest look
   VotePool votes_;
   // Every vote seen here (gossiped, this node's own, in an applied block), each validator's
   // latest targets, kept after they are final: what a late vote, or a vote in a block of a
