@@ -15,6 +15,22 @@ constexpr std::uint64_t kHeldLogMs = 10 * 60'000;
 // this many slots ahead.
 constexpr std::size_t kClockBehindBlocks = 3;
 constexpr std::uint64_t kClockBehindSlots = 5;
+
+// The blocks held back within kHeldLogMs, by how many slots at most, and what they say.
+struct HeldLag {
+  std::uint64_t blocks = 0;
+  std::uint64_t max_slots_ahead = 0;
+  bool clock_behind = false;
+};
+
+HeldLag held_lag(const std::deque<std::pair<std::uint64_t, std::uint64_t>>& held_log) {
+  HeldLag lag;
+  lag.blocks = held_log.size();
+  for (const auto& [when, ahead] : held_log)
+    lag.max_slots_ahead = std::max(lag.max_slots_ahead, ahead);
+  lag.clock_behind = lag.blocks >= kClockBehindBlocks || lag.max_slots_ahead > kClockBehindSlots;
+  return lag;
+}
 constexpr std::uint64_t kPoolExpiryEveryMs = 10'000;
 // Votes held back from relay until their target arrives (beyond this they are kept, not relayed).
 constexpr std::size_t kMaxUnrelayedVotes = 4096;
@@ -232,18 +248,15 @@ void ConsensusEngine::hold_back(const BlockPtr& block) {
   log_.debug("holding back a block from a slot ahead of this node's clock",
              {{"hash", block->hash()}, {"slot", block->slot()}, {"clock_slot", now_slot}});
   // One block ahead is a peer's clock or a hurried leader; what GET /health calls clock_behind
-  // (kClockBehindBlocks in ten minutes, or more than kClockBehindSlots ahead) is a warning, at
-  // most once in those ten minutes: a peer sending such blocks must not flood the log.
-  std::uint64_t most_ahead = 0;
-  for (const auto& entry : held_log_) most_ahead = std::max(most_ahead, entry.second);
-  const bool behind = held_log_.size() >= kClockBehindBlocks || most_ahead > kClockBehindSlots;
-  if (behind && (!clock_warned_ms_ || now - *clock_warned_ms_ > kHeldLogMs)) {
+  // is a warning, at most once in ten minutes: a peer sending such blocks must not flood the log.
+  const HeldLag lag = held_lag(held_log_);
+  if (lag.clock_behind && (!clock_warned_ms_ || now - *clock_warned_ms_ > kHeldLogMs)) {
     clock_warned_ms_ = now;
     log_.warn(
         "blocks keep arriving from slots ahead of this node's clock: the system clock is "
         "probably late; check NTP",
-        {{"held_back_blocks", held_log_.size()},
-         {"max_slots_ahead", most_ahead},
+        {{"held_back_blocks", lag.blocks},
+         {"max_slots_ahead", lag.max_slots_ahead},
          {"clock_slot", now_slot}});
   }
   changed();
@@ -674,10 +687,10 @@ NodeStatus ConsensusEngine::status() const {
   s.pool_size = pool_.size();
   s.pool_bytes = pool_.bytes();
   s.slot = clock_slot();
-  for (const auto& [when, ahead] : held_log_) {
-    ++s.held_back_blocks;
-    s.max_slots_ahead = std::max(s.max_slots_ahead, ahead);
-  }
+  const HeldLag lag = held_lag(held_log_);
+  s.held_back_blocks = lag.blocks;
+  s.max_slots_ahead = lag.max_slots_ahead;
+  s.clock_behind = lag.clock_behind;
   const FinalityState& finality = chain_.vote_finality();
   s.justified_height = finality.justified().height;
   s.justified_hash = finality.justified().hash;

@@ -419,10 +419,21 @@ def prepare(cmd, net):
     text = move_ports(cmd.text, net)
     program, words = program_of(cmd.text)
     if program in ("pos-wallet", "pos-interact") and "--node" not in words:
-        command = next((w for w in words[1:] if not w.startswith("-")), "")
-        if not (program == "pos-wallet" and command in OFFLINE_WALLET):
+        if not (program == "pos-wallet" and wallet_command(words) in OFFLINE_WALLET):
             text = re.sub(r"^(\s*\S*" + program + r")\b", r"\1 --node " + net.url(1), text, 1)
     return text
+
+
+def wallet_command(words):
+    """pos-wallet's command word: the first word after the program that is neither an option
+    nor `--node`'s URL."""
+    rest = iter(words[1:])
+    for w in rest:
+        if w == "--node":
+            next(rest, None)
+        elif not w.startswith("-"):
+            return w
+    return ""
 
 
 def needs_network(cmd):
@@ -430,8 +441,7 @@ def needs_network(cmd):
     if program == "pos-sim":
         return False
     if program == "pos-wallet":
-        command = next((w for w in words[1:] if not w.startswith("-")), "")
-        return command not in OFFLINE_WALLET
+        return wallet_command(words) not in OFFLINE_WALLET
     return True
 
 

@@ -136,3 +136,10 @@ def test_compare_tells_json_from_text():
     assert docs.compare(['{"status": "pending"}'], '{"status":"pending"}') is None
     assert docs.compare(['{"status": "pending"}'], "pending") is not None
     assert docs.compare([], "anything") is None
+
+
+def test_the_wallet_command_is_found_past_the_node_option():
+    words = ["pos-wallet", "--node", "http://127.0.0.1:5001", "--json", "sign", "send"]
+    assert docs.wallet_command(words) == "sign"
+    assert docs.wallet_command(["pos-wallet", "account", "aa99"]) == "account"
+    assert docs.wallet_command(["pos-wallet", "--help"]) == ""

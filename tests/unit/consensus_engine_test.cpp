@@ -189,6 +189,7 @@ TEST_CASE(
     f.net.clock.set(params.slot_start_ms(slot - 3));
     REQUIRE(f.engine.receive_block(4, block, BlockSource::kGossip).ok());
     REQUIRE(f.engine.status().held_back_blocks == held);
+    CHECK(f.engine.status().clock_behind == (held >= 3));
     CHECK(warnings() == (held < 3 ? 0 : 1));  // from the third, once in ten minutes
   }
 }

@@ -310,6 +310,7 @@ TEST_CASE("a block ahead of the clock is held back, then applied when its slot c
   CHECK((*late)->status().height == 0);
   CHECK(peer_count(a) == 1);  // held, not a reason to drop the peer
   CHECK((*late)->status().max_slots_ahead == 4);
+  CHECK_FALSE((*late)->status().clock_behind);  // one block, 4 slots ahead: not yet
   slow.set(f.keys.genesis.params.slot_start_ms(4));
   CHECK(eventually([&] { return (*late)->status().tip == (*block)->hash(); }));
 }

@@ -48,6 +48,8 @@ struct NodeStatus {
   // clock, and by how many slots at most: a sign that this node's clock is behind.
   std::uint64_t held_back_blocks = 0;
   std::uint64_t max_slots_ahead = 0;
+  // What those say (GET /health's "clock_behind"): 3 or more, or one more than 5 slots ahead.
+  bool clock_behind = false;
   // What the votes included in the best chain justify and finalize (docs/consensus.md,
   // "Votes and finality"): its highest justified block, and the highest block this node has
   // ever seen finalized on its best chain (never lower than before).
