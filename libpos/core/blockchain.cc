@@ -547,17 +547,14 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
     return make_error(
         Reason::kSlotNotAfterParent,
         fmt::format("slot {} is not after the parent's {}", header.slot, parent.header.slot));
-  std::uint64_t now_slot = params().slot_at(clock_.now_ms());
-  if (header.slot > now_slot + 1)
-    return make_error(
-        Reason::kSlotInFuture,
-        fmt::format("slot {} is ahead of the local clock's slot {}", header.slot, now_slot));
   std::uint64_t start = params().slot_start_ms(header.slot);
   if (header.timestamp_ms < start || header.timestamp_ms >= start + params().slot_ms)
     return make_error(Reason::kBadTimestamp, fmt::format("timestamp {} is outside slot {}",
                                                          header.timestamp_ms, header.slot));
   // Membership and the signature need no nonce: checked first, so that an unsigned header cannot
-  // make the node hash its way across a long run of empty epochs.
+  // make the node hash its way across a long run of empty epochs. They also go before the clock:
+  // a block ahead of it is held back and counts toward /health's clock_behind, which only a
+  // validator's signed header may do.
   std::uint64_t epoch = params().epoch_of(header.slot);
   const ProofOfStake& set = validators.set(epoch);
   if (!set.contains(header.forger))
@@ -565,6 +562,11 @@ Result<EpochState> Blockchain::check_header(const Block& block, const Entry& par
                       fmt::format("forger {} is not a validator of this chain in epoch {}",
                                   header.forger, epoch));
   if (auto ok = block.check_signature(); !ok.ok()) return ok.error();
+  std::uint64_t now_slot = params().slot_at(clock_.now_ms());
+  if (header.slot > now_slot + 1)
+    return make_error(
+        Reason::kSlotInFuture,
+        fmt::format("slot {} is ahead of the local clock's slot {}", header.slot, now_slot));
   Hash nonce = parent.epochs.nonce_of(epoch);
   auto leader = set.leader(nonce, header.slot);
   if (!leader || *leader != header.forger)

@@ -170,6 +170,37 @@ TEST_CASE("engine: an early block is held back until its slot; a far-future one 
   CHECK(f.engine.status().held_back_blocks == 1);
 }
 
+TEST_CASE("engine: an early block that a validator did not sign is refused for that, not held back",
+          "[engine][adversarial]") {
+  EngineFixture f;
+  const auto& params = f.net.genesis.params;
+  std::uint64_t slot = f.net.next_slot(5);
+  BlockPtr block = f.net.forge(slot);
+  f.net.clock.set(params.slot_start_ms(slot - 3));
+
+  Signature junk = block->signature();
+  junk.bytes[0] ^= 1;
+  BlockPtr unsigned_block = Block::make(block->header(), junk, block->transactions());
+  CHECK(f.engine.receive_block(4, unsigned_block, BlockSource::kGossip).reason() ==
+        Reason::kBadBlockSignature);
+
+  Wallet outsider = Wallet::generate();
+  BlockHeader header = block->header();
+  header.forger = outsider.public_key();
+  BlockPtr outsiders = Block::make(header, outsider.secret_key().sign(header.signing_bytes()), {});
+  CHECK(f.engine.receive_block(4, outsiders, BlockSource::kGossip).reason() ==
+        Reason::kWrongForger);
+
+  CHECK(f.engine.status().held_back_blocks == 0);
+  CHECK_FALSE(f.engine.status().clock_behind);
+  // The leader's own block of that slot is still held, and applied when its slot comes.
+  REQUIRE(f.engine.receive_block(4, block, BlockSource::kGossip).ok());
+  CHECK(f.engine.status().held_back_blocks == 1);
+  f.net.clock.set(params.slot_start_ms(slot));
+  f.engine.on_tick();
+  CHECK(f.engine.tip_hash() == block->hash());
+}
+
 TEST_CASE(
     "engine: blocks that keep coming from ahead of the clock warn once, as /health says "
     "clock_behind; one such block is not a warning",
