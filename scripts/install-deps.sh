@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config ccache git openssl clang-format curl jq
-  libsodium-dev libfmt-dev rapidjson-dev libcpp-httplib-dev
+  libsodium-dev libfmt-dev rapidjson-dev libcpp-httplib-dev libssl-dev
   capnproto libcapnp-dev liblmdb-dev
   catch2 libbenchmark-dev
   python3 python3-dev python3-pytest python3-nacl pybind11-dev

@@ -1,5 +1,10 @@
 #include "pos/crypto.h"
 
+// OpenSSL's SHA256_CTX functions are deprecated in 3.0 in favour of EVP, whose contexts live on
+// the heap and cannot be copied as Sha256 (an epoch's running digest) must be; they remain and
+// use the CPU's SHA extensions.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include <sodium.h>
 
 #include <new>
@@ -8,7 +13,7 @@
 
 namespace pos {
 
-static_assert(sizeof(crypto_hash_sha256_state) <= 128);
+static_assert(sizeof(SHA256_CTX) <= 128);
 
 Status init() {
   if (sodium_init() < 0) return make_error(Reason::kInvalidArgument, "libsodium failed to start");
@@ -46,23 +51,25 @@ Result<Bytes> from_hex(std::string_view hex) {
 
 Hash sha256(ByteView data) {
   Hash out;
-  crypto_hash_sha256(out.data(), data.data(), data.size());
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(out.data(), &ctx);
   return out;
 }
 
 Sha256::Sha256() {
-  crypto_hash_sha256_init(reinterpret_cast<crypto_hash_sha256_state*>(state_));
+  SHA256_Init(reinterpret_cast<SHA256_CTX*>(state_));
 }
 
 Sha256& Sha256::update(ByteView data) {
-  crypto_hash_sha256_update(reinterpret_cast<crypto_hash_sha256_state*>(state_), data.data(),
-                            data.size());
+  SHA256_Update(reinterpret_cast<SHA256_CTX*>(state_), data.data(), data.size());
   return *this;
 }
 
 Hash Sha256::finish() {
   Hash out;
-  crypto_hash_sha256_final(reinterpret_cast<crypto_hash_sha256_state*>(state_), out.data());
+  SHA256_Final(out.data(), reinterpret_cast<SHA256_CTX*>(state_));
   return out;
 }
 

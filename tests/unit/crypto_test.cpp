@@ -85,6 +85,26 @@ TEST_CASE("SHA-256 known answers and incremental hashing", "[crypto]") {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(Sha256().update(std::string_view("a")).update(std::string_view("bc")).finish() ==
         sha256(std::string_view("abc")));
+  // FIPS 180-2's two-block message and its million 'a's, fed in pieces across block boundaries.
+  CHECK(
+      sha256(std::string_view("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")).hex() ==
+      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  Sha256 million;
+  const std::string piece(1000, 'a');
+  for (int i = 0; i < 1000; ++i) million.update(piece);
+  CHECK(million.finish().hex() ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_CASE("a copy of an incremental SHA-256 goes on by itself", "[crypto]") {
+  // An epoch's running digest of VRF outputs is copied with the epoch state and extended apart.
+  Sha256 original;
+  original.update(std::string_view("ab"));
+  Sha256 copy = original;
+  copy.update(std::string_view("c"));
+  original.update(std::string_view("x"));
+  CHECK(copy.finish() == sha256(std::string_view("abc")));
+  CHECK(original.finish() == sha256(std::string_view("abx")));
 }
 
 TEST_CASE("hex is lower case, even length and checked", "[crypto]") {
