@@ -1,12 +1,13 @@
-// pos-bench: load generator. Funds M accounts, pre-signs N transfers, submits them through the
-// batch RPC at a target rate (or as fast as the nodes accept), and measures accepted tx/s,
-// committed tx/s (until the last is in a block on every node), submit-to-commit latency,
-// submit-to-final latency and finalized tx/s (until the last is finalized on every node).
+// pos-bench: load generator. Funds M accounts, pre-signs R rounds of N transfers, submits each
+// round through the batch RPC at a target rate (or as fast as the nodes accept), and measures
+// accepted tx/s, committed tx/s (until the last is in a block on every node), submit-to-commit
+// latency, submit-to-final latency and finalized tx/s (until the last is finalized on every
+// node); rates are medians over the rounds, with their spread.
 //   pos-bench local [--nodes K] [options]     starts K pos-node processes on free loopback ports
 //   pos-bench run --node URL [--node URL...] --authority KEY.pem [options]
-//   pos-bench micro [--block-txs N (10000)] [--quick]   core and storage micro-benchmarks
-// options: --accounts M (100) --txs N (2000) --rate R tx/s (0: as fast as accepted)
-//          --batch B (200) --out DIR (pos-bench-out) --slot-ms S (local; 500)
+//   pos-bench micro [--block-txs N (10000)] [--rounds R (5)] [--quick]   micro-benchmarks
+// options: --accounts M (100) --txs N (2000) --rounds R (5) --rate R tx/s (0: as fast as
+//          accepted) --batch B (200) --out DIR (pos-bench-out) --slot-ms S (local; 500)
 // Writes DIR/report.json and DIR/throughput.svg. Exit codes: 0 done, 1 a run that did not
 // finish (refusals, or a timeout: commit or finality), 2 bad arguments, 3 node unreachable.
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "../common/cli.h"
+#include "bench_support.h"
 #include "micro.h"
 #include "pos/pos.h"
 #include "pos/rpc_client.h"
@@ -56,6 +58,7 @@ struct Options {
   std::size_t batch = 200;
   std::uint64_t slot_ms = 500;
   fs::path out = "pos-bench-out";
+  std::size_t rounds = 5;
   bool same_machine = false;  // the nodes share this machine's cores (local)
 };
 
@@ -332,74 +335,426 @@ double percentile(const std::vector<double>& sorted, double p) {
                                static_cast<std::size_t>(p * static_cast<double>(sorted.size())))];
 }
 
-// What a load run measured.
-struct LoadResult {
+// What one round of load measured; times in seconds from the round's first submission.
+struct Round {
   std::size_t transactions = 0, accepted = 0, refused = 0, included = 0;
-  double submit_done = 0, commit_done = 0, all_nodes = 0;  // seconds from the first submission
-  std::vector<double> latencies_ms;                        // of each committed transaction
-  std::vector<Sample> samples;
-  double all_final = 0;                    // seconds until every node finalized them all
+  double submit_done = 0, commit_done = 0, all_nodes = 0;
+  double all_final = 0;  // until every node finalized them all
+  // Transactions finalized on every node after the first of the round's blocks was, over the
+  // time from then until the last was: the rate once finality flows, without the constant lag
+  // (two to three slots) before the first block is final. 0 when one block held them all.
+  double sustained_final_rate = 0;
+  std::vector<double> latencies_ms;        // of each committed transaction
   std::vector<double> final_latencies_ms;  // submission to finalized on the accepting node
+
+  double committed_rate() const {
+    return static_cast<double>(included) / std::max(all_nodes, 1e-9);
+  }
+  double finalized_rate() const {
+    return static_cast<double>(included) / std::max(all_final, 1e-9);
+  }
+};
+
+// Every round of a run, and (local) the raw verify rate on all cores measured before, between
+// and after them: each round's ceiling is the mean of the two samples either side of it.
+struct LoadResult {
+  std::vector<Round> rounds;
+  pos::bench::Ratio raw;  // measures: finalized tx/s; baselines: raw verify/s on all cores
+  std::vector<Sample> samples;
+  double seconds = 0;  // from the first round's first submission to the last round's finality
   double slot_ms = 0;
 };
 
+struct Spread {
+  double median = 0, low = 0, high = 0;
+};
+
+Spread spread_of(std::vector<double> v) {
+  if (v.empty()) return {};
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return {pos::bench::median(v), *lo, *hi};
+}
+
+std::string show(const Spread& s, int decimals) {
+  return fmt::format("{:12.{}f}  ({:.{}f}-{:.{}f})", s.median, decimals, s.low, decimals, s.high,
+                     decimals);
+}
+
+std::string json_spread(const Spread& s) {
+  return fmt::format("{{\"median\": {}, \"low\": {}, \"high\": {}}}", s.median, s.low, s.high);
+}
+
 // The table on stdout, report.json and throughput.svg in o.out.
-void report(const Options& o, LoadResult r, std::size_t nodes, double raw_all_cores) {
-  std::vector<double>& lat = r.latencies_ms;
-  std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) { return percentile(lat, p); };
-  std::vector<double>& final_lat = r.final_latencies_ms;
-  std::sort(final_lat.begin(), final_lat.end());
-  double final_p50 = percentile(final_lat, 0.5), final_p99 = percentile(final_lat, 0.99);
-  double accepted_rate = static_cast<double>(r.accepted) / std::max(r.submit_done, 1e-9);
-  double committed_rate = static_cast<double>(r.included) / std::max(r.all_nodes, 1e-9);
-  double finalized_rate = static_cast<double>(r.included) / std::max(r.all_final, 1e-9);
-  fmt::print("\n{:<28} {:>12}\n", "figure", "value");
-  fmt::print("{:<28} {:12}\n", "transactions", r.transactions);
-  fmt::print("{:<28} {:12}\n", "accepted (202)", r.accepted);
-  fmt::print("{:<28} {:12}\n", "refused", r.refused);
-  fmt::print("{:<28} {:12.0f}\n", "accepted tx/s", accepted_rate);
-  fmt::print("{:<28} {:12.0f}\n", "committed tx/s (all nodes)", committed_rate);
-  fmt::print("{:<28} {:12.0f}\n", "latency p50 ms", pct(0.5));
-  fmt::print("{:<28} {:12.0f}\n", "latency p90 ms", pct(0.9));
-  fmt::print("{:<28} {:12.0f}\n", "latency p99 ms", pct(0.99));
-  fmt::print("{:<28} {:12.0f}\n", "finalized tx/s (all nodes)", finalized_rate);
-  fmt::print("{:<28} {:12.0f}  ({:.2f} slots of {:.0f} ms)\n", "final latency p50 ms", final_p50,
-             final_p50 / r.slot_ms, r.slot_ms);
-  fmt::print("{:<28} {:12.0f}  ({:.2f} slots)\n", "final latency p99 ms", final_p99,
-             final_p99 / r.slot_ms);
-  double ceiling = raw_all_cores / static_cast<double>(nodes);
+void report(const Options& o, const LoadResult& r, std::size_t nodes) {
+  Round all;  // the rounds' counts and latencies together
+  std::vector<double> committed, finalized, final_over_committed, sustained;
+  for (const auto& round : r.rounds) {
+    all.transactions += round.transactions;
+    all.accepted += round.accepted;
+    all.refused += round.refused;
+    all.included += round.included;
+    all.latencies_ms.insert(all.latencies_ms.end(), round.latencies_ms.begin(),
+                            round.latencies_ms.end());
+    all.final_latencies_ms.insert(all.final_latencies_ms.end(), round.final_latencies_ms.begin(),
+                                  round.final_latencies_ms.end());
+    committed.push_back(round.committed_rate());
+    finalized.push_back(round.finalized_rate());
+    final_over_committed.push_back(round.finalized_rate() / round.committed_rate());
+    if (round.sustained_final_rate > 0) sustained.push_back(round.sustained_final_rate);
+  }
+  std::sort(all.latencies_ms.begin(), all.latencies_ms.end());
+  std::sort(all.final_latencies_ms.begin(), all.final_latencies_ms.end());
+  auto pct = [&](double p) { return percentile(all.latencies_ms, p); };
+  auto final_pct = [&](double p) { return percentile(all.final_latencies_ms, p); };
+  std::vector<double> accepted;
+  for (const auto& round : r.rounds)
+    accepted.push_back(static_cast<double>(round.accepted) / std::max(round.submit_done, 1e-9));
+  const Spread accepted_s = spread_of(accepted), committed_s = spread_of(committed),
+               finalized_s = spread_of(finalized), ratio_s = spread_of(final_over_committed),
+               sustained_s = spread_of(sustained);
+
+  fmt::print(
+      "\n{} round{} of {} transfers; rates are the median over the rounds (lowest-highest)\n",
+      r.rounds.size(), r.rounds.size() == 1 ? "" : "s", r.rounds.front().transactions);
+  fmt::print("{:<28} {:>12}\n", "figure", "value");
+  fmt::print("{:<28} {:12}\n", "transactions", all.transactions);
+  fmt::print("{:<28} {:12}\n", "accepted (202)", all.accepted);
+  fmt::print("{:<28} {:12}\n", "refused", all.refused);
+  fmt::print("{:<28} {}\n", "accepted tx/s", show(accepted_s, 0));
+  fmt::print("{:<28} {}\n", "committed tx/s (all nodes)", show(committed_s, 0));
+  fmt::print("{:<28} {}\n", "finalized tx/s (all nodes)", show(finalized_s, 0));
+  fmt::print("{:<28} {}\n", "finalized / committed", show(ratio_s, 3));
+  if (!sustained.empty())
+    fmt::print("{:<28} {} once the first block was final ({} of {} rounds)\n",
+               "finalized tx/s, sustained", show(sustained_s, 0), sustained.size(),
+               r.rounds.size());
+  fmt::print("{:<28} {:12.0f}  ({:.2f} slots of {:.0f} ms)\n", "commit latency p50 ms", pct(0.5),
+             pct(0.5) / r.slot_ms, r.slot_ms);
+  fmt::print("{:<28} {:12.0f}  ({:.2f} slots)\n", "commit latency p90 ms", pct(0.9),
+             pct(0.9) / r.slot_ms);
+  fmt::print("{:<28} {:12.0f}  ({:.2f} slots)\n", "commit latency p99 ms", pct(0.99),
+             pct(0.99) / r.slot_ms);
+  for (double p : {0.5, 0.9, 0.99})
+    fmt::print("{:<28} {:12.0f}  ({:.2f} slots)\n",
+               fmt::format("final latency p{} ms", static_cast<int>(p * 100)), final_pct(p),
+               final_pct(p) / r.slot_ms);
+  Spread raw_s, committed_ceiling_s, finalized_ceiling_s, sustained_ceiling_s;
   if (o.same_machine) {
-    fmt::print("{:<28} {:12.0f}\n", "raw verify/s, all cores", raw_all_cores);
-    fmt::print("{:<28} {:12.3f}  (committed tx/s over raw verify/s on all cores / {} nodes)\n",
-               "committed / ceiling", committed_rate / ceiling, nodes);
-    fmt::print("{:<28} {:12.3f}  (finalized tx/s, the same way)\n", "finalized / ceiling",
-               finalized_rate / ceiling);
+    // Every node checks every signature once, so K nodes on this machine can take at most
+    // (raw verify rate on all cores) / K transactions a second; for one node that is the whole
+    // machine's verify rate, shared with this load generator.
+    std::vector<double> committed_ceiling, finalized_ceiling, sustained_ceiling;
+    for (std::size_t i = 0; i < r.rounds.size(); ++i) {
+      double ceiling =
+          (r.raw.baselines[i] + r.raw.baselines[i + 1]) / 2 / static_cast<double>(nodes);
+      committed_ceiling.push_back(committed[i] / ceiling);
+      finalized_ceiling.push_back(finalized[i] / ceiling);
+      if (r.rounds[i].sustained_final_rate > 0)
+        sustained_ceiling.push_back(r.rounds[i].sustained_final_rate / ceiling);
+    }
+    raw_s = spread_of(r.raw.baselines);
+    committed_ceiling_s = spread_of(committed_ceiling);
+    finalized_ceiling_s = spread_of(finalized_ceiling);
+    sustained_ceiling_s = spread_of(sustained_ceiling);
+    fmt::print("{:<28} {} before, between and after the rounds\n", "raw verify/s, all cores",
+               show(raw_s, 0));
+    const std::string ceiling =
+        nodes == 1 ? std::string("raw verify/s on all cores: the one node's ceiling")
+                   : fmt::format("raw verify/s on all cores / {} nodes", nodes);
+    fmt::print("{:<28} {} committed tx/s over {}, each round beside the samples either side\n",
+               "committed / ceiling", show(committed_ceiling_s, 3), ceiling);
+    fmt::print("{:<28} {} finalized tx/s, the same way\n", "finalized / ceiling",
+               show(finalized_ceiling_s, 3));
+    if (!sustained_ceiling.empty())
+      fmt::print("{:<28} {} sustained finalized tx/s, the same way\n", "sustained / ceiling",
+                 show(sustained_ceiling_s, 3));
   }
 
   fs::create_directories(o.out);
   std::ofstream json(o.out / "report.json");
-  json << "{\"nodes\": " << nodes << ", \"accounts\": " << o.accounts
-       << ", \"transactions\": " << r.transactions << ", \"accepted\": " << r.accepted
-       << ", \"refused\": " << r.refused << ", \"committed\": " << r.included
-       << ", \"accepted_tx_per_s\": " << accepted_rate
-       << ", \"committed_tx_per_s\": " << committed_rate
-       << ", \"latency_ms\": {\"p50\": " << pct(0.5) << ", \"p90\": " << pct(0.9)
-       << ", \"p99\": " << pct(0.99) << "}, \"finalized\": " << r.included
-       << ", \"finalized_tx_per_s\": " << finalized_rate << ", \"slot_ms\": " << r.slot_ms
-       << ", \"final_latency_ms\": {\"p50\": " << final_p50 << ", \"p99\": " << final_p99
-       << "}, \"final_latency_slots\": {\"p50\": " << final_p50 / r.slot_ms
-       << ", \"p99\": " << final_p99 / r.slot_ms << "}, \"seconds\": {\"submit\": " << r.submit_done
-       << ", \"commit\": " << r.commit_done << ", \"all_nodes\": " << r.all_nodes
-       << ", \"all_final\": " << r.all_final << "}";
+  json << fmt::format(
+      "{{\"nodes\": {}, \"accounts\": {}, \"rounds\": {}, \"transactions\": {}, \"accepted\": {}, "
+      "\"refused\": {}, \"committed\": {}, \"finalized\": {}, \"accepted_tx_per_s\": {}, "
+      "\"committed_tx_per_s\": {}, \"finalized_tx_per_s\": {}, "
+      "\"sustained_finalized_tx_per_s\": {}, \"spread\": {{\"accepted_tx_per_s\": {}, "
+      "\"committed_tx_per_s\": {}, \"finalized_tx_per_s\": {}, "
+      "\"sustained_finalized_tx_per_s\": {}}}, \"slot_ms\": {}, "
+      "\"latency_ms\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}}}, "
+      "\"final_latency_ms\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}}}, "
+      "\"final_latency_slots\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}}}, \"seconds\": {{\"run\": "
+      "{}, \"rounds\": [",
+      nodes, o.accounts, r.rounds.size(), all.transactions, all.accepted, all.refused, all.included,
+      all.included, accepted_s.median, committed_s.median, finalized_s.median, sustained_s.median,
+      json_spread(accepted_s), json_spread(committed_s), json_spread(finalized_s),
+      json_spread(sustained_s), r.slot_ms, pct(0.5), pct(0.9), pct(0.99), final_pct(0.5),
+      final_pct(0.9), final_pct(0.99), final_pct(0.5) / r.slot_ms, final_pct(0.9) / r.slot_ms,
+      final_pct(0.99) / r.slot_ms, r.seconds);
+  for (std::size_t i = 0; i < r.rounds.size(); ++i)
+    json << (i ? ", " : "")
+         << fmt::format("{{\"submit\": {}, \"commit\": {}, \"all_nodes\": {}, \"all_final\": {}}}",
+                        r.rounds[i].submit_done, r.rounds[i].commit_done, r.rounds[i].all_nodes,
+                        r.rounds[i].all_final);
+  json << "]}";
   if (o.same_machine)
-    json << ", \"raw_verify_per_s_all_cores\": " << raw_all_cores
-         << ", \"committed_over_ceiling\": " << committed_rate / ceiling
-         << ", \"finalized_over_ceiling\": " << finalized_rate / ceiling;
+    json << fmt::format(
+        ", \"raw_verify_per_s_all_cores\": {}, \"committed_over_ceiling\": {}, "
+        "\"finalized_over_ceiling\": {}, \"sustained_finalized_over_ceiling\": {}, "
+        "\"spread_over_ceiling\": {{\"raw_verify_per_s_all_cores\": {}, "
+        "\"committed_over_ceiling\": {}, \"finalized_over_ceiling\": {}, "
+        "\"sustained_finalized_over_ceiling\": {}}}",
+        raw_s.median, committed_ceiling_s.median, finalized_ceiling_s.median,
+        sustained_ceiling_s.median, json_spread(raw_s), json_spread(committed_ceiling_s),
+        json_spread(finalized_ceiling_s), json_spread(sustained_ceiling_s));
   json << "}\n";
-  write_plot(o.out / "throughput.svg", r.samples, r.all_nodes, r.transactions);
+  write_plot(o.out / "throughput.svg", r.samples, r.seconds, all.transactions);
   fmt::print("report: {}, plot: {}\n", (o.out / "report.json").string(),
              (o.out / "throughput.svg").string());
+}
+
+// The load's clients: one thread per node, each posting the next batch (or the transactions to
+// try again) to its own node, so that the nodes check signatures side by side as a network's
+// many clients make them. One client waiting on each answer in turn was the bottleneck: 3 nodes
+// took 11,000 tx/s from it, each node using a third of a core.
+class Submitters {
+ public:
+  struct Progress {
+    std::size_t next = 0, accepted = 0, refused = 0;
+    bool done = false;  // every transaction posted and answered, none left to try again
+    std::optional<std::string> error;
+  };
+
+  Submitters(const Options& o, const std::vector<pos::TransactionPtr>& txs, Timer::time_point start)
+      : o_(o), txs_(txs), start_(start), submitted_(txs.size(), -1), accepted_by_(txs.size()) {
+    for (std::size_t n = 0; n < o.nodes.size(); ++n)
+      threads_.emplace_back([this, n](std::stop_token stop) { post_batches(stop, n); });
+  }
+
+  Progress progress() const {
+    std::lock_guard lock(mutex_);
+    Progress p{next_, accepted_, refused_, false, error_};
+    p.done = next_ == txs_.size() && retry_.empty() && in_flight_ == 0;
+    return p;
+  }
+  // Seconds from the start to the transaction's first posting (-1 before it); the node that
+  // accepted it. Read once done.
+  double submitted_at(std::size_t i) const {
+    std::lock_guard lock(mutex_);
+    return submitted_[i];
+  }
+  std::size_t accepted_by(std::size_t i) const {
+    std::lock_guard lock(mutex_);
+    return accepted_by_[i];
+  }
+
+ private:
+  // What to post next: new transactions at the target rate, else those to try again (at most
+  // every 50 ms: a nonce too far ahead waits for its predecessors, a full pool for a block).
+  std::vector<std::size_t> take() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::size_t> ids;
+    double t = since(start_);
+    if (next_ < txs_.size() && (o_.rate <= 0 || static_cast<double>(next_) < o_.rate * t + 1)) {
+      std::size_t end = std::min(next_ + o_.batch, txs_.size());
+      if (o_.rate > 0) end = std::min(end, static_cast<std::size_t>(o_.rate * t) + 1);
+      end = std::max(end, next_ + 1);
+      for (std::size_t k = next_; k < end; ++k) ids.push_back(k);
+      next_ = end;
+    } else if (!retry_.empty() && since(last_retry_) > 0.05) {
+      last_retry_ = Timer::now();
+      std::size_t count = std::min(retry_.size(), o_.batch);
+      ids.assign(retry_.begin(), retry_.begin() + static_cast<long>(count));
+      retry_.erase(retry_.begin(), retry_.begin() + static_cast<long>(count));
+    }
+    if (!ids.empty()) ++in_flight_;
+    return ids;
+  }
+
+  void post_batches(const std::stop_token& stop, std::size_t node) {
+    pos::RpcClient client(o_.nodes[node], 10'000);
+    while (!stop.stop_requested()) {
+      std::vector<std::size_t> ids = take();
+      if (ids.empty()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      std::vector<pos::TransactionPtr> part;
+      for (std::size_t k : ids) part.push_back(txs_[k]);
+      const double posted = since(start_);
+      auto r = client.submit_batch(part);
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+      if (!r.ok()) {
+        error_ = r.error().message;
+        return;
+      }
+      for (std::size_t k = 0; k < r->size(); ++k) {
+        if (submitted_[ids[k]] < 0) submitted_[ids[k]] = posted;
+        if ((*r)[k].ok()) {
+          ++accepted_;
+          accepted_by_[ids[k]] = node;
+          continue;
+        }
+        pos::Reason why = (*r)[k].reason();
+        if (why == pos::Reason::kNonceGap || why == pos::Reason::kPoolFull ||
+            why == pos::Reason::kSenderLimit)
+          retry_.push_back(ids[k]);
+        else
+          ++refused_;
+      }
+    }
+  }
+
+  const Options& o_;
+  const std::vector<pos::TransactionPtr>& txs_;
+  Timer::time_point start_;
+  mutable std::mutex mutex_;  // guards everything below but the threads
+  std::size_t next_ = 0, accepted_ = 0, refused_ = 0, in_flight_ = 0;
+  std::vector<std::size_t> retry_;
+  Timer::time_point last_retry_ = Timer::now();
+  std::vector<double> submitted_;
+  std::vector<std::size_t> accepted_by_;
+  std::optional<std::string> error_;
+  std::vector<std::jthread> threads_;  // last: stopped and joined before the members they use go
+};
+
+// What the rounds of a run share: the nodes, the watch on their finality, the clock's origin
+// (the watch's times are from it) and node 0's followed chain.
+struct LoadContext {
+  const Options& o;
+  std::vector<pos::RpcClient>& clients;
+  const FinalityWatch& watch;
+  Timer::time_point origin;
+  std::uint64_t height;  // node 0's tip as followed
+  pos::Hash followed;    // its block there; a block whose parent is not it means a reorganisation
+  double slot_ms;
+  std::vector<Sample>& samples;
+  std::size_t committed_before = 0;  // by earlier rounds, for the plot
+};
+
+// Submits `txs` at the target rate, in batches, to the nodes in turn, while following node 0's
+// blocks; then waits until every node has the last block holding one and has finalized it.
+Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
+  const Options& o = c.o;
+  std::unordered_map<pos::Hash, std::size_t> index;
+  for (std::size_t i = 0; i < txs.size(); ++i) index[txs[i]->id()] = i;
+  std::vector<double> committed(txs.size(), -1);
+  std::vector<std::uint64_t> block_of(txs.size());  // the height of node 0's block holding it
+  std::size_t included = 0;
+  bool reorganised = false;
+  auto start = Timer::now();
+  const double offset = std::chrono::duration<double>(start - c.origin).count();
+  auto last_print = start;
+  double submit_done = 0;
+  Submitters submitters(o, txs, start);
+  for (;;) {
+    Submitters::Progress progress = submitters.progress();
+    if (progress.error) fail(3, *progress.error);
+    if (submit_done == 0 && progress.done) submit_done = since(start);
+    if (progress.done && included >= progress.accepted) break;
+    // Follow node 0's new blocks.
+    auto tip = c.clients[0].info();
+    if (!tip.ok()) fail(3, tip.error().message);
+    while (c.height < tip->height) {
+      auto block = c.clients[0].block(c.height + 1);
+      if (!block.ok()) break;  // read again on the next turn
+      ++c.height;
+      if ((*block)->parent() != c.followed) reorganised = true;
+      c.followed = (*block)->hash();
+      for (const auto& tx : (*block)->transactions()) {
+        auto it = index.find(tx->id());
+        if (it != index.end() && committed[it->second] < 0) {
+          committed[it->second] = since(start);
+          block_of[it->second] = c.height;
+          ++included;
+        }
+      }
+    }
+    if (since(last_print) >= 1) {
+      last_print = Timer::now();
+      std::vector<double> lat;
+      for (std::size_t i = 0; i < txs.size(); ++i) {
+        double at = submitters.submitted_at(i);
+        if (committed[i] >= 0 && at >= 0) lat.push_back((committed[i] - at) * 1000);
+      }
+      c.samples.push_back(
+          {since(c.origin), c.committed_before + included, pos::bench::median(std::move(lat))});
+      fmt::print(stderr, "\r{:6.1f} s  submitted {}/{}  accepted {}  refused {}  committed {}   ",
+                 since(start), progress.next, txs.size(), progress.accepted, progress.refused,
+                 included);
+    }
+    if (since(start) > 600) fail(1, "not all accepted transactions were committed within 600 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const Submitters::Progress submitted_all = submitters.progress();
+  const std::size_t accepted = submitted_all.accepted, refused = submitted_all.refused;
+  double commit_done = since(start);
+  // Every node must have the last block that carried one of them.
+  for (auto& client : c.clients) {
+    auto wait = Timer::now();
+    while (client.info()->height < c.height) {
+      if (since(wait) > 60) fail(1, fmt::format("a node did not reach height {}", c.height));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  double all_nodes = since(start);
+  fmt::print(stderr, "\n");
+
+  // Finality: every node must finalize the blocks followed. If node 0 left them meanwhile (a
+  // reorganisation), they are not the ones finalized: ask it where each transaction is now.
+  double final_timeout = std::max(60.0, 20 * c.slot_ms / 1000);
+  wait_finalized(c.watch, o.nodes, c.height, final_timeout);
+  auto followed_now = c.clients[0].block(c.height);
+  if (!followed_now.ok()) fail(3, followed_now.error().message);
+  if (reorganised || (*followed_now)->hash() != c.followed) {
+    fmt::print("node 0 reorganised the blocks followed; reading each transaction's block\n");
+    c.followed = (*followed_now)->hash();
+    auto wait = Timer::now();
+    for (std::size_t i = 0; i < txs.size(); ++i)
+      while (committed[i] >= 0) {
+        auto status = c.clients[0].transaction_status(txs[i]->id());
+        if (!status.ok()) fail(3, status.error().message);
+        if (status->status == "included") {
+          block_of[i] = *status->height;
+          break;
+        }
+        if (since(wait) > final_timeout)
+          fail(1, "finality: a transaction committed before a reorganisation is not in a block");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+  }
+  std::uint64_t top = *std::max_element(block_of.begin(), block_of.end());
+  wait_finalized(c.watch, o.nodes, top, final_timeout);  // at once unless they moved up
+  Round round;
+  round.transactions = txs.size();
+  round.accepted = accepted;
+  round.refused = refused;
+  round.included = included;
+  round.submit_done = submit_done;
+  round.commit_done = commit_done;
+  round.all_nodes = all_nodes;
+  if (included > 0)
+    for (std::size_t n = 0; n < c.clients.size(); ++n)
+      round.all_final = std::max(round.all_final, c.watch.reached(n, top).value() - offset);
+  std::vector<double> final_everywhere;  // of each committed transaction
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    if (committed[i] < 0) continue;
+    const double submitted = submitters.submitted_at(i);
+    round.latencies_ms.push_back((committed[i] - submitted) * 1000);
+    double final_at = c.watch.reached(submitters.accepted_by(i), block_of[i]).value() - offset;
+    round.final_latencies_ms.push_back((final_at - submitted) * 1000);
+    double everywhere = 0;
+    for (std::size_t n = 0; n < c.clients.size(); ++n)
+      everywhere = std::max(everywhere, c.watch.reached(n, block_of[i]).value());
+    final_everywhere.push_back(everywhere);
+  }
+  if (!final_everywhere.empty()) {
+    auto [first, last] = std::minmax_element(final_everywhere.begin(), final_everywhere.end());
+    auto after = std::count_if(final_everywhere.begin(), final_everywhere.end(),
+                               [&](double t) { return t > *first; });
+    if (*last > *first) round.sustained_final_rate = static_cast<double>(after) / (*last - *first);
+  }
+  c.committed_before += included;
+  return round;
 }
 
 int run(const Options& o) {
@@ -413,178 +768,55 @@ int run(const Options& o) {
 
   std::vector<pos::Wallet> accounts = fund_accounts(clients[0], *authority, chain, o.accounts);
   fmt::print("funded {} accounts\n", o.accounts);
-  // The ceiling, measured now in this run: every node checks every signature once, so K nodes
-  // on this machine can commit at most (raw verify rate on all cores) / K transactions a second.
-  double raw_all_cores = o.same_machine ? pos::bench::raw_verify_rate_all_cores() : 0;
-  std::vector<pos::TransactionPtr> txs = presign_transfers(accounts, chain, o.txs);
-  std::unordered_map<pos::Hash, std::size_t> index;
-  for (std::size_t i = 0; i < txs.size(); ++i) index[txs[i]->id()] = i;
-
-  // 3. Submit at the target rate, in batches, to the nodes in turn, while following blocks.
-  std::vector<double> submitted(txs.size(), -1), committed(txs.size(), -1);
-  std::vector<std::size_t> accepted_by(txs.size());  // the node whose finality a client waits on
-  std::vector<std::uint64_t> block_of(txs.size());   // the height of node 0's block holding it
-  std::size_t accepted = 0, refused = 0, included = 0, next = 0, node = 0;
-  auto tip_before = clients[0].info();
-  if (!tip_before.ok()) fail(3, tip_before.error().message);
-  std::uint64_t height = tip_before->height;
-  // The last block followed; a block whose parent is not it means node 0 reorganised.
-  pos::Hash followed = tip_before->tip;
-  bool reorganised = false;
-  std::vector<Sample> samples;
-  auto start = Timer::now();
-  FinalityWatch watch(o.nodes, start);
-  auto last_print = start;
-  auto last_retry = start;
-  double submit_done = 0;
-  std::vector<std::size_t> retry;
-  auto submit = [&](const std::vector<pos::TransactionPtr>& part,
-                    const std::vector<std::size_t>& ids) {
-    std::size_t to = node++ % clients.size();
-    auto r = clients[to].submit_batch(part);
-    if (!r.ok()) fail(3, r.error().message);
-    for (std::size_t k = 0; k < r->size(); ++k) {
-      if (submitted[ids[k]] < 0) submitted[ids[k]] = since(start);
-      if ((*r)[k].ok()) {
-        ++accepted;
-        accepted_by[ids[k]] = to;
-        continue;
-      }
-      pos::Reason why = (*r)[k].reason();
-      if (why == pos::Reason::kNonceGap || why == pos::Reason::kPoolFull ||
-          why == pos::Reason::kSenderLimit)
-        retry.push_back(ids[k]);
-      else
-        ++refused;
-    }
-  };
-  while (included < accepted || next < txs.size() || !retry.empty()) {
-    double t = since(start);
-    if (next < txs.size() && (o.rate <= 0 || static_cast<double>(next) < o.rate * t + 1)) {
-      std::size_t end = std::min(next + o.batch, txs.size());
-      if (o.rate > 0) end = std::min(end, static_cast<std::size_t>(o.rate * t) + 1);
-      end = std::max(end, next + 1);
-      std::vector<pos::TransactionPtr> part(txs.begin() + static_cast<long>(next),
-                                            txs.begin() + static_cast<long>(end));
-      std::vector<std::size_t> ids;
-      for (std::size_t k = next; k < end; ++k) ids.push_back(k);
-      next = end;
-      submit(part, ids);
-    } else if (!retry.empty() && since(last_retry) > 0.05) {
-      // What the nodes could not take yet (a nonce too far ahead, a full pool), again.
-      last_retry = Timer::now();
-      std::size_t take = std::min(retry.size(), o.batch);
-      std::vector<std::size_t> ids(retry.begin(), retry.begin() + static_cast<long>(take));
-      retry.erase(retry.begin(), retry.begin() + static_cast<long>(take));
-      std::vector<pos::TransactionPtr> part;
-      for (std::size_t k : ids) part.push_back(txs[k]);
-      submit(part, ids);
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (submit_done == 0 && next == txs.size() && retry.empty()) submit_done = since(start);
-    // Follow node 0's new blocks.
-    auto tip = clients[0].info();
-    if (!tip.ok()) fail(3, tip.error().message);
-    while (height < tip->height) {
-      auto block = clients[0].block(height + 1);
-      if (!block.ok()) break;  // read again on the next turn
-      ++height;
-      if ((*block)->parent() != followed) reorganised = true;
-      followed = (*block)->hash();
-      for (const auto& tx : (*block)->transactions()) {
-        auto it = index.find(tx->id());
-        if (it != index.end() && committed[it->second] < 0) {
-          committed[it->second] = since(start);
-          block_of[it->second] = height;
-          ++included;
-        }
-      }
-    }
-    if (since(last_print) >= 1) {
-      last_print = Timer::now();
-      std::vector<double> lat;
-      for (std::size_t i = 0; i < txs.size(); ++i)
-        if (committed[i] >= 0) lat.push_back((committed[i] - submitted[i]) * 1000);
-      std::sort(lat.begin(), lat.end());
-      samples.push_back({since(start), included, lat.empty() ? 0 : lat[lat.size() / 2]});
-      fmt::print(stderr, "\r{:6.1f} s  submitted {}/{}  accepted {}  refused {}  committed {}   ",
-                 since(start), next, txs.size(), accepted, refused, included);
-    }
-    if (since(start) > 600) fail(1, "not all accepted transactions were committed within 600 s");
-  }
-  double commit_done = since(start);
-  // Every node must have the last block that carried one of them.
-  std::uint64_t final_height = height;
-  for (auto& c : clients) {
-    auto wait = Timer::now();
-    while (c.info()->height < final_height) {
-      if (since(wait) > 60) fail(1, fmt::format("a node did not reach height {}", final_height));
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  double all_nodes = since(start);
-  fmt::print(stderr, "\n");
-
-  // Finality: every node must finalize the blocks followed. If node 0 left them meanwhile (a
-  // reorganisation), they are not the ones finalized: ask it where each transaction is now.
+  std::vector<pos::TransactionPtr> all = presign_transfers(accounts, chain, o.txs * o.rounds);
+  auto tip = clients[0].info();
+  if (!tip.ok()) fail(3, tip.error().message);
+  // The funding blocks are behind the tip, so `run` can read the slot length from them.
   double slot_ms =
-      o.same_machine ? static_cast<double>(o.slot_ms) : chain_slot_ms(clients[0], height);
-  double final_timeout = std::max(60.0, 20 * slot_ms / 1000);
-  wait_finalized(watch, o.nodes, height, final_timeout);
-  auto followed_now = clients[0].block(height);
-  if (!followed_now.ok()) fail(3, followed_now.error().message);
-  if (reorganised || (*followed_now)->hash() != followed) {
-    fmt::print("node 0 reorganised the blocks followed; reading each transaction's block\n");
-    auto wait = Timer::now();
-    for (std::size_t i = 0; i < txs.size(); ++i)
-      while (committed[i] >= 0) {
-        auto status = clients[0].transaction_status(txs[i]->id());
-        if (!status.ok()) fail(3, status.error().message);
-        if (status->status == "included") {
-          block_of[i] = *status->height;
-          break;
-        }
-        if (since(wait) > final_timeout)
-          fail(1, "finality: a transaction committed before a reorganisation is not in a block");
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-  }
-  std::uint64_t top = *std::max_element(block_of.begin(), block_of.end());
-  wait_finalized(watch, o.nodes, top, final_timeout);  // at once unless they moved up
-  double all_final = 0;
-  if (included > 0)
-    for (std::size_t n = 0; n < clients.size(); ++n)
-      all_final = std::max(all_final, watch.reached(n, top).value());
+      o.same_machine ? static_cast<double>(o.slot_ms) : chain_slot_ms(clients[0], tip->height);
 
-  LoadResult result{txs.size(),         accepted,    refused,   included,
-                    submit_done,        commit_done, all_nodes, {},
-                    std::move(samples), all_final,   {},        slot_ms};
-  for (std::size_t i = 0; i < txs.size(); ++i) {
-    if (committed[i] < 0) continue;
-    result.latencies_ms.push_back((committed[i] - submitted[i]) * 1000);
-    double final_at = watch.reached(accepted_by[i], block_of[i]).value();
-    result.final_latencies_ms.push_back((final_at - submitted[i]) * 1000);
-  }
-  report(o, result, clients.size(), raw_all_cores);
+  LoadResult result;
+  result.slot_ms = slot_ms;
+  auto origin = Timer::now();
+  FinalityWatch watch(o.nodes, origin);
+  LoadContext context{o, clients, watch, origin, tip->height, tip->tip, slot_ms, result.samples};
+  // Rounds of load between samples of the ceiling (local: the nodes share this machine's cores);
+  // `run` has no ceiling of its own and takes the rounds back to back.
+  auto ceiling = [&] { return o.same_machine ? pos::bench::raw_verify_rate_all_cores() : 0.0; };
+  std::size_t next = 0;
+  result.raw = pos::bench::interleave(o.rounds, ceiling, [&] {
+    std::vector<pos::TransactionPtr> part(all.begin() + static_cast<long>(next),
+                                          all.begin() + static_cast<long>(next + o.txs));
+    next += o.txs;
+    if (o.rounds > 1) fmt::print("round {} of {}\n", next / o.txs, o.rounds);
+    result.rounds.push_back(load_round(context, part));
+    return result.rounds.back().finalized_rate();
+  });
+  result.seconds = since(origin);
+  report(o, result, clients.size());
+  std::size_t included = 0, accepted = 0;
+  for (const auto& round : result.rounds) included += round.included, accepted += round.accepted;
   return included == accepted && accepted > 0 ? 0 : 1;
 }
 
 }  // namespace
 
-constexpr const char* kUsage = R"(usage: pos-bench micro [--block-txs N] [--quick]
+constexpr const char* kUsage = R"(usage: pos-bench micro [--block-txs N] [--rounds R] [--quick]
        pos-bench local [--nodes K] [options]
        pos-bench run --node URL [--node URL ...] --authority KEY.pem [options]
 
   micro                 core and storage micro-benchmarks beside libsodium's raw verify rate;
-                        --block-txs N: the block validated (default 10000), --quick: small
-                        sizes, rough figures
+                        --block-txs N: the block validated (default 10000), --rounds R:
+                        rounds of each measure between rounds of its baseline (default 5),
+                        --quick: small sizes, rough figures
   local                 starts its own network of K real pos-node processes (default 3)
   run                   loads running nodes; KEY.pem is their exchange authority's key
 
 options of local and run:
   --accounts M          funded sender accounts (default 100)
-  --txs N               pre-signed transfers (default 2000)
+  --txs N               pre-signed transfers a round (default 2000)
+  --rounds R            rounds of N transfers (default 5); local measures its ceiling before,
+                        between and after them, and gives each figure's median and spread
   --rate R              transfers a second (default 0: as fast as they are accepted)
   --batch B             transfers a request (default 200)
   --slot-ms S           the local network's slot length (default 500)
@@ -608,11 +840,14 @@ int main(int argc, char** argv) {
         micro.quick = true;
       else if (args[i] == "--block-txs" && i + 1 < args.size())
         micro.block_txs = number(args[i], args[i + 1]), ++i;
+      else if (args[i] == "--rounds" && i + 1 < args.size())
+        micro.rounds = number(args[i], args[i + 1]), ++i;
       else
         fail(2, "unknown or incomplete argument \"" + args[i] + "\" for micro");
     }
     if (micro.block_txs == 0 || micro.block_txs > 10'000)
       fail(2, "--block-txs must be 1 to 10000 (a block's limit)");
+    if (micro.rounds == 0 || micro.rounds > 1'000) fail(2, "--rounds must be 1 to 1000");
     if (!pos::init().ok()) fail(2, "libsodium failed to start");
     return pos::bench::run_micro(micro);
   }
@@ -641,11 +876,14 @@ int main(int argc, char** argv) {
       o.slot_ms = number(flag, value());
     else if (flag == "--out")
       o.out = value();
+    else if (flag == "--rounds")
+      o.rounds = number(flag, value());
     else
       fail(2, "unknown argument \"" + flag + "\"");
   }
-  if (o.accounts == 0 || o.txs == 0 || o.batch == 0 || o.local_nodes == 0 || o.slot_ms == 0)
-    fail(2, "--accounts, --txs, --batch, --nodes and --slot-ms must be positive");
+  if (o.accounts == 0 || o.txs == 0 || o.batch == 0 || o.local_nodes == 0 || o.slot_ms == 0 ||
+      o.rounds == 0)
+    fail(2, "--accounts, --txs, --batch, --nodes, --slot-ms and --rounds must be positive");
   if (!pos::init().ok()) fail(2, "libsodium failed to start");
   signal(SIGPIPE, SIG_IGN);
   if (args[0] == "local") {
