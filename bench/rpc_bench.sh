@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # RPC benchmark: requests/s of GET /accounts/{address} beside GET /health on one pos-node, under
-# wrk with 64 connections, alternating the two routes three times and taking medians, so that
-# the ratio comes from one run on one machine.
-# Usage: bench/rpc_bench.sh POS_NODE_BINARY [SECONDS_PER_ROUND (5)] [CONNECTIONS (64)]
+# wrk with 64 connections, interleaved: /health, /accounts, /health, ... /health, each /accounts
+# round over the mean of the /health rounds either side of it; the median of those ratios with
+# the lowest and highest, so that the figure comes from one run on one machine.
+# Usage: bench/rpc_bench.sh POS_NODE_BINARY [SECONDS_PER_ROUND (3)] [CONNECTIONS (64)] [ROUNDS (5)]
 set -euo pipefail
 node="$1"
-seconds="${2:-5}"
+seconds="${2:-3}"
 connections="${3:-64}"
+rounds="${4:-5}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 command -v wrk >/dev/null || { echo "rpc_bench: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 dir="$(mktemp -d)"
@@ -25,14 +27,17 @@ rate() {
   wrk -t2 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port$1" |
     awk '/^Requests\/sec/ {print $2}'
 }
-health=() accounts=()
-for round in 1 2 3; do
-  health+=("$(rate /health)")
+health=("$(rate /health)") accounts=() ratios=()
+for round in $(seq "$rounds"); do
   accounts+=("$(rate "$account")")
-  echo "round $round: /health ${health[-1]} req/s, /accounts/{address} ${accounts[-1]} req/s"
+  health+=("$(rate /health)")
+  ratio="$(awk -v a="${accounts[-1]}" -v h1="${health[-2]}" -v h2="${health[-1]}" \
+    'BEGIN { printf "%.3f", a / ((h1 + h2) / 2) }')"
+  ratios+=("$ratio")
+  echo "round $round: /accounts/{address} ${accounts[-1]} req/s between /health ${health[-2]} and ${health[-1]} req/s: $ratio"
 done
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
-h="$(median "${health[@]}")"
-a="$(median "${accounts[@]}")"
-echo "median: /health $h req/s, /accounts/{address} $a req/s"
-awk -v a="$a" -v h="$h" 'BEGIN { printf "accounts / health = %.3f (target >= 0.7)\n", a / h }'
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+low="$(printf '%s\n' "${ratios[@]}" | sort -g | head -1)"
+high="$(printf '%s\n' "${ratios[@]}" | sort -g | tail -1)"
+echo "median: /health $(median "${health[@]}") req/s, /accounts/{address} $(median "${accounts[@]}") req/s"
+echo "accounts / health = $(median "${ratios[@]}") ($low-$high, $rounds rounds; target >= 0.7)"

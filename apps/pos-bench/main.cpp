@@ -6,8 +6,9 @@
 //   pos-bench local [--nodes K] [options]     starts K pos-node processes on free loopback ports
 //   pos-bench run --node URL [--node URL...] --authority KEY.pem [options]
 //   pos-bench micro [--block-txs N (10000)] [--rounds R (5)] [--quick]   micro-benchmarks
-// options: --accounts M (100) --txs N (2000) --rounds R (5) --rate R tx/s (0: as fast as
-//          accepted) --batch B (200) --out DIR (pos-bench-out) --slot-ms S (local; 500)
+// options: --accounts M (100) --txs N (2000) --rounds R (5) --clients C (1 a node) --rate R
+//          tx/s (0: as fast as accepted) --batch B (200) --out DIR (pos-bench-out) --slot-ms S
+//          (local; 500)
 // Writes DIR/report.json and DIR/throughput.svg. Exit codes: 0 done, 1 a run that did not
 // finish (refusals, or a timeout: commit or finality), 2 bad arguments, 3 node unreachable.
 #include <signal.h>
@@ -59,6 +60,7 @@ struct Options {
   std::uint64_t slot_ms = 500;
   fs::path out = "pos-bench-out";
   std::size_t rounds = 5;
+  std::size_t clients = 2;    // client threads per node
   bool same_machine = false;  // the nodes share this machine's cores (local)
 };
 
@@ -413,6 +415,16 @@ void report(const Options& o, const LoadResult& r, std::size_t nodes) {
                finalized_s = spread_of(finalized), ratio_s = spread_of(final_over_committed),
                sustained_s = spread_of(sustained);
 
+  if (r.rounds.size() > 1) {
+    fmt::print("\n{:>5} {:>13} {:>13} {:>13} {:>16}\n", "round", "committed/s", "finalized/s",
+               "sustained/s", "final p99 ms");
+    for (std::size_t i = 0; i < r.rounds.size(); ++i) {
+      std::vector<double> final_ms = r.rounds[i].final_latencies_ms;
+      std::sort(final_ms.begin(), final_ms.end());
+      fmt::print("{:>5} {:13.0f} {:13.0f} {:13.0f} {:16.0f}\n", i + 1, committed[i], finalized[i],
+                 r.rounds[i].sustained_final_rate, percentile(final_ms, 0.99));
+    }
+  }
   fmt::print(
       "\n{} round{} of {} transfers; rates are the median over the rounds (lowest-highest)\n",
       r.rounds.size(), r.rounds.size() == 1 ? "" : "s", r.rounds.front().transactions);
@@ -511,10 +523,10 @@ void report(const Options& o, const LoadResult& r, std::size_t nodes) {
              (o.out / "throughput.svg").string());
 }
 
-// The load's clients: one thread per node, each posting the next batch (or the transactions to
-// try again) to its own node, so that the nodes check signatures side by side as a network's
-// many clients make them. One client waiting on each answer in turn was the bottleneck: 3 nodes
-// took 11,000 tx/s from it, each node using a third of a core.
+// The load's clients: --clients threads per node, each posting the next batch (or the
+// transactions to try again) to its node, so that the nodes check signatures side by side and
+// while they answer, as a network's many clients make them. One client waiting on each answer in
+// turn was the bottleneck: 3 nodes took 11,000 tx/s from it, each node using a third of a core.
 class Submitters {
  public:
   struct Progress {
@@ -525,8 +537,9 @@ class Submitters {
 
   Submitters(const Options& o, const std::vector<pos::TransactionPtr>& txs, Timer::time_point start)
       : o_(o), txs_(txs), start_(start), submitted_(txs.size(), -1), accepted_by_(txs.size()) {
-    for (std::size_t n = 0; n < o.nodes.size(); ++n)
-      threads_.emplace_back([this, n](std::stop_token stop) { post_batches(stop, n); });
+    for (std::size_t c = 0; c < o.clients * o.nodes.size(); ++c)
+      threads_.emplace_back(
+          [this, n = c % o.nodes.size()](std::stop_token stop) { post_batches(stop, n); });
   }
 
   Progress progress() const {
@@ -646,6 +659,19 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
   auto last_print = start;
   double submit_done = 0;
   Submitters submitters(o, txs, start);
+  const std::uint64_t first_height = c.height;
+  std::map<std::uint64_t, pos::Hash> followed_at{{c.height, c.followed}};
+  // A block of node 0's chain: its transactions of this round are committed, at its height.
+  auto note_block = [&](const pos::Block& block, std::uint64_t height) {
+    for (const auto& tx : block.transactions()) {
+      auto it = index.find(tx->id());
+      if (it != index.end() && committed[it->second] < 0) {
+        committed[it->second] = since(start);
+        block_of[it->second] = height;
+        ++included;
+      }
+    }
+  };
   for (;;) {
     Submitters::Progress progress = submitters.progress();
     if (progress.error) fail(3, *progress.error);
@@ -657,17 +683,21 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
     while (c.height < tip->height) {
       auto block = c.clients[0].block(c.height + 1);
       if (!block.ok()) break;  // read again on the next turn
-      ++c.height;
-      if ((*block)->parent() != c.followed) reorganised = true;
-      c.followed = (*block)->hash();
-      for (const auto& tx : (*block)->transactions()) {
-        auto it = index.find(tx->id());
-        if (it != index.end() && committed[it->second] < 0) {
-          committed[it->second] = since(start);
-          block_of[it->second] = c.height;
-          ++included;
+      if ((*block)->parent() != c.followed) {
+        // Node 0 reorganised: its blocks below this one that replaced those followed carry
+        // transactions too, which nothing else would show (the loop would wait for them).
+        reorganised = true;
+        for (std::uint64_t h = c.height; h > first_height; --h) {
+          auto replaced = c.clients[0].block(h);
+          if (!replaced.ok()) fail(3, replaced.error().message);
+          if (followed_at[h] == (*replaced)->hash()) break;
+          followed_at[h] = (*replaced)->hash();
+          note_block(**replaced, h);
         }
       }
+      ++c.height;
+      c.followed = followed_at[c.height] = (*block)->hash();
+      note_block(**block, c.height);
     }
     if (since(last_print) >= 1) {
       last_print = Timer::now();
@@ -817,6 +847,7 @@ options of local and run:
   --txs N               pre-signed transfers a round (default 2000)
   --rounds R            rounds of N transfers (default 5); local measures its ceiling before,
                         between and after them, and gives each figure's median and spread
+  --clients C           client threads per node, posting batches side by side (default 1)
   --rate R              transfers a second (default 0: as fast as they are accepted)
   --batch B             transfers a request (default 200)
   --slot-ms S           the local network's slot length (default 500)
@@ -878,12 +909,15 @@ int main(int argc, char** argv) {
       o.out = value();
     else if (flag == "--rounds")
       o.rounds = number(flag, value());
+    else if (flag == "--clients")
+      o.clients = number(flag, value());
     else
       fail(2, "unknown argument \"" + flag + "\"");
   }
   if (o.accounts == 0 || o.txs == 0 || o.batch == 0 || o.local_nodes == 0 || o.slot_ms == 0 ||
-      o.rounds == 0)
-    fail(2, "--accounts, --txs, --batch, --nodes, --slot-ms and --rounds must be positive");
+      o.rounds == 0 || o.clients == 0)
+    fail(2,
+         "--accounts, --txs, --batch, --nodes, --slot-ms, --rounds and --clients must be positive");
   if (!pos::init().ok()) fail(2, "libsodium failed to start");
   signal(SIGPIPE, SIG_IGN);
   if (args[0] == "local") {

@@ -69,6 +69,8 @@ constexpr std::size_t kMaxQueuedBlocks = 256;
 // A frame's body is read in chunks of at most this, each paced by the shared read budget.
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr std::uint64_t kTickMs = 100;
+// How long a transaction to relay may wait for others to go with it.
+constexpr std::uint64_t kTxRelayMs = 50;
 // Lines that peers can cause (refusals, bans, drops): at most this many of each message in each
 // window.
 constexpr std::uint32_t kPeerLogBurst = 20;
@@ -669,10 +671,42 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (id != except && peer->ready) send_frame(*peer, shared);
   }
 
+  // Transactions wait up to kTxRelayMs to be relayed, or until a message's worth waits, and go
+  // out together: clients posting transactions one or a few at a time must not make this node
+  // send a message each, which its peers' message-rate limit punishes with a ban (a 3-node
+  // network under 5,000 single-batch posts a second banned every peer and split).
   void relay_txs(const std::vector<TransactionPtr>& txs, std::uint64_t except) {
     if (txs.empty()) return;
-    for (const auto& tx : txs) remember_tx(tx->id());
-    relay(encode_frame(Txs{txs}), except);
+    for (const auto& tx : txs) {
+      remember_tx(tx->id());
+      unsent_txs_.emplace_back(tx, except);
+    }
+    if (unsent_txs_.size() >= kMaxTxsPerMessage) {
+      flush_txs();
+    } else if (!tx_flush_due_) {
+      tx_flush_due_ = true;
+      tasks_.add(io_.provider->getTimer().afterDelay(kTxRelayMs * kj::MILLISECONDS).then([this]() {
+        tx_flush_due_ = false;
+        flush_txs();
+      }));
+    }
+  }
+
+  // Each ready peer gets the waiting transactions but those it sent, in messages of at most
+  // kMaxTxsPerMessage.
+  void flush_txs() {
+    if (unsent_txs_.empty()) return;
+    auto unsent = std::exchange(unsent_txs_, {});
+    for (auto& [id, peer] : peers_) {
+      if (!peer->ready) continue;
+      std::vector<TransactionPtr> out;
+      for (const auto& [tx, from] : unsent)
+        if (from != id) out.push_back(tx);
+      for (std::size_t i = 0; i < out.size(); i += kMaxTxsPerMessage)
+        send(*peer,
+             Txs{{out.begin() + static_cast<long>(i),
+                  out.begin() + static_cast<long>(std::min(i + kMaxTxsPerMessage, out.size()))}});
+    }
   }
 
   void remember_tx(const Hash& id) { seen_txs_.insert(id); }
@@ -1423,13 +1457,15 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   std::map<std::string, std::uint64_t> banned_ips_;
   std::map<Hash, std::uint64_t> banned_nodes_;
   SeenSet seen_txs_{kSeenTxsGeneration};
+  std::vector<std::pair<TransactionPtr, std::uint64_t>>
+      unsent_txs_;  // with the peer they came from
+  bool tx_flush_due_ = false;
   SignatureVerifier* verifier_ = nullptr;
   double read_tokens_ = 0;  // pace_reads(): the shared read budget, in bytes
   kj::TimePoint read_refilled_ = kj::origin<kj::TimePoint>();
   std::deque<QueuedBlock> queued_blocks_;
   bool checking_block_ = false;          // the front block's signatures are at the verifier
   std::size_t queued_sync_batches_ = 0;  // sync batches with a block still queued
-  // A full sync batch queued (its sender, its last block) whose successor is not asked for yet.
   // A full sync batch queued (its sender, its last block) whose successor is not asked for yet.
   std::optional<std::pair<std::uint64_t, Hash>> unrequested_after_;
   std::size_t pending_signature_checks_ = 0;  // transactions

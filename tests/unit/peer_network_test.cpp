@@ -33,6 +33,31 @@ TEST_CASE("three nodes in a line relay a transaction and a block end to end", "[
   CHECK(peer_count(c) == 1);
 }
 
+TEST_CASE("transactions submitted one at a time are relayed together, within a peer's message rate",
+          "[p2p][net]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config({}, false));
+  PeerNodeConfig strict = f.config({Fixture::address(a)}, false);
+  strict.network.max_messages_per_second = 20;  // a message a transaction would be banned
+  PeerNode& b = f.start(std::move(strict));
+  REQUIRE(eventually([&] { return peer_count(a) == 1 && peer_count(b) == 1; }));
+
+  std::vector<TransactionPtr> sent;
+  for (std::uint64_t nonce = 0; nonce < 60; ++nonce)
+    for (std::size_t u = 0; u < 2; ++u) {
+      sent.push_back(f.keys.users[u].transfer(f.keys.chain_id(), f.keys.users[1 - u].public_key(),
+                                              1, 1, nonce, 1 + nonce));
+      REQUIRE(a.submit(sent.back()).ok());
+    }
+  CHECK(eventually([&] {
+    return std::all_of(sent.begin(), sent.end(),
+                       [&](const TransactionPtr& tx) { return b.pool().contains(tx->id()); });
+  }));
+  auto peers = b.status().peers;
+  REQUIRE(peers.size() == 1);
+  CHECK(peers[0].misbehaviour == 0);
+}
+
 TEST_CASE("a node started after 500 blocks syncs to the same tip and state root",
           "[p2p][net][sync]") {
   Fixture f;
