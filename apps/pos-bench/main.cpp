@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -653,7 +654,8 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
   std::vector<double> committed(txs.size(), -1);
   std::vector<std::uint64_t> block_of(txs.size());  // the height of node 0's block holding it
   std::size_t included = 0;
-  bool reorganised = false;
+  // The lowest height at which node 0 replaced a block followed (none: above every height).
+  std::uint64_t replaced_from = std::numeric_limits<std::uint64_t>::max();
   auto start = Timer::now();
   const double offset = std::chrono::duration<double>(start - c.origin).count();
   auto last_print = start;
@@ -686,12 +688,13 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
       if ((*block)->parent() != c.followed) {
         // Node 0 reorganised: its blocks below this one that replaced those followed carry
         // transactions too, which nothing else would show (the loop would wait for them).
-        reorganised = true;
+        replaced_from = std::min(replaced_from, c.height + 1);
         for (std::uint64_t h = c.height; h > first_height; --h) {
           auto replaced = c.clients[0].block(h);
           if (!replaced.ok()) fail(3, replaced.error().message);
           if (followed_at[h] == (*replaced)->hash()) break;
           followed_at[h] = (*replaced)->hash();
+          replaced_from = h;
           note_block(**replaced, h);
         }
       }
@@ -735,12 +738,18 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
   wait_finalized(c.watch, o.nodes, c.height, final_timeout);
   auto followed_now = c.clients[0].block(c.height);
   if (!followed_now.ok()) fail(3, followed_now.error().message);
-  if (reorganised || (*followed_now)->hash() != c.followed) {
-    fmt::print("node 0 reorganised the blocks followed; reading each transaction's block\n");
+  // Transactions seen in a block that node 0 later replaced are in another block now: only those
+  // at or above the lowest replaced height are asked for (the tip replaced here: all of them).
+  if ((*followed_now)->hash() != c.followed) replaced_from = first_height;
+  if (replaced_from != std::numeric_limits<std::uint64_t>::max()) {
+    fmt::print(
+        "node 0 reorganised the blocks followed from height {}; reading where their "
+        "transactions are\n",
+        replaced_from);
     c.followed = (*followed_now)->hash();
     auto wait = Timer::now();
     for (std::size_t i = 0; i < txs.size(); ++i)
-      while (committed[i] >= 0) {
+      while (committed[i] >= 0 && block_of[i] >= replaced_from) {
         auto status = c.clients[0].transaction_status(txs[i]->id());
         if (!status.ok()) fail(3, status.error().message);
         if (status->status == "included") {

@@ -69,8 +69,9 @@ constexpr std::size_t kMaxQueuedBlocks = 256;
 // A frame's body is read in chunks of at most this, each paced by the shared read budget.
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr std::uint64_t kTickMs = 100;
-// How long a transaction to relay may wait for others to go with it.
-constexpr std::uint64_t kTxRelayMs = 50;
+// The shortest interval between two relays of transactions to the peers: at most 100 messages a
+// second (and one per 1,000 transactions beyond), a tenth of a peer's default limit.
+constexpr std::uint64_t kTxRelayMs = 10;
 // Lines that peers can cause (refusals, bans, drops): at most this many of each message in each
 // window.
 constexpr std::uint32_t kPeerLogBurst = 20;
@@ -671,31 +672,39 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       if (id != except && peer->ready) send_frame(*peer, shared);
   }
 
-  // Transactions wait up to kTxRelayMs to be relayed, or until a message's worth waits, and go
-  // out together: clients posting transactions one or a few at a time must not make this node
+  // Transactions go out together, at most once every kTxRelayMs (or sooner once a message's
+  // worth waits): one after a quiet spell goes at once, the ones after it wait for the rest of
+  // the interval. Clients posting transactions one or a few at a time must not make this node
   // send a message each, which its peers' message-rate limit punishes with a ban (a 3-node
-  // network under 5,000 single-batch posts a second banned every peer and split).
+  // network under 5,000 posts a second of a few transactions banned every peer and split).
   void relay_txs(const std::vector<TransactionPtr>& txs, std::uint64_t except) {
     if (txs.empty()) return;
     for (const auto& tx : txs) {
       remember_tx(tx->id());
       unsent_txs_.emplace_back(tx, except);
     }
-    if (unsent_txs_.size() >= kMaxTxsPerMessage) {
-      flush_txs();
-    } else if (!tx_flush_due_) {
-      tx_flush_due_ = true;
-      tasks_.add(io_.provider->getTimer().afterDelay(kTxRelayMs * kj::MILLISECONDS).then([this]() {
-        tx_flush_due_ = false;
-        flush_txs();
-      }));
+    if (tx_flush_due_) {
+      if (unsent_txs_.size() >= kMaxTxsPerMessage) flush_txs();
+      return;
     }
+    kj::Timer& timer = io_.provider->getTimer();
+    const kj::TimePoint next = last_tx_flush_ + kTxRelayMs * kj::MILLISECONDS;
+    if (timer.now() >= next) {
+      flush_txs();
+      return;
+    }
+    tx_flush_due_ = true;
+    tasks_.add(timer.atTime(next).then([this]() {
+      tx_flush_due_ = false;
+      flush_txs();
+    }));
   }
 
   // Each ready peer gets the waiting transactions but those it sent, in messages of at most
   // kMaxTxsPerMessage.
   void flush_txs() {
     if (unsent_txs_.empty()) return;
+    last_tx_flush_ = io_.provider->getTimer().now();
     auto unsent = std::exchange(unsent_txs_, {});
     for (auto& [id, peer] : peers_) {
       if (!peer->ready) continue;
@@ -1460,6 +1469,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
   std::vector<std::pair<TransactionPtr, std::uint64_t>>
       unsent_txs_;  // with the peer they came from
   bool tx_flush_due_ = false;
+  kj::TimePoint last_tx_flush_ = kj::origin<kj::TimePoint>();
   SignatureVerifier* verifier_ = nullptr;
   double read_tokens_ = 0;  // pace_reads(): the shared read budget, in bytes
   kj::TimePoint read_refilled_ = kj::origin<kj::TimePoint>();
