@@ -390,7 +390,7 @@ std::string json_spread(const Spread& s) {
 // The table on stdout, report.json and throughput.svg in o.out.
 void report(const Options& o, const LoadResult& r, std::size_t nodes) {
   Round all;  // the rounds' counts and latencies together
-  std::vector<double> committed, finalized, final_over_committed, sustained;
+  std::vector<double> accepted, committed, finalized, final_over_committed, sustained;
   for (const auto& round : r.rounds) {
     all.transactions += round.transactions;
     all.accepted += round.accepted;
@@ -400,6 +400,7 @@ void report(const Options& o, const LoadResult& r, std::size_t nodes) {
                             round.latencies_ms.end());
     all.final_latencies_ms.insert(all.final_latencies_ms.end(), round.final_latencies_ms.begin(),
                                   round.final_latencies_ms.end());
+    accepted.push_back(static_cast<double>(round.accepted) / std::max(round.submit_done, 1e-9));
     committed.push_back(round.committed_rate());
     finalized.push_back(round.finalized_rate());
     final_over_committed.push_back(round.finalized_rate() / round.committed_rate());
@@ -409,9 +410,6 @@ void report(const Options& o, const LoadResult& r, std::size_t nodes) {
   std::sort(all.final_latencies_ms.begin(), all.final_latencies_ms.end());
   auto pct = [&](double p) { return percentile(all.latencies_ms, p); };
   auto final_pct = [&](double p) { return percentile(all.final_latencies_ms, p); };
-  std::vector<double> accepted;
-  for (const auto& round : r.rounds)
-    accepted.push_back(static_cast<double>(round.accepted) / std::max(round.submit_done, 1e-9));
   const Spread accepted_s = spread_of(accepted), committed_s = spread_of(committed),
                finalized_s = spread_of(finalized), ratio_s = spread_of(final_over_committed),
                sustained_s = spread_of(sustained);
@@ -771,9 +769,6 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
   round.submit_done = submit_done;
   round.commit_done = commit_done;
   round.all_nodes = all_nodes;
-  if (included > 0)
-    for (std::size_t n = 0; n < c.clients.size(); ++n)
-      round.all_final = std::max(round.all_final, c.watch.reached(n, top).value() - offset);
   std::vector<double> final_everywhere;  // of each committed transaction
   for (std::size_t i = 0; i < txs.size(); ++i) {
     if (committed[i] < 0) continue;
@@ -788,6 +783,7 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
   }
   if (!final_everywhere.empty()) {
     auto [first, last] = std::minmax_element(final_everywhere.begin(), final_everywhere.end());
+    round.all_final = *last - offset;
     auto after = std::count_if(final_everywhere.begin(), final_everywhere.end(),
                                [&](double t) { return t > *first; });
     if (*last > *first) round.sustained_final_rate = static_cast<double>(after) / (*last - *first);
