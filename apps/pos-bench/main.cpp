@@ -6,9 +6,9 @@
 //   pos-bench local [--nodes K] [options]     starts K pos-node processes on free loopback ports
 //   pos-bench run --node URL [--node URL...] --authority KEY.pem [options]
 //   pos-bench micro [--block-txs N (10000)] [--rounds R (5)] [--quick]   micro-benchmarks
-// options: --accounts M (100) --txs N (2000) --rounds R (5) --clients C (1 a node) --rate R
-//          tx/s (0: as fast as accepted) --batch B (200) --out DIR (pos-bench-out) --slot-ms S
-//          (local; 500)
+// options: --accounts M (100) --txs N (2000) --rounds R (5) --clients C (2 a node) --rate R
+//          tx/s (0: as fast as accepted) --window W (30000) --batch B (200) --out DIR
+//          (pos-bench-out) --slot-ms S (local; 500)
 // Writes DIR/report.json and DIR/throughput.svg. Exit codes: 0 done, 1 a run that did not
 // finish (refusals, or a timeout: commit or finality), 2 bad arguments, 3 node unreachable.
 #include <signal.h>
@@ -61,7 +61,9 @@ struct Options {
   std::uint64_t slot_ms = 500;
   fs::path out = "pos-bench-out";
   std::size_t rounds = 5;
-  std::size_t clients = 2;    // client threads per node
+  std::size_t clients = 2;  // client threads per node
+  // At most this many transactions accepted and not yet in a block followed (0: no bound).
+  std::size_t window = 30'000;
   bool same_machine = false;  // the nodes share this machine's cores (local)
 };
 
@@ -557,6 +559,11 @@ class Submitters {
     std::lock_guard lock(mutex_);
     return accepted_by_[i];
   }
+  // How many of them node 0's followed chain holds: the window moves on.
+  void note_committed(std::size_t committed) {
+    std::lock_guard lock(mutex_);
+    committed_ = committed;
+  }
 
  private:
   // What to post next: new transactions at the target rate, else those to try again (at most
@@ -564,6 +571,9 @@ class Submitters {
   std::vector<std::size_t> take() {
     std::lock_guard lock(mutex_);
     std::vector<std::size_t> ids;
+    // The window: more outstanding than a pool holds would fill the pools, which then refuse
+    // and evict, and the load would measure its own retries.
+    if (o_.window > 0 && accepted_ + in_flight_ * o_.batch >= committed_ + o_.window) return ids;
     double t = since(start_);
     if (next_ < txs_.size() && (o_.rate <= 0 || static_cast<double>(next_) < o_.rate * t + 1)) {
       std::size_t end = std::min(next_ + o_.batch, txs_.size());
@@ -620,7 +630,7 @@ class Submitters {
   const std::vector<pos::TransactionPtr>& txs_;
   Timer::time_point start_;
   mutable std::mutex mutex_;  // guards everything below but the threads
-  std::size_t next_ = 0, accepted_ = 0, refused_ = 0, in_flight_ = 0;
+  std::size_t next_ = 0, accepted_ = 0, refused_ = 0, in_flight_ = 0, committed_ = 0;
   std::vector<std::size_t> retry_;
   Timer::time_point last_retry_ = Timer::now();
   std::vector<double> submitted_;
@@ -700,6 +710,7 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
       c.followed = followed_at[c.height] = (*block)->hash();
       note_block(**block, c.height);
     }
+    submitters.note_committed(included);
     if (since(last_print) >= 1) {
       last_print = Timer::now();
       std::vector<double> lat;
@@ -852,8 +863,10 @@ options of local and run:
   --txs N               pre-signed transfers a round (default 2000)
   --rounds R            rounds of N transfers (default 5); local measures its ceiling before,
                         between and after them, and gives each figure's median and spread
-  --clients C           client threads per node, posting batches side by side (default 1)
+  --clients C           client threads per node, posting batches side by side (default 2)
   --rate R              transfers a second (default 0: as fast as they are accepted)
+  --window W            at most W transfers accepted and not yet in a block (default 30000,
+                        below a pool's 50,000; 0: no bound)
   --batch B             transfers a request (default 200)
   --slot-ms S           the local network's slot length (default 500)
   --out DIR             report.json and throughput.svg (default pos-bench-out)
@@ -916,6 +929,8 @@ int main(int argc, char** argv) {
       o.rounds = number(flag, value());
     else if (flag == "--clients")
       o.clients = number(flag, value());
+    else if (flag == "--window")
+      o.window = number(flag, value());
     else
       fail(2, "unknown argument \"" + flag + "\"");
   }

@@ -103,21 +103,44 @@ Status TransactionPool::screen(const Transaction& tx, const AccountModel& state)
     return make_error(Reason::kFeeTooLow,
                       fmt::format("fee {} is below the minimum {}", tx.fee(), limits_.min_fee));
   if (auto ok = check_against_state(tx, state); !ok.ok()) return ok;
-  auto sender = by_sender_.find(tx.sender());
-  if (sender == by_sender_.end()) return {};
-  if (auto same = sender->second.find(tx.nonce()); same != sender->second.end()) {
-    const Transaction& pending = *by_id_.at(same->second).tx;
-    if (tx.fee() <= pending.fee())
-      return make_error(Reason::kReplacementUnderpriced,
-                        fmt::format("a transaction with nonce {} is pending with fee {}; "
-                                    "a replacement needs a higher fee",
-                                    tx.nonce(), pending.fee()));
-  } else if (sender->second.size() >= limits_.max_per_sender) {
-    return make_error(
-        Reason::kSenderLimit,
-        fmt::format("the sender already has {} pending transactions", sender->second.size()));
+  if (auto sender = by_sender_.find(tx.sender()); sender != by_sender_.end()) {
+    if (auto same = sender->second.find(tx.nonce()); same != sender->second.end()) {
+      const Transaction& pending = *by_id_.at(same->second).tx;
+      if (tx.fee() <= pending.fee())
+        return make_error(Reason::kReplacementUnderpriced,
+                          fmt::format("a transaction with nonce {} is pending with fee {}; "
+                                      "a replacement needs a higher fee",
+                                      tx.nonce(), pending.fee()));
+      return {};  // a replacement takes its predecessor's room
+    }
+    if (sender->second.size() >= limits_.max_per_sender)
+      return make_error(
+          Reason::kSenderLimit,
+          fmt::format("the sender already has {} pending transactions", sender->second.size()));
   }
+  if (!may_find_room(tx, state))
+    return make_error(Reason::kPoolFull,
+                      fmt::format("the pool is full and holds nothing that nonce {} with fee {} "
+                                  "may push out",
+                                  tx.nonce(), tx.fee()));
   return {};
+}
+
+// make_room()'s rules without evicting: a full pool's refusal costs no signature check. Its
+// waiting entries are as last classified, a superset of those that wait now, so a transaction
+// refused here would have been refused by add().
+bool TransactionPool::may_find_room(const Transaction& tx, const AccountModel& state) const {
+  if (by_id_.size() + 1 <= limits_.max_count && bytes_ + tx.encoded_size() <= limits_.max_bytes)
+    return true;
+  const bool can_mine = minable(tx, state);
+  for (const auto& key : waiting_)
+    if (by_id_.at(key.id).tx->sender() != tx.sender()) return can_mine || key.fee < tx.fee();
+  if (!can_mine) return false;
+  for (const auto& key : by_fee_) {
+    if (key.fee >= tx.fee()) return false;
+    if (by_id_.at(key.id).tx->sender() != tx.sender()) return true;
+  }
+  return false;
 }
 
 Status TransactionPool::add(const TransactionPtr& tx, const AccountModel& state,
@@ -133,18 +156,83 @@ Status TransactionPool::add(const TransactionPtr& tx, const AccountModel& state,
   std::unique_lock lock(*mutex_);
   if (replaced != nullptr) {
     erase(replaced->tx->id());
-  } else if (auto room = make_room(*tx); !room.ok()) {
+  } else if (auto room = make_room(*tx, state); !room.ok()) {
     return room;
   }
   by_id_.emplace(tx->id(), Entry{tx, now_ms});
   by_sender_[tx->sender()][tx->nonce()] = tx->id();
   by_fee_.insert(FeeKey{tx->fee(), now_ms, tx->id()});
   bytes_ += tx->encoded_size();
+  classify(tx->sender(), state.get(tx->sender()).nonce);
   return {};
 }
 
-Status TransactionPool::make_room(const Transaction& tx) {
+TransactionPool::FeeKey TransactionPool::key_of(const Hash& id) const {
+  const Entry& entry = by_id_.at(id);
+  return FeeKey{entry.tx->fee(), entry.added_ms, id};
+}
+
+void TransactionPool::classify(const Address& sender, std::uint64_t next_nonce) {
+  auto it = by_sender_.find(sender);
+  if (it == by_sender_.end()) return;
+  std::uint64_t expected = next_nonce;
+  for (const auto& [nonce, id] : it->second) {
+    if (nonce == expected) {
+      waiting_.erase(key_of(id));
+      ++expected;
+    } else {
+      waiting_.insert(key_of(id));
+    }
+  }
+}
+
+bool TransactionPool::minable(const Transaction& tx, const AccountModel& state) const {
+  const std::uint64_t next = state.get(tx.sender()).nonce;
+  if (tx.nonce() <= next) return tx.nonce() == next;
+  auto it = by_sender_.find(tx.sender());
+  if (it == by_sender_.end()) return false;
+  const auto& nonces = it->second;
+  const auto between = std::distance(nonces.lower_bound(next), nonces.lower_bound(tx.nonce()));
+  return static_cast<std::uint64_t>(between) == tx.nonce() - next;
+}
+
+// A minable transaction beats any that waits, whatever their fees: a pool full of waiting ones
+// (behind nonces it refused when full, or an attacker's, which cost nothing as they are never
+// mined) otherwise refused every transaction, the missing nonces too, until they expired.
+bool TransactionPool::evict_waiting(const Transaction& tx, const AccountModel& state,
+                                    bool any_fee) {
+  auto it = waiting_.begin();
+  while (it != waiting_.end()) {
+    const FeeKey key = *it;
+    const Address sender = by_id_.at(key.id).tx->sender();
+    if (sender == tx.sender()) {
+      ++it;
+      continue;
+    }
+    classify(sender, state.get(sender).nonce);
+    if (!waiting_.contains(key)) {
+      it = waiting_.upper_bound(key);  // minable by now: on to the next
+      continue;
+    }
+    // The cheapest that waits: no other is cheaper.
+    if (!any_fee && key.fee >= tx.fee()) return false;
+    erase_from(sender, by_id_.at(key.id).tx->nonce());
+    return true;
+  }
+  return false;
+}
+
+Status TransactionPool::make_room(const Transaction& tx, const AccountModel& state) {
+  const bool can_mine = minable(tx, state);
   while (by_id_.size() + 1 > limits_.max_count || bytes_ + tx.encoded_size() > limits_.max_bytes) {
+    if (evict_waiting(tx, state, can_mine)) continue;
+    // A waiting transaction never pushes out one that can be mined (go-ethereum's pool refuses
+    // that too): a flood of them could empty the pool of everything forgers can include.
+    if (!can_mine)
+      return make_error(Reason::kPoolFull,
+                        fmt::format("the pool is full; nonce {} waits for an earlier one, and "
+                                    "fee {} does not beat the lowest of those that wait",
+                                    tx.nonce(), tx.fee()));
     auto cheapest = by_fee_.begin();
     if (cheapest == by_fee_.end() || cheapest->fee >= tx.fee())
       return make_error(
@@ -166,6 +254,7 @@ void TransactionPool::erase(const Hash& id) {
   if (it == by_id_.end()) return;
   const Transaction& tx = *it->second.tx;
   by_fee_.erase(FeeKey{tx.fee(), it->second.added_ms, id});
+  waiting_.erase(FeeKey{tx.fee(), it->second.added_ms, id});
   auto sender = by_sender_.find(tx.sender());
   sender->second.erase(tx.nonce());
   if (sender->second.empty()) by_sender_.erase(sender);
@@ -260,6 +349,8 @@ void TransactionPool::remove_included(const Block& block, const AccountModel& st
     for (auto n = it->second.begin(); n != it->second.end() && n->first < next; ++n)
       stale.push_back(n->second);
     for (const auto& id : stale) erase(id);
+    // A nonce this pool never held may have come in the block: what waited for it is minable.
+    classify(sender, next);
   }
 }
 
@@ -280,6 +371,10 @@ void TransactionPool::reconcile(const std::vector<BlockPtr>& connected,
     dropped.insert(dropped.end(), block->transactions().begin(), block->transactions().end());
   // Those also in a connected block now have a stale nonce and are refused by add().
   readmit(dropped, state, now_ms);
+  // Nonces the dropped blocks had used are free again: their senders' later entries may wait.
+  std::unordered_set<Address> senders;
+  for (const auto& tx : dropped)
+    if (senders.insert(tx->sender()).second) classify(tx->sender(), state.get(tx->sender()).nonce);
 }
 
 void TransactionPool::expire(std::uint64_t now_ms) {
@@ -287,7 +382,17 @@ void TransactionPool::expire(std::uint64_t now_ms) {
   for (const auto& [id, entry] : by_id_)
     if (now_ms > entry.added_ms && now_ms - entry.added_ms > limits_.max_age_ms) old.push_back(id);
   std::unique_lock lock(*mutex_);
-  for (const auto& id : old) erase(id);
+  for (const auto& id : old) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    const TransactionPtr tx = it->second.tx;
+    erase(id);
+    // Its sender's later entries wait for it now (no state here to tell: they are classified
+    // again before any is evicted).
+    if (auto sender = by_sender_.find(tx->sender()); sender != by_sender_.end())
+      for (auto n = sender->second.upper_bound(tx->nonce()); n != sender->second.end(); ++n)
+        waiting_.insert(key_of(n->second));
+  }
 }
 
 }  // namespace pos

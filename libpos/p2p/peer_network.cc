@@ -325,7 +325,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     return false;
   }
 
+  // Every block the node applies comes here. Its transactions count as seen: a peer that sent
+  // one before it saw the block did so in good faith, and judged against a state that spent its
+  // nonce it would draw on that peer's unfunded budget (under load honest nodes banned each
+  // other that way). Bitcoin Core keeps recently confirmed transactions for the same reason.
   void broadcast_block(const BlockPtr& block, PeerId except) {
+    for (const auto& tx : block->transactions()) remember_tx(tx->id());
     relay(encode_frame(NewBlock{block}), except);
   }
 
@@ -973,7 +978,10 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
 
   // The cheap checks first, then the signature budget, then the signatures of what is left, in
   // parallel off the loop; what passes goes to the node. A transaction dropped for a budget or
-  // the verifier's backlog is not remembered: from another peer it still counts.
+  // the verifier's backlog is not remembered: from another peer it still counts. Only the cheap
+  // checks' refusals draw on the unfunded budget: what passed them and is refused as unfunded
+  // after its signature check was spent by a block while it waited (under load, thousands a
+  // second), the node's chain moving, not the peer flooding.
   void on(Peer& peer, Txs& message) {
     std::vector<TransactionPtr> fresh;
     std::unordered_set<Hash> in_message;  // a transaction twice in one message is looked at once
@@ -1005,7 +1013,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
       for (const auto& tx : txs) remember_tx(tx->id());
       auto verdicts = handler_.receive_transactions(peer.id, txs);
       forget_forgeries(txs, verdicts, seen_txs_);
-      return penalise_txs(peer, verdicts);
+      return penalise(peer, verdicts);
     }
     // Each peer's share of the backlog is its burst, and all of them together are bounded too.
     // Beyond either the batch is dropped unblamed (the peer kept within its budget; the verifier
@@ -1025,7 +1033,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
           auto verdicts = handler_.receive_transactions(id, txs);
           forget_forgeries(txs, verdicts, seen_txs_);
           if (Peer* sent_by = live_peer(id))
-            penalise_txs(*sent_by, verdicts);
+            penalise(*sent_by, verdicts);
           else
             ban_departed(sender, verdicts);
         }));

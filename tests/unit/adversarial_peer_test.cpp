@@ -543,6 +543,59 @@ TEST_CASE("transactions refused as unfunded draw on a budget: a flood of them is
   CHECK(n.handler().txs_received() == 0);
 }
 
+TEST_CASE("a block's transactions are seen once the node applied it: late copies cost no budget",
+          "[p2p][net][adversary][txs]") {
+  Fixture f;
+  BareNetwork n(f);
+  // Judged now, every copy would be stale: the block spent its nonces.
+  n.set_tx_verdict([](const Transaction&) { return refuse_as(Reason::kStaleNonce); });
+  RawPeer late(n.port());
+  late.send(hello_for(f, 78));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  // More than the unfunded burst, in a block the node applied and relayed.
+  PeerNetworkConfig defaults;
+  auto in_block = unsigned_transfers(f, 0, defaults.max_unfunded_tx_burst + 1000);
+  n.broadcast_block(f.keys.craft(in_block));
+  // An honest peer that sent them before it saw the block: each is seen, none screened.
+  for (std::size_t i = 0; i < in_block.size(); i += p2p::kMaxTxsPerMessage)
+    late.send(p2p::Txs{{in_block.begin() + static_cast<long>(i),
+                        in_block.begin() + static_cast<long>(i + p2p::kMaxTxsPerMessage)}});
+  REQUIRE(late.round_trip(1));
+  CHECK(n.handler().txs_screened() == 0);
+  CHECK(n.misbehaviour(78) == 0);
+  // Stale transactions in no block are judged, and draw on the budget as before.
+  late.send(p2p::Txs{unsigned_transfers(f, 100'000, 1000)});
+  REQUIRE(late.round_trip(2));
+  CHECK(n.handler().txs_screened() == 1000);
+  CHECK(n.misbehaviour(78) == 0);
+}
+
+TEST_CASE("transactions a block spent while they waited for their signature checks cost nothing",
+          "[p2p][net][adversary][txs]") {
+  Fixture f;
+  PeerNetworkConfig defaults;
+  const std::size_t count = defaults.max_unfunded_tx_burst + 1000;
+  std::vector<TransactionPtr> txs;
+  for (std::uint64_t nonce = 0; nonce < count; ++nonce)
+    txs.push_back(f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1,
+                                           nonce, nonce));
+  SignatureVerifier verifier(0);
+  BareNetwork n(f);
+  n.check_signatures_on(verifier);
+  // They pass the cheap checks; by the time their signatures are checked, a block spent them.
+  n.set_admit_verdict([](const Transaction&) { return refuse_as(Reason::kStaleNonce); });
+  RawPeer peer(n.port());
+  peer.send(hello_for(f, 79));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  for (std::size_t i = 0; i < txs.size(); i += p2p::kMaxTxsPerMessage)
+    peer.send(p2p::Txs{
+        {txs.begin() + static_cast<long>(i),
+         txs.begin() + static_cast<long>(std::min(i + p2p::kMaxTxsPerMessage, txs.size()))}});
+  REQUIRE(eventually([&] { return n.handler().txs_received() == count; }));
+  REQUIRE(peer.round_trip(1));
+  CHECK(n.misbehaviour(79) == 0);
+}
+
 TEST_CASE("transactions beyond the per-peer signature budget are dropped unchecked, unpenalised",
           "[p2p][net][hostile][adversary][txs]") {
   Fixture f;

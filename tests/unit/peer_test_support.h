@@ -241,6 +241,11 @@ class RecordingHandler final : public NetworkHandler {
   std::function<Status(const Transaction&)> tx_verdict = [](const Transaction&) {
     return Status{};
   };
+  // The node's verdict on what passed the cheap checks (after its signature check, if any): a
+  // block may have spent it meanwhile.
+  std::function<Status(const Transaction&)> admit_verdict = [](const Transaction&) {
+    return Status{};
+  };
   bool check_signatures = false;
   std::atomic<bool> takes_blocks = true;  // set by the test thread, read on the loop
   Transport* transport = nullptr;
@@ -264,8 +269,10 @@ class RecordingHandler final : public NetworkHandler {
   std::vector<Status> receive_transactions(PeerId,
                                            const std::vector<TransactionPtr>& txs) override {
     std::vector<Status> verdicts;
-    for (const auto& tx : txs)
-      verdicts.push_back(check_signatures ? tx->check_signature() : Status{});
+    for (const auto& tx : txs) {
+      Status signature = check_signatures ? tx->check_signature() : Status{};
+      verdicts.push_back(signature.ok() ? admit_verdict(*tx) : signature);
+    }
     std::lock_guard lock(mutex_);
     txs_received_ += txs.size();
     return verdicts;
@@ -421,6 +428,10 @@ class BareNetwork {
   void set_tx_verdict(std::function<Status(const Transaction&)> verdict) {
     loop_.call([&] { handler_.tx_verdict = std::move(verdict); });
   }
+  // On the loop: the stand-in node's verdict on the transactions that passed the cheap checks.
+  void set_admit_verdict(std::function<Status(const Transaction&)> verdict) {
+    loop_.call([&] { handler_.admit_verdict = std::move(verdict); });
+  }
   // On the loop: peers' transaction signatures are checked on `verifier` (which must outlive
   // this), and the stand-in node refuses those that do not verify.
   void check_signatures_on(SignatureVerifier& verifier) {
@@ -432,6 +443,10 @@ class BareNetwork {
   // On the loop: which peers' blocks the stand-in node screens as worth their body's checks.
   void set_block_screen(std::function<bool(const Block&)> screen) {
     loop_.call([&] { handler_.block_screen = std::move(screen); });
+  }
+  // As the node does with each block it applies.
+  void broadcast_block(const BlockPtr& block, PeerId except = 0) {
+    loop_.call([&] { network_->broadcast_block(block, except); });
   }
   void broadcast_votes(const std::vector<VotePtr>& votes, PeerId except = 0) {
     loop_.call([&] { network_->broadcast_votes(votes, except); });

@@ -26,6 +26,18 @@ struct PoolFixture {
                                     fee, nonce, timestamp);
   }
   Status add(const TransactionPtr& tx) { return net.pool.add(tx, net.chain->state(), net.now()); }
+  // A block on the tip carrying tx (as another node's pool gave it), applied to the chain.
+  BlockPtr apply_block_with(const TransactionPtr& tx) {
+    BlockPtr block = net.craft({tx}, [&](BlockHeader& h) {
+      UndoLog undo;
+      AccountModel& state = const_cast<AccountModel&>(net.chain->state());
+      REQUIRE(apply_transaction(state, *tx, h.forger, h.height, undo).ok());
+      h.state_root = state.state_root();
+      undo.revert(state);
+    });
+    REQUIRE(net.chain->apply(block).ok());
+    return block;
+  }
 };
 
 }  // namespace
@@ -149,6 +161,79 @@ TEST_CASE("the pool is bounded in count and bytes with lowest-fee eviction", "[p
   CHECK(g.net.pool.bytes() <= by_bytes.max_bytes);
 }
 
+TEST_CASE("a pool full of transactions that wait for earlier nonces still takes minable ones",
+          "[pool]") {
+  PoolLimits limits;
+  limits.max_count = 3;
+  PoolFixture f(limits);
+  // Users 0, 1 and 2 each have nonce 1 pending, waiting for a nonce 0 the pool never took.
+  auto waits0 = f.send(0, 1, 5, 1);
+  auto waits1 = f.send(1, 1, 6, 1);
+  auto waits2 = f.send(2, 1, 7, 1);
+  for (const auto& tx : {waits0, waits1, waits2}) REQUIRE(f.add(tx).ok());
+  CHECK(f.net.pool.ready(f.net.chain->state()).empty());
+  // Another that waits evicts only a waiting one of a lower fee.
+  CHECK(f.add(f.send(3, 1, 5, 1)).reason() == Reason::kPoolFull);
+  // One that can be mined evicts the cheapest that waits, whatever the fees.
+  auto next3 = f.send(3, 1, 1, 0);
+  REQUIRE(f.add(next3).ok());
+  CHECK_FALSE(f.net.pool.contains(waits0->id()));
+  // A waiting sender's missing nonce gets in too: another sender's waiting one goes (its own
+  // fee-6 one, cheaper, is what it makes minable).
+  auto next1 = f.send(1, 1, 1, 0);
+  REQUIRE(f.add(next1).ok());
+  CHECK_FALSE(f.net.pool.contains(waits2->id()));
+  CHECK(f.net.pool.contains(waits1->id()));
+  CHECK(f.net.pool.ready(f.net.chain->state()).size() == 3);
+  // Now all can be mined: one that waits pushes none of them out, whatever its fee.
+  CHECK(f.add(f.send(2, 1, 100, 1)).reason() == Reason::kPoolFull);
+  CHECK(f.net.pool.size() == 3);
+}
+
+TEST_CASE("a waiting transaction that a block made minable is not evicted as waiting", "[pool]") {
+  PoolLimits limits;
+  limits.max_count = 2;
+  PoolFixture f(limits);
+  auto waits = f.send(0, 1, 1, 1);
+  REQUIRE(f.add(waits).ok());
+  REQUIRE(f.add(f.send(1, 1, 1, 0)).ok());
+  // The missing nonce 0 comes in a block, from another node's pool.
+  BlockPtr block = f.apply_block_with(f.send(0, 2, 1, 0, 99));
+  f.net.pool.remove_included(*block, f.net.chain->state());
+  CHECK(f.net.pool.ready(f.net.chain->state()).size() == 2);
+  // Both can be mined: a minable one of the same fee finds nothing to push out.
+  CHECK(f.add(f.send(2, 1, 1, 0)).reason() == Reason::kPoolFull);
+  CHECK(f.net.pool.contains(waits->id()));
+}
+
+TEST_CASE("a full pool refuses before the signature: a forgery it has no room for costs no check",
+          "[pool][hostile]") {
+  PoolLimits limits;
+  limits.max_count = 2;
+  PoolFixture f(limits);
+  SignatureVerifier verifier(0);
+  f.net.pool.set_verifier(&verifier);
+  auto forge = [](const TransactionPtr& tx) {
+    Signature sig = tx->signature();
+    sig.bytes[0] ^= 1;
+    return Transaction::make(tx->fields(), sig);
+  };
+  REQUIRE(f.add(f.send(0, 1, 2, 0)).ok());
+  REQUIRE(f.add(f.send(1, 1, 2, 0)).ok());
+  REQUIRE(verifier.verified() == 2);
+  // The same fee pushes nothing out: refused as full, its signature never checked.
+  auto same_fee = forge(f.send(2, 1, 2, 0));
+  CHECK(f.net.pool.screen(*same_fee, f.net.chain->state()).reason() == Reason::kPoolFull);
+  CHECK(f.add(same_fee).reason() == Reason::kPoolFull);
+  CHECK(verifier.verified() == 2);
+  // A higher fee may push one out: its signature is checked then, and refuses it.
+  auto higher_fee = forge(f.send(2, 1, 3, 0));
+  CHECK(f.net.pool.screen(*higher_fee, f.net.chain->state()).ok());
+  CHECK(f.add(higher_fee).reason() == Reason::kBadSignature);
+  CHECK(verifier.verified() == 3);
+  CHECK(f.net.pool.size() == 2);
+}
+
 TEST_CASE("per-sender limit and minimum fee", "[pool]") {
   PoolLimits limits;
   limits.max_per_sender = 2;
@@ -167,15 +252,7 @@ TEST_CASE("included transactions leave the pool; stale ones too", "[pool]") {
   REQUIRE(f.add(a).ok());
   REQUIRE(f.add(b).ok());
   // Another transaction with nonce 0 of the same sender reaches a block first (say, via a peer).
-  auto rival = f.send(0, 2, 3, 0, 99);
-  BlockPtr block = f.net.craft({rival}, [&](BlockHeader& h) {
-    UndoLog undo;
-    AccountModel& state = const_cast<AccountModel&>(f.net.chain->state());
-    REQUIRE(apply_transaction(state, *rival, h.forger, h.height, undo).ok());
-    h.state_root = state.state_root();
-    undo.revert(state);
-  });
-  REQUIRE(f.net.chain->apply(block).ok());
+  BlockPtr block = f.apply_block_with(f.send(0, 2, 3, 0, 99));
   f.net.pool.remove_included(*block, f.net.chain->state());
   CHECK_FALSE(f.net.pool.contains(a->id()));
   CHECK(f.net.pool.contains(b->id()));

@@ -51,13 +51,17 @@ class TransactionPool {
   void set_verifier(SignatureVerifier* verifier) { verifier_ = verifier; }
 
   // Admits tx if it is valid against `state` (and the sender's pending transactions before it).
-  // A same-nonce transaction is replaced only by a higher fee; when full, the lowest-fee entry of
-  // another sender is evicted only for a higher fee.
+  // A same-nonce transaction is replaced only by a higher fee. When full, a transaction that can
+  // be mined next (its nonce follows the account's and the sender's pending ones) evicts another
+  // sender's that waits for an earlier nonce, the cheapest, whatever the fees, then the
+  // lowest-fee entry of another sender for a higher fee; a waiting one evicts only a waiting one
+  // of a lower fee.
   // The checks run first, cheapest first, and the signature last: a transaction refused for its
   // chain, form, fee, nonce or funds costs no signature check.
   Status add(const TransactionPtr& tx, const AccountModel& state, std::uint64_t now_ms);
-  // Every check of add() but the signature and the room in a full pool, changing nothing: what
-  // a peer's transactions meet before their signatures are checked off the event loop.
+  // Every check of add() but the signature, changing nothing (the room in a full pool as far as
+  // it can be told without evicting): what a peer's transactions meet before their signatures
+  // are checked off the event loop.
   Status screen(const Transaction& tx, const AccountModel& state) const;
 
   bool contains(const Hash& id) const;
@@ -104,7 +108,19 @@ class TransactionPool {
   // Removes the sender's entries with nonce >= from.
   void erase_from(const Address& sender, std::uint64_t from);
   Status check_against_state(const Transaction& tx, const AccountModel& state) const;
-  Status make_room(const Transaction& tx);
+  Status make_room(const Transaction& tx, const AccountModel& state);
+  bool may_find_room(const Transaction& tx, const AccountModel& state) const;
+  // Whether tx can be mined next: its nonce is the account's, or the sender's pending
+  // transactions hold every nonce between.
+  bool minable(const Transaction& tx, const AccountModel& state) const;
+  // Evicts the cheapest entry of another sender than tx's that waits for an earlier nonce (and
+  // the sender's later ones), checked against `state` first, if its fee is below tx's or
+  // `any_fee`; false when there is none.
+  bool evict_waiting(const Transaction& tx, const AccountModel& state, bool any_fee);
+  // Sorts the sender's entries into waiting_ or out of it: those in an unbroken run from
+  // `next_nonce` can be mined, the others wait.
+  void classify(const Address& sender, std::uint64_t next_nonce);
+  FeeKey key_of(const Hash& id) const;
   std::vector<TransactionPtr> ready_unlocked(const NonceLookup& next_nonce) const;
 
   ChainParams params_;
@@ -112,6 +128,9 @@ class TransactionPool {
   std::unordered_map<Hash, Entry> by_id_;
   std::unordered_map<Address, std::map<std::uint64_t, Hash>> by_sender_;
   std::set<FeeKey> by_fee_;
+  // The entries that wait for an earlier nonce, as last classified; an entry there may have
+  // become minable since (the chain moved), and is classified again before it is evicted.
+  std::set<FeeKey> waiting_;
   std::size_t bytes_ = 0;
   SignatureVerifier* verifier_ = nullptr;
   // Held shared by every public read, exclusively while the writer changes the maps. The writer's
