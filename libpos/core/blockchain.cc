@@ -469,15 +469,34 @@ bool Blockchain::better_than_tip(const Entry& candidate) const {
 
 std::uint64_t Blockchain::latest_vote_weight(const Entry& entry) const {
   std::uint64_t justified = entry.finality.justified().height;
+  // Most latest votes name the same few blocks: each (target, height) is looked up once. The
+  // set is null for a target not on the entry's chain.
+  struct Target {
+    const Hash* hash;
+    std::uint64_t height;
+    const ProofOfStake* set;
+  };
+  std::vector<Target> targets;
   std::uint64_t weight = 0;
-  for (const auto& [validator, vote] : latest_votes_) {
+  for (const auto& latest : latest_votes_) {
+    // Named, not bound: clang 14 cannot capture a structured binding in the lambda below.
+    const PublicKey& validator = latest.first;
+    const LatestVote& vote = latest.second;
     if (vote.height <= justified || vote.height > entry.header.height) continue;
     if (is_equivocator(validator)) continue;  // slashed on the tip's chain since it was noted
-    auto at = hash_at(entry, vote.height);
-    if (!at || *at != vote.target) continue;
-    // Weighted in validators(epoch(T)) of the chain, which the target's own schedule holds.
-    if (auto target = index_.find(vote.target); target != index_.end())
-      weight += target->second.validators.set(target->second.validators.epoch()).weight(validator);
+    auto target = std::find_if(targets.begin(), targets.end(), [&](const Target& t) {
+      return t.height == vote.height && *t.hash == vote.target;
+    });
+    if (target == targets.end()) {
+      const ProofOfStake* set = nullptr;
+      auto at = hash_at(entry, vote.height);
+      // Weighted in validators(epoch(T)) of the chain, which the target's own schedule holds.
+      if (at && *at == vote.target)
+        if (auto block = index_.find(vote.target); block != index_.end())
+          set = &block->second.validators.set(block->second.validators.epoch());
+      target = targets.insert(targets.end(), Target{&vote.target, vote.height, set});
+    }
+    if (target->set != nullptr) weight += target->set->weight(validator);
   }
   return weight;
 }

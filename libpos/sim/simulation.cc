@@ -169,9 +169,13 @@ class World {
   }
 
  private:
+  // A message's arrival (most events) carries no function: building one per message cost a
+  // heap allocation each.
   struct Event {
     std::uint64_t at;
     std::uint64_t seq;
+    std::size_t from = 0, to = 0;
+    MessagePtr message;
     std::function<void()> act;
   };
   struct Later {
@@ -184,6 +188,9 @@ class World {
   std::uint64_t now() const { return clock_.now_ms(); }
   std::uint64_t slot() const { return genesis_.params.slot_at(now()); }
   void schedule(std::uint64_t at, std::function<void()> act);
+  void schedule_arrival(std::uint64_t at, std::size_t from, std::size_t to, MessagePtr message);
+  void push(Event event);
+  Event pop();
   void trace(const std::string& line);
   void fail(const std::string& violation);
   bool linked(std::size_t a, std::size_t b) const { return side_[a] == side_[b]; }
@@ -227,7 +234,7 @@ class World {
   Genesis genesis_;
   ManualClock clock_{kGenesisTimeMs};
   std::mt19937_64 random_;
-  std::priority_queue<Event, std::vector<Event>, Later> queue_;
+  std::vector<Event> queue_;  // a heap, by Later
   std::uint64_t seq_ = 0;
   std::vector<Node> nodes_;
   std::vector<std::size_t> side_;                // partition side of each node
@@ -358,7 +365,25 @@ World::~World() {
 }
 
 void World::schedule(std::uint64_t at, std::function<void()> act) {
-  queue_.push(Event{at, seq_++, std::move(act)});
+  push(Event{at, seq_++, 0, 0, nullptr, std::move(act)});
+}
+
+void World::schedule_arrival(std::uint64_t at, std::size_t from, std::size_t to,
+                             MessagePtr message) {
+  push(Event{at, seq_++, from, to, std::move(message), nullptr});
+}
+
+void World::push(Event event) {
+  queue_.push_back(std::move(event));
+  std::push_heap(queue_.begin(), queue_.end(), Later{});
+}
+
+// Moved out, not copied as std::priority_queue::top would.
+World::Event World::pop() {
+  std::pop_heap(queue_.begin(), queue_.end(), Later{});
+  Event event = std::move(queue_.back());
+  queue_.pop_back();
+  return event;
 }
 
 void World::trace(const std::string& line) {
@@ -711,8 +736,7 @@ void World::send(std::size_t from, std::size_t to, MessagePtr message) {
   if (scenario_.link.loss > 0 && std::bernoulli_distribution(scenario_.link.loss)(random_)) return;
   std::uint64_t delay = std::uniform_int_distribution<std::uint64_t>(
       scenario_.link.min_ms, scenario_.link.max_ms)(random_);
-  schedule(departs + delay,
-           [this, from, to, message = std::move(message)] { arrive(from, to, message); });
+  schedule_arrival(departs + delay, from, to, std::move(message));
 }
 
 void World::arrive(std::size_t from, std::size_t to, const MessagePtr& message) {
@@ -720,8 +744,7 @@ void World::arrive(std::size_t from, std::size_t to, const MessagePtr& message) 
   if (!nodes_[to].up || !nodes_[from].up || !linked(from, to)) return;
   // A stalled node reads it when it resumes, in the order it came.
   if (now() < nodes_[to].stalled_until)
-    return schedule(nodes_[to].stalled_until,
-                    [this, from, to, message] { arrive(from, to, message); });
+    return schedule_arrival(nodes_[to].stalled_until, from, to, message);
   deliver(from, to, *message);
 }
 
@@ -921,8 +944,10 @@ void World::note_own_vote(std::size_t node, const VotePtr& vote) {
 void World::check_node(std::size_t index) {
   Node& node = nodes_[index];
   if (!node.up || failed_) return;
-  check_finality(node);
   const Hash tip = node.engine->tip_hash();
+  // With the same tip and finalized block as last checked, nothing checked below can differ.
+  if (tip == node.checked_tip && node.chain->finalized() == node.finalized) return;
+  check_finality(node);
   if (tip == node.checked_tip) return;
   node.checked_tip = tip;
   const Hash root = node.chain->state().state_root();
@@ -1106,11 +1131,13 @@ Report World::run() {
            [this, first_slot] { start_slot(first_slot); });
   const std::uint64_t end = genesis_.params.slot_start_ms(first_slot + scenario_.slots);
   while (!queue_.empty() && !failed_) {
-    Event event = queue_.top();
-    if (event.at >= end) break;
-    queue_.pop();
+    if (queue_.front().at >= end) break;
+    Event event = pop();
     clock_.set(event.at);
-    event.act();
+    if (event.message)
+      arrive(event.from, event.to, event.message);
+    else
+      event.act();
     stop_crashed();
     ++report_.events;
   }
