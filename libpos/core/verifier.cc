@@ -1,5 +1,7 @@
 #include "pos/verifier.h"
 
+#include <algorithm>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -9,11 +11,16 @@
 #include <thread>
 #include <unordered_map>
 
+#include "pos/thread_priority.h"
+
 namespace pos {
 namespace {
 
 // Below this many, a batch is checked on the calling thread: handing it out costs more.
 constexpr std::size_t kParallelFrom = 32;
+// A gossip batch is checked this many at a time, and waiting block and vote batches go between
+// slices: about 5 ms of checks on two cores, so a block never waits for a whole batch.
+constexpr std::size_t kBulkSlice = 256;
 
 // The cache key: the transaction id (all signed fields) and the signature.
 Hash key_of(const Transaction& tx) {
@@ -36,14 +43,18 @@ struct SignatureVerifier::Impl {
   struct Job {
     std::function<void(std::size_t)> f;
     std::size_t size = 0;
+    bool urgent = false;
     std::atomic<std::size_t> next{0};
     std::atomic<std::size_t> remaining{0};
   };
   std::mutex work_mutex;
   std::condition_variable work_ready;
   std::condition_variable work_done;
-  std::shared_ptr<Job> current;
-  std::uint64_t generation = 0;
+  // Batches being checked, in the order posted; a worker helps the first urgent one with work
+  // left, else the first bulk one. Several callers may post at once (the batch thread, RPC
+  // threads, the event loop).
+  std::deque<std::shared_ptr<Job>> urgent_jobs, bulk_jobs;
+  std::atomic<std::size_t> urgent_open{0};
   bool stopping = false;
   std::vector<std::thread> threads;
 
@@ -56,7 +67,7 @@ struct SignatureVerifier::Impl {
   std::mutex batches_mutex;
   std::condition_variable batch_ready;
   std::deque<Batch> batches;
-  std::deque<Batch> urgent;  // votes: taken before any transaction batch
+  std::deque<Batch> urgent_batches;  // blocks and votes: taken before any transaction batch
   bool batches_stopping = false;
   std::thread batch_thread;
 
@@ -78,56 +89,68 @@ struct SignatureVerifier::Impl {
     }
   }
 
-  void drain(Job& job) {
+  // A worker helping a bulk batch stops after its current item when an urgent batch is
+  // posted; the batch's caller never stops, so every index is taken.
+  void drain(Job& job, bool yield_to_urgent) {
     for (std::size_t i; (i = job.next.fetch_add(1)) < job.size;) {
       job.f(i);
       if (job.remaining.fetch_sub(1) == 1) {
         std::lock_guard lock(work_mutex);
         work_done.notify_all();
       }
+      if (yield_to_urgent && urgent_open.load(std::memory_order_relaxed) > 0) return;
     }
   }
 
+  std::shared_ptr<Job> job_with_work() const {
+    for (const auto* jobs : {&urgent_jobs, &bulk_jobs})
+      for (const auto& job : *jobs)
+        if (job->next.load() < job->size) return job;
+    return nullptr;
+  }
+
   void worker() {
-    std::uint64_t seen = 0;
+    lower_this_thread_priority();
+    std::unique_lock lock(work_mutex);
     for (;;) {
-      std::shared_ptr<Job> job;
-      {
-        std::unique_lock lock(work_mutex);
-        work_ready.wait(lock, [&] { return stopping || generation != seen; });
-        if (stopping) return;
-        seen = generation;
-        job = current;
+      if (stopping) return;
+      if (auto job = job_with_work()) {
+        lock.unlock();
+        drain(*job, !job->urgent);
+        lock.lock();
+        continue;
       }
-      if (job) drain(*job);
+      work_ready.wait(lock);
     }
   }
 
   // Runs f(0..n-1) on the workers and the calling thread; returns when all are done.
-  void run(std::size_t n, std::function<void(std::size_t)> f) {
+  void run(std::size_t n, std::function<void(std::size_t)> f, bool urgent) {
     auto job = std::make_shared<Job>();
     job->f = std::move(f);
     job->size = n;
+    job->urgent = urgent;
     job->remaining = n;
+    auto& jobs = urgent ? urgent_jobs : bulk_jobs;
     {
       std::lock_guard lock(work_mutex);
-      current = job;
-      ++generation;
+      jobs.push_back(job);
+      if (urgent) ++urgent_open;
     }
     work_ready.notify_all();
-    drain(*job);
+    drain(*job, false);
     std::unique_lock lock(work_mutex);
     work_done.wait(lock, [&] { return job->remaining.load() == 0; });
-    // Another caller's batch may have taken the workers meanwhile: leave it theirs.
-    if (current == job) current.reset();
+    jobs.erase(std::find(jobs.begin(), jobs.end(), job));
+    if (urgent) --urgent_open;
   }
 
   // f(0..n-1): on the calling thread for small batches or without workers, else with them.
-  void for_each(std::size_t n, const std::function<void(std::size_t)>& f) {
+  void for_each(std::size_t n, const std::function<void(std::size_t)>& f, bool urgent) {
     if (n < kParallelFrom || threads.empty()) {
       for (std::size_t i = 0; i < n; ++i) f(i);
     } else {
-      run(n, f);
+      run(n, f, urgent);
     }
   }
 };
@@ -144,7 +167,7 @@ SignatureVerifier::~SignatureVerifier() {
     std::lock_guard lock(impl_->batches_mutex);
     impl_->batches_stopping = true;
     impl_->batches.clear();
-    impl_->urgent.clear();
+    impl_->urgent_batches.clear();
   }
   impl_->batch_ready.notify_all();
   if (impl_->batch_thread.joinable()) impl_->batch_thread.join();
@@ -172,24 +195,65 @@ bool SignatureVerifier::verify(const Transaction& tx) {
   return valid;
 }
 
-std::optional<std::size_t> SignatureVerifier::verify_all(const std::vector<TransactionPtr>& txs) {
-  std::vector<char> valid(txs.size(), 0);
-  auto check = [&](std::size_t i) { valid[i] = verify(*txs[i]) ? 1 : 0; };
-  impl_->for_each(txs.size(), check);
+bool SignatureVerifier::recall_verdicts(const std::vector<TransactionPtr>& txs) {
+  std::vector<std::pair<const Transaction*, Hash>> open;
+  for (const auto& tx : txs) {
+    std::int8_t known = tx->signature_verdict_.load(std::memory_order_relaxed);
+    if (known < 0) return false;
+    if (known == 0) open.emplace_back(tx.get(), key_of(*tx));
+  }
+  std::size_t found = 0;
+  {
+    std::lock_guard lock(impl_->cache_mutex);
+    for (const auto& [tx, key] : open) {
+      auto it = impl_->cache.find(key);
+      if (it == impl_->cache.end()) continue;
+      impl_->order.splice(impl_->order.end(), impl_->order, it->second);
+      tx->record_signature_verdict(true);
+      ++found;
+    }
+  }
+  impl_->hits += found;
+  return found == open.size();
+}
+
+// Only the transactions without a verdict go to the workers: a block whose transactions came
+// through the pool, or were checked off the event loop, has them all, and handing out 10,000
+// verdict reads made the loop wait for every worker to be scheduled.
+std::optional<std::size_t> SignatureVerifier::verify_all(const std::vector<TransactionPtr>& txs,
+                                                         Priority priority) {
+  check_open(txs, 0, txs.size(), priority == Priority::kUrgent);
   for (std::size_t i = 0; i < txs.size(); ++i)
-    if (!valid[i]) return i;
+    if (!verify(*txs[i])) return i;
   return std::nullopt;
+}
+
+void SignatureVerifier::check_open(const std::vector<TransactionPtr>& txs, std::size_t from,
+                                   std::size_t to, bool urgent) {
+  std::vector<std::size_t> open;
+  for (std::size_t i = from; i < to; ++i)
+    if (txs[i]->signature_verdict_.load(std::memory_order_relaxed) == 0) open.push_back(i);
+  impl_->for_each(
+      open.size(), [&](std::size_t k) { (void)verify(*txs[open[k]]); }, urgent);
 }
 
 void SignatureVerifier::verify_all_async(std::vector<TransactionPtr> txs,
                                          std::function<void()> done) {
-  enqueue([this, txs = std::move(txs)] { (void)verify_all(txs); }, std::move(done), false);
+  enqueue(
+      [this, txs = std::move(txs)] {
+        for (std::size_t from = 0; from < txs.size(); from += kBulkSlice) {
+          run_urgent_batches();
+          check_open(txs, from, std::min(txs.size(), from + kBulkSlice), false);
+        }
+      },
+      std::move(done), false);
 }
 
 void SignatureVerifier::verify_votes_async(std::vector<VotePtr> votes, std::function<void()> done) {
   enqueue(
       [this, votes = std::move(votes)] {
-        impl_->for_each(votes.size(), [&](std::size_t i) { (void)votes[i]->check_signature(); });
+        impl_->for_each(
+            votes.size(), [&](std::size_t i) { (void)votes[i]->check_signature(); }, true);
       },
       std::move(done), true);
 }
@@ -199,7 +263,8 @@ void SignatureVerifier::verify_block_async(BlockPtr block, std::function<void()>
       [this, block = std::move(block)] {
         (void)verify_all(block->transactions());
         const auto& votes = block->votes();
-        impl_->for_each(votes.size(), [&](std::size_t i) { (void)votes[i]->check_signature(); });
+        impl_->for_each(
+            votes.size(), [&](std::size_t i) { (void)votes[i]->check_signature(); }, true);
       },
       std::move(done), true);
 }
@@ -208,7 +273,7 @@ void SignatureVerifier::enqueue(std::function<void()> work, std::function<void()
                                 bool urgent) {
   {
     std::lock_guard lock(impl_->batches_mutex);
-    (urgent ? impl_->urgent : impl_->batches).push_back({std::move(work), std::move(done)});
+    (urgent ? impl_->urgent_batches : impl_->batches).push_back({std::move(work), std::move(done)});
     if (!impl_->batch_thread.joinable())
       impl_->batch_thread = std::thread([this] { check_batches(); });
   }
@@ -216,17 +281,33 @@ void SignatureVerifier::enqueue(std::function<void()> work, std::function<void()
 }
 
 void SignatureVerifier::check_batches() {
+  lower_this_thread_priority();
   for (;;) {
     Impl::Batch batch;
     {
       std::unique_lock lock(impl_->batches_mutex);
       impl_->batch_ready.wait(lock, [&] {
-        return impl_->batches_stopping || !impl_->urgent.empty() || !impl_->batches.empty();
+        return impl_->batches_stopping || !impl_->urgent_batches.empty() || !impl_->batches.empty();
       });
       if (impl_->batches_stopping) return;
-      auto& queue = impl_->urgent.empty() ? impl_->batches : impl_->urgent;
+      auto& queue = impl_->urgent_batches.empty() ? impl_->batches : impl_->urgent_batches;
       batch = std::move(queue.front());
       queue.pop_front();
+    }
+    batch.work();
+    batch.done();
+  }
+}
+
+// On the batch thread, between slices of a bulk batch.
+void SignatureVerifier::run_urgent_batches() {
+  for (;;) {
+    Impl::Batch batch;
+    {
+      std::lock_guard lock(impl_->batches_mutex);
+      if (impl_->batches_stopping || impl_->urgent_batches.empty()) return;
+      batch = std::move(impl_->urgent_batches.front());
+      impl_->urgent_batches.pop_front();
     }
     batch.work();
     batch.done();

@@ -128,7 +128,7 @@ Status PeerNode::submit(const TransactionPtr& tx) {
 std::vector<Status> PeerNode::submit_batch(const std::vector<TransactionPtr>& txs) {
   // The signatures are checked here, on the caller's thread and the verifier's workers, so the
   // loop finds each verdict kept on its transaction; which are invalid the pool says.
-  (void)parts_->verifier.verify_all(txs);
+  (void)parts_->verifier.verify_all(txs, SignatureVerifier::Priority::kBulk);
   return loop_->call_for([&]() { return parts_->engine->submit(txs); });
 }
 
@@ -151,6 +151,8 @@ void PeerNode::publish_status() {
   s->known_addresses = n.known_addresses;
   s->syncing_from = n.syncing_from;
   s->counters.connections_dropped = n.connections_dropped;
+  s->counters.signatures_checked = parts_->verifier.verified();
+  s->counters.signature_cache_hits = parts_->verifier.cache_hits();
   s->event_loop_cpu_seconds = thread_cpu_seconds();  // this runs on the loop
   std::lock_guard lock(status_mutex_);
   status_ = std::move(s);

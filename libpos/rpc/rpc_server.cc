@@ -8,11 +8,15 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "explorer_assets.h"
+#include "pos/thread_priority.h"
 #include "pos/version.h"
 #include "pos/wire.h"
 #include "pos_fmt.h"
@@ -133,6 +137,59 @@ struct Histogram {
     ++count;
     sum += seconds;
   }
+};
+
+// The request handlers' threads, each at a lower priority (pos/thread_priority.h): a burst of
+// requests parses JSON and checks signatures, and must not take the event loop's CPU. httplib's
+// own ThreadPool gives no hook to run on its threads before their first request.
+class BackgroundThreadPool final : public httplib::TaskQueue {
+ public:
+  explicit BackgroundThreadPool(std::size_t threads) {
+    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~BackgroundThreadPool() override { shutdown(); }
+  BackgroundThreadPool(const BackgroundThreadPool&) = delete;
+  BackgroundThreadPool& operator=(const BackgroundThreadPool&) = delete;
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard lock(mutex_);
+      jobs_.push_back(std::move(fn));
+    }
+    ready_.notify_one();
+  }
+  // Requests already queued are answered first, as httplib's pool does.
+  void shutdown() override {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    ready_.notify_all();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+ private:
+  void work() {
+    lower_this_thread_priority();
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace
@@ -412,6 +469,12 @@ Reply RpcServer::Impl::metrics() {
   counter_head("pos_transactions_refused_total", "Transactions refused, by reason.");
   for (const auto& [reason, n] : s.counters.txs_refused)
     out += fmt::format("pos_transactions_refused_total{{reason=\"{}\"}} {}\n", reason, n);
+  counter_head("pos_signatures_checked_total",
+               "Transaction signatures checked (Ed25519 verifies).");
+  out += fmt::format("pos_signatures_checked_total {}\n", s.counters.signatures_checked);
+  counter_head("pos_signature_cache_hits_total",
+               "Transaction signatures found in the cache of those already checked.");
+  out += fmt::format("pos_signature_cache_hits_total {}\n", s.counters.signature_cache_hits);
   counter_head("pos_blocks_forged_total", "Blocks this node forged.");
   out += fmt::format("pos_blocks_forged_total {}\n", s.counters.blocks_forged);
   counter_head("pos_blocks_received_total", "Blocks from peers that joined the chain.");
@@ -828,7 +891,7 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(NodeApi& node, RpcOptions op
   auto impl = std::make_unique<Impl>(node, std::move(options), std::move(identity));
   Impl& i = *impl;
   std::size_t threads = std::max<std::size_t>(1, i.options.threads);
-  i.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  i.server.new_task_queue = [threads] { return new BackgroundThreadPool(threads); };
   i.server.set_payload_max_length(i.options.max_body_bytes);
   auto timeout_s = static_cast<time_t>(i.options.timeout_ms / 1000);
   auto timeout_us = static_cast<time_t>((i.options.timeout_ms % 1000) * 1000);
@@ -858,7 +921,10 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(NodeApi& node, RpcOptions op
   } else {
     i.port = i.options.port;
   }
-  i.thread = std::thread([&i]() { i.server.listen_after_bind(); });
+  i.thread = std::thread([&i]() {
+    lower_this_thread_priority();
+    i.server.listen_after_bind();
+  });
   return std::unique_ptr<RpcServer>(new RpcServer(std::move(impl)));
 }
 

@@ -140,9 +140,11 @@ TEST_CASE("every route answers, and every error path gives its status and code, 
   CHECK(metrics->status == 200);
   CHECK_THAT(metrics->body, Catch::Contains("pos_height"));
   CHECK(info->epoch == std::optional<std::uint64_t>(info->slot / net.genesis.params.epoch_slots));
-  for (const char* name : {"pos_justified_height gauge", "pos_vote_pool_size gauge",
-                           "pos_votes_cast_total counter", "pos_votes_received_total counter",
-                           "pos_banned_peers gauge", "pos_event_loop_cpu_seconds_total counter"})
+  for (const char* name :
+       {"pos_justified_height gauge", "pos_vote_pool_size gauge", "pos_votes_cast_total counter",
+        "pos_votes_received_total counter", "pos_banned_peers gauge",
+        "pos_event_loop_cpu_seconds_total counter", "pos_signatures_checked_total counter",
+        "pos_signature_cache_hits_total counter"})
     CHECK_THAT(metrics->body, Catch::Contains(std::string("# TYPE ") + name + "\n"));
   // Both checkpoints of /finality are blocks of the node's chain (one node: no reorganisation).
   auto finality = rpc.finality();

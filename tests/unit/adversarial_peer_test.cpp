@@ -13,10 +13,18 @@ using namespace pos::test;
 
 namespace {
 
+// Transfers of 1 from user 0 to user 1, with the nonces from, from + 1, ... (count of them).
+std::vector<TransactionPtr> transfers(const Fixture& f, std::uint64_t from, std::uint64_t count) {
+  std::vector<TransactionPtr> out;
+  for (std::uint64_t nonce = from; nonce < from + count; ++nonce)
+    out.push_back(f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1,
+                                           nonce, nonce));
+  return out;
+}
+
 // A transfer from users[0] with a signature that does not verify.
 TransactionPtr forged_transfer(const Fixture& f, std::uint64_t nonce) {
-  auto good =
-      f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1, nonce, nonce);
+  auto good = transfers(f, nonce, 1)[0];
   Signature bad = good->signature();
   bad.bytes[5] ^= 0x40;
   return Transaction::make(good->fields(), bad);
@@ -575,10 +583,7 @@ TEST_CASE("transactions a block spent while they waited for their signature chec
   Fixture f;
   PeerNetworkConfig defaults;
   const std::size_t count = defaults.max_unfunded_tx_burst + 1000;
-  std::vector<TransactionPtr> txs;
-  for (std::uint64_t nonce = 0; nonce < count; ++nonce)
-    txs.push_back(f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1,
-                                           nonce, nonce));
+  std::vector<TransactionPtr> txs = transfers(f, 0, count);
   SignatureVerifier verifier(0);
   BareNetwork n(f);
   n.check_signatures_on(verifier);
@@ -795,10 +800,7 @@ TEST_CASE("a block whose header passes has its body checked off the loop; blocks
   });
   n.check_signatures_on(verifier);
   n.set_block_screen([](const Block& block) { return !block.transactions().empty(); });
-  std::vector<TransactionPtr> txs;
-  for (std::uint64_t nonce = 0; nonce < 40; ++nonce)
-    txs.push_back(f.keys.users[0].transfer(f.keys.chain_id(), f.keys.users[1].public_key(), 1, 1,
-                                           nonce, nonce));
+  std::vector<TransactionPtr> txs = transfers(f, 0, 40);
   BlockPtr full = f.keys.craft(txs), empty = f.keys.craft({});
   auto handed = [&] {
     std::lock_guard lock(mutex);
@@ -820,6 +822,50 @@ TEST_CASE("a block whose header passes has its body checked off the loop; blocks
   CHECK(got[0] == std::make_pair(full->hash(), std::uint64_t{40}));
   CHECK(got[1].first == empty->hash());
   CHECK(n.misbehaviour(90) == 0);
+}
+
+TEST_CASE("a block whose transactions the cache knows is taken at once, not behind the verifier",
+          "[p2p][net][hostile][adversary][blocks]") {
+  Fixture f;
+  SignatureVerifier verifier(0);
+  std::mutex mutex;
+  std::vector<Hash> received;
+  BareNetwork n(f, {}, {}, {}, [&](const Block& block) {
+    std::lock_guard lock(mutex);
+    received.push_back(block.hash());
+    return Status{};
+  });
+  n.check_signatures_on(verifier);
+  n.set_block_screen([](const Block& block) { return !block.transactions().empty(); });
+  std::vector<TransactionPtr> txs = transfers(f, 0, 40);
+  // As if they had come through the pool: checked once, then the block's copies arrive.
+  REQUIRE_FALSE(verifier.verify_all(txs).has_value());
+  BlockPtr known = decode_block(encode(*f.keys.craft(txs))).value();
+  auto handed = [&] {
+    std::lock_guard lock(mutex);
+    return received;
+  };
+
+  RawPeer peer(n.port());
+  peer.send(hello_for(f, 91));
+  REQUIRE(eventually([&] { return n.status().peers.size() == 1; }));
+  VerifierHold hold(verifier);
+  peer.send(p2p::NewBlock{known});
+  REQUIRE(peer.round_trip(1));
+  CHECK(handed() == std::vector<Hash>{known->hash()});
+  CHECK(verifier.verified() == 40);
+  CHECK(verifier.cache_hits() == 40);
+  // One transaction the cache does not know sends the block to the verifier's thread, held.
+  txs.push_back(transfers(f, 40, 1)[0]);
+  BlockPtr unknown = decode_block(encode(*f.keys.craft(txs))).value();
+  peer.send(p2p::NewBlock{unknown});
+  REQUIRE(peer.round_trip(2));
+  CHECK(handed().size() == 1);
+  hold.release();
+  REQUIRE(eventually([&] { return handed().size() == 2; }));
+  CHECK(handed()[1] == unknown->hash());
+  CHECK(verifier.verified() == 41);
+  CHECK(n.misbehaviour(91) == 0);
 }
 
 TEST_CASE("a ban ends after its time and leaves no entry behind",

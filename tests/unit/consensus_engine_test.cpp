@@ -20,9 +20,12 @@ struct RecordingTransport final : Transport {
   std::vector<std::pair<std::vector<EvidencePtr>, PeerId>> evidence_batches;
   std::size_t ready = 0;
   bool ahead = false;
+  const Blockchain* chain = nullptr;
+  std::vector<std::uint64_t> tip_height_when_sent;  // of the node's chain, at each block sent
 
   void broadcast_block(const BlockPtr& block, PeerId except) override {
     blocks.emplace_back(block, except);
+    if (chain) tip_height_when_sent.push_back(chain->height());
   }
   void broadcast_transactions(const std::vector<TransactionPtr>& txs, PeerId except) override {
     tx_batches.emplace_back(txs, except);
@@ -42,7 +45,10 @@ struct EngineFixture {
   RecordingTransport transport;
   std::vector<std::string> logged;
   ConsensusEngine engine{*net.chain, net.pool, net.clock, test::capture_log(logged)};
-  EngineFixture() { engine.set_transport(&transport); }
+  EngineFixture() {
+    transport.chain = net.chain.get();
+    engine.set_transport(&transport);
+  }
 
   TransactionPtr transfer(std::size_t user, std::uint64_t nonce, std::uint64_t amount = 1) {
     return net.users[user].transfer(net.chain_id(), net.users[1 - user].public_key(), amount, 1,
@@ -110,6 +116,8 @@ TEST_CASE("engine: a block from a peer is applied, relayed past its sender, serv
   CHECK(f.engine.tip_height() == 1);
   REQUIRE(f.transport.blocks.size() == 1);
   CHECK(f.transport.blocks[0] == std::make_pair(block, PeerId{3}));
+  // A peer's block is relayed only once this node has checked and applied it.
+  CHECK(f.transport.tip_height_when_sent == std::vector<std::uint64_t>{1});
   CHECK(f.engine.receive_block(3, block, BlockSource::kGossip).reason() == Reason::kAlreadyKnown);
   CHECK(f.transport.blocks.size() == 1);
   // What a peer that knows only genesis is sent when it asks.
@@ -264,6 +272,8 @@ TEST_CASE("engine: the slot clock forges in the key's slots, within its conditio
   CHECK(f.engine.status().pool_size == 0);
   CHECK(f.engine.status().counters.blocks_forged == 1);
   REQUIRE(f.transport.blocks.size() == 1);
+  // Sent before this node stored it: the peers apply it while the leader does.
+  CHECK(f.transport.tip_height_when_sent == std::vector<std::uint64_t>{0});
   f.engine.on_tick();  // once per slot
   CHECK(f.transport.blocks.size() == 1);
 

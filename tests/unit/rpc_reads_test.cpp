@@ -260,6 +260,27 @@ TEST_CASE("/finality, /info and /metrics give the published checkpoints while th
   CHECK_THAT(below->body, Catch::Contains("\"code\":\"not_found\""));
 }
 
+#if defined(__linux__)
+TEST_CASE("the RPC server's threads run below the event loop's priority", "[rpc][node]") {
+  Fixture f;
+  PeerNode& a = f.start(f.config());
+  auto before = thread_nice_values();
+  Rpc rpc(a);
+  REQUIRE(rpc.client->get("/info").ok());
+  auto after = thread_nice_values();
+  std::size_t lowered = 0;
+  for (const auto& [tid, nice] : after) {
+    if (before.contains(tid)) {
+      CHECK(nice == before.at(tid));  // the node's threads, its event loop among them, keep theirs
+    } else {
+      CHECK(nice >= 10);
+      ++lowered;
+    }
+  }
+  CHECK(lowered == RpcOptions{}.threads + 1);  // the handlers and the one that accepts
+}
+#endif
+
 TEST_CASE("/info shows the p2p protocol version the node gives its RPC server", "[rpc][node]") {
   Fixture f;
   PeerNode& a = f.start(f.config());

@@ -110,7 +110,12 @@ TEST_CASE("sim: nodes on LMDB crash at commits and restart from their data dirs;
   INFO(explain(r));
   REQUIRE(r.ok);  // a restarted node's state is compared with what others held at its tip
   CHECK(r.commit_crashes > 0);
-  CHECK(lowest(r.finalized) > 40);
+  // Of the nodes up at the end (one may have crashed in the last slots: its tip is empty).
+  std::vector<std::uint64_t> up_finalized;
+  for (std::size_t i = 0; i < r.tips.size(); ++i)
+    if (r.tips[i] != Hash{}) up_finalized.push_back(r.finalized[i]);
+  REQUIRE(up_finalized.size() >= 3);
+  CHECK(lowest(up_finalized) > 40);
   CHECK(r.transactions_final > 0);
   // The same seed on MemoryStorage is the same run: the store is invisible to consensus.
   s.storage = Scenario::StorageKind::kMemory;

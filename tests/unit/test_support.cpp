@@ -254,6 +254,21 @@ Logger stderr_log(std::string component) {
   return Logger(stream_log_sink(stderr, LogLevel::kDebug, LogFormat::kText), std::move(component));
 }
 
+std::map<std::string, int> thread_nice_values() {
+  std::map<std::string, int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // After the command's closing parenthesis: the state is field 3, the nice value field 19.
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+    }
+    out[task.path().filename().string()] = std::stoi(field);
+  }
+  return out;
+}
+
 int run_command(const std::string& command) {
   int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

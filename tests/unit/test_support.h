@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -135,6 +136,8 @@ Logger stderr_log(std::string component);
 
 // Runs a shell command and returns its exit status.
 int run_command(const std::string& command);
+// The nice value of each of this process's threads, by thread id (Linux: /proc/self/task).
+std::map<std::string, int> thread_nice_values();
 std::string read_text(const std::filesystem::path& path);
 void write_text(const std::filesystem::path& path, const std::string& text);
 

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -133,3 +134,82 @@ TEST_CASE("verify_all_async checks batches in order off the calling thread and k
   CHECK(verifier.cache_hits() == 39);
   CHECK(bad[7]->check_signature().reason() == Reason::kBadSignature);
 }
+
+TEST_CASE("recall_verdicts takes what the cache knows and checks no signature", "[verifier]") {
+  SignatureVerifier verifier(1, 1000);
+  auto txs = batch(60);
+  REQUIRE_FALSE(verifier.verify_all(txs).has_value());
+  auto known = copies(txs);
+  CHECK(verifier.recall_verdicts(known));
+  CHECK(verifier.cache_hits() == 60);
+  for (const auto& tx : known) CHECK(tx->check_signature().ok());  // verdicts kept
+  CHECK(verifier.verified() == 60);
+  // One the cache lacks: false, and still unchecked.
+  auto more = copies(txs);
+  more.push_back(batch(61)[60]);
+  CHECK_FALSE(verifier.recall_verdicts(more));
+  CHECK(verifier.verified() == 60);
+  CHECK_FALSE(verifier.verify_all(more).has_value());
+  CHECK(verifier.verified() == 61);
+  // A transaction found invalid before is never taken.
+  auto bad = batch(3, 1);
+  CHECK(verifier.verify_all(bad) == 1u);
+  CHECK_FALSE(verifier.recall_verdicts(bad));
+  CHECK(verifier.recall_verdicts({}));
+}
+
+TEST_CASE("a block's check posted during a large gossip batch is done before that batch",
+          "[verifier]") {
+  TestNet net;
+  SignatureVerifier verifier(1);
+  std::vector<TransactionPtr> block_txs;
+  for (std::uint64_t i = 0; i < 40; ++i)
+    block_txs.push_back(
+        net.users[0].transfer(net.chain_id(), net.users[1].public_key(), 1, 0, i, 1));
+  BlockPtr block = net.craft(block_txs);
+  // About 100 ms of checks on two threads, in slices of 256 between which urgent work goes.
+  auto gossip = batch(4000);
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::string> finished;
+  auto done = [&](std::string which) {
+    return [&, which]() {
+      std::lock_guard lock(mutex);
+      finished.push_back(which);
+      cv.notify_all();
+    };
+  };
+  verifier.verify_all_async(gossip, done("gossip"));
+  // Posted once the gossip batch is being checked, not while both wait in the queue.
+  REQUIRE(eventually([&] { return verifier.verified() > 0; }));
+  verifier.verify_block_async(block, done("block"));
+  {
+    std::unique_lock lock(mutex);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return finished.size() == 2; }));
+  }
+  CHECK(finished == std::vector<std::string>{"block", "gossip"});
+  CHECK(verifier.verified() == 4040);
+  for (const auto& tx : block->transactions()) CHECK(tx->check_signature().ok());
+}
+
+#if defined(__linux__)
+
+TEST_CASE("the verifier's threads run below the caller's priority", "[verifier]") {
+  auto before = thread_nice_values();
+  SignatureVerifier verifier(2);
+  std::promise<void> checked;
+  verifier.verify_all_async(batch(64), [&] { checked.set_value(); });
+  REQUIRE(checked.get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  auto after = thread_nice_values();
+  std::size_t lowered = 0;
+  for (const auto& [tid, nice] : after) {
+    if (before.contains(tid)) {
+      CHECK(nice == before.at(tid));  // the caller's threads keep theirs
+    } else {
+      CHECK(nice >= 10);
+      ++lowered;
+    }
+  }
+  CHECK(lowered == 3);  // two workers and the batch thread
+}
+#endif

@@ -108,7 +108,8 @@ class ConsensusEngine final : public NetworkHandler {
  private:
   std::vector<Status> admit(const std::vector<TransactionPtr>& txs, PeerId from,
                             const char* source);
-  Result<ApplyResult> apply(const BlockPtr& block, PeerId from);
+  enum class Relay { kToPeers, kAlreadySent };
+  Result<ApplyResult> apply(const BlockPtr& block, PeerId from, Relay relay = Relay::kToPeers);
   void hold_back(const BlockPtr& block);
   void retry_held();
   // Ok when `block`, a further header of its forger's slot, may be tried: not from gossip, and
@@ -118,6 +119,7 @@ class ConsensusEngine final : public NetworkHandler {
   void maybe_forge();
   // Warns of the slots this key led that passed between two looks of the slot clock.
   void note_skipped_slots(std::uint64_t slot);
+  std::int64_t ms_into_slot(std::uint64_t slot, std::uint64_t at_ms) const;
   // Fork choice again after votes were noted; a reorganisation updates the pool.
   void follow_votes();
   // Drops held votes whose target is at or below the finalized height.
