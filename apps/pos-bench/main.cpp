@@ -349,6 +349,10 @@ struct Round {
   // time from then until the last was: the rate once finality flows, without the constant lag
   // (two to three slots) before the first block is final. 0 when one block held them all.
   double sustained_final_rate = 0;
+  // Blocks the nodes forged during the round that are not on the chain they ended on: the forks
+  // (every node's pos_blocks_forged_total, less node 0's growth; a block forged between the
+  // reads can move it by one).
+  std::int64_t off_chain_blocks = 0;
   std::vector<double> latencies_ms;        // of each committed transaction
   std::vector<double> final_latencies_ms;  // submission to finalized on the accepting node
 
@@ -392,7 +396,7 @@ std::string json_spread(const Spread& s) {
 // The table on stdout, report.json and throughput.svg in o.out.
 void report(const Options& o, const LoadResult& r, std::size_t nodes) {
   Round all;  // the rounds' counts and latencies together
-  std::vector<double> accepted, committed, finalized, final_over_committed, sustained;
+  std::vector<double> accepted, committed, finalized, final_over_committed, sustained, forks;
   for (const auto& round : r.rounds) {
     all.transactions += round.transactions;
     all.accepted += round.accepted;
@@ -407,6 +411,7 @@ void report(const Options& o, const LoadResult& r, std::size_t nodes) {
     finalized.push_back(round.finalized_rate());
     final_over_committed.push_back(round.finalized_rate() / round.committed_rate());
     if (round.sustained_final_rate > 0) sustained.push_back(round.sustained_final_rate);
+    forks.push_back(static_cast<double>(round.off_chain_blocks));
   }
   std::sort(all.latencies_ms.begin(), all.latencies_ms.end());
   std::sort(all.final_latencies_ms.begin(), all.final_latencies_ms.end());
@@ -414,16 +419,17 @@ void report(const Options& o, const LoadResult& r, std::size_t nodes) {
   auto final_pct = [&](double p) { return percentile(all.final_latencies_ms, p); };
   const Spread accepted_s = spread_of(accepted), committed_s = spread_of(committed),
                finalized_s = spread_of(finalized), ratio_s = spread_of(final_over_committed),
-               sustained_s = spread_of(sustained);
+               sustained_s = spread_of(sustained), forks_s = spread_of(forks);
 
   if (r.rounds.size() > 1) {
-    fmt::print("\n{:>5} {:>13} {:>13} {:>13} {:>16}\n", "round", "committed/s", "finalized/s",
-               "sustained/s", "final p99 ms");
+    fmt::print("\n{:>5} {:>13} {:>13} {:>13} {:>16} {:>6}\n", "round", "committed/s", "finalized/s",
+               "sustained/s", "final p99 ms", "forks");
     for (std::size_t i = 0; i < r.rounds.size(); ++i) {
       std::vector<double> final_ms = r.rounds[i].final_latencies_ms;
       std::sort(final_ms.begin(), final_ms.end());
-      fmt::print("{:>5} {:13.0f} {:13.0f} {:13.0f} {:16.0f}\n", i + 1, committed[i], finalized[i],
-                 r.rounds[i].sustained_final_rate, percentile(final_ms, 0.99));
+      fmt::print("{:>5} {:13.0f} {:13.0f} {:13.0f} {:16.0f} {:6}\n", i + 1, committed[i],
+                 finalized[i], r.rounds[i].sustained_final_rate, percentile(final_ms, 0.99),
+                 r.rounds[i].off_chain_blocks);
     }
   }
   fmt::print(
@@ -451,6 +457,8 @@ void report(const Options& o, const LoadResult& r, std::size_t nodes) {
     fmt::print("{:<28} {:12.0f}  ({:.2f} slots)\n",
                fmt::format("final latency p{} ms", static_cast<int>(p * 100)), final_pct(p),
                final_pct(p) / r.slot_ms);
+  fmt::print("{:<28} {}  blocks forged during a round that are not on the final chain\n", "forks",
+             show(forks_s, 0));
   Spread raw_s, committed_ceiling_s, finalized_ceiling_s, sustained_ceiling_s;
   if (o.same_machine) {
     // Every node checks every signature once, so K nodes on this machine can take at most
@@ -507,7 +515,7 @@ void report(const Options& o, const LoadResult& r, std::size_t nodes) {
          << fmt::format("{{\"submit\": {}, \"commit\": {}, \"all_nodes\": {}, \"all_final\": {}}}",
                         r.rounds[i].submit_done, r.rounds[i].commit_done, r.rounds[i].all_nodes,
                         r.rounds[i].all_final);
-  json << "]}";
+  json << "]}" << fmt::format(", \"forks\": {}", json_spread(forks_s));
   if (o.same_machine)
     json << fmt::format(
         ", \"raw_verify_per_s_all_cores\": {}, \"committed_over_ceiling\": {}, "
@@ -639,6 +647,28 @@ class Submitters {
   std::vector<std::jthread> threads_;  // last: stopped and joined before the members they use go
 };
 
+// Node 0's height and the blocks every node has forged, read together (as near as can be).
+struct ForgedCount {
+  std::uint64_t height = 0;
+  std::uint64_t forged = 0;
+};
+
+ForgedCount forged_count(std::vector<pos::RpcClient>& clients) {
+  ForgedCount count;
+  auto tip = clients[0].info();
+  if (!tip.ok()) fail(3, tip.error().message);
+  count.height = tip->height;
+  constexpr std::string_view kName = "\npos_blocks_forged_total ";
+  for (auto& client : clients) {
+    auto metrics = client.get("/metrics");
+    if (!metrics.ok()) fail(3, metrics.error().message);
+    auto at = metrics->body.find(kName);
+    if (at == std::string::npos) fail(3, "a node's /metrics has no pos_blocks_forged_total");
+    count.forged += std::stoull(metrics->body.substr(at + kName.size()));
+  }
+  return count;
+}
+
 // What the rounds of a run share: the nodes, the watch on their finality, the clock's origin
 // (the watch's times are from it) and node 0's followed chain.
 struct LoadContext {
@@ -668,6 +698,7 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
   const double offset = std::chrono::duration<double>(start - c.origin).count();
   auto last_print = start;
   double submit_done = 0;
+  const ForgedCount forged_before = forged_count(c.clients);
   Submitters submitters(o, txs, start);
   const std::uint64_t first_height = c.height;
   std::map<std::uint64_t, pos::Hash> followed_at{{c.height, c.followed}};
@@ -781,7 +812,10 @@ Round load_round(LoadContext& c, const std::vector<pos::TransactionPtr>& txs) {
   }
   std::uint64_t top = *std::max_element(block_of.begin(), block_of.end());
   wait_finalized(c.watch, o.nodes, top, final_timeout);  // at once unless they moved up
+  const ForgedCount forged_after = forged_count(c.clients);
   Round round;
+  round.off_chain_blocks = static_cast<std::int64_t>(forged_after.forged - forged_before.forged) -
+                           static_cast<std::int64_t>(forged_after.height - forged_before.height);
   round.transactions = txs.size();
   round.accepted = accepted;
   round.refused = refused;

@@ -138,11 +138,7 @@ Result<BlockPtr> ConsensusEngine::forge(const SecretKey& key, std::uint64_t slot
   auto block = chain_.forge(key, slot, pool_, clock_.now_ms(),
                             chain_.select_votes(votes_.by_priority(), slot));
   if (!block.ok()) return block;
-  // Sent before this node stores it, as Ethereum's proposers publish before they import: the
-  // peers check and apply it while this node does, not after (at 10,000 transactions a block,
-  // storing took a fifth of a 500 ms slot, and the next leader forged before it had the block).
-  if (transport_) transport_->broadcast_block(*block, 0);
-  auto applied = apply(*block, 0, Relay::kAlreadySent);
+  auto applied = apply(*block, 0);
   if (!applied.ok()) return applied.error();
   ++counters_.blocks_forged;
   maybe_vote();
@@ -158,7 +154,7 @@ Result<BlockPtr> ConsensusEngine::forge(const SecretKey& key, std::uint64_t slot
 }
 
 // On success: the pool follows the chain and the block goes to every peer but its sender.
-Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from, Relay relay) {
+Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from) {
   auto result = chain_.apply(block);
   relay_found_evidence();
   if (!result.ok()) return result;
@@ -169,7 +165,7 @@ Result<ApplyResult> ConsensusEngine::apply(const BlockPtr& block, PeerId from, R
   }
   release_unrelayed(block->hash());
   pool_.reconcile(result->connected, result->disconnected, chain_.state(), clock_.now_ms());
-  if (transport_ && relay == Relay::kToPeers) transport_->broadcast_block(block, from);
+  if (transport_) transport_->broadcast_block(block, from);
   if (from != 0) ++counters_.blocks_received;
   if (result->kind == ApplyResult::Kind::kReorganized) {
     ++counters_.reorganisations;

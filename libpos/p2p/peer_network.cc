@@ -66,9 +66,6 @@ constexpr std::size_t kSeenEvidenceGeneration = 10'000;
 // Gossiped blocks waiting for their turn (PeerNetwork::Impl::check_queued_blocks); a sync batch
 // is queued whole, and at most two are (the pipelining waits while one does).
 constexpr std::size_t kMaxQueuedBlocks = 256;
-// A block carrying at most this many votes, whose transactions' signatures the verifier's cache
-// knows, is checked on the event loop (about 50 us a vote).
-constexpr std::size_t kVotesCheckedOnLoop = 16;
 // A frame's body is read in chunks of at most this, each paced by the shared read budget.
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr std::uint64_t kTickMs = 100;
@@ -1229,7 +1226,7 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
         continue;
       }
       if (verifier_ == nullptr || !handler_.screen_block(queued.block) ||
-          checked_on_loop(*queued.block)) {
+          nothing_left_to_check(*queued.block)) {
         receive_queued_block(queued);
         continue;
       }
@@ -1244,13 +1241,12 @@ class PeerNetwork::Impl final : private kj::TaskSet::ErrorHandler {
     }
   }
 
-  // A block whose transactions all came through the pool costs one cache look-up each and its
-  // few votes' checks, less on the loop than waiting for the verifier's threads: under load a
-  // 10,000-transaction block waited 100 to 500 ms behind them, and the next leader forged
-  // without it.
-  bool checked_on_loop(const Block& block) const {
-    return block.votes().size() <= kVotesCheckedOnLoop &&
-           verifier_->recall_verdicts(block.transactions());
+  // The verdicts the verifier's cache holds for a block's transactions are recorded here, one
+  // look-up each and no signature check, so that its thread checks only the rest and the votes:
+  // under load a 10,000-transaction block waited 100 to 500 ms behind it, and the next leader
+  // forged without it. A block with every transaction known and no votes needs no thread.
+  bool nothing_left_to_check(const Block& block) const {
+    return verifier_->recall_verdicts(block.transactions()) && block.votes().empty();
   }
 
   // A batch's last block ends the batch, however it went (an exception included: the count of

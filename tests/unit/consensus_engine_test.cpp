@@ -272,8 +272,9 @@ TEST_CASE("engine: the slot clock forges in the key's slots, within its conditio
   CHECK(f.engine.status().pool_size == 0);
   CHECK(f.engine.status().counters.blocks_forged == 1);
   REQUIRE(f.transport.blocks.size() == 1);
-  // Sent before this node stored it: the peers apply it while the leader does.
-  CHECK(f.transport.tip_height_when_sent == std::vector<std::uint64_t>{0});
+  // Sent once this node has applied and stored it (KJ would write it only after this turn of
+  // the loop in any case).
+  CHECK(f.transport.tip_height_when_sent == std::vector<std::uint64_t>{1});
   f.engine.on_tick();  // once per slot
   CHECK(f.transport.blocks.size() == 1);
 

@@ -108,8 +108,7 @@ class ConsensusEngine final : public NetworkHandler {
  private:
   std::vector<Status> admit(const std::vector<TransactionPtr>& txs, PeerId from,
                             const char* source);
-  enum class Relay { kToPeers, kAlreadySent };
-  Result<ApplyResult> apply(const BlockPtr& block, PeerId from, Relay relay = Relay::kToPeers);
+  Result<ApplyResult> apply(const BlockPtr& block, PeerId from);
   void hold_back(const BlockPtr& block);
   void retry_held();
   // Ok when `block`, a further header of its forger's slot, may be tried: not from gossip, and
