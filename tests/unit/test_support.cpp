@@ -3,6 +3,9 @@
 #include <lmdb.h>
 #include <sodium.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -267,6 +270,10 @@ std::map<std::string, int> thread_nice_values() {
     out[task.path().filename().string()] = std::stoi(field);
   }
   return out;
+}
+
+std::string this_thread_id() {
+  return std::to_string(syscall(SYS_gettid));
 }
 
 int run_command(const std::string& command) {

@@ -138,6 +138,8 @@ Logger stderr_log(std::string component);
 int run_command(const std::string& command);
 // The nice value of each of this process's threads, by thread id (Linux: /proc/self/task).
 std::map<std::string, int> thread_nice_values();
+// The calling thread's id, as thread_nice_values() names it.
+std::string this_thread_id();
 std::string read_text(const std::filesystem::path& path);
 void write_text(const std::filesystem::path& path, const std::string& text);
 
