@@ -73,6 +73,10 @@ struct SignatureVerifier::Impl {
 
   bool cached(const Hash& key) {
     std::lock_guard lock(cache_mutex);
+    return cached_locked(key);
+  }
+  // The same, for a caller that holds cache_mutex: a found key becomes the most recently used.
+  bool cached_locked(const Hash& key) {
     auto it = cache.find(key);
     if (it == cache.end()) return false;
     order.splice(order.end(), order, it->second);
@@ -206,9 +210,7 @@ bool SignatureVerifier::recall_verdicts(const std::vector<TransactionPtr>& txs) 
   {
     std::lock_guard lock(impl_->cache_mutex);
     for (const auto& [tx, key] : open) {
-      auto it = impl_->cache.find(key);
-      if (it == impl_->cache.end()) continue;
-      impl_->order.splice(impl_->order.end(), impl_->order, it->second);
+      if (!impl_->cached_locked(key)) continue;
       tx->record_signature_verdict(true);
       ++found;
     }

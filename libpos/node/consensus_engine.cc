@@ -135,8 +135,8 @@ std::int64_t ConsensusEngine::ms_into_slot(std::uint64_t slot, std::uint64_t at_
 
 Result<BlockPtr> ConsensusEngine::forge(const SecretKey& key, std::uint64_t slot) {
   const std::uint64_t started = clock_.now_ms();
-  auto block = chain_.forge(key, slot, pool_, clock_.now_ms(),
-                            chain_.select_votes(votes_.by_priority(), slot));
+  auto block =
+      chain_.forge(key, slot, pool_, started, chain_.select_votes(votes_.by_priority(), slot));
   if (!block.ok()) return block;
   auto applied = apply(*block, 0);
   if (!applied.ok()) return applied.error();

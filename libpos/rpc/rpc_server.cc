@@ -8,9 +8,6 @@
 #include <array>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -137,59 +134,6 @@ struct Histogram {
     ++count;
     sum += seconds;
   }
-};
-
-// The request handlers' threads, each at a lower priority (pos/thread_priority.h): a burst of
-// requests parses JSON and checks signatures, and must not take the event loop's CPU. httplib's
-// own ThreadPool gives no hook to run on its threads before their first request.
-class BackgroundThreadPool final : public httplib::TaskQueue {
- public:
-  explicit BackgroundThreadPool(std::size_t threads) {
-    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
-  }
-  ~BackgroundThreadPool() override { shutdown(); }
-  BackgroundThreadPool(const BackgroundThreadPool&) = delete;
-  BackgroundThreadPool& operator=(const BackgroundThreadPool&) = delete;
-
-  void enqueue(std::function<void()> fn) override {
-    {
-      std::lock_guard lock(mutex_);
-      jobs_.push_back(std::move(fn));
-    }
-    ready_.notify_one();
-  }
-  // Requests already queued are answered first, as httplib's pool does.
-  void shutdown() override {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    ready_.notify_all();
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-
- private:
-  void work() {
-    lower_this_thread_priority();
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock lock(mutex_);
-        ready_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      fn();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<std::function<void()>> jobs_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace
@@ -891,7 +835,7 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(NodeApi& node, RpcOptions op
   auto impl = std::make_unique<Impl>(node, std::move(options), std::move(identity));
   Impl& i = *impl;
   std::size_t threads = std::max<std::size_t>(1, i.options.threads);
-  i.server.new_task_queue = [threads] { return new BackgroundThreadPool(threads); };
+  i.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   i.server.set_payload_max_length(i.options.max_body_bytes);
   auto timeout_s = static_cast<time_t>(i.options.timeout_ms / 1000);
   auto timeout_us = static_cast<time_t>((i.options.timeout_ms % 1000) * 1000);
@@ -921,6 +865,10 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(NodeApi& node, RpcOptions op
   } else {
     i.port = i.options.port;
   }
+  // Below the event loop's priority (pos/thread_priority.h): a burst of requests parses JSON and
+  // checks signatures, and must not take the loop's CPU. httplib makes its pool of handler
+  // threads on this thread, in listen_after_bind, and a Linux thread starts with the nice value
+  // of the thread that made it: they are lowered too (tests/unit/rpc_reads_test.cpp).
   i.thread = std::thread([&i]() {
     lower_this_thread_priority();
     i.server.listen_after_bind();

@@ -270,13 +270,9 @@ TEST_CASE("the RPC server's threads run below the event loop's priority", "[rpc]
   Rpc rpc(a);
   REQUIRE(rpc.client->get("/info").ok());
   auto after = thread_nice_values();
-  std::size_t lowered = 0;
-  for (const auto& [tid, nice] : after) {
-    if (before.contains(tid)) continue;
-    CHECK(nice >= 10);
-    ++lowered;
-  }
-  CHECK(lowered == RpcOptions{}.threads + 1);  // the handlers and the one that accepts
+  const std::vector<int> started = nice_of_new_threads(before, after);
+  for (int nice : started) CHECK(nice >= 10);
+  CHECK(started.size() == RpcOptions{}.threads + 1);  // the handlers and the one that accepts
   // The event loop and the caller keep theirs. (The node's verifier threads, started with it,
   // may still be lowering theirs as `before` is read: not compared.)
   REQUIRE(before.contains(loop_thread));

@@ -272,6 +272,14 @@ std::map<std::string, int> thread_nice_values() {
   return out;
 }
 
+std::vector<int> nice_of_new_threads(const std::map<std::string, int>& before,
+                                     const std::map<std::string, int>& after) {
+  std::vector<int> out;
+  for (const auto& [tid, nice] : after)
+    if (!before.contains(tid)) out.push_back(nice);
+  return out;
+}
+
 std::string this_thread_id() {
   return std::to_string(syscall(SYS_gettid));
 }

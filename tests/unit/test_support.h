@@ -138,6 +138,9 @@ Logger stderr_log(std::string component);
 int run_command(const std::string& command);
 // The nice value of each of this process's threads, by thread id (Linux: /proc/self/task).
 std::map<std::string, int> thread_nice_values();
+// The nice values of the threads in `after` that are not in `before`.
+std::vector<int> nice_of_new_threads(const std::map<std::string, int>& before,
+                                     const std::map<std::string, int>& after);
 // The calling thread's id, as thread_nice_values() names it.
 std::string this_thread_id();
 std::string read_text(const std::filesystem::path& path);
