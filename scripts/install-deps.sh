@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache git openssl clang-format curl jq
   libsodium-dev libfmt-dev rapidjson-dev libcpp-httplib-dev libssl-dev
-  capnproto libcapnp-dev liblmdb-dev
+  capnproto libcapnp-dev liblmdb-dev libabsl-dev
   catch2 libbenchmark-dev
   python3 python3-dev python3-pytest python3-nacl pybind11-dev
   chromium fonts-dejavu-core nodejs

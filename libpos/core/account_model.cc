@@ -10,7 +10,7 @@
 //   state_root = SHA-256("pos/state/v2" || params_hash || trie root)
 #include "pos/account_model.h"
 
-#include <unordered_map>
+#include <absl/container/flat_hash_map.h>
 
 #include "encoding.h"
 
@@ -73,7 +73,8 @@ const Hash& node_hash(Node& n) {
 
 struct AccountModel::Trie {
   std::unique_ptr<Node> root;
-  std::unordered_map<Address, Node*> leaves;
+  // Open addressing: get() is the hottest look-up of block application and vote weighing.
+  absl::flat_hash_map<Address, Node*, std::hash<Address>> leaves;
 
   void upsert(const Address& key, const Account& account) {
     if (auto it = leaves.find(key); it != leaves.end()) {
@@ -168,6 +169,7 @@ void AccountModel::put(const Address& address, const Account& account) {
       stakers_[address] = account.stake;
     ++stakers_version_;
   }
+  if (old.slashed != account.slashed) account.slashed ? ++slashed_ : --slashed_;
   if (old.unbonding != 0) {
     auto it = releases_.find(old.unbonding_height);
     if (it != releases_.end()) {

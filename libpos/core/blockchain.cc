@@ -502,7 +502,7 @@ std::uint64_t Blockchain::latest_vote_weight(const Entry& entry) const {
 }
 
 bool Blockchain::is_equivocator(const PublicKey& key) const {
-  return equivocators_.contains(key) || state_.get(key).slashed;
+  return equivocators_.contains(key) || (state_.any_slashed() && state_.get(key).slashed);
 }
 
 bool Blockchain::note_vote(const Vote& vote) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <absl/container/flat_hash_map.h>
+
 #include "pos_fmt.h"
 
 namespace pos {
@@ -16,9 +18,36 @@ auto at_target(Held& mine, std::uint64_t target) {
 
 }  // namespace
 
+struct VotePool::Index {
+  // A validator's vote with the heights the pool's look-ups compare, kept beside it.
+  struct Held {
+    std::uint64_t target;
+    std::uint64_t source;
+    VotePtr vote;
+  };
+  // Ids and keys are uniformly distributed: std::hash's first eight bytes serve as the hash.
+  absl::flat_hash_map<Hash, VotePtr, std::hash<Hash>> by_id;
+  // Each validator's votes, in target height order (at most max_per_validator: a flat vector
+  // is searched faster than a tree).
+  absl::flat_hash_map<PublicKey, std::vector<Held>, std::hash<PublicKey>> by_validator;
+};
+
+VotePool::VotePool(VotePoolLimits limits) : limits_(limits), index_(std::make_unique<Index>()) {}
+VotePool::~VotePool() = default;
+
+bool VotePool::contains(const Hash& id) const {
+  return index_->by_id.contains(id);
+}
+
+std::size_t VotePool::size() const {
+  return index_->by_id.size();
+}
+
 Status VotePool::add(const VotePtr& vote) {
-  if (by_id_.contains(vote->id())) return make_error(Reason::kAlreadyKnown, "vote already held");
-  auto& mine = by_validator_[vote->validator()];
+  auto& by_id = index_->by_id;
+  auto& by_validator = index_->by_validator;
+  if (by_id.contains(vote->id())) return make_error(Reason::kAlreadyKnown, "vote already held");
+  auto& mine = by_validator[vote->validator()];
   const std::uint64_t target = vote->target_height();
   if (auto at = at_target(mine, target); at != mine.end() && at->target == target)
     return make_error(Reason::kDuplicate,
@@ -27,39 +56,39 @@ Status VotePool::add(const VotePtr& vote) {
                                   target));
   if (mine.size() >= limits_.max_per_validator) {
     if (mine.empty() || target < mine.front().target) {
-      if (mine.empty()) by_validator_.erase(vote->validator());  // a quota of none
+      if (mine.empty()) by_validator.erase(vote->validator());  // a quota of none
       return make_error(Reason::kPoolFull,
                         "the validator's quota of votes is taken by higher targets");
     }
     forget(mine.front().vote);
     mine.erase(mine.begin());
   }
-  mine.insert(at_target(mine, target), Held{target, vote->source_height(), vote});
-  by_id_.emplace(vote->id(), vote);
+  mine.insert(at_target(mine, target), Index::Held{target, vote->source_height(), vote});
+  by_id.emplace(vote->id(), vote);
   if (limits_.ordered) ordered_.insert(vote);
   return {};
 }
 
 void VotePool::forget(const VotePtr& vote) {
   if (limits_.ordered) ordered_.erase(vote);
-  by_id_.erase(vote->id());
+  index_->by_id.erase(vote->id());
 }
 
 void VotePool::erase(const VotePtr& vote) {
   VotePtr keep = vote;  // the references below may be the pool's own
   forget(keep);
-  auto it = by_validator_.find(keep->validator());
-  if (it == by_validator_.end()) return;
+  auto it = index_->by_validator.find(keep->validator());
+  if (it == index_->by_validator.end()) return;
   auto& mine = it->second;
   if (auto at = at_target(mine, keep->target_height());
       at != mine.end() && at->target == keep->target_height())
     mine.erase(at);
-  if (mine.empty()) by_validator_.erase(it);
+  if (mine.empty()) index_->by_validator.erase(it);
 }
 
 VotePtr VotePool::conflicting(const Vote& vote) const {
-  auto it = by_validator_.find(vote.validator());
-  if (it == by_validator_.end()) return nullptr;
+  auto it = index_->by_validator.find(vote.validator());
+  if (it == index_->by_validator.end()) return nullptr;
   auto at = at_target(it->second, vote.target_height());
   if (at == it->second.end() || at->target != vote.target_height() || at->vote->id() == vote.id())
     return nullptr;
@@ -72,8 +101,8 @@ VotePtr VotePool::conflicting(const Vote& vote) const {
 // above, and one inside the vote holds the one just below inside too. Once a pair is held, its
 // validator has evidence against it and is not looked up again.
 VotePtr VotePool::surrounding(const Vote& vote) const {
-  auto it = by_validator_.find(vote.validator());
-  if (it == by_validator_.end()) return nullptr;
+  auto it = index_->by_validator.find(vote.validator());
+  if (it == index_->by_validator.end()) return nullptr;
   const auto& mine = it->second;
   auto at = at_target(mine, vote.target_height());
   auto above = at;

@@ -178,8 +178,15 @@ class World {
     MessagePtr message;
     std::function<void()> act;
   };
+  // The heap orders small keys; the events stay put in a slab until popped (sifting 80-byte
+  // events with a function and a shared pointer in them cost a sixth of a run).
+  struct Key {
+    std::uint64_t at;
+    std::uint64_t seq;
+    std::size_t slot;
+  };
   struct Later {
-    bool operator()(const Event& a, const Event& b) const {
+    bool operator()(const Key& a, const Key& b) const {
       return a.at != b.at ? a.at > b.at : a.seq > b.seq;
     }
   };
@@ -234,7 +241,9 @@ class World {
   Genesis genesis_;
   ManualClock clock_{kGenesisTimeMs};
   std::mt19937_64 random_;
-  std::vector<Event> queue_;  // a heap, by Later
+  std::vector<Key> queue_;               // a heap, by Later
+  std::vector<Event> events_;            // by Key::slot
+  std::vector<std::size_t> free_slots_;  // of events_
   std::uint64_t seq_ = 0;
   std::vector<Node> nodes_;
   std::vector<std::size_t> side_;                // partition side of each node
@@ -374,15 +383,25 @@ void World::schedule_arrival(std::uint64_t at, std::size_t from, std::size_t to,
 }
 
 void World::push(Event event) {
-  queue_.push_back(std::move(event));
+  std::size_t slot = events_.size();
+  if (free_slots_.empty()) {
+    events_.push_back(std::move(event));
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    events_[slot] = std::move(event);
+  }
+  queue_.push_back(Key{events_[slot].at, events_[slot].seq, slot});
   std::push_heap(queue_.begin(), queue_.end(), Later{});
 }
 
 // Moved out, not copied as std::priority_queue::top would.
 World::Event World::pop() {
   std::pop_heap(queue_.begin(), queue_.end(), Later{});
-  Event event = std::move(queue_.back());
+  const std::size_t slot = queue_.back().slot;
   queue_.pop_back();
+  Event event = std::move(events_[slot]);
+  free_slots_.push_back(slot);
   return event;
 }
 

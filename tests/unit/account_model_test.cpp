@@ -100,3 +100,25 @@ TEST_CASE("totals, stakers and release schedule follow every change", "[state]")
   CHECK(m.unbonding_up_to(9).empty());
   CHECK(m.total_supply() == 115);
 }
+
+TEST_CASE("any_slashed counts the accounts marked slashed, through every change of them",
+          "[state]") {
+  std::mt19937_64 rng(11);
+  AccountModel state(sha256(std::string_view("params")));
+  const Address a = random_address(rng), b = random_address(rng);
+  CHECK_FALSE(state.any_slashed());
+  Account slashed{0, 0, 3, 0, 0};
+  slashed.slashed = true;
+  state.put(a, slashed);
+  CHECK(state.any_slashed());
+  state.put(b, slashed);
+  Account richer = slashed;
+  richer.balance = 10;
+  state.put(a, richer);     // still slashed: counted once
+  state.put(b, Account{});  // erased, as an undo erases it
+  CHECK(state.any_slashed());
+  richer.slashed = false;  // an undone slashing
+  state.put(a, richer);
+  CHECK_FALSE(state.any_slashed());
+  CHECK(state.get(a).balance == 10);
+}

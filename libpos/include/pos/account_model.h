@@ -65,6 +65,9 @@ class AccountModel {
   const std::map<Address, std::uint64_t>& stakers() const { return stakers_; }
   // Counts changes to the staker set, so that leader draws can be cached per version.
   std::uint64_t stakers_version() const { return stakers_version_; }
+  // Whether any account is marked slashed: most chains have none, and then a look-up of each
+  // vote's signer for the mark is spared.
+  bool any_slashed() const { return slashed_ > 0; }
   // The accounts whose unbonding amount comes from an UNSTAKE at or below `height`.
   std::vector<Address> unbonding_up_to(std::uint64_t height) const;
   void for_each(const std::function<void(const Address&, const Account&)>& fn) const;
@@ -78,6 +81,7 @@ class AccountModel {
   std::uint64_t total_stake_ = 0;
   std::uint64_t total_supply_ = 0;
   std::uint64_t stakers_version_ = 0;
+  std::size_t slashed_ = 0;  // accounts marked slashed
 };
 
 // The prior value of each account a block touched, so that the block can be undone.

@@ -7,8 +7,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
-#include <unordered_map>
 #include <vector>
 
 #include "pos/crypto.h"
@@ -29,15 +29,18 @@ struct VotePoolLimits {
 
 class VotePool {
  public:
-  explicit VotePool(VotePoolLimits limits = {}) : limits_(limits) {}
+  explicit VotePool(VotePoolLimits limits = {});
+  ~VotePool();
+  VotePool(const VotePool&) = delete;
+  VotePool& operator=(const VotePool&) = delete;
 
   // Holds a vote that passed the node's checks. kAlreadyKnown when the same vote is held;
   // kDuplicate when the validator already has another vote at that target height here (see
   // conflicting()); kPoolFull when the validator's quota is taken by higher targets.
   Status add(const VotePtr& vote);
 
-  bool contains(const Hash& id) const { return by_id_.contains(id); }
-  std::size_t size() const { return by_id_.size(); }
+  bool contains(const Hash& id) const;
+  std::size_t size() const;
   // The held vote by the same validator at the same target height that is not `vote`, if any.
   VotePtr conflicting(const Vote& vote) const;
   // A held vote by the same validator that surrounds `vote` or that `vote` surrounds
@@ -61,20 +64,15 @@ class VotePool {
     }
   };
   void erase(const VotePtr& vote);
-  // Drops the vote from by_id_ and ordered_ (its caller drops it from by_validator_).
+  // Drops the vote from the id index and ordered_ (its caller drops it from its validator's).
   void forget(const VotePtr& vote);
-  // A validator's vote with the heights the pool's look-ups compare, kept beside it.
-  struct Held {
-    std::uint64_t target;
-    std::uint64_t source;
-    VotePtr vote;
-  };
+  // The held votes by id and by validator (vote_pool.cc: open-addressing tables, since a
+  // simulated network's hundred pools of thousands of votes spent most look-ups in cache
+  // misses of node-based ones).
+  struct Index;
 
   VotePoolLimits limits_;
-  std::unordered_map<Hash, VotePtr> by_id_;
-  // Each validator's votes, in target height order (at most max_per_validator: a flat vector
-  // is searched faster than a tree).
-  std::unordered_map<PublicKey, std::vector<Held>> by_validator_;
+  std::unique_ptr<Index> index_;
   std::set<VotePtr, Order> ordered_;
 };
 
