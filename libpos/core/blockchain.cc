@@ -524,14 +524,17 @@ Result<ApplyResult> Blockchain::follow_votes() {
     std::unordered_set<Hash> parents;
     for (const auto& [hash, entry] : index_)
       if (!entry.failed) parents.insert(entry.header.parent);
-    // Each branch ranked once, the best's rank kept rather than recounted.
+    std::vector<const Entry*> others;
+    for (const auto& [hash, entry] : index_)
+      if (!entry.failed && !parents.contains(hash) && hash != tip_) others.push_back(&entry);
+    // Each branch ranked once, the best's rank kept rather than recounted; on a chain without
+    // another branch (most ticks) nothing is weighed.
     const Entry* best = &index_.at(tip_);
-    Rank best_rank = rank(*best);
-    for (const auto& [hash, entry] : index_) {
-      if (entry.failed || parents.contains(hash) || hash == tip_) continue;
-      Rank r = rank(entry);
+    Rank best_rank = others.empty() ? Rank{} : rank(*best);
+    for (const Entry* entry : others) {
+      Rank r = rank(*entry);
       if (r > best_rank) {
-        best = &entry;
+        best = entry;
         best_rank = std::move(r);
       }
     }

@@ -10,8 +10,11 @@ namespace pos {
 
 namespace {
 
+// Most votes looked up are a validator's newest, above every target held: those are answered
+// from the last element, without a binary search's walk over the vector.
 template <typename Held>
 auto at_target(Held& mine, std::uint64_t target) {
+  if (mine.empty() || mine.back().target < target) return mine.end();
   return std::lower_bound(mine.begin(), mine.end(), target,
                           [](const auto& held, std::uint64_t t) { return held.target < t; });
 }
@@ -46,16 +49,21 @@ std::size_t VotePool::size() const {
 Status VotePool::add(const VotePtr& vote) {
   auto& by_id = index_->by_id;
   auto& by_validator = index_->by_validator;
-  if (by_id.contains(vote->id())) return make_error(Reason::kAlreadyKnown, "vote already held");
+  // Entered at once (one probe of the table, not two), and taken out again if refused below.
+  auto [entered, fresh] = by_id.try_emplace(vote->id(), vote);
+  if (!fresh) return make_error(Reason::kAlreadyKnown, "vote already held");
   auto& mine = by_validator[vote->validator()];
   const std::uint64_t target = vote->target_height();
-  if (auto at = at_target(mine, target); at != mine.end() && at->target == target)
+  if (auto at = at_target(mine, target); at != mine.end() && at->target == target) {
+    by_id.erase(entered);
     return make_error(Reason::kDuplicate,
                       fmt::format("the validator already has another vote here for "
                                   "target height {}",
                                   target));
+  }
   if (mine.size() >= limits_.max_per_validator) {
     if (mine.empty() || target < mine.front().target) {
+      by_id.erase(entered);
       if (mine.empty()) by_validator.erase(vote->validator());  // a quota of none
       return make_error(Reason::kPoolFull,
                         "the validator's quota of votes is taken by higher targets");
@@ -64,7 +72,6 @@ Status VotePool::add(const VotePtr& vote) {
     mine.erase(mine.begin());
   }
   mine.insert(at_target(mine, target), Index::Held{target, vote->source_height(), vote});
-  by_id.emplace(vote->id(), vote);
   if (limits_.ordered) ordered_.insert(vote);
   return {};
 }
