@@ -49,21 +49,27 @@ std::size_t VotePool::size() const {
 Status VotePool::add(const VotePtr& vote) {
   auto& by_id = index_->by_id;
   auto& by_validator = index_->by_validator;
-  // Entered at once (one probe of the table, not two), and taken out again if refused below.
-  auto [entered, fresh] = by_id.try_emplace(vote->id(), vote);
-  if (!fresh) return make_error(Reason::kAlreadyKnown, "vote already held");
+  // Entered at once (one probe of the table, not two), and taken out again unless the vote is
+  // held in the end (refused below, or an allocation failed on the way).
+  auto entered = by_id.try_emplace(vote->id(), vote);
+  if (!entered.second) return make_error(Reason::kAlreadyKnown, "vote already held");
+  struct Unless {
+    decltype(by_id)& map;
+    decltype(entered.first) entry;
+    bool held = false;
+    ~Unless() {
+      if (!held) map.erase(entry);
+    }
+  } undo{by_id, entered.first};
   auto& mine = by_validator[vote->validator()];
   const std::uint64_t target = vote->target_height();
-  if (auto at = at_target(mine, target); at != mine.end() && at->target == target) {
-    by_id.erase(entered);
+  if (auto at = at_target(mine, target); at != mine.end() && at->target == target)
     return make_error(Reason::kDuplicate,
                       fmt::format("the validator already has another vote here for "
                                   "target height {}",
                                   target));
-  }
   if (mine.size() >= limits_.max_per_validator) {
     if (mine.empty() || target < mine.front().target) {
-      by_id.erase(entered);
       if (mine.empty()) by_validator.erase(vote->validator());  // a quota of none
       return make_error(Reason::kPoolFull,
                         "the validator's quota of votes is taken by higher targets");
@@ -71,8 +77,17 @@ Status VotePool::add(const VotePtr& vote) {
     forget(mine.front().vote);
     mine.erase(mine.begin());
   }
-  mine.insert(at_target(mine, target), Index::Held{target, vote->source_height(), vote});
-  if (limits_.ordered) ordered_.insert(vote);
+  auto placed =
+      mine.insert(at_target(mine, target), Index::Held{target, vote->source_height(), vote});
+  if (limits_.ordered) {
+    try {
+      ordered_.insert(vote);
+    } catch (...) {
+      mine.erase(placed);
+      throw;
+    }
+  }
+  undo.held = true;
   return {};
 }
 
