@@ -1,6 +1,7 @@
 #include "pos/vote_pool.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <absl/container/flat_hash_map.h>
 
@@ -30,6 +31,9 @@ struct VotePool::Index {
   };
   // Ids and keys are uniformly distributed: std::hash's first eight bytes serve as the hash.
   absl::flat_hash_map<Hash, VotePtr, std::hash<Hash>> by_id;
+  // No held vote's target is below this (it may be lower than the lowest held): lets
+  // drop_targets_through return at once when there is nothing to drop, as at most ticks.
+  std::uint64_t min_target = std::numeric_limits<std::uint64_t>::max();
   // Each validator's votes, in target height order (at most max_per_validator: a flat vector
   // is searched faster than a tree).
   absl::flat_hash_map<PublicKey, std::vector<Held>, std::hash<PublicKey>> by_validator;
@@ -50,7 +54,8 @@ Status VotePool::add(const VotePtr& vote) {
   auto& by_id = index_->by_id;
   auto& by_validator = index_->by_validator;
   // Entered at once (one probe of the table, not two), and taken out again unless the vote is
-  // held in the end (refused below, or an allocation failed on the way).
+  // held in the end (refused below, or an allocation failed on the way: the vector's insert is
+  // all or nothing).
   auto entered = by_id.try_emplace(vote->id(), vote);
   if (!entered.second) return make_error(Reason::kAlreadyKnown, "vote already held");
   struct Unless {
@@ -74,38 +79,13 @@ Status VotePool::add(const VotePtr& vote) {
       return make_error(Reason::kPoolFull,
                         "the validator's quota of votes is taken by higher targets");
     }
-    forget(mine.front().vote);
+    by_id.erase(mine.front().vote->id());
     mine.erase(mine.begin());
   }
-  auto placed =
-      mine.insert(at_target(mine, target), Index::Held{target, vote->source_height(), vote});
-  if (limits_.ordered) {
-    try {
-      ordered_.insert(vote);
-    } catch (...) {
-      mine.erase(placed);
-      throw;
-    }
-  }
+  mine.insert(at_target(mine, target), Index::Held{target, vote->source_height(), vote});
+  index_->min_target = std::min(index_->min_target, target);
   undo.held = true;
   return {};
-}
-
-void VotePool::forget(const VotePtr& vote) {
-  if (limits_.ordered) ordered_.erase(vote);
-  index_->by_id.erase(vote->id());
-}
-
-void VotePool::erase(const VotePtr& vote) {
-  VotePtr keep = vote;  // the references below may be the pool's own
-  forget(keep);
-  auto it = index_->by_validator.find(keep->validator());
-  if (it == index_->by_validator.end()) return;
-  auto& mine = it->second;
-  if (auto at = at_target(mine, keep->target_height());
-      at != mine.end() && at->target == keep->target_height())
-    mine.erase(at);
-  if (mine.empty()) index_->by_validator.erase(it);
 }
 
 VotePtr VotePool::conflicting(const Vote& vote) const {
@@ -135,21 +115,53 @@ VotePtr VotePool::surrounding(const Vote& vote) const {
   return nullptr;
 }
 
+namespace {
+
+// Highest target height first, then lowest id: a total order, so the result does not depend on
+// the order in which the hash table is walked.
+void sort_by_priority(std::vector<VotePtr>& votes) {
+  std::sort(votes.begin(), votes.end(), [](const VotePtr& a, const VotePtr& b) {
+    if (a->target_height() != b->target_height()) return a->target_height() > b->target_height();
+    return a->id() < b->id();
+  });
+}
+
+}  // namespace
+
 std::vector<VotePtr> VotePool::by_priority() const {
-  return {ordered_.begin(), ordered_.end()};
+  std::vector<VotePtr> out;
+  out.reserve(index_->by_id.size());
+  for (const auto& [id, vote] : index_->by_id) out.push_back(vote);
+  sort_by_priority(out);
+  return out;
 }
 
 std::vector<VotePtr> VotePool::for_target(const Hash& target) const {
   std::vector<VotePtr> out;
-  for (const auto& vote : ordered_)
+  for (const auto& [id, vote] : index_->by_id)
     if (vote->target_hash() == target) out.push_back(vote);
+  sort_by_priority(out);
   return out;
 }
 
+// Each validator's votes are in target order: the droppable ones are a prefix of each.
 void VotePool::drop_targets_through(std::uint64_t height) {
-  // ordered_ is highest target first: the droppable votes are at its end.
-  while (!ordered_.empty() && (*std::prev(ordered_.end()))->target_height() <= height)
-    erase(*std::prev(ordered_.end()));
+  if (height < index_->min_target) return;
+  auto& by_validator = index_->by_validator;
+  index_->min_target = std::numeric_limits<std::uint64_t>::max();
+  for (auto it = by_validator.begin(); it != by_validator.end();) {
+    auto& mine = it->second;
+    auto kept = std::find_if(mine.begin(), mine.end(),
+                             [&](const Index::Held& held) { return held.target > height; });
+    for (auto held = mine.begin(); held != kept; ++held) index_->by_id.erase(held->vote->id());
+    mine.erase(mine.begin(), kept);
+    if (mine.empty()) {
+      by_validator.erase(it++);  // erasing leaves the other iterators valid
+    } else {
+      index_->min_target = std::min(index_->min_target, mine.front().target);
+      ++it;
+    }
+  }
 }
 
 }  // namespace pos

@@ -61,7 +61,7 @@ ConsensusEngine::ConsensusEngine(Blockchain& chain, TransactionPool& pool, const
       pool_(pool),
       clock_(clock),
       log_(std::move(log)),
-      recorded_votes_(VotePoolLimits{kRecordedTargetsPerValidator, false}) {
+      recorded_votes_(VotePoolLimits{kRecordedTargetsPerValidator}) {
   record_chain_votes();
 }
 

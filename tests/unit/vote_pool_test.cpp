@@ -64,14 +64,23 @@ TEST_CASE("vote pool: finalized targets are dropped", "[vote_pool]") {
   SecretKey a = key_from_index(0), b = key_from_index(1);
   for (std::uint64_t t : {1, 2, 3, 4}) REQUIRE(pool.add(vote(a, 0, t)).ok());
   REQUIRE(pool.add(vote(b, 0, 2)).ok());
+  VotePtr dropped = vote(a, 0, 2);
+  REQUIRE(pool.contains(dropped->id()));
   pool.drop_targets_through(2);
   CHECK(pool.size() == 2);
+  CHECK_FALSE(pool.contains(dropped->id()));
   for (const auto& v : pool.by_priority()) CHECK(v->target_height() > 2);
+  // Gone from the validators' lists too: b has nothing left to conflict with.
+  CHECK(pool.conflicting(*vote(b, 1, 2)) == nullptr);
+  REQUIRE(pool.add(vote(b, 1, 2, 7)).ok());
+  CHECK(pool.for_target(vote(b, 1, 2, 7)->target_hash()).size() == 1);
+  CHECK(pool.for_target(vote(a, 0, 3)->target_hash()).size() == 2);  // a's 3 and 4, same hash
+  CHECK(pool.size() == 3);
 }
 
 TEST_CASE("vote pool: a vote around a held one, or inside it, is found; others are not",
           "[vote_pool]") {
-  VotePool pool(VotePoolLimits{8, false});  // a record: no priority order kept
+  VotePool pool(VotePoolLimits{8});
   SecretKey a = key_from_index(0), b = key_from_index(1);
   // An honest history: sources never fall as targets rise.
   for (auto [s, t] : {std::pair{0, 2}, {2, 3}, {3, 5}, {5, 6}, {6, 9}})
@@ -89,7 +98,10 @@ TEST_CASE("vote pool: a vote around a held one, or inside it, is found; others a
   CHECK(around(6, 10) == nullptr);                      // same source as the last: allowed
   CHECK(around(3, 4) == nullptr);                       // between 2->3 and 3->5, touching both
   CHECK(pool.surrounding(*vote(b, 0, 10)) == nullptr);  // another validator's
-  CHECK(pool.by_priority().empty());                    // not kept in order
+  auto all = pool.by_priority();                        // sorted when asked: highest target first
+  REQUIRE(all.size() == 5);
+  CHECK(all.front()->target_height() == 9);
+  CHECK(all.back()->target_height() == 2);
   // A quota of one replaces the only vote held.
   VotePool one(VotePoolLimits{1});
   REQUIRE(one.add(vote(a, 0, 2)).ok());

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <set>
 #include <vector>
 
 #include "pos/crypto.h"
@@ -22,9 +21,6 @@ struct VotePoolLimits {
   // height, so this covers more than two epochs of 1-second slots at the default epoch length
   // while finality is stalled; beyond it a validator can only replace its own lowest targets.
   std::size_t max_per_validator = 64;
-  // Whether the pool keeps its votes in priority order for by_priority(), for_target() and
-  // drop_targets_through(); a pool that only answers look-ups (a record) need not.
-  bool ordered = true;
 };
 
 class VotePool {
@@ -48,24 +44,16 @@ class VotePool {
   // O(log n), exact while the validator's held votes hold no surround pair (vote_pool.cc).
   VotePtr surrounding(const Vote& vote) const;
   // Every held vote, highest target height first, then lowest id: the order in which a leader
-  // includes them.
+  // includes them. Sorted when asked (once a slot, by the leader), not kept sorted: keeping a
+  // tree of every vote cost each vote received an allocation and a rebalancing.
   std::vector<VotePtr> by_priority() const;
-  // The held votes for one target block.
+  // The held votes for one target block, in the same order.
   std::vector<VotePtr> for_target(const Hash& target) const;
   // Forgets the votes whose target is at or below `height`: once that height is finalized they
   // can no longer change what the chain justifies.
   void drop_targets_through(std::uint64_t height);
 
  private:
-  struct Order {
-    bool operator()(const VotePtr& a, const VotePtr& b) const {
-      if (a->target_height() != b->target_height()) return a->target_height() > b->target_height();
-      return a->id() < b->id();
-    }
-  };
-  void erase(const VotePtr& vote);
-  // Drops the vote from the id index and ordered_ (its caller drops it from its validator's).
-  void forget(const VotePtr& vote);
   // The held votes by id and by validator (vote_pool.cc: open-addressing tables, since a
   // simulated network's hundred pools of thousands of votes spent most look-ups in cache
   // misses of node-based ones).
@@ -73,7 +61,6 @@ class VotePool {
 
   VotePoolLimits limits_;
   std::unique_ptr<Index> index_;
-  std::set<VotePtr, Order> ordered_;
 };
 
 }  // namespace pos
