@@ -8,6 +8,7 @@
 #include <functional>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -70,6 +71,17 @@ struct SignatureVerifier::Impl {
   std::deque<Batch> urgent_batches;  // blocks and votes: taken before any transaction batch
   bool batches_stopping = false;
   std::thread batch_thread;
+
+  // The next batch to run, an urgent one first (only those if asked), unless stopping; the
+  // caller holds batches_mutex.
+  std::optional<Batch> take_batch(bool urgent_only) {
+    if (batches_stopping) return std::nullopt;
+    auto& queue = urgent_only || !urgent_batches.empty() ? urgent_batches : batches;
+    if (queue.empty()) return std::nullopt;
+    Batch batch = std::move(queue.front());
+    queue.pop_front();
+    return batch;
+  }
 
   bool cached(const Hash& key) {
     std::lock_guard lock(cache_mutex);
@@ -285,34 +297,31 @@ void SignatureVerifier::enqueue(std::function<void()> work, std::function<void()
 void SignatureVerifier::check_batches() {
   lower_this_thread_priority();
   for (;;) {
-    Impl::Batch batch;
+    std::optional<Impl::Batch> batch;
     {
       std::unique_lock lock(impl_->batches_mutex);
       impl_->batch_ready.wait(lock, [&] {
         return impl_->batches_stopping || !impl_->urgent_batches.empty() || !impl_->batches.empty();
       });
-      if (impl_->batches_stopping) return;
-      auto& queue = impl_->urgent_batches.empty() ? impl_->batches : impl_->urgent_batches;
-      batch = std::move(queue.front());
-      queue.pop_front();
+      batch = impl_->take_batch(false);
     }
-    batch.work();
-    batch.done();
+    if (!batch) return;  // stopping
+    batch->work();
+    batch->done();
   }
 }
 
 // On the batch thread, between slices of a bulk batch.
 void SignatureVerifier::run_urgent_batches() {
   for (;;) {
-    Impl::Batch batch;
+    std::optional<Impl::Batch> batch;
     {
       std::lock_guard lock(impl_->batches_mutex);
-      if (impl_->batches_stopping || impl_->urgent_batches.empty()) return;
-      batch = std::move(impl_->urgent_batches.front());
-      impl_->urgent_batches.pop_front();
+      batch = impl_->take_batch(true);
     }
-    batch.work();
-    batch.done();
+    if (!batch) return;
+    batch->work();
+    batch->done();
   }
 }
 

@@ -118,15 +118,6 @@ class SimTransport final : public Transport {
   std::size_t self_;
 };
 
-// One event of the simulation: a message's arrival (most events: it carries no function, since
-// building one per message cost a heap allocation each), or an action.
-struct SimEvent {
-  std::uint64_t at;
-  std::size_t from = 0, to = 0;
-  MessagePtr message;
-  std::function<void()> act;
-};
-
 struct Node {
   std::size_t index = 0;
   std::size_t validator = 0;  // whose key: its own index, but a two-faced one's second node's
@@ -179,7 +170,14 @@ class World {
   }
 
  private:
-  using Event = SimEvent;
+  // A message's arrival (most events) carries no function: building one per message cost a
+  // heap allocation each.
+  struct Event {
+    std::uint64_t at;
+    std::size_t from = 0, to = 0;
+    MessagePtr message;
+    std::function<void()> act;
+  };
 
   const PublicKey& key_of(std::size_t node) const { return nodes_[node].key->public_key(); }
   std::uint64_t now() const { return clock_.now_ms(); }
