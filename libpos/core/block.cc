@@ -106,6 +106,13 @@ Status Block::check_body_signatures() const {
 }
 
 Status Block::check_form() const {
+  if (form_passed_.load(std::memory_order_acquire)) return {};
+  Status ok = compute_form();
+  if (ok.ok()) form_passed_.store(true, std::memory_order_release);
+  return ok;
+}
+
+Status Block::compute_form() const {
   if (transactions_.size() > kMaxBlockTransactions)
     return make_error(Reason::kTooManyTransactions,
                       fmt::format("{} transactions, the limit is {}", transactions_.size(),

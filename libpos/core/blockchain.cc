@@ -505,14 +505,17 @@ bool Blockchain::is_equivocator(const PublicKey& key) const {
   return equivocators_.contains(key) || (state_.any_slashed() && state_.get(key).slashed);
 }
 
+// A block's votes were mostly noted when gossiped: the look-up of the latest vote comes first,
+// and the membership checks only for a vote that would move it.
 bool Blockchain::note_vote(const Vote& vote) {
+  auto it = latest_votes_.find(vote.validator());
+  if (it != latest_votes_.end() && vote.target_height() <= it->second.height) return false;
   if (!is_validator(vote.validator()) || is_equivocator(vote.validator())) return false;
-  auto [it, inserted] = latest_votes_.try_emplace(
-      vote.validator(), LatestVote{vote.target_hash(), vote.target_height()});
-  if (!inserted) {
-    if (vote.target_height() <= it->second.height) return false;
-    it->second = LatestVote{vote.target_hash(), vote.target_height()};
-  }
+  const LatestVote latest{vote.target_hash(), vote.target_height()};
+  if (it == latest_votes_.end())
+    latest_votes_.emplace(vote.validator(), latest);
+  else
+    it->second = latest;
   latest_votes_moved_ = true;
   return true;
 }

@@ -151,9 +151,44 @@ struct Link {
 // between the states of a chain until a block adds a vote for that height.
 struct TargetVotes {
   std::uint64_t epoch = 0;  // the target's epoch: its votes may come until epoch + 1 ends
-  std::set<PublicKey> voters;
+  // In key order, each once: a block that adds votes copies one array, not a tree of nodes.
+  std::vector<PublicKey> voters;
   std::map<std::uint64_t, Link> links;  // by source height: on one chain a height names one block
+
+  // Adds the keys appended to `voters` after its first `sorted` ones, keeping the order.
+  void merge_voters(std::size_t sorted) {
+    auto mid = voters.begin() + static_cast<std::ptrdiff_t>(sorted);
+    std::sort(mid, voters.end());
+    std::inplace_merge(voters.begin(), mid, voters.end());
+    voters.erase(std::unique(voters.begin(), voters.end()), voters.end());
+  }
 };
+
+namespace {
+
+// By target height, ascending: a sorted array of pointers, which a child copies in one piece.
+using TargetMap = std::vector<std::pair<std::uint64_t, std::shared_ptr<const TargetVotes>>>;
+
+TargetMap::const_iterator find_target(const TargetMap& targets, std::uint64_t height) {
+  auto at = std::lower_bound(targets.begin(), targets.end(), height,
+                             [](const auto& item, std::uint64_t h) { return item.first < h; });
+  return at != targets.end() && at->first == height ? at : targets.end();
+}
+
+// Puts `votes` at `height`, replacing what was there; false when it replaced something.
+bool put_target(TargetMap& targets, std::uint64_t height,
+                std::shared_ptr<const TargetVotes> votes) {
+  auto at = std::lower_bound(targets.begin(), targets.end(), height,
+                             [](const auto& item, std::uint64_t h) { return item.first < h; });
+  if (at != targets.end() && at->first == height) {
+    at->second = std::move(votes);
+    return false;
+  }
+  targets.emplace(at, height, std::move(votes));
+  return true;
+}
+
+}  // namespace
 
 struct FinalityState::Impl {
   Checkpoint block;
@@ -163,7 +198,7 @@ struct FinalityState::Impl {
   // By target height, for as long as the target's votes may come. A child copies this map of
   // pointers and only the entries its votes touch, so a block costs in proportion to its votes
   // and the window's heights, not to the votes the window holds.
-  std::map<std::uint64_t, std::shared_ptr<const TargetVotes>> targets;
+  TargetMap targets;
 };
 
 bool is_supermajority(std::uint64_t votes, std::uint64_t total) {
@@ -192,19 +227,21 @@ FinalityState FinalityState::child(const Checkpoint& block, std::span<const Coun
   const std::uint64_t epoch = block.slot / epoch_slots;
   std::erase_if(next->targets, [&](const auto& item) { return item.second->epoch + 1 < epoch; });
 
-  std::map<std::uint64_t, std::shared_ptr<TargetVotes>> touched;  // this block's own copies
+  // This block's own copies, with how many voters each held before the block's votes.
+  std::map<std::uint64_t, std::pair<std::shared_ptr<TargetVotes>, std::size_t>> touched;
   for (const auto& v : votes) {
     if (v.source.height >= v.target.height || v.target.height >= block.height)
       throw std::invalid_argument("FinalityState::child: a vote that is not valid here");
-    auto& mine = touched[v.target.height];
+    auto& [mine, before] = touched[v.target.height];
     if (!mine) {
-      auto held = next->targets.find(v.target.height);
+      auto held = find_target(next->targets, v.target.height);
       mine = held == next->targets.end() ? std::make_shared<TargetVotes>()
                                          : std::make_shared<TargetVotes>(*held->second);
       mine->epoch = v.target.slot / epoch_slots;
-      next->targets[v.target.height] = mine;
+      before = mine->voters.size();
+      put_target(next->targets, v.target.height, mine);
     }
-    mine->voters.insert(v.validator);
+    mine->voters.push_back(v.validator);  // merged in order below
     auto [it, fresh] = mine->links.try_emplace(v.source.height);
     Link& link = it->second;
     if (fresh) {
@@ -216,6 +253,7 @@ FinalityState FinalityState::child(const Checkpoint& block, std::span<const Coun
     link.weight += v.weight;
     link.previous_weight += v.previous_weight;
   }
+  for (auto& [height, copy] : touched) copy.first->merge_voters(copy.second);
 
   // Every link with a supermajority, in ascending order of source height: a target justified
   // here only enables links whose source is that target, which come later in one pass.
@@ -261,8 +299,10 @@ const Checkpoint& FinalityState::block() const {
 }
 
 bool FinalityState::has_vote(const PublicKey& validator, std::uint64_t target_height) const {
-  auto held = impl_->targets.find(target_height);
-  return held != impl_->targets.end() && held->second->voters.contains(validator);
+  auto held = find_target(impl_->targets, target_height);
+  if (held == impl_->targets.end()) return false;
+  const auto& voters = held->second->voters;
+  return std::binary_search(voters.begin(), voters.end(), validator);
 }
 
 void detail::SnapshotCodec::write(SnapshotWriter& w, const FinalityState& finality) {
@@ -311,7 +351,8 @@ FinalityState detail::SnapshotCodec::read_finality(SnapshotReader& r, const Chec
     std::uint64_t height = r.u64();
     auto votes = std::make_shared<TargetVotes>();
     votes->epoch = r.u64();
-    for (std::uint32_t i = r.count(32); i > 0; --i) votes->voters.insert(r.key());
+    for (std::uint32_t i = r.count(32); i > 0; --i) votes->voters.push_back(r.key());
+    votes->merge_voters(0);  // in order and each once, as the set it replaced read them
     for (std::uint32_t i = r.count(2 * 48 + 32); i > 0; --i) {
       Link link;
       link.source = r.checkpoint();
@@ -324,7 +365,7 @@ FinalityState detail::SnapshotCodec::read_finality(SnapshotReader& r, const Chec
           !votes->links.emplace(link.source.height, link).second)
         SnapshotReader::damaged("a vote tally that does not fit its target");
     }
-    if (height >= f->block.height || !f->targets.emplace(height, std::move(votes)).second)
+    if (height >= f->block.height || !put_target(f->targets, height, std::move(votes)))
       SnapshotReader::damaged("vote tallies that do not fit the block");
   }
   return FinalityState(std::move(f));

@@ -88,11 +88,12 @@ Status VotePool::add(const VotePtr& vote) {
   return {};
 }
 
-VotePtr VotePool::conflicting(const Vote& vote) const {
-  auto it = index_->by_validator.find(vote.validator());
-  if (it == index_->by_validator.end()) return nullptr;
-  auto at = at_target(it->second, vote.target_height());
-  if (at == it->second.end() || at->target != vote.target_height() || at->vote->id() == vote.id())
+namespace {
+
+template <typename Held>
+VotePtr conflicting_in(const Held& mine, const Vote& vote) {
+  auto at = at_target(mine, vote.target_height());
+  if (at == mine.end() || at->target != vote.target_height() || at->vote->id() == vote.id())
     return nullptr;
   return at->vote;
 }
@@ -102,10 +103,8 @@ VotePtr VotePool::conflicting(const Vote& vote) const {
 // vote's target can surround it or lie inside it: a vote inside any is inside the one just
 // above, and one inside the vote holds the one just below inside too. Once a pair is held, its
 // validator has evidence against it and is not looked up again.
-VotePtr VotePool::surrounding(const Vote& vote) const {
-  auto it = index_->by_validator.find(vote.validator());
-  if (it == index_->by_validator.end()) return nullptr;
-  const auto& mine = it->second;
+template <typename Held>
+VotePtr surrounding_in(const Held& mine, const Vote& vote) {
   auto at = at_target(mine, vote.target_height());
   auto above = at;
   if (above != mine.end() && above->target == vote.target_height()) ++above;
@@ -113,6 +112,25 @@ VotePtr VotePool::surrounding(const Vote& vote) const {
   if (at != mine.begin() && std::prev(at)->source > vote.source_height())
     return std::prev(at)->vote;
   return nullptr;
+}
+
+}  // namespace
+
+VotePtr VotePool::conflicting(const Vote& vote) const {
+  auto it = index_->by_validator.find(vote.validator());
+  return it == index_->by_validator.end() ? nullptr : conflicting_in(it->second, vote);
+}
+
+VotePtr VotePool::surrounding(const Vote& vote) const {
+  auto it = index_->by_validator.find(vote.validator());
+  return it == index_->by_validator.end() ? nullptr : surrounding_in(it->second, vote);
+}
+
+SlashablePair VotePool::slashable_with(const Vote& vote) const {
+  auto it = index_->by_validator.find(vote.validator());
+  if (it == index_->by_validator.end()) return {};
+  if (VotePtr other = conflicting_in(it->second, vote)) return {other, true};
+  return {surrounding_in(it->second, vote), false};
 }
 
 namespace {

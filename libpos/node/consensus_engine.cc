@@ -565,7 +565,7 @@ Result<bool> ConsensusEngine::screen_vote(const Vote& vote) const {
   // Final already, so it counts for nothing; but with a recorded vote it may be a slashable pair.
   if (vote.target_height() <= chain_.finalized_height())
     return !chain_.is_equivocator(vote.validator()) &&
-           (recorded_votes_.conflicting(vote) || recorded_votes_.surrounding(vote));
+           recorded_votes_.slashable_with(vote).other != nullptr;
   return true;
 }
 
@@ -595,12 +595,10 @@ Status ConsensusEngine::hold_vote(const VotePtr& vote) {
 }
 
 bool ConsensusEngine::find_offence(const VotePtr& vote) {
-  VotePtr other = recorded_votes_.conflicting(*vote);
-  const bool same_target = other != nullptr;
-  if (!other) other = recorded_votes_.surrounding(*vote);
+  auto [other, double_vote] = recorded_votes_.slashable_with(*vote);
   if (!other || chain_.is_equivocator(vote->validator())) return true;  // none, or held already
   auto evidence =
-      same_target ? Evidence::double_vote(other, vote) : Evidence::surround_vote(other, vote);
+      double_vote ? Evidence::double_vote(other, vote) : Evidence::surround_vote(other, vote);
   if (!evidence.ok()) return false;
   report_evidence(std::move(evidence));
   return true;

@@ -741,7 +741,9 @@ void World::deliver(std::size_t from, std::size_t to, const Message& message) {
       (void)engine.receive_transactions(peer, message.txs);
       break;
     case Message::Kind::kVotes:
-      (void)engine.receive_votes(peer, message.votes);
+      // Copies that raced another path here are dropped before the engine, as PeerNetwork drops
+      // the votes its node holds (the engine would drop them too, after its own look-ups).
+      if (!holds_all(to, message)) (void)engine.receive_votes(peer, message.votes);
       break;
     case Message::Kind::kEvidence:
       (void)engine.receive_evidence(peer, message.evidence);

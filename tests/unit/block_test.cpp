@@ -117,6 +117,13 @@ TEST_CASE("context-free checks catch count, root, signature and chain", "[block]
   SECTION("tx root") {
     BlockPtr b = net.craft({tx}, [](BlockHeader& hd) { hd.tx_root.bytes[0] ^= 1; });
     CHECK(b->check_body().reason() == Reason::kBadTxRoot);
+    // A failed form is not kept as a pass: asked again, the block fails again.
+    CHECK(b->check_form().reason() == Reason::kBadTxRoot);
+  }
+  SECTION("a block's form passes again once it passed") {
+    BlockPtr b = net.craft({tx});
+    CHECK(b->check_form().ok());
+    CHECK(b->check_form().ok());
   }
   SECTION("signature") {
     BlockPtr b = net.craft({tx});

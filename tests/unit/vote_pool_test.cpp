@@ -98,7 +98,19 @@ TEST_CASE("vote pool: a vote around a held one, or inside it, is found; others a
   CHECK(around(6, 10) == nullptr);                      // same source as the last: allowed
   CHECK(around(3, 4) == nullptr);                       // between 2->3 and 3->5, touching both
   CHECK(pool.surrounding(*vote(b, 0, 10)) == nullptr);  // another validator's
-  auto all = pool.by_priority();                        // sorted when asked: highest target first
+  // slashable_with: the double first, then the surround, each named as what it is.
+  auto pair = pool.slashable_with(*vote(a, 4, 5));
+  REQUIRE(pair.other != nullptr);
+  CHECK(pair.double_vote);
+  CHECK(pair.other->source_height() == 3);
+  pair = pool.slashable_with(*vote(a, 1, 4));
+  REQUIRE(pair.other != nullptr);
+  CHECK_FALSE(pair.double_vote);
+  CHECK(pair.other->target_height() == 3);
+  CHECK(pool.slashable_with(*vote(a, 9, 10)).other == nullptr);
+  CHECK(pool.slashable_with(*vote(b, 0, 10)).other == nullptr);
+  CHECK(pool.slashable_with(*vote(a, 3, 5)).other == nullptr);  // the held vote itself
+  auto all = pool.by_priority();  // sorted when asked: highest target first
   REQUIRE(all.size() == 5);
   CHECK(all.front()->target_height() == 9);
   CHECK(all.back()->target_height() == 2);

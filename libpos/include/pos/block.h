@@ -91,7 +91,9 @@ class Block {
   // block; a bad vote signature is not, since the vote id leaves it out).
   Status check_body() const;
   // check_body() but the votes' signatures and the evidence's checks: what binds the body to the
-  // header, before any signature in it is worth checking.
+  // header, before any signature in it is worth checking. A pass is kept per block object: the
+  // screen before the signatures and the apply after them, or many simulated nodes sharing one
+  // block, hash the body's roots once.
   Status check_form() const;
   // The rest of check_body(): the votes' signatures and the evidence's checks.
   Status check_body_signatures() const;
@@ -104,7 +106,10 @@ class Block {
   std::vector<EvidencePtr> evidence_;
   Hash hash_;
   std::size_t encoded_size_;
+  Status compute_form() const;
+
   mutable std::atomic<std::int8_t> signature_verdict_{0};  // 0 unknown, 1 valid, -1 invalid
+  mutable std::atomic<bool> form_passed_{false};
   mutable std::mutex vrf_mutex_;
   mutable std::optional<std::pair<Hash, Result<VrfOutput>>> vrf_verdict_;  // alpha's hash, output
 };

@@ -365,7 +365,8 @@ class Blockchain {
     Hash target;
     std::uint64_t height = 0;
   };
-  std::map<PublicKey, LatestVote> latest_votes_;
+  // Only summed over (latest_vote_weight), so its order does not matter.
+  std::unordered_map<PublicKey, LatestVote> latest_votes_;
   bool latest_votes_moved_ = false;
   std::set<PublicKey> equivocators_;  // offenders of evidence this node checked
   std::vector<EvidencePtr> found_evidence_;

@@ -22,6 +22,13 @@ struct VotePoolLimits {
   std::size_t max_per_validator = 64;
 };
 
+// A held vote that makes a slashable pair with another: a double vote (same target height) or
+// a surround vote.
+struct SlashablePair {
+  VotePtr other;  // none: no pair
+  bool double_vote = false;
+};
+
 class VotePool {
  public:
   explicit VotePool(VotePoolLimits limits = {});
@@ -42,6 +49,8 @@ class VotePool {
   // (docs/consensus.md: source and target both strictly inside the other's), if any; in
   // O(log n), exact while the validator's held votes hold no surround pair (vote_pool.cc).
   VotePtr surrounding(const Vote& vote) const;
+  // conflicting() if it finds one, else surrounding(), with one look-up of the validator.
+  SlashablePair slashable_with(const Vote& vote) const;
   // Every held vote, highest target height first, then lowest id: the order in which a leader
   // includes them. Sorted when asked (once a slot, by the leader), not kept sorted: keeping a
   // tree of every vote cost each vote received an allocation and a rebalancing.
