@@ -11,6 +11,7 @@
 #include <queue>
 #include <random>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include <unistd.h>
@@ -41,6 +42,9 @@ constexpr std::size_t kSyncBatch = 200;
 constexpr std::size_t kSyncBytes = 8 * 1024 * 1024;
 // A request for blocks whose answer was lost is given up after this long.
 constexpr std::uint64_t kSyncTimeoutMs = 3'000;
+// How long a node's p2p layer remembers a vote it saw: PeerNetwork's two generations of 50,000
+// ids are 1,000 to 2,000 slots of 50 validators' votes.
+constexpr std::uint64_t kSeenVotesSlots = 1'000;
 // Bounds on a scenario's times, so that no sum of them overflows the clock.
 constexpr std::uint64_t kMaxMs = 600'000;
 constexpr std::uint64_t kMaxSlots = 1'000'000;
@@ -159,9 +163,13 @@ class World {
 
   // The network: a message from one node to another, delayed, lost or cut as the model says.
   void send(std::size_t from, std::size_t to, MessagePtr message);
+  // send(), told whether `to` holds everything the message carries (none: it asks).
+  void transmit(std::size_t from, std::size_t to, MessagePtr message, std::optional<bool> held);
   void broadcast(std::size_t from, PeerId except, MessagePtr message);
   std::size_t reachable_peers(std::size_t self) const;
   void note_own_vote(std::size_t node, const VotePtr& vote);
+  // Marks the vote as seen by the node's p2p layer; false if it had been.
+  bool mark_seen(std::size_t node, const Vote& vote);
   bool suppresses_blocks(std::size_t node, const BlockPtr& block) const {
     return nodes_[node].policy == Policy::kDoubleBlocks && block->forger() == key_of(node);
   }
@@ -188,6 +196,9 @@ class World {
   void fail(const std::string& violation);
   bool linked(std::size_t a, std::size_t b) const { return side_[a] == side_[b]; }
   bool holds_all(std::size_t node, const Message& m) const;
+  bool has_seen(std::size_t node, const Vote& vote) const;
+  // Forgets the entries of seen_votes_ first seen kSeenVotesSlots ago.
+  void forget_old_seen_votes(std::uint64_t slot);
   void connect_peers();
 
   void start_node(Node& node);
@@ -244,6 +255,14 @@ class World {
   // Each honest validator's signed votes: (source height, target height, target hash).
   std::map<std::size_t, std::vector<VotePtr>> signed_;
   std::map<Hash, Hash> roots_;  // each tip any node reached -> the state root it had there
+  // PeerNetwork's seen-set of vote ids, of every node at once: which nodes received each vote
+  // (or sent their own). A node drops a seen vote unread, so none is sent to it; asked once
+  // per vote relayed instead of once per peer in the peer's own vote pool.
+  struct SeenVote {
+    std::uint64_t first_slot = 0;
+    std::vector<bool> by;  // by node index
+  };
+  std::unordered_map<Hash, SeenVote> seen_votes_;
   std::vector<Wallet> clients_;
   std::filesystem::path temp_dir_;                 // the nodes' LMDB dirs
   bool crashed_ = false;                           // a commit crashed its node during this event
@@ -271,7 +290,10 @@ void SimTransport::broadcast_transactions(const std::vector<TransactionPtr>& txs
 }
 
 void SimTransport::broadcast_votes(const std::vector<VotePtr>& votes, PeerId except) {
-  for (const auto& vote : votes) world_.note_own_vote(self_, vote);
+  for (const auto& vote : votes) {
+    world_.note_own_vote(self_, vote);
+    world_.mark_seen(self_, *vote);  // as PeerNetwork marks what its node sends
+  }
   auto m = std::make_shared<Message>();
   m->kind = Message::Kind::kVotes;
   m->votes = votes;
@@ -493,6 +515,29 @@ void World::stop_node(Node& node) {
   node.faulty.reset();
   node.sync_request = 0;
   node.checked_tip = Hash{};  // the state rebuilt at restart is compared again
+  for (auto& [id, seen] : seen_votes_) seen.by[node.index] = false;  // a new process's set
+}
+
+bool World::has_seen(std::size_t node, const Vote& vote) const {
+  auto it = seen_votes_.find(vote.id());
+  return it != seen_votes_.end() && it->second.by[node];
+}
+
+bool World::mark_seen(std::size_t node, const Vote& vote) {
+  auto [it, fresh] = seen_votes_.try_emplace(vote.id());
+  if (fresh) {
+    it->second.first_slot = slot();
+    it->second.by.resize(nodes_.size());
+  }
+  if (it->second.by[node]) return false;
+  it->second.by[node] = true;
+  return true;
+}
+
+void World::forget_old_seen_votes(std::uint64_t s) {
+  if (s % kSeenVotesSlots != 0) return;
+  std::erase_if(seen_votes_,
+                [&](const auto& item) { return item.second.first_slot + kSeenVotesSlots < s; });
 }
 
 void World::tick(std::size_t index, std::uint64_t incarnation) {
@@ -676,8 +721,18 @@ std::size_t World::reachable_peers(std::size_t self) const {
 }
 
 void World::broadcast(std::size_t from, PeerId except, MessagePtr message) {
-  for (std::size_t to : peers_[from])
-    if (to + 1 != except) send(from, to, message);
+  // A single vote's seen-set entry is looked up once for all the peers.
+  const SeenVote* seen = nullptr;
+  if (message->kind == Message::Kind::kVotes && message->votes.size() == 1)
+    if (auto it = seen_votes_.find(message->votes.front()->id()); it != seen_votes_.end())
+      seen = &it->second;
+  for (std::size_t to : peers_[from]) {
+    if (to + 1 == except) continue;
+    if (seen)
+      transmit(from, to, message, seen->by[to]);
+    else
+      send(from, to, message);
+  }
 }
 
 // Whether `node` holds everything the message carries: the p2p layer's seen-sets (and an
@@ -687,7 +742,7 @@ bool World::holds_all(std::size_t node, const Message& m) const {
   switch (m.kind) {
     case Message::Kind::kVotes:
       return std::all_of(m.votes.begin(), m.votes.end(),
-                         [&](const VotePtr& v) { return engine.has_vote(v->id()); });
+                         [&](const VotePtr& v) { return has_seen(node, *v); });
     case Message::Kind::kTxs:
       return std::all_of(m.txs.begin(), m.txs.end(),
                          [&](const TransactionPtr& t) { return engine.has_transaction(t->id()); });
@@ -702,9 +757,15 @@ bool World::holds_all(std::size_t node, const Message& m) const {
 }
 
 void World::send(std::size_t from, std::size_t to, MessagePtr message) {
+  transmit(from, to, std::move(message), std::nullopt);
+}
+
+void World::transmit(std::size_t from, std::size_t to, MessagePtr message,
+                     std::optional<bool> held) {
   // A node that crashed during this event sends nothing more.
   if (nodes_[from].faulty && nodes_[from].faulty->crashed()) return;
-  if (!nodes_[to].up || !linked(from, to) || holds_all(to, *message)) return;
+  if (!nodes_[to].up || !linked(from, to)) return;
+  if (held ? *held : holds_all(to, *message)) return;
   std::uint64_t departs = now();
   if (const std::uint64_t kbps = scenario_.link.bandwidth_kbps; kbps > 0) {
     // One message at a time on each direction of a link, at its rate (bits per ms = kbps).
@@ -740,11 +801,15 @@ void World::deliver(std::size_t from, std::size_t to, const Message& message) {
     case Message::Kind::kTxs:
       (void)engine.receive_transactions(peer, message.txs);
       break;
-    case Message::Kind::kVotes:
+    case Message::Kind::kVotes: {
       // Copies that raced another path here are dropped before the engine, as PeerNetwork drops
-      // the votes its node holds (the engine would drop them too, after its own look-ups).
-      if (!holds_all(to, message)) (void)engine.receive_votes(peer, message.votes);
+      // the votes it has seen.
+      std::vector<VotePtr> fresh;
+      for (const auto& vote : message.votes)
+        if (mark_seen(to, *vote)) fresh.push_back(vote);
+      if (!fresh.empty()) (void)engine.receive_votes(peer, fresh);
       break;
+    }
     case Message::Kind::kEvidence:
       (void)engine.receive_evidence(peer, message.evidence);
       break;
@@ -844,6 +909,7 @@ void World::start_slot(std::uint64_t s) {
       request_blocks(i, peer);
   }
   submit_load();
+  forget_old_seen_votes(s);
   check_liveness();
   check_accountability();
   if (s < scenario_.slots) {
