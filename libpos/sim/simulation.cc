@@ -1,3 +1,4 @@
+#include <absl/container/flat_hash_map.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <rapidjson/document.h>
@@ -11,7 +12,6 @@
 #include <queue>
 #include <random>
 #include <set>
-#include <unordered_map>
 #include <utility>
 
 #include <unistd.h>
@@ -262,7 +262,8 @@ class World {
     std::uint64_t first_slot = 0;
     std::vector<bool> by;  // by node index
   };
-  std::unordered_map<Hash, SeenVote> seen_votes_;
+  // Ids are uniformly distributed: std::hash's first eight bytes serve as the hash.
+  absl::flat_hash_map<Hash, SeenVote, std::hash<Hash>> seen_votes_;
   std::vector<Wallet> clients_;
   std::filesystem::path temp_dir_;                 // the nodes' LMDB dirs
   bool crashed_ = false;                           // a commit crashed its node during this event
@@ -536,8 +537,12 @@ bool World::mark_seen(std::size_t node, const Vote& vote) {
 
 void World::forget_old_seen_votes(std::uint64_t s) {
   if (s % kSeenVotesSlots != 0) return;
-  std::erase_if(seen_votes_,
-                [&](const auto& item) { return item.second.first_slot + kSeenVotesSlots < s; });
+  for (auto it = seen_votes_.begin(); it != seen_votes_.end();) {
+    if (it->second.first_slot + kSeenVotesSlots < s)
+      seen_votes_.erase(it++);  // erasing leaves the other iterators valid
+    else
+      ++it;
+  }
 }
 
 void World::tick(std::size_t index, std::uint64_t incarnation) {
@@ -1065,6 +1070,7 @@ void World::conflicting_finality(const std::string& what) {
 
 std::uint64_t World::slashed_stake(const Node& node, bool two_faced_only) const {
   std::uint64_t slashed = 0;
+  if (!node.chain->state().any_slashed()) return slashed;  // so at every tip of most runs
   for (std::size_t i = 0; i < scenario_.validators; ++i)
     if ((!two_faced_only || nodes_[i].policy == Policy::kTwoFaced) &&
         node.chain->state().get(key_of(i)).slashed)

@@ -226,7 +226,7 @@ class MemoryStorage final : public Storage {
   std::unordered_map<Hash, BlockPtr> blocks_;
   std::unordered_map<Hash, UndoRecord> undo_;
   std::unordered_map<Hash, EpochNonces> epochs_;
-  std::map<std::uint64_t, Hash> main_;
+  std::unordered_map<std::uint64_t, Hash> main_;  // by height, looked up one at a time
   std::unordered_map<Hash, TxLocation> txs_;
   std::map<Address, Account> accounts_;
   std::map<std::pair<Address, TxPosition>, Hash> history_;
