@@ -28,8 +28,15 @@ namespace {
 constexpr std::uint64_t kSlotMs = 500;
 constexpr double kMinForgedShare = 0.9;
 // The event loop's CPU share under a flood: the shared read budget bounds its decoding (about 0.1
-// on this machine's release build; sanitizers cost several times that).
+// on this machine's release build). The ASan build (-O1) decodes several times slower, up to
+// 0.52 seen in CI: there the bound only says that the loop is not saturated.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kMaxLoopShare = 0.8;
+constexpr const char* kMaxLoopShareText = "< 0.8 (ASan build)";
+#else
 constexpr double kMaxLoopShare = 0.5;
+constexpr const char* kMaxLoopShareText = "< 0.5";
+#endif
 
 void report(const std::string& what, double value, const std::string& bound) {
   std::ostringstream line;
@@ -312,7 +319,7 @@ TEST_CASE("hostile: a flood of unfunded transactions from ever new addresses doe
   report("unfunded flood: transactions sent a second",
          static_cast<double>(flood.bytes()) / frame_bytes * p2p::kMaxTxsPerMessage / seconds, "-");
   report("unfunded flood: attacker connections", static_cast<double>(flood.connections()), "-");
-  report("unfunded flood: event-loop CPU / wall time", loop, "< 0.5");
+  report("unfunded flood: event-loop CPU / wall time", loop, kMaxLoopShareText);
   report("unfunded flood: forged slots / slots led", forged, ">= 0.9");
   CHECK(flood.connections() >= 2);  // each was closed for it, and came back
   CHECK(forged >= kMinForgedShare);
@@ -340,7 +347,7 @@ TEST_CASE("hostile: a flood of forged signatures from ever new addresses does no
   auto [forged, loop] = window.close();
   report("forged-signature flood: attacker connections", static_cast<double>(flood.connections()),
          "-");
-  report("forged-signature flood: event-loop CPU / wall time", loop, "< 0.5");
+  report("forged-signature flood: event-loop CPU / wall time", loop, kMaxLoopShareText);
   report("forged-signature flood: forged slots / slots led", forged, ">= 0.9");
   CHECK(flood.connections() >= 2);
   CHECK(forged >= kMinForgedShare);
