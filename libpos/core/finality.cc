@@ -169,17 +169,22 @@ namespace {
 // By target height, ascending: a sorted array of pointers, which a child copies in one piece.
 using TargetMap = std::vector<std::pair<std::uint64_t, std::shared_ptr<const TargetVotes>>>;
 
+// The first entry at or above `height`.
+template <typename Targets>
+auto lower_target(Targets& targets, std::uint64_t height) {
+  return std::lower_bound(targets.begin(), targets.end(), height,
+                          [](const auto& item, std::uint64_t h) { return item.first < h; });
+}
+
 TargetMap::const_iterator find_target(const TargetMap& targets, std::uint64_t height) {
-  auto at = std::lower_bound(targets.begin(), targets.end(), height,
-                             [](const auto& item, std::uint64_t h) { return item.first < h; });
+  auto at = lower_target(targets, height);
   return at != targets.end() && at->first == height ? at : targets.end();
 }
 
 // Puts `votes` at `height`, replacing what was there; false when it replaced something.
 bool put_target(TargetMap& targets, std::uint64_t height,
                 std::shared_ptr<const TargetVotes> votes) {
-  auto at = std::lower_bound(targets.begin(), targets.end(), height,
-                             [](const auto& item, std::uint64_t h) { return item.first < h; });
+  auto at = lower_target(targets, height);
   if (at != targets.end() && at->first == height) {
     at->second = std::move(votes);
     return false;

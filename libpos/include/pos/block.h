@@ -99,6 +99,9 @@ class Block {
   Status check_body_signatures() const;
 
  private:
+  // check_form() without the kept pass.
+  Status compute_form() const;
+
   BlockHeader header_;
   Signature signature_;
   std::vector<TransactionPtr> transactions_;
@@ -106,8 +109,6 @@ class Block {
   std::vector<EvidencePtr> evidence_;
   Hash hash_;
   std::size_t encoded_size_;
-  Status compute_form() const;
-
   mutable std::atomic<std::int8_t> signature_verdict_{0};  // 0 unknown, 1 valid, -1 invalid
   mutable std::atomic<bool> form_passed_{false};
   mutable std::mutex vrf_mutex_;
